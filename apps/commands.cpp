@@ -1,0 +1,190 @@
+// apps/commands.cpp — train, translate, score, gradcheck and corpus subcommands.
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "apps/commands.h"
+#include "autograd/gradcheck.h"
+#include "core/fileio.h"
+#include "core/threads.h"
+#include "data/corpus.h"
+#include "data/metrics.h"
+#include "data/synthetic.h"
+
+namespace attn {
+
+int& exit_code() {
+  static int code = 0;
+  return code;
+}
+
+void add_train_options(CLI::App* cmd, TrainConfig& c) {
+  cmd->set_config("--config", "", "TOML file with any of these options (command-line flags override it)");
+  cmd->add_option("--corpus", c.corpus, "corpus directory with {train,valid,test}.{en,de} or .tsv (default: embedded gettext en-de)");
+  cmd->add_option("--task", c.task, "synthetic task instead of a corpus")->check(CLI::IsMember({"copy", "reverse", "sort"}));
+  cmd->add_option("--task-train", c.task_train, "synthetic training pairs")->check(CLI::PositiveNumber);
+  cmd->add_option("--src-lang", c.src_lang, "source file suffix");
+  cmd->add_option("--tgt-lang", c.tgt_lang, "target file suffix");
+  cmd->add_option("--tokenizer", c.tokenizer, "reuse this tokenizer (path prefix of .model/.symbols) instead of training one");
+  cmd->add_option("--vocab", c.vocab, "SentencePiece vocabulary size")->check(CLI::Range(8, 1 << 20));
+  cmd->add_option("--variant", c.variant, "attention preset: qk, qq, qq-noself, qq-normk, qq-enc, qq-dec, qq-all, noV, noO, qq-noV-noO");
+  cmd->add_flag("--match-params", c.match_params, "widen the variant back to the baseline's parameter count (within 0.5%)");
+  cmd->add_option("--match-widen", c.match_widen, "what --match-params widens")->check(CLI::IsMember({"d_ff", "d_model"}));
+  cmd->add_option("--d-model", c.model.d_model, "model width");
+  cmd->add_option("--heads", c.model.heads, "attention heads");
+  cmd->add_option("--enc-layers", c.model.enc_layers, "encoder layers");
+  cmd->add_option("--dec-layers", c.model.dec_layers, "decoder layers");
+  cmd->add_option("--d-ff", c.model.d_ff, "feed-forward width");
+  cmd->add_option("--dropout", c.model.dropout, "dropout probability");
+  cmd->add_option("--label-smoothing", c.model.label_smoothing, "label smoothing of the training loss");
+  cmd->add_option("--max-len", c.model.max_len, "longest sequence in tokens (longer pairs are skipped, counted)");
+  cmd->add_flag("--gelu", c.model.gelu, "GELU instead of ReLU in feed-forward layers");
+  cmd->add_flag("--post-ln", c.model.post_ln, "post-LN blocks instead of pre-LN");
+  cmd->add_option("--optimizer", c.optimizer, "adam or adamw")->check(CLI::IsMember({"adam", "adamw"}));
+  cmd->add_option("--lr", c.lr, "peak learning rate")->check(CLI::PositiveNumber);
+  cmd->add_option("--weight-decay", c.weight_decay, "AdamW decoupled weight decay");
+  cmd->add_option("--schedule", c.schedule, "learning-rate schedule")->check(CLI::IsMember({"inverse_sqrt", "cosine", "constant"}));
+  cmd->add_option("--warmup", c.warmup, "warm-up steps")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--clip", c.clip, "global gradient-norm clip (0: off)");
+  cmd->add_option("--batch-tokens", c.batch_tokens, "tokens per batch, padding included")->check(CLI::PositiveNumber);
+  cmd->add_option("--accum", c.accum, "gradient accumulation steps")->check(CLI::PositiveNumber);
+  cmd->add_option("--steps", c.steps, "optimizer steps")->check(CLI::PositiveNumber);
+  cmd->add_option("--time-budget", c.time_budget, "stop after this many seconds of training (0: no limit)");
+  cmd->add_option("--eval-every", c.eval_every, "steps between evaluations and checkpoints")->check(CLI::PositiveNumber);
+  cmd->add_option("--log-every", c.log_every, "steps between log lines")->check(CLI::PositiveNumber);
+  cmd->add_option("--eval-sentences", c.eval_sentences, "valid sentences decoded for BLEU/chrF at evaluations");
+  cmd->add_option("--test-sentences", c.test_sentences, "test sentences decoded at the end (0: all)");
+  cmd->add_option("--beam", c.beam, "beam size for the final test decoding")->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", c.seed, "random seed");
+  cmd->add_option("--threads", c.threads, "threads for BLAS and attnlab loops (default: ATTNLAB_THREADS or all cores)");
+}
+
+void add_train_command(CLI::App& app) {
+  auto cfg = std::make_shared<TrainConfig>();
+  CLI::App* cmd = app.add_subcommand("train", "train one model; writes a run directory");
+  add_train_options(cmd, *cfg);
+  cmd->add_option("--out", cfg->out, "run directory");
+  cmd->add_flag("--resume", cfg->resume, "continue the run in --out from its last checkpoint");
+  cmd->add_flag("--dump-tape", cfg->dump_tape, "print the tape of the first training step (before and after backward)");
+  cmd->add_option("--dot", cfg->dot, "write the first step's tape as Graphviz to this file");
+  cmd->add_flag("--quiet", cfg->quiet, "no progress output");
+  cmd->callback([cfg]() { exit_code() = run_training(*cfg); });
+}
+
+void add_translate_command(CLI::App& app) {
+  struct Opts {
+    std::string run, input, output, which = "best";
+    int beam = 5;
+    bool greedy = false, no_cache = false;
+    int threads = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* cmd = app.add_subcommand("translate", "translate lines from stdin or a file with a trained run");
+  cmd->add_option("--run", o->run, "run directory")->required();
+  cmd->add_option("--input", o->input, "file of source lines (default: stdin)");
+  cmd->add_option("--output", o->output, "file for translations (default: stdout)");
+  cmd->add_option("--beam", o->beam, "beam size")->check(CLI::Range(1, 64));
+  cmd->add_flag("--greedy", o->greedy, "greedy decoding (beam 1)");
+  cmd->add_flag("--no-cache", o->no_cache, "recompute the decoder each step instead of using the key/value cache");
+  cmd->add_option("--checkpoint", o->which, "best or last")->check(CLI::IsMember({"best", "last"}));
+  cmd->add_option("--threads", o->threads, "threads");
+  cmd->callback([o]() {
+    set_threads(o->threads);
+    LoadedRun run = load_run(o->run, o->which);
+    std::vector<std::string> lines;
+    std::string line;
+    if (o->input.empty()) {
+      while (std::getline(std::cin, line)) lines.push_back(line);
+    } else {
+      std::istringstream in(read_file(o->input));
+      while (std::getline(in, line)) lines.push_back(line);
+    }
+    auto out = translate_lines(run, lines, o->greedy ? 1 : o->beam, !o->no_cache);
+    std::string text;
+    for (auto& l : out) text += l + "\n";
+    if (o->output.empty()) fmt::print("{}", text);
+    else write_file_atomic(o->output, text);
+  });
+}
+
+static std::vector<std::string> read_lines(const std::string& path) {
+  std::vector<std::string> lines;
+  std::istringstream in(read_file(path));
+  std::string l;
+  while (std::getline(in, l)) {
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    lines.push_back(l);
+  }
+  return lines;
+}
+
+void add_score_command(CLI::App& app) {
+  auto ref = std::make_shared<std::string>(), hyp = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand("score", "corpus BLEU and chrF as sacrebleu's defaults compute them");
+  cmd->add_option("--ref", *ref, "reference file, one sentence per line")->required();
+  cmd->add_option("--hyp", *hyp, "hypothesis file, line-aligned with --ref")->required();
+  cmd->callback([ref, hyp]() {
+    auto r = read_lines(*ref), h = read_lines(*hyp);
+    if (r.size() != h.size())
+      throw std::runtime_error(fmt::format("--hyp {} has {} lines but --ref {} has {}", *hyp, h.size(), *ref, r.size()));
+    BleuResult b = corpus_bleu(h, r);
+    fmt::print("BLEU|{} = {:.2f} {:.1f}/{:.1f}/{:.1f}/{:.1f} (BP = {:.3f} ratio = {:.3f} hyp_len = {} ref_len = {})\n",
+               bleu_signature(), b.score, b.precisions[0], b.precisions[1], b.precisions[2], b.precisions[3], b.bp, b.ratio,
+               b.sys_len, b.ref_len);
+    fmt::print("chrF2|{} = {:.2f}\n", chrf_signature(), corpus_chrf(h, r));
+  });
+}
+
+void add_gradcheck_command(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand("gradcheck", "check every op's gradient against finite differences");
+  cmd->callback([]() {
+    fmt::print("{:<14} {:<44} {:>12} {:>12}  {}\n", "op", "case", "max abs err", "max rel err", "result");
+    int failed = 0;
+    for (auto& c : gradcheck_table()) {
+      GradcheckResult r = run_gradcheck(c);
+      fmt::print("{:<14} {:<44} {:>12.3g} {:>12.3g}  {}\n", r.op, r.label, r.max_abs_err, r.max_rel_err,
+                 r.pass ? "pass" : "FAIL (" + r.worst + ")");
+      failed += !r.pass;
+    }
+    fmt::print("{} cases, {} failed (pass: |analytic - numeric| <= {} + {} |numeric|, central differences, step {})\n",
+               gradcheck_table().size(), failed, kGradAbsTol, kGradRelTol, kGradStep);
+    exit_code() = failed ? 1 : 0;
+  });
+}
+
+void add_corpus_command(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand("corpus", "build corpora");
+  cmd->require_subcommand(1);
+  struct Opts {
+    std::string locale_dir = "/usr/share/locale", lang = "de", out;
+    std::string task = "reverse";
+    int n = 4000, n_eval = 200;
+    uint64_t seed = 1;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* ex = cmd->add_subcommand("extract", "pair English msgids with translations from gettext .mo catalogs");
+  ex->add_option("--locale-dir", o->locale_dir, "directory holding <lang>/LC_MESSAGES/*.mo");
+  ex->add_option("--lang", o->lang, "target language code");
+  ex->add_option("--out", o->out, "output directory")->required();
+  ex->callback([o]() {
+    ExtractStats s = extract_gettext_corpus(o->locale_dir, o->lang, o->out);
+    fmt::print("{} catalogs ({} unreadable), {} entries, {} pairs kept ({} duplicate sources dropped): train {} valid {} test {}\n",
+               s.files, s.bad_files, s.entries, s.kept, s.duplicates, s.train, s.valid, s.test);
+    for (auto& b : s.bad) fmt::print(stderr, "skipped: {}\n", b);
+  });
+  CLI::App* syn = cmd->add_subcommand("synthetic", "write a synthetic task corpus (copy, reverse, sort)");
+  syn->add_option("--task", o->task)->check(CLI::IsMember({"copy", "reverse", "sort"}));
+  syn->add_option("--train", o->n, "training pairs")->check(CLI::PositiveNumber);
+  syn->add_option("--eval", o->n_eval, "valid and test pairs")->check(CLI::PositiveNumber);
+  syn->add_option("--seed", o->seed);
+  syn->add_option("--out", o->out, "output directory")->required();
+  syn->callback([o]() {
+    std::filesystem::create_directories(o->out);
+    write_synthetic_corpus(o->task, o->out, o->n, o->n_eval, o->seed);
+    fmt::print("wrote {}/{{train,valid,test}}.{{src,tgt}}\n", o->out);
+  });
+}
+
+}  // namespace attn

@@ -1,0 +1,38 @@
+// apps/main.cpp — `attnlab`: train, compare, translate, score, inspect, gradcheck, bench, corpus.
+//
+//   attnlab compare --preset quick --out reports/quick      # the main job (make demo)
+//   attnlab train --config configs/base.toml --variant qq --out runs/qq
+//   attnlab inspect grad --variant both --tokens 3 --dim 2
+// Any error in user input ends with one line "attnlab: error: ..." and a non-zero exit.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "apps/commands.h"
+#include "core/threads.h"
+
+int main(int argc, char** argv) {
+  attn::ensure_fast_blas_kernel(argv);
+  CLI::App app{"attnlab — why does self-attention need a separate key matrix? QKᵀ vs QQᵀ, by experiment"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "help for every subcommand");
+  attn::add_compare_command(app);
+  attn::add_train_command(app);
+  attn::add_translate_command(app);
+  attn::add_score_command(app);
+  attn::add_inspect_command(app);
+  attn::add_gradcheck_command(app);
+  attn::add_bench_command(app);
+  attn::add_corpus_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "attnlab: error: {}\n", e.what());
+    return 1;
+  }
+  return attn::exit_code();
+}

@@ -1,0 +1,84 @@
+// apps/train.h — the training loop behind `attnlab train` and each run of `attnlab compare`.
+//
+// A run directory holds everything a run needs to be evaluated, translated with or resumed:
+//   config.json            model + training configuration
+//   tokenizer.model        SentencePiece (or tokenizer.symbols for synthetic tasks)
+//   metrics.csv            step, train loss, lr, grad norm, tokens/s, and at evaluations
+//                          valid loss, perplexity, BLEU, chrF
+//   dynamics.csv           step, site, metric, value: W_q/W_k grad norms, attention entropy,
+//                          diagonal mass, symmetry of W_q W_kᵀ
+//   model.best.safetensors, model.last.safetensors, state.last.safetensors + state.last.json
+//   results.json           written when the run finishes: the summary the report reads
+//
+//   TrainConfig cfg;  cfg.out = "runs/qq";  cfg.model.apply_preset("qq");
+//   int code = run_training(cfg);
+#pragma once
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "data/corpus.h"
+#include "data/tokenizer.h"
+#include "models/transformer.h"
+
+namespace attn {
+
+struct TrainConfig {
+  // data
+  std::string corpus;            // corpus directory; empty: the embedded default (or --task)
+  std::string task;              // synthetic task instead of a corpus: copy | reverse | sort
+  int task_train = 4000, task_eval = 200;
+  std::string src_lang = "en", tgt_lang = "de";
+  int vocab = 8000;
+  std::string tokenizer;         // existing tokenizer prefix to reuse (compare shares one)
+  // model
+  ModelConfig model;
+  std::string variant = "qk";
+  bool match_params = false;
+  std::string match_widen = "d_ff";
+  // optimisation
+  std::string optimizer = "adam";  // adam | adamw
+  float lr = 7e-4f, weight_decay = 0.f, clip = 1.f;
+  std::string schedule = "inverse_sqrt";
+  int warmup = 800;
+  int batch_tokens = 2048, accum = 1;
+  int64_t steps = 8000;
+  double time_budget = 0;        // seconds; 0: steps only
+  int eval_every = 500, log_every = 50;
+  int eval_sentences = 300;      // valid sentences decoded (greedy) for BLEU/chrF at evaluations
+  int test_sentences = 0;        // 0: the whole test set at the end
+  int beam = 5;                  // final test decoding
+  uint64_t seed = 1;
+  int threads = 0;
+  std::string out = "runs/default";
+  bool resume = false;
+  bool dump_tape = false;        // print the tape of the first step
+  std::string dot;               // write the first step's tape as Graphviz
+  bool quiet = false;
+
+  nlohmann::json to_json() const;
+  static TrainConfig from_json(const nlohmann::json& j);
+};
+
+// The embedded default corpus directory (data/corpora/gettext-en-de in the source tree, or
+// ATTNLAB_DATA_DIR), resolved at run time.
+std::string default_corpus_dir();
+
+// Trains to completion (or interruption). Returns the process exit code: 0 finished,
+// 130 interrupted by SIGINT after saving a checkpoint.
+int run_training(TrainConfig cfg);
+
+// Everything needed to use a finished run.
+struct LoadedRun {
+  TrainConfig cfg;
+  std::unique_ptr<Tokenizer> tok;
+  std::unique_ptr<Transformer> model;
+};
+LoadedRun load_run(const std::string& dir, const std::string& which = "best");
+
+// Helpers shared with compare/inspect.
+std::vector<std::string> translate_lines(const LoadedRun& run, const std::vector<std::string>& lines, int beam,
+                                         bool use_cache = true);
+
+}  // namespace attn

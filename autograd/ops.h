@@ -1,0 +1,73 @@
+// autograd/ops.h — every differentiable op of attnlab, one declaration each.
+//
+// The forward wrapper of each op calls a core/ kernel and records a tape entry; its backward
+// sits right below it in the ops_*.cpp file named in the comment. Adding an op means: its
+// section in an ops_*.cpp file, one declaration here, its name in kOps, and one line in the
+// gradcheck table (autograd/gradcheck.cpp). A test fails when an op in kOps has no entry.
+//
+//   Var s = matmul(q, k, false, true, 1 / sqrtf(D), "scores");   // S = Q Kᵀ/√D
+//   Var p = softmax(s, mask, 1.f, "probs");
+#pragma once
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "autograd/tape.h"
+#include "core/rng.h"
+
+namespace attn {
+
+inline constexpr std::array<std::string_view, 19> kOps = {
+    "matmul", "linear",  "gram",         "add",        "mul",      "scale",   "relu",
+    "gelu",   "softmax", "log_softmax",  "layernorm",  "embedding", "cross_entropy", "dropout",
+    "reshape", "transpose12", "sum",     "l2_normalize", "add_rows"};
+bool is_registered_op(std::string_view op);
+
+// ---- ops_matmul.cpp --------------------------------------------------------------------
+// alpha * op(a) @ op(b). Rank 2, or rank 3/4 with equal leading (batch) dims.
+Var matmul(const Var& a, const Var& b, bool trans_a, bool trans_b, float alpha = 1.f, const std::string& name = "");
+// x (..., in) @ w (in, out) + bias (out); bias may be null.
+Var linear(const Var& x, const Var& w, const Var& bias, const std::string& name = "");
+// alpha * q qᵀ over the last two axes, through ssyrk: the symmetric score product of QQᵀ.
+Var gram(const Var& q, float alpha, const std::string& name = "");
+
+// ---- ops_elementwise.cpp ---------------------------------------------------------------
+Var add(const Var& a, const Var& b, const std::string& name = "");     // same shapes
+Var mul(const Var& a, const Var& b, const std::string& name = "");     // same shapes
+Var scale(const Var& a, float s, const std::string& name = "");
+Var relu(const Var& x, const std::string& name = "");
+Var gelu(const Var& x, const std::string& name = "");
+Var dropout(const Var& x, float p, Rng& rng, const std::string& name = "");  // identity when p == 0
+// x (R, C) + rows (C) broadcast, or x (B, T, C) + rows (T, C) broadcast over B (positions).
+Var add_rows(const Var& x, const Var& rows, const std::string& name = "");
+
+// ---- ops_softmax.cpp -------------------------------------------------------------------
+// softmax(scale * x + mask) over the last axis. x rank 2 (R, C) or rank 4 (B, H, Tq, Tk) with an
+// additive mask (B, Tq, Tk) broadcast over heads; mask may be undefined.
+Var softmax(const Var& x, const Tensor& mask, float scale = 1.f, const std::string& name = "");
+Var log_softmax(const Var& x, const std::string& name = "");
+
+// ---- ops_norm.cpp ----------------------------------------------------------------------
+Var layernorm(const Var& x, const Var& weight, const Var& bias, const std::string& name = "");
+Var l2_normalize(const Var& x, const std::string& name = "");  // x / |x| over the last axis
+
+// ---- ops_loss.cpp ----------------------------------------------------------------------
+// Mean label-smoothed cross-entropy of logits (..., V) against targets (one per row),
+// ignoring rows whose target is ignore_id. Returns a scalar.
+Var cross_entropy(const Var& logits, const std::vector<int32_t>& targets, float smoothing, int ignore_id,
+                  const std::string& name = "");
+Var sum(const Var& x, const std::string& name = "");  // scalar
+
+// ---- ops_shape.cpp ---------------------------------------------------------------------
+// table (V, C) gathered at ids; output shape = ids_shape + (C).
+Var embedding(const Var& table, const std::vector<int32_t>& ids, const Shape& ids_shape,
+              const std::string& name = "");
+Var reshape(const Var& x, const Shape& shape, const std::string& name = "");
+Var transpose12(const Var& x, const std::string& name = "");  // (A,B,C,D) -> (A,C,B,D)
+
+// Head helpers built from the two ops above.
+Var split_heads(const Var& x, int heads, const std::string& name = "");  // (B,T,H*D) -> (B,H,T,D)
+Var merge_heads(const Var& x, const std::string& name = "");             // (B,H,T,D) -> (B,T,H*D)
+
+}  // namespace attn

@@ -1,0 +1,142 @@
+// autograd/ops_elementwise.cpp — add, mul, scale, relu, gelu, dropout, add_rows.
+#include <stdexcept>
+
+#include "autograd/ops.h"
+#include "core/kernels.h"
+
+namespace attn {
+
+static void check_same(const char* op, const std::string& name, const Var& a, const Var& b) {
+  if (a->value.shape() != b->value.shape())
+    throw std::invalid_argument(fmt::format("{} '{}': shapes {} and {} differ", op, name, shape_str(a->value.shape()),
+                                            shape_str(b->value.shape())));
+}
+
+// ---- add: out = a + b ------------------------------------------------------------------
+
+static void add_backward(TapeEntry& e) {
+  // dL/da += G;  dL/db += G
+  const Tensor& G = e.out->grad;
+  for (const Var& in : e.inputs)
+    if (in->requires_grad) axpy(grad_of(in).data(), 1.f, G.data(), G.numel());
+}
+
+Var add(const Var& a, const Var& b, const std::string& name) {
+  check_same("add", name, a, b);
+  Tensor out(a->value.shape());
+  add_forward(out.data(), a->value.data(), b->value.data(), out.numel());
+  Recorded r = record("add", name, out, {a, b});
+  if (r.entry) r.entry->backward = add_backward;
+  return r.out;
+}
+
+// ---- mul: out = a * b (elementwise) ----------------------------------------------------
+
+static void mul_backward(TapeEntry& e) {
+  // dL/da += G * b;  dL/db += G * a   (a == b gives 2 G a, both paths)
+  const Var &a = e.inputs[0], &b = e.inputs[1];
+  const Tensor& G = e.out->grad;
+  const int64_t n = G.numel();
+  if (a->requires_grad) {
+    float* da = grad_of(a).data();
+    for (int64_t i = 0; i < n; i++) da[i] += G[i] * b->value[i];
+  }
+  if (b->requires_grad) {
+    float* db = grad_of(b).data();
+    for (int64_t i = 0; i < n; i++) db[i] += G[i] * a->value[i];
+  }
+}
+
+Var mul(const Var& a, const Var& b, const std::string& name) {
+  check_same("mul", name, a, b);
+  Tensor out(a->value.shape());
+  mul_forward(out.data(), a->value.data(), b->value.data(), out.numel());
+  Recorded r = record("mul", name, out, {a, b});
+  if (r.entry) r.entry->backward = mul_backward;
+  return r.out;
+}
+
+// ---- scale: out = s * x ----------------------------------------------------------------
+
+Var scale(const Var& a, float s, const std::string& name) {
+  Tensor out(a->value.shape());
+  for (int64_t i = 0; i < out.numel(); i++) out[i] = s * a->value[i];
+  Recorded r = record("scale", name, out, {a});
+  if (r.entry)
+    r.entry->backward = [s](TapeEntry& e) {  // dL/dx += s G
+      axpy(grad_of(e.inputs[0]).data(), s, e.out->grad.data(), e.out->grad.numel());
+    };
+  return r.out;
+}
+
+// ---- relu, gelu ------------------------------------------------------------------------
+
+Var relu(const Var& x, const std::string& name) {
+  Tensor out(x->value.shape());
+  relu_forward(out.data(), x->value.data(), out.numel());
+  Recorded r = record("relu", name, out, {x});
+  if (r.entry)
+    r.entry->backward = [](TapeEntry& e) {
+      relu_backward(grad_of(e.inputs[0]).data(), e.out->grad.data(), e.out->value.data(), e.out->grad.numel());
+    };
+  return r.out;
+}
+
+Var gelu(const Var& x, const std::string& name) {
+  Tensor out(x->value.shape());
+  gelu_forward(out.data(), x->value.data(), out.numel());
+  Recorded r = record("gelu", name, out, {x});
+  if (r.entry)
+    r.entry->backward = [](TapeEntry& e) {
+      gelu_backward(grad_of(e.inputs[0]).data(), e.out->grad.data(), e.inputs[0]->value.data(), e.out->grad.numel());
+    };
+  return r.out;
+}
+
+// ---- dropout ---------------------------------------------------------------------------
+
+Var dropout(const Var& x, float p, Rng& rng, const std::string& name) {
+  if (p <= 0.f) return x;
+  if (p >= 1.f) throw std::invalid_argument(fmt::format("dropout '{}': p must be in [0, 1), got {}", name, p));
+  Tensor out(x->value.shape()), mask(x->value.shape());
+  dropout_forward(out.data(), mask.data(), x->value.data(), out.numel(), p, rng);
+  Recorded r = record("dropout", name, out, {x});
+  if (r.entry) {
+    r.entry->saved = {{"mask", mask}};
+    r.entry->backward = [](TapeEntry& e) {  // out = x * mask  =>  dL/dx += G * mask
+      const Tensor& m = e.get("mask");
+      float* dx = grad_of(e.inputs[0]).data();
+      for (int64_t i = 0; i < m.numel(); i++) dx[i] += e.out->grad[i] * m[i];
+    };
+  }
+  return r.out;
+}
+
+// ---- add_rows: out[..., t, :] = x[..., t, :] + rows[t, :] ---------------------------------
+
+Var add_rows(const Var& x, const Var& rows, const std::string& name) {
+  const Tensor& rv = rows->value;
+  const int64_t block = rv.numel();
+  if (block == 0 || x->value.numel() % block != 0 || x->value.dim(-1) != rv.dim(-1) ||
+      (rv.rank() == 2 && (x->value.rank() < 2 || x->value.dim(-2) != rv.dim(0))))
+    throw std::invalid_argument(fmt::format("add_rows '{}': rows {} do not broadcast over {}", name,
+                                            shape_str(rv.shape()), shape_str(x->value.shape())));
+  Tensor out(x->value.shape());
+  const int64_t reps = out.numel() / block;
+  for (int64_t k = 0; k < reps; k++) add_forward(out.data() + k * block, x->value.data() + k * block, rv.data(), block);
+  Recorded r = record("add_rows", name, out, {x, rows});
+  if (r.entry)
+    r.entry->backward = [](TapeEntry& e) {
+      // dL/dx += G;  dL/drows += sum over the broadcast copies of G
+      const Tensor& G = e.out->grad;
+      const Var &xv = e.inputs[0], &rw = e.inputs[1];
+      if (xv->requires_grad) axpy(grad_of(xv).data(), 1.f, G.data(), G.numel());
+      if (rw->requires_grad) {
+        const int64_t blk = rw->value.numel();
+        for (int64_t k = 0; k < G.numel() / blk; k++) axpy(grad_of(rw).data(), 1.f, G.data() + k * blk, blk);
+      }
+    };
+  return r.out;
+}
+
+}  // namespace attn

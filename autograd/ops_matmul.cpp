@@ -1,0 +1,139 @@
+// autograd/ops_matmul.cpp — matrix products: matmul, linear, and the symmetric gram (QQᵀ).
+#include <stdexcept>
+
+#include "autograd/ops.h"
+#include "core/kernels.h"
+
+namespace attn {
+
+bool is_registered_op(std::string_view op) {
+  for (auto k : kOps)
+    if (k == op) return true;
+  return false;
+}
+
+// Leading (batch) size and the two matrix dims of a rank 2..4 tensor.
+struct MatDims {
+  int batch, rows, cols;
+};
+static MatDims mat_dims(const Tensor& t) {
+  if (t.rank() < 2) throw std::invalid_argument("matmul: operand of shape " + shape_str(t.shape()) + " is not a matrix");
+  int64_t batch = 1;
+  for (int d = 0; d < t.rank() - 2; d++) batch *= t.dim(d);
+  return {int(batch), int(t.dim(-2)), int(t.dim(-1))};
+}
+
+// ---- matmul ----------------------------------------------------------------------------
+
+static void matmul_backward(TapeEntry& e, bool ta, bool tb, float alpha) {
+  // out = alpha * op(a) op(b),  G = dL/dout (M,N)
+  //   d op(a) = alpha * G op(b)ᵀ      d op(b) = alpha * op(a)ᵀ G
+  // For stored a: if ta, da = alpha * op(b) Gᵀ (K,M); else da = alpha * G op(b)ᵀ (M,K).
+  // When a and b are the same variable (Q in Q Qᵀ) both lines accumulate into one grad.
+  const Var &a = e.inputs[0], &b = e.inputs[1];
+  const Tensor& G = e.out->grad;
+  MatDims ad = mat_dims(a->value), bd = mat_dims(b->value);
+  const int M = ta ? ad.cols : ad.rows, K = ta ? ad.rows : ad.cols, N = tb ? bd.rows : bd.cols;
+  const int batch = ad.batch;
+  const int64_t sa = int64_t(M) * K, sb = int64_t(K) * N, sg = int64_t(M) * N;
+  for (int i = 0; i < batch; i++) {
+    const float* g = G.data() + i * sg;
+    const float* av = a->value.data() + i * sa;
+    const float* bv = b->value.data() + i * sb;
+    if (a->requires_grad) {
+      float* da = grad_of(a).data() + i * sa;
+      if (!ta) matmul_forward(da, g, bv, M, K, N, false, !tb, alpha, 1.f);  // (M,N) op(b)ᵀ
+      else matmul_forward(da, bv, g, K, M, N, tb, true, alpha, 1.f);        // op(b) Gᵀ
+    }
+    if (b->requires_grad) {
+      float* db = grad_of(b).data() + i * sb;
+      if (!tb) matmul_forward(db, av, g, K, N, M, !ta, false, alpha, 1.f);  // op(a)ᵀ G
+      else matmul_forward(db, g, av, N, K, M, true, ta, alpha, 1.f);        // Gᵀ op(a)
+    }
+  }
+}
+
+Var matmul(const Var& a, const Var& b, bool trans_a, bool trans_b, float alpha, const std::string& name) {
+  MatDims ad = mat_dims(a->value), bd = mat_dims(b->value);
+  const int M = trans_a ? ad.cols : ad.rows, K = trans_a ? ad.rows : ad.cols;
+  const int Kb = trans_b ? bd.cols : bd.rows, N = trans_b ? bd.rows : bd.cols;
+  if (K != Kb || ad.batch != bd.batch || a->value.rank() != b->value.rank())
+    throw std::invalid_argument(fmt::format("matmul '{}': shapes {} and {} do not fit (trans {} {})", name,
+                                            shape_str(a->value.shape()), shape_str(b->value.shape()), trans_a,
+                                            trans_b));
+  Shape s = a->value.shape();
+  s[s.size() - 2] = M;
+  s[s.size() - 1] = N;
+  Tensor out(s);
+  matmul_batched(out.data(), a->value.data(), b->value.data(), ad.batch, M, N, K, trans_a, trans_b, alpha);
+  Recorded r = record("matmul", name, out, {a, b});
+  if (r.entry) r.entry->backward = [=](TapeEntry& e) { matmul_backward(e, trans_a, trans_b, alpha); };
+  return r.out;
+}
+
+// ---- linear ----------------------------------------------------------------------------
+
+static void linear_backward(TapeEntry& e) {
+  // out (R,O) = x (R,I) w (I,O) + bias
+  //   dx += G wᵀ;  dw += xᵀ G;  dbias += sum_rows G
+  const Var &x = e.inputs[0], &w = e.inputs[1];
+  const Tensor& G = e.out->grad;
+  const int I = int(w->value.dim(0)), O = int(w->value.dim(1));
+  const int R = int(x->value.numel() / I);
+  if (x->requires_grad) matmul_forward(grad_of(x).data(), G.data(), w->value.data(), R, I, O, false, true, 1.f, 1.f);
+  if (w->requires_grad) matmul_forward(grad_of(w).data(), x->value.data(), G.data(), I, O, R, true, false, 1.f, 1.f);
+  if (e.inputs.size() > 2 && e.inputs[2]->requires_grad) bias_backward(grad_of(e.inputs[2]).data(), G.data(), R, O);
+}
+
+Var linear(const Var& x, const Var& w, const Var& bias, const std::string& name) {
+  if (w->value.rank() != 2 || x->value.rank() < 1 || x->value.dim(-1) != w->value.dim(0) ||
+      (bias && (bias->value.rank() != 1 || bias->value.dim(0) != w->value.dim(1))))
+    throw std::invalid_argument(fmt::format("linear '{}': input {} does not fit weight {}", name,
+                                            shape_str(x->value.shape()), shape_str(w->value.shape())));
+  const int I = int(w->value.dim(0)), O = int(w->value.dim(1));
+  const int R = int(x->value.numel() / I);
+  Shape s = x->value.shape();
+  s.back() = O;
+  Tensor out(s);
+  if (bias) {
+    for (int r = 0; r < R; r++) std::copy(bias->value.data(), bias->value.data() + O, out.data() + int64_t(r) * O);
+  }
+  matmul_forward(out.data(), x->value.data(), w->value.data(), R, O, I, false, false, 1.f, bias ? 1.f : 0.f);
+  std::vector<Var> ins = {x, w};
+  if (bias) ins.push_back(bias);
+  Recorded r = record("linear", name, out, ins);
+  if (r.entry) r.entry->backward = linear_backward;
+  return r.out;
+}
+
+// ---- gram: S = alpha * Q Qᵀ --------------------------------------------------------------
+
+static void gram_backward(TapeEntry& e, float alpha) {
+  // S = alpha Q Qᵀ: Q appears twice, so dL/dQ = alpha (G + Gᵀ) Q — the symmetrised gradient.
+  const Var& q = e.inputs[0];
+  if (!q->requires_grad) return;
+  const Tensor& G = e.out->grad;
+  MatDims d = mat_dims(q->value);
+  const int T = d.rows, D = d.cols;
+  std::vector<float> sym(size_t(T) * T);
+  for (int b = 0; b < d.batch; b++) {
+    const float* g = G.data() + int64_t(b) * T * T;
+    for (int i = 0; i < T; i++)
+      for (int j = 0; j < T; j++) sym[size_t(i) * T + j] = g[int64_t(i) * T + j] + g[int64_t(j) * T + i];
+    matmul_forward(grad_of(q).data() + int64_t(b) * T * D, sym.data(), q->value.data() + int64_t(b) * T * D, T, D, T,
+                   false, false, alpha, 1.f);
+  }
+}
+
+Var gram(const Var& q, float alpha, const std::string& name) {
+  MatDims d = mat_dims(q->value);
+  Shape s = q->value.shape();
+  s.back() = d.rows;
+  Tensor out(s);
+  gram_batched(out.data(), q->value.data(), d.batch, d.rows, d.cols, alpha);
+  Recorded r = record("gram", name, out, {q});
+  if (r.entry) r.entry->backward = [alpha](TapeEntry& e) { gram_backward(e, alpha); };
+  return r.out;
+}
+
+}  // namespace attn

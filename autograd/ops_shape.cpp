@@ -1,0 +1,73 @@
+// autograd/ops_shape.cpp — embedding lookup, reshape, and the head transpose.
+#include <stdexcept>
+
+#include "autograd/ops.h"
+#include "core/kernels.h"
+
+namespace attn {
+
+// ---- embedding: out[n] = table[ids[n]] -------------------------------------------------
+
+Var embedding(const Var& table, const std::vector<int32_t>& ids, const Shape& ids_shape, const std::string& name) {
+  const int64_t V = table->value.dim(0), C = table->value.dim(1);
+  if (int64_t(ids.size()) != shape_numel(ids_shape))
+    throw std::invalid_argument(fmt::format("embedding '{}': {} ids for shape {}", name, ids.size(), shape_str(ids_shape)));
+  for (int32_t id : ids)
+    if (id < 0 || id >= V) throw std::invalid_argument(fmt::format("embedding '{}': id {} outside table of {}", name, id, V));
+  Shape s = ids_shape;
+  s.push_back(C);
+  Tensor out(s);
+  embedding_forward(out.data(), ids.data(), table->value.data(), int64_t(ids.size()), int(C));
+  Recorded r = record("embedding", name, out, {table});
+  if (r.entry) {
+    r.entry->ids = ids;
+    r.entry->backward = [](TapeEntry& e) {  // dtable[ids[n]] += G[n]
+      const int C2 = int(e.inputs[0]->value.dim(1));
+      embedding_backward(grad_of(e.inputs[0]).data(), e.out->grad.data(), e.ids.data(), int64_t(e.ids.size()), C2);
+    };
+  }
+  return r.out;
+}
+
+// ---- reshape (a view: the output shares the input's storage) ---------------------------
+
+Var reshape(const Var& x, const Shape& shape, const std::string& name) {
+  Tensor out = x->value.reshape(shape);
+  Recorded r = record("reshape", name, out, {x});
+  if (r.entry)
+    r.entry->backward = [](TapeEntry& e) {  // same numbers, old shape
+      axpy(grad_of(e.inputs[0]).data(), 1.f, e.out->grad.data(), e.out->grad.numel());
+    };
+  return r.out;
+}
+
+// ---- transpose12: (A,B,C,D) -> (A,C,B,D) -------------------------------------------------
+
+Var transpose12(const Var& x, const std::string& name) {
+  const Tensor& v = x->value;
+  if (v.rank() != 4) throw std::invalid_argument("transpose12 '" + name + "': expected rank 4, got " + shape_str(v.shape()));
+  const int A = int(v.dim(0)), B = int(v.dim(1)), C = int(v.dim(2)), D = int(v.dim(3));
+  Tensor out({A, C, B, D});
+  permute0213(out.data(), v.data(), A, B, C, D);
+  Recorded r = record("transpose12", name, out, {x});
+  if (r.entry)
+    r.entry->backward = [A, B, C, D](TapeEntry& e) {  // the inverse permutation of G, accumulated
+      Tensor tmp({A, B, C, D});
+      permute0213(tmp.data(), e.out->grad.data(), A, C, B, D);
+      axpy(grad_of(e.inputs[0]).data(), 1.f, tmp.data(), tmp.numel());
+    };
+  return r.out;
+}
+
+Var split_heads(const Var& x, int heads, const std::string& name) {
+  const int64_t B = x->value.dim(0), T = x->value.dim(1), C = x->value.dim(2);
+  if (C % heads != 0) throw std::invalid_argument(fmt::format("split_heads '{}': {} channels over {} heads", name, C, heads));
+  return transpose12(reshape(x, {B, T, heads, C / heads}, name + ".view"), name);
+}
+
+Var merge_heads(const Var& x, const std::string& name) {
+  const int64_t B = x->value.dim(0), H = x->value.dim(1), T = x->value.dim(2), D = x->value.dim(3);
+  return reshape(transpose12(x, name + ".t"), {B, T, H * D}, name);
+}
+
+}  // namespace attn

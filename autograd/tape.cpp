@@ -1,0 +1,136 @@
+// autograd/tape.cpp — recording, the reverse walk, anomaly checks, and the views of the tape.
+#include "autograd/tape.h"
+
+#include <algorithm>
+#include <cassert>
+#include <map>
+#include <stdexcept>
+
+#include "autograd/ops.h"
+
+namespace attn {
+
+static thread_local Tape* g_current_tape = nullptr;
+
+Tape* current_tape() { return g_current_tape; }
+TapeScope::TapeScope(Tape& tape) : prev_(g_current_tape) { g_current_tape = &tape; }
+TapeScope::~TapeScope() { g_current_tape = prev_; }
+NoGradScope::NoGradScope() : prev_(g_current_tape) { g_current_tape = nullptr; }
+NoGradScope::~NoGradScope() { g_current_tape = prev_; }
+
+Var parameter(const std::string& name, Tensor value) {
+  auto v = std::make_shared<Variable>();
+  v->name = name;
+  v->value = std::move(value);
+  v->requires_grad = true;
+  return v;
+}
+
+Var constant(Tensor value, const std::string& name) {
+  auto v = std::make_shared<Variable>();
+  v->name = name;
+  v->value = std::move(value);
+  return v;
+}
+
+Tensor& grad_of(const Var& v) {
+  if (!v->grad.defined()) v->grad = Tensor::zeros(v->value.shape());
+  return v->grad;
+}
+
+const Tensor& TapeEntry::get(const std::string& what) const {
+  for (auto& [k, t] : saved)
+    if (k == what) return t;
+  throw std::logic_error("tape entry '" + op + "' saved no tensor named '" + what + "'");
+}
+
+Recorded record(const char* op, const std::string& name, Tensor value, std::vector<Var> inputs) {
+  assert(is_registered_op(op) && "every op must be listed in kOps (autograd/ops.h)");
+  Recorded r;
+  r.out = std::make_shared<Variable>();
+  r.out->name = name.empty() ? op : name;
+  r.out->value = std::move(value);
+  Tape* tape = current_tape();
+  if (tape && tape->anomaly && !all_finite(r.out->value))
+    throw std::runtime_error(fmt::format("anomaly: op '{}' node '{}' (tape #{}) produced NaN/Inf in forward", op,
+                                         r.out->name, tape->entries.size()));
+  if (!tape) return r;
+  bool any = std::any_of(inputs.begin(), inputs.end(), [](const Var& v) { return v->requires_grad; });
+  if (!any) return r;
+  r.out->requires_grad = true;
+  r.out->tape_index = static_cast<int>(tape->entries.size());
+  tape->entries.push_back(TapeEntry{op, r.out, std::move(inputs), {}, {}, {}});
+  r.entry = &tape->entries.back();
+  return r;
+}
+
+void Tape::backward(const Var& loss) {
+  if (loss->value.numel() != 1)
+    throw std::logic_error("backward() needs a scalar loss, got shape " + shape_str(loss->value.shape()));
+  // Intermediate gradients belong to one backward pass; leaves (parameters) accumulate.
+  for (TapeEntry& e : entries) e.out->grad = Tensor();
+  grad_of(loss).fill(1.f);
+  for (int i = static_cast<int>(entries.size()) - 1; i >= 0; i--) {
+    TapeEntry& e = entries[i];
+    if (!e.out->grad.defined()) continue;  // does not influence the loss
+    e.backward(e);
+    if (!anomaly) continue;
+    for (const Var& in : e.inputs)
+      if (in->grad.defined() && !all_finite(in->grad))
+        throw std::runtime_error(fmt::format("anomaly: backward of op '{}' node '{}' (tape #{}) produced NaN/Inf "
+                                             "in the gradient for '{}'",
+                                             e.op, e.out->name, i, in->name));
+  }
+}
+
+static std::string input_ref(const Var& v) {
+  return v->tape_index >= 0 ? fmt::format("#{}", v->tape_index) : v->name;
+}
+
+std::string Tape::dump() const {
+  std::string out = fmt::format("{:>4}  {:<14} {:<34} {:<32} {:<16} {:>10} {:>10}\n", "#", "op", "name", "inputs",
+                                "shape", "|value|", "|grad|");
+  for (size_t i = 0; i < entries.size(); i++) {
+    const TapeEntry& e = entries[i];
+    std::string ins;
+    for (size_t k = 0; k < e.inputs.size(); k++) ins += (k ? ", " : "") + input_ref(e.inputs[k]);
+    std::string g = e.out->grad.defined() ? fmt::format("{:.4g}", l2_norm(e.out->grad)) : "-";
+    out += fmt::format("{:>4}  {:<14} {:<34} {:<32} {:<16} {:>10.4g} {:>10}\n", i, e.op, e.out->name, ins,
+                       shape_str(e.out->value.shape()), l2_norm(e.out->value), g);
+  }
+  return out;
+}
+
+std::string Tape::to_dot() const {
+  std::string out = "digraph tape {\n  rankdir=LR;\n  node [fontname=\"monospace\", fontsize=10];\n";
+  std::map<const Variable*, std::string> leaves;
+  for (size_t i = 0; i < entries.size(); i++) {
+    const TapeEntry& e = entries[i];
+    out += fmt::format("  n{} [label=\"#{} {}\\n{}\\n{}\"];\n", i, i, e.op, e.out->name, shape_str(e.out->value.shape()));
+    for (const Var& in : e.inputs) {
+      std::string src;
+      if (in->tape_index >= 0) {
+        src = fmt::format("n{}", in->tape_index);
+      } else {
+        auto it = leaves.find(in.get());
+        if (it == leaves.end()) {
+          src = fmt::format("l{}", leaves.size());
+          leaves[in.get()] = src;
+          out += fmt::format("  {} [shape=box, label=\"{}\\n{}\"];\n", src, in->name, shape_str(in->value.shape()));
+        } else {
+          src = it->second;
+        }
+      }
+      out += fmt::format("  {} -> n{};\n", src, i);
+    }
+  }
+  return out + "}\n";
+}
+
+Var Tape::find(const std::string& name) const {
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it)
+    if (it->out->name == name) return it->out;
+  return nullptr;
+}
+
+}  // namespace attn

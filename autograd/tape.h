@@ -1,0 +1,97 @@
+// autograd/tape.h — tape-based reverse-mode autodiff (marian/micrograd style).
+//
+// A Variable is a named value with an optional gradient. Every differentiable op appends
+// one TapeEntry (op, node name, inputs, output, named saved tensors, backward) to the
+// current Tape; Tape::backward(loss) walks the entries in reverse creation order — no
+// topological sort needed — and each backward *accumulates* (+=) into its inputs' grads.
+// So a Variable used twice, like Q in S = Q Qᵀ, receives the sum of both paths.
+//
+//   Tape tape;                      // records while a TapeScope is alive
+//   TapeScope scope(tape);
+//   Var w = parameter("w", Tensor::from({2}, {1, 2}));
+//   Var y = sum(mul(w, w, "w2"), "loss");
+//   tape.backward(y);               // w->grad == 2 w
+//   fmt::print("{}", tape.dump());  // one line per entry
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace attn {
+
+struct Variable {
+  std::string name;          // "enc.0.self_attn.scores"; shown by dump(), to_dot() and gdb
+  Tensor value;
+  Tensor grad;               // undefined until backward reaches this variable
+  bool requires_grad = false;
+  int tape_index = -1;       // the entry that produced it; -1 for leaves (parameters, inputs)
+};
+using Var = std::shared_ptr<Variable>;
+
+Var parameter(const std::string& name, Tensor value);  // a leaf that requires grad
+Var constant(Tensor value, const std::string& name = "const");  // a leaf that does not
+
+// The gradient buffer of v, allocated as zeros on first use (named "grad for <name>" in dumps).
+Tensor& grad_of(const Var& v);
+
+struct TapeEntry {
+  std::string op;    // op kind: "matmul", "softmax", ...
+  Var out;
+  std::vector<Var> inputs;
+  std::vector<std::pair<std::string, Tensor>> saved;  // e.g. {"probs", P}, {"mean", m}, {"rstd", r}
+  std::vector<int32_t> ids;                           // integer inputs (token ids, targets)
+  std::function<void(TapeEntry&)> backward;
+  const Tensor& get(const std::string& what) const;   // a saved tensor by name
+};
+
+class Tape {
+ public:
+  std::vector<TapeEntry> entries;
+  bool anomaly = false;  // check every forward output and backward gradient for NaN/Inf
+
+  // Seeds d(loss)/d(loss) = 1 and runs every entry's backward in reverse order.
+  void backward(const Var& loss);
+  void clear() { entries.clear(); }
+  // Index, op, name, input ids, shape, |value|, |grad| — one line per entry.
+  std::string dump() const;
+  // Graphviz: leaves as boxes, entries as ellipses labelled "#i op\nname".
+  std::string to_dot() const;
+  // The most recent variable with this node name (an intermediate such as "...scores"), or null.
+  // After backward its ->grad holds dL/d(that node): the way to capture any gradient.
+  Var find(const std::string& name) const;
+};
+
+// The tape ops record to. Null (the default) means no recording: inference / no-grad.
+Tape* current_tape();
+class TapeScope {  // makes `tape` current for its lifetime
+ public:
+  explicit TapeScope(Tape& tape);
+  ~TapeScope();
+  TapeScope(const TapeScope&) = delete;
+  TapeScope& operator=(const TapeScope&) = delete;
+ private:
+  Tape* prev_;
+};
+class NoGradScope {  // records nothing for its lifetime
+ public:
+  NoGradScope();
+  ~NoGradScope();
+  NoGradScope(const NoGradScope&) = delete;
+  NoGradScope& operator=(const NoGradScope&) = delete;
+ private:
+  Tape* prev_;
+};
+
+// Used by op wrappers: makes the output variable and, when recording and some input needs a
+// gradient, appends the entry and returns it (else null). Also the anomaly check on forward.
+struct Recorded {
+  Var out;
+  TapeEntry* entry = nullptr;
+};
+Recorded record(const char* op, const std::string& name, Tensor value, std::vector<Var> inputs);
+
+}  // namespace attn

@@ -1,0 +1,315 @@
+// core/kernels.cpp — plain loops and BLAS calls; the math of each kernel is in its comment.
+#include "core/kernels.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/threads.h"
+
+namespace attn {
+
+// ---- matrix products -------------------------------------------------------------------
+
+void matmul_forward(float* out, const float* a, const float* b, int M, int N, int K, bool trans_a,
+                    bool trans_b, float alpha, float beta) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {  // BLAS leaves out untouched when K = 0; the product is beta * out.
+    for (int64_t i = 0; i < int64_t(M) * N; i++) out[i] = beta == 0.f ? 0.f : beta * out[i];
+    return;
+  }
+  const int lda = trans_a ? M : K;
+  const int ldb = trans_b ? K : N;
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
+              alpha, a, lda, b, ldb, beta, out, N);
+}
+
+void matmul_reference(float* out, const float* a, const float* b, int M, int N, int K, bool trans_a,
+                      bool trans_b, float alpha, float beta) {
+  for (int i = 0; i < M; i++) {
+    for (int j = 0; j < N; j++) {
+      double acc = 0;
+      for (int k = 0; k < K; k++) {
+        float av = trans_a ? a[int64_t(k) * M + i] : a[int64_t(i) * K + k];
+        float bv = trans_b ? b[int64_t(j) * K + k] : b[int64_t(k) * N + j];
+        acc += double(av) * bv;
+      }
+      float prev = beta == 0.f ? 0.f : beta * out[int64_t(i) * N + j];
+      out[int64_t(i) * N + j] = alpha * float(acc) + prev;
+    }
+  }
+}
+
+void matmul_batched(float* out, const float* a, const float* b, int batch, int M, int N, int K, bool trans_a,
+                    bool trans_b, float alpha, float beta) {
+  const int64_t sa = int64_t(M) * K, sb = int64_t(K) * N, so = int64_t(M) * N;
+  for (int i = 0; i < batch; i++)
+    matmul_forward(out + i * so, a + i * sa, b + i * sb, M, N, K, trans_a, trans_b, alpha, beta);
+}
+
+void gram_forward(float* out, const float* a, int N, int K, float alpha, float beta) {
+  if (N == 0) return;
+  // ssyrk writes only the upper triangle of out = alpha a a^T + beta out ...
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, N, K, alpha, a, K, beta, out, N);
+  // ... S is symmetric, so mirror it into the lower triangle.
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < i; j++) out[int64_t(i) * N + j] = out[int64_t(j) * N + i];
+}
+
+void gram_batched(float* out, const float* a, int batch, int N, int K, float alpha, float beta) {
+  for (int i = 0; i < batch; i++) gram_forward(out + int64_t(i) * N * N, a + int64_t(i) * N * K, N, K, alpha, beta);
+}
+
+// ---- elementwise -----------------------------------------------------------------------
+
+void add_forward(float* out, const float* a, const float* b, int64_t n) {
+  for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void mul_forward(float* out, const float* a, const float* b, int64_t n) {
+  for (int64_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+}
+
+void axpy(float* y, float alpha, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+void add_bias_forward(float* out, const float* inp, const float* bias, int64_t R, int C) {
+  for (int64_t r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) out[r * C + c] = inp[r * C + c] + bias[c];
+}
+
+void bias_backward(float* dbias, const float* dout, int64_t R, int C) {
+  for (int64_t r = 0; r < R; r++)
+    for (int c = 0; c < C; c++) dbias[c] += dout[r * C + c];
+}
+
+void relu_forward(float* out, const float* inp, int64_t n) {
+  for (int64_t i = 0; i < n; i++) out[i] = inp[i] > 0.f ? inp[i] : 0.f;
+}
+
+void relu_backward(float* dinp, const float* dout, const float* out, int64_t n) {
+  // out = max(x, 0)  =>  dL/dx = dL/dout * [out > 0]
+  for (int64_t i = 0; i < n; i++) dinp[i] += out[i] > 0.f ? dout[i] : 0.f;
+}
+
+static const float kGeluScale = 0.7978845608028654f;  // sqrt(2/pi)
+
+void gelu_forward(float* out, const float* inp, int64_t n) {
+  // gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  for (int64_t i = 0; i < n; i++) {
+    float x = inp[i];
+    out[i] = 0.5f * x * (1.f + std::tanh(kGeluScale * (x + 0.044715f * x * x * x)));
+  }
+}
+
+void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n) {
+  // d/dx = 0.5 (1 + tanh u) + 0.5 x sech^2(u) du/dx,  u = s (x + 0.044715 x^3)
+  for (int64_t i = 0; i < n; i++) {
+    float x = inp[i];
+    float u = kGeluScale * (x + 0.044715f * x * x * x);
+    float th = std::tanh(u);
+    float sech2 = 1.f - th * th;
+    float du = kGeluScale * (1.f + 3.f * 0.044715f * x * x);
+    dinp[i] += dout[i] * (0.5f * (1.f + th) + 0.5f * x * sech2 * du);
+  }
+}
+
+// ---- softmax ---------------------------------------------------------------------------
+
+void softmax_forward(float* out, const float* inp, const float* mask, int B, int H, int Tq, int Tk,
+                     float scale) {
+  const int64_t rows = int64_t(B) * H * Tq;
+#pragma omp parallel for schedule(static) if (rows * Tk > 32768)
+  for (int64_t r = 0; r < rows; r++) {
+    const int b = static_cast<int>(r / (int64_t(H) * Tq));
+    const int i = static_cast<int>(r % Tq);
+    const float* x = inp + r * Tk;
+    const float* m = mask ? mask + (int64_t(b) * Tq + i) * Tk : nullptr;
+    float* y = out + r * Tk;
+    float maxv = -std::numeric_limits<float>::infinity();
+    for (int j = 0; j < Tk; j++) {
+      y[j] = scale * x[j] + (m ? m[j] : 0.f);
+      maxv = std::max(maxv, y[j]);
+    }
+    if (maxv == -std::numeric_limits<float>::infinity()) {  // fully masked row
+      for (int j = 0; j < Tk; j++) y[j] = 0.f;
+      continue;
+    }
+    float sum = 0.f;
+    for (int j = 0; j < Tk; j++) {
+      y[j] = std::exp(y[j] - maxv);
+      sum += y[j];
+    }
+    const float inv = 1.f / sum;
+    for (int j = 0; j < Tk; j++) y[j] *= inv;
+  }
+}
+
+void softmax_backward(float* dinp, const float* dout, const float* out, int64_t rows, int Tk, float scale) {
+  // y = softmax(s x + m)  =>  dL/dx_j = s * y_j (dL/dy_j - sum_k dL/dy_k y_k)
+#pragma omp parallel for schedule(static) if (rows * Tk > 32768)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* dy = dout + r * Tk;
+    const float* y = out + r * Tk;
+    float dot = 0.f;
+    for (int j = 0; j < Tk; j++) dot += dy[j] * y[j];
+    float* dx = dinp + r * Tk;
+    for (int j = 0; j < Tk; j++) dx[j] += scale * y[j] * (dy[j] - dot);
+  }
+}
+
+void log_softmax_forward(float* out, const float* inp, int64_t R, int C) {
+  for (int64_t r = 0; r < R; r++) {
+    const float* x = inp + r * C;
+    float maxv = -std::numeric_limits<float>::infinity();
+    for (int c = 0; c < C; c++) maxv = std::max(maxv, x[c]);
+    double sum = 0;
+    for (int c = 0; c < C; c++) sum += std::exp(double(x[c] - maxv));
+    const float lse = maxv + float(std::log(sum));
+    for (int c = 0; c < C; c++) out[r * C + c] = x[c] - lse;
+  }
+}
+
+void log_softmax_backward(float* dinp, const float* dout, const float* out, int64_t R, int C) {
+  // y = x - logsumexp(x)  =>  dL/dx_j = dL/dy_j - exp(y_j) sum_k dL/dy_k
+  for (int64_t r = 0; r < R; r++) {
+    float sum = 0.f;
+    for (int c = 0; c < C; c++) sum += dout[r * C + c];
+    for (int c = 0; c < C; c++) dinp[r * C + c] += dout[r * C + c] - std::exp(out[r * C + c]) * sum;
+  }
+}
+
+// ---- layer norm ------------------------------------------------------------------------
+
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, int64_t R, int C, float eps) {
+#pragma omp parallel for schedule(static) if (R * C > 65536)
+  for (int64_t r = 0; r < R; r++) {
+    const float* x = inp + r * C;
+    float m = 0.f;
+    for (int c = 0; c < C; c++) m += x[c];
+    m /= C;
+    float v = 0.f;
+    for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+    v /= C;
+    const float s = 1.f / std::sqrt(v + eps);
+    float* y = out + r * C;
+    for (int c = 0; c < C; c++) y[c] = (x[c] - m) * s * weight[c] + bias[c];
+    mean[r] = m;
+    rstd[r] = s;
+  }
+}
+
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int64_t R, int C) {
+  // y = xhat * w + b, xhat = (x - mean) * rstd
+  // dL/dw += dy * xhat; dL/db += dy
+  // dL/dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),  dxhat = dy * w
+  for (int64_t r = 0; r < R; r++) {
+    const float* dy = dout + r * C;
+    const float* x = inp + r * C;
+    const float m = mean[r], s = rstd[r];
+    float dnorm_mean = 0.f, dnorm_norm_mean = 0.f;
+    for (int c = 0; c < C; c++) {
+      const float xhat = (x[c] - m) * s;
+      const float dnorm = dy[c] * weight[c];
+      dnorm_mean += dnorm;
+      dnorm_norm_mean += dnorm * xhat;
+    }
+    dnorm_mean /= C;
+    dnorm_norm_mean /= C;
+    float* dx = dinp + r * C;
+    for (int c = 0; c < C; c++) {
+      const float xhat = (x[c] - m) * s;
+      const float dnorm = dy[c] * weight[c];
+      if (dbias) dbias[c] += dy[c];
+      if (dweight) dweight[c] += xhat * dy[c];
+      if (dinp) dx[c] += s * (dnorm - dnorm_mean - xhat * dnorm_norm_mean);
+    }
+  }
+}
+
+// ---- embeddings ------------------------------------------------------------------------
+
+void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int C) {
+  for (int64_t n = 0; n < N; n++) std::copy(table + int64_t(ids[n]) * C, table + int64_t(ids[n] + 1) * C, out + n * C);
+}
+
+void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N, int C) {
+  // out[n] = table[ids[n]]  =>  dtable[ids[n]] += dout[n]  (a token used twice gets both)
+  for (int64_t n = 0; n < N; n++) axpy(dtable + int64_t(ids[n]) * C, 1.f, dout + n * C, C);
+}
+
+// ---- loss ------------------------------------------------------------------------------
+
+double cross_entropy_forward(float* probs, int64_t* count, const float* logits, const int32_t* targets,
+                             int64_t R, int V, float smoothing, int ignore_id) {
+  double total = 0;
+  int64_t counted = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total, counted) if (R * V > 65536)
+  for (int64_t r = 0; r < R; r++) {
+    const float* x = logits + r * V;
+    float* p = probs + r * V;
+    float maxv = -std::numeric_limits<float>::infinity();
+    for (int v = 0; v < V; v++) maxv = std::max(maxv, x[v]);
+    double sum = 0, sum_x = 0;
+    for (int v = 0; v < V; v++) {
+      p[v] = std::exp(x[v] - maxv);
+      sum += p[v];
+      sum_x += x[v];
+    }
+    const float inv = float(1.0 / sum);
+    for (int v = 0; v < V; v++) p[v] *= inv;
+    if (targets[r] == ignore_id) continue;
+    // loss = -(1-eps) log p_y - eps/V sum_v log p_v,   log p_v = x_v - lse
+    const double lse = maxv + std::log(sum);
+    const double nll = lse - x[targets[r]];
+    const double smooth = lse - sum_x / V;
+    total += (1.0 - smoothing) * nll + smoothing * smooth;
+    counted += 1;
+  }
+  *count = counted;
+  return total;
+}
+
+void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* targets, int64_t R, int V,
+                            float smoothing, int ignore_id, float scale) {
+  // dloss/dx_v = p_v - q_v,  q = (1-eps) onehot(y) + eps/V
+  const float uniform = smoothing / V;
+#pragma omp parallel for schedule(static) if (R * V > 65536)
+  for (int64_t r = 0; r < R; r++) {
+    if (targets[r] == ignore_id) continue;
+    float* dx = dlogits + r * V;
+    const float* p = probs + r * V;
+    for (int v = 0; v < V; v++) dx[v] += scale * (p[v] - uniform);
+    dx[targets[r]] -= scale * (1.f - smoothing);
+  }
+}
+
+// ---- dropout ---------------------------------------------------------------------------
+
+void dropout_forward(float* out, float* mask, const float* inp, int64_t n, float p, Rng& rng) {
+  const float keep = 1.f / (1.f - p);
+  for (int64_t i = 0; i < n; i++) {
+    mask[i] = rng.uniform() < p ? 0.f : keep;
+    out[i] = inp[i] * mask[i];
+  }
+}
+
+// ---- layout ----------------------------------------------------------------------------
+
+void permute0213(float* out, const float* inp, int A, int B, int C, int D) {
+  for (int a = 0; a < A; a++)
+    for (int b = 0; b < B; b++)
+      for (int c = 0; c < C; c++) {
+        const float* src = inp + (((int64_t(a) * B + b) * C + c) * D);
+        float* dst = out + (((int64_t(a) * C + c) * B + b) * D);
+        std::copy(src, src + D, dst);
+      }
+}
+
+}  // namespace attn

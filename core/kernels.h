@@ -1,0 +1,84 @@
+// core/kernels.h — the numerical kernels: plain functions on contiguous row-major float*.
+//
+// llm.c conventions: outputs first, then inputs, then sizes. No autograd knowledge here;
+// autograd/ wraps these. BLAS (cblas_sgemm, cblas_ssyrk) is called from this file only.
+// Shape letters used throughout attnlab:
+//   B batch, H heads, T / Tq / Tk sequence lengths, C channels (d_model), D head dim,
+//   V vocabulary, M,N,K the usual matrix-product sizes, R rows of a 2-D view.
+//
+//   // out(M,N) = a(M,K) @ b(N,K)^T
+//   attn::matmul_forward(out, a, b, M, N, K, /*trans_a=*/false, /*trans_b=*/true);
+#pragma once
+#include <cstdint>
+
+#include "core/rng.h"
+
+namespace attn {
+
+// ---- matrix products -------------------------------------------------------------------
+// out(M,N) = alpha * op(a) @ op(b) + beta * out. op(a) is (M,K): a is stored (M,K), or (K,M)
+// when trans_a. op(b) is (K,N): b is stored (K,N), or (N,K) when trans_b.
+void matmul_forward(float* out, const float* a, const float* b, int M, int N, int K, bool trans_a,
+                    bool trans_b, float alpha = 1.f, float beta = 0.f);
+// The same product with plain loops: the reference the BLAS path is tested against.
+void matmul_reference(float* out, const float* a, const float* b, int M, int N, int K, bool trans_a,
+                      bool trans_b, float alpha = 1.f, float beta = 0.f);
+// `batch` independent products with contiguous operands (heads of attention).
+void matmul_batched(float* out, const float* a, const float* b, int batch, int M, int N, int K, bool trans_a,
+                    bool trans_b, float alpha = 1.f, float beta = 0.f);
+// Symmetric product out(N,N) = alpha * a a^T + beta * out, a (N,K), through cblas_ssyrk
+// (half the flops of sgemm); both triangles of out are written.
+void gram_forward(float* out, const float* a, int N, int K, float alpha, float beta = 0.f);
+void gram_batched(float* out, const float* a, int batch, int N, int K, float alpha, float beta = 0.f);
+
+// ---- elementwise -----------------------------------------------------------------------
+void add_forward(float* out, const float* a, const float* b, int64_t n);
+void mul_forward(float* out, const float* a, const float* b, int64_t n);
+void axpy(float* y, float alpha, const float* x, int64_t n);  // y += alpha * x
+void add_bias_forward(float* out, const float* inp, const float* bias, int64_t R, int C);
+void bias_backward(float* dbias, const float* dout, int64_t R, int C);  // dbias += sum over rows
+void relu_forward(float* out, const float* inp, int64_t n);
+void relu_backward(float* dinp, const float* dout, const float* out, int64_t n);
+void gelu_forward(float* out, const float* inp, int64_t n);  // tanh approximation
+void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n);
+
+// ---- softmax ---------------------------------------------------------------------------
+// Attention softmax over the last axis of (B,H,Tq,Tk): out = softmax(scale * inp + mask),
+// mask (B,Tq,Tk) additive (0 or -inf), broadcast over heads; mask may be null. A row whose
+// entries are all masked becomes all zeros (it attends to nothing) instead of NaN.
+void softmax_forward(float* out, const float* inp, const float* mask, int B, int H, int Tq, int Tk,
+                     float scale);
+// dinp += scale * out * (dout - <dout, out>_row), rows = B*H*Tq.
+void softmax_backward(float* dinp, const float* dout, const float* out, int64_t rows, int Tk, float scale);
+void log_softmax_forward(float* out, const float* inp, int64_t R, int C);
+void log_softmax_backward(float* dinp, const float* dout, const float* out, int64_t R, int C);
+
+// ---- layer norm (over the last axis C) -------------------------------------------------
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, int64_t R, int C, float eps = 1e-5f);
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int64_t R, int C);
+
+// ---- embeddings ------------------------------------------------------------------------
+void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int C);
+void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N, int C);
+
+// ---- loss ------------------------------------------------------------------------------
+// Label-smoothed cross-entropy over R rows of V logits. Target distribution
+// q = (1 - eps) onehot(y) + eps / V. Rows whose target is ignore_id contribute nothing.
+// Writes probs (R,V) and returns the summed loss and the counted rows.
+double cross_entropy_forward(float* probs, int64_t* count, const float* logits, const int32_t* targets,
+                             int64_t R, int V, float smoothing, int ignore_id);
+// dlogits += scale * (probs - q) for counted rows.
+void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* targets, int64_t R, int V,
+                            float smoothing, int ignore_id, float scale);
+
+// ---- dropout ---------------------------------------------------------------------------
+// mask[i] = 0 or 1/(1-p); out = inp * mask.
+void dropout_forward(float* out, float* mask, const float* inp, int64_t n, float p, Rng& rng);
+
+// ---- layout ----------------------------------------------------------------------------
+// out(A,C,B,D) = inp(A,B,C,D): swaps axes 1 and 2 (splitting / merging attention heads).
+void permute0213(float* out, const float* inp, int A, int B, int C, int D);
+
+}  // namespace attn

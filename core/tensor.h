@@ -1,0 +1,80 @@
+// core/tensor.h — the one data type of attnlab: a float32, contiguous, row-major array.
+//
+// A Tensor is a shape (rank 0..4) plus a reference-counted buffer. Copying a Tensor
+// shares the buffer (like numpy views); clone() deep-copies; reshape() shares.
+//
+//   Tensor x = Tensor::zeros({2, 3});     // (2,3) of 0
+//   x.at(1, 2) = 5.f;                     // bounds-checked in Debug builds
+//   Tensor y = x.reshape({3, 2});         // same storage
+//   fmt::print("{}\n", x);                // prints like numpy
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace attn {
+
+using Shape = std::vector<int64_t>;
+
+std::string shape_str(const Shape& s);  // "(2, 3)"
+int64_t shape_numel(const Shape& s);
+
+class Tensor {
+ public:
+  Tensor() = default;  // empty: rank 0, no storage (defined() == false)
+  explicit Tensor(const Shape& shape);  // zero-filled
+
+  static Tensor zeros(const Shape& shape) { return Tensor(shape); }
+  static Tensor full(const Shape& shape, float value);
+  static Tensor from(const Shape& shape, std::vector<float> values);
+  static Tensor scalar(float v) { return from({}, {v}); }
+
+  bool defined() const { return storage_ != nullptr; }
+  int rank() const { return static_cast<int>(shape_.size()); }
+  const Shape& shape() const { return shape_; }
+  int64_t dim(int d) const;  // negative d counts from the end
+  int64_t numel() const { return numel_; }
+
+  float* data() { return storage_ ? storage_->data() : nullptr; }
+  const float* data() const { return storage_ ? storage_->data() : nullptr; }
+
+  float& at(std::initializer_list<int64_t> idx);
+  float at(std::initializer_list<int64_t> idx) const;
+  float& operator[](int64_t flat) { return data()[flat]; }
+  float operator[](int64_t flat) const { return data()[flat]; }
+  float item() const;  // the single value of a one-element tensor
+
+  Tensor reshape(const Shape& shape) const;  // shares storage; -1 infers one dim
+  Tensor clone() const;
+  void fill(float v);
+  void zero() { fill(0.f); }
+  bool same_storage(const Tensor& o) const { return storage_ == o.storage_; }
+  std::vector<float> to_vector() const { return std::vector<float>(data(), data() + numel_); }
+
+ private:
+  std::shared_ptr<std::vector<float>> storage_;
+  Shape shape_;
+  int64_t numel_ = 0;
+};
+
+// Summary statistics used by dumps and tests.
+double l2_norm(const Tensor& t);
+float max_abs_diff(const Tensor& a, const Tensor& b);
+bool all_finite(const Tensor& t);
+
+// numpy-like text: "tensor (2, 3)\n[[1, 2, 3],\n [4, 5, 6]]"; large dims elided with "...".
+std::string format_tensor(const Tensor& t, int edge_items = 3, int precision = 4);
+
+}  // namespace attn
+
+template <>
+struct fmt::formatter<attn::Tensor> : fmt::formatter<std::string_view> {
+  template <typename Ctx>
+  auto format(const attn::Tensor& t, Ctx& ctx) const {
+    return fmt::formatter<std::string_view>::format(attn::format_tensor(t), ctx);
+  }
+};

@@ -1,0 +1,28 @@
+// models/decode.h — greedy and beam-search translation, with or without the key/value cache.
+//
+//   DecodeOptions opt;  opt.beam = 5;
+//   auto out = translate_ids(model, {{12, 7, 99, 2}}, opt);   // token ids in, token ids out
+#pragma once
+#include <vector>
+
+#include "models/transformer.h"
+
+namespace attn {
+
+struct DecodeOptions {
+  int beam = 1;                 // 1: greedy
+  int max_len = 0;              // 0: 2 * source length + 10 (capped by the model's max_len)
+  float length_penalty = 0.6f;  // GNMT: score / ((5 + len) / 6)^alpha
+  bool use_cache = true;        // false: recompute the whole prefix each step (the reference)
+};
+
+// Sources are token id sequences ending in eos; results exclude bos and eos.
+std::vector<std::vector<int32_t>> translate_ids(const Transformer& model, const std::vector<std::vector<int32_t>>& srcs,
+                                                const DecodeOptions& opt);
+
+// Log-probabilities (rows, V) of the next token after each prefix, recomputing the whole
+// decoder: the reference the cached path is tested against.
+Tensor next_logprobs_full(const Transformer& model, const Var& memory, const std::vector<int32_t>& src, int S,
+                          const std::vector<std::vector<int32_t>>& prefixes);
+
+}  // namespace attn

@@ -1,0 +1,135 @@
+// nn/attention.cpp — the attention variants, each a visible line in forward().
+#include "nn/attention.h"
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+
+namespace attn {
+
+AttnVariant AttnVariant::parse(const std::string& spec) {
+  AttnVariant v;
+  std::stringstream ss(spec);
+  std::string part;
+  bool first = true;
+  while (std::getline(ss, part, '+')) {
+    if (first && part == "qk") v.shared_qk = false;
+    else if (first && part == "qq") v.shared_qk = true;
+    else if (part == "noself") v.noself = true;
+    else if (part == "normk") v.normk = true;
+    else if (part == "noV") v.value_proj = false;
+    else if (part == "noO") v.out_proj = false;
+    else if (part == "nogram") v.use_gram = false;
+    else
+      throw std::invalid_argument("unknown attention variant '" + spec +
+                                  "': expected qk or qq, optionally followed by +noself, +normk, +noV, +noO");
+    first = false;
+  }
+  if (first) throw std::invalid_argument("empty attention variant: expected qk or qq");
+  return v;
+}
+
+std::string AttnVariant::str() const {
+  std::string s = shared_qk ? "qq" : "qk";
+  if (noself) s += "+noself";
+  if (normk) s += "+normk";
+  if (!value_proj) s += "+noV";
+  if (!out_proj) s += "+noO";
+  if (!use_gram) s += "+nogram";
+  return s;
+}
+
+MultiHeadAttention::MultiHeadAttention(ParamStore& ps, const std::string& name_, int d_model_, int heads_,
+                                       AttnVariant v, float dropout, Rng& rng)
+    : name(name_), d_model(d_model_), heads(heads_), variant(v), dropout_p(dropout) {
+  if (heads <= 0 || d_model <= 0 || d_model % heads != 0)
+    throw std::invalid_argument(fmt::format("{}: d_model {} must be a positive multiple of heads {}", name, d_model, heads));
+  wq = Linear(ps, name + ".wq", d_model, d_model, rng);
+  if (!v.shared_qk) wk = Linear(ps, name + ".wk", d_model, d_model, rng);  // variant: qq has no W_k
+  if (v.value_proj) wv = Linear(ps, name + ".wv", d_model, d_model, rng);  // variant: noV
+  if (v.out_proj) wo = Linear(ps, name + ".wo", d_model, d_model, rng);    // variant: noO
+}
+
+static Tensor concat_time(const Tensor& a, const Tensor& b) {  // (B,H,Ta,D) ++ (B,H,Tb,D)
+  if (!a.defined()) return b;
+  const int64_t B = a.dim(0), H = a.dim(1), Ta = a.dim(2), Tb = b.dim(2), D = a.dim(3);
+  Tensor out({B, H, Ta + Tb, D});
+  for (int64_t bh = 0; bh < B * H; bh++) {
+    std::copy(a.data() + bh * Ta * D, a.data() + (bh + 1) * Ta * D, out.data() + bh * (Ta + Tb) * D);
+    std::copy(b.data() + bh * Tb * D, b.data() + (bh + 1) * Tb * D, out.data() + bh * (Ta + Tb) * D + Ta * D);
+  }
+  return out;
+}
+
+Var MultiHeadAttention::forward(const Var& x, const Var& kv, const Tensor& mask, const Context& ctx, KVCache* cache,
+                                bool is_self) const {
+  const int D = d_model / heads;
+  const float inv_sqrt_d = 1.f / std::sqrt(float(D));
+  const std::string& n = name;
+
+  Var q = split_heads(wq(x, n + ".q_proj"), heads, n + ".q");  // (B,H,Tq,D)
+
+  // Keys and values: from kv, or (incremental decoding) from the cache.
+  auto project_k = [&](const Var& src) {
+    return variant.shared_qk ? split_heads(wq(src, n + ".k_proj"), heads, n + ".k")  // variant: qq, W_k = W_q
+                             : split_heads(wk(src, n + ".k_proj"), heads, n + ".k");
+  };
+  auto project_v = [&](const Var& src) {
+    return variant.value_proj ? split_heads(wv(src, n + ".v_proj"), heads, n + ".v")
+                              : split_heads(src, heads, n + ".v");  // variant: noV, V = X
+  };
+  Var k, v;
+  const bool same_input = is_self && cache == nullptr;
+  if (same_input && variant.shared_qk) {
+    k = q;  // variant: qq self-attention — the very same Q is used as keys, so backward adds both paths
+  } else if (cache && is_self) {
+    Var k_new = variant.shared_qk ? q : project_k(x);  // for qq the cache holds Q
+    cache->k = concat_time(cache->k, k_new->value);
+    cache->v = concat_time(cache->v, project_v(x)->value);
+    k = constant(cache->k, n + ".k_cache");
+    v = constant(cache->v, n + ".v_cache");
+  } else if (cache && !is_self) {
+    if (!cache->filled) {
+      cache->k = project_k(kv)->value;
+      cache->v = project_v(kv)->value;
+      cache->filled = true;
+    }
+    k = constant(cache->k, n + ".k_cache");
+    v = constant(cache->v, n + ".v_cache");
+  } else {
+    k = project_k(kv);
+  }
+  if (!v) v = project_v(kv);
+
+  if (variant.normk) k = l2_normalize(k, n + ".k_unit");  // variant: normk, keys of unit length
+
+  // Scores S = Q Kᵀ/√D (B,H,Tq,Tk). For qq self-attention without normk, S = Q Qᵀ/√D is
+  // symmetric: one ssyrk (gram) instead of a general product.
+  Var s;
+  if (k == q && variant.use_gram) s = gram(q, inv_sqrt_d, n + ".scores");
+  else s = matmul(q, k, false, true, inv_sqrt_d, n + ".scores");
+
+  Var p = softmax(s, mask, 1.f, n + ".probs");  // mask: padding, causal, noself
+  last_probs = p;
+  if (ctx.train) p = dropout(p, dropout_p, *ctx.rng, n + ".probs_drop");
+  Var o = merge_heads(matmul(p, v, false, false, 1.f, n + ".ctx"), n + ".merged");  // (B,Tq,C)
+  return variant.out_proj ? wo(o, n + ".out") : o;  // variant: noO
+}
+
+void apply_noself(Tensor& mask, int q_offset) {
+  const int64_t B = mask.dim(0), Tq = mask.dim(1), Tk = mask.dim(2);
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t i = 0; i < Tq; i++) {
+      const int64_t self = i + q_offset;
+      if (self >= Tk) continue;
+      float* row = mask.data() + (b * Tq + i) * Tk;
+      bool other = false;
+      for (int64_t j = 0; j < Tk; j++)
+        if (j != self && row[j] == 0.f) other = true;
+      if (other) row[self] = ninf;
+    }
+}
+
+}  // namespace attn

@@ -1,0 +1,65 @@
+// nn/attention.h — multi-head attention whose score form is a per-site choice: QKᵀ or QQᵀ.
+//
+// The whole difference between the variants is in MultiHeadAttention::forward, a few lines
+// each (see the "variant:" comments there):
+//   qk      S = Q Kᵀ/√D, K = X W_k                 (Vaswani et al. 2017)
+//   qq      K = Q (W_k = W_q): S = Q Qᵀ/√D, symmetric, computed by ssyrk (gram)
+//   noself  a position may not attend to itself unless nothing else is visible
+//   normk   keys normalised to unit length (Reformer's shared-QK attention)
+//   noV     V = X (no value projection);  noO  no output projection
+//
+//   AttnVariant v = AttnVariant::parse("qq+noself");
+//   MultiHeadAttention mha(ps, "enc.0.self_attn", 256, 4, v, 0.1f, rng);
+//   Var y = mha.forward(x, x, mask, ctx);       // self-attention
+#pragma once
+#include <string>
+
+#include "nn/layers.h"
+
+namespace attn {
+
+struct AttnVariant {
+  bool shared_qk = false;   // qq: W_k = W_q
+  bool noself = false;
+  bool normk = false;
+  bool value_proj = true;   // false: noV
+  bool out_proj = true;     // false: noO
+  bool use_gram = true;     // qq self-attention through ssyrk (tested equal to the matmul path)
+
+  // "qk", "qq", "qq+noself", "qq+normk", "qk+noV+noO", ... (components joined by '+')
+  static AttnVariant parse(const std::string& spec);
+  std::string str() const;
+  bool operator==(const AttnVariant&) const = default;
+};
+
+// Keys and values of the positions decoded so far (incremental decoding). For qq the key
+// cache holds the shared projection Q itself.
+struct KVCache {
+  Tensor k, v;  // (B, H, T_so_far, D)
+  bool filled = false;  // cross-attention: memory K/V computed once
+};
+
+struct MultiHeadAttention {
+  std::string name;
+  int d_model = 0, heads = 0;
+  AttnVariant variant;
+  float dropout_p = 0.f;
+  Linear wq, wk, wv, wo;  // wk absent for qq, wv for noV, wo for noO
+
+  MultiHeadAttention() = default;
+  MultiHeadAttention(ParamStore& ps, const std::string& name, int d_model, int heads, AttnVariant v, float dropout,
+                     Rng& rng);
+
+  // x (B,Tq,C) attends over kv (B,Tk,C); kv == x (the same Var) for self-attention.
+  // mask (B,Tq,Tk) additive. With a cache, x holds only the newest positions (self) and
+  // K/V are appended to / read from the cache.
+  Var forward(const Var& x, const Var& kv, const Tensor& mask, const Context& ctx, KVCache* cache = nullptr,
+              bool is_self = true) const;
+  mutable Var last_probs;  // (B,H,Tq,Tk) of the latest forward: attention maps, entropy, diagonal mass
+};
+
+// Applies noself to a self-attention mask (B,T,T) in place: masks the diagonal of each row
+// that has any other visible position.
+void apply_noself(Tensor& mask, int q_offset = 0);
+
+}  // namespace attn

@@ -1,0 +1,69 @@
+// nn/optim.cpp — the update rules.
+#include "nn/optim.h"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace attn {
+
+Adam::Adam(std::vector<Var> params_, AdamConfig cfg_) : params(std::move(params_)), cfg(cfg_) {
+  for (const Var& p : params) {
+    m.push_back(Tensor::zeros(p->value.shape()));
+    v.push_back(Tensor::zeros(p->value.shape()));
+  }
+}
+
+void Adam::step(float lr) {
+  t += 1;
+  const float bc1 = 1.f - std::pow(cfg.beta1, float(t));
+  const float bc2 = 1.f - std::pow(cfg.beta2, float(t));
+  for (size_t i = 0; i < params.size(); i++) {
+    Var& p = params[i];
+    if (!p->grad.defined()) continue;
+    float* w = p->value.data();
+    const float* g = p->grad.data();
+    float* mi = m[i].data();
+    float* vi = v[i].data();
+    const int64_t n = p->value.numel();
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t k = 0; k < n; k++) {
+      // m = β1 m + (1−β1) g;  v = β2 v + (1−β2) g²
+      mi[k] = cfg.beta1 * mi[k] + (1.f - cfg.beta1) * g[k];
+      vi[k] = cfg.beta2 * vi[k] + (1.f - cfg.beta2) * g[k] * g[k];
+      const float mhat = mi[k] / bc1, vhat = vi[k] / bc2;
+      w[k] -= lr * (mhat / (std::sqrt(vhat) + cfg.eps) + cfg.weight_decay * w[k]);
+    }
+  }
+}
+
+double clip_grad_norm(const std::vector<Var>& params, double max_norm) {
+  double sq = 0;
+  for (const Var& p : params)
+    if (p->grad.defined()) {
+      const double n = l2_norm(p->grad);
+      sq += n * n;
+    }
+  const double norm = std::sqrt(sq);
+  if (max_norm > 0 && norm > max_norm) {
+    const float s = float(max_norm / (norm + 1e-6));
+    for (const Var& p : params)
+      if (p->grad.defined())
+        for (int64_t k = 0; k < p->grad.numel(); k++) p->grad[k] *= s;
+  }
+  return norm;
+}
+
+float schedule_lr(const Schedule& s, int64_t step) {
+  if (step < 1) step = 1;
+  const float warm = float(std::max(1, s.warmup));
+  if (s.kind == "constant") return step < warm ? s.lr * float(step) / warm : s.lr;
+  if (s.kind == "inverse_sqrt") return s.lr * std::min(float(step) / warm, std::sqrt(warm / float(step)));
+  if (s.kind == "cosine") {
+    if (step < warm) return s.lr * float(step) / warm;
+    const float progress = std::min(1.f, float(step - warm) / float(std::max(1, s.total - s.warmup)));
+    return s.min_lr + 0.5f * (s.lr - s.min_lr) * (1.f + std::cos(3.14159265f * progress));
+  }
+  throw std::invalid_argument("unknown schedule '" + s.kind + "': expected inverse_sqrt, cosine or constant");
+}
+
+}  // namespace attn

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Install the Debian 12 packages attnlab needs to build, test and run its demo.
+# Idempotent: when every package is already installed it makes no apt call at all.
+# Usage: scripts/install-deps.sh [--with-torch]
+#   --with-torch  also install python3-torch (only the optional PyTorch reference
+#                 tests and benchmarks use it; the product never does).
+set -eu
+
+pkgs="g++ make cmake pkg-config libopenblas-dev catch2 libfmt-dev libcli11-dev \
+nlohmann-json3-dev libsentencepiece-dev sentencepiece gnuplot-nox"
+if [ "${1:-}" = "--with-torch" ]; then
+    pkgs="$pkgs python3 python3-torch python3-numpy"
+fi
+
+missing=""
+for p in $pkgs; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

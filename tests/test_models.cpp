@@ -1,0 +1,181 @@
+// tests/test_models.cpp — the transformer: parameter counts, cached decoding equal to full
+// recomputation, checkpoints, and tiny qk / qq models that must learn the reverse task.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "apps/train.h"
+#include "data/synthetic.h"
+#include "core/fileio.h"
+#include "data/batching.h"
+#include "models/checkpoint.h"
+#include "models/decode.h"
+
+using namespace attn;
+namespace fs = std::filesystem;
+
+static ModelConfig tiny(const std::string& preset) {
+  ModelConfig c;
+  c.vocab = 20;
+  c.d_model = 16;
+  c.heads = 2;
+  c.enc_layers = 2;
+  c.dec_layers = 2;
+  c.d_ff = 32;
+  c.dropout = 0.f;
+  c.max_len = 32;
+  c.apply_preset(preset);
+  return c;
+}
+
+TEST_CASE("parameter counts: the model, the formula and the per-variant savings agree") {
+  for (auto& p : ModelConfig::preset_names()) {
+    INFO(p);
+    ModelConfig c = tiny(p);
+    Transformer m(c, 1);
+    REQUIRE(m.params.count() == count_params(c));
+  }
+  ModelConfig base;
+  base.apply_preset("qk");
+  ModelConfig qq = base;
+  qq.apply_preset("qq");
+  // qq drops W_k (C² + C) in each of the 3 encoder and 3 decoder self-attentions
+  REQUIRE(count_params(base) - count_params(qq) == 6 * (256 * 256 + 256));
+}
+
+TEST_CASE("--match-params widens a variant to within 0.5% of the baseline") {
+  ModelConfig base;
+  base.apply_preset("qk");
+  for (std::string p : {"qq", "qq-noV-noO", "noV"}) {
+    for (std::string widen : {"d_ff", "d_model"}) {
+      ModelConfig c = base;
+      c.apply_preset(p);
+      std::string how = match_params(c, count_params(base), widen);
+      INFO(p << " " << widen << ": " << how);
+      REQUIRE(std::llabs(count_params(c) - count_params(base)) <= count_params(base) / 200);
+    }
+  }
+}
+
+TEST_CASE("config validation names the bad flag") {
+  ModelConfig c = tiny("qk");
+  c.d_model = 10;
+  c.heads = 4;
+  REQUIRE_THROWS_WITH(c.validate(), Catch::Contains("--d-model 10 is not divisible by --heads 4"));
+  c = tiny("qk");
+  c.d_ff = 0;
+  REQUIRE_THROWS_WITH(c.validate(), Catch::Contains("--d-ff"));
+  REQUIRE_THROWS_WITH(c.apply_preset("kq"), Catch::Contains("unknown preset 'kq'"));
+}
+
+static std::vector<int32_t> some_src(int n, int S, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<int32_t> v(size_t(n) * S);
+  for (int b = 0; b < n; b++)
+    for (int s = 0; s < S; s++) v[size_t(b) * S + s] = s == S - 1 - b ? 2 : s > S - 1 - b ? 0 : int32_t(4 + rng.below(16));
+  return v;
+}
+
+TEST_CASE("incremental decoding with the key/value cache equals full recomputation, every preset") {
+  for (auto& p : ModelConfig::preset_names()) {
+    INFO(p);
+    Transformer m(tiny(p), 3);
+    const int B = 2, S = 6;
+    auto src = some_src(B, S, 4);
+    DecodeState st = m.start(src, B, S);
+    std::vector<std::vector<int32_t>> prefixes(B, {1});
+    Rng rng(9);
+    for (int t = 0; t < 5; t++) {
+      std::vector<int32_t> last;
+      for (auto& pr : prefixes) last.push_back(pr.back());
+      Tensor cached = m.step(st, last);
+      Tensor full = next_logprobs_full(m, st.memory, src, S, prefixes);
+      // compare log-probabilities row by row
+      for (int b = 0; b < B; b++) {
+        double lse = -1e30, mx = -1e30;
+        for (int v = 0; v < 20; v++) mx = std::max(mx, double(cached.at({b, v})));
+        double z = 0;
+        for (int v = 0; v < 20; v++) z += std::exp(cached.at({b, v}) - mx);
+        lse = mx + std::log(z);
+        for (int v = 0; v < 20; v++) REQUIRE(cached.at({b, v}) - lse == Approx(full.at({b, v})).margin(1e-4));
+      }
+      for (auto& pr : prefixes) pr.push_back(int32_t(4 + rng.below(16)));
+    }
+    // and whole translations, greedy and beam, agree token for token
+    std::vector<std::vector<int32_t>> srcs = {{5, 6, 7, 8, 2}, {9, 10, 2}};
+    for (int beam : {1, 3}) {
+      DecodeOptions a, b;
+      a.beam = b.beam = beam;
+      b.use_cache = false;
+      a.max_len = b.max_len = 8;
+      REQUIRE(translate_ids(m, srcs, a) == translate_ids(m, srcs, b));
+    }
+  }
+}
+
+TEST_CASE("checkpoints round-trip, and a checkpoint of another variant or a damaged file is refused") {
+  fs::path d = fs::temp_directory_path() / ("attnlab-ckpt-" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  Transformer a(tiny("qk"), 1), b(tiny("qk"), 2);
+  save_model(a, (d / "a.safetensors").string());
+  load_model_weights(b, (d / "a.safetensors").string());
+  for (size_t i = 0; i < a.params.params.size(); i++)
+    REQUIRE(max_abs_diff(a.params.params[i]->value, b.params.params[i]->value) == 0.f);
+  Transformer q(tiny("qq"), 1);
+  REQUIRE_THROWS_WITH(load_model_weights(q, (d / "a.safetensors").string()),
+                      Catch::Contains("a.safetensors") && Catch::Contains("does not belong to this model"));
+  ModelConfig wide = tiny("qk");
+  wide.d_ff = 48;
+  Transformer w(wide, 1);
+  REQUIRE_THROWS_WITH(load_model_weights(w, (d / "a.safetensors").string()),
+                      Catch::Contains("enc.0.ff.w1.weight") && Catch::Contains("expects (16, 48)"));
+  std::string bytes = read_file((d / "a.safetensors").string());
+  write_file_atomic((d / "cut.safetensors").string(), bytes.substr(0, bytes.size() - 10));
+  REQUIRE_THROWS_WITH(load_model_weights(b, (d / "cut.safetensors").string()), Catch::Contains("cut.safetensors"));
+  fs::remove_all(d);
+}
+
+static double reverse_accuracy(const std::string& preset, const std::string& out) {
+  TrainConfig cfg;
+  cfg.task = "reverse";
+  cfg.task_train = 3000;
+  cfg.task_eval = 100;
+  cfg.variant = preset;
+  cfg.model = tiny(preset);
+  cfg.model.d_model = 64;
+  cfg.model.heads = 4;
+  cfg.model.d_ff = 128;
+  cfg.model.label_smoothing = 0.f;
+  cfg.lr = 3e-3f;
+  cfg.warmup = 100;
+  cfg.batch_tokens = 600;
+  cfg.steps = 900;
+  cfg.eval_every = 900;
+  cfg.log_every = 100;
+  cfg.eval_sentences = 0;
+  cfg.beam = 1;
+  cfg.threads = 1;
+  cfg.quiet = true;
+  cfg.out = out;
+  REQUIRE(run_training(cfg) == 0);
+  LoadedRun run = load_run(out);
+  ParallelCorpus test = synthetic_task("reverse", 100, cfg.seed * 7919 + 2);
+  auto hyp = translate_lines(run, test.src, 1);
+  int64_t right = 0, total = 0;
+  for (size_t i = 0; i < hyp.size(); i++) {
+    auto h = run.tok->encode(hyp[i]), r = run.tok->encode(test.tgt[i]);
+    for (size_t k = 0; k < r.size(); k++) right += k < h.size() && h[k] == r[k];
+    total += int64_t(r.size());
+  }
+  return double(right) / double(total);
+}
+
+TEST_CASE("tiny qk and qq models learn to reverse sequences (>= 95% token accuracy)") {
+  fs::path d = fs::temp_directory_path() / ("attnlab-reverse-" + std::to_string(::getpid()));
+  for (std::string p : {"qk", "qq"}) {
+    double acc = reverse_accuracy(p, (d / p).string());
+    INFO(p << " token accuracy " << acc);
+    REQUIRE(acc >= 0.95);
+  }
+  fs::remove_all(d);
+}

@@ -1,0 +1,221 @@
+// tests/test_nn.cpp — attention variants against a plain reference implementation (forward
+// and gradients), the QQᵀ identities, masks, layers and optimizers.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+
+#include "nn/attention.h"
+#include "nn/optim.h"
+
+using namespace attn;
+
+// ---- a plain, double-precision reference of multi-head attention -------------------------
+// out = [softmax(mask + Q_h K_hᵀ/√D) V_h]_h Wo + bo, with the variant's changes written out.
+static std::vector<double> reference_attention(const MultiHeadAttention& m, const Tensor& X, const Tensor& KV,
+                                               const Tensor& mask) {
+  const int B = int(X.dim(0)), Tq = int(X.dim(1)), Tk = int(KV.dim(1)), C = m.d_model, H = m.heads, D = C / H;
+  auto proj = [&](const Tensor& in, int T, const Linear* l) {  // (B,T,C) in double
+    std::vector<double> out(size_t(B) * T * C);
+    for (int b = 0; b < B; b++)
+      for (int t = 0; t < T; t++)
+        for (int o = 0; o < C; o++) {
+          double acc = l ? l->bias->value[o] : 0.0;
+          for (int i = 0; i < C; i++)
+            acc += double(in.at({b, t, i})) * (l ? l->weight->value.at({i, o}) : (i == o ? 1.0 : 0.0));
+          out[(size_t(b) * T + t) * C + o] = acc;
+        }
+    return out;
+  };
+  auto Q = proj(X, Tq, &m.wq);
+  auto K = proj(KV, Tk, m.variant.shared_qk ? &m.wq : &m.wk);  // qq: keys through W_q
+  auto V = proj(KV, Tk, m.variant.value_proj ? &m.wv : nullptr);
+  std::vector<double> ctx(size_t(B) * Tq * C, 0.0);
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < H; h++)
+      for (int i = 0; i < Tq; i++) {
+        std::vector<double> s(static_cast<size_t>(Tk), 0.0);
+        double mx = -1e300;
+        for (int j = 0; j < Tk; j++) {
+          double knorm = 0;
+          for (int d = 0; d < D; d++) knorm += K[(size_t(b) * Tk + j) * C + h * D + d] * K[(size_t(b) * Tk + j) * C + h * D + d];
+          knorm = m.variant.normk ? std::sqrt(knorm) : 1.0;
+          double dot = 0;
+          for (int d = 0; d < D; d++) dot += Q[(size_t(b) * Tq + i) * C + h * D + d] * K[(size_t(b) * Tk + j) * C + h * D + d] / knorm;
+          s[j] = dot / std::sqrt(double(D)) + mask.at({b, i, j});
+          mx = std::max(mx, s[j]);
+        }
+        double z = 0;
+        for (int j = 0; j < Tk; j++) z += (s[j] = std::exp(s[j] - mx));
+        for (int j = 0; j < Tk; j++)
+          for (int d = 0; d < D; d++) ctx[(size_t(b) * Tq + i) * C + h * D + d] += s[j] / z * V[(size_t(b) * Tk + j) * C + h * D + d];
+      }
+  if (!m.variant.out_proj) return ctx;
+  std::vector<double> out(ctx.size());
+  for (int r = 0; r < B * Tq; r++)
+    for (int o = 0; o < C; o++) {
+      double acc = m.wo.bias->value[o];
+      for (int i = 0; i < C; i++) acc += ctx[size_t(r) * C + i] * m.wo.weight->value.at({i, o});
+      out[size_t(r) * C + o] = acc;
+    }
+  return out;
+}
+
+static Tensor randn(const Shape& s, uint64_t seed, float sc = 1.f) {
+  Rng rng(seed);
+  Tensor t(s);
+  for (int64_t i = 0; i < t.numel(); i++) t[i] = rng.normal() * sc;
+  return t;
+}
+
+static Tensor causal(int B, int T) {
+  Tensor m({B, T, T});
+  for (int b = 0; b < B; b++)
+    for (int i = 0; i < T; i++)
+      for (int j = i + 1; j < T; j++) m.at({b, i, j}) = -std::numeric_limits<float>::infinity();
+  return m;
+}
+
+TEST_CASE("every attention variant matches the plain reference in output and gradients") {
+  const int B = 2, T = 4, C = 8, H = 2;
+  for (std::string spec : {"qk", "qq", "qq+nogram", "qq+noself", "qq+normk", "qk+noV", "qk+noO", "qq+noV+noO", "qk+normk"}) {
+    for (bool use_causal : {false, true}) {
+      INFO("variant " << spec << (use_causal ? " causal" : ""));
+      ParamStore ps;
+      Rng rng(5);
+      AttnVariant v = AttnVariant::parse(spec);
+      MultiHeadAttention m(ps, "attn", C, H, v, 0.f, rng);
+      for (auto& p : ps.params) p->value = randn(p->value.shape(), std::hash<std::string>{}(p->name) % 1000, 0.5f);
+      Var x = parameter("x", randn({B, T, C}, 9));
+      Tensor mask = use_causal ? causal(B, T) : Tensor({B, T, T});
+      if (v.noself) apply_noself(mask);
+      Tensor W = randn({B, T, C}, 10);  // L = Σ out ⊙ W
+
+      Tape tape;
+      TapeScope scope(tape);
+      Var out = m.forward(x, x, mask, Context{});
+      std::vector<double> ref = reference_attention(m, x->value, x->value, mask);
+      for (int64_t i = 0; i < out->value.numel(); i++) REQUIRE(out->value[i] == Approx(ref[size_t(i)]).margin(1e-4));
+      tape.backward(sum(mul(out, constant(W))));
+
+      // Gradients of the reference by central differences (double), for W_q and the input.
+      auto ref_loss = [&]() {
+        auto r = reference_attention(m, x->value, x->value, mask);
+        double l = 0;
+        for (size_t i = 0; i < r.size(); i++) l += r[i] * W[int64_t(i)];
+        return l;
+      };
+      for (Var p : {m.wq.weight, x}) {
+        for (int64_t k = 0; k < p->value.numel(); k += 3) {
+          const float orig = p->value[k];
+          p->value[k] = orig + 1e-3f;
+          const double lp = ref_loss();
+          p->value[k] = orig - 1e-3f;
+          const double lm = ref_loss();
+          p->value[k] = orig;
+          REQUIRE(p->grad[k] == Approx((lp - lm) / 2e-3).margin(2e-3).epsilon(1e-2));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("QQᵀ scores are symmetric with diagonal |q_i|²/√D; a causal mask breaks the symmetry") {
+  ParamStore ps;
+  Rng rng(2);
+  MultiHeadAttention m(ps, "sa", 6, 1, AttnVariant::parse("qq"), 0.f, rng);
+  Var x = parameter("x", randn({1, 5, 6}, 3));
+  Tape tape;
+  TapeScope scope(tape);
+  m.forward(x, x, Tensor({1, 5, 5}), Context{});
+  const Tensor& S = tape.find("sa.scores")->value;
+  const Tensor& Q = tape.find("sa.q")->value;
+  for (int i = 0; i < 5; i++) {
+    double qn = 0;
+    for (int d = 0; d < 6; d++) qn += Q.at({0, 0, i, d}) * Q.at({0, 0, i, d});
+    REQUIRE(S.at({0, 0, i, i}) == Approx(qn / std::sqrt(6.0)).epsilon(1e-5));
+    for (int j = 0; j < 5; j++) REQUIRE(S.at({0, 0, i, j}) == S.at({0, 0, j, i}));
+  }
+  REQUIRE(tape.find("sa.scores") == tape.find("sa.scores"));
+  // The score op's inputs: QQᵀ reads Q (the gram op has a single input, used twice).
+  bool found = false;
+  for (auto& e : tape.entries)
+    if (e.out->name == "sa.scores") found = e.op == "gram" && e.inputs[0]->name == "sa.q";
+  REQUIRE(found);
+  m.forward(x, x, causal(1, 5), Context{});
+  const Tensor& P = m.last_probs->value;
+  REQUIRE(P.at({0, 0, 0, 1}) == 0.f);
+  REQUIRE(P.at({0, 0, 1, 0}) > 0.f);
+}
+
+TEST_CASE("noself masks the diagonal unless nothing else is visible") {
+  Tensor m = causal(1, 3);
+  apply_noself(m);
+  REQUIRE(m.at({0, 0, 0}) == 0.f);  // row 0 sees only itself: allowed
+  REQUIRE(std::isinf(m.at({0, 1, 1})));
+  REQUIRE(m.at({0, 1, 0}) == 0.f);
+  REQUIRE(std::isinf(m.at({0, 2, 2})));
+}
+
+TEST_CASE("variants own exactly the projections they use") {
+  auto count = [](const std::string& spec) {
+    ParamStore ps;
+    Rng rng(1);
+    MultiHeadAttention m(ps, "a", 8, 2, AttnVariant::parse(spec), 0.f, rng);
+    return std::make_pair(ps.count(), ps.find("a.wk.weight") != nullptr);
+  };
+  REQUIRE(count("qk") == std::make_pair<int64_t, bool>(4 * (64 + 8), true));
+  REQUIRE(count("qq") == std::make_pair<int64_t, bool>(3 * (64 + 8), false));
+  REQUIRE(count("qq+noV+noO").first == 64 + 8);
+  REQUIRE_THROWS_WITH(AttnVariant::parse("kq"), Catch::Contains("unknown attention variant 'kq'"));
+  REQUIRE(AttnVariant::parse("qq+noself+noO").str() == "qq+noself+noO");
+  ParamStore ps;
+  Rng rng(1);
+  REQUIRE_THROWS_WITH(MultiHeadAttention(ps, "bad", 10, 3, AttnVariant{}, 0.f, rng), Catch::Contains("multiple of heads 3"));
+}
+
+TEST_CASE("normk makes every key unit length") {
+  ParamStore ps;
+  Rng rng(4);
+  MultiHeadAttention m(ps, "sa", 8, 2, AttnVariant::parse("qq+normk"), 0.f, rng);
+  Var x = parameter("x", randn({1, 3, 8}, 5));
+  Tape tape;
+  TapeScope scope(tape);
+  m.forward(x, x, Tensor({1, 3, 3}), Context{});
+  const Tensor& K = tape.find("sa.k_unit")->value;
+  for (int64_t r = 0; r < K.numel() / 4; r++) {
+    double n = 0;
+    for (int d = 0; d < 4; d++) n += K[r * 4 + d] * K[r * 4 + d];
+    REQUIRE(n == Approx(1.0).epsilon(1e-4));
+  }
+}
+
+TEST_CASE("Adam's first step moves each weight by lr against its gradient's sign") {
+  Var w = parameter("w", Tensor::from({3}, {1.f, -2.f, 0.5f}));
+  w->grad = Tensor::from({3}, {0.3f, -4.f, 1e-3f});
+  Adam opt({w}, AdamConfig{0.1f, 0.9f, 0.98f, 1e-9f, 0.f});
+  opt.step(0.1f);  // m̂ = g, v̂ = g²  =>  Δ = -lr · g/|g|
+  REQUIRE(w->value[0] == Approx(0.9f));
+  REQUIRE(w->value[1] == Approx(-1.9f));
+  REQUIRE(w->value[2] == Approx(0.4f));
+  Var u = parameter("u", Tensor::from({1}, {2.f}));
+  u->grad = Tensor::from({1}, {0.f});
+  Adam adamw({u}, AdamConfig{0.1f, 0.9f, 0.98f, 1e-9f, 0.5f});
+  adamw.step(0.1f);  // decoupled decay only: 2 - 0.1 * 0.5 * 2
+  REQUIRE(u->value[0] == Approx(1.9f));
+}
+
+TEST_CASE("schedules and clipping") {
+  Schedule s{"inverse_sqrt", 1e-3f, 100, 1000, 0.f};
+  REQUIRE(schedule_lr(s, 50) == Approx(5e-4f));
+  REQUIRE(schedule_lr(s, 100) == Approx(1e-3f));
+  REQUIRE(schedule_lr(s, 400) == Approx(5e-4f));
+  Schedule c{"cosine", 1e-3f, 100, 1100, 0.f};
+  REQUIRE(schedule_lr(c, 600) == Approx(5e-4f));
+  REQUIRE(schedule_lr(c, 1100) == Approx(0.f).margin(1e-9));
+  REQUIRE_THROWS_WITH(schedule_lr(Schedule{"linear"}, 1), Catch::Contains("unknown schedule 'linear'"));
+  Var a = parameter("a", Tensor::from({2}, {0, 0}));
+  a->grad = Tensor::from({2}, {3.f, 4.f});
+  REQUIRE(clip_grad_norm({a}, 1.0) == Approx(5.0));
+  REQUIRE(l2_norm(a->grad) == Approx(1.0).epsilon(1e-5));
+}
