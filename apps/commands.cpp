@@ -21,6 +21,7 @@ int& exit_code() {
 }
 
 void add_train_options(CLI::App* cmd, TrainConfig& c) {
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // later flags win
   cmd->set_config("--config", "", "TOML file with any of these options (command-line flags override it)");
   cmd->add_option("--corpus", c.corpus, "corpus directory with {train,valid,test}.{en,de} or .tsv (default: embedded gettext en-de)");
   cmd->add_option("--task", c.task, "synthetic task instead of a corpus")->check(CLI::IsMember({"copy", "reverse", "sort"}));

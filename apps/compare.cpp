@@ -1,4 +1,263 @@
+// apps/compare.cpp — `attnlab compare`: the same model trained as QKᵀ, QQᵀ and the other
+// variants on the same data, tokenizer, budget and schedule, then one report.
+//
+// Every run of the grid (variant × seed) is an `attnlab train` subprocess writing
+// DIR/runs/<variant>-s<seed>; finished runs (results.json) are skipped, unfinished ones resumed.
+//   attnlab compare --preset quick --out reports/quick
+//   attnlab compare --preset standard --out reports/std --plan    # DIR/plan.sh, one command per run
+//   attnlab compare --report reports/std                          # aggregate whatever has finished
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
 #include "apps/commands.h"
+#include "apps/report.h"
+#include "core/fileio.h"
+#include "core/threads.h"
+#include "data/synthetic.h"
+
+extern char** environ;
+
 namespace attn {
-void add_compare_command(CLI::App& app) { app.add_subcommand("compare", "(being built)"); }
+namespace fs = std::filesystem;
+
+struct ComparePreset {
+  std::string name, description, expected_time;
+  std::vector<std::string> variants;
+  int seeds;
+  std::vector<std::string> flags;  // passed to every `attnlab train`
+};
+
+// The presets. Expected times are for a 2-core laptop-class machine (measured, docs/benchmarks.md).
+static const std::vector<ComparePreset>& presets() {
+  static const std::vector<ComparePreset> p = {
+      {"quick", "qk, qq, qq-noself; a small model (d 128, 2+2 layers), 500 steps; greedy test decoding",
+       "about 12 minutes on 2 cores",
+       {"qk", "qq", "qq-noself"},
+       1,
+       {"--d-model", "128", "--heads", "4", "--enc-layers", "2", "--dec-layers", "2", "--d-ff", "512", "--vocab", "4000",
+        "--steps", "500", "--warmup", "150", "--lr", "1e-3", "--batch-tokens", "2048", "--eval-every", "125",
+        "--log-every", "25", "--eval-sentences", "100", "--test-sentences", "400", "--beam", "1"}},
+      {"standard", "qk, qq, qq-noself, qq-normk, qq-enc, qq-dec; the default model (d 256, 3+3 layers), 4000 steps, 3 seeds",
+       "about 8 hours on 2 cores (18 runs of ~50 minutes, two at a time)",
+       {"qk", "qq", "qq-noself", "qq-normk", "qq-enc", "qq-dec"},
+       3,
+       {"--steps", "4000", "--warmup", "800", "--lr", "7e-4", "--eval-every", "500", "--log-every", "50",
+        "--eval-sentences", "300", "--beam", "5"}},
+      {"full", "every preset, each also parameter-matched (--match-params); the default model, 12000 steps, 5 seeds",
+       "several days on 2 cores; spread it over machines with --plan",
+       {"qk", "qq", "qq-noself", "qq-normk", "qq-enc", "qq-dec", "qq-all", "noV", "noO", "qq-noV-noO"},
+       5,
+       {"--steps", "12000", "--warmup", "800", "--lr", "7e-4", "--eval-every", "1000", "--log-every", "100",
+        "--eval-sentences", "300", "--beam", "5"}},
+  };
+  return p;
 }
+
+struct CompareOpts {
+  std::string preset = "quick", out, variants, corpus, task, report_dir;
+  int seeds = 0, threads = 1, jobs = 0;
+  bool match_params = false, plan = false;
+  std::vector<std::string> extra;  // further train flags after --
+};
+
+static std::string self_exe() {
+  std::error_code ec;
+  auto p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? "attnlab" : p.string();
+}
+
+static std::string shell_quote(const std::string& s) {
+  if (s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=+,:") == std::string::npos) return s;
+  std::string o = "'";
+  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return o + "'";
+}
+
+struct RunSpec {
+  std::string name, dir;
+  std::vector<std::string> args;  // argv of `attnlab train ...`
+};
+
+static std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string x;
+  while (std::getline(ss, x, ','))
+    if (!x.empty()) out.push_back(x);
+  return out;
+}
+
+static void run_compare(const CompareOpts& o) {
+  if (!o.report_dir.empty()) {
+    fmt::print("report: {}\n", write_report(o.report_dir));
+    return;
+  }
+  if (o.out.empty()) throw std::invalid_argument("--out: required (the comparison's directory)");
+  const ComparePreset* pre = nullptr;
+  for (auto& p : presets())
+    if (p.name == o.preset) pre = &p;
+  if (!pre) throw std::invalid_argument("--preset: unknown preset '" + o.preset + "' (expected quick, standard or full)");
+  std::vector<std::string> variants = o.variants.empty() ? pre->variants : split_commas(o.variants);
+  for (auto& v : variants) {
+    ModelConfig probe;
+    probe.apply_preset(v);  // throws naming the bad variant
+  }
+  const int seeds = o.seeds > 0 ? o.seeds : pre->seeds;
+  std::error_code ec;
+  fs::create_directories(o.out + "/runs", ec);
+  if (ec || ::access(o.out.c_str(), W_OK) != 0) throw std::runtime_error("--out " + o.out + ": cannot create or write the directory");
+  set_threads(o.threads);
+
+  // One tokenizer for every run: trained here once, from the training split.
+  const std::string exe = self_exe();
+  std::vector<std::string> data_flags;
+  if (!o.corpus.empty()) data_flags = {"--corpus", o.corpus};
+  if (!o.task.empty()) data_flags = {"--task", o.task};
+  const std::string tok = o.out + "/tokenizer";
+  if (!fs::exists(tok + ".model") && !fs::exists(tok + ".symbols")) {
+    TrainConfig probe;
+    probe.corpus = o.corpus;
+    probe.task = o.task;
+    for (size_t i = 0; i + 1 < pre->flags.size(); i++)
+      if (pre->flags[i] == "--vocab") probe.vocab = std::stoi(pre->flags[i + 1]);
+    fmt::print("training the shared tokenizer ({})...\n", o.task.empty() ? "SentencePiece" : "symbols");
+    std::fflush(stdout);
+    // Reuse the train command's data preparation by running it for zero steps is wasteful;
+    // build the tokenizer directly from the same corpus instead.
+    CorpusSplits text;
+    if (!o.task.empty()) {
+      text.train = synthetic_task(o.task, probe.task_train, probe.seed * 7919);
+      Tokenizer::build_symbols([&] {
+        auto l = text.train.src;
+        l.insert(l.end(), text.train.tgt.begin(), text.train.tgt.end());
+        return l;
+      }(), tok);
+    } else {
+      text = load_corpus_dir(o.corpus.empty() ? default_corpus_dir() : o.corpus, probe.src_lang, probe.tgt_lang);
+      auto l = text.train.src;
+      l.insert(l.end(), text.train.tgt.begin(), text.train.tgt.end());
+      Tokenizer::train_sentencepiece(l, probe.vocab, tok, 1);
+    }
+  }
+
+  std::vector<RunSpec> specs;
+  for (auto& v : variants)
+    for (int s = 1; s <= seeds; s++) {
+      const bool matched = o.match_params && v != "qk";
+      RunSpec r;
+      r.name = fmt::format("{}{}-s{}", v, matched ? "+matched" : "", s);
+      r.dir = o.out + "/runs/" + r.name;
+      r.args = {exe, "train", "--variant", v, "--seed", std::to_string(s), "--out", r.dir, "--tokenizer", tok,
+                "--threads", std::to_string(o.threads), "--resume"};
+      r.args.insert(r.args.end(), data_flags.begin(), data_flags.end());
+      r.args.insert(r.args.end(), pre->flags.begin(), pre->flags.end());
+      if (matched) r.args.push_back("--match-params");
+      r.args.insert(r.args.end(), o.extra.begin(), o.extra.end());
+      specs.push_back(r);
+    }
+
+  if (o.plan) {
+    std::string plan = "# attnlab compare plan: one command per run; each resumes itself if interrupted.\n"
+                       "# Run them anywhere that sees this directory, e.g.\n"
+                       "#   parallel --jobs 2 < " + o.out + "/plan.sh            (one machine)\n"
+                       "#   parallel --sshlogin host1,host2 --workdir $PWD < " + o.out + "/plan.sh\n"
+                       "# then: attnlab compare --report " + o.out + "\n";
+    for (auto& r : specs) {
+      std::string line;
+      for (size_t i = 0; i < r.args.size(); i++) line += (i ? " " : "") + shell_quote(i == 0 ? std::string("attnlab") : r.args[i]);
+      plan += line + " > " + shell_quote(r.dir + ".log") + " 2>&1\n";
+    }
+    write_file_atomic(o.out + "/plan.sh", plan);
+    fmt::print("wrote {} ({} runs). Run its lines in any order, then: attnlab compare --report {}\n", o.out + "/plan.sh",
+               specs.size(), o.out);
+    return;
+  }
+
+  const int jobs = o.jobs > 0 ? o.jobs : std::max(1, int(std::thread::hardware_concurrency()) / std::max(1, o.threads));
+  fmt::print("compare '{}' ({}): {} runs, {} at a time, {} thread(s) each; expected {}\n", pre->name, pre->description,
+             specs.size(), jobs, o.threads, pre->expected_time);
+  std::fflush(stdout);
+  auto t0 = std::chrono::steady_clock::now();
+  std::map<pid_t, const RunSpec*> running;
+  size_t next = 0, done = 0, failed = 0;
+  auto launch = [&](const RunSpec& r) {
+    if (fs::exists(r.dir + "/results.json")) {
+      fmt::print("[{}/{}] {}: finished earlier, skipped\n", ++done, specs.size(), r.name);
+      return;
+    }
+    fs::create_directories(r.dir);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    const std::string log = r.dir + "/train.log";
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+    std::vector<char*> argv;
+    for (auto& a : r.args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    pid_t pid;
+    const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) throw std::runtime_error(fmt::format("could not start {}: {}", argv[0], std::strerror(rc)));
+    running[pid] = &r;
+    fmt::print("started {} (log: {})\n", r.name, log);
+    std::fflush(stdout);
+  };
+  while (next < specs.size() || !running.empty()) {
+    while (next < specs.size() && int(running.size()) < jobs) launch(specs[next++]);
+    if (running.empty()) continue;
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, 0);
+    if (pid < 0) break;
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const RunSpec& r = *it->second;
+    running.erase(it);
+    const double mins = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 60;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && fs::exists(r.dir + "/results.json")) {
+      auto res = nlohmann::json::parse(read_file(r.dir + "/results.json"));
+      fmt::print("[{}/{}] {} finished at {:.1f} min: valid loss {:.4f}, test BLEU {:.2f}, chrF {:.2f}\n", ++done, specs.size(),
+                 r.name, mins, res["valid_loss"].get<double>(), res["test_bleu"].get<double>(), res["test_chrf"].get<double>());
+    } else {
+      failed++;
+      done++;
+      fmt::print(stderr, "[{}/{}] {} FAILED (exit {}); see {}/train.log\n", done, specs.size(), r.name,
+                 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), r.dir);
+    }
+    std::fflush(stdout);
+  }
+  const std::string report = write_report(o.out);
+  fmt::print("report: {}\n", report);
+  if (failed) throw std::runtime_error(fmt::format("{} of {} runs failed (their logs are named above)", failed, specs.size()));
+}
+
+void add_compare_command(CLI::App& app) {
+  auto o = std::make_shared<CompareOpts>();
+  std::string help = "train the baseline and the variants on the same data and budget; write a report\n\nPresets:\n";
+  for (auto& p : presets()) help += fmt::format("  {:<9} {} ({})\n", p.name, p.description, p.expected_time);
+  CLI::App* cmd = app.add_subcommand("compare", help);
+  cmd->add_option("--preset", o->preset, "quick, standard or full")->check(CLI::IsMember({"quick", "standard", "full"}));
+  cmd->add_option("--out", o->out, "comparison directory (runs/, report.md, CSVs, plots)");
+  cmd->add_option("--variants", o->variants, "comma-separated presets to compare (default: the preset's list)");
+  cmd->add_option("--seeds", o->seeds, "seeds per variant (default: the preset's)")->check(CLI::PositiveNumber);
+  cmd->add_flag("--match-params", o->match_params, "widen every variant back to the baseline's parameter count");
+  cmd->add_option("--corpus", o->corpus, "corpus directory (default: the embedded gettext en-de)");
+  cmd->add_option("--task", o->task, "a synthetic task instead of a corpus")->check(CLI::IsMember({"copy", "reverse", "sort"}));
+  cmd->add_option("--threads", o->threads, "threads per run")->check(CLI::PositiveNumber);
+  cmd->add_option("--jobs", o->jobs, "runs at a time (default: cores / threads)")->check(CLI::PositiveNumber);
+  cmd->add_flag("--plan", o->plan, "write DIR/plan.sh (one command per run, for GNU parallel or a Slurm array) instead of running");
+  cmd->add_option("--report", o->report_dir, "only aggregate the finished runs in this directory into its report");
+  cmd->add_option("--train-args", o->extra, "further flags passed to every `attnlab train` (e.g. --train-args=--steps,200)")->delimiter(',');
+  cmd->callback([o]() { run_compare(*o); });
+}
+
+}  // namespace attn

@@ -1,1 +1,265 @@
+// apps/report.cpp — the comparison report: tables (mean ± std over seeds), verdicts, plots.
+#include "apps/report.h"
 
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "core/fileio.h"
+
+namespace attn {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+std::vector<RunSummary> read_runs(const std::string& dir) {
+  std::vector<RunSummary> runs;
+  const fs::path rd = fs::path(dir) / "runs";
+  if (!fs::is_directory(rd)) return runs;
+  std::vector<fs::path> dirs;
+  for (auto& e : fs::directory_iterator(rd))
+    if (e.is_directory() && fs::exists(e.path() / "config.json")) dirs.push_back(e.path());
+  std::sort(dirs.begin(), dirs.end());
+  for (auto& p : dirs) {
+    RunSummary r;
+    r.name = p.filename().string();
+    json cfg = json::parse(read_file((p / "config.json").string()));
+    r.variant = cfg.at("variant").get<std::string>() + (cfg.value("match_params", false) ? "+matched" : "");
+    r.seed = cfg.at("seed");
+    if (fs::exists(p / "results.json")) {
+      json res = json::parse(read_file((p / "results.json").string()));
+      r.finished = true;
+      r.params = res.at("params");
+      r.steps = res.at("steps");
+      r.train_seconds = res.at("train_seconds");
+      r.tokens_per_s = res.at("tokens_per_s");
+      r.valid_loss = res.at("valid_loss");
+      r.valid_ppl = res.at("valid_ppl");
+      r.test_bleu = res.at("test_bleu");
+      r.test_chrf = res.at("test_chrf");
+    }
+    runs.push_back(r);
+  }
+  return runs;
+}
+
+struct Stat {
+  double mean = 0, std = 0;
+  int n = 0;
+};
+static Stat stat(const std::vector<double>& v) {
+  Stat s;
+  s.n = int(v.size());
+  if (v.empty()) return s;
+  for (double x : v) s.mean += x;
+  s.mean /= double(v.size());
+  if (v.size() > 1) {
+    for (double x : v) s.std += (x - s.mean) * (x - s.mean);
+    s.std = std::sqrt(s.std / double(v.size() - 1));
+  }
+  return s;
+}
+static std::string pm(const Stat& s, int prec) {
+  if (s.n == 0) return "—";
+  if (s.n == 1) return fmt::format("{:.{}f}", s.mean, prec);
+  return fmt::format("{:.{}f} ± {:.{}f}", s.mean, prec, s.std, prec);
+}
+
+static std::vector<std::vector<std::string>> read_csv(const std::string& path) {
+  std::vector<std::vector<std::string>> rows;
+  if (!fs::exists(path)) return rows;
+  std::istringstream in(read_file(path));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::string cell;
+    std::istringstream ls(line);
+    while (std::getline(ls, cell, ',')) cells.push_back(cell);
+    if (!line.empty() && line.back() == ',') cells.push_back("");
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+// Layer-averaged site kind: "enc.2.self_attn" -> "enc self", "dec.0.cross_attn" -> "cross".
+static std::string site_kind(const std::string& site) {
+  if (site.rfind("enc.", 0) == 0) return "enc self";
+  return site.find("cross") != std::string::npos ? "cross" : "dec self";
+}
+
+static std::string safe(const std::string& s) {
+  std::string o;
+  for (char c : s) o += (std::isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '_';
+  return o;
+}
+
+std::string write_report(const std::string& dir, const std::string& baseline, const std::string& title) {
+  auto runs = read_runs(dir);
+  if (runs.empty()) throw std::runtime_error(dir + "/runs: no runs found to report on");
+  // Group finished runs by variant, in a stable order with the baseline first.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const RunSummary*>> by;
+  for (auto& r : runs) {
+    if (std::find(order.begin(), order.end(), r.variant) == order.end()) order.push_back(r.variant);
+    if (r.finished) by[r.variant].push_back(&r);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](auto& a, auto& b) { return (a == baseline) > (b == baseline); });
+  auto col = [&](const std::string& v, auto RunSummary::*f) {
+    std::vector<double> x;
+    for (auto* r : by[v]) x.push_back(double(r->*f));
+    return stat(x);
+  };
+
+  // ---- summary CSV and table -----------------------------------------------------------
+  std::string csv = "variant,seed,run,params,steps,train_seconds,tokens_per_s,valid_loss,valid_ppl,test_bleu,test_chrf\n";
+  for (auto& r : runs)
+    if (r.finished)
+      csv += fmt::format("{},{},{},{},{},{:.2f},{:.1f},{:.5f},{:.4f},{:.2f},{:.2f}\n", r.variant, r.seed, r.name, r.params,
+                         r.steps, r.train_seconds, r.tokens_per_s, r.valid_loss, r.valid_ppl, r.test_bleu, r.test_chrf);
+  write_file_atomic(dir + "/summary.csv", csv);
+
+  const Stat base_params = col(baseline, &RunSummary::params);
+  std::string md = fmt::format("# {}\n\n", title.empty() ? "QKᵀ vs QQᵀ: comparison report" : title);
+  md += fmt::format("Runs in `{}/runs`: {} finished, {} unfinished. Every number below is read from the runs' "
+                    "`results.json` (written at the end of each run; the CSVs beside this report hold them all). "
+                    "Test BLEU/chrF are sacrebleu-default corpus scores (13a, exp smoothing; chrF2).\n\n",
+                    dir, std::count_if(runs.begin(), runs.end(), [](auto& r) { return r.finished; }),
+                    std::count_if(runs.begin(), runs.end(), [](auto& r) { return !r.finished; }));
+  md += "| variant | seeds | params (vs baseline) | steps | train time (s) | tokens/s | valid loss | valid ppl | test BLEU | test chrF |\n";
+  md += "|---|---|---|---|---|---|---|---|---|---|\n";
+  for (auto& v : order) {
+    if (by[v].empty()) continue;
+    const Stat p = col(v, &RunSummary::params);
+    const std::string delta = base_params.n && v != baseline ? fmt::format(" ({:+.1f}%)", 100.0 * (p.mean - base_params.mean) / base_params.mean) : "";
+    md += fmt::format("| {} | {} | {:.0f}{} | {:.0f} | {} | {} | {} | {} | {} | {} |\n", v, by[v].size(), p.mean, delta,
+                      col(v, &RunSummary::steps).mean, pm(col(v, &RunSummary::train_seconds), 0),
+                      pm(col(v, &RunSummary::tokens_per_s), 0), pm(col(v, &RunSummary::valid_loss), 4),
+                      pm(col(v, &RunSummary::valid_ppl), 2), pm(col(v, &RunSummary::test_bleu), 2),
+                      pm(col(v, &RunSummary::test_chrf), 2));
+  }
+
+  // ---- verdicts ------------------------------------------------------------------------
+  md += "\n## Verdicts (each variant against the baseline `" + baseline + "`)\n\n";
+  const Stat bb = col(baseline, &RunSummary::test_bleu), bl = col(baseline, &RunSummary::valid_loss);
+  for (auto& v : order) {
+    if (v == baseline || by[v].empty() || bb.n == 0) continue;
+    const Stat vb = col(v, &RunSummary::test_bleu), vl = col(v, &RunSummary::valid_loss);
+    const double dbleu = vb.mean - bb.mean, dloss = vl.mean - bl.mean;
+    std::string verdict;
+    if (vb.n < 2 || bb.n < 2) {
+      verdict = "one seed on at least one side, so the seed-to-seed spread is unknown: treat the difference as unconfirmed";
+    } else {
+      const double spread_b = vb.std + bb.std, spread_l = vl.std + bl.std;
+      verdict = fmt::format("the BLEU difference {} the seed spread (sum of standard deviations {:.2f}); the loss difference {} it ({:.4f})",
+                            std::fabs(dbleu) > spread_b ? "exceeds" : "is within", spread_b,
+                            std::fabs(dloss) > spread_l ? "exceeds" : "is within", spread_l);
+    }
+    md += fmt::format("- **{}**: test BLEU {:+.2f} ({} vs {}), valid loss {:+.4f} ({} vs {}); {}.\n", v, dbleu, pm(vb, 2),
+                      pm(bb, 2), dloss, pm(vl, 4), pm(bl, 4), verdict);
+  }
+
+  // ---- curves and dynamics: CSVs for the plots -----------------------------------------
+  std::map<std::string, std::map<double, std::vector<double>>> vloss_step, vloss_time, tloss_step;
+  std::map<std::string, std::map<std::string, std::map<double, std::vector<double>>>> dyn;  // key "variant|kind|metric"
+  std::string curves = "variant,seed,step,wall_seconds,train_loss,valid_loss,valid_bleu\n";
+  std::string dynall = "variant,seed,step,site,metric,value\n";
+  for (auto& r : runs) {
+    auto m = read_csv(dir + "/runs/" + r.name + "/metrics.csv");
+    for (size_t i = 1; i < m.size(); i++) {
+      if (m[i].size() < 12) continue;
+      const double step = std::stod(m[i][0]), wall = std::stod(m[i][7]), tl = std::stod(m[i][2]);
+      tloss_step[r.variant][step].push_back(tl);
+      curves += fmt::format("{},{},{},{},{},{},{}\n", r.variant, r.seed, m[i][0], m[i][7], m[i][2], m[i][8], m[i][10]);
+      if (!m[i][8].empty()) {
+        vloss_step[r.variant][step].push_back(std::stod(m[i][8]));
+        vloss_time[r.variant][wall].push_back(std::stod(m[i][8]));
+      }
+    }
+    auto d = read_csv(dir + "/runs/" + r.name + "/dynamics.csv");
+    for (size_t i = 1; i < d.size(); i++) {
+      if (d[i].size() < 4) continue;
+      dynall += fmt::format("{},{},{},{},{},{}\n", r.variant, r.seed, d[i][0], d[i][1], d[i][2], d[i][3]);
+      // Gradient norms and W_q W_kᵀ asymmetry per layer; entropy and diagonal mass per site kind.
+      const std::string& metric = d[i][2];
+      const bool per_layer = metric == "grad_wq" || metric == "grad_wk" || metric == "wqk_asymmetry";
+      const std::string key = per_layer ? metric + "|" + r.variant : metric;
+      const std::string label = per_layer ? d[i][1] : r.variant + " " + site_kind(d[i][1]);
+      dyn[key][label][std::stod(d[i][0])].push_back(std::stod(d[i][3]));
+    }
+  }
+  write_file_atomic(dir + "/curves.csv", curves);
+  write_file_atomic(dir + "/dynamics.csv", dynall);
+
+  // One data file per plot: blocks separated by two blank lines, one block per series.
+  fs::create_directories(dir + "/plots");
+  std::string gp = "# gnuplot script for the report's plots: gnuplot plots.gp (run inside the report directory)\n"
+                   "set terminal pngcairo noenhanced size 900,520 font 'sans,10'\nset datafile separator ','\nset key outside right\nset grid\n";
+  auto series_plot = [&](const std::string& name, const std::string& title_, const std::string& xl, const std::string& yl,
+                         const std::map<std::string, std::map<double, std::vector<double>>>& series, bool logy = false) {
+    if (series.empty()) return std::string();
+    std::string data, plot;
+    int idx = 0;
+    for (auto& [label, pts] : series) {
+      data += "# " + label + "\n";
+      for (auto& [x, ys] : pts) data += fmt::format("{},{:.6g}\n", x, stat(ys).mean);
+      data += "\n\n";
+      plot += fmt::format("{}'plots/{}.csv' index {} with linespoints pt 7 ps 0.4 title '{}'", idx ? ", " : "", name, idx, label);
+      idx++;
+    }
+    write_file_atomic(dir + "/plots/" + name + ".csv", data);
+    auto gq = [](std::string t) {  // gnuplot single-quoted string: no ' inside
+      for (size_t k = 0; (k = t.find('\'', k)) != std::string::npos;) t.replace(k, 1, "\u2019"), k += 3;
+      return t;
+    };
+    gp += fmt::format("set output 'plots/{}.png'\nset title '{}'\nset xlabel '{}'\nset ylabel '{}'\n{}plot {}\n{}", name,
+                      gq(title_), xl, yl, logy ? "set logscale y\n" : "", plot, logy ? "unset logscale y\n" : "");
+    return "plots/" + name + ".png";
+  };
+  std::vector<std::pair<std::string, std::string>> images;  // (caption, path)
+  auto add = [&](const std::string& caption, const std::string& path) {
+    if (!path.empty()) images.push_back({caption, path});
+  };
+  add("Validation loss by step (mean over seeds)", series_plot("valid_loss_by_step", "validation loss by step", "step", "valid loss", vloss_step));
+  add("Validation loss by training wall time", series_plot("valid_loss_by_time", "validation loss by wall time", "seconds", "valid loss", vloss_time));
+  add("Training loss (window means)", series_plot("train_loss", "training loss", "step", "train loss", tloss_step));
+  auto dyn_plot = [&](const std::string& metric, const std::string& caption, const std::string& yl, bool logy) {
+    if (!dyn.count(metric)) return;
+    add(caption, series_plot(safe(metric), caption, "step", yl, dyn[metric], logy));
+  };
+  dyn_plot("entropy", "Attention entropy (nats), mean over layers, heads and query positions", "entropy", false);
+  dyn_plot("diag_mass", "Attention mass on the diagonal P(i,i) in self-attention, mean over layers", "P(i,i)", false);
+  for (auto& v : order) {
+    dyn_plot("wqk_asymmetry|" + v, "[" + v + "] asymmetry of each layer\u2019s W_q W_kᵀ: |A - Aᵀ| / |A| (QQᵀ forces 0)", "asymmetry", false);
+    dyn_plot("grad_wq|" + v, "[" + v + "] gradient norm of W_q per layer (for qq sites: the shared W)", "|dL/dW_q|", true);
+    dyn_plot("grad_wk|" + v, "[" + v + "] gradient norm of W_k per layer", "|dL/dW_k|", true);
+  }
+  write_file_atomic(dir + "/plots.gp", gp);
+
+  bool have_gnuplot = std::system("command -v gnuplot >/dev/null 2>&1") == 0;
+  bool drew = false;
+  if (have_gnuplot) drew = std::system(fmt::format("cd '{}' && gnuplot plots.gp 2>plots.log", dir).c_str()) == 0;
+  md += "\n## Plots\n\n";
+  if (!drew) {
+    md += "gnuplot was not available, so the plots were not drawn. Their data is in `plots/*.csv`; install "
+          "`gnuplot-nox` and run `gnuplot plots.gp` in this directory to draw them.\n\n";
+  }
+  for (auto& [caption, path] : images) md += fmt::format("### {}\n\n![{}]({})\n\n", caption, caption, path);
+  md += "## Unfinished runs\n\n";
+  bool any = false;
+  for (auto& r : runs)
+    if (!r.finished) md += fmt::format("- `{}` (resume it with `attnlab compare` again, or `attnlab train --resume --out {}/runs/{}`)\n", r.name, dir, r.name), any = true;
+  if (!any) md += "None.\n";
+  md += "\n## Files\n\n`summary.csv` (one row per run: the table above), `curves.csv` (every logged step of every run), "
+        "`dynamics.csv` (gradient norms, attention entropy, diagonal mass, W_q W_kᵀ asymmetry), `plots/*.csv` (the series "
+        "drawn), `plots.gp` (the gnuplot script).\n";
+  write_file_atomic(dir + "/report.md", md);
+  return dir + "/report.md";
+}
+
+}  // namespace attn

@@ -366,9 +366,12 @@ static std::string fmt_duration(double s) {
 
 int run_training(TrainConfig cfg) {
   const std::string run = cfg.out;
+  // --resume on a directory with no run starts a new one, so that job files can always say --resume.
+  if (cfg.resume && !fs::exists(run + "/config.json")) {
+    if (!cfg.quiet) fmt::print("--resume {}: no run there yet, starting a new one\n", run);
+    cfg.resume = false;
+  }
   const bool resuming = cfg.resume && fs::exists(run + "/last.json");
-  if (cfg.resume && !fs::exists(run + "/config.json"))
-    throw std::runtime_error("--resume " + run + ": no run found there (config.json is missing)");
   if (cfg.resume) {  // the run's own configuration wins; only the budget may be extended
     TrainConfig saved = TrainConfig::from_json(read_json(run + "/config.json"));
     saved.steps = std::max(saved.steps, cfg.steps == TrainConfig{}.steps ? saved.steps : cfg.steps);

@@ -1,0 +1,24 @@
+// apps/report.h — aggregates the runs of a comparison into report.md, CSVs and gnuplot plots.
+//
+//   write_report("reports/quick");   // reads reports/quick/runs/*/{results.json,metrics.csv,dynamics.csv}
+#pragma once
+#include <string>
+#include <vector>
+
+namespace attn {
+
+struct RunSummary {
+  std::string name, variant;
+  int seed = 0;
+  bool finished = false;
+  int64_t params = 0, steps = 0;
+  double train_seconds = 0, tokens_per_s = 0, valid_loss = 0, valid_ppl = 0, test_bleu = 0, test_chrf = 0;
+};
+
+// Reads every run under dir/runs. Unfinished runs are listed but not aggregated.
+std::vector<RunSummary> read_runs(const std::string& dir);
+// Writes dir/report.md (+ summary.csv, curves.csv, dynamics.csv, plots.gp, *.png). Returns the
+// report's path. `baseline` is the variant the others are compared with.
+std::string write_report(const std::string& dir, const std::string& baseline = "qk", const std::string& title = "");
+
+}  // namespace attn
