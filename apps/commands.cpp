@@ -1,6 +1,7 @@
 // apps/commands.cpp — train, translate, score, gradcheck and corpus subcommands.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -20,9 +21,58 @@ int& exit_code() {
   return code;
 }
 
+std::vector<std::string> expand_config_files(CLI::App& app, std::vector<std::string> args) {
+  for (size_t i = 0; i < args.size(); i++) {
+    std::string file;
+    size_t span = 0;
+    if (args[i] == "--config" && i + 1 < args.size()) file = args[i + 1], span = 2;
+    else if (args[i].rfind("--config=", 0) == 0) file = args[i].substr(9), span = 1;
+    if (span == 0) continue;
+    // the subcommand this --config belongs to: the nearest earlier non-flag word naming one
+    CLI::App* sub = nullptr;
+    size_t at = 0;
+    for (size_t k = 0; k < i; k++)
+      if (args[k].rfind("-", 0) != 0)
+        for (CLI::App* s : app.get_subcommands([](CLI::App*) { return true; }))
+          if (s->get_name() == args[k]) sub = s, at = k;
+    if (!sub) throw std::invalid_argument("--config " + file + ": put it after a subcommand (attnlab train --config FILE)");
+    std::vector<CLI::ConfigItem> items;
+    try {
+      items = CLI::ConfigTOML().from_file(file);
+    } catch (const CLI::FileError&) {
+      throw std::runtime_error("--config " + file + ": cannot read the file");
+    } catch (const CLI::ParseError& e) {
+      throw std::runtime_error("--config " + file + ": " + e.what());
+    }
+    std::vector<std::string> flags;
+    for (auto& it : items) {
+      std::string name = it.name;
+      std::replace(name.begin(), name.end(), '_', '-');
+      const CLI::Option* opt = sub->get_option_no_throw("--" + name);
+      if (!opt || name == "config")
+        throw std::invalid_argument(fmt::format("--config {}: unknown option '{}' for '{}'", file, it.name, sub->get_name()));
+      if (opt->get_type_size() == 0) {  // a flag: true / false
+        if (it.inputs.size() != 1 || (it.inputs[0] != "true" && it.inputs[0] != "false"))
+          throw std::invalid_argument(fmt::format("--config {}: '{}' is a switch and takes true or false", file, it.name));
+        if (it.inputs[0] == "true") flags.push_back("--" + name);
+        continue;
+      }
+      flags.push_back("--" + name);
+      std::string value;
+      for (size_t k = 0; k < it.inputs.size(); k++) value += (k ? "," : "") + it.inputs[k];
+      flags.push_back(value);
+    }
+    args.erase(args.begin() + int64_t(i), args.begin() + int64_t(i + span));
+    args.insert(args.begin() + int64_t(at) + 1, flags.begin(), flags.end());
+    i = at + flags.size();
+  }
+  return args;
+}
+
 void add_train_options(CLI::App* cmd, TrainConfig& c) {
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // later flags win
-  cmd->set_config("--config", "", "TOML file with any of these options (command-line flags override it)");
+  // --config FILE is expanded into flags by expand_config_files() before parsing (apps/main.cpp).
+  cmd->add_option("--config", c.config_file, "TOML file with any of these options as `name = value` (flags given on the command line win)");
   cmd->add_option("--corpus", c.corpus, "corpus directory with {train,valid,test}.{en,de} or .tsv (default: embedded gettext en-de)");
   cmd->add_option("--task", c.task, "synthetic task instead of a corpus")->check(CLI::IsMember({"copy", "reverse", "sort"}));
   cmd->add_option("--task-train", c.task_train, "synthetic training pairs")->check(CLI::PositiveNumber);

@@ -1,4 +1,324 @@
+// apps/inspect.cpp — `attnlab inspect grad` and `attnlab inspect attention`.
+#include "apps/inspect.h"
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
 #include "apps/commands.h"
+#include "autograd/ops.h"
+#include "core/fileio.h"
+#include "core/kernels.h"
+#include "models/decode.h"
+
 namespace attn {
-void add_inspect_command(CLI::App& app) { app.add_subcommand("inspect", "(being built)"); }
+namespace fs = std::filesystem;
+
+std::vector<double> symmetric_eigenvalues(const Tensor& s) {
+  const int n = int(s.dim(0));
+  std::vector<double> a(size_t(n) * n);
+  for (int i = 0; i < n * n; i++) a[size_t(i)] = s[i];
+  auto A = [&](int i, int j) -> double& { return a[size_t(i) * n + j]; };
+  for (int sweep = 0; sweep < 100; sweep++) {
+    double off = 0;
+    for (int i = 0; i < n; i++)
+      for (int j = i + 1; j < n; j++) off += A(i, j) * A(i, j);
+    if (off < 1e-24) break;
+    for (int p = 0; p < n; p++)
+      for (int q = p + 1; q < n; q++) {
+        if (std::fabs(A(p, q)) < 1e-300) continue;
+        const double theta = (A(q, q) - A(p, p)) / (2 * A(p, q));
+        const double t = (theta >= 0 ? 1 : -1) / (std::fabs(theta) + std::sqrt(theta * theta + 1));
+        const double c = 1 / std::sqrt(t * t + 1), sn = t * c;
+        for (int k = 0; k < n; k++) {  // A ← Jᵀ A J
+          const double akp = A(k, p), akq = A(k, q);
+          A(k, p) = c * akp - sn * akq;
+          A(k, q) = sn * akp + c * akq;
+        }
+        for (int k = 0; k < n; k++) {
+          const double apk = A(p, k), aqk = A(q, k);
+          A(p, k) = c * apk - sn * aqk;
+          A(q, k) = sn * apk + c * aqk;
+        }
+      }
+  }
+  std::vector<double> ev;
+  for (int i = 0; i < n; i++) ev.push_back(A(i, i));
+  std::sort(ev.begin(), ev.end());
+  return ev;
 }
+
+GradInspection inspect_grad(const std::string& variant, int N, int D, uint64_t seed, bool causal) {
+  if (variant != "qk" && variant != "qq") throw std::invalid_argument("--variant: expected qk, qq or both, got '" + variant + "'");
+  if (N < 1 || N > 64) throw std::invalid_argument(fmt::format("--tokens: expected 1..64, got {}", N));
+  if (D < 1 || D > 64) throw std::invalid_argument(fmt::format("--dim: expected 1..64, got {}", D));
+  GradInspection r;
+  r.variant = variant;
+  r.tokens = N;
+  r.dim = D;
+  r.causal = causal;
+  Rng rng(seed);
+  auto randn = [&](Shape s, float sc) {
+    Tensor t(s);
+    for (int64_t i = 0; i < t.numel(); i++) t[i] = std::round(rng.normal() * sc * 100.f) / 100.f;  // readable numbers
+    return t;
+  };
+  // The same X, W_q, upstream gradient for both variants (same seed); W_k only for qk.
+  Var X = parameter("X", randn({N, D}, 1.f));
+  Var Wq = parameter("W_q", randn({D, D}, 1.f));
+  Tensor wk_init = randn({D, D}, 1.f);
+  Tensor R = randn({N, N}, 1.f);  // the upstream gradient dL/dP: L = Σ P ⊙ R
+  Var Wk = variant == "qk" ? parameter("W_k", wk_init) : nullptr;
+  Tensor mask;
+  if (causal) {
+    mask = Tensor({1, N, N});
+    for (int i = 0; i < N; i++)
+      for (int j = i + 1; j < N; j++) mask.at({0, i, j}) = -std::numeric_limits<float>::infinity();
+  }
+  const float inv = 1.f / std::sqrt(float(D));
+  Tape tape;
+  TapeScope scope(tape);
+  Var Q = matmul(X, Wq, false, false, 1.f, "Q");  // Q = X W_q
+  Var K = Wk ? matmul(X, Wk, false, false, 1.f, "K") : Q;  // qq: K is Q itself
+  Var S = matmul(Q, K, false, true, inv, "S");       // S = Q Kᵀ/√d (qq: Q feeds this product twice)
+  Var P = reshape(softmax(reshape(S, {1, 1, N, N}, "S4"), mask, 1.f, "P4"), {N, N}, "P");
+  Var L = sum(mul(P, constant(R, "dL/dP"), "P*R"), "L");
+  tape.backward(L);
+  r.tape_dump = tape.dump();
+  r.dot = tape.to_dot();
+  const Tensor& G = S->grad;
+  r.tensors = {{"X", X->value}, {"W_q", Wq->value}, {"Q", Q->value}, {"S", S->value},     {"P", P->value},
+               {"dL/dP", R},    {"G", G},           {"dQ", Q->grad},  {"dW_q", Wq->grad}, {"dX", X->grad}};
+  if (Wk) {
+    r.tensors["W_k"] = Wk->value;
+    r.tensors["K"] = K->value;
+    r.tensors["dK"] = K->grad;
+    r.tensors["dW_k"] = Wk->grad;
+  }
+  // The identities, computed by hand from the printed G, Q, K.
+  Tensor expect_dq({N, D}), expect_dk({N, D});
+  if (variant == "qq") {
+    Tensor sym({N, N});
+    for (int i = 0; i < N; i++)
+      for (int j = 0; j < N; j++) sym.at({i, j}) = G.at({i, j}) + G.at({j, i});
+    matmul_reference(expect_dq.data(), sym.data(), Q->value.data(), N, D, N, false, false, inv);  // (G + Gᵀ) Q/√d
+    r.identity_error = max_abs_diff(expect_dq, Q->grad);
+    for (int i = 0; i < N; i++) {
+      double qn = 0;
+      for (int d = 0; d < D; d++) qn += double(Q->value.at({i, d})) * Q->value.at({i, d});
+      r.diagonal_error = std::max(r.diagonal_error, std::fabs(S->value.at({i, i}) - qn * inv));
+    }
+  } else {
+    matmul_reference(expect_dq.data(), G.data(), K->value.data(), N, D, N, false, false, inv);  // G K/√d
+    matmul_reference(expect_dk.data(), G.data(), Q->value.data(), N, D, N, true, false, inv);   // Gᵀ Q/√d
+    r.identity_error = std::max(max_abs_diff(expect_dq, Q->grad), max_abs_diff(expect_dk, K->grad));
+  }
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < N; j++) {
+      r.symmetry_error = std::max(r.symmetry_error, double(std::fabs(S->value.at({i, j}) - S->value.at({j, i}))));
+      r.masked_asymmetry = std::max(r.masked_asymmetry, double(std::fabs(P->value.at({i, j}) - P->value.at({j, i}))));
+    }
+  r.eigenvalues = symmetric_eigenvalues(S->value);
+  return r;
+}
+
+// ---- printing --------------------------------------------------------------------------
+
+static std::vector<std::string> matrix_lines(const std::string& title, const Tensor& t) {
+  std::vector<std::string> lines = {title + " " + shape_str(t.shape())};
+  const int R = int(t.dim(0)), C = int(t.dim(1));
+  for (int i = 0; i < R; i++) {
+    std::string l = i == 0 ? "[[" : " [";
+    for (int j = 0; j < C; j++) {
+      const float v = t.at({i, j});
+      l += std::isinf(v) ? fmt::format("{:>8}", v < 0 ? "-inf" : "inf") : fmt::format("{:8.4f}", v);
+      if (j + 1 < C) l += " ";
+    }
+    l += i + 1 == R ? "]]" : "]";
+    lines.push_back(l);
+  }
+  return lines;
+}
+
+static void print_side_by_side(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  size_t w = 0;
+  for (auto& l : a) w = std::max(w, l.size());
+  for (size_t i = 0; i < std::max(a.size(), b.size()); i++) {
+    std::string left = i < a.size() ? a[i] : "";
+    fmt::print("  {:<{}}    {}\n", left, w, i < b.size() ? b[i] : "");
+  }
+  fmt::print("\n");
+}
+
+static void print_inspection(const std::vector<GradInspection>& rs) {
+  const GradInspection& f = rs[0];
+  fmt::print("One attention head: {} tokens, d = {}{}. L = Σ P ⊙ R with a fixed upstream gradient R = dL/dP.\n"
+             "Every gradient below is read from the tape after backward(L).\n\n",
+             f.tokens, f.dim, f.causal ? ", causal mask" : "");
+  if (rs.size() == 2) fmt::print("  {:<{}}    {}\n", "qk (S = Q Kᵀ/√d)", 9 * f.dim + 20, "qq (S = Q Qᵀ/√d)");
+  const char* order[] = {"X", "W_q", "W_k", "Q", "K", "S", "P", "dL/dP", "G", "dQ", "dK", "dW_q", "dW_k"};
+  const char* labels[] = {"X", "W_q", "W_k", "Q = X W_q", "K = X W_k", "S", "P = softmax(S)", "dL/dP (upstream)",
+                          "G = dL/dS", "dQ", "dK", "dW_q", "dW_k"};
+  for (int k = 0; k < 13; k++) {
+    std::vector<std::vector<std::string>> cols;
+    for (auto& r : rs) {
+      auto it = r.tensors.find(order[k]);
+      if (it != r.tensors.end()) cols.push_back(matrix_lines(labels[k], it->second));
+      else cols.push_back({std::string(labels[k]) + ": (none — " + r.variant + " has no separate key)"});
+    }
+    if (cols.size() == 2) print_side_by_side(cols[0], cols[1]);
+    else print_side_by_side(cols[0], {});
+  }
+  for (auto& r : rs) {
+    fmt::print("{}:\n", r.variant);
+    if (r.variant == "qq") {
+      fmt::print("  dQ from the tape vs (G + Gᵀ) Q/√d by hand: max |difference| = {:.2e}  (Q is used twice; the tape adds both paths)\n",
+                 r.identity_error);
+      fmt::print("  S symmetric: max |S − Sᵀ| = {:.2e};  diagonal S_ii vs |q_i|²/√d: max |difference| = {:.2e}\n",
+                 r.symmetry_error, r.diagonal_error);
+      std::string ev;
+      for (double e : r.eigenvalues) ev += fmt::format(" {:.4f}", e);
+      fmt::print("  eigenvalues of S:{}  (all ≥ 0 up to rounding: S = Q Qᵀ/√d is positive semi-definite)\n", ev);
+    } else {
+      fmt::print("  dQ vs G K/√d and dK vs Gᵀ Q/√d by hand: max |difference| = {:.2e}\n", r.identity_error);
+      fmt::print("  S symmetric? max |S − Sᵀ| = {:.4f} (a general bilinear form X W_q W_kᵀ Xᵀ is not)\n", r.symmetry_error);
+    }
+    if (r.causal)
+      fmt::print("  causal mask: S + mask has -inf above the diagonal, so the masked scores are not symmetric{}; "
+                 "max |P − Pᵀ| = {:.4f}\n", r.variant == "qq" ? " even though Q Qᵀ is" : "", r.masked_asymmetry);
+  }
+}
+
+// ---- inspect attention -----------------------------------------------------------------
+
+static void inspect_attention(const std::string& run_dir, const std::string& text, const std::string& out_dir) {
+  LoadedRun run = load_run(run_dir);
+  const Transformer& m = *run.model;
+  std::vector<int32_t> src = run.tok->encode(text);
+  src.push_back(Tokenizer::kEos);
+  DecodeOptions opt;
+  opt.beam = 1;
+  auto hyp = translate_ids(m, {src}, opt)[0];
+  fmt::print("source:      {}\ntranslation: {}\n\n", text, run.tok->decode(hyp));
+  Batch b;
+  b.B = 1;
+  b.S = int(src.size());
+  b.T = int(hyp.size()) + 1;
+  b.src = src;
+  b.tgt_in = {Tokenizer::kBos};
+  b.tgt_in.insert(b.tgt_in.end(), hyp.begin(), hyp.end());
+  b.tgt_out = hyp;
+  b.tgt_out.push_back(Tokenizer::kEos);
+  {
+    NoGradScope ng;
+    m.loss(b, Context{});
+  }
+  auto piece = [&](int32_t id) {
+    std::string s = run.tok->decode({id});
+    return s.empty() ? (id == Tokenizer::kEos ? "</s>" : id == Tokenizer::kBos ? "<s>" : "?") : s;
+  };
+  std::vector<std::string> src_tok, tgt_tok;
+  for (auto id : b.src) src_tok.push_back(piece(id));
+  for (auto id : b.tgt_in) tgt_tok.push_back(piece(id));
+  fs::create_directories(out_dir);
+  std::string gp = "set terminal pngcairo noenhanced size 520,440 font 'sans,9'\nset datafile separator ','\nunset key\n"
+                   "set palette defined (0 'white', 1 '#08306b')\nset cbrange [0:1]\nset yrange [] reverse\n";
+  for (auto& [name, mha] : m.sites()) {
+    const Tensor& P = mha->last_probs->value;  // (1,H,Tq,Tk)
+    const int H = int(P.dim(1)), Tq = int(P.dim(2)), Tk = int(P.dim(3));
+    const bool enc = name.rfind("enc.", 0) == 0, cross = name.find("cross") != std::string::npos;
+    const auto& qt = enc ? src_tok : tgt_tok;
+    const auto& kt = (enc || cross) ? src_tok : tgt_tok;
+    std::string sym = mha->variant.shared_qk ? "symmetric by construction (qq)" : "";
+    if (!mha->variant.shared_qk) {
+      const Tensor& wq = mha->wq.weight->value;
+      const Tensor& wk = mha->wk.weight->value;
+      const int C = int(wq.dim(0));
+      Tensor a({C, C});
+      matmul_forward(a.data(), wq.data(), wk.data(), C, C, C, false, true);
+      double diff = 0, nrm = 0;
+      for (int i = 0; i < C; i++)
+        for (int j = 0; j < C; j++) diff += std::pow(a.at({i, j}) - a.at({j, i}), 2), nrm += std::pow(a.at({i, j}), 2);
+      sym = fmt::format("W_q W_kᵀ asymmetry |A−Aᵀ|/|A| = {:.3f}", std::sqrt(diff / nrm));
+    }
+    fmt::print("== {} ({}; {})\n", name, mha->variant.str(), sym);
+    for (int h = 0; h < H; h++) {
+      double ent = 0, diag = 0;
+      std::string data;
+      for (int i = 0; i < Tq; i++) {
+        for (int j = 0; j < Tk; j++) {
+          const float p = P[((int64_t(h) * Tq) + i) * Tk + j];
+          if (p > 0) ent -= p * std::log(p);
+          if (!cross && i == j) diag += p;
+          data += fmt::format("{}{:.4f}", j ? "," : "", p);
+        }
+        data += "\n";
+      }
+      fmt::print("  head {}: entropy {:.3f} nats/row{}\n", h, ent / Tq, cross ? "" : fmt::format(", diagonal mass {:.3f}", diag / Tq));
+      // compact text view: the strongest key per query
+      for (int i = 0; i < Tq; i++) {
+        int best = 0;
+        for (int j = 1; j < Tk; j++)
+          if (P[((int64_t(h) * Tq) + i) * Tk + j] > P[((int64_t(h) * Tq) + i) * Tk + best]) best = j;
+        fmt::print("    {:>12} -> {:<12} {:.2f}\n", qt[size_t(i)], kt[size_t(best)], P[((int64_t(h) * Tq) + i) * Tk + best]);
+      }
+      const std::string file = fmt::format("{}_h{}", name, h);
+      write_file_atomic(out_dir + "/" + file + ".csv", data);
+      std::string xt, yt;
+      for (int j = 0; j < Tk; j++) xt += fmt::format("{}\"{}\" {}", j ? ", " : "", kt[size_t(j)], j);
+      for (int i = 0; i < Tq; i++) yt += fmt::format("{}\"{}\" {}", i ? ", " : "", qt[size_t(i)], i);
+      gp += fmt::format("set output '{}.png'\nset title '{} head {}'\nset xtics ({}) rotate by 60 right\nset ytics ({})\n"
+                        "plot '{}.csv' matrix with image\n", file, name, h, xt, yt, file);
+    }
+  }
+  write_file_atomic(out_dir + "/attention.gp", gp);
+  if (std::system(fmt::format("cd '{}' && gnuplot attention.gp 2>/dev/null", out_dir).c_str()) == 0)
+    fmt::print("\nheatmaps: {}/*.png\n", out_dir);
+  else
+    fmt::print("\ngnuplot not available: heatmap data in {}/*.csv, script {}/attention.gp\n", out_dir, out_dir);
+}
+
+void add_inspect_command(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand("inspect", "look inside: one head's gradients, or a trained model's attention");
+  cmd->require_subcommand(1);
+  struct GradOpts {
+    std::string variant = "both", dot;
+    int tokens = 3, dim = 2;
+    uint64_t seed = 1;
+    bool causal = false, dump_tape = false;
+  };
+  auto g = std::make_shared<GradOpts>();
+  CLI::App* grad = cmd->add_subcommand("grad", "one attention head at readable size: QKᵀ next to QQᵀ, gradients from the tape");
+  grad->add_option("--variant", g->variant, "qk, qq or both")->check(CLI::IsMember({"qk", "qq", "both"}));
+  grad->add_option("--tokens", g->tokens, "sequence length")->check(CLI::Range(1, 64));
+  grad->add_option("--dim", g->dim, "head dimension d")->check(CLI::Range(1, 64));
+  grad->add_option("--seed", g->seed, "random seed for X, W and the upstream gradient");
+  grad->add_flag("--causal", g->causal, "apply a causal mask (decoder self-attention)");
+  grad->add_flag("--dump-tape", g->dump_tape, "print the tape after backward");
+  grad->add_option("--dot", g->dot, "write the tape as Graphviz to this file");
+  grad->callback([g]() {
+    std::vector<GradInspection> rs;
+    for (std::string v : {"qk", "qq"})
+      if (g->variant == "both" || g->variant == v) rs.push_back(inspect_grad(v, g->tokens, g->dim, g->seed, g->causal));
+    print_inspection(rs);
+    for (auto& r : rs) {
+      if (g->dump_tape) fmt::print("\ntape ({}):\n{}", r.variant, r.tape_dump);
+      if (!g->dot.empty()) {
+        const std::string path = rs.size() == 2 ? g->dot + "." + r.variant + ".dot" : g->dot;
+        write_file_atomic(path, r.dot);
+        fmt::print("wrote {}\n", path);
+      }
+    }
+  });
+  struct AttOpts {
+    std::string run, text, out;
+  };
+  auto a = std::make_shared<AttOpts>();
+  CLI::App* att = cmd->add_subcommand("attention", "attention maps of a trained run for one sentence");
+  att->add_option("--run", a->run, "run directory")->required();
+  att->add_option("--text", a->text, "source sentence")->required();
+  att->add_option("--out", a->out, "directory for heatmaps (default: RUN/attention)");
+  att->callback([a]() { inspect_attention(a->run, a->text, a->out.empty() ? a->run + "/attention" : a->out); });
+}
+
+}  // namespace attn

@@ -6,6 +6,7 @@
 // Any error in user input ends with one line "attnlab: error: ..." and a non-zero exit.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 
@@ -26,7 +27,10 @@ int main(int argc, char** argv) {
   attn::add_bench_command(app);
   attn::add_corpus_command(app);
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args(argv + 1, argv + argc);
+    args = attn::expand_config_files(app, args);
+    std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last-first
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const std::exception& e) {

@@ -374,7 +374,7 @@ int run_training(TrainConfig cfg) {
   const bool resuming = cfg.resume && fs::exists(run + "/last.json");
   if (cfg.resume) {  // the run's own configuration wins; only the budget may be extended
     TrainConfig saved = TrainConfig::from_json(read_json(run + "/config.json"));
-    saved.steps = std::max(saved.steps, cfg.steps == TrainConfig{}.steps ? saved.steps : cfg.steps);
+    if (cfg.steps != TrainConfig{}.steps) saved.steps = cfg.steps;  // an explicit --steps sets the new budget
     saved.out = run;
     saved.resume = true;
     saved.quiet = cfg.quiet;

@@ -56,6 +56,7 @@ struct TrainConfig {
   bool dump_tape = false;        // print the tape of the first step
   std::string dot;               // write the first step's tape as Graphviz
   bool quiet = false;
+  std::string config_file;       // the --config it came from (already expanded into flags)
 
   nlohmann::json to_json() const;
   static TrainConfig from_json(const nlohmann::json& j);

@@ -2,6 +2,7 @@
 #include "autograd/tape.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cassert>
 #include <map>
 #include <stdexcept>
@@ -11,6 +12,10 @@
 namespace attn {
 
 static thread_local Tape* g_current_tape = nullptr;
+
+static double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 Tape* current_tape() { return g_current_tape; }
 TapeScope::TapeScope(Tape& tape) : prev_(g_current_tape) { g_current_tape = &tape; }
@@ -61,6 +66,11 @@ Recorded record(const char* op, const std::string& name, Tensor value, std::vect
   r.out->tape_index = static_cast<int>(tape->entries.size());
   tape->entries.push_back(TapeEntry{op, r.out, std::move(inputs), {}, {}, {}});
   r.entry = &tape->entries.back();
+  if (tape->profile) {
+    const double t = now_seconds();
+    if (tape->profile_mark > 0) r.entry->fwd_seconds = t - tape->profile_mark;
+    tape->profile_mark = t;
+  }
   return r;
 }
 
@@ -73,7 +83,13 @@ void Tape::backward(const Var& loss) {
   for (int i = static_cast<int>(entries.size()) - 1; i >= 0; i--) {
     TapeEntry& e = entries[i];
     if (!e.out->grad.defined()) continue;  // does not influence the loss
-    e.backward(e);
+    if (profile) {
+      const double t0 = now_seconds();
+      e.backward(e);
+      e.bwd_seconds = now_seconds() - t0;
+    } else {
+      e.backward(e);
+    }
     if (!anomaly) continue;
     for (const Var& in : e.inputs)
       if (in->grad.defined() && !all_finite(in->grad))

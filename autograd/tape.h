@@ -45,6 +45,7 @@ struct TapeEntry {
   std::vector<std::pair<std::string, Tensor>> saved;  // e.g. {"probs", P}, {"mean", m}, {"rstd", r}
   std::vector<int32_t> ids;                           // integer inputs (token ids, targets)
   std::function<void(TapeEntry&)> backward;
+  double fwd_seconds = 0, bwd_seconds = 0;            // filled when Tape::profile is on
   const Tensor& get(const std::string& what) const;   // a saved tensor by name
 };
 
@@ -52,6 +53,8 @@ class Tape {
  public:
   std::vector<TapeEntry> entries;
   bool anomaly = false;  // check every forward output and backward gradient for NaN/Inf
+  bool profile = false;  // time each entry: forward = time since the previous entry was recorded
+  double profile_mark = 0;  // (seconds, steady clock) when the previous entry was recorded
 
   // Seeds d(loss)/d(loss) = 1 and runs every entry's backward in reverse order.
   void backward(const Var& loss);

@@ -1,1 +1,262 @@
+// tests/test_apps.cpp — the attnlab command line end to end: a tiny comparison whose report
+// matches its runs, resume after SIGKILL giving identical losses, SIGINT, and bad input.
 #include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/fileio.h"
+
+namespace fs = std::filesystem;
+using attn::read_file;
+
+struct Result {
+  int code;
+  std::string out;
+};
+
+// Runs `attnlab <args>` through the shell, capturing stdout and stderr together.
+static Result attnlab(const std::string& args) {
+  const std::string cmd = std::string(ATTNLAB_BINARY) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, out};
+}
+
+static fs::path temp_dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("attnlab-apps-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+static std::string last_line(const std::string& s) {
+  std::string t = s;
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  return t.substr(t.rfind('\n') == std::string::npos ? 0 : t.rfind('\n') + 1);
+}
+
+static const char* kTiny =
+    "--task reverse --task-train 400 --d-model 16 --heads 2 --enc-layers 1 --dec-layers 1 --d-ff 32 "
+    "--threads 1 --eval-sentences 10 --test-sentences 20 --beam 1 --quiet";
+
+TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs' results") {
+  fs::path d = temp_dir("compare");
+  Result r = attnlab("compare --task reverse --out " + d.string() + " --variants qk,qq,qq-noself --jobs 2 "
+                     "--train-args=--steps,40,--d-model,16,--d-ff,32,--eval-every,20,--test-sentences,30,--eval-sentences,10");
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const std::string report = read_file((d / "report.md").string());
+  for (std::string v : {"qk", "qq", "qq-noself"}) {
+    auto res = nlohmann::json::parse(read_file((d / "runs" / (v + "-s1") / "results.json").string()));
+    // the row: | v | 1 | params ... | valid loss | ppl | BLEU | chrF |
+    const std::string row_start = "| " + v + " | 1 | " + std::to_string(res["params"].get<int64_t>());
+    INFO(report);
+    REQUIRE_THAT(report, Catch::Contains(row_start));
+    const std::string row = report.substr(report.find(row_start), report.find('\n', report.find(row_start)) - report.find(row_start));
+    REQUIRE_THAT(row, Catch::Contains(fmt::format("| {:.4f} |", res["valid_loss"].get<double>())));
+    REQUIRE_THAT(row, Catch::Contains(fmt::format("| {:.2f} | {:.2f} |", res["test_bleu"].get<double>(), res["test_chrf"].get<double>())));
+    // and results.json's valid loss is what the run logged at its best evaluation
+    std::istringstream m(read_file((d / "runs" / (v + "-s1") / "metrics.csv").string()));
+    std::string line;
+    double best = 1e30;
+    while (std::getline(m, line)) {
+      std::vector<std::string> c;
+      std::stringstream ls(line);
+      std::string x;
+      while (std::getline(ls, x, ',')) c.push_back(x);
+      if (c.size() > 8 && c[0] != "step" && !c[8].empty()) best = std::min(best, std::stod(c[8]));
+    }
+    REQUIRE(res["valid_loss"].get<double>() == Approx(best).margin(1e-4));
+  }
+  REQUIRE(fs::exists(d / "summary.csv"));
+  REQUIRE(fs::exists(d / "curves.csv"));
+  // rerunning skips finished runs
+  Result again = attnlab("compare --task reverse --out " + d.string() + " --variants qk,qq,qq-noself --jobs 2 "
+                         "--train-args=--steps,40,--d-model,16,--d-ff,32,--eval-every,20,--test-sentences,30,--eval-sentences,10");
+  REQUIRE(again.code == 0);
+  REQUIRE_THAT(again.out, Catch::Contains("qq-s1: finished earlier, skipped"));
+  // --plan writes one command per run
+  Result plan = attnlab("compare --task reverse --out " + d.string() + "/p --seeds 2 --variants qk,qq --plan");
+  REQUIRE(plan.code == 0);
+  std::string p = read_file(d.string() + "/p/plan.sh");
+  REQUIRE(std::count(p.begin(), p.end(), '\n') - std::count(p.begin(), p.end(), '#') == 4);
+  fs::remove_all(d);
+}
+
+static std::vector<std::string> loss_columns(const std::string& metrics_path) {
+  // step, epoch, train_loss, lr, grad_norm, [tokens/s, seconds: timing], valid loss...
+  std::vector<std::string> rows;
+  std::istringstream in(read_file(metrics_path));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> c;
+    std::stringstream ls(line);
+    std::string x;
+    while (std::getline(ls, x, ',')) c.push_back(x);
+    if (c.size() < 9) continue;
+    rows.push_back(c[0] + "," + c[1] + "," + c[2] + "," + c[3] + "," + c[4] + "," + c[8]);
+  }
+  return rows;
+}
+
+TEST_CASE("a run killed with SIGKILL resumes to exactly the losses of an uninterrupted run") {
+  fs::path d = temp_dir("resume");
+  const std::string common = std::string(kTiny) + " --steps 160 --eval-every 20 --log-every 10 --seed 3";
+  Result full = attnlab("train " + common + " --out " + (d / "full").string());
+  REQUIRE(full.code == 0);
+  // Same run, killed once a checkpoint past step 40 exists.
+  const std::string cmd = std::string(ATTNLAB_BINARY) + " train " + common + " --out " + (d / "cut").string();
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null 2>&1").c_str(), nullptr);
+    _exit(127);
+  }
+  bool killed = false;
+  for (int i = 0; i < 600 && !killed; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (fs::exists(d / "cut/last.json")) {
+      auto j = nlohmann::json::parse(read_file((d / "cut/last.json").string()));
+      if (j["step"].get<int>() >= 40) {
+        ::kill(pid, SIGKILL);
+        killed = true;
+      }
+    }
+  }
+  int status;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(killed);
+  REQUIRE_FALSE(fs::exists(d / "cut/results.json"));
+  Result resumed = attnlab("train --resume --out " + (d / "cut").string() + " --quiet");
+  INFO(resumed.out);
+  REQUIRE(resumed.code == 0);
+  REQUIRE(loss_columns((d / "cut/metrics.csv").string()) == loss_columns((d / "full/metrics.csv").string()));
+  // same seed and threads: identical metrics (timing columns aside) from two fresh runs
+  Result again = attnlab("train " + common + " --out " + (d / "again").string());
+  REQUIRE(again.code == 0);
+  REQUIRE(loss_columns((d / "again/metrics.csv").string()) == loss_columns((d / "full/metrics.csv").string()));
+  fs::remove_all(d);
+}
+
+TEST_CASE("SIGINT saves a checkpoint and exits cleanly; the run then resumes") {
+  fs::path d = temp_dir("sigint");
+  const std::string cmd = std::string(ATTNLAB_BINARY) + " train " + kTiny + " --steps 100000 --eval-every 1000 --out " +
+                          (d / "run").string();
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null 2>&1").c_str(), nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 400 && !fs::exists(d / "run/metrics.csv"); i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ::kill(pid, SIGINT);
+  int status;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 130);
+  REQUIRE(fs::exists(d / "run/last.json"));
+  auto j = nlohmann::json::parse(read_file((d / "run/last.json").string()));
+  REQUIRE(j["step"].get<int>() > 0);
+  Result r = attnlab("train --resume --out " + (d / "run").string() + " --steps " + std::to_string(j["step"].get<int>() + 5) + " --quiet");
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  REQUIRE(fs::exists(d / "run/results.json"));
+  fs::remove_all(d);
+}
+
+TEST_CASE("bad input gets one clear line naming the flag or file, a non-zero exit, and no damage") {
+  fs::path d = temp_dir("bad");
+  auto bad = [](const std::string& args, const std::string& expect) {
+    Result r = attnlab(args);
+    INFO(args << "\n" << r.out);
+    REQUIRE(r.code != 0);
+    REQUIRE_THAT(r.out, Catch::Contains(expect));
+    REQUIRE_THAT(r.out, !Catch::Contains("Segmentation") && !Catch::Contains("terminate called"));
+  };
+  bad("train --variant kq --task reverse --out " + (d / "a").string(), "unknown preset 'kq'");
+  bad("train --d-model 30 --heads 4 --task reverse --out " + (d / "b").string(), "--d-model 30 is not divisible by --heads 4");
+  bad("train --d-model -3 --task reverse --out " + (d / "c").string(), "--d-model");
+  bad("train --steps 0 --task reverse", "--steps");
+  bad("train --no-such-flag", "--no-such-flag");
+  bad("train --corpus " + (d / "missing").string() + " --out " + (d / "e").string(), "corpus directory not found");
+  bad("train --task reverse --out /proc/attnlab-cannot-write", "--out /proc/attnlab-cannot-write");
+  bad("translate --run " + (d / "nothing").string(), "not a run directory");
+  bad("score --ref " + (d / "r.txt").string() + " --hyp " + (d / "h.txt").string(), "r.txt: cannot open");
+  bad("compare --preset huge --out " + (d / "x").string(), "huge");
+  bad("compare --variants qk,zz --task reverse --out " + (d / "y").string(), "unknown preset 'zz'");
+  // corpora with mismatched lines or invalid UTF-8
+  fs::create_directories(d / "corp");
+  for (auto s : {"train", "valid", "test"}) {
+    attn::write_file_atomic((d / "corp" / (std::string(s) + ".en")).string(), "a b c\nd e f\n");
+    attn::write_file_atomic((d / "corp" / (std::string(s) + ".de")).string(), "a b c\n");
+  }
+  bad("train --corpus " + (d / "corp").string() + " --out " + (d / "f").string(), "train.en has 2 lines but");
+  attn::write_file_atomic((d / "corp/train.de").string(), "a b c\nd \xfe f\n");
+  bad("train --corpus " + (d / "corp").string() + " --out " + (d / "g").string(), "train.de:2: invalid UTF-8");
+
+  // A trained run whose checkpoint is then damaged: translate refuses, the files stay as they were.
+  Result ok = attnlab(std::string("train ") + kTiny + " --steps 20 --eval-every 10 --out " + (d / "run").string());
+  REQUIRE(ok.code == 0);
+  const std::string best = (d / "run/model.best.safetensors").string();
+  const std::string bytes = read_file(best);
+  attn::write_file_atomic(best, bytes.substr(0, bytes.size() / 2));
+  bad("translate --run " + (d / "run").string() + " --input " + best, "model.best.safetensors: not a valid safetensors file");
+  attn::write_file_atomic(best, bytes);
+  // a checkpoint of another variant
+  Result other = attnlab(std::string("train ") + kTiny + " --variant qq --steps 10 --eval-every 10 --out " + (d / "run2").string());
+  REQUIRE(other.code == 0);
+  fs::copy_file(d / "run2/model.best.safetensors", d / "run/model.best.safetensors", fs::copy_options::overwrite_existing);
+  bad("translate --run " + (d / "run").string() + " --input " + best, "wk.weight");
+  // a malformed config file
+  attn::write_file_atomic((d / "bad.toml").string(), "d-model = \"wide\"\n");
+  bad("train --config " + (d / "bad.toml").string() + " --task reverse --out " + (d / "h").string(), "d-model");
+  // the error is one line
+  Result one = attnlab("train --variant kq --task reverse --out " + (d / "i").string());
+  REQUIRE(one.out.find("attnlab: error:") != std::string::npos);
+  REQUIRE(last_line(one.out).rfind("attnlab: error:", 0) == 0);
+  fs::remove_all(d);
+}
+
+#include "apps/inspect.h"
+
+TEST_CASE("inspect grad: the printed QQᵀ identities hold on the tape's gradients") {
+  for (int n : {3, 5})
+    for (int dim : {2, 4})
+      for (bool causal : {false, true}) {
+        attn::GradInspection qq = attn::inspect_grad("qq", n, dim, 7, causal);
+        INFO("n " << n << " d " << dim << " causal " << causal);
+        REQUIRE(qq.identity_error < 1e-5);  // dQ = (G + Gᵀ) Q/√d
+        REQUIRE(qq.symmetry_error == 0.0);  // S = Q Qᵀ/√d is symmetric ...
+        REQUIRE(qq.diagonal_error < 1e-4);  // ... with diagonal |q_i|²/√d
+        for (double e : qq.eigenvalues) REQUIRE(e > -1e-4);  // ... and positive semi-definite
+        attn::GradInspection qk = attn::inspect_grad("qk", n, dim, 7, causal);
+        REQUIRE(qk.identity_error < 1e-5);  // dQ = G K/√d, dK = Gᵀ Q/√d
+        REQUIRE(qk.symmetry_error > 1e-3);  // a general bilinear form is not symmetric
+        // qq's dQ is not qk's formula with K = Q: the symmetrised G matters whenever G is not symmetric
+        if (causal) REQUIRE(qq.masked_asymmetry > 0.0);
+      }
+  // and the command prints them, with every gradient from the tape
+  Result r = attnlab("inspect grad --variant both --tokens 3 --dim 2 --dump-tape");
+  REQUIRE(r.code == 0);
+  REQUIRE_THAT(r.out, Catch::Contains("(G + Gᵀ) Q/√d by hand: max |difference|") && Catch::Contains("eigenvalues of S") &&
+                          Catch::Contains("G = dL/dS"));
+  // on the qq tape, the score product reads Q twice
+  REQUIRE_THAT(r.out, Catch::Matches("(.|\n)*matmul +S +#0, #0(.|\n)*"));
+  Result bad = attnlab("inspect grad --tokens 0");
+  REQUIRE(bad.code != 0);
+  REQUIRE_THAT(bad.out, Catch::Contains("--tokens"));
+}

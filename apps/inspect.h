@@ -1,0 +1,31 @@
+// apps/inspect.h — one attention head at a size the mind can hold, QKᵀ next to QQᵀ.
+//
+//   GradInspection g = inspect_grad("qq", /*tokens=*/3, /*dim=*/2, /*seed=*/1, /*causal=*/false);
+//   g.tensors["dQ"], g.identity_error   // ∂Q from the tape vs (G + Gᵀ) Q/√d computed by hand
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "autograd/tape.h"
+
+namespace attn {
+
+struct GradInspection {
+  std::string variant;  // "qk" | "qq"
+  int tokens = 0, dim = 0;
+  bool causal = false;
+  std::map<std::string, Tensor> tensors;  // X, Wq, Wk, Q, K, S, P, dL/dP, G, dQ, dK, dWq, dWk (all from the tape)
+  // The identities, each as the largest absolute difference:
+  double identity_error = 0;   // qq: |dQ − (G + Gᵀ)Q/√d|;  qk: max(|dQ − G K/√d|, |dK − Gᵀ Q/√d|)
+  double symmetry_error = 0;   // |S − Sᵀ| (qq: 0 up to rounding)
+  double diagonal_error = 0;   // qq: |S_ii − |q_i|²/√d|
+  std::vector<double> eigenvalues;  // of S (qq: symmetric, ≥ 0 up to rounding)
+  double masked_asymmetry = 0;  // with a causal mask: |P − Pᵀ| (no longer symmetric)
+  std::string tape_dump, dot;
+};
+
+GradInspection inspect_grad(const std::string& variant, int tokens, int dim, uint64_t seed, bool causal);
+std::vector<double> symmetric_eigenvalues(const Tensor& s);  // Jacobi rotations, ascending
+
+}  // namespace attn
