@@ -179,3 +179,53 @@ TEST_CASE("tiny qk and qq models learn to reverse sequences (>= 95% token accura
   }
   fs::remove_all(d);
 }
+
+#include <nlohmann/json.hpp>
+
+#include "core/safetensors.h"
+
+TEST_CASE("PyTorch parity: loss and every parameter gradient of a tiny model (optional: needs python3-torch)") {
+  if (std::system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") != 0) {
+    WARN("python3-torch not installed: parity test skipped (make test installs it)");
+    return;
+  }
+  for (std::string preset : {"qk", "qq", "qq-noself", "qq-normk", "qq-noV-noO"}) {
+    INFO(preset);
+    fs::path d = fs::temp_directory_path() / ("attnlab-parity-" + preset + "-" + std::to_string(::getpid()));
+    fs::create_directories(d);
+    ModelConfig cfg = tiny(preset);
+    cfg.label_smoothing = 0.1f;
+    Transformer m(cfg, 11);
+    // A batch with padding on both sides.
+    std::vector<Example> ex = {{{5, 6, 7, 8, 2}, {9, 10, 11}}, {{12, 13, 2}, {14, 15, 16, 17, 18}}, {{4, 2}, {19}}};
+    std::vector<const Example*> ptr = {&ex[0], &ex[1], &ex[2]};
+    Batch b = make_batch(ptr, 0, 1, 2);
+    Tape tape;
+    Var loss;
+    {
+      TapeScope scope(tape);
+      // Training mode applies label smoothing; dropout is 0, so the pass is deterministic.
+      Rng rng(1);
+      Context ctx{true, &rng};
+      loss = m.loss(b, ctx);
+      tape.backward(loss);
+    }
+    save_model(m, (d / "model.safetensors").string());
+    std::vector<std::pair<std::string, Tensor>> grads = {{"loss", loss->value.reshape({1})}};
+    for (auto& p : m.params.params) grads.push_back({"grad/" + p->name, p->grad.defined() ? p->grad : Tensor::zeros(p->value.shape())});
+    save_safetensors((d / "attnlab.safetensors").string(), grads);
+    write_file_atomic((d / "config.json").string(), cfg.to_json().dump());
+    nlohmann::json bj = {{"B", b.B}, {"S", b.S}, {"T", b.T}, {"src", b.src}, {"tgt_in", b.tgt_in}, {"tgt_out", b.tgt_out}};
+    write_file_atomic((d / "batch.json").string(), bj.dump());
+    const std::string cmd = std::string("/usr/bin/python3 ") + ATTNLAB_TEST_DIR + "/torch_parity.py " + d.string() + " > " +
+                            (d / "out.json").string() + " 2>&1";
+    const int rc = std::system(cmd.c_str());
+    const std::string out = read_file((d / "out.json").string());
+    INFO(out);
+    REQUIRE(rc == 0);
+    auto j = nlohmann::json::parse(out);
+    REQUIRE(j["params"].get<size_t>() == m.params.params.size());
+    REQUIRE(j["max_rel_err"].get<double>() <= 1e-4);
+    fs::remove_all(d);
+  }
+}
