@@ -260,3 +260,26 @@ TEST_CASE("inspect grad: the printed QQᵀ identities hold on the tape's gradien
   REQUIRE(bad.code != 0);
   REQUIRE_THAT(bad.out, Catch::Contains("--tokens"));
 }
+
+TEST_CASE("gdb shows named variables and tensors when stopped in the QQᵀ score backward") {
+  if (std::system("command -v gdb >/dev/null 2>&1") != 0) {
+    WARN("gdb not installed: skipped (make test installs it)");
+    return;
+  }
+  const std::string bin = ATTNLAB_BINARY;
+  const std::string dir = bin.substr(0, bin.rfind('/'));
+  const std::string cmd = "gdb -batch -nx -iex 'add-auto-load-safe-path " + dir + "' -ex 'break attn::matmul_backward' -ex run "
+                          "-ex 'p *e.out' -ex 'p *e.inputs[0]' -ex 'p e.inputs[0].get() == e.inputs[1].get()' --args " + bin +
+                          " inspect grad --variant qq --tokens 3 --dim 2 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  ::pclose(p);
+  INFO(out);
+  // the first score-product backward reached is S = Q Qᵀ/√d, whose two inputs are the same Q
+  REQUIRE_THAT(out, Catch::Contains("Variable 'S' (tape #1) value Tensor (3, 3) [") && Catch::Contains("grad Tensor (3, 3) ["));
+  REQUIRE_THAT(out, Catch::Contains("Variable 'Q' (tape #0) value Tensor (3, 2) [") && Catch::Contains("grad Tensor (undefined)"));
+  REQUIRE_THAT(out, Catch::Contains("= true"));
+}
