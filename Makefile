@@ -31,5 +31,16 @@ test-asan: deps-test
 	@cmake --build build-asan -j$(JOBS)
 	@cd build-asan && ctest --output-on-failure
 
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@command -v clang++ >/dev/null || apt-get install -y -qq clang libclang-rt-14-dev
+	@cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTNLAB_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j$(JOBS) --target fuzz_mo fuzz_safetensors fuzz_corpus fuzz_config
+	@for t in mo safetensors corpus config; do \
+	  mkdir -p build-fuzz/corpus-$$t; \
+	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus-$$t fuzz/seeds/$$t 2>&1 | grep -E "^#[0-9]+ *DONE|ERROR|SUMMARY" ; \
+	done
+
 clean:
 	rm -rf $(BUILD) build-asan

@@ -155,7 +155,7 @@ static void print_inspection(const std::vector<GradInspection>& rs) {
   fmt::print("One attention head: {} tokens, d = {}{}. L = Σ P ⊙ R with a fixed upstream gradient R = dL/dP.\n"
              "Every gradient below is read from the tape after backward(L).\n\n",
              f.tokens, f.dim, f.causal ? ", causal mask" : "");
-  if (rs.size() == 2) fmt::print("  {:<{}}    {}\n", "qk (S = Q Kᵀ/√d)", 9 * f.dim + 20, "qq (S = Q Qᵀ/√d)");
+  if (rs.size() == 2) fmt::print("Left: qk, S = Q Kᵀ/√d with K = X W_k.  Right: qq, S = Q Qᵀ/√d (W_k = W_q, K = Q).\n\n");
   const char* order[] = {"X", "W_q", "W_k", "Q", "K", "S", "P", "dL/dP", "G", "dQ", "dK", "dW_q", "dW_k"};
   const char* labels[] = {"X", "W_q", "W_k", "Q = X W_q", "K = X W_k", "S", "P = softmax(S)", "dL/dP (upstream)",
                           "G = dL/dS", "dQ", "dK", "dW_q", "dW_k"};
@@ -163,8 +163,9 @@ static void print_inspection(const std::vector<GradInspection>& rs) {
     std::vector<std::vector<std::string>> cols;
     for (auto& r : rs) {
       auto it = r.tensors.find(order[k]);
-      if (it != r.tensors.end()) cols.push_back(matrix_lines(labels[k], it->second));
-      else cols.push_back({std::string(labels[k]) + ": (none — " + r.variant + " has no separate key)"});
+      const std::string title = "[" + r.variant + "] " + labels[k];
+      if (it != r.tensors.end()) cols.push_back(matrix_lines(title, it->second));
+      else cols.push_back({title + ": none (qq has no separate key)"});
     }
     if (cols.size() == 2) print_side_by_side(cols[0], cols[1]);
     else print_side_by_side(cols[0], {});
