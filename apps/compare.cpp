@@ -35,18 +35,21 @@ struct ComparePreset {
   std::vector<std::string> variants;
   int seeds;
   std::vector<std::string> flags;  // passed to every `attnlab train`
+  int jobs = 0;                    // runs at a time (0: cores / threads per run)
+  bool also_matched = false;       // every variant also in a parameter-matched version
 };
 
 // The presets. Expected times are for a 2-core laptop-class machine (measured, docs/benchmarks.md).
 static const std::vector<ComparePreset>& presets() {
   static const std::vector<ComparePreset> p = {
-      {"quick", "qk, qq, qq-noself; a small model (d 128, 2+2 layers), 500 steps; greedy test decoding",
+      {"quick", "qk, qq, qq-noself; a small model (d 128, 2+2 layers), 400 steps, all three at once; greedy test decoding",
        "about 12 minutes on 2 cores",
        {"qk", "qq", "qq-noself"},
        1,
        {"--d-model", "128", "--heads", "4", "--enc-layers", "2", "--dec-layers", "2", "--d-ff", "512", "--vocab", "4000",
-        "--steps", "500", "--warmup", "150", "--lr", "1e-3", "--batch-tokens", "2048", "--eval-every", "125",
-        "--log-every", "25", "--eval-sentences", "100", "--test-sentences", "400", "--beam", "1"}},
+        "--steps", "400", "--warmup", "100", "--lr", "1.5e-3", "--batch-tokens", "2048", "--eval-every", "100",
+        "--log-every", "20", "--eval-sentences", "100", "--test-sentences", "400", "--beam", "1"},
+       3},
       {"standard", "qk, qq, qq-noself, qq-normk, qq-enc, qq-dec; the default model (d 256, 3+3 layers), 4000 steps, 3 seeds",
        "about 8 hours on 2 cores (18 runs of ~50 minutes, two at a time)",
        {"qk", "qq", "qq-noself", "qq-normk", "qq-enc", "qq-dec"},
@@ -58,7 +61,9 @@ static const std::vector<ComparePreset>& presets() {
        {"qk", "qq", "qq-noself", "qq-normk", "qq-enc", "qq-dec", "qq-all", "noV", "noO", "qq-noV-noO"},
        5,
        {"--steps", "12000", "--warmup", "800", "--lr", "7e-4", "--eval-every", "1000", "--log-every", "100",
-        "--eval-sentences", "300", "--beam", "5"}},
+        "--eval-sentences", "300", "--beam", "5"},
+       0,
+       true},
   };
   return p;
 }
@@ -152,8 +157,11 @@ static void run_compare(const CompareOpts& o) {
 
   std::vector<RunSpec> specs;
   for (auto& v : variants)
-    for (int s = 1; s <= seeds; s++) {
-      const bool matched = o.match_params && v != "qk";
+    for (int s = 1; s <= seeds; s++)
+      for (bool matched : {false, true}) {
+      if (v == "qk" && matched) continue;
+      if (matched && !o.match_params && !pre->also_matched) continue;
+      if (!matched && o.match_params && v != "qk" && !pre->also_matched) continue;
       RunSpec r;
       r.name = fmt::format("{}{}-s{}", v, matched ? "+matched" : "", s);
       r.dir = o.out + "/runs/" + r.name;
@@ -164,7 +172,7 @@ static void run_compare(const CompareOpts& o) {
       if (matched) r.args.push_back("--match-params");
       r.args.insert(r.args.end(), o.extra.begin(), o.extra.end());
       specs.push_back(r);
-    }
+      }
 
   if (o.plan) {
     std::string plan = "# attnlab compare plan: one command per run; each resumes itself if interrupted.\n"
@@ -183,7 +191,10 @@ static void run_compare(const CompareOpts& o) {
     return;
   }
 
-  const int jobs = o.jobs > 0 ? o.jobs : std::max(1, int(std::thread::hardware_concurrency()) / std::max(1, o.threads));
+  // Single-threaded runs side by side use the cores better than one multi-threaded run at a time
+  // (small products do not scale across threads); the quick preset runs all three at once.
+  const int jobs = o.jobs > 0 ? o.jobs : pre->jobs > 0 ? pre->jobs
+                                       : std::max(1, int(std::thread::hardware_concurrency()) / std::max(1, o.threads));
   fmt::print("compare '{}' ({}): {} runs, {} at a time, {} thread(s) each; expected {}\n", pre->name, pre->description,
              specs.size(), jobs, o.threads, pre->expected_time);
   std::fflush(stdout);
