@@ -231,17 +231,7 @@ static void inspect_attention(const std::string& run_dir, const std::string& tex
     const auto& qt = enc ? src_tok : tgt_tok;
     const auto& kt = (enc || cross) ? src_tok : tgt_tok;
     std::string sym = mha->variant.shared_qk ? "symmetric by construction (qq)" : "";
-    if (!mha->variant.shared_qk) {
-      const Tensor& wq = mha->wq.weight->value;
-      const Tensor& wk = mha->wk.weight->value;
-      const int C = int(wq.dim(0));
-      Tensor a({C, C});
-      matmul_forward(a.data(), wq.data(), wk.data(), C, C, C, false, true);
-      double diff = 0, nrm = 0;
-      for (int i = 0; i < C; i++)
-        for (int j = 0; j < C; j++) diff += std::pow(a.at({i, j}) - a.at({j, i}), 2), nrm += std::pow(a.at({i, j}), 2);
-      sym = fmt::format("W_q W_kᵀ asymmetry |A−Aᵀ|/|A| = {:.3f}", std::sqrt(diff / nrm));
-    }
+    if (!mha->variant.shared_qk) sym = fmt::format("W_q W_kᵀ asymmetry |A−Aᵀ|/|A| = {:.3f}", wqk_asymmetry(*mha));
     fmt::print("== {} ({}; {})\n", name, mha->variant.str(), sym);
     for (int h = 0; h < H; h++) {
       double ent = 0, diag = 0;

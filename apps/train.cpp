@@ -217,23 +217,6 @@ struct DynRow {
   double value;
 };
 
-// ‖A − Aᵀ‖ / ‖A‖ for A = W_q W_kᵀ (C,C): 0 for a symmetric bilinear form, up to √2.
-static double symmetry_score(const MultiHeadAttention& m) {
-  const Tensor& wq = m.wq.weight->value;
-  const Tensor& wk = m.variant.shared_qk ? wq : m.wk.weight->value;
-  const int C = int(wq.dim(0));
-  Tensor a({C, C});
-  matmul_forward(a.data(), wq.data(), wk.data(), C, C, C, false, true);
-  double diff = 0, norm = 0;
-  for (int i = 0; i < C; i++)
-    for (int j = 0; j < C; j++) {
-      const double x = a.at({i, j}), y = a.at({j, i});
-      diff += (x - y) * (x - y);
-      norm += x * x;
-    }
-  return norm > 0 ? std::sqrt(diff / norm) : 0;
-}
-
 // Attention entropy (nats) and diagonal mass per site, on one evaluation batch.
 static void attention_stats(const Transformer& model, const Batch& x, int64_t step, std::vector<DynRow>& rows) {
   NoGradScope ng;
@@ -259,7 +242,7 @@ static void attention_stats(const Transformer& model, const Batch& x, int64_t st
     if (n == 0) continue;
     rows.push_back({step, name, "entropy", ent / double(n)});
     if (self) rows.push_back({step, name, "diag_mass", diag / double(n)});
-    if (!m->variant.shared_qk) rows.push_back({step, name, "wqk_asymmetry", symmetry_score(*m)});
+    if (!m->variant.shared_qk) rows.push_back({step, name, "wqk_asymmetry", wqk_asymmetry(*m)});
   }
 }
 

@@ -1,6 +1,8 @@
 // nn/attention.cpp — the attention variants, each a visible line in forward().
 #include "nn/attention.h"
 
+#include "core/kernels.h"
+
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -115,6 +117,22 @@ Var MultiHeadAttention::forward(const Var& x, const Var& kv, const Tensor& mask,
   if (ctx.train) p = dropout(p, dropout_p, *ctx.rng, n + ".probs_drop");
   Var o = merge_heads(matmul(p, v, false, false, 1.f, n + ".ctx"), n + ".merged");  // (B,Tq,C)
   return variant.out_proj ? wo(o, n + ".out") : o;  // variant: noO
+}
+
+double wqk_asymmetry(const MultiHeadAttention& m) {
+  const Tensor& wq = m.wq.weight->value;
+  const Tensor& wk = m.variant.shared_qk ? wq : m.wk.weight->value;
+  const int C = int(wq.dim(0));
+  Tensor a({C, C});
+  matmul_forward(a.data(), wq.data(), wk.data(), C, C, C, false, true);
+  double diff = 0, norm = 0;
+  for (int i = 0; i < C; i++)
+    for (int j = 0; j < C; j++) {
+      const double x = a.at({i, j}), y = a.at({j, i});
+      diff += (x - y) * (x - y);
+      norm += x * x;
+    }
+  return norm > 0 ? std::sqrt(diff / norm) : 0;
 }
 
 void apply_noself(Tensor& mask, int q_offset) {

@@ -58,6 +58,10 @@ struct MultiHeadAttention {
   mutable Var last_probs;  // (B,H,Tq,Tk) of the latest forward: attention maps, entropy, diagonal mass
 };
 
+// ‖A − Aᵀ‖_F / ‖A‖_F for the site's bilinear form A = W_q W_kᵀ (C,C): 0 when symmetric (as
+// QQᵀ forces), about √2 for a random matrix.
+double wqk_asymmetry(const MultiHeadAttention& m);
+
 // Applies noself to a self-attention mask (B,T,T) in place: masks the diagonal of each row
 // that has any other visible position.
 void apply_noself(Tensor& mask, int q_offset = 0);

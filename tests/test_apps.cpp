@@ -283,3 +283,27 @@ TEST_CASE("gdb shows named variables and tensors when stopped in the QQᵀ score
   REQUIRE_THAT(out, Catch::Contains("Variable 'Q' (tape #0) value Tensor (3, 2) [") && Catch::Contains("grad Tensor (undefined)"));
   REQUIRE_THAT(out, Catch::Contains("= true"));
 }
+
+TEST_CASE("inspect attention prints per-head statistics and writes heatmap data for a trained run") {
+  fs::path d = temp_dir("attention");
+  Result t = attnlab(std::string("train ") + kTiny + " --steps 30 --eval-every 30 --out " + (d / "run").string());
+  REQUIRE(t.code == 0);
+  Result r = attnlab("inspect attention --run " + (d / "run").string() + " --text 's3 s1 s4' --out " + (d / "maps").string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  REQUIRE_THAT(r.out, Catch::Contains("== enc.0.self_attn (qk; W_q W_kᵀ asymmetry") && Catch::Contains("head 1: entropy") &&
+                          Catch::Contains("diagonal mass") && Catch::Contains("== dec.0.cross_attn"));
+  REQUIRE(fs::exists(d / "maps/enc.0.self_attn_h0.csv"));
+  REQUIRE(fs::exists(d / "maps/attention.gp"));
+  // each heatmap row is a probability distribution
+  std::istringstream rows(read_file((d / "maps/enc.0.self_attn_h0.csv").string()));
+  std::string line;
+  while (std::getline(rows, line)) {
+    double s = 0;
+    std::stringstream ls(line);
+    std::string x;
+    while (std::getline(ls, x, ',')) s += std::stod(x);
+    REQUIRE(s == Approx(1.0).margin(1e-3));
+  }
+  fs::remove_all(d);
+}
