@@ -27,7 +27,7 @@ demo: build
 	@$(BUILD)/attnlab compare --preset quick --out reports/quick
 
 test-asan: deps-test
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DATTNLAB_SANITIZE=ON >/dev/null
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTNLAB_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j$(JOBS)
 	@cd build-asan && ctest --output-on-failure
 
@@ -39,7 +39,7 @@ fuzz: deps
 	@for t in mo safetensors corpus config; do \
 	  mkdir -p build-fuzz/corpus-$$t; \
 	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
-	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus-$$t fuzz/seeds/$$t 2>&1 | grep -E "^#[0-9]+ *DONE|ERROR|SUMMARY" ; \
+	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 build-fuzz/corpus-$$t fuzz/seeds/$$t 2>&1 | grep -E "^Done|ERROR|SUMMARY|crash-" ; \
 	done
 
 clean:

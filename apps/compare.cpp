@@ -43,7 +43,7 @@ struct ComparePreset {
 static const std::vector<ComparePreset>& presets() {
   static const std::vector<ComparePreset> p = {
       {"quick", "qk, qq, qq-noself; a small model (d 128, 2+2 layers), 400 steps, all three at once; greedy test decoding",
-       "about 12 minutes on 2 cores",
+       "about 9 minutes on 2 cores",
        {"qk", "qq", "qq-noself"},
        1,
        {"--d-model", "128", "--heads", "4", "--enc-layers", "2", "--dec-layers", "2", "--d-ff", "512", "--vocab", "4000",
