@@ -40,7 +40,7 @@ static double product_flops(const Tape& tape) {
     const Tensor& out = e.out->value;
     if (e.op == "matmul") {
       const Tensor& a = e.inputs[0]->value;
-      const double K = double(a.numel()) / double(out.numel() / out.dim(-1)) ;  // a has M*K per batch... (M rows)
+      const double K = double(a.numel()) / double(out.numel() / out.dim(-1));  // a holds batch·M·K values
       const double fwd = 2.0 * double(out.numel()) * K;
       int grads = int(e.inputs[0]->requires_grad) + int(e.inputs[1]->requires_grad);
       f += fwd * (1 + grads);
