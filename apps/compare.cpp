@@ -137,8 +137,7 @@ static void run_compare(const CompareOpts& o) {
       if (pre->flags[i] == "--vocab") probe.vocab = std::stoi(pre->flags[i + 1]);
     fmt::print("training the shared tokenizer ({})...\n", o.task.empty() ? "SentencePiece" : "symbols");
     std::fflush(stdout);
-    // Reuse the train command's data preparation by running it for zero steps is wasteful;
-    // build the tokenizer directly from the same corpus instead.
+    // Built from the same training split each run would read (synthetic tasks: symbols).
     CorpusSplits text;
     if (!o.task.empty()) {
       text.train = synthetic_task(o.task, probe.task_train, probe.seed * 7919);

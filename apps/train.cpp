@@ -170,41 +170,34 @@ static double eval_loss(const Transformer& model, const std::vector<Example>& da
   return count ? total / double(count) : 0;
 }
 
-std::vector<std::string> translate_lines(const LoadedRun& run, const std::vector<std::string>& lines, int beam,
-                                         bool use_cache) {
+std::vector<std::string> translate_texts(const Transformer& model, const Tokenizer& tok,
+                                         const std::vector<std::string>& lines, int beam, bool use_cache) {
   std::vector<std::vector<int32_t>> srcs;
-  const int max_src = run.model->cfg.max_len;
   for (auto& l : lines) {
-    auto ids = run.tok->encode(l);
-    if (int(ids.size()) > max_src - 1) ids.resize(size_t(max_src - 1));
+    auto ids = tok.encode(l);
+    if (int(ids.size()) > model.cfg.max_len - 1) ids.resize(size_t(model.cfg.max_len - 1));  // keep room for eos
     ids.push_back(Tokenizer::kEos);
     srcs.push_back(ids);
   }
   DecodeOptions opt;
   opt.beam = beam;
   opt.use_cache = use_cache;
-  auto outs = translate_ids(*run.model, srcs, opt);
   std::vector<std::string> res;
-  for (auto& o : outs) res.push_back(run.tok->decode(o));
+  for (auto& o : translate_ids(model, srcs, opt)) res.push_back(tok.decode(o));
   return res;
 }
 
+std::vector<std::string> translate_lines(const LoadedRun& run, const std::vector<std::string>& lines, int beam,
+                                         bool use_cache) {
+  return translate_texts(*run.model, *run.tok, lines, beam, use_cache);
+}
+
+// Corpus BLEU and chrF of the first n pairs of c, translated with `beam`.
 static std::pair<double, double> bleu_chrf(const Transformer& model, const Tokenizer& tok, const ParallelCorpus& c,
                                            int n, int beam, std::vector<std::string>* hyps_out = nullptr) {
-  std::vector<std::string> src(c.src.begin(), c.src.begin() + std::min<size_t>(size_t(n), c.size()));
-  std::vector<std::string> ref(c.tgt.begin(), c.tgt.begin() + std::min<size_t>(size_t(n), c.size()));
-  std::vector<std::vector<int32_t>> srcs;
-  for (auto& l : src) {
-    auto ids = tok.encode(l);
-    if (int(ids.size()) > model.cfg.max_len - 1) ids.resize(size_t(model.cfg.max_len - 1));
-    ids.push_back(Tokenizer::kEos);
-    srcs.push_back(ids);
-  }
-  DecodeOptions opt;
-  opt.beam = beam;
-  auto outs = translate_ids(model, srcs, opt);
-  std::vector<std::string> hyps;
-  for (auto& o : outs) hyps.push_back(tok.decode(o));
+  const size_t k = std::min<size_t>(size_t(n), c.size());
+  std::vector<std::string> src(c.src.begin(), c.src.begin() + int64_t(k)), ref(c.tgt.begin(), c.tgt.begin() + int64_t(k));
+  std::vector<std::string> hyps = translate_texts(model, tok, src, beam, true);
   if (hyps_out) *hyps_out = hyps;
   return {corpus_bleu(hyps, ref).score, corpus_chrf(hyps, ref)};
 }

@@ -78,7 +78,9 @@ struct LoadedRun {
 };
 LoadedRun load_run(const std::string& dir, const std::string& which = "best");
 
-// Helpers shared with compare/inspect.
+// Translate source lines (longer ones are cut to max_len tokens).
+std::vector<std::string> translate_texts(const Transformer& model, const Tokenizer& tok,
+                                         const std::vector<std::string>& lines, int beam, bool use_cache = true);
 std::vector<std::string> translate_lines(const LoadedRun& run, const std::vector<std::string>& lines, int beam,
                                          bool use_cache = true);
 

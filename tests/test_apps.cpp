@@ -196,6 +196,9 @@ TEST_CASE("bad input gets one clear line naming the flag or file, a non-zero exi
   bad("train --task reverse --out /proc/attnlab-cannot-write", "--out /proc/attnlab-cannot-write");
   bad("translate --run " + (d / "nothing").string(), "not a run directory");
   bad("score --ref " + (d / "r.txt").string() + " --hyp " + (d / "h.txt").string(), "r.txt: cannot open");
+  attn::write_file_atomic((d / "r2.txt").string(), "a\nb\n");
+  attn::write_file_atomic((d / "h2.txt").string(), "a\n");
+  bad("score --ref " + (d / "r2.txt").string() + " --hyp " + (d / "h2.txt").string(), "h2.txt has 1 lines but --ref");
   bad("compare --preset huge --out " + (d / "x").string(), "huge");
   bad("compare --variants qk,zz --task reverse --out " + (d / "y").string(), "unknown preset 'zz'");
   // corpora with mismatched lines or invalid UTF-8
