@@ -50,8 +50,16 @@ static const std::vector<ComparePreset>& presets() {
         "--steps", "400", "--warmup", "100", "--lr", "1.5e-3", "--batch-tokens", "2048", "--eval-every", "100",
         "--log-every", "20", "--eval-sentences", "100", "--test-sentences", "400", "--beam", "1"},
        3},
+      {"medium", "qk, qq, qq-noself; the quick preset's small model, 1500 steps, 3 seeds; greedy decoding of the whole test set",
+       "about 2 hours on 2 cores (9 runs of ~25 core-minutes, three at a time)",
+       {"qk", "qq", "qq-noself"},
+       3,
+       {"--d-model", "128", "--heads", "4", "--enc-layers", "2", "--dec-layers", "2", "--d-ff", "512", "--vocab", "4000",
+        "--steps", "1500", "--warmup", "200", "--lr", "1.5e-3", "--batch-tokens", "2048", "--eval-every", "250",
+        "--log-every", "25", "--eval-sentences", "200", "--test-sentences", "0", "--beam", "1"},
+       3},
       {"standard", "qk, qq, qq-noself, qq-normk, qq-enc, qq-dec; the default model (d 256, 3+3 layers), 4000 steps, 3 seeds",
-       "about 8 hours on 2 cores (18 runs of ~50 minutes, two at a time)",
+       "about 30 hours on 2 cores (18 runs of ~3.5 core-hours); spread it over machines with --plan",
        {"qk", "qq", "qq-noself", "qq-normk", "qq-enc", "qq-dec"},
        3,
        {"--steps", "4000", "--warmup", "800", "--lr", "7e-4", "--eval-every", "500", "--log-every", "50",
@@ -111,7 +119,7 @@ static void run_compare(const CompareOpts& o) {
   const ComparePreset* pre = nullptr;
   for (auto& p : presets())
     if (p.name == o.preset) pre = &p;
-  if (!pre) throw std::invalid_argument("--preset: unknown preset '" + o.preset + "' (expected quick, standard or full)");
+  if (!pre) throw std::invalid_argument("--preset: unknown preset '" + o.preset + "' (expected quick, medium, standard or full)");
   std::vector<std::string> variants = o.variants.empty() ? pre->variants : split_commas(o.variants);
   for (auto& v : variants) {
     ModelConfig probe;
@@ -255,7 +263,7 @@ void add_compare_command(CLI::App& app) {
   std::string help = "train the baseline and the variants on the same data and budget; write a report\n\nPresets:\n";
   for (auto& p : presets()) help += fmt::format("  {:<9} {} ({})\n", p.name, p.description, p.expected_time);
   CLI::App* cmd = app.add_subcommand("compare", help);
-  cmd->add_option("--preset", o->preset, "quick, standard or full")->check(CLI::IsMember({"quick", "standard", "full"}));
+  cmd->add_option("--preset", o->preset, "quick, medium, standard or full")->check(CLI::IsMember({"quick", "medium", "standard", "full"}));
   cmd->add_option("--out", o->out, "comparison directory (runs/, report.md, CSVs, plots)");
   cmd->add_option("--variants", o->variants, "comma-separated presets to compare (default: the preset's list)");
   cmd->add_option("--seeds", o->seeds, "seeds per variant (default: the preset's)")->check(CLI::PositiveNumber);
