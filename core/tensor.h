@@ -23,12 +23,25 @@ using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);  // "(2, 3)"
 int64_t shape_numel(const Shape& s);
 
+// The buffer behind one or more Tensors: `size` floats at `data`, 64-byte aligned, freed when
+// the last Tensor sharing it goes away. (gdb: tools/gdb/attnlab_printers.py reads these fields.)
+struct Storage {
+  float* data = nullptr;
+  int64_t size = 0;
+  explicit Storage(int64_t n);  // uninitialised
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+};
+
 class Tensor {
  public:
   Tensor() = default;  // empty: rank 0, no storage (defined() == false)
   explicit Tensor(const Shape& shape);  // zero-filled
 
   static Tensor zeros(const Shape& shape) { return Tensor(shape); }
+  // Uninitialised: for outputs a kernel overwrites completely (saves a pass over memory).
+  static Tensor empty(const Shape& shape);
   static Tensor full(const Shape& shape, float value);
   static Tensor from(const Shape& shape, std::vector<float> values);
   static Tensor scalar(float v) { return from({}, {v}); }
@@ -39,8 +52,8 @@ class Tensor {
   int64_t dim(int d) const;  // negative d counts from the end
   int64_t numel() const { return numel_; }
 
-  float* data() { return storage_ ? storage_->data() : nullptr; }
-  const float* data() const { return storage_ ? storage_->data() : nullptr; }
+  float* data() { return storage_ ? storage_->data : nullptr; }
+  const float* data() const { return storage_ ? storage_->data : nullptr; }
 
   float& at(std::initializer_list<int64_t> idx);
   float at(std::initializer_list<int64_t> idx) const;
@@ -56,7 +69,7 @@ class Tensor {
   std::vector<float> to_vector() const { return std::vector<float>(data(), data() + numel_); }
 
  private:
-  std::shared_ptr<std::vector<float>> storage_;
+  std::shared_ptr<Storage> storage_;
   Shape shape_;
   int64_t numel_ = 0;
 };

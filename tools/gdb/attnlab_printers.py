@@ -31,7 +31,7 @@ def tensor_summary(val):
     start, rank = _vector_items(val["shape_"])
     shape = [int((start + i).dereference()) for i in range(rank)]
     numel = int(val["numel_"])
-    data, _ = _vector_items(storage.dereference())
+    data = storage.dereference()["data"]
     shown = [float((data + i).dereference()) for i in range(min(numel, LEADING))]
     body = ", ".join("%.4g" % x for x in shown)
     more = ", ..." if numel > LEADING else ""
