@@ -11,9 +11,11 @@ void set_threads(int n);  // n <= 0: ATTNLAB_THREADS or the core count
 int num_threads();
 
 // OpenBLAS 0.3.21 (Debian 12) does not recognise some newer or virtualised CPUs and falls back
-// to its SSE3 "Prescott" kernels, half the speed of its AVX2 ones. When that happened, the CPU
-// has AVX2+FMA, and the user set no OPENBLAS_CORETYPE, this re-executes the program with
-// OPENBLAS_CORETYPE=Haswell (the variable is read only when the library loads). Set
+// to its SSE3 "Prescott" kernels, a quarter of the speed of its AVX-512 ones. When that happened
+// (or it chose the AVX2 "Haswell" kernels on a CPU with AVX-512) and the user set no
+// OPENBLAS_CORETYPE, this re-executes the program with OPENBLAS_CORETYPE set to the best family
+// the CPU supports (the variable is read only when the library loads). Set
 // ATTNLAB_KEEP_BLAS_CORE=1 to keep whatever OpenBLAS chose. Returns the kernel name in use.
+const char* fast_blas_core_for_this_cpu(const char* current);  // nullptr: keep current
 const char* ensure_fast_blas_kernel(char** argv);
 }  // namespace attn
