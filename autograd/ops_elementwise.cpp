@@ -23,7 +23,7 @@ static void add_backward(TapeEntry& e) {
 
 Var add(const Var& a, const Var& b, const std::string& name) {
   check_same("add", name, a, b);
-  Tensor out(a->value.shape());
+  Tensor out = Tensor::empty(a->value.shape());
   add_forward(out.data(), a->value.data(), b->value.data(), out.numel());
   Recorded r = record("add", name, out, {a, b});
   if (r.entry) r.entry->backward = add_backward;
@@ -49,7 +49,7 @@ static void mul_backward(TapeEntry& e) {
 
 Var mul(const Var& a, const Var& b, const std::string& name) {
   check_same("mul", name, a, b);
-  Tensor out(a->value.shape());
+  Tensor out = Tensor::empty(a->value.shape());
   mul_forward(out.data(), a->value.data(), b->value.data(), out.numel());
   Recorded r = record("mul", name, out, {a, b});
   if (r.entry) r.entry->backward = mul_backward;
@@ -59,7 +59,7 @@ Var mul(const Var& a, const Var& b, const std::string& name) {
 // ---- scale: out = s * x ----------------------------------------------------------------
 
 Var scale(const Var& a, float s, const std::string& name) {
-  Tensor out(a->value.shape());
+  Tensor out = Tensor::empty(a->value.shape());
   for (int64_t i = 0; i < out.numel(); i++) out[i] = s * a->value[i];
   Recorded r = record("scale", name, out, {a});
   if (r.entry)
@@ -72,7 +72,7 @@ Var scale(const Var& a, float s, const std::string& name) {
 // ---- relu, gelu ------------------------------------------------------------------------
 
 Var relu(const Var& x, const std::string& name) {
-  Tensor out(x->value.shape());
+  Tensor out = Tensor::empty(x->value.shape());
   relu_forward(out.data(), x->value.data(), out.numel());
   Recorded r = record("relu", name, out, {x});
   if (r.entry)
@@ -83,7 +83,7 @@ Var relu(const Var& x, const std::string& name) {
 }
 
 Var gelu(const Var& x, const std::string& name) {
-  Tensor out(x->value.shape());
+  Tensor out = Tensor::empty(x->value.shape());
   gelu_forward(out.data(), x->value.data(), out.numel());
   Recorded r = record("gelu", name, out, {x});
   if (r.entry)
@@ -98,17 +98,15 @@ Var gelu(const Var& x, const std::string& name) {
 Var dropout(const Var& x, float p, Rng& rng, const std::string& name) {
   if (p <= 0.f) return x;
   if (p >= 1.f) throw std::invalid_argument(fmt::format("dropout '{}': p must be in [0, 1), got {}", name, p));
-  Tensor out(x->value.shape()), mask(x->value.shape());
-  dropout_forward(out.data(), mask.data(), x->value.data(), out.numel(), p, rng);
+  // The mask is a function of this seed and the element index; the backward recomputes it.
+  const uint64_t seed = (uint64_t(rng.next()) << 32) | rng.next();
+  Tensor out = Tensor::empty(x->value.shape());
+  dropout_forward(out.data(), x->value.data(), out.numel(), p, seed);
   Recorded r = record("dropout", name, out, {x});
-  if (r.entry) {
-    r.entry->saved = {{"mask", mask}};
-    r.entry->backward = [](TapeEntry& e) {  // out = x * mask  =>  dL/dx += G * mask
-      const Tensor& m = e.get("mask");
-      float* dx = grad_of(e.inputs[0]).data();
-      for (int64_t i = 0; i < m.numel(); i++) dx[i] += e.out->grad[i] * m[i];
+  if (r.entry)
+    r.entry->backward = [p, seed](TapeEntry& e) {  // out = x * mask  =>  dL/dx += G * mask
+      dropout_backward(grad_of(e.inputs[0]).data(), e.out->grad.data(), e.out->grad.numel(), p, seed);
     };
-  }
   return r.out;
 }
 
@@ -121,7 +119,7 @@ Var add_rows(const Var& x, const Var& rows, const std::string& name) {
       (rv.rank() == 2 && (x->value.rank() < 2 || x->value.dim(-2) != rv.dim(0))))
     throw std::invalid_argument(fmt::format("add_rows '{}': rows {} do not broadcast over {}", name,
                                             shape_str(rv.shape()), shape_str(x->value.shape())));
-  Tensor out(x->value.shape());
+  Tensor out = Tensor::empty(x->value.shape());
   const int64_t reps = out.numel() / block;
   for (int64_t k = 0; k < reps; k++) add_forward(out.data() + k * block, x->value.data() + k * block, rv.data(), block);
   Recorded r = record("add_rows", name, out, {x, rows});

@@ -24,7 +24,7 @@ Var cross_entropy(const Var& logits, const std::vector<int32_t>& targets, float 
   for (int32_t t : targets)
     if (t != ignore_id && (t < 0 || t >= V))
       throw std::invalid_argument(fmt::format("cross_entropy '{}': target {} outside vocabulary of {}", name, t, V));
-  Tensor probs(logits->value.shape());
+  Tensor probs = Tensor::empty(logits->value.shape());
   int64_t count = 0;
   double total = cross_entropy_forward(probs.data(), &count, logits->value.data(), targets.data(), R, int(V),
                                        smoothing, ignore_id);

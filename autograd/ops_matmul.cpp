@@ -64,7 +64,7 @@ Var matmul(const Var& a, const Var& b, bool trans_a, bool trans_b, float alpha, 
   Shape s = a->value.shape();
   s[s.size() - 2] = M;
   s[s.size() - 1] = N;
-  Tensor out(s);
+  Tensor out = Tensor::empty(s);  // beta = 0: BLAS overwrites it
   matmul_batched(out.data(), a->value.data(), b->value.data(), ad.batch, M, N, K, trans_a, trans_b, alpha);
   Recorded r = record("matmul", name, out, {a, b});
   if (r.entry) r.entry->backward = [=](TapeEntry& e) { matmul_backward(e, trans_a, trans_b, alpha); };
@@ -94,7 +94,7 @@ Var linear(const Var& x, const Var& w, const Var& bias, const std::string& name)
   const int R = int(x->value.numel() / I);
   Shape s = x->value.shape();
   s.back() = O;
-  Tensor out(s);
+  Tensor out = Tensor::empty(s);  // the bias rows, or beta = 0
   if (bias) {
     for (int r = 0; r < R; r++) std::copy(bias->value.data(), bias->value.data() + O, out.data() + int64_t(r) * O);
   }

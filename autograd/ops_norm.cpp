@@ -22,7 +22,7 @@ Var layernorm(const Var& x, const Var& weight, const Var& bias, const std::strin
   if (weight->value.shape() != Shape{C} || bias->value.shape() != Shape{C})
     throw std::invalid_argument(fmt::format("layernorm '{}': weight {} does not fit input {}", name,
                                             shape_str(weight->value.shape()), shape_str(x->value.shape())));
-  Tensor out(x->value.shape()), mean({R}), rstd({R});
+  Tensor out = Tensor::empty(x->value.shape()), mean = Tensor::empty({R}), rstd = Tensor::empty({R});
   layernorm_forward(out.data(), mean.data(), rstd.data(), x->value.data(), weight->value.data(), bias->value.data(), R,
                     int(C));
   Recorded r = record("layernorm", name, out, {x, weight, bias});
@@ -49,7 +49,7 @@ static void l2_normalize_backward(TapeEntry& e) {
 
 Var l2_normalize(const Var& x, const std::string& name) {
   const int64_t C = x->value.dim(-1), R = x->value.numel() / C;
-  Tensor out(x->value.shape()), norm({R});
+  Tensor out = Tensor::empty(x->value.shape()), norm = Tensor::empty({R});
   for (int64_t r = 0; r < R; r++) {
     double s = 0;
     for (int64_t c = 0; c < C; c++) s += double(x->value[r * C + c]) * x->value[r * C + c];

@@ -16,7 +16,7 @@ Var embedding(const Var& table, const std::vector<int32_t>& ids, const Shape& id
     if (id < 0 || id >= V) throw std::invalid_argument(fmt::format("embedding '{}': id {} outside table of {}", name, id, V));
   Shape s = ids_shape;
   s.push_back(C);
-  Tensor out(s);
+  Tensor out = Tensor::empty(s);
   embedding_forward(out.data(), ids.data(), table->value.data(), int64_t(ids.size()), int(C));
   Recorded r = record("embedding", name, out, {table});
   if (r.entry) {
@@ -47,14 +47,12 @@ Var transpose12(const Var& x, const std::string& name) {
   const Tensor& v = x->value;
   if (v.rank() != 4) throw std::invalid_argument("transpose12 '" + name + "': expected rank 4, got " + shape_str(v.shape()));
   const int A = int(v.dim(0)), B = int(v.dim(1)), C = int(v.dim(2)), D = int(v.dim(3));
-  Tensor out({A, C, B, D});
+  Tensor out = Tensor::empty({A, C, B, D});
   permute0213(out.data(), v.data(), A, B, C, D);
   Recorded r = record("transpose12", name, out, {x});
   if (r.entry)
     r.entry->backward = [A, B, C, D](TapeEntry& e) {  // the inverse permutation of G, accumulated
-      Tensor tmp({A, B, C, D});
-      permute0213(tmp.data(), e.out->grad.data(), A, C, B, D);
-      axpy(grad_of(e.inputs[0]).data(), 1.f, tmp.data(), tmp.numel());
+      permute0213_add(grad_of(e.inputs[0]).data(), e.out->grad.data(), A, C, B, D);
     };
   return r.out;
 }

@@ -28,7 +28,7 @@ Var softmax(const Var& x, const Tensor& mask, float scale, const std::string& na
   if (mask.defined() && mask.shape() != Shape{B, Tq, Tk})
     throw std::invalid_argument(fmt::format("softmax '{}': mask {} does not fit scores {}", name,
                                             shape_str(mask.shape()), shape_str(v.shape())));
-  Tensor out(v.shape());
+  Tensor out = Tensor::empty(v.shape());
   softmax_forward(out.data(), v.data(), mask.defined() ? mask.data() : nullptr, B, H, Tq, Tk, scale);
   Recorded r = record("softmax", name, out, {x});
   if (r.entry) r.entry->backward = [scale](TapeEntry& e) { softmax_op_backward(e, scale); };
@@ -39,7 +39,7 @@ Var softmax(const Var& x, const Tensor& mask, float scale, const std::string& na
 
 Var log_softmax(const Var& x, const std::string& name) {
   const int64_t C = x->value.dim(-1), R = x->value.numel() / C;
-  Tensor out(x->value.shape());
+  Tensor out = Tensor::empty(x->value.shape());
   log_softmax_forward(out.data(), x->value.data(), R, int(C));
   Recorded r = record("log_softmax", name, out, {x});
   if (r.entry)

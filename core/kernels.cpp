@@ -10,6 +10,19 @@
 
 #include "core/threads.h"
 
+// The elementwise and row-wise loops below are compiled three times (AVX-512, AVX2, baseline
+// x86-64) and the loader picks the one the CPU runs (GCC/Clang function multiversioning), so a
+// portable build still uses the wide vector units. Elsewhere (other CPUs, compilers) it is a
+// plain function.
+#if defined(__x86_64__) && defined(__ELF__) && defined(__has_attribute) && !defined(ATTNLAB_NO_MULTIVERSION)
+#if __has_attribute(target_clones)
+#define ATTN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+#endif
+#ifndef ATTN_VECTOR_CLONES
+#define ATTN_VECTOR_CLONES
+#endif
+
 namespace attn {
 
 // ---- matrix products -------------------------------------------------------------------
@@ -65,33 +78,33 @@ void gram_batched(float* out, const float* a, int batch, int N, int K, float alp
 
 // ---- elementwise -----------------------------------------------------------------------
 
-void add_forward(float* out, const float* a, const float* b, int64_t n) {
+ATTN_VECTOR_CLONES void add_forward(float* out, const float* a, const float* b, int64_t n) {
   for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
-void mul_forward(float* out, const float* a, const float* b, int64_t n) {
+ATTN_VECTOR_CLONES void mul_forward(float* out, const float* a, const float* b, int64_t n) {
   for (int64_t i = 0; i < n; i++) out[i] = a[i] * b[i];
 }
 
-void axpy(float* y, float alpha, const float* x, int64_t n) {
+ATTN_VECTOR_CLONES void axpy(float* y, float alpha, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
 }
 
-void add_bias_forward(float* out, const float* inp, const float* bias, int64_t R, int C) {
+ATTN_VECTOR_CLONES void add_bias_forward(float* out, const float* inp, const float* bias, int64_t R, int C) {
   for (int64_t r = 0; r < R; r++)
     for (int c = 0; c < C; c++) out[r * C + c] = inp[r * C + c] + bias[c];
 }
 
-void bias_backward(float* dbias, const float* dout, int64_t R, int C) {
+ATTN_VECTOR_CLONES void bias_backward(float* dbias, const float* dout, int64_t R, int C) {
   for (int64_t r = 0; r < R; r++)
     for (int c = 0; c < C; c++) dbias[c] += dout[r * C + c];
 }
 
-void relu_forward(float* out, const float* inp, int64_t n) {
+ATTN_VECTOR_CLONES void relu_forward(float* out, const float* inp, int64_t n) {
   for (int64_t i = 0; i < n; i++) out[i] = inp[i] > 0.f ? inp[i] : 0.f;
 }
 
-void relu_backward(float* dinp, const float* dout, const float* out, int64_t n) {
+ATTN_VECTOR_CLONES void relu_backward(float* dinp, const float* dout, const float* out, int64_t n) {
   // out = max(x, 0)  =>  dL/dx = dL/dout * [out > 0]
   for (int64_t i = 0; i < n; i++) dinp[i] += out[i] > 0.f ? dout[i] : 0.f;
 }
@@ -120,7 +133,7 @@ void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n) 
 
 // ---- softmax ---------------------------------------------------------------------------
 
-void softmax_forward(float* out, const float* inp, const float* mask, int B, int H, int Tq, int Tk,
+ATTN_VECTOR_CLONES void softmax_forward(float* out, const float* inp, const float* mask, int B, int H, int Tq, int Tk,
                      float scale) {
   const int64_t rows = int64_t(B) * H * Tq;
 #pragma omp parallel for schedule(static) if (rows * Tk > 32768)
@@ -131,17 +144,27 @@ void softmax_forward(float* out, const float* inp, const float* mask, int B, int
     const float* m = mask ? mask + (int64_t(b) * Tq + i) * Tk : nullptr;
     float* y = out + r * Tk;
     float maxv = -std::numeric_limits<float>::infinity();
-    for (int j = 0; j < Tk; j++) {
-      y[j] = scale * x[j] + (m ? m[j] : 0.f);
-      maxv = std::max(maxv, y[j]);
+    if (m) {
+#pragma omp simd reduction(max : maxv)
+      for (int j = 0; j < Tk; j++) {
+        y[j] = scale * x[j] + m[j];
+        maxv = std::max(maxv, y[j]);
+      }
+    } else {
+#pragma omp simd reduction(max : maxv)
+      for (int j = 0; j < Tk; j++) {
+        y[j] = scale * x[j];
+        maxv = std::max(maxv, y[j]);
+      }
     }
     if (maxv == -std::numeric_limits<float>::infinity()) {  // fully masked row
       for (int j = 0; j < Tk; j++) y[j] = 0.f;
       continue;
     }
     float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
     for (int j = 0; j < Tk; j++) {
-      y[j] = std::exp(y[j] - maxv);
+      y[j] = exp_fast(y[j] - maxv);
       sum += y[j];
     }
     const float inv = 1.f / sum;
@@ -149,51 +172,57 @@ void softmax_forward(float* out, const float* inp, const float* mask, int B, int
   }
 }
 
-void softmax_backward(float* dinp, const float* dout, const float* out, int64_t rows, int Tk, float scale) {
+ATTN_VECTOR_CLONES void softmax_backward(float* dinp, const float* dout, const float* out, int64_t rows, int Tk, float scale) {
   // y = softmax(s x + m)  =>  dL/dx_j = s * y_j (dL/dy_j - sum_k dL/dy_k y_k)
 #pragma omp parallel for schedule(static) if (rows * Tk > 32768)
   for (int64_t r = 0; r < rows; r++) {
     const float* dy = dout + r * Tk;
     const float* y = out + r * Tk;
     float dot = 0.f;
+#pragma omp simd reduction(+ : dot)
     for (int j = 0; j < Tk; j++) dot += dy[j] * y[j];
     float* dx = dinp + r * Tk;
     for (int j = 0; j < Tk; j++) dx[j] += scale * y[j] * (dy[j] - dot);
   }
 }
 
-void log_softmax_forward(float* out, const float* inp, int64_t R, int C) {
+ATTN_VECTOR_CLONES void log_softmax_forward(float* out, const float* inp, int64_t R, int C) {
   for (int64_t r = 0; r < R; r++) {
     const float* x = inp + r * C;
     float maxv = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : maxv)
     for (int c = 0; c < C; c++) maxv = std::max(maxv, x[c]);
     double sum = 0;
-    for (int c = 0; c < C; c++) sum += std::exp(double(x[c] - maxv));
+#pragma omp simd reduction(+ : sum)
+    for (int c = 0; c < C; c++) sum += exp_fast(x[c] - maxv);
     const float lse = maxv + float(std::log(sum));
     for (int c = 0; c < C; c++) out[r * C + c] = x[c] - lse;
   }
 }
 
-void log_softmax_backward(float* dinp, const float* dout, const float* out, int64_t R, int C) {
+ATTN_VECTOR_CLONES void log_softmax_backward(float* dinp, const float* dout, const float* out, int64_t R, int C) {
   // y = x - logsumexp(x)  =>  dL/dx_j = dL/dy_j - exp(y_j) sum_k dL/dy_k
   for (int64_t r = 0; r < R; r++) {
     float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
     for (int c = 0; c < C; c++) sum += dout[r * C + c];
-    for (int c = 0; c < C; c++) dinp[r * C + c] += dout[r * C + c] - std::exp(out[r * C + c]) * sum;
+    for (int c = 0; c < C; c++) dinp[r * C + c] += dout[r * C + c] - exp_fast(out[r * C + c]) * sum;
   }
 }
 
 // ---- layer norm ------------------------------------------------------------------------
 
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+ATTN_VECTOR_CLONES void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                        const float* bias, int64_t R, int C, float eps) {
 #pragma omp parallel for schedule(static) if (R * C > 65536)
   for (int64_t r = 0; r < R; r++) {
     const float* x = inp + r * C;
     float m = 0.f;
+#pragma omp simd reduction(+ : m)
     for (int c = 0; c < C; c++) m += x[c];
     m /= C;
     float v = 0.f;
+#pragma omp simd reduction(+ : v)
     for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
     v /= C;
     const float s = 1.f / std::sqrt(v + eps);
@@ -204,7 +233,7 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
   }
 }
 
-void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+ATTN_VECTOR_CLONES void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                         const float* weight, const float* mean, const float* rstd, int64_t R, int C) {
   // y = xhat * w + b, xhat = (x - mean) * rstd
   // dL/dw += dy * xhat; dL/db += dy
@@ -214,6 +243,7 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
     const float* x = inp + r * C;
     const float m = mean[r], s = rstd[r];
     float dnorm_mean = 0.f, dnorm_norm_mean = 0.f;
+#pragma omp simd reduction(+ : dnorm_mean, dnorm_norm_mean)
     for (int c = 0; c < C; c++) {
       const float xhat = (x[c] - m) * s;
       const float dnorm = dy[c] * weight[c];
@@ -246,7 +276,7 @@ void embedding_backward(float* dtable, const float* dout, const int32_t* ids, in
 
 // ---- loss ------------------------------------------------------------------------------
 
-double cross_entropy_forward(float* probs, int64_t* count, const float* logits, const int32_t* targets,
+ATTN_VECTOR_CLONES double cross_entropy_forward(float* probs, int64_t* count, const float* logits, const int32_t* targets,
                              int64_t R, int V, float smoothing, int ignore_id) {
   double total = 0;
   int64_t counted = 0;
@@ -255,10 +285,12 @@ double cross_entropy_forward(float* probs, int64_t* count, const float* logits, 
     const float* x = logits + r * V;
     float* p = probs + r * V;
     float maxv = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : maxv)
     for (int v = 0; v < V; v++) maxv = std::max(maxv, x[v]);
     double sum = 0, sum_x = 0;
+#pragma omp simd reduction(+ : sum, sum_x)
     for (int v = 0; v < V; v++) {
-      p[v] = std::exp(x[v] - maxv);
+      p[v] = exp_fast(x[v] - maxv);
       sum += p[v];
       sum_x += x[v];
     }
@@ -276,7 +308,7 @@ double cross_entropy_forward(float* probs, int64_t* count, const float* logits, 
   return total;
 }
 
-void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* targets, int64_t R, int V,
+ATTN_VECTOR_CLONES void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* targets, int64_t R, int V,
                             float smoothing, int ignore_id, float scale) {
   // dloss/dx_v = p_v - q_v,  q = (1-eps) onehot(y) + eps/V
   const float uniform = smoothing / V;
@@ -292,12 +324,37 @@ void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* t
 
 // ---- dropout ---------------------------------------------------------------------------
 
-void dropout_forward(float* out, float* mask, const float* inp, int64_t n, float p, Rng& rng) {
+// lowbias32 (Chris Wellons' integer hash, bias 0.17): two rounds over (index, seed).
+static inline uint32_t mix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
+}
+
+static inline bool dropped_at(uint32_t seed_lo, uint32_t seed_hi, uint32_t i, uint32_t threshold) {
+  const uint32_t h = mix32(mix32(i * 0x9e3779b9U + seed_lo) ^ seed_hi);
+  return (h >> 8) < threshold;  // 24 uniform bits against p * 2^24
+}
+
+static inline uint32_t drop_threshold(float p) { return static_cast<uint32_t>(double(p) * 16777216.0); }
+
+bool dropout_dropped(uint64_t seed, int64_t i, float p) {
+  return dropped_at(uint32_t(seed), uint32_t(seed >> 32), uint32_t(i), drop_threshold(p));
+}
+
+ATTN_VECTOR_CLONES void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed) {
   const float keep = 1.f / (1.f - p);
-  for (int64_t i = 0; i < n; i++) {
-    mask[i] = rng.uniform() < p ? 0.f : keep;
-    out[i] = inp[i] * mask[i];
-  }
+  const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
+  for (int64_t i = 0; i < n; i++) out[i] = dropped_at(lo, hi, uint32_t(i), th) ? 0.f : inp[i] * keep;
+}
+
+ATTN_VECTOR_CLONES void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t seed) {
+  const float keep = 1.f / (1.f - p);
+  const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
+  for (int64_t i = 0; i < n; i++) dinp[i] += dropped_at(lo, hi, uint32_t(i), th) ? 0.f : dout[i] * keep;
 }
 
 // ---- layout ----------------------------------------------------------------------------
@@ -309,6 +366,16 @@ void permute0213(float* out, const float* inp, int A, int B, int C, int D) {
         const float* src = inp + (((int64_t(a) * B + b) * C + c) * D);
         float* dst = out + (((int64_t(a) * C + c) * B + b) * D);
         std::copy(src, src + D, dst);
+      }
+}
+
+ATTN_VECTOR_CLONES void permute0213_add(float* out, const float* inp, int A, int B, int C, int D) {
+  for (int a = 0; a < A; a++)
+    for (int b = 0; b < B; b++)
+      for (int c = 0; c < C; c++) {
+        const float* src = inp + (((int64_t(a) * B + b) * C + c) * D);
+        float* dst = out + (((int64_t(a) * C + c) * B + b) * D);
+        for (int d = 0; d < D; d++) dst[d] += src[d];
       }
 }
 

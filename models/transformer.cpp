@@ -262,7 +262,7 @@ static Tensor gather_rows(const Tensor& t, const std::vector<int>& rows) {  // a
   Shape s = t.shape();
   const int64_t per = t.numel() / s[0];
   s[0] = int64_t(rows.size());
-  Tensor out(s);
+  Tensor out = Tensor::empty(s);
   for (size_t i = 0; i < rows.size(); i++)
     std::copy(t.data() + rows[i] * per, t.data() + (rows[i] + 1) * per, out.data() + int64_t(i) * per);
   return out;

@@ -56,7 +56,7 @@ MultiHeadAttention::MultiHeadAttention(ParamStore& ps, const std::string& name_,
 static Tensor concat_time(const Tensor& a, const Tensor& b) {  // (B,H,Ta,D) ++ (B,H,Tb,D)
   if (!a.defined()) return b;
   const int64_t B = a.dim(0), H = a.dim(1), Ta = a.dim(2), Tb = b.dim(2), D = a.dim(3);
-  Tensor out({B, H, Ta + Tb, D});
+  Tensor out = Tensor::empty({B, H, Ta + Tb, D});
   for (int64_t bh = 0; bh < B * H; bh++) {
     std::copy(a.data() + bh * Ta * D, a.data() + (bh + 1) * Ta * D, out.data() + bh * (Ta + Tb) * D);
     std::copy(b.data() + bh * Tb * D, b.data() + (bh + 1) * Tb * D, out.data() + bh * (Ta + Tb) * D + Ta * D);

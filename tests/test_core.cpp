@@ -43,6 +43,23 @@ TEST_CASE("tensor storage is shared by reshape and copied by clone") {
   REQUIRE_THROWS(Tensor::from({2}, {1, 2, 3}));
 }
 
+TEST_CASE("tensor storage: zeros are zero, empty has the shape, buffers are 64-byte aligned") {
+  for (int64_t n : {0, 1, 3, 17, 1000, 1 << 20}) {
+    Tensor z = Tensor::zeros({n});
+    for (int64_t i = 0; i < n; i++) REQUIRE(z[i] == 0.f);
+    Tensor e = Tensor::empty({2, n});
+    CHECK(e.shape() == Shape{2, n});
+    CHECK(e.numel() == 2 * n);
+    CHECK(reinterpret_cast<uintptr_t>(e.data()) % 64 == 0);
+    CHECK(reinterpret_cast<uintptr_t>(z.data()) % 64 == 0);
+  }
+  // A buffer freed and reallocated (the allocator may hand back the same memory) is zero again.
+  { Tensor a = Tensor::full({4096}, 7.f); }
+  Tensor b = Tensor::zeros({4096});
+  for (int64_t i = 0; i < 4096; i++) REQUIRE(b[i] == 0.f);
+  CHECK_THROWS_WITH(Tensor::empty({2, -1}), Catch::Contains("negative dimension"));
+}
+
 TEST_CASE("tensor prints like numpy, eliding the middle of long dims") {
   Tensor t = Tensor::from({2, 3}, {1, 2, 3, 4, 5, 6});
   REQUIRE(fmt::format("{}", t) == "tensor (2, 3)\n[[1, 2, 3],\n [4, 5, 6]]");
@@ -116,11 +133,113 @@ TEST_CASE("cross-entropy with smoothing and an ignored row equals the formula") 
   REQUIRE(total == Approx(expect).epsilon(1e-6));
 }
 
+TEST_CASE("exp_fast matches std::exp to 3e-7 relative and handles the edges") {
+  double worst = 0, worst_x = 0;
+  for (double x = -87.0; x <= 88.0; x += 0.0007) {
+    const double ref = std::exp(double(float(x)));
+    const double rel = std::fabs(exp_fast(float(x)) - ref) / ref;
+    if (rel > worst) worst = rel, worst_x = x;
+  }
+  INFO("worst relative error " << worst << " at x = " << worst_x);
+  CHECK(worst < 3e-7);
+  CHECK(exp_fast(0.f) == 1.f);
+  CHECK(std::fabs(exp_fast(88.5f) - std::exp(88.5f)) / std::exp(88.5f) < 2e-5);
+  CHECK(exp_fast(-std::numeric_limits<float>::infinity()) == 0.f);
+  CHECK(exp_fast(-100.f) == 0.f);
+  CHECK(std::isinf(exp_fast(89.f)));
+  CHECK(std::isinf(exp_fast(std::numeric_limits<float>::infinity())));
+  CHECK(std::isnan(exp_fast(std::numeric_limits<float>::quiet_NaN())));
+}
+
+TEST_CASE("vectorised softmax and cross-entropy equal a double-precision evaluation") {
+  // The kernels' loops are compiled per instruction set; whichever runs here must give the
+  // textbook numbers, odd row lengths (remainder loops) included.
+  for (int V : {1, 7, 33, 1000}) {
+    Tensor logits = random_tensor({5, V}, 11 + V), probs = Tensor::empty({5, V});
+    for (int64_t i = 0; i < logits.numel(); i++) logits[i] *= 4.f;
+    std::vector<int32_t> targets = {0, V - 1, V / 2, 0, -1};
+    int64_t count = 0;
+    const double total = cross_entropy_forward(probs.data(), &count, logits.data(), targets.data(), 5, V, 0.f, -1);
+    double ref_total = 0;
+    for (int r = 0; r < 5; r++) {
+      double mx = -1e30, sum = 0;
+      for (int v = 0; v < V; v++) mx = std::max(mx, double(logits.at({r, v})));
+      for (int v = 0; v < V; v++) sum += std::exp(double(logits.at({r, v})) - mx);
+      for (int v = 0; v < V; v++)
+        REQUIRE(probs.at({r, v}) == Approx(std::exp(double(logits.at({r, v})) - mx) / sum).epsilon(1e-5).margin(1e-7));
+      if (targets[r] >= 0) ref_total += mx + std::log(sum) - logits.at({r, targets[r]});
+    }
+    CHECK(count == 4);
+    CHECK(total == Approx(ref_total).epsilon(1e-5));
+    Tensor sm = Tensor::empty({5, V});
+    softmax_forward(sm.data(), logits.data(), nullptr, 1, 1, 5, V, 1.f);
+    for (int64_t i = 0; i < sm.numel(); i++) REQUIRE(sm[i] == Approx(probs[i]).epsilon(1e-5).margin(1e-7));
+  }
+}
+
+TEST_CASE("dropout backward redraws exactly the forward's mask") {
+  const int64_t n = 10000;
+  const float p = 0.3f;
+  Tensor x = Tensor::full({n}, 1.f), out = Tensor::empty({n});
+  const uint64_t seed = 0x1234567887654321ULL;
+  dropout_forward(out.data(), x.data(), n, p, seed);
+  Tensor dx = Tensor::full({n}, 0.5f), g = Tensor::full({n}, 2.f);
+  dropout_backward(dx.data(), g.data(), n, p, seed);
+  int64_t dropped = 0;
+  for (int64_t i = 0; i < n; i++) {
+    // out = mask (x = 1), so dx = 0.5 + 2 * mask, element by element
+    REQUIRE(dx[i] == Approx(0.5f + 2.f * out[i]));
+    dropped += out[i] == 0.f;
+  }
+  CHECK(dropped > n * 0.27);
+  CHECK(dropped < n * 0.33);
+  for (int64_t i = 0; i < n; i++) {
+    REQUIRE((out[i] == 0.f) == dropout_dropped(seed, i, p));
+    if (out[i] != 0.f) REQUIRE(out[i] == Approx(1.f / (1.f - p)));
+  }
+  // Another seed gives another mask; neighbouring elements are not correlated.
+  Tensor out2 = Tensor::empty({n});
+  dropout_forward(out2.data(), x.data(), n, p, seed + 1);
+  int64_t same = 0, both = 0;
+  for (int64_t i = 0; i < n; i++) same += (out[i] == 0.f) == (out2[i] == 0.f);
+  for (int64_t i = 0; i + 1 < n; i++) both += out[i] == 0.f && out[i + 1] == 0.f;
+  CHECK(same < n * 0.62);                   // independent masks agree on p² + (1-p)² = 58%
+  CHECK(both == Approx(n * p * p).epsilon(0.15));  // pairs dropped together: p²
+}
+
+TEST_CASE("permute0213_add accumulates the same permutation permute0213 writes") {
+  const int A = 2, B = 3, C = 4, D = 5;
+  Tensor in = random_tensor({A, B, C, D}, 3), base = random_tensor({A, C, B, D}, 4);
+  Tensor perm = Tensor::empty({A, C, B, D});
+  permute0213(perm.data(), in.data(), A, B, C, D);
+  Tensor acc = base.clone();
+  permute0213_add(acc.data(), in.data(), A, B, C, D);
+  for (int64_t i = 0; i < acc.numel(); i++) REQUIRE(acc[i] == base[i] + perm[i]);
+  // and permute0213 is a permutation: element (a,b,c,d) lands at (a,c,b,d)
+  CHECK(perm.at({1, 2, 0, 4}) == in.at({1, 0, 2, 4}));
+}
+
 TEST_CASE("threads setting reaches both BLAS and the framework") {
   set_threads(1);
   REQUIRE(num_threads() == 1);
   set_threads(2);
   REQUIRE(num_threads() == 2);
+}
+
+TEST_CASE("BLAS kernel choice: never downgrade, upgrade generic kernels to what the CPU supports") {
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  CHECK(fast_blas_core_for_this_cpu("SkylakeX") == nullptr);
+  CHECK(fast_blas_core_for_this_cpu("Zen") == nullptr);
+  const char* from_prescott = fast_blas_core_for_this_cpu("Prescott");
+  if (avx512) CHECK(std::string(from_prescott) == "SkylakeX");
+  else if (avx2) CHECK(std::string(from_prescott) == "Haswell");
+  else CHECK(from_prescott == nullptr);
+  const char* from_haswell = fast_blas_core_for_this_cpu("Haswell");
+  if (avx512) CHECK(std::string(from_haswell) == "SkylakeX");
+  else CHECK(from_haswell == nullptr);
 }
 
 TEST_CASE("safetensors round-trips names, shapes, values and metadata") {
