@@ -104,6 +104,7 @@ static void bench_train(const BenchOpts& o) {
     auto t = Clock::now();
     Tape tape;
     tape.profile = o.profile && s >= 0;
+    tape.keep_grads = false;  // as in training
     TapeScope scope(tape);
     model.params.zero_grad();
     Var loss = model.loss(b, Context{true, &drop});

@@ -460,6 +460,7 @@ int run_training(TrainConfig cfg) {
     for (int a = 0; a < cfg.accum; a++) {
       Batch x = batcher.next();
       Tape tape;
+      tape.keep_grads = cfg.dump_tape;  // free intermediate gradients as the reverse walk passes them
       TapeScope scope(tape);
       Context ctx{true, &drop_rng};
       Var loss = model.loss(x, ctx);

@@ -90,6 +90,7 @@ void Tape::backward(const Var& loss) {
     } else {
       e.backward(e);
     }
+    if (!keep_grads) e.out->grad = Tensor();  // every consumer of e.out came later and has run
     if (!anomaly) continue;
     for (const Var& in : e.inputs)
       if (in->grad.defined() && !all_finite(in->grad))

@@ -54,6 +54,10 @@ class Tape {
   std::vector<TapeEntry> entries;
   bool anomaly = false;  // check every forward output and backward gradient for NaN/Inf
   bool profile = false;  // time each entry: forward = time since the previous entry was recorded
+  // Keep every intermediate's gradient after backward() so it can be read (inspect, dumps, tests).
+  // Training turns it off: an entry's output gradient is freed as soon as that entry's backward
+  // has used it, which keeps only the frontier of the reverse walk alive (parameters keep theirs).
+  bool keep_grads = true;
   double profile_mark = 0;  // (seconds, steady clock) when the previous entry was recorded
 
   // Seeds d(loss)/d(loss) = 1 and runs every entry's backward in reverse order.

@@ -68,6 +68,28 @@ TEST_CASE("a variable used twice receives both paths: dQ of alpha Q Qᵀ is alph
     }
 }
 
+TEST_CASE("keep_grads = false frees intermediate gradients and leaves parameter gradients unchanged") {
+  // A two-layer net where an intermediate (h) feeds two consumers: freeing must wait for both.
+  auto run = [](bool keep, std::vector<Tensor>* grads) {
+    Var w1 = rand_param("w1", {5, 6}, 11), w2 = rand_param("w2", {6, 3}, 12), x = rand_param("x", {4, 5}, 13);
+    Tape tape;
+    tape.keep_grads = keep;
+    TapeScope scope(tape);
+    Var h = relu(linear(x, w1, nullptr, "l1"), "h");
+    Var y = add(linear(h, w2, nullptr, "l2"), linear(h, w2, nullptr, "l2b"), "y");
+    tape.backward(sum(mul(y, y, "sq"), "L"));
+    *grads = {w1->grad.clone(), w2->grad.clone(), x->grad.clone()};
+    int alive = 0;
+    for (auto& e : tape.entries) alive += e.out->grad.defined();
+    return alive;
+  };
+  std::vector<Tensor> kept, freed;
+  const int alive_kept = run(true, &kept), alive_freed = run(false, &freed);
+  CHECK(alive_kept == 7);   // l1, h, l2, l2b, y, sq, L: every output gradient is still readable
+  CHECK(alive_freed == 0);  // none is, once the walk has passed it
+  for (size_t i = 0; i < kept.size(); i++) REQUIRE(max_abs_diff(kept[i], freed[i]) == 0.f);
+}
+
 TEST_CASE("gram (ssyrk) equals matmul(Q, Q, ᵀ) in value and gradient") {
   Var q1 = rand_param("Q", {2, 5, 4}, 3), q2 = parameter("Q2", q1->value.clone());
   Tensor W = rand_param("W", {2, 5, 5}, 4)->value;
