@@ -59,7 +59,7 @@ static const std::vector<ComparePreset>& presets() {
         "--log-every", "25", "--eval-sentences", "200", "--test-sentences", "0", "--beam", "1"},
        3},
       {"standard", "qk, qq, qq-noself, qq-normk, qq-enc, qq-dec; the default model (d 256, 3+3 layers), 4000 steps, 3 seeds",
-       "about 30 hours on 2 cores (18 runs of ~3.5 core-hours); spread it over machines with --plan",
+       "about a day on 2 cores (18 runs of 2-3.5 core-hours each); spread it over machines with --plan",
        {"qk", "qq", "qq-noself", "qq-normk", "qq-enc", "qq-dec"},
        3,
        {"--steps", "4000", "--warmup", "800", "--lr", "7e-4", "--eval-every", "500", "--log-every", "50",
