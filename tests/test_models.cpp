@@ -170,7 +170,7 @@ static double reverse_accuracy(const std::string& preset, const std::string& out
   return double(right) / double(total);
 }
 
-TEST_CASE("tiny qk and qq models learn to reverse sequences (>= 95% token accuracy)") {
+TEST_CASE("tiny qk and qq models learn to reverse sequences (>= 95% token accuracy)", "[slow]") {
   fs::path d = fs::temp_directory_path() / ("attnlab-reverse-" + std::to_string(::getpid()));
   for (std::string p : {"qk", "qq"}) {
     double acc = reverse_accuracy(p, (d / p).string());
