@@ -32,7 +32,7 @@ int64_t shape_numel(const Shape& s) {
 // OS, so each step would page-fault all of its activations in again (measured: ~15% of a
 // step's CPU time in the kernel). Keeping freed memory in the heap makes the second step's
 // buffers come from the first step's memory; peak RSS is unchanged (it is the high-water mark
-// either way). Other C libraries keep their defaults.
+// either way). Other C libraries keep their defaults; ATTNLAB_MALLOC_DEFAULTS=1 keeps glibc's.
 static bool keep_freed_memory() {
 #if defined(__GLIBC__)
   if (!std::getenv("ATTNLAB_MALLOC_DEFAULTS")) {
