@@ -11,10 +11,11 @@
 #include "core/threads.h"
 
 // The elementwise and row-wise loops below are compiled three times (AVX-512, AVX2, baseline
-// x86-64) and the loader picks the one the CPU runs (GCC/Clang function multiversioning), so a
-// portable build still uses the wide vector units. Elsewhere (other CPUs, compilers) it is a
-// plain function.
-#if defined(__x86_64__) && defined(__ELF__) && defined(__has_attribute) && !defined(ATTNLAB_NO_MULTIVERSION)
+// x86-64) and the loader picks the one the CPU runs (GCC/Clang function multiversioning through
+// glibc's ifunc), so a portable build still uses the wide vector units. Elsewhere (other CPUs,
+// C libraries without ifunc, compilers) it is a plain function.
+#if defined(__x86_64__) && defined(__ELF__) && defined(__GLIBC__) && defined(__has_attribute) && \
+    !defined(ATTNLAB_NO_MULTIVERSION)
 #if __has_attribute(target_clones)
 #define ATTN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
