@@ -169,9 +169,11 @@ static void run_compare(const CompareOpts& o) {
     }
   }
 
+  // Seed-major order: a grid stopped part way (or run across several sessions) already holds
+  // every variant at seed 1 before any variant gets a second seed.
   std::vector<RunSpec> specs;
-  for (auto& v : variants)
-    for (int s = 1; s <= seeds; s++)
+  for (int s = 1; s <= seeds; s++)
+    for (auto& v : variants)
       for (bool matched : {false, true}) {
       if (v == "qk" && matched) continue;
       if (matched && !o.match_params && !pre->also_matched) continue;

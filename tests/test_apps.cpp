@@ -95,6 +95,9 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
   REQUIRE(plan.code == 0);
   std::string p = read_file(d.string() + "/p/plan.sh");
   REQUIRE(std::count(p.begin(), p.end(), '\n') - std::count(p.begin(), p.end(), '#') == 4);
+  // seed-major: every variant's seed 1 comes before any seed 2
+  REQUIRE(p.find("qq-s1") < p.find("qk-s2"));
+  REQUIRE(p.find("qk-s2") != std::string::npos);
   fs::remove_all(d);
 }
 
