@@ -15,7 +15,7 @@ i=0
 while [ $i -lt "$rounds" ]; do
   a=$($bin bench $flags | head -1)
   p=$($py bench/pytorch_peer.py $flags)
-  echo "$a" | cut -c1-300
+  echo "$a"
   echo "$p"
   a_sum=$(awk -v s="$a_sum" -v x="$(echo "$a" | sed -n 's/.*: \([0-9]*\) target tok\/s.*/\1/p')" 'BEGIN{print s + x}')
   p_sum=$(awk -v s="$p_sum" -v x="$(echo "$p" | sed -n 's/.*: \([0-9]*\) target tok\/s.*/\1/p')" 'BEGIN{print s + x}')
