@@ -14,7 +14,7 @@
 #include "core/threads.h"
 
 int main(int argc, char** argv) {
-  attn::ensure_fast_blas_kernel(argv);
+  attn::ensure_fast_runtime(argv);
   CLI::App app{"attnlab — why does self-attention need a separate key matrix? QKᵀ vs QQᵀ, by experiment"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every subcommand");

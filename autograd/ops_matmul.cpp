@@ -35,21 +35,16 @@ static void matmul_backward(TapeEntry& e, bool ta, bool tb, float alpha) {
   MatDims ad = mat_dims(a->value), bd = mat_dims(b->value);
   const int M = ta ? ad.cols : ad.rows, K = ta ? ad.rows : ad.cols, N = tb ? bd.rows : bd.cols;
   const int batch = ad.batch;
-  const int64_t sa = int64_t(M) * K, sb = int64_t(K) * N, sg = int64_t(M) * N;
-  for (int i = 0; i < batch; i++) {
-    const float* g = G.data() + i * sg;
-    const float* av = a->value.data() + i * sa;
-    const float* bv = b->value.data() + i * sb;
-    if (a->requires_grad) {
-      float* da = grad_of(a).data() + i * sa;
-      if (!ta) matmul_forward(da, g, bv, M, K, N, false, !tb, alpha, 1.f);  // (M,N) op(b)ᵀ
-      else matmul_forward(da, bv, g, K, M, N, tb, true, alpha, 1.f);        // op(b) Gᵀ
-    }
-    if (b->requires_grad) {
-      float* db = grad_of(b).data() + i * sb;
-      if (!tb) matmul_forward(db, av, g, K, N, M, !ta, false, alpha, 1.f);  // op(a)ᵀ G
-      else matmul_forward(db, g, av, N, K, M, true, ta, alpha, 1.f);        // Gᵀ op(a)
-    }
+  const float *g = G.data(), *av = a->value.data(), *bv = b->value.data();
+  if (a->requires_grad) {
+    float* da = grad_of(a).data();
+    if (!ta) matmul_batched(da, g, bv, batch, M, K, N, false, !tb, alpha, 1.f);  // (M,N) op(b)ᵀ
+    else matmul_batched(da, bv, g, batch, K, M, N, tb, true, alpha, 1.f);        // op(b) Gᵀ
+  }
+  if (b->requires_grad) {
+    float* db = grad_of(b).data();
+    if (!tb) matmul_batched(db, av, g, batch, K, N, M, !ta, false, alpha, 1.f);  // op(a)ᵀ G
+    else matmul_batched(db, g, av, batch, N, K, M, true, ta, alpha, 1.f);        // Gᵀ op(a)
   }
 }
 
@@ -114,15 +109,7 @@ static void gram_backward(TapeEntry& e, float alpha) {
   if (!q->requires_grad) return;
   const Tensor& G = e.out->grad;
   MatDims d = mat_dims(q->value);
-  const int T = d.rows, D = d.cols;
-  std::vector<float> sym(size_t(T) * T);
-  for (int b = 0; b < d.batch; b++) {
-    const float* g = G.data() + int64_t(b) * T * T;
-    for (int i = 0; i < T; i++)
-      for (int j = 0; j < T; j++) sym[size_t(i) * T + j] = g[int64_t(i) * T + j] + g[int64_t(j) * T + i];
-    matmul_forward(grad_of(q).data() + int64_t(b) * T * D, sym.data(), q->value.data() + int64_t(b) * T * D, T, D, T,
-                   false, false, alpha, 1.f);
-  }
+  gram_backward_batched(grad_of(q).data(), G.data(), q->value.data(), d.batch, d.rows, d.cols, alpha);
 }
 
 Var gram(const Var& q, float alpha, const std::string& name) {

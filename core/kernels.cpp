@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "core/threads.h"
 
@@ -25,6 +26,10 @@
 #endif
 
 namespace attn {
+
+// Loops over more elements than this run on all threads (`--threads`); below it the cost of
+// waking the other threads is more than the work (a few microseconds against ~1 ns per element).
+static constexpr int64_t kParallelMin = 65536;
 
 // ---- matrix products -------------------------------------------------------------------
 
@@ -57,9 +62,15 @@ void matmul_reference(float* out, const float* a, const float* b, int M, int N, 
   }
 }
 
+// OpenBLAS runs a product with M N K below 4 * 65536 on the calling thread alone (its
+// GEMM_MULTITHREAD_THRESHOLD); attention's per-head products (e.g. 24 x 24 x 64) are all that
+// small, so a batch of them is spread over the threads instead, one product per thread at a time.
+static bool blas_runs_single_threaded(int M, int N, int K) { return int64_t(M) * N * K < 4 * 65536; }
+
 void matmul_batched(float* out, const float* a, const float* b, int batch, int M, int N, int K, bool trans_a,
                     bool trans_b, float alpha, float beta) {
   const int64_t sa = int64_t(M) * K, sb = int64_t(K) * N, so = int64_t(M) * N;
+#pragma omp parallel for schedule(static) if (batch > 1 && blas_runs_single_threaded(M, N, K))
   for (int i = 0; i < batch; i++)
     matmul_forward(out + i * so, a + i * sa, b + i * sb, M, N, K, trans_a, trans_b, alpha, beta);
 }
@@ -74,12 +85,29 @@ void gram_forward(float* out, const float* a, int N, int K, float alpha, float b
 }
 
 void gram_batched(float* out, const float* a, int batch, int N, int K, float alpha, float beta) {
+#pragma omp parallel for schedule(static) if (batch > 1 && blas_runs_single_threaded(N, N, K))
   for (int i = 0; i < batch; i++) gram_forward(out + int64_t(i) * N * N, a + int64_t(i) * N * K, N, K, alpha, beta);
+}
+
+void gram_backward_batched(float* dq, const float* g, const float* q, int batch, int N, int K, float alpha) {
+  // S = alpha Q Qᵀ: Q appears twice, so dL/dQ += alpha (G + Gᵀ) Q — the symmetrised gradient.
+#pragma omp parallel if (batch > 1 && blas_runs_single_threaded(N, K, N))
+  {
+    std::vector<float> sym(size_t(N) * N);  // G + Gᵀ of one batch entry, per thread
+#pragma omp for schedule(static)
+    for (int b = 0; b < batch; b++) {
+      const float* gb = g + int64_t(b) * N * N;
+      for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) sym[size_t(i) * N + j] = gb[int64_t(i) * N + j] + gb[int64_t(j) * N + i];
+      matmul_forward(dq + int64_t(b) * N * K, sym.data(), q + int64_t(b) * N * K, N, K, N, false, false, alpha, 1.f);
+    }
+  }
 }
 
 // ---- elementwise -----------------------------------------------------------------------
 
 ATTN_VECTOR_CLONES void add_forward(float* out, const float* a, const float* b, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
@@ -88,6 +116,7 @@ ATTN_VECTOR_CLONES void mul_forward(float* out, const float* a, const float* b, 
 }
 
 ATTN_VECTOR_CLONES void axpy(float* y, float alpha, const float* x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
 }
 
@@ -102,11 +131,13 @@ ATTN_VECTOR_CLONES void bias_backward(float* dbias, const float* dout, int64_t R
 }
 
 ATTN_VECTOR_CLONES void relu_forward(float* out, const float* inp, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) out[i] = inp[i] > 0.f ? inp[i] : 0.f;
 }
 
 ATTN_VECTOR_CLONES void relu_backward(float* dinp, const float* dout, const float* out, int64_t n) {
   // out = max(x, 0)  =>  dL/dx = dL/dout * [out > 0]
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) dinp[i] += out[i] > 0.f ? dout[i] : 0.f;
 }
 
@@ -239,29 +270,48 @@ ATTN_VECTOR_CLONES void layernorm_backward(float* dinp, float* dweight, float* d
   // y = xhat * w + b, xhat = (x - mean) * rstd
   // dL/dw += dy * xhat; dL/db += dy
   // dL/dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),  dxhat = dy * w
-  for (int64_t r = 0; r < R; r++) {
-    const float* dy = dout + r * C;
-    const float* x = inp + r * C;
-    const float m = mean[r], s = rstd[r];
-    float dnorm_mean = 0.f, dnorm_norm_mean = 0.f;
+  // Rows run in parallel; each thread sums its rows' dw and db apart, then the sums are added
+  // in thread order (the same order every run with the same --threads).
+  const int threads = R * C > kParallelMin ? omp_get_max_threads() : 1;
+  std::vector<float> partial(size_t(threads) * 2 * C, 0.f);
+#pragma omp parallel num_threads(threads)
+  {
+    float* dw = partial.data() + size_t(omp_get_thread_num()) * 2 * C;
+    float* db = dw + C;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < R; r++) {
+      const float* dy = dout + r * C;
+      const float* x = inp + r * C;
+      const float m = mean[r], s = rstd[r];
+      float dnorm_mean = 0.f, dnorm_norm_mean = 0.f;
 #pragma omp simd reduction(+ : dnorm_mean, dnorm_norm_mean)
-    for (int c = 0; c < C; c++) {
-      const float xhat = (x[c] - m) * s;
-      const float dnorm = dy[c] * weight[c];
-      dnorm_mean += dnorm;
-      dnorm_norm_mean += dnorm * xhat;
-    }
-    dnorm_mean /= C;
-    dnorm_norm_mean /= C;
-    float* dx = dinp + r * C;
-    for (int c = 0; c < C; c++) {
-      const float xhat = (x[c] - m) * s;
-      const float dnorm = dy[c] * weight[c];
-      if (dbias) dbias[c] += dy[c];
-      if (dweight) dweight[c] += xhat * dy[c];
-      if (dinp) dx[c] += s * (dnorm - dnorm_mean - xhat * dnorm_norm_mean);
+      for (int c = 0; c < C; c++) {
+        const float xhat = (x[c] - m) * s;
+        const float dnorm = dy[c] * weight[c];
+        dnorm_mean += dnorm;
+        dnorm_norm_mean += dnorm * xhat;
+      }
+      dnorm_mean /= C;
+      dnorm_norm_mean /= C;
+      for (int c = 0; c < C; c++) {
+        const float xhat = (x[c] - m) * s;
+        db[c] += dy[c];
+        dw[c] += xhat * dy[c];
+      }
+      if (dinp) {
+        float* dx = dinp + r * C;
+        for (int c = 0; c < C; c++) {
+          const float xhat = (x[c] - m) * s;
+          dx[c] += s * (dy[c] * weight[c] - dnorm_mean - xhat * dnorm_norm_mean);
+        }
+      }
     }
   }
+  for (int t = 0; t < threads; t++)
+    for (int c = 0; c < C; c++) {
+      if (dweight) dweight[c] += partial[size_t(t) * 2 * C + c];
+      if (dbias) dbias[c] += partial[size_t(t) * 2 * C + C + c];
+    }
 }
 
 // ---- embeddings ------------------------------------------------------------------------
@@ -288,20 +338,22 @@ ATTN_VECTOR_CLONES double cross_entropy_forward(float* probs, int64_t* count, co
     float maxv = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : maxv)
     for (int v = 0; v < V; v++) maxv = std::max(maxv, x[v]);
-    double sum = 0, sum_x = 0;
+    // Float partial sums (one per vector lane, then added up): each term is at most 1, so the
+    // rounding error stays near 1e-7 * sqrt(V) relative — double lanes halved the vector width.
+    float sum = 0.f, sum_x = 0.f;
 #pragma omp simd reduction(+ : sum, sum_x)
     for (int v = 0; v < V; v++) {
       p[v] = exp_fast(x[v] - maxv);
       sum += p[v];
       sum_x += x[v];
     }
-    const float inv = float(1.0 / sum);
+    const float inv = 1.f / sum;
     for (int v = 0; v < V; v++) p[v] *= inv;
     if (targets[r] == ignore_id) continue;
     // loss = -(1-eps) log p_y - eps/V sum_v log p_v,   log p_v = x_v - lse
-    const double lse = maxv + std::log(sum);
+    const double lse = maxv + std::log(double(sum));
     const double nll = lse - x[targets[r]];
-    const double smooth = lse - sum_x / V;
+    const double smooth = lse - double(sum_x) / V;
     total += (1.0 - smoothing) * nll + smoothing * smooth;
     counted += 1;
   }
@@ -349,18 +401,21 @@ bool dropout_dropped(uint64_t seed, int64_t i, float p) {
 ATTN_VECTOR_CLONES void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed) {
   const float keep = 1.f / (1.f - p);
   const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) out[i] = dropped_at(lo, hi, uint32_t(i), th) ? 0.f : inp[i] * keep;
 }
 
 ATTN_VECTOR_CLONES void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t seed) {
   const float keep = 1.f / (1.f - p);
   const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) dinp[i] += dropped_at(lo, hi, uint32_t(i), th) ? 0.f : dout[i] * keep;
 }
 
 // ---- layout ----------------------------------------------------------------------------
 
 void permute0213(float* out, const float* inp, int A, int B, int C, int D) {
+#pragma omp parallel for collapse(2) schedule(static) if (int64_t(A) * B * C * D > kParallelMin)
   for (int a = 0; a < A; a++)
     for (int b = 0; b < B; b++)
       for (int c = 0; c < C; c++) {
@@ -371,6 +426,7 @@ void permute0213(float* out, const float* inp, int A, int B, int C, int D) {
 }
 
 ATTN_VECTOR_CLONES void permute0213_add(float* out, const float* inp, int A, int B, int C, int D) {
+#pragma omp parallel for collapse(2) schedule(static) if (int64_t(A) * B * C * D > kParallelMin)
   for (int a = 0; a < A; a++)
     for (int b = 0; b < B; b++)
       for (int c = 0; c < C; c++) {

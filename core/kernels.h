@@ -60,6 +60,8 @@ void matmul_batched(float* out, const float* a, const float* b, int batch, int M
 // (half the flops of sgemm); both triangles of out are written.
 void gram_forward(float* out, const float* a, int N, int K, float alpha, float beta = 0.f);
 void gram_batched(float* out, const float* a, int batch, int N, int K, float alpha, float beta = 0.f);
+// dq (batch,N,K) += alpha (G + Gᵀ) Q for each batch entry: the gradient of S = alpha Q Qᵀ.
+void gram_backward_batched(float* dq, const float* g, const float* q, int batch, int N, int K, float alpha);
 
 // ---- elementwise -----------------------------------------------------------------------
 void add_forward(float* out, const float* a, const float* b, int64_t n);

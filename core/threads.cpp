@@ -37,6 +37,7 @@ extern "C" char* openblas_get_corename(void) __attribute__((weak));
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
 
 namespace attn {
 
@@ -56,16 +57,23 @@ const char* fast_blas_core_for_this_cpu(const char* current) {
   return nullptr;  // the current choice is as good as we know
 }
 
-const char* ensure_fast_blas_kernel(char** argv) {
-  if (!openblas_get_corename) return "unknown BLAS";
-  const char* core = openblas_get_corename();
-  if (std::getenv("OPENBLAS_CORETYPE") || std::getenv("ATTNLAB_KEEP_BLAS_CORE")) return core;
-  const char* better = fast_blas_core_for_this_cpu(core);
-  if (!better) return core;
-  ::setenv("OPENBLAS_CORETYPE", better, 1);
-  ::setenv("ATTNLAB_KEEP_BLAS_CORE", "1", 1);  // never loop
+const char* ensure_fast_runtime(char** argv) {
+  const char* core = openblas_get_corename ? openblas_get_corename() : "unknown BLAS";
+  if (std::getenv("ATTNLAB_RUNTIME_SET")) return core;  // this is the re-executed process
+  std::string set;  // the variables set here, recorded in ATTNLAB_RUNTIME_SET
+  if (openblas_get_corename && !std::getenv("OPENBLAS_CORETYPE") && !std::getenv("ATTNLAB_KEEP_BLAS_CORE"))
+    if (const char* better = fast_blas_core_for_this_cpu(core)) {
+      ::setenv("OPENBLAS_CORETYPE", better, 1);
+      set += "OPENBLAS_CORETYPE ";
+    }
+  if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT")) {
+    ::setenv("OMP_WAIT_POLICY", "passive", 1);
+    set += "OMP_WAIT_POLICY ";
+  }
+  if (set.empty()) return core;
+  ::setenv("ATTNLAB_RUNTIME_SET", set.c_str(), 1);  // also: never loop
   ::execv("/proc/self/exe", argv);
-  return core;  // exec failed (no /proc): carry on with the slower kernel
+  return core;  // exec failed (no /proc): carry on with the library defaults
 }
 
 }  // namespace attn

@@ -10,12 +10,17 @@ namespace attn {
 void set_threads(int n);  // n <= 0: ATTNLAB_THREADS or the core count
 int num_threads();
 
-// OpenBLAS 0.3.21 (Debian 12) does not recognise some newer or virtualised CPUs and falls back
-// to its SSE3 "Prescott" kernels, a quarter of the speed of its AVX-512 ones. When that happened
-// (or it chose the AVX2 "Haswell" kernels on a CPU with AVX-512) and the user set no
-// OPENBLAS_CORETYPE, this re-executes the program with OPENBLAS_CORETYPE set to the best family
-// the CPU supports (the variable is read only when the library loads). Set
-// ATTNLAB_KEEP_BLAS_CORE=1 to keep whatever OpenBLAS chose. Returns the kernel name in use.
+// Two settings the libraries read only when they load, so attnlab sets them by executing itself
+// again, once, at startup (ensure_fast_runtime; a variable the user set is left as it is):
+//  - OPENBLAS_CORETYPE: OpenBLAS 0.3.21 (Debian 12) does not recognise some newer or virtualised
+//    CPUs and falls back to its SSE3 "Prescott" kernels, a quarter of the speed of its AVX-512
+//    ones. When that happened (or it chose the AVX2 "Haswell" kernels on a CPU with AVX-512) it
+//    is set to the best family the CPU supports. ATTNLAB_KEEP_BLAS_CORE=1 keeps OpenBLAS's choice.
+//  - OMP_WAIT_POLICY=passive: after each parallel loop OpenMP's idle threads otherwise spin for a
+//    while on the cores that OpenBLAS's own threads need for the next matrix product; the two
+//    pools then take turns on the cores. Measured at the default model size on 2 threads: about a
+//    third more tokens/s with passive (docs/benchmarks.md).
+// Returns the BLAS kernel name in use.
 const char* fast_blas_core_for_this_cpu(const char* current);  // nullptr: keep current
-const char* ensure_fast_blas_kernel(char** argv);
+const char* ensure_fast_runtime(char** argv);
 }  // namespace attn
