@@ -169,14 +169,21 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
   std::map<std::string, std::map<std::string, std::map<double, std::vector<double>>>> dyn;  // key "variant|kind|metric"
   std::string curves = "variant,seed,step,wall_seconds,train_loss,valid_loss,valid_bleu\n";
   std::string dynall = "variant,seed,step,site,metric,value\n";
+  struct Progress {
+    std::string step, valid_step, valid_loss;  // last logged step, last evaluation
+  };
+  std::map<std::string, Progress> progress;  // by run name
   for (auto& r : runs) {
     auto m = read_csv(dir + "/runs/" + r.name + "/metrics.csv");
     for (size_t i = 1; i < m.size(); i++) {
       if (m[i].size() < 12) continue;
       const double step = std::stod(m[i][0]), wall = std::stod(m[i][7]), tl = std::stod(m[i][2]);
       tloss_step[r.variant][step].push_back(tl);
+      progress[r.name].step = m[i][0];
       curves += fmt::format("{},{},{},{},{},{},{}\n", r.variant, r.seed, m[i][0], m[i][7], m[i][2], m[i][8], m[i][10]);
       if (!m[i][8].empty()) {
+        progress[r.name].valid_step = m[i][0];
+        progress[r.name].valid_loss = m[i][8];
         vloss_step[r.variant][step].push_back(std::stod(m[i][8]));
         vloss_time[r.variant][wall].push_back(std::stod(m[i][8]));
       }
@@ -252,8 +259,15 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
   for (auto& [caption, path] : images) md += fmt::format("### {}\n\n![{}]({})\n\n", caption, caption, path);
   md += "## Unfinished runs\n\n";
   bool any = false;
-  for (auto& r : runs)
-    if (!r.finished) md += fmt::format("- `{}` (resume it with `attnlab compare` again, or `attnlab train --resume --out {}/runs/{}`)\n", r.name, dir, r.name), any = true;
+  for (auto& r : runs) {
+    if (r.finished) continue;
+    any = true;
+    const Progress& pr = progress[r.name];
+    std::string where = pr.step.empty() ? "no step logged yet" : "logged up to step " + pr.step;
+    if (!pr.valid_loss.empty()) where += fmt::format(", validation loss {} at step {}", pr.valid_loss, pr.valid_step);
+    md += fmt::format("- `{}`: {} (its curves are in the plots; resume it with `attnlab compare` again, or "
+                      "`attnlab train --resume --out {}/runs/{}`)\n", r.name, where, dir, r.name);
+  }
   if (!any) md += "None.\n";
   md += "\n## Files\n\n`summary.csv` (one row per run: the table above), `curves.csv` (every logged step of every run), "
         "`dynamics.csv` (gradient norms, attention entropy, diagonal mass, W_q W_kᵀ asymmetry), `plots/*.csv` (the series "

@@ -95,6 +95,16 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
   REQUIRE(plan.code == 0);
   std::string p = read_file(d.string() + "/p/plan.sh");
   REQUIRE(std::count(p.begin(), p.end(), '\n') - std::count(p.begin(), p.end(), '#') == 4);
+  // an unfinished run (no results.json yet) is listed with how far it got, read from its metrics
+  fs::copy(d / "runs" / "qq-s1", d / "runs" / "qq-s2", fs::copy_options::recursive);
+  fs::remove(d / "runs" / "qq-s2" / "results.json");
+  Result rep = attnlab("compare --report " + d.string());
+  REQUIRE(rep.code == 0);
+  const std::string partial = read_file((d / "report.md").string());
+  INFO(partial);
+  REQUIRE_THAT(partial, Catch::Contains("3 finished, 1 unfinished"));
+  REQUIRE_THAT(partial, Catch::Contains("`qq-s2`: logged up to step 40, validation loss "));
+  fs::remove_all(d / "runs" / "qq-s2");
   // seed-major: every variant's seed 1 comes before any seed 2
   REQUIRE(p.find("qq-s1") < p.find("qk-s2"));
   REQUIRE(p.find("qk-s2") != std::string::npos);
