@@ -126,8 +126,14 @@ ATTN_VECTOR_CLONES void add_bias_forward(float* out, const float* inp, const flo
 }
 
 ATTN_VECTOR_CLONES void bias_backward(float* dbias, const float* dout, int64_t R, int C) {
-  for (int64_t r = 0; r < R; r++)
-    for (int c = 0; c < C; c++) dbias[c] += dout[r * C + c];
+  // Each thread owns a block of columns and sums it down all rows (same order as one thread).
+  constexpr int kBlock = 64;
+#pragma omp parallel for schedule(static) if (R * C > kParallelMin && C >= 2 * kBlock)
+  for (int c0 = 0; c0 < C; c0 += kBlock) {
+    const int c1 = std::min(C, c0 + kBlock);
+    for (int64_t r = 0; r < R; r++)
+      for (int c = c0; c < c1; c++) dbias[c] += dout[r * C + c];
+  }
 }
 
 ATTN_VECTOR_CLONES void relu_forward(float* out, const float* inp, int64_t n) {

@@ -275,6 +275,9 @@ TEST_CASE("elementwise kernels split over threads give their single-thread resul
     Tensor dd = y.clone();
     dropout_backward(dd.data(), x.data(), n, 0.1f, 99);
     o.push_back(dd);
+    Tensor dbias = Tensor::full({C}, 0.5f);  // column sums, each column summed in row order
+    bias_backward(dbias.data(), x.data(), R, int(C));
+    o.push_back(dbias);
     Tensor perm = Tensor::empty({4, 25, 6, 256}), pacc = y.reshape({4, 6, 25, 256}).clone();
     permute0213(perm.data(), x.data(), 4, 6, 25, 256);
     permute0213_add(pacc.data(), x.data(), 4, 6, 25, 256);
@@ -294,7 +297,7 @@ TEST_CASE("elementwise kernels split over threads give their single-thread resul
   set_threads(0);
   for (size_t k = 0; k < one.size(); k++) {
     INFO("output " << k);
-    if (k < 7) REQUIRE(max_abs_diff(one[k], two[k]) == 0.f);  // same arithmetic, split by index
+    if (k < 8) REQUIRE(max_abs_diff(one[k], two[k]) == 0.f);  // same arithmetic, split by index
     // layer norm's weight and bias grads are sums over 600 rows, added in another order
     else REQUIRE(max_abs_diff(one[k], two[k]) < 1e-4f);
   }
@@ -302,7 +305,11 @@ TEST_CASE("elementwise kernels split over threads give their single-thread resul
   Tensor db_ref = Tensor::zeros({C});
   for (int64_t r = 0; r < R; r++)
     for (int64_t c = 0; c < C; c++) db_ref[c] += y[r * C + c];
-  REQUIRE(max_abs_diff(two[10], db_ref) < 1e-3f);
+  REQUIRE(max_abs_diff(two[11], db_ref) < 1e-3f);
+  Tensor bias_ref = Tensor::full({C}, 0.5f);
+  for (int64_t r = 0; r < R; r++)
+    for (int64_t c = 0; c < C; c++) bias_ref[c] += x[r * C + c];
+  REQUIRE(max_abs_diff(two[5], bias_ref) < 1e-3f);
 }
 
 TEST_CASE("threads setting reaches both BLAS and the framework") {
