@@ -297,7 +297,8 @@ TEST_CASE("elementwise kernels split over threads give their single-thread resul
   set_threads(0);
   for (size_t k = 0; k < one.size(); k++) {
     INFO("output " << k);
-    if (k < 8) REQUIRE(max_abs_diff(one[k], two[k]) == 0.f);  // same arithmetic, split by index
+    // same arithmetic split by index or by row (layer norm's output and input gradient included)
+    if (k < 10) REQUIRE(max_abs_diff(one[k], two[k]) == 0.f);
     // layer norm's weight and bias grads are sums over 600 rows, added in another order
     else REQUIRE(max_abs_diff(one[k], two[k]) < 1e-4f);
   }
