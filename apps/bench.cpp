@@ -159,18 +159,18 @@ static void bench_decode(const BenchOpts& o) {
 void add_bench_command(CLI::App& app) {
   auto o = std::make_shared<BenchOpts>();
   CLI::App* cmd = app.add_subcommand("bench", "training-step speed on synthetic batches (or decoding speed with --decode-run)");
-  cmd->add_option("--d", o->d, "d_model")->check(CLI::PositiveNumber);
-  cmd->add_option("--heads", o->heads)->check(CLI::PositiveNumber);
-  cmd->add_option("--layers", o->layers, "encoder and decoder layers each")->check(CLI::PositiveNumber);
-  cmd->add_option("--ff", o->ff, "d_ff")->check(CLI::PositiveNumber);
-  cmd->add_option("--vocab", o->vocab)->check(CLI::Range(8, 1 << 20));
-  cmd->add_option("--batch", o->batch)->check(CLI::PositiveNumber);
-  cmd->add_option("--len", o->len, "source and target length")->check(CLI::PositiveNumber);
-  cmd->add_option("--steps", o->steps, "timed steps (after 2 warm-up steps)")->check(CLI::PositiveNumber);
+  cmd->add_option("--d", o->d, "d_model")->check(whole_number(1));
+  cmd->add_option("--heads", o->heads)->check(whole_number(1));
+  cmd->add_option("--layers", o->layers, "encoder and decoder layers each")->check(whole_number(1));
+  cmd->add_option("--ff", o->ff, "d_ff")->check(whole_number(1));
+  cmd->add_option("--vocab", o->vocab)->check(whole_number(8, 1 << 20));
+  cmd->add_option("--batch", o->batch)->check(whole_number(1));
+  cmd->add_option("--len", o->len, "source and target length")->check(whole_number(1));
+  cmd->add_option("--steps", o->steps, "timed steps (after 2 warm-up steps)")->check(whole_number(1));
   cmd->add_option("--variant", o->variant, "attention preset");
-  cmd->add_option("--threads", o->threads);
+  cmd->add_option("--threads", o->threads, "threads (default: ATTNLAB_THREADS or all cores)")->check(whole_number(0, 1024));
   cmd->add_option("--decode-run", o->decode_run, "benchmark greedy and beam-5 translation of this run's test set instead");
-  cmd->add_option("--sentences", o->sentences, "test sentences to decode with --decode-run");
+  cmd->add_option("--sentences", o->sentences, "test sentences to decode with --decode-run")->check(whole_number(1));
   cmd->callback([o]() {
     if (o->decode_run.empty()) bench_train(*o);
     else bench_decode(*o);

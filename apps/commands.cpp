@@ -2,6 +2,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -19,6 +22,34 @@ namespace attn {
 int& exit_code() {
   static int code = 0;
   return code;
+}
+
+CLI::Validator whole_number(int64_t lo, int64_t hi) {
+  const std::string what = hi == 2147483647 ? fmt::format("a whole number >= {}", lo)
+                                            : fmt::format("a whole number from {} to {}", lo, hi);
+  return CLI::Validator(
+      [=](std::string& s) -> std::string {
+        int64_t v = 0;
+        const char* end = s.data() + s.size();
+        auto [p, ec] = std::from_chars(s.data(), end, v);
+        if (ec != std::errc() || p != end || v < lo || v > hi) return fmt::format("expected {}, got '{}'", what, s);
+        return "";
+      },
+      hi == 2147483647 ? fmt::format(">={}", lo) : fmt::format("{}..{}", lo, hi));
+}
+
+CLI::Validator real_number(double lo, bool lo_open, double hi, bool hi_open) {
+  std::string what = fmt::format("a number {} {}", lo_open ? ">" : ">=", lo);
+  if (hi < 1e300) what = fmt::format("a number in {}{}, {}{}", lo_open ? "(" : "[", lo, hi, hi_open ? ")" : "]");
+  return CLI::Validator(
+      [=](std::string& s) -> std::string {
+        char* p = nullptr;
+        const double v = s.empty() ? NAN : std::strtod(s.c_str(), &p);
+        const bool ok = std::isfinite(v) && p == s.c_str() + s.size() && (lo_open ? v > lo : v >= lo) &&
+                        (hi_open ? v < hi : v <= hi);
+        return ok ? "" : fmt::format("expected {}, got '{}'", what, s);
+      },
+      what.substr(9));
 }
 
 std::vector<std::string> expand_config_files(CLI::App& app, std::vector<std::string> args) {
@@ -48,7 +79,7 @@ std::vector<std::string> expand_config_files(CLI::App& app, std::vector<std::str
     for (auto& it : items) {
       std::string name = it.name;
       std::replace(name.begin(), name.end(), '_', '-');
-      const CLI::Option* opt = sub->get_option_no_throw("--" + name);
+      CLI::Option* opt = sub->get_option_no_throw("--" + name);
       if (!opt || name == "config")
         throw std::invalid_argument(fmt::format("--config {}: unknown option '{}' for '{}'", file, it.name, sub->get_name()));
       if (opt->get_type_size() == 0) {  // a flag: true / false
@@ -60,6 +91,17 @@ std::vector<std::string> expand_config_files(CLI::App& app, std::vector<std::str
       flags.push_back("--" + name);
       std::string value;
       for (size_t k = 0; k < it.inputs.size(); k++) value += (k ? "," : "") + it.inputs[k];
+      for (int k = 0;; k++) {  // the flag's own checks, so that the error names the file
+        CLI::Validator* check = nullptr;
+        try {
+          check = opt->get_validator(k);
+        } catch (const CLI::OptionNotFound&) {
+          break;
+        }
+        std::string v = value;
+        if (std::string err = (*check)(v); !err.empty())
+          throw std::invalid_argument(fmt::format("--config {}: {}: {}", file, it.name, err));
+      }
       flags.push_back(value);
     }
     args.erase(args.begin() + int64_t(i), args.begin() + int64_t(i + span));
@@ -75,41 +117,41 @@ void add_train_options(CLI::App* cmd, TrainConfig& c) {
   cmd->add_option("--config", c.config_file, "TOML file with any of these options as `name = value` (flags given on the command line win)");
   cmd->add_option("--corpus", c.corpus, "corpus directory with {train,valid,test}.{en,de} or .tsv (default: embedded gettext en-de)");
   cmd->add_option("--task", c.task, "synthetic task instead of a corpus")->check(CLI::IsMember({"copy", "reverse", "sort"}));
-  cmd->add_option("--task-train", c.task_train, "synthetic training pairs")->check(CLI::PositiveNumber);
+  cmd->add_option("--task-train", c.task_train, "synthetic training pairs")->check(whole_number(1));
   cmd->add_option("--src-lang", c.src_lang, "source file suffix");
   cmd->add_option("--tgt-lang", c.tgt_lang, "target file suffix");
   cmd->add_option("--tokenizer", c.tokenizer, "reuse this tokenizer (path prefix of .model/.symbols) instead of training one");
-  cmd->add_option("--vocab", c.vocab, "SentencePiece vocabulary size")->check(CLI::Range(8, 1 << 20));
+  cmd->add_option("--vocab", c.vocab, "SentencePiece vocabulary size")->check(whole_number(8, 1 << 20));
   cmd->add_option("--variant", c.variant, "attention preset: qk, qq, qq-noself, qq-normk, qq-enc, qq-dec, qq-all, noV, noO, qq-noV-noO");
   cmd->add_flag("--match-params", c.match_params, "widen the variant back to the baseline's parameter count (within 0.5%)");
   cmd->add_option("--match-widen", c.match_widen, "what --match-params widens")->check(CLI::IsMember({"d_ff", "d_model"}));
-  cmd->add_option("--d-model", c.model.d_model, "model width");
-  cmd->add_option("--heads", c.model.heads, "attention heads");
-  cmd->add_option("--enc-layers", c.model.enc_layers, "encoder layers");
-  cmd->add_option("--dec-layers", c.model.dec_layers, "decoder layers");
-  cmd->add_option("--d-ff", c.model.d_ff, "feed-forward width");
-  cmd->add_option("--dropout", c.model.dropout, "dropout probability");
-  cmd->add_option("--label-smoothing", c.model.label_smoothing, "label smoothing of the training loss");
-  cmd->add_option("--max-len", c.model.max_len, "longest sequence in tokens (longer pairs are skipped, counted)");
+  cmd->add_option("--d-model", c.model.d_model, "model width")->check(whole_number(1));
+  cmd->add_option("--heads", c.model.heads, "attention heads")->check(whole_number(1));
+  cmd->add_option("--enc-layers", c.model.enc_layers, "encoder layers")->check(whole_number(0));
+  cmd->add_option("--dec-layers", c.model.dec_layers, "decoder layers")->check(whole_number(1));
+  cmd->add_option("--d-ff", c.model.d_ff, "feed-forward width")->check(whole_number(1));
+  cmd->add_option("--dropout", c.model.dropout, "dropout probability")->check(real_number(0, false, 1, true));
+  cmd->add_option("--label-smoothing", c.model.label_smoothing, "label smoothing of the training loss")->check(real_number(0, false, 1, true));
+  cmd->add_option("--max-len", c.model.max_len, "longest sequence in tokens (longer pairs are skipped, counted)")->check(whole_number(1));
   cmd->add_flag("--gelu", c.model.gelu, "GELU instead of ReLU in feed-forward layers");
   cmd->add_flag("--post-ln", c.model.post_ln, "post-LN blocks instead of pre-LN");
   cmd->add_option("--optimizer", c.optimizer, "adam or adamw")->check(CLI::IsMember({"adam", "adamw"}));
-  cmd->add_option("--lr", c.lr, "peak learning rate")->check(CLI::PositiveNumber);
-  cmd->add_option("--weight-decay", c.weight_decay, "AdamW decoupled weight decay");
+  cmd->add_option("--lr", c.lr, "peak learning rate")->check(real_number(0, true));
+  cmd->add_option("--weight-decay", c.weight_decay, "AdamW decoupled weight decay")->check(real_number(0, false));
   cmd->add_option("--schedule", c.schedule, "learning-rate schedule")->check(CLI::IsMember({"inverse_sqrt", "cosine", "constant"}));
-  cmd->add_option("--warmup", c.warmup, "warm-up steps")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--clip", c.clip, "global gradient-norm clip (0: off)");
-  cmd->add_option("--batch-tokens", c.batch_tokens, "tokens per batch, padding included")->check(CLI::PositiveNumber);
-  cmd->add_option("--accum", c.accum, "gradient accumulation steps")->check(CLI::PositiveNumber);
-  cmd->add_option("--steps", c.steps, "optimizer steps")->check(CLI::PositiveNumber);
-  cmd->add_option("--time-budget", c.time_budget, "stop after this many seconds of training (0: no limit)");
-  cmd->add_option("--eval-every", c.eval_every, "steps between evaluations and checkpoints")->check(CLI::PositiveNumber);
-  cmd->add_option("--log-every", c.log_every, "steps between log lines")->check(CLI::PositiveNumber);
-  cmd->add_option("--eval-sentences", c.eval_sentences, "valid sentences decoded for BLEU/chrF at evaluations");
-  cmd->add_option("--test-sentences", c.test_sentences, "test sentences decoded at the end (0: all)");
-  cmd->add_option("--beam", c.beam, "beam size for the final test decoding")->check(CLI::PositiveNumber);
-  cmd->add_option("--seed", c.seed, "random seed");
-  cmd->add_option("--threads", c.threads, "threads for BLAS and attnlab loops (default: ATTNLAB_THREADS or all cores)");
+  cmd->add_option("--warmup", c.warmup, "warm-up steps")->check(whole_number(0));
+  cmd->add_option("--clip", c.clip, "global gradient-norm clip (0: off)")->check(real_number(0, false));
+  cmd->add_option("--batch-tokens", c.batch_tokens, "tokens per batch, padding included")->check(whole_number(1));
+  cmd->add_option("--accum", c.accum, "gradient accumulation steps")->check(whole_number(1));
+  cmd->add_option("--steps", c.steps, "optimizer steps")->check(whole_number(1));
+  cmd->add_option("--time-budget", c.time_budget, "stop after this many seconds of training (0: no limit)")->check(real_number(0, false));
+  cmd->add_option("--eval-every", c.eval_every, "steps between evaluations and checkpoints")->check(whole_number(1));
+  cmd->add_option("--log-every", c.log_every, "steps between log lines")->check(whole_number(1));
+  cmd->add_option("--eval-sentences", c.eval_sentences, "valid sentences decoded for BLEU/chrF at evaluations (0: none)")->check(whole_number(0));
+  cmd->add_option("--test-sentences", c.test_sentences, "test sentences decoded at the end (0: all)")->check(whole_number(0));
+  cmd->add_option("--beam", c.beam, "beam size for the final test decoding")->check(whole_number(1, 64));
+  cmd->add_option("--seed", c.seed, "random seed")->check(whole_number(0));
+  cmd->add_option("--threads", c.threads, "threads for BLAS and attnlab loops (default: ATTNLAB_THREADS or all cores)")->check(whole_number(0, 1024));
 }
 
 void add_train_command(CLI::App& app) {
@@ -136,11 +178,11 @@ void add_translate_command(CLI::App& app) {
   cmd->add_option("--run", o->run, "run directory")->required();
   cmd->add_option("--input", o->input, "file of source lines (default: stdin)");
   cmd->add_option("--output", o->output, "file for translations (default: stdout)");
-  cmd->add_option("--beam", o->beam, "beam size")->check(CLI::Range(1, 64));
+  cmd->add_option("--beam", o->beam, "beam size")->check(whole_number(1, 64));
   cmd->add_flag("--greedy", o->greedy, "greedy decoding (beam 1)");
   cmd->add_flag("--no-cache", o->no_cache, "recompute the decoder each step instead of using the key/value cache");
   cmd->add_option("--checkpoint", o->which, "best or last")->check(CLI::IsMember({"best", "last"}));
-  cmd->add_option("--threads", o->threads, "threads");
+  cmd->add_option("--threads", o->threads, "threads (default: ATTNLAB_THREADS or all cores)")->check(whole_number(0, 1024));
   cmd->callback([o]() {
     set_threads(o->threads);
     LoadedRun run = load_run(o->run, o->which);
@@ -227,9 +269,9 @@ void add_corpus_command(CLI::App& app) {
   });
   CLI::App* syn = cmd->add_subcommand("synthetic", "write a synthetic task corpus (copy, reverse, sort)");
   syn->add_option("--task", o->task)->check(CLI::IsMember({"copy", "reverse", "sort"}));
-  syn->add_option("--train", o->n, "training pairs")->check(CLI::PositiveNumber);
-  syn->add_option("--eval", o->n_eval, "valid and test pairs")->check(CLI::PositiveNumber);
-  syn->add_option("--seed", o->seed);
+  syn->add_option("--train", o->n, "training pairs")->check(whole_number(1));
+  syn->add_option("--eval", o->n_eval, "valid and test pairs")->check(whole_number(1));
+  syn->add_option("--seed", o->seed, "random seed")->check(whole_number(0));
   syn->add_option("--out", o->out, "output directory")->required();
   syn->callback([o]() {
     std::filesystem::create_directories(o->out);

@@ -24,6 +24,11 @@ int& exit_code();
 // (`--name value`), inserted right after the subcommand so that later command-line flags win.
 // Unknown names and unreadable files raise a one-line error naming the file.
 std::vector<std::string> expand_config_files(CLI::App& app, std::vector<std::string> args);
+// Checks for numeric flags. A failure reads "--steps: expected a whole number >= 1, got 'abc'"
+// (CLI11's own PositiveNumber prints the range up to DBL_MAX and accepts "nan" for floats).
+CLI::Validator whole_number(int64_t lo, int64_t hi = 2147483647);
+// A finite real number in [lo, hi], or (lo, hi] / [lo, hi) / (lo, hi) when lo_open / hi_open.
+CLI::Validator real_number(double lo, bool lo_open, double hi = 1e300, bool hi_open = false);
 // The model and training flags shared by `train` and `compare` (also readable from --config TOML).
 void add_train_options(CLI::App* cmd, TrainConfig& cfg);
 }  // namespace attn

@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -131,6 +132,25 @@ static void run_compare(const CompareOpts& o) {
   for (auto& v : variants) {
     ModelConfig probe;
     probe.apply_preset(v);  // throws naming the bad variant
+  }
+  {  // the flags every run will get, checked once here rather than failing in every run
+    TrainConfig probe;
+    CLI::App check{"train"};
+    add_train_options(&check, probe);
+    std::vector<std::string> flags = pre->flags;
+    flags.insert(flags.end(), o.extra.begin(), o.extra.end());
+    std::reverse(flags.begin(), flags.end());  // CLI11 takes the arguments last-first
+    try {
+      check.parse(flags);
+    } catch (const CLI::ParseError& e) {
+      std::string unknown;
+      for (auto& a : o.extra)
+        if (a.rfind("--", 0) == 0 && !check.get_option_no_throw(a.substr(0, a.find('='))))
+          unknown += (unknown.empty() ? "" : ", ") + a;
+      if (!unknown.empty()) throw std::invalid_argument(fmt::format("--train-args: `attnlab train` has no flag {}", unknown));
+      throw std::invalid_argument(fmt::format("--train-args: {}", e.what()));
+    }
+    probe.validate();
   }
   const int seeds = o.seeds > 0 ? o.seeds : pre->seeds;
   std::error_code ec;
@@ -262,8 +282,11 @@ static void run_compare(const CompareOpts& o) {
     }
     std::fflush(stdout);
   }
-  const std::string report = write_report(o.out);
-  fmt::print("report: {}\n", report);
+  try {
+    fmt::print("report: {}\n", write_report(o.out));
+  } catch (const std::exception&) {
+    if (!failed) throw;  // with every run failed there is nothing to report; the failure is the news
+  }
   if (failed) throw std::runtime_error(fmt::format("{} of {} runs failed (their logs are named above)", failed, specs.size()));
 }
 
@@ -275,12 +298,12 @@ void add_compare_command(CLI::App& app) {
   cmd->add_option("--preset", o->preset, "quick, medium, standard or full")->check(CLI::IsMember({"quick", "medium", "standard", "full"}));
   cmd->add_option("--out", o->out, "comparison directory (runs/, report.md, CSVs, plots)");
   cmd->add_option("--variants", o->variants, "comma-separated presets to compare (default: the preset's list)");
-  cmd->add_option("--seeds", o->seeds, "seeds per variant (default: the preset's)")->check(CLI::PositiveNumber);
+  cmd->add_option("--seeds", o->seeds, "seeds per variant (default: the preset's)")->check(whole_number(1));
   cmd->add_flag("--match-params", o->match_params, "widen every variant back to the baseline's parameter count");
   cmd->add_option("--corpus", o->corpus, "corpus directory (default: the embedded gettext en-de)");
   cmd->add_option("--task", o->task, "a synthetic task instead of a corpus")->check(CLI::IsMember({"copy", "reverse", "sort"}));
-  cmd->add_option("--threads", o->threads, "threads per run")->check(CLI::PositiveNumber);
-  cmd->add_option("--jobs", o->jobs, "runs at a time (default: cores / threads)")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", o->threads, "threads per run")->check(whole_number(1, 1024));
+  cmd->add_option("--jobs", o->jobs, "runs at a time (default: cores / threads)")->check(whole_number(1, 1024));
   cmd->add_flag("--plan", o->plan, "write DIR/plan.sh (one command per run, for GNU parallel or a Slurm array) instead of running");
   cmd->add_option("--report", o->report_dir, "only aggregate the finished runs in this directory into its report");
   cmd->add_option("--train-args", o->extra, "further flags passed to every `attnlab train` (e.g. --train-args=--steps,200)")->delimiter(',');

@@ -281,9 +281,9 @@ void add_inspect_command(CLI::App& app) {
   auto g = std::make_shared<GradOpts>();
   CLI::App* grad = cmd->add_subcommand("grad", "one attention head at readable size: QKᵀ next to QQᵀ, gradients from the tape");
   grad->add_option("--variant", g->variant, "qk, qq or both")->check(CLI::IsMember({"qk", "qq", "both"}));
-  grad->add_option("--tokens", g->tokens, "sequence length")->check(CLI::Range(1, 64));
-  grad->add_option("--dim", g->dim, "head dimension d")->check(CLI::Range(1, 64));
-  grad->add_option("--seed", g->seed, "random seed for X, W and the upstream gradient");
+  grad->add_option("--tokens", g->tokens, "sequence length")->check(whole_number(1, 64));
+  grad->add_option("--dim", g->dim, "head dimension d")->check(whole_number(1, 64));
+  grad->add_option("--seed", g->seed, "random seed for X, W and the upstream gradient")->check(whole_number(0));
   grad->add_flag("--causal", g->causal, "apply a causal mask (decoder self-attention)");
   grad->add_flag("--dump-tape", g->dump_tape, "print the tape after backward");
   grad->add_option("--dot", g->dot, "write the tape as Graphviz to this file");

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <set>
+#include <sstream>
 
 #include "apps/commands.h"
 #include "core/threads.h"
@@ -31,8 +33,27 @@ int main(int argc, char** argv) {
     args = attn::expand_config_files(app, args);
     std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last-first
     app.parse(args);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line, like every other error; CLI11 lists unexpected arguments last-first (we
+    // hand it the reversed list), so those are named here in the order they were typed.
+    std::string sub;
+    for (CLI::App* s : app.get_subcommands()) sub = s->get_name();
+    std::string msg = e.what();
+    if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
+      std::set<std::string> listed;  // the words after "not expected: "
+      std::istringstream words(msg.substr(msg.find(':') + 1));
+      for (std::string w; words >> w;) listed.insert(w);
+      std::string extra;
+      for (int i = 1; i < argc; i++)
+        if (std::string a = argv[i]; listed.count(a)) extra += (extra.empty() ? "" : " ") + a;
+      if (!extra.empty()) msg = "unexpected argument(s): " + extra;
+    }
+    fmt::print(stderr, "attnlab: error: {} (see attnlab {}--help)\n", msg, sub.empty() ? "" : sub + " ");
+    return e.get_exit_code();
   } catch (const std::exception& e) {
     std::fflush(stdout);
     fmt::print(stderr, "attnlab: error: {}\n", e.what());

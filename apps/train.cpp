@@ -87,6 +87,34 @@ TrainConfig TrainConfig::from_json(const json& j) {
   return c;
 }
 
+void TrainConfig::validate() const {
+  // The command line checks these too; this catches a hand-edited config.json or a caller in code,
+  // before minutes go into a tokenizer (the model's own sizes: ModelConfig::validate).
+  auto need = [](bool ok, const char* flag, const std::string& what, auto got) {
+    if (!ok) throw std::invalid_argument(fmt::format("--{}: expected {}, got {}", flag, what, got));
+  };
+  need(std::isfinite(lr) && lr > 0, "lr", "a number > 0", lr);
+  need(std::isfinite(weight_decay) && weight_decay >= 0, "weight-decay", "a number >= 0", weight_decay);
+  need(std::isfinite(clip) && clip >= 0, "clip", "a number >= 0 (0: off)", clip);
+  need(std::isfinite(time_budget) && time_budget >= 0, "time-budget", "seconds >= 0 (0: no limit)", time_budget);
+  need(warmup >= 0, "warmup", "a whole number >= 0", warmup);
+  need(batch_tokens >= 1, "batch-tokens", "a whole number >= 1", batch_tokens);
+  need(accum >= 1, "accum", "a whole number >= 1", accum);
+  need(steps >= 1 && steps <= 2147483647, "steps", "a whole number >= 1", steps);
+  need(eval_every >= 1, "eval-every", "a whole number >= 1", eval_every);
+  need(log_every >= 1, "log-every", "a whole number >= 1", log_every);
+  need(eval_sentences >= 0, "eval-sentences", "a whole number >= 0", eval_sentences);
+  need(test_sentences >= 0, "test-sentences", "a whole number >= 0 (0: all)", test_sentences);
+  need(beam >= 1 && beam <= 64, "beam", "a whole number from 1 to 64", beam);
+  need(threads >= 0, "threads", "a whole number >= 0 (0: all cores)", threads);
+  need(task_train >= 1, "task-train", "a whole number >= 1", task_train);
+  need(vocab >= 8, "vocab", "a whole number >= 8", vocab);
+  if (!resume) {
+    ModelConfig probe;
+    probe.apply_preset(variant);  // throws naming an unknown --variant
+  }
+}
+
 static json read_json(const std::string& path) {
   try {
     return json::parse(read_file(path));
@@ -357,6 +385,7 @@ int run_training(TrainConfig cfg) {
     if (cfg.threads > 0) saved.threads = cfg.threads;
     cfg = saved;
   }
+  cfg.validate();
   check_writable_dir(run, "--out");
   set_threads(cfg.threads);
   auto t_start = Clock::now();

@@ -59,6 +59,8 @@ struct TrainConfig {
   std::string config_file;       // the --config it came from (already expanded into flags)
 
   nlohmann::json to_json() const;
+  // Throws std::invalid_argument naming the flag of the first value out of range.
+  void validate() const;
   static TrainConfig from_json(const nlohmann::json& j);
 };
 

@@ -42,7 +42,7 @@ void ModelConfig::apply_preset(const std::string& name) {
   } else {
     std::string all;
     for (auto& p : preset_names()) all += (all.empty() ? "" : ", ") + p;
-    throw std::invalid_argument("--variant: unknown preset '" + name + "' (expected one of: " + all + ")");
+    throw std::invalid_argument("--variant: unknown variant '" + name + "' (expected one of: " + all + ")");
   }
   preset = name;
 }
@@ -61,8 +61,8 @@ void ModelConfig::validate() const {
                                             enc_layers, dec_layers));
   if (d_model % heads != 0)
     throw std::invalid_argument(fmt::format("--d-model {} is not divisible by --heads {}", d_model, heads));
-  if (dropout < 0.f || dropout >= 1.f) throw std::invalid_argument(fmt::format("--dropout: must be in [0, 1), got {}", dropout));
-  if (label_smoothing < 0.f || label_smoothing >= 1.f)
+  if (!(dropout >= 0.f && dropout < 1.f)) throw std::invalid_argument(fmt::format("--dropout: must be in [0, 1), got {}", dropout));
+  if (!(label_smoothing >= 0.f && label_smoothing < 1.f))
     throw std::invalid_argument(fmt::format("--label-smoothing: must be in [0, 1), got {}", label_smoothing));
 }
 

@@ -200,7 +200,7 @@ TEST_CASE("bad input gets one clear line naming the flag or file, a non-zero exi
     REQUIRE_THAT(r.out, Catch::Contains(expect));
     REQUIRE_THAT(r.out, !Catch::Contains("Segmentation") && !Catch::Contains("terminate called"));
   };
-  bad("train --variant kq --task reverse --out " + (d / "a").string(), "unknown preset 'kq'");
+  bad("train --variant kq --task reverse --out " + (d / "a").string(), "unknown variant 'kq'");
   bad("train --d-model 30 --heads 4 --task reverse --out " + (d / "b").string(), "--d-model 30 is not divisible by --heads 4");
   bad("train --d-model -3 --task reverse --out " + (d / "c").string(), "--d-model");
   bad("train --steps 0 --task reverse", "--steps");
@@ -213,7 +213,7 @@ TEST_CASE("bad input gets one clear line naming the flag or file, a non-zero exi
   attn::write_file_atomic((d / "h2.txt").string(), "a\n");
   bad("score --ref " + (d / "r2.txt").string() + " --hyp " + (d / "h2.txt").string(), "h2.txt has 1 lines but --ref");
   bad("compare --preset huge --out " + (d / "x").string(), "huge");
-  bad("compare --variants qk,zz --task reverse --out " + (d / "y").string(), "unknown preset 'zz'");
+  bad("compare --variants qk,zz --task reverse --out " + (d / "y").string(), "unknown variant 'zz'");
   // corpora with mismatched lines or invalid UTF-8
   fs::create_directories(d / "corp");
   for (auto s : {"train", "valid", "test"}) {
@@ -237,9 +237,44 @@ TEST_CASE("bad input gets one clear line naming the flag or file, a non-zero exi
   REQUIRE(other.code == 0);
   fs::copy_file(d / "run2/model.best.safetensors", d / "run/model.best.safetensors", fs::copy_options::overwrite_existing);
   bad("translate --run " + (d / "run").string() + " --input " + best, "wk.weight");
-  // a malformed config file
+  // a resumed run whose config.json was edited by hand to a value the flags would refuse
+  const std::string cfg_path = (d / "run/config.json").string();
+  auto cfg_json = nlohmann::json::parse(read_file(cfg_path));
+  cfg_json["lr"] = -0.5;
+  attn::write_file_atomic(cfg_path, cfg_json.dump(2));
+  bad("train --resume --out " + (d / "run").string(), "--lr: expected a number > 0, got -0.5");
+  // a malformed config file, and values its flags would refuse: the error names the file
   attn::write_file_atomic((d / "bad.toml").string(), "d-model = \"wide\"\n");
-  bad("train --config " + (d / "bad.toml").string() + " --task reverse --out " + (d / "h").string(), "d-model");
+  bad("train --config " + (d / "bad.toml").string() + " --task reverse --out " + (d / "h").string(),
+      "bad.toml: d-model: expected a whole number >= 1, got 'wide'");
+  attn::write_file_atomic((d / "bad2.toml").string(), "steps = 100\ndropout = 1.5\n");
+  bad("train --config " + (d / "bad2.toml").string() + " --task reverse --out " + (d / "h").string(),
+      "bad2.toml: dropout: expected a number in [0, 1), got '1.5'");
+  // numbers out of range or not numbers at all, named with what was expected
+  const std::string out = " --task reverse --out " + (d / "k").string();
+  bad("train --steps 1e3" + out, "--steps: expected a whole number >= 1, got '1e3'");
+  bad("train --lr nan" + out, "--lr: expected a number > 0, got 'nan'");
+  bad("train --dropout nan" + out, "--dropout: expected a number in [0, 1), got 'nan'");
+  bad("train --clip -1" + out, "--clip: expected a number >= 0, got '-1'");
+  bad("train --time-budget -5" + out, "--time-budget: expected a number >= 0");
+  bad("train --test-sentences -3" + out, "--test-sentences: expected a whole number >= 0");
+  bad("train --seed -1" + out, "--seed: expected a whole number >= 0");
+  bad("train --beam 1000" + out, "--beam: expected a whole number from 1 to 64");
+  bad("bench --d 0", "--d: expected a whole number >= 1, got '0'");
+  bad("compare --jobs x --out " + (d / "x").string(), "--jobs: expected a whole number from 1 to 1024, got 'x'");
+  REQUIRE(!fs::exists(d / "k"));
+  // compare checks the flags its runs will get before it trains a tokenizer or starts a run
+  bad("compare --task reverse --variants qk --out " + (d / "c1").string() + " --train-args=--steps,-3",
+      "--train-args: --steps: expected a whole number >= 1, got '-3'");
+  bad("compare --task reverse --variants qk --out " + (d / "c2").string() + " --train-args=--stepz,3",
+      "--train-args: `attnlab train` has no flag --stepz");
+  REQUIRE(!fs::exists(d / "c1"));
+  REQUIRE(!fs::exists(d / "c2"));
+  // unknown flags are named in the order typed, with the subcommand whose help lists the flags
+  bad("train --d 100 --task reverse", "unexpected argument(s): --d 100 (see attnlab train --help)");
+  // an unknown variant is refused before any work: no tokenizer trained, no run directory made
+  bad("train --variant qz --out " + (d / "v").string(), "--variant: unknown variant 'qz'");
+  REQUIRE(!fs::exists(d / "v"));
   // the error is one line
   Result one = attnlab("train --variant kq --task reverse --out " + (d / "i").string());
   REQUIRE(one.out.find("attnlab: error:") != std::string::npos);

@@ -65,7 +65,7 @@ TEST_CASE("config validation names the bad flag") {
   c = tiny("qk");
   c.d_ff = 0;
   REQUIRE_THROWS_WITH(c.validate(), Catch::Contains("--d-ff"));
-  REQUIRE_THROWS_WITH(c.apply_preset("kq"), Catch::Contains("unknown preset 'kq'"));
+  REQUIRE_THROWS_WITH(c.apply_preset("kq"), Catch::Contains("unknown variant 'kq'"));
 }
 
 static std::vector<int32_t> some_src(int n, int S, uint64_t seed) {
