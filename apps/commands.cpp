@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "apps/commands.h"
 #include "autograd/gradcheck.h"
@@ -16,6 +17,7 @@
 #include "data/corpus.h"
 #include "data/metrics.h"
 #include "data/synthetic.h"
+#include "data/utf8.h"
 
 namespace attn {
 
@@ -186,15 +188,21 @@ void add_translate_command(CLI::App& app) {
   cmd->callback([o]() {
     set_threads(o->threads);
     LoadedRun run = load_run(o->run, o->which);
+    const std::string name = o->input.empty() ? "stdin" : o->input;
     std::vector<std::string> lines;
     std::string line;
-    if (o->input.empty()) {
-      while (std::getline(std::cin, line)) lines.push_back(line);
-    } else {
-      std::istringstream in(read_file(o->input));
-      while (std::getline(in, line)) lines.push_back(line);
+    std::istringstream file(o->input.empty() ? std::string() : read_file(o->input));
+    std::istream& in = o->input.empty() ? std::cin : file;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();  // as the corpus readers do
+      if (!valid_utf8(line)) throw std::runtime_error(fmt::format("{}:{}: invalid UTF-8", name, lines.size() + 1));
+      lines.push_back(line);
     }
-    auto out = translate_lines(run, lines, o->greedy ? 1 : o->beam, !o->no_cache);
+    std::vector<CutLine> cut;
+    auto out = translate_lines(run, lines, o->greedy ? 1 : o->beam, !o->no_cache, &cut);
+    for (auto& c : cut)
+      fmt::print(stderr, "attnlab: warning: {}:{}: {} tokens, more than this model reads; translated the first {}\n", name,
+                 c.line + 1, c.tokens, c.kept);
     std::string text;
     for (auto& l : out) text += l + "\n";
     if (o->output.empty()) fmt::print("{}", text);

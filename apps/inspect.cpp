@@ -195,7 +195,10 @@ static void print_inspection(const std::vector<GradInspection>& rs) {
 static void inspect_attention(const std::string& run_dir, const std::string& text, const std::string& out_dir) {
   LoadedRun run = load_run(run_dir);
   const Transformer& m = *run.model;
+  if (text.find_first_not_of(" \t") == std::string::npos) throw std::invalid_argument("--text: empty; give a source sentence");
   std::vector<int32_t> src = run.tok->encode(text);
+  if (int(src.size()) > m.cfg.max_len - 1)
+    throw std::invalid_argument(fmt::format("--text: {} tokens, more than this model reads ({})", src.size(), m.cfg.max_len - 1));
   src.push_back(Tokenizer::kEos);
   DecodeOptions opt;
   opt.beam = 1;

@@ -163,12 +163,16 @@ static CorpusSplits load_text(const TrainConfig& cfg) {
 
 static std::unique_ptr<Tokenizer> make_tokenizer(const TrainConfig& cfg, const CorpusSplits& text, const std::string& run) {
   const std::string prefix = run + "/tokenizer";
+  const bool have_own = fs::exists(prefix + ".model") || fs::exists(prefix + ".symbols");
   if (!cfg.tokenizer.empty()) {  // shared tokenizer: copy it into the run so the run stands alone
+    const bool shared = fs::exists(cfg.tokenizer + ".model") || fs::exists(cfg.tokenizer + ".symbols");
+    if (!shared && !have_own)  // (a resumed run keeps using its own copy)
+      throw std::invalid_argument(fmt::format("--tokenizer {0}: no tokenizer there (expected {0}.model or {0}.symbols)", cfg.tokenizer));
     for (const char* ext : {".model", ".vocab", ".symbols"})
       if (fs::exists(cfg.tokenizer + ext)) fs::copy_file(cfg.tokenizer + ext, prefix + ext, fs::copy_options::overwrite_existing);
     return Tokenizer::load(prefix);
   }
-  if (fs::exists(prefix + ".model") || fs::exists(prefix + ".symbols")) return Tokenizer::load(prefix);
+  if (have_own) return Tokenizer::load(prefix);
   std::vector<std::string> lines = text.train.src;
   lines.insert(lines.end(), text.train.tgt.begin(), text.train.tgt.end());
   const bool symbolic = !cfg.task.empty() || text.dir.rfind("synthetic:", 0) == 0 || fs::exists(text.dir + "/train.src");
@@ -199,11 +203,16 @@ static double eval_loss(const Transformer& model, const std::vector<Example>& da
 }
 
 std::vector<std::string> translate_texts(const Transformer& model, const Tokenizer& tok,
-                                         const std::vector<std::string>& lines, int beam, bool use_cache) {
+                                         const std::vector<std::string>& lines, int beam, bool use_cache,
+                                         std::vector<CutLine>* cut) {
   std::vector<std::vector<int32_t>> srcs;
-  for (auto& l : lines) {
-    auto ids = tok.encode(l);
-    if (int(ids.size()) > model.cfg.max_len - 1) ids.resize(size_t(model.cfg.max_len - 1));  // keep room for eos
+  const size_t keep = size_t(model.cfg.max_len - 1);  // room for eos
+  for (size_t i = 0; i < lines.size(); i++) {
+    auto ids = tok.encode(lines[i]);
+    if (ids.size() > keep) {
+      if (cut) cut->push_back({i, ids.size(), keep});
+      ids.resize(keep);
+    }
     ids.push_back(Tokenizer::kEos);
     srcs.push_back(ids);
   }
@@ -216,8 +225,8 @@ std::vector<std::string> translate_texts(const Transformer& model, const Tokeniz
 }
 
 std::vector<std::string> translate_lines(const LoadedRun& run, const std::vector<std::string>& lines, int beam,
-                                         bool use_cache) {
-  return translate_texts(*run.model, *run.tok, lines, beam, use_cache);
+                                         bool use_cache, std::vector<CutLine>* cut) {
+  return translate_texts(*run.model, *run.tok, lines, beam, use_cache, cut);
 }
 
 // Corpus BLEU and chrF of the first n pairs of c, translated with `beam`.

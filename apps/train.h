@@ -80,10 +80,17 @@ struct LoadedRun {
 };
 LoadedRun load_run(const std::string& dir, const std::string& which = "best");
 
-// Translate source lines (longer ones are cut to max_len tokens).
+// A source line longer than the model reads: only its first `kept` tokens were translated.
+struct CutLine {
+  size_t line;  // 0-based index into the lines given
+  size_t tokens, kept;
+};
+// Translate source lines. Lines longer than the model's max_len - 1 tokens are cut to that
+// length; `cut`, when given, lists them so the caller can say so.
 std::vector<std::string> translate_texts(const Transformer& model, const Tokenizer& tok,
-                                         const std::vector<std::string>& lines, int beam, bool use_cache = true);
+                                         const std::vector<std::string>& lines, int beam, bool use_cache = true,
+                                         std::vector<CutLine>* cut = nullptr);
 std::vector<std::string> translate_lines(const LoadedRun& run, const std::vector<std::string>& lines, int beam,
-                                         bool use_cache = true);
+                                         bool use_cache = true, std::vector<CutLine>* cut = nullptr);
 
 }  // namespace attn

@@ -227,6 +227,25 @@ TEST_CASE("bad input gets one clear line naming the flag or file, a non-zero exi
   // A trained run whose checkpoint is then damaged: translate refuses, the files stay as they were.
   Result ok = attnlab(std::string("train ") + kTiny + " --steps 20 --eval-every 10 --out " + (d / "run").string());
   REQUIRE(ok.code == 0);
+  // translate: invalid UTF-8 is refused naming the line; a line longer than the model reads is
+  // translated in part and said so (one output line per input line all the same)
+  attn::write_file_atomic((d / "in1.txt").string(), "a b\nc \xfe d\n");
+  bad("translate --run " + (d / "run").string() + " --input " + (d / "in1.txt").string(), "in1.txt:2: invalid UTF-8");
+  std::string longline;
+  for (int i = 0; i < 300; i++) longline += "a ";
+  attn::write_file_atomic((d / "in2.txt").string(), "a b\n" + longline + "\r\nb a\n");
+  Result cut = attnlab("translate --greedy --run " + (d / "run").string() + " --input " + (d / "in2.txt").string() +
+                       " --output " + (d / "out2.txt").string());
+  INFO(cut.out);
+  REQUIRE(cut.code == 0);
+  REQUIRE_THAT(cut.out, Catch::Contains("in2.txt:2: 300 tokens, more than this model reads; translated the first 255"));
+  REQUIRE_THAT(cut.out, !Catch::Contains("in2.txt:1") && !Catch::Contains("in2.txt:3"));
+  const std::string out2 = read_file((d / "out2.txt").string());
+  REQUIRE(std::count(out2.begin(), out2.end(), '\n') == 3);
+  bad("inspect attention --run " + (d / "run").string() + " --text ' '", "--text: empty");
+  bad("inspect attention --run " + (d / "run").string() + " --text '" + longline + "'", "--text: 300 tokens, more than this model reads (255)");
+  bad("train --task reverse --out " + (d / "tk").string() + " --tokenizer " + (d / "none/tok").string(),
+      "--tokenizer " + (d / "none/tok").string() + ": no tokenizer there");
   const std::string best = (d / "run/model.best.safetensors").string();
   const std::string bytes = read_file(best);
   attn::write_file_atomic(best, bytes.substr(0, bytes.size() / 2));
