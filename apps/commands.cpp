@@ -216,6 +216,7 @@ static std::vector<std::string> read_lines(const std::string& path) {
   std::string l;
   while (std::getline(in, l)) {
     if (!l.empty() && l.back() == '\r') l.pop_back();
+    if (!valid_utf8(l)) throw std::runtime_error(fmt::format("{}:{}: invalid UTF-8", path, lines.size() + 1));
     lines.push_back(l);
   }
   return lines;

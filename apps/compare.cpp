@@ -271,7 +271,7 @@ static void run_compare(const CompareOpts& o) {
     running.erase(it);
     const double mins = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 60;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && fs::exists(r.dir + "/results.json")) {
-      auto res = nlohmann::json::parse(read_file(r.dir + "/results.json"));
+      auto res = read_json(r.dir + "/results.json");
       fmt::print("[{}/{}] {} finished at {:.1f} min: valid loss {:.4f}, test BLEU {:.2f}, chrF {:.2f}\n", ++done, specs.size(),
                  r.name, mins, res["valid_loss"].get<double>(), res["test_bleu"].get<double>(), res["test_chrf"].get<double>());
     } else {

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "apps/train.h"
 #include "core/fileio.h"
 
 namespace attn {
@@ -29,21 +30,24 @@ std::vector<RunSummary> read_runs(const std::string& dir) {
   for (auto& p : dirs) {
     RunSummary r;
     r.name = p.filename().string();
-    json cfg = json::parse(read_file((p / "config.json").string()));
-    r.variant = cfg.at("variant").get<std::string>() + (cfg.value("match_params", false) ? "+matched" : "");
-    r.seed = cfg.at("seed");
-    if (fs::exists(p / "results.json")) {
-      json res = json::parse(read_file((p / "results.json").string()));
-      r.finished = true;
-      r.params = res.at("params");
-      r.steps = res.at("steps");
-      r.train_seconds = res.at("train_seconds");
-      r.tokens_per_s = res.at("tokens_per_s");
-      r.valid_loss = res.at("valid_loss");
-      r.valid_ppl = res.at("valid_ppl");
-      r.test_bleu = res.at("test_bleu");
-      r.test_chrf = res.at("test_chrf");
-    }
+    // A damaged file stops the report with its name: a table that silently lacks a run would
+    // misstate the seed-to-seed spread.
+    with_json_file((p / "config.json").string(), [&](const json& cfg) {
+      r.variant = cfg.at("variant").get<std::string>() + (cfg.value("match_params", false) ? "+matched" : "");
+      r.seed = cfg.at("seed");
+    });
+    if (fs::exists(p / "results.json"))
+      with_json_file((p / "results.json").string(), [&](const json& res) {
+        r.finished = true;
+        r.params = res.at("params");
+        r.steps = res.at("steps");
+        r.train_seconds = res.at("train_seconds");
+        r.tokens_per_s = res.at("tokens_per_s");
+        r.valid_loss = res.at("valid_loss");
+        r.valid_ppl = res.at("valid_ppl");
+        r.test_bleu = res.at("test_bleu");
+        r.test_chrf = res.at("test_chrf");
+      });
     runs.push_back(r);
   }
   return runs;
@@ -71,10 +75,14 @@ static std::string pm(const Stat& s, int prec) {
   return fmt::format("{:.{}f} ± {:.{}f}", s.mean, prec, s.std, prec);
 }
 
+// Rows of a CSV file written by the training loop. A last line without its newline is one the
+// run is still writing (report while training) and is left out.
 static std::vector<std::vector<std::string>> read_csv(const std::string& path) {
   std::vector<std::vector<std::string>> rows;
   if (!fs::exists(path)) return rows;
-  std::istringstream in(read_file(path));
+  std::string text = read_file(path);
+  text.erase(text.find_last_of('\n') == std::string::npos ? 0 : text.find_last_of('\n') + 1);
+  std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     std::vector<std::string> cells;
@@ -174,30 +182,40 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
   };
   std::map<std::string, Progress> progress;  // by run name
   for (auto& r : runs) {
-    auto m = read_csv(dir + "/runs/" + r.name + "/metrics.csv");
+    const std::string mpath = dir + "/runs/" + r.name + "/metrics.csv", dpath = dir + "/runs/" + r.name + "/dynamics.csv";
+    auto num = [](const std::string& path, size_t line, const std::string& cell) {
+      char* end = nullptr;
+      const double v = std::strtod(cell.c_str(), &end);
+      if (cell.empty() || end != cell.c_str() + cell.size())
+        throw std::runtime_error(fmt::format("{}:{}: expected a number, got '{}'", path, line + 1, cell));
+      return v;
+    };
+    auto m = read_csv(mpath);
     for (size_t i = 1; i < m.size(); i++) {
-      if (m[i].size() < 12) continue;
-      const double step = std::stod(m[i][0]), wall = std::stod(m[i][7]), tl = std::stod(m[i][2]);
+      if (m[i].size() != 12)
+        throw std::runtime_error(fmt::format("{}:{}: expected 12 comma-separated fields, got {}", mpath, i + 1, m[i].size()));
+      const double step = num(mpath, i, m[i][0]), wall = num(mpath, i, m[i][7]), tl = num(mpath, i, m[i][2]);
       tloss_step[r.variant][step].push_back(tl);
       progress[r.name].step = m[i][0];
       curves += fmt::format("{},{},{},{},{},{},{}\n", r.variant, r.seed, m[i][0], m[i][7], m[i][2], m[i][8], m[i][10]);
       if (!m[i][8].empty()) {
         progress[r.name].valid_step = m[i][0];
         progress[r.name].valid_loss = m[i][8];
-        vloss_step[r.variant][step].push_back(std::stod(m[i][8]));
-        vloss_time[r.variant][wall].push_back(std::stod(m[i][8]));
+        vloss_step[r.variant][step].push_back(num(mpath, i, m[i][8]));
+        vloss_time[r.variant][wall].push_back(num(mpath, i, m[i][8]));
       }
     }
-    auto d = read_csv(dir + "/runs/" + r.name + "/dynamics.csv");
+    auto d = read_csv(dpath);
     for (size_t i = 1; i < d.size(); i++) {
-      if (d[i].size() < 4) continue;
+      if (d[i].size() != 4)
+        throw std::runtime_error(fmt::format("{}:{}: expected 4 comma-separated fields, got {}", dpath, i + 1, d[i].size()));
       dynall += fmt::format("{},{},{},{},{},{}\n", r.variant, r.seed, d[i][0], d[i][1], d[i][2], d[i][3]);
       // Gradient norms and W_q W_kᵀ asymmetry per layer; entropy and diagonal mass per site kind.
       const std::string& metric = d[i][2];
       const bool per_layer = metric == "grad_wq" || metric == "grad_wk" || metric == "wqk_asymmetry";
       const std::string key = per_layer ? metric + "|" + r.variant : metric;
       const std::string label = per_layer ? d[i][1] : r.variant + " " + site_kind(d[i][1]);
-      dyn[key][label][std::stod(d[i][0])].push_back(std::stod(d[i][3]));
+      dyn[key][label][num(dpath, i, d[i][0])].push_back(num(dpath, i, d[i][3]));
     }
   }
   write_file_atomic(dir + "/curves.csv", curves);

@@ -115,7 +115,13 @@ void TrainConfig::validate() const {
   }
 }
 
-static json read_json(const std::string& path) {
+std::string json_error(const std::string& path, const json::exception& e) {
+  std::string what = e.what();  // "[json.exception.out_of_range.403] key 'x' not found"
+  if (!what.empty() && what[0] == '[' && what.find("] ") != std::string::npos) what = what.substr(what.find("] ") + 2);
+  return path + ": " + what;
+}
+
+json read_json(const std::string& path) {
   try {
     return json::parse(read_file(path));
   } catch (const json::exception& e) {
@@ -317,8 +323,8 @@ static void save_checkpoint(const std::string& run, const Transformer& model, co
 }
 
 static TrainState load_checkpoint(const std::string& run, Transformer& model, Adam& opt) {
-  const json ptr = read_json(run + "/last.json");
-  const std::string dir = run + "/" + ptr.at("dir").get<std::string>();
+  const std::string dir =
+      run + "/" + with_json_file(run + "/last.json", [](const json& j) { return j.at("dir").get<std::string>(); });
   load_model_weights(model, dir + "/model.safetensors");
   SafetensorsFile f = load_safetensors(dir + "/state.safetensors");
   for (size_t i = 0; i < opt.params.size(); i++) {
@@ -329,17 +335,18 @@ static TrainState load_checkpoint(const std::string& run, Transformer& model, Ad
     opt.m[i] = m->clone();
     opt.v[i] = v->clone();
   }
-  const json s = read_json(dir + "/state.json");
   TrainState st;
-  st.step = s.at("step");
-  opt.t = s.at("adam_t");
-  st.pos.epoch = s.at("epoch");
-  st.pos.index = s.at("index");
-  st.rng = s.at("rng").get<std::array<uint32_t, 4>>();
-  st.best_valid = s.at("best_valid").is_null() ? std::numeric_limits<double>::infinity() : s.at("best_valid").get<double>();
-  st.train_seconds = s.at("train_seconds");
-  st.wall_seconds = s.at("wall_seconds");
-  st.tokens = s.at("tokens");
+  with_json_file(dir + "/state.json", [&](const json& s) {
+    st.step = s.at("step");
+    opt.t = s.at("adam_t");
+    st.pos.epoch = s.at("epoch");
+    st.pos.index = s.at("index");
+    st.rng = s.at("rng").get<std::array<uint32_t, 4>>();
+    st.best_valid = s.at("best_valid").is_null() ? std::numeric_limits<double>::infinity() : s.at("best_valid").get<double>();
+    st.train_seconds = s.at("train_seconds");
+    st.wall_seconds = s.at("wall_seconds");
+    st.tokens = s.at("tokens");
+  });
   return st;
 }
 
@@ -386,7 +393,7 @@ int run_training(TrainConfig cfg) {
   }
   const bool resuming = cfg.resume && fs::exists(run + "/last.json");
   if (cfg.resume) {  // the run's own configuration wins; only the budget may be extended
-    TrainConfig saved = TrainConfig::from_json(read_json(run + "/config.json"));
+    TrainConfig saved = with_json_file(run + "/config.json", TrainConfig::from_json);
     if (cfg.steps != TrainConfig{}.steps) saved.steps = cfg.steps;  // an explicit --steps sets the new budget
     saved.out = run;
     saved.resume = true;
@@ -622,14 +629,20 @@ int run_training(TrainConfig cfg) {
 LoadedRun load_run(const std::string& dir, const std::string& which) {
   if (!fs::exists(dir + "/config.json")) throw std::runtime_error("--run " + dir + ": not a run directory (no config.json)");
   LoadedRun r;
-  r.cfg = TrainConfig::from_json(read_json(dir + "/config.json"));
+  r.cfg = with_json_file(dir + "/config.json", [](const json& j) {
+    TrainConfig c = TrainConfig::from_json(j);
+    c.model.validate();
+    return c;
+  });
   r.tok = Tokenizer::load(dir + "/tokenizer");
   if (r.tok->vocab_size() != r.cfg.model.vocab)
     throw std::runtime_error(fmt::format("{}/tokenizer: vocabulary of {} does not match the model's {}", dir,
                                          r.tok->vocab_size(), r.cfg.model.vocab));
   r.model = std::make_unique<Transformer>(r.cfg.model, r.cfg.seed);
   std::string path = dir + "/model." + which + ".safetensors";
-  if (which == "last") path = dir + "/" + read_json(dir + "/last.json").at("dir").get<std::string>() + "/model.safetensors";
+  if (which == "last")
+    path = dir + "/" + with_json_file(dir + "/last.json", [](const json& j) { return j.at("dir").get<std::string>(); }) +
+           "/model.safetensors";
   load_model_weights(*r.model, path);
   return r;
 }

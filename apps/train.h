@@ -68,6 +68,23 @@ struct TrainConfig {
 // ATTNLAB_DATA_DIR), resolved at run time.
 std::string default_corpus_dir();
 
+// A JSON file's content; a file that is not JSON raises "PATH: not valid JSON (...)".
+nlohmann::json read_json(const std::string& path);
+// f(the file's JSON), with a missing key, a wrong type or a value f refuses (invalid_argument)
+// named with the file: "run/config.json: key 'seed' not found" rather than nlohmann's bare message.
+std::string json_error(const std::string& path, const nlohmann::json::exception& e);
+template <class F>
+auto with_json_file(const std::string& path, F&& f) {
+  const nlohmann::json j = read_json(path);
+  try {
+    return f(j);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(json_error(path, e));
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(path + ": " + e.what());
+  }
+}
+
 // Trains to completion (or interruption). Returns the process exit code: 0 finished,
 // 130 interrupted by SIGINT after saving a checkpoint.
 int run_training(TrainConfig cfg);

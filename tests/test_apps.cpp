@@ -104,6 +104,36 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
   INFO(partial);
   REQUIRE_THAT(partial, Catch::Contains("3 finished, 1 unfinished"));
   REQUIRE_THAT(partial, Catch::Contains("`qq-s2`: logged up to step 40, validation loss "));
+  // a line the run is still writing (no newline yet) is left out, not misread
+  {
+    std::ofstream(d / "runs" / "qq-s2" / "metrics.csv", std::ios::app) << "50,0,3.1";
+    Result writing = attnlab("compare --report " + d.string());
+    INFO(writing.out);
+    REQUIRE(writing.code == 0);
+    REQUIRE_THAT(read_file((d / "report.md").string()), Catch::Contains("`qq-s2`: logged up to step 40,"));
+  }
+  // damaged files stop the report with the file's name (a table silently missing a run would
+  // misstate the spread); nothing already written is touched
+  const std::string report_before = read_file((d / "report.md").string());
+  fs::copy_file(d / "runs" / "qq-s1" / "metrics.csv", d / "runs" / "qq-s2" / "metrics.csv", fs::copy_options::overwrite_existing);
+  std::ofstream(d / "runs" / "qq-s2" / "metrics.csv", std::ios::app) << "0,x,,,\n";
+  Result garbage = attnlab("compare --report " + d.string());
+  REQUIRE(garbage.code != 0);
+  REQUIRE_THAT(garbage.out, Catch::Contains("qq-s2/metrics.csv:") && Catch::Contains("expected 12 comma-separated fields, got 5"));
+  fs::remove(d / "runs" / "qq-s2" / "metrics.csv");
+  fs::copy_file(d / "runs" / "qq-s1" / "metrics.csv", d / "runs" / "qq-s2" / "metrics.csv");
+  std::ofstream(d / "runs" / "qq-s2" / "metrics.csv", std::ios::app) << "60,0,abc,1,1,1,1,1,,,,\n";
+  garbage = attnlab("compare --report " + d.string());
+  REQUIRE_THAT(garbage.out, Catch::Contains("qq-s2/metrics.csv:") && Catch::Contains("expected a number, got 'abc'"));
+  attn::write_file_atomic((d / "runs" / "qq-s2" / "results.json").string(), "{\"params\": 5}");
+  garbage = attnlab("compare --report " + d.string());
+  REQUIRE(garbage.code != 0);
+  REQUIRE_THAT(garbage.out, Catch::Contains("qq-s2/results.json: key 'steps' not found"));
+  attn::write_file_atomic((d / "runs" / "qq-s2" / "results.json").string(), "{\"params\": ");
+  garbage = attnlab("compare --report " + d.string());
+  REQUIRE_THAT(garbage.out, Catch::Contains("qq-s2/results.json: not valid JSON"));
+  REQUIRE(last_line(garbage.out).rfind("attnlab: error:", 0) == 0);
+  REQUIRE(read_file((d / "report.md").string()) == report_before);
   fs::remove_all(d / "runs" / "qq-s2");
   // seed-major: every variant's seed 1 comes before any seed 2
   REQUIRE(p.find("qq-s1") < p.find("qk-s2"));
@@ -212,6 +242,8 @@ TEST_CASE("bad input gets one clear line naming the flag or file, a non-zero exi
   attn::write_file_atomic((d / "r2.txt").string(), "a\nb\n");
   attn::write_file_atomic((d / "h2.txt").string(), "a\n");
   bad("score --ref " + (d / "r2.txt").string() + " --hyp " + (d / "h2.txt").string(), "h2.txt has 1 lines but --ref");
+  attn::write_file_atomic((d / "h3.txt").string(), "a\n\xc3\n");
+  bad("score --ref " + (d / "r2.txt").string() + " --hyp " + (d / "h3.txt").string(), "h3.txt:2: invalid UTF-8");
   bad("compare --preset huge --out " + (d / "x").string(), "huge");
   bad("compare --variants qk,zz --task reverse --out " + (d / "y").string(), "unknown variant 'zz'");
   // corpora with mismatched lines or invalid UTF-8
