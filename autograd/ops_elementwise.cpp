@@ -96,8 +96,8 @@ Var gelu(const Var& x, const std::string& name) {
 // ---- dropout ---------------------------------------------------------------------------
 
 Var dropout(const Var& x, float p, Rng& rng, const std::string& name) {
-  if (p <= 0.f) return x;
-  if (p >= 1.f) throw std::invalid_argument(fmt::format("dropout '{}': p must be in [0, 1), got {}", name, p));
+  if (!(p >= 0.f && p < 1.f)) throw std::invalid_argument(fmt::format("dropout '{}': p must be in [0, 1), got {}", name, p));
+  if (p == 0.f) return x;
   // The mask is a function of this seed and the element index; the backward recomputes it.
   const uint64_t seed = (uint64_t(rng.next()) << 32) | rng.next();
   Tensor out = Tensor::empty(x->value.shape());

@@ -247,3 +247,16 @@ TEST_CASE("a small MLP learns XOR") {
     REQUIRE(predicts_one == (y[i] == 1));
   }
 }
+
+TEST_CASE("ops refuse shapes and arguments that do not fit, naming the op and the node") {
+  Tape tape;
+  TapeScope scope(tape);
+  Var a = parameter("a", Tensor::zeros({2, 3}));
+  Var b = parameter("b", Tensor::zeros({3, 2}));
+  REQUIRE_THROWS_WITH(add(a, b, "sum_ab"), Catch::Contains("add 'sum_ab'") && Catch::Contains("differ"));
+  REQUIRE_THROWS_WITH(matmul(a, a, false, false, 1.f, "aa"), Catch::Contains("matmul 'aa'") && Catch::Contains("do not fit"));
+  Rng rng(1);
+  for (float p : {-0.1f, 1.f, std::numeric_limits<float>::quiet_NaN()})
+    REQUIRE_THROWS_WITH(dropout(a, p, rng, "drop"), Catch::Contains("dropout 'drop': p must be in [0, 1)"));
+  REQUIRE_THROWS_WITH(cross_entropy(a, {0, 7}, 0.f, -1, "ce"), Catch::Contains("cross_entropy 'ce': target 7 outside vocabulary of 3"));
+}
