@@ -3,6 +3,7 @@
 //
 //   attnlab bench --d 256 --heads 4 --layers 3 --ff 1024 --vocab 8000 --batch 64 --len 24 --steps 20 --variant qk
 //   attnlab bench --decode-run runs/default-qk --sentences 200     # translation speed, cache vs no cache
+#include <filesystem>
 #include <cblas.h>
 #include <sys/resource.h>
 
@@ -142,6 +143,8 @@ static void bench_train(const BenchOpts& o) {
 
 static void bench_decode(const BenchOpts& o) {
   set_threads(o.threads);
+  if (!std::filesystem::exists(o.decode_run + "/config.json"))
+    throw std::invalid_argument("--decode-run " + o.decode_run + ": not a run directory (no config.json)");
   LoadedRun run = load_run(o.decode_run);
   const std::string corpus = run.cfg.corpus.empty() ? default_corpus_dir() : run.cfg.corpus;
   CorpusSplits c = load_corpus_dir(corpus, run.cfg.src_lang, run.cfg.tgt_lang);

@@ -129,6 +129,7 @@ static void run_compare(const CompareOpts& o) {
     if (p.name == o.preset) pre = &p;
   if (!pre) throw std::invalid_argument("--preset: unknown preset '" + o.preset + "' (expected quick, medium, standard or full)");
   std::vector<std::string> variants = o.variants.empty() ? pre->variants : split_commas(o.variants);
+  if (variants.empty()) throw std::invalid_argument("--variants '" + o.variants + "': no variant named (e.g. --variants qk,qq)");
   for (auto& v : variants) {
     ModelConfig probe;
     probe.apply_preset(v);  // throws naming the bad variant

@@ -40,8 +40,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // One line, like every other error; CLI11 lists unexpected arguments last-first (we
     // hand it the reversed list), so those are named here in the order they were typed.
-    std::string sub;
-    for (CLI::App* s : app.get_subcommands()) sub = s->get_name();
+    std::string sub;  // the subcommands given, e.g. "inspect grad "
+    for (CLI::App* a = &app; !a->get_subcommands().empty();) {
+      a = a->get_subcommands().back();
+      sub += a->get_name() + " ";
+    }
     std::string msg = e.what();
     if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
       std::set<std::string> listed;  // the words after "not expected: "
@@ -52,7 +55,7 @@ int main(int argc, char** argv) {
         if (std::string a = argv[i]; listed.count(a)) extra += (extra.empty() ? "" : " ") + a;
       if (!extra.empty()) msg = "unexpected argument(s): " + extra;
     }
-    fmt::print(stderr, "attnlab: error: {} (see attnlab {}--help)\n", msg, sub.empty() ? "" : sub + " ");
+    fmt::print(stderr, "attnlab: error: {} (see attnlab {}--help)\n", msg, sub);
     return e.get_exit_code();
   } catch (const std::exception& e) {
     std::fflush(stdout);

@@ -319,6 +319,9 @@ TEST_CASE("bad input gets one clear line naming the flag or file, a non-zero exi
       "--train-args: --steps: expected a whole number >= 1, got '-3'");
   bad("compare --task reverse --variants qk --out " + (d / "c2").string() + " --train-args=--stepz,3",
       "--train-args: `attnlab train` has no flag --stepz");
+  bad("compare --task reverse --variants ,, --out " + (d / "c3").string(), "--variants ',,': no variant named");
+  bad("inspect grad --variant qz", "(see attnlab inspect grad --help)");
+  bad("bench --decode-run " + (d / "none").string(), "--decode-run " + (d / "none").string() + ": not a run directory");
   REQUIRE(!fs::exists(d / "c1"));
   REQUIRE(!fs::exists(d / "c2"));
   // unknown flags are named in the order typed, with the subcommand whose help lists the flags
