@@ -3,11 +3,11 @@
 //
 //   attnlab bench --d 256 --heads 4 --layers 3 --ff 1024 --vocab 8000 --batch 64 --len 24 --steps 20 --variant qk
 //   attnlab bench --decode-run runs/default-qk --sentences 200     # translation speed, cache vs no cache
-#include <filesystem>
 #include <cblas.h>
 #include <sys/resource.h>
 
 #include <chrono>
+#include <filesystem>
 #include <map>
 
 #include "apps/commands.h"
