@@ -20,6 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto args = attn::expand_config_files(app, {"train", "--config", path});
     std::reverse(args.begin(), args.end());
     app.parse(args);
+    cfg.validate();
     cfg.model.apply_preset(cfg.variant);
     cfg.model.validate();
   } catch (const std::exception&) {  // CLI::Error, invalid_argument, runtime_error: all rejections
