@@ -41,8 +41,9 @@ CLI::Validator whole_number(int64_t lo, int64_t hi) {
 }
 
 CLI::Validator real_number(double lo, bool lo_open, double hi, bool hi_open) {
-  std::string what = fmt::format("a number {} {}", lo_open ? ">" : ">=", lo);
-  if (hi < 1e300) what = fmt::format("a number in {}{}, {}{}", lo_open ? "(" : "[", lo, hi, hi_open ? ")" : "]");
+  std::string range = fmt::format("{} {}", lo_open ? ">" : ">=", lo);  // shown in --help too
+  if (hi < 1e300) range = fmt::format("in {}{}, {}{}", lo_open ? "(" : "[", lo, hi, hi_open ? ")" : "]");
+  const std::string what = "a number " + range;
   return CLI::Validator(
       [=](std::string& s) -> std::string {
         char* p = nullptr;
@@ -51,7 +52,7 @@ CLI::Validator real_number(double lo, bool lo_open, double hi, bool hi_open) {
                         (hi_open ? v < hi : v <= hi);
         return ok ? "" : fmt::format("expected {}, got '{}'", what, s);
       },
-      what.substr(9));
+      range);
 }
 
 std::vector<std::string> expand_config_files(CLI::App& app, std::vector<std::string> args) {
