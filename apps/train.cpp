@@ -440,7 +440,11 @@ int run_training(TrainConfig cfg) {
   TrainState st;
   if (resuming) {
     st = load_checkpoint(run, model, opt);
-    batcher.restore(st.pos);
+    try {
+      batcher.restore(st.pos);
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(run + ": the last checkpoint's data position does not fit: " + std::string(e.what()));
+    }
     drop_rng.state = st.rng;
     truncate_csv(run + "/metrics.csv", st.step);
     truncate_csv(run + "/dynamics.csv", st.step);

@@ -76,7 +76,11 @@ Batch Batcher::next() {
 }
 
 void Batcher::restore(Position p) {
+  if (p.epoch < 0) throw std::invalid_argument(fmt::format("batcher: cannot resume at epoch {}", p.epoch));
   plan_epoch(p.epoch);
+  if (p.index < 0 || p.index > int64_t(batches_.size()))
+    throw std::invalid_argument(fmt::format("batcher: cannot resume at batch {} of an epoch of {} batches (a different corpus?)",
+                                            p.index, batches_.size()));
   pos_.index = p.index;
 }
 

@@ -205,6 +205,11 @@ TEST_CASE("batches respect the token budget, cover every example once per epoch,
   Batch got = c.next();
   REQUIRE(got.src == expect.src);
   REQUIRE(got.tgt_out == expect.tgt_out);
+  // a position from a damaged checkpoint or another corpus is refused, not indexed
+  REQUIRE_THROWS_WITH(c.restore({0, -1}), Catch::Contains("cannot resume at batch -1"));
+  REQUIRE_THROWS_WITH(c.restore({0, int64_t(c.batches_per_epoch()) + 1}), Catch::Contains("a different corpus?"));
+  REQUIRE_THROWS_WITH(c.restore({-2, 0}), Catch::Contains("cannot resume at epoch -2"));
+  c.restore({1, int64_t(c.batches_per_epoch())});  // the end of an epoch is a valid place to stop
 }
 
 TEST_CASE("synthetic tasks are seeded and correct") {
