@@ -141,6 +141,18 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
   fs::remove_all(d);
 }
 
+TEST_CASE("every preset's training flags pass the checks its runs will apply") {
+  // compare checks the flags once before it starts (a preset that failed them would fail every run)
+  fs::path d = temp_dir("presets");
+  for (const char* preset : {"quick", "medium", "standard", "full"}) {
+    Result r = attnlab(std::string("compare --preset ") + preset + " --task reverse --plan --out " + (d / preset).string());
+    INFO(preset << "\n" << r.out);
+    REQUIRE(r.code == 0);
+    REQUIRE(fs::exists(d / preset / "plan.sh"));
+  }
+  fs::remove_all(d);
+}
+
 static std::vector<std::string> loss_columns(const std::string& metrics_path) {
   // step, epoch, train_loss, lr, grad_norm, [tokens/s, seconds: timing], valid loss...
   std::vector<std::string> rows;
