@@ -9,11 +9,13 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 #include <fmt/format.h>
 
 #include "apps/train.h"
 #include "core/fileio.h"
+#include "models/transformer.h"
 
 namespace attn {
 namespace fs = std::filesystem;
@@ -117,7 +119,15 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
     if (std::find(order.begin(), order.end(), r.variant) == order.end()) order.push_back(r.variant);
     if (r.finished) by[r.variant].push_back(&r);
   }
-  std::stable_sort(order.begin(), order.end(), [&](auto& a, auto& b) { return (a == baseline) > (b == baseline); });
+  // Baseline first, then the variants in --variant's documented order (each "+matched" after
+  // its plain version), names this build does not know last.
+  const std::vector<std::string> known = ModelConfig::preset_names();
+  auto rank = [&](const std::string& v) {
+    const std::string base = v.substr(0, v.find('+'));
+    const size_t i = size_t(std::find(known.begin(), known.end(), base) - known.begin());
+    return std::make_tuple(v != baseline, i, v != base);
+  };
+  std::stable_sort(order.begin(), order.end(), [&](auto& a, auto& b) { return rank(a) < rank(b); });
   auto col = [&](const std::string& v, auto RunSummary::*f) {
     std::vector<double> x;
     for (auto* r : by[v]) x.push_back(double(r->*f));

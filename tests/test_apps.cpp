@@ -61,6 +61,9 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
   INFO(r.out);
   REQUIRE(r.code == 0);
   const std::string report = read_file((d / "report.md").string());
+  // rows in --variant's order (run directories sort qq-noself-s1 before qq-s1)
+  REQUIRE(report.find("| qk | 1 |") < report.find("| qq | 1 |"));
+  REQUIRE(report.find("| qq | 1 |") < report.find("| qq-noself | 1 |"));
   for (std::string v : {"qk", "qq", "qq-noself"}) {
     auto res = nlohmann::json::parse(read_file((d / "runs" / (v + "-s1") / "results.json").string()));
     // the row: | v | 1 | params ... | valid loss | ppl | BLEU | chrF |

@@ -47,25 +47,6 @@ set ylabel '|dL/dW_k|'
 set logscale y
 plot 'plots/grad_wk_qk.csv' index 0 with linespoints pt 7 ps 0.4 title 'dec.0.cross_attn', 'plots/grad_wk_qk.csv' index 1 with linespoints pt 7 ps 0.4 title 'dec.0.self_attn', 'plots/grad_wk_qk.csv' index 2 with linespoints pt 7 ps 0.4 title 'dec.1.cross_attn', 'plots/grad_wk_qk.csv' index 3 with linespoints pt 7 ps 0.4 title 'dec.1.self_attn', 'plots/grad_wk_qk.csv' index 4 with linespoints pt 7 ps 0.4 title 'enc.0.self_attn', 'plots/grad_wk_qk.csv' index 5 with linespoints pt 7 ps 0.4 title 'enc.1.self_attn'
 unset logscale y
-set output 'plots/wqk_asymmetry_qq-noself.png'
-set title '[qq-noself] asymmetry of each layer’s W_q W_kᵀ: |A - Aᵀ| / |A| (QQᵀ forces 0)'
-set xlabel 'step'
-set ylabel 'asymmetry'
-plot 'plots/wqk_asymmetry_qq-noself.csv' index 0 with linespoints pt 7 ps 0.4 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_qq-noself.csv' index 1 with linespoints pt 7 ps 0.4 title 'dec.1.cross_attn'
-set output 'plots/grad_wq_qq-noself.png'
-set title '[qq-noself] gradient norm of W_q per layer (for qq sites: the shared W)'
-set xlabel 'step'
-set ylabel '|dL/dW_q|'
-set logscale y
-plot 'plots/grad_wq_qq-noself.csv' index 0 with linespoints pt 7 ps 0.4 title 'dec.0.cross_attn', 'plots/grad_wq_qq-noself.csv' index 1 with linespoints pt 7 ps 0.4 title 'dec.0.self_attn', 'plots/grad_wq_qq-noself.csv' index 2 with linespoints pt 7 ps 0.4 title 'dec.1.cross_attn', 'plots/grad_wq_qq-noself.csv' index 3 with linespoints pt 7 ps 0.4 title 'dec.1.self_attn', 'plots/grad_wq_qq-noself.csv' index 4 with linespoints pt 7 ps 0.4 title 'enc.0.self_attn', 'plots/grad_wq_qq-noself.csv' index 5 with linespoints pt 7 ps 0.4 title 'enc.1.self_attn'
-unset logscale y
-set output 'plots/grad_wk_qq-noself.png'
-set title '[qq-noself] gradient norm of W_k per layer'
-set xlabel 'step'
-set ylabel '|dL/dW_k|'
-set logscale y
-plot 'plots/grad_wk_qq-noself.csv' index 0 with linespoints pt 7 ps 0.4 title 'dec.0.cross_attn', 'plots/grad_wk_qq-noself.csv' index 1 with linespoints pt 7 ps 0.4 title 'dec.1.cross_attn'
-unset logscale y
 set output 'plots/wqk_asymmetry_qq.png'
 set title '[qq] asymmetry of each layer’s W_q W_kᵀ: |A - Aᵀ| / |A| (QQᵀ forces 0)'
 set xlabel 'step'
@@ -84,4 +65,23 @@ set xlabel 'step'
 set ylabel '|dL/dW_k|'
 set logscale y
 plot 'plots/grad_wk_qq.csv' index 0 with linespoints pt 7 ps 0.4 title 'dec.0.cross_attn', 'plots/grad_wk_qq.csv' index 1 with linespoints pt 7 ps 0.4 title 'dec.1.cross_attn'
+unset logscale y
+set output 'plots/wqk_asymmetry_qq-noself.png'
+set title '[qq-noself] asymmetry of each layer’s W_q W_kᵀ: |A - Aᵀ| / |A| (QQᵀ forces 0)'
+set xlabel 'step'
+set ylabel 'asymmetry'
+plot 'plots/wqk_asymmetry_qq-noself.csv' index 0 with linespoints pt 7 ps 0.4 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_qq-noself.csv' index 1 with linespoints pt 7 ps 0.4 title 'dec.1.cross_attn'
+set output 'plots/grad_wq_qq-noself.png'
+set title '[qq-noself] gradient norm of W_q per layer (for qq sites: the shared W)'
+set xlabel 'step'
+set ylabel '|dL/dW_q|'
+set logscale y
+plot 'plots/grad_wq_qq-noself.csv' index 0 with linespoints pt 7 ps 0.4 title 'dec.0.cross_attn', 'plots/grad_wq_qq-noself.csv' index 1 with linespoints pt 7 ps 0.4 title 'dec.0.self_attn', 'plots/grad_wq_qq-noself.csv' index 2 with linespoints pt 7 ps 0.4 title 'dec.1.cross_attn', 'plots/grad_wq_qq-noself.csv' index 3 with linespoints pt 7 ps 0.4 title 'dec.1.self_attn', 'plots/grad_wq_qq-noself.csv' index 4 with linespoints pt 7 ps 0.4 title 'enc.0.self_attn', 'plots/grad_wq_qq-noself.csv' index 5 with linespoints pt 7 ps 0.4 title 'enc.1.self_attn'
+unset logscale y
+set output 'plots/grad_wk_qq-noself.png'
+set title '[qq-noself] gradient norm of W_k per layer'
+set xlabel 'step'
+set ylabel '|dL/dW_k|'
+set logscale y
+plot 'plots/grad_wk_qq-noself.csv' index 0 with linespoints pt 7 ps 0.4 title 'dec.0.cross_attn', 'plots/grad_wk_qq-noself.csv' index 1 with linespoints pt 7 ps 0.4 title 'dec.1.cross_attn'
 unset logscale y
