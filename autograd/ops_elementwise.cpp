@@ -16,9 +16,8 @@ static void check_same(const char* op, const std::string& name, const Var& a, co
 
 static void add_backward(TapeEntry& e) {
   // dL/da += G;  dL/db += G
-  const Tensor& G = e.out->grad;
   for (const Var& in : e.inputs)
-    if (in->requires_grad) axpy(grad_of(in).data(), 1.f, G.data(), G.numel());
+    if (in->requires_grad) add_to_grad(in, 1.f, e.out->grad.data());
 }
 
 Var add(const Var& a, const Var& b, const std::string& name) {
@@ -60,12 +59,10 @@ Var mul(const Var& a, const Var& b, const std::string& name) {
 
 Var scale(const Var& a, float s, const std::string& name) {
   Tensor out = Tensor::empty(a->value.shape());
-  for (int64_t i = 0; i < out.numel(); i++) out[i] = s * a->value[i];
+  scale_forward(out.data(), a->value.data(), s, out.numel());
   Recorded r = record("scale", name, out, {a});
   if (r.entry)
-    r.entry->backward = [s](TapeEntry& e) {  // dL/dx += s G
-      axpy(grad_of(e.inputs[0]).data(), s, e.out->grad.data(), e.out->grad.numel());
-    };
+    r.entry->backward = [s](TapeEntry& e) { add_to_grad(e.inputs[0], s, e.out->grad.data()); };  // dL/dx += s G
   return r.out;
 }
 
@@ -77,7 +74,8 @@ Var relu(const Var& x, const std::string& name) {
   Recorded r = record("relu", name, out, {x});
   if (r.entry)
     r.entry->backward = [](TapeEntry& e) {
-      relu_backward(grad_of(e.inputs[0]).data(), e.out->grad.data(), e.out->value.data(), e.out->grad.numel());
+      const GradDst dx = grad_dst(e.inputs[0]);
+      relu_backward(dx.data, e.out->grad.data(), e.out->value.data(), e.out->grad.numel(), dx.accumulate);
     };
   return r.out;
 }
@@ -88,7 +86,8 @@ Var gelu(const Var& x, const std::string& name) {
   Recorded r = record("gelu", name, out, {x});
   if (r.entry)
     r.entry->backward = [](TapeEntry& e) {
-      gelu_backward(grad_of(e.inputs[0]).data(), e.out->grad.data(), e.inputs[0]->value.data(), e.out->grad.numel());
+      const GradDst dx = grad_dst(e.inputs[0]);
+      gelu_backward(dx.data, e.out->grad.data(), e.inputs[0]->value.data(), e.out->grad.numel(), dx.accumulate);
     };
   return r.out;
 }
@@ -105,7 +104,8 @@ Var dropout(const Var& x, float p, Rng& rng, const std::string& name) {
   Recorded r = record("dropout", name, out, {x});
   if (r.entry)
     r.entry->backward = [p, seed](TapeEntry& e) {  // out = x * mask  =>  dL/dx += G * mask
-      dropout_backward(grad_of(e.inputs[0]).data(), e.out->grad.data(), e.out->grad.numel(), p, seed);
+      const GradDst dx = grad_dst(e.inputs[0]);
+      dropout_backward(dx.data, e.out->grad.data(), e.out->grad.numel(), p, seed, dx.accumulate);
     };
   return r.out;
 }
@@ -128,7 +128,7 @@ Var add_rows(const Var& x, const Var& rows, const std::string& name) {
       // dL/dx += G;  dL/drows += sum over the broadcast copies of G
       const Tensor& G = e.out->grad;
       const Var &xv = e.inputs[0], &rw = e.inputs[1];
-      if (xv->requires_grad) axpy(grad_of(xv).data(), 1.f, G.data(), G.numel());
+      if (xv->requires_grad) add_to_grad(xv, 1.f, G.data());
       if (rw->requires_grad) {
         const int64_t blk = rw->value.numel();
         for (int64_t k = 0; k < G.numel() / blk; k++) axpy(grad_of(rw).data(), 1.f, G.data() + k * blk, blk);

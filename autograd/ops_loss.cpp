@@ -13,7 +13,8 @@ static void cross_entropy_op_backward(TapeEntry& e, float smoothing, int ignore_
   const Tensor& probs = e.get("probs");
   const int64_t V = probs.dim(-1), R = probs.numel() / V;
   const float g = e.out->grad.item() / float(count > 0 ? count : 1);
-  cross_entropy_backward(grad_of(e.inputs[0]).data(), probs.data(), e.ids.data(), R, int(V), smoothing, ignore_id, g);
+  const GradDst dx = grad_dst(e.inputs[0]);
+  cross_entropy_backward(dx.data, probs.data(), e.ids.data(), R, int(V), smoothing, ignore_id, g, dx.accumulate);
 }
 
 Var cross_entropy(const Var& logits, const std::vector<int32_t>& targets, float smoothing, int ignore_id,

@@ -29,7 +29,7 @@ static void matmul_backward(TapeEntry& e, bool ta, bool tb, float alpha) {
   // out = alpha * op(a) op(b),  G = dL/dout (M,N)
   //   d op(a) = alpha * G op(b)ᵀ      d op(b) = alpha * op(a)ᵀ G
   // For stored a: if ta, da = alpha * op(b) Gᵀ (K,M); else da = alpha * G op(b)ᵀ (M,K).
-  // When a and b are the same variable (Q in Q Qᵀ) both lines accumulate into one grad.
+  // When a and b are the same variable (Q in Q Qᵀ) the second line adds to what the first wrote.
   const Var &a = e.inputs[0], &b = e.inputs[1];
   const Tensor& G = e.out->grad;
   MatDims ad = mat_dims(a->value), bd = mat_dims(b->value);
@@ -37,14 +37,16 @@ static void matmul_backward(TapeEntry& e, bool ta, bool tb, float alpha) {
   const int batch = ad.batch;
   const float *g = G.data(), *av = a->value.data(), *bv = b->value.data();
   if (a->requires_grad) {
-    float* da = grad_of(a).data();
-    if (!ta) matmul_batched(da, g, bv, batch, M, K, N, false, !tb, alpha, 1.f);  // (M,N) op(b)ᵀ
-    else matmul_batched(da, bv, g, batch, K, M, N, tb, true, alpha, 1.f);        // op(b) Gᵀ
+    const GradDst da = grad_dst(a);
+    const float beta = da.accumulate ? 1.f : 0.f;
+    if (!ta) matmul_batched(da.data, g, bv, batch, M, K, N, false, !tb, alpha, beta);  // (M,N) op(b)ᵀ
+    else matmul_batched(da.data, bv, g, batch, K, M, N, tb, true, alpha, beta);        // op(b) Gᵀ
   }
   if (b->requires_grad) {
-    float* db = grad_of(b).data();
-    if (!tb) matmul_batched(db, av, g, batch, K, N, M, !ta, false, alpha, 1.f);  // op(a)ᵀ G
-    else matmul_batched(db, g, av, batch, N, K, M, true, ta, alpha, 1.f);        // Gᵀ op(a)
+    const GradDst db = grad_dst(b);
+    const float beta = db.accumulate ? 1.f : 0.f;
+    if (!tb) matmul_batched(db.data, av, g, batch, K, N, M, !ta, false, alpha, beta);  // op(a)ᵀ G
+    else matmul_batched(db.data, g, av, batch, N, K, M, true, ta, alpha, beta);        // Gᵀ op(a)
   }
 }
 
@@ -75,8 +77,14 @@ static void linear_backward(TapeEntry& e) {
   const Tensor& G = e.out->grad;
   const int I = int(w->value.dim(0)), O = int(w->value.dim(1));
   const int R = int(x->value.numel() / I);
-  if (x->requires_grad) matmul_forward(grad_of(x).data(), G.data(), w->value.data(), R, I, O, false, true, 1.f, 1.f);
-  if (w->requires_grad) matmul_forward(grad_of(w).data(), x->value.data(), G.data(), I, O, R, true, false, 1.f, 1.f);
+  if (x->requires_grad) {
+    const GradDst dx = grad_dst(x);
+    matmul_forward(dx.data, G.data(), w->value.data(), R, I, O, false, true, 1.f, dx.accumulate ? 1.f : 0.f);
+  }
+  if (w->requires_grad) {
+    const GradDst dw = grad_dst(w);
+    matmul_forward(dw.data, x->value.data(), G.data(), I, O, R, true, false, 1.f, dw.accumulate ? 1.f : 0.f);
+  }
   if (e.inputs.size() > 2 && e.inputs[2]->requires_grad) bias_backward(grad_of(e.inputs[2]).data(), G.data(), R, O);
 }
 
@@ -109,14 +117,15 @@ static void gram_backward(TapeEntry& e, float alpha) {
   if (!q->requires_grad) return;
   const Tensor& G = e.out->grad;
   MatDims d = mat_dims(q->value);
-  gram_backward_batched(grad_of(q).data(), G.data(), q->value.data(), d.batch, d.rows, d.cols, alpha);
+  const GradDst dq = grad_dst(q);
+  gram_backward_batched(dq.data, G.data(), q->value.data(), d.batch, d.rows, d.cols, alpha, dq.accumulate);
 }
 
 Var gram(const Var& q, float alpha, const std::string& name) {
   MatDims d = mat_dims(q->value);
   Shape s = q->value.shape();
   s.back() = d.rows;
-  Tensor out(s);
+  Tensor out = Tensor::empty(s);  // ssyrk's triangle, mirrored: every element written
   gram_batched(out.data(), q->value.data(), d.batch, d.rows, d.cols, alpha);
   Recorded r = record("gram", name, out, {q});
   if (r.entry) r.entry->backward = [alpha](TapeEntry& e) { gram_backward(e, alpha); };

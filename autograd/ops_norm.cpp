@@ -12,9 +12,10 @@ namespace attn {
 static void layernorm_op_backward(TapeEntry& e) {
   const Var &x = e.inputs[0], &w = e.inputs[1], &b = e.inputs[2];
   const int64_t C = x->value.dim(-1), R = x->value.numel() / C;
-  layernorm_backward(x->requires_grad ? grad_of(x).data() : nullptr, w->requires_grad ? grad_of(w).data() : nullptr,
+  const GradDst dx = x->requires_grad ? grad_dst(x) : GradDst{nullptr, false};
+  layernorm_backward(dx.data, w->requires_grad ? grad_of(w).data() : nullptr,
                      b->requires_grad ? grad_of(b).data() : nullptr, e.out->grad.data(), x->value.data(),
-                     w->value.data(), e.get("mean").data(), e.get("rstd").data(), R, int(C));
+                     w->value.data(), e.get("mean").data(), e.get("rstd").data(), R, int(C), dx.accumulate);
 }
 
 Var layernorm(const Var& x, const Var& weight, const Var& bias, const std::string& name) {

@@ -36,7 +36,7 @@ Var reshape(const Var& x, const Shape& shape, const std::string& name) {
   Recorded r = record("reshape", name, out, {x});
   if (r.entry)
     r.entry->backward = [](TapeEntry& e) {  // same numbers, old shape
-      axpy(grad_of(e.inputs[0]).data(), 1.f, e.out->grad.data(), e.out->grad.numel());
+      add_to_grad(e.inputs[0], 1.f, e.out->grad.data());
     };
   return r.out;
 }
@@ -51,8 +51,10 @@ Var transpose12(const Var& x, const std::string& name) {
   permute0213(out.data(), v.data(), A, B, C, D);
   Recorded r = record("transpose12", name, out, {x});
   if (r.entry)
-    r.entry->backward = [A, B, C, D](TapeEntry& e) {  // the inverse permutation of G, accumulated
-      permute0213_add(grad_of(e.inputs[0]).data(), e.out->grad.data(), A, C, B, D);
+    r.entry->backward = [A, B, C, D](TapeEntry& e) {  // the inverse permutation of G
+      const GradDst dx = grad_dst(e.inputs[0]);
+      if (dx.accumulate) permute0213_add(dx.data, e.out->grad.data(), A, C, B, D);
+      else permute0213(dx.data, e.out->grad.data(), A, C, B, D);
     };
   return r.out;
 }

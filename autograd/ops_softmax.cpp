@@ -12,7 +12,8 @@ static void softmax_op_backward(TapeEntry& e, float scale) {
   // dL/dX = scale * P ⊙ (dL/dP − rowsum(dL/dP ⊙ P))   (masked entries have P = 0: no gradient)
   const Tensor& P = e.out->value;
   const int64_t C = P.dim(-1);
-  softmax_backward(grad_of(e.inputs[0]).data(), e.out->grad.data(), P.data(), P.numel() / C, int(C), scale);
+  const GradDst dx = grad_dst(e.inputs[0]);
+  softmax_backward(dx.data, e.out->grad.data(), P.data(), P.numel() / C, int(C), scale, dx.accumulate);
 }
 
 Var softmax(const Var& x, const Tensor& mask, float scale, const std::string& name) {
@@ -45,8 +46,9 @@ Var log_softmax(const Var& x, const std::string& name) {
   if (r.entry)
     r.entry->backward = [](TapeEntry& e) {
       const int64_t C2 = e.out->value.dim(-1);
-      log_softmax_backward(grad_of(e.inputs[0]).data(), e.out->grad.data(), e.out->value.data(),
-                           e.out->value.numel() / C2, int(C2));
+      const GradDst dx = grad_dst(e.inputs[0]);
+      log_softmax_backward(dx.data, e.out->grad.data(), e.out->value.data(), e.out->value.numel() / C2, int(C2),
+                           dx.accumulate);
     };
   return r.out;
 }

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "autograd/ops.h"
+#include "core/kernels.h"
 
 namespace attn {
 
@@ -41,6 +42,20 @@ Var constant(Tensor value, const std::string& name) {
 Tensor& grad_of(const Var& v) {
   if (!v->grad.defined()) v->grad = Tensor::zeros(v->value.shape());
   return v->grad;
+}
+
+GradDst grad_dst(const Var& v) {
+  if (v->grad.defined()) return {v->grad.data(), true};
+  v->grad = Tensor::empty(v->value.shape());
+  return {v->grad.data(), false};
+}
+
+void add_to_grad(const Var& v, float alpha, const float* g) {
+  const GradDst d = grad_dst(v);
+  const int64_t n = v->value.numel();
+  if (d.accumulate) axpy(d.data, alpha, g, n);
+  else if (alpha == 1.f) std::copy(g, g + n, d.data);
+  else scale_forward(d.data, g, alpha, n);
 }
 
 const Tensor& TapeEntry::get(const std::string& what) const {

@@ -89,8 +89,10 @@ void gram_batched(float* out, const float* a, int batch, int N, int K, float alp
   for (int i = 0; i < batch; i++) gram_forward(out + int64_t(i) * N * N, a + int64_t(i) * N * K, N, K, alpha, beta);
 }
 
-void gram_backward_batched(float* dq, const float* g, const float* q, int batch, int N, int K, float alpha) {
-  // S = alpha Q Qᵀ: Q appears twice, so dL/dQ += alpha (G + Gᵀ) Q — the symmetrised gradient.
+void gram_backward_batched(float* dq, const float* g, const float* q, int batch, int N, int K, float alpha,
+                           bool accumulate) {
+  // S = alpha Q Qᵀ: Q appears twice, so dL/dQ (+)= alpha (G + Gᵀ) Q — the symmetrised gradient.
+  const float beta = accumulate ? 1.f : 0.f;
 #pragma omp parallel if (batch > 1 && blas_runs_single_threaded(N, K, N))
   {
     std::vector<float> sym(size_t(N) * N);  // G + Gᵀ of one batch entry, per thread
@@ -99,7 +101,7 @@ void gram_backward_batched(float* dq, const float* g, const float* q, int batch,
       const float* gb = g + int64_t(b) * N * N;
       for (int i = 0; i < N; i++)
         for (int j = 0; j < N; j++) sym[size_t(i) * N + j] = gb[int64_t(i) * N + j] + gb[int64_t(j) * N + i];
-      matmul_forward(dq + int64_t(b) * N * K, sym.data(), q + int64_t(b) * N * K, N, K, N, false, false, alpha, 1.f);
+      matmul_forward(dq + int64_t(b) * N * K, sym.data(), q + int64_t(b) * N * K, N, K, N, false, false, alpha, beta);
     }
   }
 }
@@ -118,6 +120,11 @@ ATTN_VECTOR_CLONES void mul_forward(float* out, const float* a, const float* b, 
 ATTN_VECTOR_CLONES void axpy(float* y, float alpha, const float* x, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+ATTN_VECTOR_CLONES void scale_forward(float* out, const float* inp, float alpha, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; i++) out[i] = alpha * inp[i];
 }
 
 ATTN_VECTOR_CLONES void add_bias_forward(float* out, const float* inp, const float* bias, int64_t R, int C) {
@@ -141,10 +148,15 @@ ATTN_VECTOR_CLONES void relu_forward(float* out, const float* inp, int64_t n) {
   for (int64_t i = 0; i < n; i++) out[i] = inp[i] > 0.f ? inp[i] : 0.f;
 }
 
-ATTN_VECTOR_CLONES void relu_backward(float* dinp, const float* dout, const float* out, int64_t n) {
+ATTN_VECTOR_CLONES void relu_backward(float* dinp, const float* dout, const float* out, int64_t n, bool accumulate) {
   // out = max(x, 0)  =>  dL/dx = dL/dout * [out > 0]
+  if (accumulate) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; i++) dinp[i] += out[i] > 0.f ? dout[i] : 0.f;
+    for (int64_t i = 0; i < n; i++) dinp[i] += out[i] > 0.f ? dout[i] : 0.f;
+  } else {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+    for (int64_t i = 0; i < n; i++) dinp[i] = out[i] > 0.f ? dout[i] : 0.f;
+  }
 }
 
 static const float kGeluScale = 0.7978845608028654f;  // sqrt(2/pi)
@@ -157,7 +169,7 @@ void gelu_forward(float* out, const float* inp, int64_t n) {
   }
 }
 
-void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n) {
+void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, bool accumulate) {
   // d/dx = 0.5 (1 + tanh u) + 0.5 x sech^2(u) du/dx,  u = s (x + 0.044715 x^3)
   for (int64_t i = 0; i < n; i++) {
     float x = inp[i];
@@ -165,7 +177,8 @@ void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n) 
     float th = std::tanh(u);
     float sech2 = 1.f - th * th;
     float du = kGeluScale * (1.f + 3.f * 0.044715f * x * x);
-    dinp[i] += dout[i] * (0.5f * (1.f + th) + 0.5f * x * sech2 * du);
+    const float d = dout[i] * (0.5f * (1.f + th) + 0.5f * x * sech2 * du);
+    dinp[i] = accumulate ? dinp[i] + d : d;
   }
 }
 
@@ -173,44 +186,56 @@ void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n) 
 
 ATTN_VECTOR_CLONES void softmax_forward(float* out, const float* inp, const float* mask, int B, int H, int Tq, int Tk,
                      float scale) {
+  // Rows go in blocks of 32: the exponentials of a block run as one loop over its contiguous
+  // values, because a row alone (Tk = 24 in training) leaves most of an AVX-512 loop to its
+  // scalar remainder (softmax took 19 ms of a step, most of it in that remainder).
   const int64_t rows = int64_t(B) * H * Tq;
+  constexpr int64_t kRowBlock = 32;
+  const float ninf = -std::numeric_limits<float>::infinity();
 #pragma omp parallel for schedule(static) if (rows * Tk > 32768)
-  for (int64_t r = 0; r < rows; r++) {
-    const int b = static_cast<int>(r / (int64_t(H) * Tq));
-    const int i = static_cast<int>(r % Tq);
-    const float* x = inp + r * Tk;
-    const float* m = mask ? mask + (int64_t(b) * Tq + i) * Tk : nullptr;
-    float* y = out + r * Tk;
-    float maxv = -std::numeric_limits<float>::infinity();
-    if (m) {
+  for (int64_t r0 = 0; r0 < rows; r0 += kRowBlock) {
+    const int64_t r1 = std::min(rows, r0 + kRowBlock);
+    for (int64_t r = r0; r < r1; r++) {  // y = scale x + mask − max of the row
+      const int b = static_cast<int>(r / (int64_t(H) * Tq));
+      const int i = static_cast<int>(r % Tq);
+      const float* x = inp + r * Tk;
+      const float* m = mask ? mask + (int64_t(b) * Tq + i) * Tk : nullptr;
+      float* y = out + r * Tk;
+      float maxv = ninf;
+      if (m) {
 #pragma omp simd reduction(max : maxv)
-      for (int j = 0; j < Tk; j++) {
-        y[j] = scale * x[j] + m[j];
-        maxv = std::max(maxv, y[j]);
-      }
-    } else {
+        for (int j = 0; j < Tk; j++) {
+          y[j] = scale * x[j] + m[j];
+          maxv = std::max(maxv, y[j]);
+        }
+      } else {
 #pragma omp simd reduction(max : maxv)
-      for (int j = 0; j < Tk; j++) {
-        y[j] = scale * x[j];
-        maxv = std::max(maxv, y[j]);
+        for (int j = 0; j < Tk; j++) {
+          y[j] = scale * x[j];
+          maxv = std::max(maxv, y[j]);
+        }
       }
+      if (maxv == ninf) maxv = 0.f;  // fully masked row: every y is -inf, every exp 0
+      for (int j = 0; j < Tk; j++) y[j] -= maxv;
     }
-    if (maxv == -std::numeric_limits<float>::infinity()) {  // fully masked row
-      for (int j = 0; j < Tk; j++) y[j] = 0.f;
-      continue;
-    }
-    float sum = 0.f;
+    float* yb = out + r0 * Tk;
+    const int64_t nb = (r1 - r0) * Tk;
+#pragma omp simd
+    for (int64_t k = 0; k < nb; k++) yb[k] = exp_fast(yb[k]);
+    for (int64_t r = r0; r < r1; r++) {  // normalise; a fully masked row stays all zeros
+      float* y = out + r * Tk;
+      float sum = 0.f;
 #pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < Tk; j++) {
-      y[j] = exp_fast(y[j] - maxv);
-      sum += y[j];
+      for (int j = 0; j < Tk; j++) sum += y[j];
+      if (sum == 0.f) continue;
+      const float inv = 1.f / sum;
+      for (int j = 0; j < Tk; j++) y[j] *= inv;
     }
-    const float inv = 1.f / sum;
-    for (int j = 0; j < Tk; j++) y[j] *= inv;
   }
 }
 
-ATTN_VECTOR_CLONES void softmax_backward(float* dinp, const float* dout, const float* out, int64_t rows, int Tk, float scale) {
+ATTN_VECTOR_CLONES void softmax_backward(float* dinp, const float* dout, const float* out, int64_t rows, int Tk,
+                                         float scale, bool accumulate) {
   // y = softmax(s x + m)  =>  dL/dx_j = s * y_j (dL/dy_j - sum_k dL/dy_k y_k)
 #pragma omp parallel for schedule(static) if (rows * Tk > 32768)
   for (int64_t r = 0; r < rows; r++) {
@@ -220,7 +245,10 @@ ATTN_VECTOR_CLONES void softmax_backward(float* dinp, const float* dout, const f
 #pragma omp simd reduction(+ : dot)
     for (int j = 0; j < Tk; j++) dot += dy[j] * y[j];
     float* dx = dinp + r * Tk;
-    for (int j = 0; j < Tk; j++) dx[j] += scale * y[j] * (dy[j] - dot);
+    if (accumulate)
+      for (int j = 0; j < Tk; j++) dx[j] += scale * y[j] * (dy[j] - dot);
+    else
+      for (int j = 0; j < Tk; j++) dx[j] = scale * y[j] * (dy[j] - dot);
   }
 }
 
@@ -238,13 +266,17 @@ ATTN_VECTOR_CLONES void log_softmax_forward(float* out, const float* inp, int64_
   }
 }
 
-ATTN_VECTOR_CLONES void log_softmax_backward(float* dinp, const float* dout, const float* out, int64_t R, int C) {
+ATTN_VECTOR_CLONES void log_softmax_backward(float* dinp, const float* dout, const float* out, int64_t R, int C,
+                                             bool accumulate) {
   // y = x - logsumexp(x)  =>  dL/dx_j = dL/dy_j - exp(y_j) sum_k dL/dy_k
   for (int64_t r = 0; r < R; r++) {
     float sum = 0.f;
 #pragma omp simd reduction(+ : sum)
     for (int c = 0; c < C; c++) sum += dout[r * C + c];
-    for (int c = 0; c < C; c++) dinp[r * C + c] += dout[r * C + c] - exp_fast(out[r * C + c]) * sum;
+    if (accumulate)
+      for (int c = 0; c < C; c++) dinp[r * C + c] += dout[r * C + c] - exp_fast(out[r * C + c]) * sum;
+    else
+      for (int c = 0; c < C; c++) dinp[r * C + c] = dout[r * C + c] - exp_fast(out[r * C + c]) * sum;
   }
 }
 
@@ -272,7 +304,8 @@ ATTN_VECTOR_CLONES void layernorm_forward(float* out, float* mean, float* rstd, 
 }
 
 ATTN_VECTOR_CLONES void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                        const float* weight, const float* mean, const float* rstd, int64_t R, int C) {
+                        const float* weight, const float* mean, const float* rstd, int64_t R, int C,
+                        bool accumulate) {
   // y = xhat * w + b, xhat = (x - mean) * rstd
   // dL/dw += dy * xhat; dL/db += dy
   // dL/dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),  dxhat = dy * w
@@ -308,7 +341,8 @@ ATTN_VECTOR_CLONES void layernorm_backward(float* dinp, float* dweight, float* d
         float* dx = dinp + r * C;
         for (int c = 0; c < C; c++) {
           const float xhat = (x[c] - m) * s;
-          dx[c] += s * (dy[c] * weight[c] - dnorm_mean - xhat * dnorm_norm_mean);
+          const float d = s * (dy[c] * weight[c] - dnorm_mean - xhat * dnorm_norm_mean);
+          dx[c] = accumulate ? dx[c] + d : d;
         }
       }
     }
@@ -368,15 +402,21 @@ ATTN_VECTOR_CLONES double cross_entropy_forward(float* probs, int64_t* count, co
 }
 
 ATTN_VECTOR_CLONES void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* targets, int64_t R, int V,
-                            float smoothing, int ignore_id, float scale) {
+                            float smoothing, int ignore_id, float scale, bool accumulate) {
   // dloss/dx_v = p_v - q_v,  q = (1-eps) onehot(y) + eps/V
   const float uniform = smoothing / V;
 #pragma omp parallel for schedule(static) if (R * V > 65536)
   for (int64_t r = 0; r < R; r++) {
-    if (targets[r] == ignore_id) continue;
     float* dx = dlogits + r * V;
     const float* p = probs + r * V;
-    for (int v = 0; v < V; v++) dx[v] += scale * (p[v] - uniform);
+    if (targets[r] == ignore_id) {  // padding: no gradient
+      if (!accumulate) std::fill(dx, dx + V, 0.f);
+      continue;
+    }
+    if (accumulate)
+      for (int v = 0; v < V; v++) dx[v] += scale * (p[v] - uniform);
+    else
+      for (int v = 0; v < V; v++) dx[v] = scale * (p[v] - uniform);
     dx[targets[r]] -= scale * (1.f - smoothing);
   }
 }
@@ -411,11 +451,17 @@ ATTN_VECTOR_CLONES void dropout_forward(float* out, const float* inp, int64_t n,
   for (int64_t i = 0; i < n; i++) out[i] = dropped_at(lo, hi, uint32_t(i), th) ? 0.f : inp[i] * keep;
 }
 
-ATTN_VECTOR_CLONES void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t seed) {
+ATTN_VECTOR_CLONES void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t seed,
+                                         bool accumulate) {
   const float keep = 1.f / (1.f - p);
   const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
+  if (accumulate) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; i++) dinp[i] += dropped_at(lo, hi, uint32_t(i), th) ? 0.f : dout[i] * keep;
+    for (int64_t i = 0; i < n; i++) dinp[i] += dropped_at(lo, hi, uint32_t(i), th) ? 0.f : dout[i] * keep;
+  } else {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+    for (int64_t i = 0; i < n; i++) dinp[i] = dropped_at(lo, hi, uint32_t(i), th) ? 0.f : dout[i] * keep;
+  }
 }
 
 // ---- layout ----------------------------------------------------------------------------
@@ -440,6 +486,19 @@ ATTN_VECTOR_CLONES void permute0213_add(float* out, const float* inp, int A, int
         float* dst = out + (((int64_t(a) * C + c) * B + b) * D);
         for (int d = 0; d < D; d++) dst[d] += src[d];
       }
+}
+
+// ---- optimizer -------------------------------------------------------------------------
+
+ATTN_VECTOR_CLONES void adam_update(float* w, float* m, float* v, const float* g, int64_t n, float lr, float beta1,
+                                    float beta2, float eps, float weight_decay, float bc1, float bc2) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t k = 0; k < n; k++) {
+    m[k] = beta1 * m[k] + (1.f - beta1) * g[k];
+    v[k] = beta2 * v[k] + (1.f - beta2) * g[k] * g[k];
+    const float mhat = m[k] / bc1, vhat = v[k] / bc2;
+    w[k] -= lr * (mhat / (std::sqrt(vhat) + eps) + weight_decay * w[k]);
+  }
 }
 
 }  // namespace attn

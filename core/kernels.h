@@ -60,19 +60,24 @@ void matmul_batched(float* out, const float* a, const float* b, int batch, int M
 // (half the flops of sgemm); both triangles of out are written.
 void gram_forward(float* out, const float* a, int N, int K, float alpha, float beta = 0.f);
 void gram_batched(float* out, const float* a, int batch, int N, int K, float alpha, float beta = 0.f);
-// dq (batch,N,K) += alpha (G + Gᵀ) Q for each batch entry: the gradient of S = alpha Q Qᵀ.
-void gram_backward_batched(float* dq, const float* g, const float* q, int batch, int N, int K, float alpha);
+// dq (batch,N,K) (+)= alpha (G + Gᵀ) Q for each batch entry: the gradient of S = alpha Q Qᵀ.
+void gram_backward_batched(float* dq, const float* g, const float* q, int batch, int N, int K, float alpha,
+                           bool accumulate);
 
 // ---- elementwise -----------------------------------------------------------------------
+// Backward kernels take `accumulate`: true adds into the gradient buffer (`d += ...`, a later
+// consumer of the same variable), false assigns (`d = ...`, the first consumer, writing into
+// fresh memory that is never read). Both are written out as separate loops, `(+)=` below.
 void add_forward(float* out, const float* a, const float* b, int64_t n);
 void mul_forward(float* out, const float* a, const float* b, int64_t n);
 void axpy(float* y, float alpha, const float* x, int64_t n);  // y += alpha * x
+void scale_forward(float* out, const float* inp, float alpha, int64_t n);  // out = alpha * inp
 void add_bias_forward(float* out, const float* inp, const float* bias, int64_t R, int C);
 void bias_backward(float* dbias, const float* dout, int64_t R, int C);  // dbias += sum over rows
 void relu_forward(float* out, const float* inp, int64_t n);
-void relu_backward(float* dinp, const float* dout, const float* out, int64_t n);
+void relu_backward(float* dinp, const float* dout, const float* out, int64_t n, bool accumulate);
 void gelu_forward(float* out, const float* inp, int64_t n);  // tanh approximation
-void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n);
+void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, bool accumulate);
 
 // ---- softmax ---------------------------------------------------------------------------
 // Attention softmax over the last axis of (B,H,Tq,Tk): out = softmax(scale * inp + mask),
@@ -80,16 +85,19 @@ void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n);
 // entries are all masked becomes all zeros (it attends to nothing) instead of NaN.
 void softmax_forward(float* out, const float* inp, const float* mask, int B, int H, int Tq, int Tk,
                      float scale);
-// dinp += scale * out * (dout - <dout, out>_row), rows = B*H*Tq.
-void softmax_backward(float* dinp, const float* dout, const float* out, int64_t rows, int Tk, float scale);
+// dinp (+)= scale * out * (dout - <dout, out>_row), rows = B*H*Tq.
+void softmax_backward(float* dinp, const float* dout, const float* out, int64_t rows, int Tk, float scale,
+                      bool accumulate);
 void log_softmax_forward(float* out, const float* inp, int64_t R, int C);
-void log_softmax_backward(float* dinp, const float* dout, const float* out, int64_t R, int C);
+void log_softmax_backward(float* dinp, const float* dout, const float* out, int64_t R, int C, bool accumulate);
 
 // ---- layer norm (over the last axis C) -------------------------------------------------
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                        const float* bias, int64_t R, int C, float eps = 1e-5f);
+// dinp (+)= ... (`accumulate` applies to dinp); dweight and dbias are always added to.
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                        const float* weight, const float* mean, const float* rstd, int64_t R, int C);
+                        const float* weight, const float* mean, const float* rstd, int64_t R, int C,
+                        bool accumulate);
 
 // ---- embeddings ------------------------------------------------------------------------
 void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int C);
@@ -101,9 +109,9 @@ void embedding_backward(float* dtable, const float* dout, const int32_t* ids, in
 // Writes probs (R,V) and returns the summed loss and the counted rows.
 double cross_entropy_forward(float* probs, int64_t* count, const float* logits, const int32_t* targets,
                              int64_t R, int V, float smoothing, int ignore_id);
-// dlogits += scale * (probs - q) for counted rows.
+// dlogits (+)= scale * (probs - q) for counted rows (ignored rows: += 0, or = 0 when assigning).
 void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* targets, int64_t R, int V,
-                            float smoothing, int ignore_id, float scale);
+                            float smoothing, int ignore_id, float scale, bool accumulate);
 
 // ---- dropout ---------------------------------------------------------------------------
 // mask[i] = 0 or 1/(1-p); out = inp * mask.
@@ -113,11 +121,19 @@ void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* t
 //   out = inp * mask,  mask_i = 0 (dropped) or 1/(1-p)
 bool dropout_dropped(uint64_t seed, int64_t i, float p);
 void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed);
-void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t seed);  // dinp += dout * mask
+void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t seed,
+                      bool accumulate);  // dinp (+)= dout * mask
 
 // ---- layout ----------------------------------------------------------------------------
 // out(A,C,B,D) = inp(A,B,C,D): swaps axes 1 and 2 (splitting / merging attention heads).
 void permute0213(float* out, const float* inp, int A, int B, int C, int D);
 void permute0213_add(float* out, const float* inp, int A, int B, int C, int D);  // out += permuted inp
+
+// ---- optimizer -------------------------------------------------------------------------
+// One Adam step over n parameters, weight decay added to the update (nn/optim.cpp):
+//   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  w -= lr (m/bc1 / (sqrt(v/bc2) + eps) + wd w)
+// with the bias corrections bc1 = 1 - b1^t, bc2 = 1 - b2^t.
+void adam_update(float* w, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2,
+                 float eps, float weight_decay, float bc1, float bc2);
 
 }  // namespace attn

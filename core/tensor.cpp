@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <stdexcept>
 #if defined(__GLIBC__)
@@ -66,12 +67,17 @@ Tensor::Tensor(const Shape& shape) : shape_(shape), numel_(shape_numel(shape)) {
   fill(0.f);
 }
 
+static bool g_poison_empty = false;
+
+void Tensor::poison_empty(bool on) { g_poison_empty = on; }
+
 Tensor Tensor::empty(const Shape& shape) {
   check_shape(shape);
   Tensor t;
   t.shape_ = shape;
   t.numel_ = shape_numel(shape);
   t.storage_ = std::make_shared<Storage>(t.numel_);
+  if (g_poison_empty) t.fill(std::numeric_limits<float>::quiet_NaN());
   return t;
 }
 

@@ -42,6 +42,9 @@ class Tensor {
   static Tensor zeros(const Shape& shape) { return Tensor(shape); }
   // Uninitialised: for outputs a kernel overwrites completely (saves a pass over memory).
   static Tensor empty(const Shape& shape);
+  // Testing aid: while on, empty() fills new tensors with NaN, so a kernel that leaves part of
+  // its output unwritten shows up as NaN instead of whatever the memory held before.
+  static void poison_empty(bool on);
   static Tensor full(const Shape& shape, float value);
   static Tensor from(const Shape& shape, std::vector<float> values);
   static Tensor scalar(float v) { return from({}, {v}); }

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "core/kernels.h"
+
 namespace attn {
 
 Adam::Adam(std::vector<Var> params_, AdamConfig cfg_) : params(std::move(params_)), cfg(cfg_) {
@@ -20,19 +22,9 @@ void Adam::step(float lr) {
   for (size_t i = 0; i < params.size(); i++) {
     Var& p = params[i];
     if (!p->grad.defined()) continue;
-    float* w = p->value.data();
-    const float* g = p->grad.data();
-    float* mi = m[i].data();
-    float* vi = v[i].data();
-    const int64_t n = p->value.numel();
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t k = 0; k < n; k++) {
-      // m = β1 m + (1−β1) g;  v = β2 v + (1−β2) g²
-      mi[k] = cfg.beta1 * mi[k] + (1.f - cfg.beta1) * g[k];
-      vi[k] = cfg.beta2 * vi[k] + (1.f - cfg.beta2) * g[k] * g[k];
-      const float mhat = mi[k] / bc1, vhat = vi[k] / bc2;
-      w[k] -= lr * (mhat / (std::sqrt(vhat) + cfg.eps) + cfg.weight_decay * w[k]);
-    }
+    // m = β1 m + (1−β1) g;  v = β2 v + (1−β2) g²;  w −= lr (m̂ / (√v̂ + ε) + wd w)
+    adam_update(p->value.data(), m[i].data(), v[i].data(), p->grad.data(), p->value.numel(), lr, cfg.beta1, cfg.beta2,
+                cfg.eps, cfg.weight_decay, bc1, bc2);
   }
 }
 

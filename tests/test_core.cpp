@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <string>
 #include <limits>
 
 #include "core/fileio.h"
@@ -106,6 +108,37 @@ TEST_CASE("masked softmax: rows sum to one, masked entries are zero, a fully mas
   REQUIRE(p.at({0, 0, 1, 1}) == Approx(std::exp(0.5 * x.at({0, 0, 1, 1})) / z).epsilon(1e-5));
 }
 
+TEST_CASE("attention softmax at training shapes equals a double-precision evaluation, on 1 and 2 threads") {
+  // (B,H,Tq,Tk) = (3,5,24,24) with a causal mask and one fully masked row: 360 rows, processed
+  // in blocks of 32 rows (the last block partial); and a Tk of 1 and of 37.
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (int Tk : {24, 1, 37})
+    for (int threads : {1, 2}) {
+      set_threads(threads);
+      const int B = 3, H = 5, Tq = 24;
+      Tensor x = random_tensor({B, H, Tq, Tk}, 51), mask({B, Tq, Tk}), p = Tensor::empty({B, H, Tq, Tk});
+      for (int b = 0; b < B; b++)
+        for (int i = 0; i < Tq; i++)
+          for (int j = 0; j < Tk; j++) mask.at({b, i, j}) = (j > i || (b == 1 && i == 3)) ? ninf : 0.f;
+      softmax_forward(p.data(), x.data(), mask.data(), B, H, Tq, Tk, 0.7f);
+      for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+          for (int i = 0; i < Tq; i++) {
+            double mx = -1e30, z = 0;
+            for (int j = 0; j < Tk; j++)
+              if (mask.at({b, i, j}) == 0.f) mx = std::max(mx, 0.7 * x.at({b, h, i, j}));
+            for (int j = 0; j < Tk; j++)
+              if (mask.at({b, i, j}) == 0.f) z += std::exp(0.7 * x.at({b, h, i, j}) - mx);
+            for (int j = 0; j < Tk; j++) {
+              const double want = mask.at({b, i, j}) == 0.f ? std::exp(0.7 * x.at({b, h, i, j}) - mx) / z : 0.0;
+              INFO("Tk " << Tk << " threads " << threads << " at " << b << "," << h << "," << i << "," << j);
+              REQUIRE(p.at({b, h, i, j}) == Approx(want).epsilon(1e-5).margin(1e-7));
+            }
+          }
+    }
+  set_threads(0);
+}
+
 TEST_CASE("layer norm output has zero mean and unit variance before the affine part") {
   const int R = 4, C = 16;
   Tensor x = random_tensor({R, C}, 6), y({R, C}), mean({R}), rstd({R});
@@ -184,7 +217,7 @@ TEST_CASE("dropout backward redraws exactly the forward's mask") {
   const uint64_t seed = 0x1234567887654321ULL;
   dropout_forward(out.data(), x.data(), n, p, seed);
   Tensor dx = Tensor::full({n}, 0.5f), g = Tensor::full({n}, 2.f);
-  dropout_backward(dx.data(), g.data(), n, p, seed);
+  dropout_backward(dx.data(), g.data(), n, p, seed, true);
   int64_t dropped = 0;
   for (int64_t i = 0; i < n; i++) {
     // out = mask (x = 1), so dx = 0.5 + 2 * mask, element by element
@@ -242,7 +275,7 @@ TEST_CASE("batched products spread over threads equal the plain-loop reference, 
   for (int threads : {1, 2}) {
     set_threads(threads);
     Tensor dq = random_tensor({batch, T, D}, 16), ref = dq.clone();
-    gram_backward_batched(dq.data(), g.data(), q.data(), batch, T, D, 0.25f);
+    gram_backward_batched(dq.data(), g.data(), q.data(), batch, T, D, 0.25f, true);
     for (int i = 0; i < batch; i++) {
       const float* gi = g.data() + i * T * T;
       matmul_reference(ref.data() + i * T * D, gi, q.data() + i * T * D, T, D, T, false, false, 0.25f, 1.f);
@@ -250,6 +283,91 @@ TEST_CASE("batched products spread over threads equal the plain-loop reference, 
     }
     INFO("threads " << threads);
     REQUIRE(max_abs_diff(dq, ref) < 1e-5f);
+  }
+  set_threads(0);
+}
+
+TEST_CASE("backward kernels: assigning into a fresh buffer equals adding onto zeros, element for element") {
+  // The first writer of a gradient assigns (accumulate = false) into memory nobody zeroed; here
+  // that memory is NaN, so an element the assign path skips (e.g. a padding row) fails the test.
+  // Sizes above the threading threshold, on 1 and 2 threads.
+  const int64_t R = 600, C = 256, n = R * C;
+  Tensor x = random_tensor({R, C}, 31), g = random_tensor({R, C}, 32), w = random_tensor({C}, 33);
+  Tensor probs = Tensor::empty({R, C}), mean = Tensor::empty({R}), rstd = Tensor::empty({R});
+  std::vector<int32_t> targets(R);
+  for (int64_t r = 0; r < R; r++) targets[r] = r % 7 == 0 ? -1 : int32_t((r * 37) % C);  // -1: ignored rows
+  int64_t count = 0;
+  cross_entropy_forward(probs.data(), &count, x.data(), targets.data(), R, int(C), 0.1f, -1);
+  Tensor out = Tensor::empty({R, C});
+  layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), w.data(), R, int(C), 1e-5f);
+  Tensor sm = Tensor::empty({R, C});
+  softmax_forward(sm.data(), x.data(), nullptr, 1, 1, int(R), int(C), 0.5f);
+  const int batch = 40, T = 24, D = 16;  // gram: 40 products of 24 x 16
+  Tensor q = random_tensor({batch, T, D}, 34), gq = random_tensor({batch, T, T}, 35);
+  // kernel(dst, accumulate) for each backward kernel with an assign mode
+  std::vector<std::pair<const char*, std::function<void(float*, bool)>>> kernels = {
+      {"relu", [&](float* d, bool acc) { relu_backward(d, g.data(), x.data(), n, acc); }},
+      {"gelu", [&](float* d, bool acc) { gelu_backward(d, g.data(), x.data(), n, acc); }},
+      {"dropout", [&](float* d, bool acc) { dropout_backward(d, g.data(), n, 0.1f, 77, acc); }},
+      {"softmax", [&](float* d, bool acc) { softmax_backward(d, g.data(), sm.data(), R, int(C), 0.5f, acc); }},
+      {"log_softmax", [&](float* d, bool acc) { log_softmax_backward(d, g.data(), x.data(), R, int(C), acc); }},
+      {"cross_entropy",
+       [&](float* d, bool acc) { cross_entropy_backward(d, probs.data(), targets.data(), R, int(C), 0.1f, -1, 0.01f, acc); }},
+      {"layernorm", [&](float* d, bool acc) {
+         Tensor dw = Tensor::zeros({C}), db = Tensor::zeros({C});
+         layernorm_backward(d, dw.data(), db.data(), g.data(), x.data(), w.data(), mean.data(), rstd.data(), R, int(C), acc);
+       }},
+      {"gram", [&](float* d, bool acc) { gram_backward_batched(d, gq.data(), q.data(), batch, T, D, 0.25f, acc); }},
+  };
+  for (int threads : {1, 2}) {
+    set_threads(threads);
+    for (auto& [name, kernel] : kernels) {
+      INFO(name << " on " << threads << " threads");
+      const int64_t m = std::string(name) == "gram" ? q.numel() : n;
+      Tensor added = Tensor::zeros({m}), assigned = Tensor::full({m}, std::numeric_limits<float>::quiet_NaN());
+      kernel(added.data(), true);
+      kernel(assigned.data(), false);
+      REQUIRE(all_finite(assigned));
+      REQUIRE(max_abs_diff(assigned, added) <= 1e-6f * std::max(1.0, l2_norm(added)));
+      // and accumulating onto something adds exactly what assigning writes
+      Tensor base = random_tensor({m}, 36), sum = base.clone();
+      kernel(sum.data(), true);
+      for (int64_t i = 0; i < m; i++) REQUIRE(sum[i] == Approx(base[i] + assigned[i]).margin(1e-6));
+    }
+  }
+  set_threads(0);
+  // the ignored rows really are zero, not skipped
+  Tensor ce = Tensor::full({R, C}, std::numeric_limits<float>::quiet_NaN());
+  cross_entropy_backward(ce.data(), probs.data(), targets.data(), R, int(C), 0.1f, -1, 0.01f, false);
+  CHECK(ce.at({0, 5}) == 0.f);
+  CHECK(ce.at({7, 100}) == 0.f);
+  CHECK(ce.at({1, 3}) != 0.f);
+}
+
+TEST_CASE("adam_update (vectorised, threaded) equals the plain loop of its formula") {
+  const int64_t n = 200000;  // above the threading threshold
+  Tensor g = random_tensor({n}, 41), w0 = random_tensor({n}, 42);
+  const float lr = 1e-3f, b1 = 0.9f, b2 = 0.98f, eps = 1e-9f, wd = 0.01f;
+  for (int threads : {1, 2}) {
+    set_threads(threads);
+    Tensor w = w0.clone(), m = Tensor::zeros({n}), v = Tensor::zeros({n});
+    std::vector<float> rw(w0.data(), w0.data() + n), rm(n, 0.f), rv(n, 0.f);
+    for (int t = 1; t <= 3; t++) {
+      const float bc1 = 1.f - std::pow(b1, float(t)), bc2 = 1.f - std::pow(b2, float(t));
+      adam_update(w.data(), m.data(), v.data(), g.data(), n, lr, b1, b2, eps, wd, bc1, bc2);
+      for (int64_t k = 0; k < n; k++) {
+        rm[k] = b1 * rm[k] + (1.f - b1) * g[k];
+        rv[k] = b2 * rv[k] + (1.f - b2) * g[k] * g[k];
+        rw[k] -= lr * ((rm[k] / bc1) / (std::sqrt(rv[k] / bc2) + eps) + wd * rw[k]);
+      }
+    }
+    INFO("threads " << threads);
+    for (int64_t k = 0; k < n; k++) {
+      REQUIRE(w[k] == Approx(rw[k]).epsilon(1e-6).margin(1e-7));
+      REQUIRE(m[k] == Approx(rm[k]).epsilon(1e-6).margin(1e-9));
+    }
+    // and it moved: three steps of lr against the gradient's sign, about 3e-3 each
+    CHECK(std::fabs(w[7] - w0[7]) > 2e-3);
   }
   set_threads(0);
 }
@@ -267,13 +385,13 @@ TEST_CASE("elementwise kernels split over threads give their single-thread resul
     relu_forward(t.data(), x.data(), n);
     o.push_back(t.clone());
     Tensor acc = y.clone();
-    relu_backward(acc.data(), x.data(), t.data(), n);
+    relu_backward(acc.data(), x.data(), t.data(), n, true);
     axpy(acc.data(), 0.5f, x.data(), n);
     o.push_back(acc);
     dropout_forward(t.data(), x.data(), n, 0.1f, 99);
     o.push_back(t.clone());
     Tensor dd = y.clone();
-    dropout_backward(dd.data(), x.data(), n, 0.1f, 99);
+    dropout_backward(dd.data(), x.data(), n, 0.1f, 99, true);
     o.push_back(dd);
     Tensor dbias = Tensor::full({C}, 0.5f);  // column sums, each column summed in row order
     bias_backward(dbias.data(), x.data(), R, int(C));
@@ -286,7 +404,8 @@ TEST_CASE("elementwise kernels split over threads give their single-thread resul
     Tensor out = Tensor::empty({R, C}), mean = Tensor::empty({R}), rstd = Tensor::empty({R});
     layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), y.data(), R, int(C), 1e-5f);
     Tensor dx = Tensor::zeros({R, C}), dw = Tensor::full({C}, 1.f), db = Tensor::zeros({C});
-    layernorm_backward(dx.data(), dw.data(), db.data(), y.data(), x.data(), w.data(), mean.data(), rstd.data(), R, int(C));
+    layernorm_backward(dx.data(), dw.data(), db.data(), y.data(), x.data(), w.data(), mean.data(), rstd.data(), R, int(C),
+                       true);
     o.push_back(out);
     o.push_back(dx);
     o.push_back(dw);
