@@ -16,9 +16,11 @@
 #include "core/threads.h"
 
 int main(int argc, char** argv) {
-  attn::ensure_fast_runtime(argv);
+  const char* blas_core = attn::ensure_fast_runtime(argv);
   CLI::App app{"attnlab — why does self-attention need a separate key matrix? QKᵀ vs QQᵀ, by experiment"};
   app.require_subcommand(1);
+  // For bug reports: the version and the BLAS kernels this process runs (see core/threads.h).
+  app.set_version_flag("--version", fmt::format("attnlab {} (BLAS kernels: {})", ATTNLAB_VERSION, blas_core));
   app.set_help_all_flag("--help-all", "help for every subcommand");
   attn::add_compare_command(app);
   attn::add_train_command(app);
@@ -36,6 +38,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     // One line, like every other error; CLI11 lists unexpected arguments last-first (we

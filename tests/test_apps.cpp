@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -142,6 +143,14 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
   REQUIRE(p.find("qq-s1") < p.find("qk-s2"));
   REQUIRE(p.find("qk-s2") != std::string::npos);
   fs::remove_all(d);
+}
+
+TEST_CASE("--version names the version and the BLAS kernels in use") {
+  Result r = attnlab("--version");
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  REQUIRE(r.out.rfind("attnlab " ATTNLAB_VERSION " (BLAS kernels: ", 0) == 0);
+  REQUIRE(std::count(r.out.begin(), r.out.end(), '\n') == 1);
 }
 
 TEST_CASE("every preset's training flags pass the checks its runs will apply") {
