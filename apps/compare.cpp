@@ -53,7 +53,7 @@ static const std::vector<ComparePreset>& presets() {
                                                         "--lr", "1.5e-3", "--batch-tokens", "2048", "--beam", "1"};
   static const std::vector<ComparePreset> p = {
       {"quick", "qk, qq, qq-noself; a small model (d 128, 2+2 layers), 400 steps, all three at once; greedy test decoding",
-       "about 9 minutes on 2 cores",
+       "about 4 minutes on 2 cores",
        {"qk", "qq", "qq-noself"},
        1,
        concat(small_model, {"--steps", "400", "--warmup", "100", "--eval-every", "100", "--log-every", "20",
