@@ -11,6 +11,7 @@
 #include <map>
 
 #include "apps/commands.h"
+#include "core/kernels.h"
 #include "core/threads.h"
 #include "data/corpus.h"
 #include "models/decode.h"
@@ -21,7 +22,8 @@ using Clock = std::chrono::steady_clock;
 
 static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Best of a few 1024³ products: this machine's sgemm peak at the configured thread count.
+// Best of a few 1024³ products: this machine's sgemm peak at the configured thread count
+// (bench takes the better of a measurement before and one after the timed steps).
 double measure_sgemm_peak() {
   const int n = 1024;
   std::vector<float> a(size_t(n) * n, 0.5f), b(size_t(n) * n, 0.25f), c(size_t(n) * n);
@@ -56,6 +58,52 @@ static double product_flops(const Tape& tape) {
     }
   }
   return f;
+}
+
+// The step's products replayed alone: every matmul, linear and gram on the tape, forward and
+// backward, with the same shapes and data and nothing in between (best of 3). The step time
+// minus this is what elementwise passes, glue and the products' interplay with them cost: the
+// most that fusing elementwise work could ever save. Transposes are read from the shapes (a
+// square operand counts as not transposed: the same multiply-adds either way).
+static double replay_products_seconds(const Tape& tape) {
+  size_t most = 0;
+  for (auto& e : tape.entries)
+    for (const Var& v : e.inputs) most = std::max(most, size_t(v->value.numel()));
+  for (auto& e : tape.entries) most = std::max(most, size_t(e.out->value.numel()));
+  std::vector<float> scratch(most);
+  float* s = scratch.data();
+  auto once = [&]() {
+    for (auto& e : tape.entries) {
+      const Tensor& out = e.out->value;
+      if (e.op == "linear") {
+        const Var &x = e.inputs[0], &w = e.inputs[1];
+        const int I = int(w->value.dim(0)), O = int(w->value.dim(1)), R = int(x->value.numel() / I);
+        matmul_forward(s, x->value.data(), w->value.data(), R, O, I, false, false);
+        if (x->requires_grad) matmul_forward(s, out.data(), w->value.data(), R, I, O, false, true);
+        if (w->requires_grad) matmul_forward(s, x->value.data(), out.data(), I, O, R, true, false);
+      } else if (e.op == "matmul") {
+        const Tensor &a = e.inputs[0]->value, &b = e.inputs[1]->value;
+        const int M = int(out.dim(-2)), N = int(out.dim(-1)), batch = int(out.numel() / (int64_t(M) * N));
+        const int K = int(a.numel() / (int64_t(batch) * M));
+        const bool ta = a.dim(-2) != M, tb = b.dim(-2) != K;
+        matmul_batched(s, a.data(), b.data(), batch, M, N, K, ta, tb);
+        if (e.inputs[0]->requires_grad) matmul_batched(s, out.data(), b.data(), batch, M, K, N, false, !tb);
+        if (e.inputs[1]->requires_grad) matmul_batched(s, a.data(), out.data(), batch, K, N, M, !ta, false);
+      } else if (e.op == "gram") {
+        const Tensor& q = e.inputs[0]->value;
+        const int N = int(q.dim(-2)), K = int(q.dim(-1)), batch = int(q.numel() / (int64_t(N) * K));
+        gram_batched(s, q.data(), batch, N, K, 1.f);
+        if (e.inputs[0]->requires_grad) gram_backward_batched(s, out.data(), q.data(), batch, N, K, 1.f, false);
+      }
+    }
+  };
+  double best = 1e30;
+  for (int rep = 0; rep < 3; rep++) {
+    auto t = Clock::now();
+    once();
+    best = std::min(best, seconds_since(t));
+  }
+  return best;
 }
 
 static long max_rss_kb() {
@@ -97,9 +145,9 @@ static void bench_train(const BenchOpts& o) {
     b.src_tokens = b.tgt_tokens = int64_t(o.batch) * o.len;
     return b;
   };
-  const double peak = measure_sgemm_peak();
+  double peak = measure_sgemm_peak();  // and again after the steps: this VM's speed drifts
   std::map<std::string, std::pair<double, double>> per_op;  // op -> (forward, backward) seconds
-  double total = 0, flops = 0;
+  double total = 0, flops = 0, products_alone = 0;
   for (int s = -2; s < o.steps; s++) {  // two warm-up steps
     Batch b = make();
     auto t = Clock::now();
@@ -120,7 +168,9 @@ static void bench_train(const BenchOpts& o) {
       per_op[e.op].first += e.fwd_seconds;
       per_op[e.op].second += e.bwd_seconds;
     }
+    if (o.profile && s == o.steps - 1) products_alone = replay_products_seconds(tape);
   }
+  peak = std::max(peak, measure_sgemm_peak());
   const double tok = double(o.batch) * o.len * o.steps / total;
   const double gflops = flops / total / 1e9;
   fmt::print("attnlab {} d={} heads={} layers={}+{} ff={} vocab={} batch={}x{} threads={}: {:.0f} target tok/s, {:.1f} ms/step, "
@@ -139,6 +189,11 @@ static void bench_train(const BenchOpts& o) {
                100 * (t.first + t.second) / total);
   fmt::print("  {:<14} {:>21.2f} {:>7.1f}%  (optimizer, clipping, batch, glue)\n", "other", 1000 * (total - profiled) / o.steps,
              100 * (total - profiled) / total);
+  const double step_flops = flops / o.steps;
+  fmt::print("the step's products replayed alone (same shapes and data, nothing between them): {:.1f} ms, {:.1f} GFLOP/s "
+             "({:.0f}% of the step; {:.0f}% of the measured sgemm peak)\n",
+             1000 * products_alone, step_flops / products_alone / 1e9, 100 * products_alone / (total / o.steps),
+             100 * step_flops / products_alone / 1e9 / peak);
 }
 
 static void bench_decode(const BenchOpts& o) {

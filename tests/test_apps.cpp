@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -151,6 +152,25 @@ TEST_CASE("--version names the version and the BLAS kernels in use") {
   REQUIRE(r.code == 0);
   REQUIRE(r.out.rfind("attnlab " ATTNLAB_VERSION " (BLAS kernels: ", 0) == 0);
   REQUIRE(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+}
+
+TEST_CASE("bench prints the step line, the per-op profile and the step's products replayed alone") {
+  Result r = attnlab("bench --d 32 --heads 2 --layers 1 --ff 64 --vocab 64 --batch 4 --len 6 --steps 2 --threads 1");
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("attnlab qk d=32 heads=2 layers=1+1 ff=64 vocab=64 batch=4x6 threads=1: ") == 0);
+  CHECK(r.out.find("\n  linear ") != std::string::npos);
+  CHECK(r.out.find("\n  gram ") == std::string::npos);  // qk has no symmetric score product
+  const auto at = r.out.find("the step's products replayed alone (same shapes and data, nothing between them): ");
+  REQUIRE(at != std::string::npos);
+  double ms = 0, gflops = 0;
+  REQUIRE(std::sscanf(r.out.c_str() + r.out.find(": ", at) + 2, "%lf ms, %lf GFLOP/s", &ms, &gflops) == 2);
+  CHECK(ms > 0);
+  CHECK(gflops > 0);
+  Result q = attnlab("bench --d 32 --heads 2 --layers 1 --ff 64 --vocab 64 --batch 4 --len 6 --steps 1 --threads 1 --variant qq");
+  INFO(q.out);
+  REQUIRE(q.code == 0);
+  CHECK(q.out.find("\n  gram ") != std::string::npos);  // QQᵀ self-attention: the ssyrk path, profiled
 }
 
 TEST_CASE("every preset's training flags pass the checks its runs will apply") {
