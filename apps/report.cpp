@@ -280,9 +280,13 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
   bool drew = false;
   if (have_gnuplot) drew = std::system(fmt::format("cd '{}' && gnuplot plots.gp 2>plots.log", dir).c_str()) == 0;
   md += "\n## Plots\n\n";
-  if (!drew) {
+  if (!have_gnuplot) {
     md += "gnuplot was not available, so the plots were not drawn. Their data is in `plots/*.csv`; install "
           "`gnuplot-nox` and run `gnuplot plots.gp` in this directory to draw them.\n\n";
+  } else if (!drew) {
+    md += "gnuplot failed, so the plots were not drawn (its messages are in `plots.log`). Their data is in "
+          "`plots/*.csv`; `gnuplot plots.gp` in this directory draws them.\n\n";
+    fmt::print(stderr, "warning: gnuplot failed on {}/plots.gp (see {}/plots.log); the report has its tables\n", dir, dir);
   }
   for (auto& [caption, path] : images) md += fmt::format("### {}\n\n![{}]({})\n\n", caption, caption, path);
   md += "## Unfinished runs\n\n";

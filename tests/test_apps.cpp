@@ -27,9 +27,10 @@ struct Result {
   std::string out;
 };
 
-// Runs `attnlab <args>` through the shell, capturing stdout and stderr together.
-static Result attnlab(const std::string& args) {
-  const std::string cmd = std::string(ATTNLAB_BINARY) + " " + args + " 2>&1";
+// Runs `attnlab <args>` through the shell, capturing stdout and stderr together; env, if given,
+// is put before the command (e.g. "env PATH=/nonexistent").
+static Result attnlab(const std::string& args, const std::string& env = "") {
+  const std::string cmd = (env.empty() ? "" : env + " ") + std::string(ATTNLAB_BINARY) + " " + args + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -90,6 +91,21 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
   }
   REQUIRE(fs::exists(d / "summary.csv"));
   REQUIRE(fs::exists(d / "curves.csv"));
+  // the plots are drawn (make test installs gnuplot-nox) and embedded
+  REQUIRE(fs::exists(d / "plots" / "valid_loss_by_step.png"));
+  REQUIRE_THAT(report, Catch::Contains("](plots/valid_loss_by_step.png)"));
+  REQUIRE_THAT(report, !Catch::Contains("gnuplot was not available"));
+  // without gnuplot on PATH the report keeps its tables and says how to draw the plots
+  {
+    Result nogp = attnlab("compare --report " + d.string(), "env PATH=/nonexistent");
+    INFO(nogp.out);
+    REQUIRE(nogp.code == 0);
+    const std::string bare = read_file((d / "report.md").string());
+    REQUIRE_THAT(bare, Catch::Contains("gnuplot was not available") && Catch::Contains("gnuplot plots.gp"));
+    REQUIRE_THAT(bare, Catch::Contains("| qk | 1 | ") && Catch::Contains("| qq-noself | 1 | "));
+    REQUIRE(fs::exists(d / "plots" / "valid_loss_by_step.csv"));
+    REQUIRE(fs::exists(d / "plots.gp"));
+  }
   // rerunning skips finished runs
   Result again = attnlab("compare --task reverse --out " + d.string() + " --variants qk,qq,qq-noself --jobs 2 "
                          "--train-args=--steps,40,--d-model,16,--d-ff,32,--eval-every,20,--test-sentences,30,--eval-sentences,10");
