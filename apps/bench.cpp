@@ -65,7 +65,8 @@ static double product_flops(const Tape& tape) {
 // minus this is what elementwise passes, glue and the products' interplay with them cost: the
 // most that fusing elementwise work could ever save. Transposes are read from the shapes (a
 // square operand counts as not transposed: the same multiply-adds either way).
-static double replay_products_seconds(const Tape& tape) {
+// Returns seconds per op kind ("linear", "matmul", "gram") of the fastest of the 3 replays.
+static std::map<std::string, double> replay_products(const Tape& tape) {
   size_t most = 0;
   for (auto& e : tape.entries)
     for (const Var& v : e.inputs) most = std::max(most, size_t(v->value.numel()));
@@ -73,7 +74,10 @@ static double replay_products_seconds(const Tape& tape) {
   std::vector<float> scratch(most);
   float* s = scratch.data();
   auto once = [&]() {
+    std::map<std::string, double> t;
     for (auto& e : tape.entries) {
+      if (e.op != "linear" && e.op != "matmul" && e.op != "gram") continue;
+      const auto start = Clock::now();
       const Tensor& out = e.out->value;
       if (e.op == "linear") {
         const Var &x = e.inputs[0], &w = e.inputs[1];
@@ -95,13 +99,17 @@ static double replay_products_seconds(const Tape& tape) {
         gram_batched(s, q.data(), batch, N, K, 1.f);
         if (e.inputs[0]->requires_grad) gram_backward_batched(s, out.data(), q.data(), batch, N, K, 1.f, false);
       }
+      t[e.op] += seconds_since(start);
     }
+    return t;
   };
-  double best = 1e30;
+  std::map<std::string, double> best;
+  double best_total = 1e30;
   for (int rep = 0; rep < 3; rep++) {
-    auto t = Clock::now();
-    once();
-    best = std::min(best, seconds_since(t));
+    auto t = once();
+    double total = 0;
+    for (auto& [op, sec] : t) total += sec;
+    if (total < best_total) best_total = total, best = t;
   }
   return best;
 }
@@ -147,7 +155,8 @@ static void bench_train(const BenchOpts& o) {
   };
   double peak = measure_sgemm_peak();  // and again after the steps: this VM's speed drifts
   std::map<std::string, std::pair<double, double>> per_op;  // op -> (forward, backward) seconds
-  double total = 0, flops = 0, products_alone = 0;
+  double total = 0, flops = 0;
+  std::map<std::string, double> alone;  // the last step's products replayed alone, per op kind
   for (int s = -2; s < o.steps; s++) {  // two warm-up steps
     Batch b = make();
     auto t = Clock::now();
@@ -168,7 +177,7 @@ static void bench_train(const BenchOpts& o) {
       per_op[e.op].first += e.fwd_seconds;
       per_op[e.op].second += e.bwd_seconds;
     }
-    if (o.profile && s == o.steps - 1) products_alone = replay_products_seconds(tape);
+    if (o.profile && s == o.steps - 1) alone = replay_products(tape);
   }
   peak = std::max(peak, measure_sgemm_peak());
   const double tok = double(o.batch) * o.len * o.steps / total;
@@ -182,13 +191,18 @@ static void bench_train(const BenchOpts& o) {
   std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.first + a.second.second > b.second.first + b.second.second; });
   double profiled = 0;
   for (auto& r : rows) profiled += r.second.first + r.second.second;
-  fmt::print("per-op profile (ms per step; forward = time since the previous op was recorded):\n");
-  fmt::print("  {:<14} {:>10} {:>10} {:>8}\n", "op", "forward", "backward", "share");
-  for (auto& [op, t] : rows)
-    fmt::print("  {:<14} {:>10.2f} {:>10.2f} {:>7.1f}%\n", op, 1000 * t.first / o.steps, 1000 * t.second / o.steps,
-               100 * (t.first + t.second) / total);
+  fmt::print("per-op profile (ms per step; forward = time since the previous op was recorded; alone = the op's\n"
+             "products replayed with nothing between them, same shapes and data):\n");
+  fmt::print("  {:<14} {:>10} {:>10} {:>8} {:>10}\n", "op", "forward", "backward", "share", "alone");
+  for (auto& [op, t] : rows) {
+    const std::string a = alone.count(op) ? fmt::format("{:.2f}", 1000 * alone[op]) : "";
+    fmt::print("  {:<14} {:>10.2f} {:>10.2f} {:>7.1f}% {:>10}\n", op, 1000 * t.first / o.steps, 1000 * t.second / o.steps,
+               100 * (t.first + t.second) / total, a);
+  }
   fmt::print("  {:<14} {:>21.2f} {:>7.1f}%  (optimizer, clipping, batch, glue)\n", "other", 1000 * (total - profiled) / o.steps,
              100 * (total - profiled) / total);
+  double products_alone = 0;
+  for (auto& [op, sec] : alone) products_alone += sec;
   const double step_flops = flops / o.steps;
   fmt::print("the step's products replayed alone (same shapes and data, nothing between them): {:.1f} ms, {:.1f} GFLOP/s "
              "({:.0f}% of the step; {:.0f}% of the measured sgemm peak)\n",
