@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "apps/build_info.h"
 #include "apps/commands.h"
 #include "core/threads.h"
 
@@ -20,7 +21,7 @@ int main(int argc, char** argv) {
   CLI::App app{"attnlab — why does self-attention need a separate key matrix? QKᵀ vs QQᵀ, by experiment"};
   app.require_subcommand(1);
   // For bug reports: the version and the BLAS kernels this process runs (see core/threads.h).
-  app.set_version_flag("--version", fmt::format("attnlab {} (BLAS kernels: {})", ATTNLAB_VERSION, blas_core));
+  app.set_version_flag("--version", fmt::format("attnlab {}, BLAS kernels: {}", attn::attnlab_build(), blas_core));
   app.set_help_all_flag("--help-all", "help for every subcommand");
   attn::add_compare_command(app);
   attn::add_train_command(app);

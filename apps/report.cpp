@@ -49,6 +49,8 @@ std::vector<RunSummary> read_runs(const std::string& dir) {
         r.valid_ppl = res.at("valid_ppl");
         r.test_bleu = res.at("test_bleu");
         r.test_chrf = res.at("test_chrf");
+        r.build = res.value("attnlab", "not recorded");
+        r.machine = res.value("machine", "not recorded");
       });
     runs.push_back(r);
   }
@@ -103,6 +105,14 @@ static std::string site_kind(const std::string& site) {
   return site.find("cross") != std::string::npos ? "cross" : "dec self";
 }
 
+// A CSV cell: quoted (with inner quotes doubled) when it holds a comma, quote or newline.
+static std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string o = "\"";
+  for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return o + "\"";
+}
+
 static std::string safe(const std::string& s) {
   std::string o;
   for (char c : s) o += (std::isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '_';
@@ -135,12 +145,19 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
   };
 
   // ---- summary CSV and table -----------------------------------------------------------
-  std::string csv = "variant,seed,run,params,steps,train_seconds,tokens_per_s,valid_loss,valid_ppl,test_bleu,test_chrf\n";
+  std::string csv = "variant,seed,run,params,steps,train_seconds,tokens_per_s,valid_loss,valid_ppl,test_bleu,test_chrf,attnlab,machine\n";
   for (auto& r : runs)
     if (r.finished)
-      csv += fmt::format("{},{},{},{},{},{:.2f},{:.1f},{:.5f},{:.4f},{:.2f},{:.2f}\n", r.variant, r.seed, r.name, r.params,
-                         r.steps, r.train_seconds, r.tokens_per_s, r.valid_loss, r.valid_ppl, r.test_bleu, r.test_chrf);
+      csv += fmt::format("{},{},{},{},{},{:.2f},{:.1f},{:.5f},{:.4f},{:.2f},{:.2f},{},{}\n", r.variant, r.seed, r.name, r.params,
+                         r.steps, r.train_seconds, r.tokens_per_s, r.valid_loss, r.valid_ppl, r.test_bleu, r.test_chrf,
+                         csv_field(r.build), csv_field(r.machine));
   write_file_atomic(dir + "/summary.csv", csv);
+
+  // Train time and tokens/s compare only between runs of one build on one machine (a grid
+  // spread over machines with --plan, or resumed with a newer build, mixes them).
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> made_by;  // (build, machine) -> runs
+  for (auto& r : runs)
+    if (r.finished) made_by[{r.build, r.machine}].push_back(r.name);
 
   const Stat base_params = col(baseline, &RunSummary::params);
   std::string md = fmt::format("# {}\n\n", title.empty() ? "QKᵀ vs QQᵀ: comparison report" : title);
@@ -160,6 +177,16 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
                       pm(col(v, &RunSummary::tokens_per_s), 0), pm(col(v, &RunSummary::valid_loss), 4),
                       pm(col(v, &RunSummary::valid_ppl), 2), pm(col(v, &RunSummary::test_bleu), 2),
                       pm(col(v, &RunSummary::test_chrf), 2));
+  }
+  if (made_by.size() > 1) {
+    md += fmt::format("\n**Train time and tokens/s compare only within one build on one machine**, and these runs were "
+                      "made by {} (build, machine) combinations; losses and scores compare across them all:\n\n",
+                      made_by.size());
+    for (auto& [who, names] : made_by) {
+      std::string list;
+      for (auto& n : names) list += (list.empty() ? "" : ", ") + n;
+      md += fmt::format("- attnlab {} on {}: {}\n", who.first, who.second, list);
+    }
   }
 
   // ---- verdicts ------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "apps/build_info.h"
 #include "core/fileio.h"
 #include "core/kernels.h"
 #include "core/safetensors.h"
@@ -622,7 +623,9 @@ int run_training(TrainConfig cfg) {
               {"bleu_signature", bleu_signature()},
               {"chrf_signature", chrf_signature()},
               {"d_model", cfg.model.d_model},
-              {"d_ff", cfg.model.d_ff}};
+              {"d_ff", cfg.model.d_ff},
+              {"attnlab", attnlab_build()},         // which build and machine: times compare
+              {"machine", machine_description()}};  // only between runs that share both
   write_file_atomic(run + "/results.json", res.dump(2));
   if (!cfg.quiet)
     fmt::print("done: {} steps in {} | best valid loss {:.4f} (ppl {:.2f}) | test BLEU {:.2f} chrF {:.2f} (beam {}, {} sentences)\n",

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -106,6 +107,29 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
     REQUIRE(fs::exists(d / "plots" / "valid_loss_by_step.csv"));
     REQUIRE(fs::exists(d / "plots.gp"));
   }
+  // every run records the build and machine it was made with; the report says when they differ
+  {
+    Result version = attnlab("--version");  // "attnlab 0.1.0 (commit 5d707df), BLAS kernels: ..."
+    const std::string build = version.out.substr(8, version.out.find("), BLAS") + 1 - 8);
+    const fs::path res_path = d / "runs" / "qq-noself-s1" / "results.json";
+    const std::string original = read_file(res_path.string());
+    auto res = nlohmann::json::parse(original);
+    REQUIRE(res.at("attnlab").get<std::string>() == build);
+    REQUIRE(!res.at("machine").get<std::string>().empty());
+    REQUIRE_THAT(report, !Catch::Contains("compare only within one build"));
+    res["machine"] = "other-host, Some \"Fast\" CPU, 4 cores";
+    attn::write_file_atomic(res_path.string(), res.dump(2));
+    Result mixed = attnlab("compare --report " + d.string());
+    INFO(mixed.out);
+    REQUIRE(mixed.code == 0);
+    const std::string note = read_file((d / "report.md").string());
+    REQUIRE_THAT(note, Catch::Contains("compare only within one build on one machine") &&
+                           Catch::Contains("made by 2 (build, machine) combinations") &&
+                           Catch::Contains("- attnlab " + build + " on other-host, Some \"Fast\" CPU, 4 cores: qq-noself-s1\n"));
+    REQUIRE_THAT(read_file((d / "summary.csv").string()),
+                 Catch::Contains(",qq-noself-s1,") && Catch::Contains(",\"other-host, Some \"\"Fast\"\" CPU, 4 cores\"\n"));
+    attn::write_file_atomic(res_path.string(), original);
+  }
   // rerunning skips finished runs
   Result again = attnlab("compare --task reverse --out " + d.string() + " --variants qk,qq,qq-noself --jobs 2 "
                          "--train-args=--steps,40,--d-model,16,--d-ff,32,--eval-every,20,--test-sentences,30,--eval-sentences,10");
@@ -162,12 +186,14 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
   fs::remove_all(d);
 }
 
-TEST_CASE("--version names the version and the BLAS kernels in use") {
+TEST_CASE("--version names the version, the commit and the BLAS kernels in use") {
   Result r = attnlab("--version");
   INFO(r.out);
   REQUIRE(r.code == 0);
-  REQUIRE(r.out.rfind("attnlab " ATTNLAB_VERSION " (BLAS kernels: ", 0) == 0);
-  REQUIRE(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+  // "attnlab 0.1.0 (commit 5d707df), BLAS kernels: SkylakeX"; "-dirty" for uncommitted changes,
+  // "unknown" outside a git checkout
+  REQUIRE(std::regex_match(r.out, std::regex("attnlab " ATTNLAB_VERSION
+                                             " \\(commit ([0-9a-f]{7,}(-dirty)?|unknown)\\), BLAS kernels: [^\n]+\n")));
 }
 
 TEST_CASE("bench prints the step line, the per-op profile and the step's products replayed alone") {
