@@ -178,10 +178,15 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
                       pm(col(v, &RunSummary::valid_ppl), 2), pm(col(v, &RunSummary::test_bleu), 2),
                       pm(col(v, &RunSummary::test_chrf), 2));
   }
-  if (made_by.size() > 1) {
-    md += fmt::format("\n**Train time and tokens/s compare only within one build on one machine**, and these runs were "
-                      "made by {} (build, machine) combinations; losses and scores compare across them all:\n\n",
-                      made_by.size());
+  const bool unrecorded = made_by.count({"not recorded", "not recorded"}) > 0;  // runs of attnlab before 2026-11-27
+  if (made_by.size() > 1 || unrecorded) {
+    md += made_by.size() > 1
+              ? fmt::format("\n**Train time and tokens/s compare only within one build on one machine**, and these runs "
+                            "were made by {} (build, machine) combinations; losses and scores compare across them all:\n\n",
+                            made_by.size())
+              : std::string("\n**Train time and tokens/s compare only within one build on one machine**, and these runs "
+                            "do not record which they were made by (an older attnlab); losses and scores compare across "
+                            "builds and machines:\n\n");
     for (auto& [who, names] : made_by) {
       std::string list;
       for (auto& n : names) list += (list.empty() ? "" : ", ") + n;

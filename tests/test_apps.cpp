@@ -128,6 +128,13 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
                            Catch::Contains("- attnlab " + build + " on other-host, Some \"Fast\" CPU, 4 cores: qq-noself-s1\n"));
     REQUIRE_THAT(read_file((d / "summary.csv").string()),
                  Catch::Contains(",qq-noself-s1,") && Catch::Contains(",\"other-host, Some \"\"Fast\"\" CPU, 4 cores\"\n"));
+    // a run from before results.json recorded them is listed as such
+    res.erase("attnlab");
+    res.erase("machine");
+    attn::write_file_atomic(res_path.string(), res.dump(2));
+    REQUIRE(attnlab("compare --report " + d.string()).code == 0);
+    REQUIRE_THAT(read_file((d / "report.md").string()),
+                 Catch::Contains("- attnlab not recorded on not recorded: qq-noself-s1\n"));
     attn::write_file_atomic(res_path.string(), original);
   }
   // rerunning skips finished runs
