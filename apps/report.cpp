@@ -268,15 +268,27 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
   std::string gp = "# gnuplot script for the report's plots: gnuplot plots.gp (run inside the report directory)\n"
                    "set terminal pngcairo noenhanced size 900,520 font 'sans,10'\nset datafile separator ','\nset key outside right\nset grid\n";
   auto series_plot = [&](const std::string& name, const std::string& title_, const std::string& xl, const std::string& yl,
-                         const std::map<std::string, std::map<double, std::vector<double>>>& series, bool logy = false) {
+                         const std::map<std::string, std::map<double, std::vector<double>>>& series, bool logy = false,
+                         double xmin = -1) {  // xmin >= 0: plot only from there on (y scales to what is shown)
     if (series.empty()) return std::string();
+    // Each point: x, the mean over seeds, and the lowest and highest seed; a series with more
+    // than one seed gets a shaded band between them, so the seed spread is visible.
     std::string data, plot;
     int idx = 0;
     for (auto& [label, pts] : series) {
-      data += "# " + label + "\n";
-      for (auto& [x, ys] : pts) data += fmt::format("{},{:.6g}\n", x, stat(ys).mean);
+      data += "# " + label + " (x,mean,min,max over seeds)\n";
+      bool seeds = false;
+      for (auto& [x, ys] : pts) {
+        data += fmt::format("{},{:.6g},{:.6g},{:.6g}\n", x, stat(ys).mean, *std::min_element(ys.begin(), ys.end()),
+                            *std::max_element(ys.begin(), ys.end()));
+        seeds = seeds || ys.size() > 1;
+      }
       data += "\n\n";
-      plot += fmt::format("{}'plots/{}.csv' index {} with linespoints pt 7 ps 0.4 title '{}'", idx ? ", " : "", name, idx, label);
+      const std::string src = fmt::format("'plots/{}.csv' index {}", name, idx);
+      if (seeds) plot += fmt::format("{}{} using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc {} notitle",
+                                     plot.empty() ? "" : ", ", src, idx + 1);
+      plot += fmt::format("{}{} using 1:2 with linespoints pt 7 ps 0.4 lc {} title '{}'", plot.empty() ? "" : ", ", src,
+                          idx + 1, label);
       idx++;
     }
     write_file_atomic(dir + "/plots/" + name + ".csv", data);
@@ -284,15 +296,26 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
       for (size_t k = 0; (k = t.find('\'', k)) != std::string::npos;) t.replace(k, 1, "\u2019"), k += 3;
       return t;
     };
-    gp += fmt::format("set output 'plots/{}.png'\nset title '{}'\nset xlabel '{}'\nset ylabel '{}'\n{}plot {}\n{}", name,
-                      gq(title_), xl, yl, logy ? "set logscale y\n" : "", plot, logy ? "unset logscale y\n" : "");
+    const std::string range = xmin >= 0 ? fmt::format("set xrange [{}:*]\n", xmin) : "";
+    gp += fmt::format("set output 'plots/{}.png'\nset title '{}'\nset xlabel '{}'\nset ylabel '{}'\n{}{}plot {}\n{}{}", name,
+                      gq(title_), xl, yl, logy ? "set logscale y\n" : "", range, plot, logy ? "unset logscale y\n" : "",
+                      range.empty() ? "" : "set xrange [*:*]\n");
     return "plots/" + name + ".png";
   };
   std::vector<std::pair<std::string, std::string>> images;  // (caption, path)
   auto add = [&](const std::string& caption, const std::string& path) {
     if (!path.empty()) images.push_back({caption, path});
   };
-  add("Validation loss by step (mean over seeds)", series_plot("valid_loss_by_step", "validation loss by step", "step", "valid loss", vloss_step));
+  add("Validation loss by step (mean over seeds; shaded: from the lowest to the highest seed)", series_plot("valid_loss_by_step", "validation loss by step", "step", "valid loss", vloss_step));
+  // The same from half-way on, where the variants' gaps and the seed spread are a few hundredths
+  // of a nat, invisible next to the first evaluation's loss of 4-5.
+  double last_step = 0;
+  for (auto& [label, pts] : vloss_step)
+    if (!pts.empty()) last_step = std::max(last_step, pts.rbegin()->first);
+  if (last_step > 0)
+    add("Validation loss in the second half of training (the same, zoomed in)",
+        series_plot("valid_loss_late", "validation loss, second half of training", "step", "valid loss", vloss_step, false,
+                    last_step / 2));
   add("Validation loss by training wall time", series_plot("valid_loss_by_time", "validation loss by wall time", "seconds", "valid loss", vloss_time));
   add("Training loss (window means)", series_plot("train_loss", "training loss", "step", "train loss", tloss_step));
   auto dyn_plot = [&](const std::string& metric, const std::string& caption, const std::string& yl, bool logy) {

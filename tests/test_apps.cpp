@@ -96,6 +96,21 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
   REQUIRE(fs::exists(d / "plots" / "valid_loss_by_step.png"));
   REQUIRE_THAT(report, Catch::Contains("](plots/valid_loss_by_step.png)"));
   REQUIRE_THAT(report, !Catch::Contains("gnuplot was not available"));
+  REQUIRE(fs::exists(d / "plots" / "valid_loss_late.png"));  // the second half, zoomed in
+  {
+    // plot data: x, mean over seeds, lowest and highest seed (the shaded band)
+    std::istringstream data(read_file((d / "plots" / "valid_loss_by_step.csv").string()));
+    int points = 0;
+    for (std::string line; std::getline(data, line);) {
+      if (line.empty() || line[0] == '#') continue;
+      double x, mean, lo, hi;
+      REQUIRE(std::sscanf(line.c_str(), "%lf,%lf,%lf,%lf", &x, &mean, &lo, &hi) == 4);
+      REQUIRE(lo <= mean);
+      REQUIRE(mean <= hi);
+      points++;
+    }
+    REQUIRE(points == 3 * 2);  // three variants, evaluated at steps 20 and 40
+  }
   // without gnuplot on PATH the report keeps its tables and says how to draw the plots
   {
     Result nogp = attnlab("compare --report " + d.string(), "env PATH=/nonexistent");
