@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -32,19 +33,24 @@ namespace attn {
 static constexpr int64_t kParallelMin = 65536;
 
 // Largest of x[0..n). GCC does not vectorise a max reduction over floats (`omp simd
-// reduction(max)` included) without -ffinite-math-only, so it keeps 16 running maxima, one per
-// AVX-512 lane, which is an elementwise max it does vectorise (cross-entropy's row max over
-// 8000 logits ran scalar: 65% of its forward).
+// reduction(max)` included) without -ffinite-math-only, nor 16 running maxima kept in an array
+// (session 5 tried: it unrolled them into 16 scalar vmaxss, still 35% of cross-entropy's
+// forward). So the 16 maxima are one GCC/Clang vector (an AVX-512 register, or four SSE/two AVX
+// ones on older CPUs) and the comparison is written on it.
 static inline __attribute__((always_inline)) float row_max(const float* x, int64_t n) {
-  constexpr int kLanes = 16;
-  float lane[kLanes];
-  for (int l = 0; l < kLanes; l++) lane[l] = -std::numeric_limits<float>::infinity();
+  typedef float v16 __attribute__((vector_size(64)));
+  const float ninf = -std::numeric_limits<float>::infinity();
+  v16 lanes;
+  for (int l = 0; l < 16; l++) lanes[l] = ninf;
   int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; l++) lane[l] = lane[l] < x[i + l] ? x[i + l] : lane[l];
-  float m = -std::numeric_limits<float>::infinity();
+  for (; i + 16 <= n; i += 16) {
+    v16 v;
+    std::memcpy(&v, x + i, sizeof v);  // unaligned load
+    lanes = lanes < v ? v : lanes;
+  }
+  float m = ninf;
   for (; i < n; i++) m = m < x[i] ? x[i] : m;
-  for (int l = 0; l < kLanes; l++) m = m < lane[l] ? lane[l] : m;
+  for (int l = 0; l < 16; l++) m = m < lanes[l] ? lanes[l] : m;
   return m;
 }
 

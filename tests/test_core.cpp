@@ -210,6 +210,26 @@ TEST_CASE("vectorised softmax and cross-entropy equal a double-precision evaluat
   }
 }
 
+TEST_CASE("the row maximum behind cross-entropy and log-softmax finds the largest logit wherever it is") {
+  // One logit of +200 among -200s: a row maximum that missed it (a lane or the tail of the
+  // vector loop) would make exp(x - max) overflow to inf and the loss inf or NaN.
+  for (int V : {1, 2, 15, 16, 17, 31, 32, 33, 47, 100}) {
+    for (int at = 0; at < V; at++) {
+      std::vector<float> x(size_t(V), -200.f), out(static_cast<size_t>(V)), probs(static_cast<size_t>(V));
+      x[size_t(at)] = 200.f;
+      log_softmax_forward(out.data(), x.data(), 1, V);
+      INFO("V " << V << " max at " << at);
+      REQUIRE(out[size_t(at)] == Approx(0.0).margin(1e-6));
+      if (V > 1) REQUIRE(out[size_t((at + 1) % V)] == Approx(-400.0).epsilon(1e-6));
+      int64_t count = 0;
+      const int32_t target = at;
+      const double loss = cross_entropy_forward(probs.data(), &count, x.data(), &target, 1, V, 0.f, -1);
+      REQUIRE(loss == Approx(0.0).margin(1e-6));
+      REQUIRE(probs[size_t(at)] == Approx(1.0));
+    }
+  }
+}
+
 TEST_CASE("dropout backward redraws exactly the forward's mask") {
   const int64_t n = 10000;
   const float p = 0.3f;
