@@ -6,6 +6,7 @@
 //   attnlab compare --preset quick --out reports/quick
 //   attnlab compare --preset standard --out reports/std --plan    # DIR/plan.sh, one command per run
 //   attnlab compare --report reports/std                          # aggregate whatever has finished
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,7 +14,9 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <thread>
 #include <filesystem>
@@ -30,6 +33,16 @@ extern char** environ;
 
 namespace attn {
 namespace fs = std::filesystem;
+
+// Ctrl-C (or `kill -INT`) during a grid: no new runs start, the running ones save a checkpoint
+// and stop (each `attnlab train` does that on SIGINT), the report covers what has finished, and
+// the command says how to resume. A terminal's Ctrl-C reaches the runs itself (they are in the
+// same process group); a SIGINT sent to compare alone is passed on to them.
+static volatile std::sig_atomic_t g_interrupted = 0, g_interrupt_from_kill = 0;
+extern "C" void on_compare_sigint(int, siginfo_t* info, void*) {
+  g_interrupted = 1;
+  if (info && (info->si_code == SI_USER || info->si_code == SI_QUEUE)) g_interrupt_from_kill = 1;
+}
 
 struct ComparePreset {
   std::string name, description, expected_time;
@@ -237,7 +250,15 @@ static void run_compare(const CompareOpts& o) {
   std::fflush(stdout);
   auto t0 = std::chrono::steady_clock::now();
   std::map<pid_t, const RunSpec*> running;
-  size_t next = 0, done = 0, failed = 0;
+  size_t next = 0, done = 0, failed = 0, stopped = 0;
+  struct sigaction sa {}, old_sa{};
+  sa.sa_sigaction = on_compare_sigint;
+  sa.sa_flags = SA_SIGINFO;  // no SA_RESTART: waitpid returns EINTR and the loop sees the flag
+  sigemptyset(&sa.sa_mask);
+  g_interrupted = 0;
+  g_interrupt_from_kill = 0;
+  ::sigaction(SIGINT, &sa, &old_sa);
+  bool passed_on = false;
   auto launch = [&](const RunSpec& r) {
     if (fs::exists(r.dir + "/results.json")) {
       fmt::print("[{}/{}] {}: finished earlier, skipped\n", ++done, specs.size(), r.name);
@@ -260,18 +281,26 @@ static void run_compare(const CompareOpts& o) {
     fmt::print("started {} (log: {})\n", r.name, log);
     std::fflush(stdout);
   };
-  while (next < specs.size() || !running.empty()) {
-    while (next < specs.size() && int(running.size()) < jobs) launch(specs[next++]);
+  while ((next < specs.size() && !g_interrupted) || !running.empty()) {
+    while (!g_interrupted && next < specs.size() && int(running.size()) < jobs) launch(specs[next++]);
     if (running.empty()) continue;
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, 0);
+    if (g_interrupted && g_interrupt_from_kill && !passed_on) {
+      for (auto& [child, spec] : running) ::kill(child, SIGINT);
+      passed_on = true;
+    }
+    if (pid < 0 && errno == EINTR) continue;
     if (pid < 0) break;
     auto it = running.find(pid);
     if (it == running.end()) continue;
     const RunSpec& r = *it->second;
     running.erase(it);
     const double mins = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 60;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && fs::exists(r.dir + "/results.json")) {
+    if (g_interrupted && WIFEXITED(status) && WEXITSTATUS(status) == 130) {
+      stopped++;
+      fmt::print("{} stopped at its last checkpoint ({}/last.json)\n", r.name, r.dir);
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && fs::exists(r.dir + "/results.json")) {
       auto res = read_json(r.dir + "/results.json");
       fmt::print("[{}/{}] {} finished at {:.1f} min: valid loss {:.4f}, test BLEU {:.2f}, chrF {:.2f}\n", ++done, specs.size(),
                  r.name, mins, res["valid_loss"].get<double>(), res["test_bleu"].get<double>(), res["test_chrf"].get<double>());
@@ -283,10 +312,17 @@ static void run_compare(const CompareOpts& o) {
     }
     std::fflush(stdout);
   }
+  ::sigaction(SIGINT, &old_sa, nullptr);
   try {
     fmt::print("report: {}\n", write_report(o.out));
   } catch (const std::exception&) {
-    if (!failed) throw;  // with every run failed there is nothing to report; the failure is the news
+    if (!failed && !g_interrupted) throw;  // with every run failed there is nothing to report; the failure is the news
+  }
+  if (g_interrupted) {
+    fmt::print(stderr, "interrupted: {} of {} runs finished, {} stopped at a checkpoint; run the same command again to "
+                       "resume\n", done - failed, specs.size(), stopped);
+    exit_code() = 130;
+    return;
   }
   if (failed) throw std::runtime_error(fmt::format("{} of {} runs failed (their logs are named above)", failed, specs.size()));
 }

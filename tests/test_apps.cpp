@@ -329,6 +329,48 @@ TEST_CASE("SIGINT saves a checkpoint and exits cleanly; the run then resumes") {
   fs::remove_all(d);
 }
 
+TEST_CASE("SIGINT to compare: no new runs start, running ones checkpoint, and the same command resumes") {
+  fs::path d = temp_dir("compare-sigint");
+  auto command = [&](int steps) {
+    return std::string(ATTNLAB_BINARY) + " compare --task reverse --out " + d.string() +
+           " --variants qk,qq,qq-noself --jobs 2 --train-args=--steps," + std::to_string(steps) +
+           ",--d-model,16,--d-ff,32,--eval-every,1000000,--test-sentences,20,--eval-sentences,10";
+  };
+  const fs::path out = d / "compare.out";
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + command(1000000) + " >" + out.string() + " 2>&1").c_str(), nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 600 && !(fs::exists(d / "runs/qk-s1/metrics.csv") && fs::exists(d / "runs/qq-s1/metrics.csv")); i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ::kill(pid, SIGINT);  // to compare alone: it passes the signal on to its two runs
+  int status;
+  ::waitpid(pid, &status, 0);
+  const std::string said = read_file(out.string());
+  INFO(said);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 130);
+  REQUIRE_THAT(said, Catch::Contains("interrupted: 0 of 3 runs finished, 2 stopped at a checkpoint; run the same "
+                                     "command again to resume"));
+  REQUIRE_THAT(said, Catch::Contains("qk-s1 stopped at its last checkpoint") && !Catch::Contains("FAILED"));
+  REQUIRE(!fs::exists(d / "runs/qq-noself-s1"));  // never started
+  int furthest = 0;
+  for (std::string r : {"qk-s1", "qq-s1"}) {
+    REQUIRE(fs::exists(d / "runs" / r / "last.json"));
+    furthest = std::max(furthest, nlohmann::json::parse(read_file((d / "runs" / r / "last.json").string()))["step"].get<int>());
+  }
+  REQUIRE(furthest > 0);
+  // the same grid, a few steps past the checkpoints: both runs resume and finish, the third runs
+  Result again = attnlab(command(furthest + 3).substr(std::string(ATTNLAB_BINARY).size() + 1));
+  INFO(again.out);
+  REQUIRE(again.code == 0);
+  for (std::string r : {"qk-s1", "qq-s1", "qq-noself-s1"}) REQUIRE(fs::exists(d / "runs" / r / "results.json"));
+  REQUIRE_THAT(read_file((d / "runs/qk-s1/train.log").string()), Catch::Contains("resum"));
+  fs::remove_all(d);
+}
+
 TEST_CASE("bad input gets one clear line naming the flag or file, a non-zero exit, and no damage") {
   fs::path d = temp_dir("bad");
   auto bad = [](const std::string& args, const std::string& expect) {
