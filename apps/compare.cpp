@@ -319,8 +319,9 @@ static void run_compare(const CompareOpts& o) {
     if (!failed && !g_interrupted) throw;  // with every run failed there is nothing to report; the failure is the news
   }
   if (g_interrupted) {
-    fmt::print(stderr, "interrupted: {} of {} runs finished, {} stopped at a checkpoint; run the same command again to "
-                       "resume\n", done - failed, specs.size(), stopped);
+    fmt::print(stderr, "interrupted: {} of {} runs finished, {} stopped at a checkpoint{}; run the same command again to "
+                       "resume\n", done - failed, specs.size(), stopped,
+               failed ? fmt::format(", {} failed (their logs are named above)", failed) : "");
     exit_code() = 130;
     return;
   }
