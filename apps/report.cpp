@@ -190,7 +190,10 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
     for (auto& [who, names] : made_by) {
       std::string list;
       for (auto& n : names) list += (list.empty() ? "" : ", ") + n;
-      md += fmt::format("- attnlab {} on {}: {}\n", who.first, who.second, list);
+      if (who == std::pair<std::string, std::string>{"not recorded", "not recorded"})
+        md += fmt::format("- build and machine not recorded (an attnlab older than 2026-11-27): {}\n", list);
+      else
+        md += fmt::format("- attnlab {} on {}: {}\n", who.first, who.second, list);
     }
   }
 

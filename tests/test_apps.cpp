@@ -149,7 +149,7 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
     attn::write_file_atomic(res_path.string(), res.dump(2));
     REQUIRE(attnlab("compare --report " + d.string()).code == 0);
     REQUIRE_THAT(read_file((d / "report.md").string()),
-                 Catch::Contains("- attnlab not recorded on not recorded: qq-noself-s1\n"));
+                 Catch::Contains("- build and machine not recorded (an attnlab older than 2026-11-27): qq-noself-s1\n"));
     attn::write_file_atomic(res_path.string(), original);
   }
   // rerunning skips finished runs
