@@ -200,6 +200,7 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
   // ---- verdicts ------------------------------------------------------------------------
   md += "\n## Verdicts (each variant against the baseline `" + baseline + "`)\n\n";
   const Stat bb = col(baseline, &RunSummary::test_bleu), bl = col(baseline, &RunSummary::valid_loss);
+  std::string paired = "variant,seed,run,baseline_run,d_valid_loss,d_test_bleu,d_test_chrf\n";
   for (auto& v : order) {
     if (v == baseline || by[v].empty() || bb.n == 0) continue;
     const Stat vb = col(v, &RunSummary::test_bleu), vl = col(v, &RunSummary::valid_loss);
@@ -213,9 +214,37 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
                             std::fabs(dbleu) > spread_b ? "exceeds" : "is within", spread_b,
                             std::fabs(dloss) > spread_l ? "exceeds" : "is within", spread_l);
     }
-    md += fmt::format("- **{}**: test BLEU {:+.2f} ({} vs {}), valid loss {:+.4f} ({} vs {}); {}.\n", v, dbleu, pm(vb, 2),
+    md += fmt::format("- **{}**: test BLEU {:+.2f} ({} vs {}), valid loss {:+.4f} ({} vs {}); {}.", v, dbleu, pm(vb, 2),
                       pm(bb, 2), dloss, pm(vl, 4), pm(bl, 4), verdict);
+    // Paired by seed: a seed fixes the data order and dropout for every variant, so the
+    // difference within one seed leaves that out of the comparison. "Higher on 3 of 3 seeds" is
+    // what the mean ± std alone cannot say.
+    std::string dl, db;
+    int n = 0, loss_up = 0, bleu_up = 0;
+    for (auto* r : by[v])
+      for (auto* b : by[baseline])
+        if (r->seed == b->seed) {
+          const double pl = r->valid_loss - b->valid_loss, pb = r->test_bleu - b->test_bleu;
+          dl += fmt::format("{}{:+.4f} (seed {})", n ? ", " : "", pl, r->seed);
+          db += fmt::format("{}{:+.2f}", n ? ", " : "", pb);
+          loss_up += pl > 0;
+          bleu_up += pb > 0;
+          n++;
+          paired += fmt::format("{},{},{},{},{:.5f},{:.2f},{:.2f}\n", v, r->seed, r->name, b->name, pl, pb,
+                                r->test_chrf - b->test_chrf);
+        }
+    if (n > 0) {
+      auto count = [&](int up, const char* more, const char* less) {
+        return up == n ? fmt::format("{} on {} of {}", more, n, n)
+             : up == 0 ? fmt::format("{} on {} of {}", less, n, n)
+                       : fmt::format("{} on {}, {} on {} of {}", more, up, less, n - up, n);
+      };
+      md += fmt::format(" Paired by seed: valid loss {}, {} seed{}; test BLEU {}, {}.", dl,
+                        count(loss_up, "higher", "lower"), n > 1 ? "s" : "", db, count(bleu_up, "higher", "lower"));
+    }
+    md += "\n";
   }
+  write_file_atomic(dir + "/paired.csv", paired);
 
   // ---- curves and dynamics: CSVs for the plots -----------------------------------------
   std::map<std::string, std::map<double, std::vector<double>>> vloss_step, vloss_time, tloss_step;
@@ -359,7 +388,8 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
                       "`attnlab train --resume --out {}/runs/{}`)\n", r.name, where, dir, r.name);
   }
   if (!any) md += "None.\n";
-  md += "\n## Files\n\n`summary.csv` (one row per run: the table above), `curves.csv` (every logged step of every run), "
+  md += "\n## Files\n\n`summary.csv` (one row per run: the table above), `paired.csv` (each variant minus the baseline, "
+        "seed by seed), `curves.csv` (every logged step of every run), "
         "`dynamics.csv` (gradient norms, attention entropy, diagonal mass, W_q W_kᵀ asymmetry), `plots/*.csv` (the series "
         "drawn), `plots.gp` (the gnuplot script).\n";
   write_file_atomic(dir + "/report.md", md);

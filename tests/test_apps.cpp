@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -205,6 +206,57 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
   // seed-major: every variant's seed 1 comes before any seed 2
   REQUIRE(p.find("qq-s1") < p.find("qk-s2"));
   REQUIRE(p.find("qk-s2") != std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST_CASE("the report pairs each variant with the baseline seed by seed") {
+  // Finished runs written by hand (config.json and results.json are all the table and the
+  // verdicts read): qk over seeds 1-3, qq over seeds 1-2, qq-noself over seed 3 only.
+  fs::path d = temp_dir("paired");
+  struct Run {
+    std::string variant;
+    int seed;
+    double loss, bleu, chrf;
+  };
+  const std::vector<Run> runs = {{"qk", 1, 1.70, 40.0, 60.0},        {"qk", 2, 1.60, 42.0, 61.0},
+                                 {"qk", 3, 1.65, 41.0, 62.0},        {"qq", 1, 1.80, 38.0, 58.5},
+                                 {"qq", 2, 1.65, 43.0, 61.5},        {"qq-noself", 3, 1.61, 41.5, 62.0}};
+  for (auto& r : runs) {
+    const fs::path rd = d / "runs" / fmt::format("{}-s{}", r.variant, r.seed);
+    fs::create_directories(rd);
+    attn::write_file_atomic((rd / "config.json").string(),
+                            nlohmann::json{{"variant", r.variant}, {"seed", r.seed}}.dump());
+    attn::write_file_atomic((rd / "results.json").string(),
+                            nlohmann::json{{"params", 1000}, {"steps", 10}, {"train_seconds", 1.0}, {"tokens_per_s", 1.0},
+                                           {"valid_loss", r.loss}, {"valid_ppl", std::exp(r.loss)}, {"test_bleu", r.bleu},
+                                           {"test_chrf", r.chrf}}.dump());
+  }
+  Result res = attnlab("compare --report " + d.string(), "env PATH=/nonexistent");
+  INFO(res.out);
+  REQUIRE(res.code == 0);
+  const std::string report = read_file((d / "report.md").string());
+  INFO(report);
+  auto verdict = [&](const std::string& v) {
+    const size_t at = report.find("- **" + v + "**:");
+    REQUIRE(at != std::string::npos);
+    return report.substr(at, report.find('\n', at) - at);
+  };
+  // qq - qk: loss +0.10 (seed 1), +0.05 (seed 2); BLEU -2, +1: a loss higher on both seeds,
+  // a BLEU split between them.
+  REQUIRE_THAT(verdict("qq"), Catch::Contains(fmt::format("Paired by seed: valid loss {:+.4f} (seed 1), {:+.4f} (seed 2), "
+                                                          "higher on 2 of 2 seeds; test BLEU {:+.2f}, {:+.2f}, higher on 1, lower on 1 of 2.",
+                                                          1.80 - 1.70, 1.65 - 1.60, 38.0 - 40.0, 43.0 - 42.0)));
+  // qq-noself has seed 3 only: one pair, and the mean-based verdict says the spread is unknown
+  REQUIRE_THAT(verdict("qq-noself"), Catch::Contains("the seed-to-seed spread is unknown") &&
+                                         Catch::Contains(fmt::format("valid loss {:+.4f} (seed 3), lower on 1 of 1 seed; test BLEU {:+.2f}, higher on 1 of 1.",
+                                                                     1.61 - 1.65, 41.5 - 41.0)));
+  // paired.csv holds the same differences, chrF too
+  const std::string csv = read_file((d / "paired.csv").string());
+  REQUIRE_THAT(csv, Catch::StartsWith("variant,seed,run,baseline_run,d_valid_loss,d_test_bleu,d_test_chrf\n"));
+  REQUIRE_THAT(csv, Catch::Contains(fmt::format("qq,1,qq-s1,qk-s1,{:.5f},{:.2f},{:.2f}\n", 1.80 - 1.70, 38.0 - 40.0, 58.5 - 60.0)));
+  REQUIRE_THAT(csv, Catch::Contains(fmt::format("qq,2,qq-s2,qk-s2,{:.5f},{:.2f},{:.2f}\n", 1.65 - 1.60, 43.0 - 42.0, 61.5 - 61.0)));
+  REQUIRE_THAT(csv, Catch::Contains(fmt::format("qq-noself,3,qq-noself-s3,qk-s3,{:.5f},{:.2f},{:.2f}\n", 1.61 - 1.65, 41.5 - 41.0, 0.0)));
+  REQUIRE(std::count(csv.begin(), csv.end(), '\n') == 4);  // header + three pairs; qk-s1..3 not paired with itself
   fs::remove_all(d);
 }
 
