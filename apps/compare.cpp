@@ -134,6 +134,7 @@ static std::vector<std::string> split_commas(const std::string& s) {
 static void run_compare(const CompareOpts& o) {
   if (!o.report_dir.empty()) {
     fmt::print("report: {}\n", write_report(o.report_dir));
+    fmt::print("{}", summary_text(o.report_dir));
     return;
   }
   if (o.out.empty()) throw std::invalid_argument("--out: required (the comparison's directory)");
@@ -315,6 +316,7 @@ static void run_compare(const CompareOpts& o) {
   ::sigaction(SIGINT, &old_sa, nullptr);
   try {
     fmt::print("report: {}\n", write_report(o.out));
+    fmt::print("{}", summary_text(o.out));
   } catch (const std::exception&) {
     if (!failed && !g_interrupted) throw;  // with every run failed there is nothing to report; the failure is the news
   }

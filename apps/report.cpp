@@ -201,19 +201,28 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
   md += "\n## Verdicts (each variant against the baseline `" + baseline + "`)\n\n";
   const Stat bb = col(baseline, &RunSummary::test_bleu), bl = col(baseline, &RunSummary::valid_loss);
   std::string paired = "variant,seed,run,baseline_run,d_valid_loss,d_test_bleu,d_test_chrf\n";
+  // The same answer in plain text, for the terminal (compare prints it after the report's path).
+  std::string text = fmt::format("{:<14} {:>5}  {:>10} {:>9}  {:>9} {:>7}\n", "variant", "seeds", "valid loss",
+                                 "vs " + baseline, "test BLEU", "vs " + baseline);
+  if (bb.n) text += fmt::format("{:<14} {:>5}  {:>10.4f} {:>9}  {:>9.2f}\n", baseline, bb.n, bl.mean, "", bb.mean);
+  else text += fmt::format("(no finished {} run yet: nothing to compare with)\n", baseline);
   for (auto& v : order) {
     if (v == baseline || by[v].empty() || bb.n == 0) continue;
     const Stat vb = col(v, &RunSummary::test_bleu), vl = col(v, &RunSummary::valid_loss);
     const double dbleu = vb.mean - bb.mean, dloss = vl.mean - bl.mean;
-    std::string verdict;
+    std::string verdict, note;
     if (vb.n < 2 || bb.n < 2) {
       verdict = "one seed on at least one side, so the seed-to-seed spread is unknown: treat the difference as unconfirmed";
+      note = "one seed: spread unknown";
     } else {
       const double spread_b = vb.std + bb.std, spread_l = vl.std + bl.std;
       verdict = fmt::format("the BLEU difference {} the seed spread (sum of standard deviations {:.2f}); the loss difference {} it ({:.4f})",
                             std::fabs(dbleu) > spread_b ? "exceeds" : "is within", spread_b,
                             std::fabs(dloss) > spread_l ? "exceeds" : "is within", spread_l);
+      note = fmt::format("beyond the seed spread: loss {}, BLEU {}", std::fabs(dloss) > spread_l ? "yes" : "no",
+                         std::fabs(dbleu) > spread_b ? "yes" : "no");
     }
+    text += fmt::format("{:<14} {:>5}  {:>10.4f} {:>+9.4f}  {:>9.2f} {:>+7.2f}  {}\n", v, vb.n, vl.mean, dloss, vb.mean, dbleu, note);
     md += fmt::format("- **{}**: test BLEU {:+.2f} ({} vs {}), valid loss {:+.4f} ({} vs {}); {}.", v, dbleu, pm(vb, 2),
                       pm(bb, 2), dloss, pm(vl, 4), pm(bl, 4), verdict);
     // Paired by seed: a seed fixes the data order and dropout for every variant, so the
@@ -245,6 +254,7 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
     md += "\n";
   }
   write_file_atomic(dir + "/paired.csv", paired);
+  write_file_atomic(dir + "/summary.txt", text);
 
   // ---- curves and dynamics: CSVs for the plots -----------------------------------------
   std::map<std::string, std::map<double, std::vector<double>>> vloss_step, vloss_time, tloss_step;
@@ -388,12 +398,14 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
                       "`attnlab train --resume --out {}/runs/{}`)\n", r.name, where, dir, r.name);
   }
   if (!any) md += "None.\n";
-  md += "\n## Files\n\n`summary.csv` (one row per run: the table above), `paired.csv` (each variant minus the baseline, "
+  md += "\n## Files\n\n`summary.csv` (one row per run: the table above), `summary.txt` (the verdicts in brief, as compare prints them), `paired.csv` (each variant minus the baseline, "
         "seed by seed), `curves.csv` (every logged step of every run), "
         "`dynamics.csv` (gradient norms, attention entropy, diagonal mass, W_q W_kᵀ asymmetry), `plots/*.csv` (the series "
         "drawn), `plots.gp` (the gnuplot script).\n";
   write_file_atomic(dir + "/report.md", md);
   return dir + "/report.md";
 }
+
+std::string summary_text(const std::string& dir) { return read_file(dir + "/summary.txt"); }
 
 }  // namespace attn

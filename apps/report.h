@@ -21,5 +21,9 @@ std::vector<RunSummary> read_runs(const std::string& dir);
 // Writes dir/report.md (+ summary.csv, curves.csv, dynamics.csv, plots.gp, *.png). Returns the
 // report's path. `baseline` is the variant the others are compared with.
 std::string write_report(const std::string& dir, const std::string& baseline = "qk", const std::string& title = "");
+// The report's answer in a few plain lines for the terminal: per variant, seeds, validation loss
+// and test BLEU (means) with their difference from the baseline, and whether that difference is
+// beyond the seed-to-seed spread. Written to dir/summary.txt by write_report.
+std::string summary_text(const std::string& dir);
 
 }  // namespace attn

@@ -93,6 +93,9 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
   }
   REQUIRE(fs::exists(d / "summary.csv"));
   REQUIRE(fs::exists(d / "curves.csv"));
+  // the terminal gets the verdicts in brief after the report's path
+  REQUIRE_THAT(r.out, Catch::Contains("report: " + (d / "report.md").string() + "\nvariant ") &&
+                          Catch::Contains(read_file((d / "summary.txt").string())));
   // the plots are drawn (make test installs gnuplot-nox) and embedded
   REQUIRE(fs::exists(d / "plots" / "valid_loss_by_step.png"));
   REQUIRE_THAT(report, Catch::Contains("](plots/valid_loss_by_step.png)"));
@@ -257,6 +260,22 @@ TEST_CASE("the report pairs each variant with the baseline seed by seed") {
   REQUIRE_THAT(csv, Catch::Contains(fmt::format("qq,2,qq-s2,qk-s2,{:.5f},{:.2f},{:.2f}\n", 1.65 - 1.60, 43.0 - 42.0, 61.5 - 61.0)));
   REQUIRE_THAT(csv, Catch::Contains(fmt::format("qq-noself,3,qq-noself-s3,qk-s3,{:.5f},{:.2f},{:.2f}\n", 1.61 - 1.65, 41.5 - 41.0, 0.0)));
   REQUIRE(std::count(csv.begin(), csv.end(), '\n') == 4);  // header + three pairs; qk-s1..3 not paired with itself
+  // the terminal summary (compare prints it after the report's path; also summary.txt): means,
+  // differences from qk, and whether they are beyond the seed spread (here neither is: qq's
+  // two seeds differ by more than the gap)
+  auto line_of = [&](const std::string& text, const std::string& v) {
+    const size_t at = text.find("\n" + v + " ");
+    REQUIRE(at != std::string::npos);
+    return text.substr(at + 1, text.find('\n', at + 1) - at - 1);
+  };
+  const std::string qq_line = line_of(res.out, "qq");
+  REQUIRE_THAT(qq_line, Catch::Contains(fmt::format(" {:.4f} ", (1.80 + 1.65) / 2)) &&
+                            Catch::Contains(fmt::format(" {:+.4f} ", (1.80 + 1.65) / 2 - (1.70 + 1.60 + 1.65) / 3)) &&
+                            Catch::Contains(fmt::format(" {:.2f} ", (38.0 + 43.0) / 2)) &&
+                            Catch::Contains(fmt::format(" {:+.2f} ", (38.0 + 43.0) / 2 - (40.0 + 42.0 + 41.0) / 3)) &&
+                            Catch::EndsWith("beyond the seed spread: loss no, BLEU no"));
+  REQUIRE_THAT(line_of(res.out, "qq-noself"), Catch::EndsWith("one seed: spread unknown"));
+  REQUIRE_THAT(res.out, Catch::Contains(read_file((d / "summary.txt").string())));
   fs::remove_all(d);
 }
 
