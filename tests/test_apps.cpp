@@ -161,6 +161,20 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
                          "--train-args=--steps,40,--d-model,16,--d-ff,32,--eval-every,20,--test-sentences,30,--eval-sentences,10");
   REQUIRE(again.code == 0);
   REQUIRE_THAT(again.out, Catch::Contains("qq-s1: finished earlier, skipped"));
+  // ... but not runs made with other settings (a preset changed between versions, other
+  // --train-args): refused before anything runs, the runs left as they were
+  {
+    const std::string results_before = read_file((d / "runs" / "qq-s1" / "results.json").string());
+    Result other = attnlab("compare --task reverse --out " + d.string() + " --variants qk,qq,qq-noself --jobs 2 "
+                           "--train-args=--steps,50,--d-model,16,--d-ff,32,--eval-every,25,--test-sentences,30,--eval-sentences,10");
+    INFO(other.out);
+    REQUIRE(other.code != 0);
+    REQUIRE_THAT(last_line(other.out), Catch::StartsWith("attnlab: error: --out " + d.string() + ": 3 of its runs were made with other settings") &&
+                                           Catch::Contains("(qk-s1: eval_every 20, now 25; steps 40, now 50)") &&
+                                           Catch::Contains("rm -r " + (d / "runs" / "qk-s1").string() + " "));
+    REQUIRE_THAT(other.out, !Catch::Contains("started"));
+    REQUIRE(read_file((d / "runs" / "qq-s1" / "results.json").string()) == results_before);
+  }
   // --plan writes one command per run
   Result plan = attnlab("compare --task reverse --out " + d.string() + "/p --seeds 2 --variants qk,qq --plan");
   REQUIRE(plan.code == 0);
