@@ -254,6 +254,10 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
     md += "\n";
   }
   write_file_atomic(dir + "/paired.csv", paired);
+  bool single = bb.n == 1;
+  for (auto& v : order) single = single || by[v].size() == 1;
+  if (single)
+    text += "(a difference between single runs can be the seed's doing: `--seeds 3` measures the seed-to-seed spread)\n";
   write_file_atomic(dir + "/summary.txt", text);
 
   // ---- curves and dynamics: CSVs for the plots -----------------------------------------

@@ -289,6 +289,7 @@ TEST_CASE("the report pairs each variant with the baseline seed by seed") {
                             Catch::Contains(fmt::format(" {:+.2f} ", (38.0 + 43.0) / 2 - (40.0 + 42.0 + 41.0) / 3)) &&
                             Catch::EndsWith("beyond the seed spread: loss no, BLEU no"));
   REQUIRE_THAT(line_of(res.out, "qq-noself"), Catch::EndsWith("one seed: spread unknown"));
+  REQUIRE_THAT(res.out, Catch::Contains("`--seeds 3` measures the seed-to-seed spread"));
   REQUIRE_THAT(res.out, Catch::Contains(read_file((d / "summary.txt").string())));
   fs::remove_all(d);
 }
