@@ -269,6 +269,7 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
     std::string step, valid_step, valid_loss;  // last logged step, last evaluation
   };
   std::map<std::string, Progress> progress;  // by run name
+  std::map<std::pair<std::string, int>, std::map<double, double>> vloss_run;  // (variant, seed) -> step -> valid loss
   for (auto& r : runs) {
     const std::string mpath = dir + "/runs/" + r.name + "/metrics.csv", dpath = dir + "/runs/" + r.name + "/dynamics.csv";
     auto num = [](const std::string& path, size_t line, const std::string& cell) {
@@ -290,6 +291,7 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
         progress[r.name].valid_step = m[i][0];
         progress[r.name].valid_loss = m[i][8];
         vloss_step[r.variant][step].push_back(num(mpath, i, m[i][8]));
+        vloss_run[{r.variant, r.seed}][step] = num(mpath, i, m[i][8]);
         vloss_time[r.variant][wall].push_back(num(mpath, i, m[i][8]));
       }
     }
@@ -315,13 +317,20 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
                    "set terminal pngcairo noenhanced size 900,520 font 'sans,10'\nset datafile separator ','\nset key outside right\nset grid\n";
   auto series_plot = [&](const std::string& name, const std::string& title_, const std::string& xl, const std::string& yl,
                          const std::map<std::string, std::map<double, std::vector<double>>>& series, bool logy = false,
-                         double xmin = -1) {  // xmin >= 0: plot only from there on (y scales to what is shown)
+                         double xmin = -1,  // xmin >= 0: plot only from there on (y scales to what is shown)
+                         bool zero_line = false) {
     if (series.empty()) return std::string();
     // Each point: x, the mean over seeds, and the lowest and highest seed; a series with more
     // than one seed gets a shaded band between them, so the seed spread is visible.
     std::string data, plot;
     int idx = 0;
-    for (auto& [label, pts] : series) {
+    // Variants in the table's order (then any other series, e.g. layers, in name order).
+    std::vector<std::pair<std::string, const std::map<double, std::vector<double>>*>> ordered;
+    for (auto& [label, pts] : series) ordered.push_back({label, &pts});
+    auto rank_of = [&](const std::string& l) { return size_t(std::find(order.begin(), order.end(), l) - order.begin()); };
+    std::stable_sort(ordered.begin(), ordered.end(), [&](auto& a, auto& b) { return rank_of(a.first) < rank_of(b.first); });
+    for (auto& [label, pts_ptr] : ordered) {
+      const auto& pts = *pts_ptr;
       data += "# " + label + " (x,mean,min,max over seeds)\n";
       bool seeds = false;
       for (auto& [x, ys] : pts) {
@@ -331,10 +340,13 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
       }
       data += "\n\n";
       const std::string src = fmt::format("'plots/{}.csv' index {}", name, idx);
+      // A variant keeps its colour in every plot (its place in the table), whichever series a plot has.
+      const auto at = std::find(order.begin(), order.end(), label);
+      const int colour = at != order.end() ? int(at - order.begin()) + 1 : idx + 1;
       if (seeds) plot += fmt::format("{}{} using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc {} notitle",
-                                     plot.empty() ? "" : ", ", src, idx + 1);
+                                     plot.empty() ? "" : ", ", src, colour);
       plot += fmt::format("{}{} using 1:2 with linespoints pt 7 ps 0.4 lc {} title '{}'", plot.empty() ? "" : ", ", src,
-                          idx + 1, label);
+                          colour, label);
       idx++;
     }
     write_file_atomic(dir + "/plots/" + name + ".csv", data);
@@ -343,6 +355,7 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
       return t;
     };
     const std::string range = xmin >= 0 ? fmt::format("set xrange [{}:*]\n", xmin) : "";
+    if (zero_line) plot += ", 0 with lines dt 2 lc 'black' notitle";
     gp += fmt::format("set output 'plots/{}.png'\nset title '{}'\nset xlabel '{}'\nset ylabel '{}'\n{}{}plot {}\n{}{}", name,
                       gq(title_), xl, yl, logy ? "set logscale y\n" : "", range, plot, logy ? "unset logscale y\n" : "",
                       range.empty() ? "" : "set xrange [*:*]\n");
@@ -362,6 +375,20 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
     add("Validation loss in the second half of training (the same, zoomed in)",
         series_plot("valid_loss_late", "validation loss, second half of training", "step", "valid loss", vloss_step, false,
                     last_step / 2));
+  // Each variant minus the baseline, seed by seed at the steps both evaluated: the common
+  // downward trend drops out, and whether (and when) a variant is ahead or behind is visible.
+  std::map<std::string, std::map<double, std::vector<double>>> vloss_diff;
+  for (auto& [key, pts] : vloss_run) {
+    const auto& [variant, seed] = key;
+    auto base = vloss_run.find({baseline, seed});
+    if (variant == baseline || base == vloss_run.end()) continue;
+    for (auto& [step, loss] : pts)
+      if (base->second.count(step)) vloss_diff[variant][step].push_back(loss - base->second.at(step));
+  }
+  add("Validation loss minus the baseline's, seed by seed (mean over seeds; shaded: lowest to highest; below 0: lower "
+      "loss than " + baseline + ")",
+      series_plot("valid_loss_diff", "validation loss minus " + baseline + "'s (same seed)", "step", "difference in valid loss",
+                  vloss_diff, false, -1, true));
   add("Validation loss by training wall time", series_plot("valid_loss_by_time", "validation loss by wall time", "seconds", "valid loss", vloss_time));
   add("Training loss (window means)", series_plot("train_loss", "training loss", "step", "train loss", tloss_step));
   auto dyn_plot = [&](const std::string& metric, const std::string& caption, const std::string& yl, bool logy) {

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -114,6 +115,35 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
       points++;
     }
     REQUIRE(points == 3 * 2);  // three variants, evaluated at steps 20 and 40
+  }
+  {
+    // each variant minus qk at the same seed and step, from the runs' own metrics
+    auto valid_losses = [&](const std::string& run) {
+      std::map<int, double> at;
+      std::istringstream m(read_file((d / "runs" / run / "metrics.csv").string()));
+      for (std::string line; std::getline(m, line);) {
+        std::vector<std::string> c;
+        std::stringstream ls(line);
+        for (std::string x; std::getline(ls, x, ',');) c.push_back(x);
+        if (c.size() > 8 && c[0] != "step" && !c[8].empty()) at[std::stoi(c[0])] = std::stod(c[8]);
+      }
+      return at;
+    };
+    const auto qk = valid_losses("qk-s1"), qq = valid_losses("qq-s1");
+    REQUIRE(qk.size() == 2);
+    const std::string diff = read_file((d / "plots" / "valid_loss_diff.csv").string());
+    INFO(diff);
+    REQUIRE(diff.rfind("# qq (", 0) == 0);  // the table's order: qq first, then qq-noself; qk is not in it
+    REQUIRE_THAT(diff, Catch::Contains("# qq-noself (") && !Catch::Contains("# qk"));
+    for (auto [step, loss] : qq) {
+      double x, mean, lo, hi;
+      const size_t at = diff.find("\n" + std::to_string(step) + ",");  // the first block is qq's
+      REQUIRE(at != std::string::npos);
+      REQUIRE(std::sscanf(diff.c_str() + at + 1, "%lf,%lf,%lf,%lf", &x, &mean, &lo, &hi) == 4);
+      REQUIRE(mean == Approx(loss - qk.at(step)).margin(1e-4));
+      REQUIRE(lo == Approx(mean));  // one seed: no band
+    }
+    REQUIRE(fs::exists(d / "plots" / "valid_loss_diff.png"));
   }
   // without gnuplot on PATH the report keeps its tables and says how to draw the plots
   {

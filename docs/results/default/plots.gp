@@ -15,6 +15,11 @@ set ylabel 'valid loss'
 set xrange [801:*]
 plot 'plots/valid_loss_late.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'qk', 'plots/valid_loss_late.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'qq'
 set xrange [*:*]
+set output 'plots/valid_loss_diff.png'
+set title 'validation loss minus qk’s (same seed)'
+set xlabel 'step'
+set ylabel 'difference in valid loss'
+plot 'plots/valid_loss_diff.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'qq', 0 with lines dt 2 lc 'black' notitle
 set output 'plots/valid_loss_by_time.png'
 set title 'validation loss by wall time'
 set xlabel 'seconds'
