@@ -134,7 +134,8 @@ struct RunSpec {
 static std::string changed_settings(const RunSpec& r) {
   const std::string path = r.dir + "/config.json";
   if (!fs::exists(path)) return "";
-  const nlohmann::json saved = read_json(path);
+  // Read as train --resume would read it (a damaged file is named with the key it lacks).
+  const nlohmann::json saved = with_json_file(path, [](const nlohmann::json& j) { return TrainConfig::from_json(j).to_json(); });
   TrainConfig want;
   CLI::App parser{"train"};
   add_train_options(&parser, want);
@@ -274,12 +275,7 @@ static void run_compare(const CompareOpts& o) {
     std::string first_diff, stale;
     int n_stale = 0;
     for (auto& r : specs) {
-      std::string diff;
-      try {
-        diff = changed_settings(r);
-      } catch (const std::exception& e) {
-        throw std::runtime_error(fmt::format("{}/config.json: {}", r.dir, e.what()));
-      }
+      const std::string diff = changed_settings(r);
       if (diff.empty()) continue;
       if (!n_stale++) first_diff = r.name + ": " + diff;
       stale += " " + shell_quote(r.dir);

@@ -204,6 +204,19 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
                                            Catch::Contains("rm -r " + (d / "runs" / "qk-s1").string() + " "));
     REQUIRE_THAT(other.out, !Catch::Contains("started"));
     REQUIRE(read_file((d / "runs" / "qq-s1" / "results.json").string()) == results_before);
+    // a damaged config.json is named, with what is wrong in it
+    const std::string cfg_path = (d / "runs" / "qq-s1" / "config.json").string(), cfg = read_file(cfg_path);
+    attn::write_file_atomic(cfg_path, "{\"steps\": ");
+    Result damaged = attnlab("compare --task reverse --out " + d.string() + " --variants qk,qq,qq-noself --jobs 2 "
+                             "--train-args=--steps,40,--d-model,16,--d-ff,32,--eval-every,20,--test-sentences,30,--eval-sentences,10");
+    REQUIRE(damaged.code != 0);
+    REQUIRE_THAT(last_line(damaged.out), Catch::StartsWith("attnlab: error: " + cfg_path + ": not valid JSON"));
+    attn::write_file_atomic(cfg_path, "{\"steps\": 40}");
+    damaged = attnlab("compare --task reverse --out " + d.string() + " --variants qk,qq,qq-noself --jobs 2 "
+                      "--train-args=--steps,40,--d-model,16,--d-ff,32,--eval-every,20,--test-sentences,30,--eval-sentences,10");
+    REQUIRE(damaged.code != 0);
+    REQUIRE_THAT(last_line(damaged.out), Catch::Equals("attnlab: error: " + cfg_path + ": key 'corpus' not found"));
+    attn::write_file_atomic(cfg_path, cfg);
   }
   // --plan writes one command per run
   Result plan = attnlab("compare --task reverse --out " + d.string() + "/p --seeds 2 --variants qk,qq --plan");
