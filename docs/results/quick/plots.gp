@@ -12,7 +12,7 @@ set output 'plots/valid_loss_late.png'
 set title 'validation loss, second half of training'
 set xlabel 'step'
 set ylabel 'valid loss'
-set xrange [200:*]
+set xrange [500:*]
 plot 'plots/valid_loss_late.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'qk', 'plots/valid_loss_late.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'qq', 'plots/valid_loss_late.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'qq-noself'
 set xrange [*:*]
 set output 'plots/valid_loss_diff.png'
