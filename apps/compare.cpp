@@ -21,7 +21,6 @@
 #include <thread>
 #include <filesystem>
 #include <map>
-#include <set>
 #include <sstream>
 
 #include "apps/commands.h"
@@ -129,8 +128,7 @@ struct RunSpec {
 
 // A run directory made earlier with other settings than this command gives it (a preset that
 // changed between versions, other --train-args): "steps 400, now 1000; warmup 100, now 200", or
-// "" when they agree. Compared: every training setting the flags set, not where the run writes,
-// how many threads it uses, or what the variant preset and --match-params derive from them.
+// "" when they agree. Compared: comparable_settings (apps/train.h).
 static std::string changed_settings(const RunSpec& r) {
   const std::string path = r.dir + "/config.json";
   if (!fs::exists(path)) return "";
@@ -144,24 +142,16 @@ static std::string changed_settings(const RunSpec& r) {
   std::vector<std::string> flags(r.args.begin() + 2, r.args.end());  // after "attnlab train"
   std::reverse(flags.begin(), flags.end());                          // CLI11 takes them last-first
   parser.parse(flags);
-  const nlohmann::json asked = want.to_json();
-  static const std::set<std::string> not_compared = {"out", "resume", "threads", "quiet", "tokenizer", "config_file",
-                                                     "dump_tape", "dot", "model"};
-  static const std::set<std::string> model_keys = {"d_model", "heads", "enc_layers", "dec_layers", "dropout",
-                                                   "label_smoothing", "post_ln", "gelu", "max_len"};
-  std::string diff;
-  auto note = [&](const std::string& key, const nlohmann::json& was, const nlohmann::json& now) {
-    if (was != now) diff += fmt::format("{}{} {}, now {}", diff.empty() ? "" : "; ", key, was.dump(), now.dump());
-  };
+  const nlohmann::json asked = comparable_settings(want.to_json()), was = comparable_settings(saved);
   // An unfinished run may be given a new number of steps (train --resume takes --steps); a
   // finished one was trained and scored for the steps it had.
   const bool finished = fs::exists(r.dir + "/results.json");
-  for (auto& [key, now] : asked.items())
-    if (!not_compared.count(key) && (finished || key != "steps"))
-      note(key, saved.value(key, nlohmann::json()), now);
-  const nlohmann::json saved_model = saved.value("model", nlohmann::json::object());
-  for (auto& [key, now] : asked.at("model").items())
-    if (model_keys.count(key)) note("model." + key, saved_model.value(key, nlohmann::json()), now);
+  std::string diff;
+  for (auto& [key, now] : asked.items()) {
+    const nlohmann::json before = was.value(key, nlohmann::json());
+    if (before != now && (finished || key != "steps"))
+      diff += fmt::format("{}{} {}, now {}", diff.empty() ? "" : "; ", key, before.dump(), now.dump());
+  }
   return diff;
 }
 

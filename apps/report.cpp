@@ -37,6 +37,7 @@ std::vector<RunSummary> read_runs(const std::string& dir) {
     with_json_file((p / "config.json").string(), [&](const json& cfg) {
       r.variant = cfg.at("variant").get<std::string>() + (cfg.value("match_params", false) ? "+matched" : "");
       r.seed = cfg.at("seed");
+      r.settings = comparable_settings(cfg).dump();
     });
     if (fs::exists(p / "results.json"))
       with_json_file((p / "results.json").string(), [&](const json& res) {
@@ -194,6 +195,39 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
         md += fmt::format("- build and machine not recorded (an attnlab older than 2026-11-27): {}\n", list);
       else
         md += fmt::format("- attnlab {} on {}: {}\n", who.first, who.second, list);
+    }
+  }
+
+  // A table of runs trained with different settings (copied together by hand, or made before
+  // compare checked them) compares unlike with unlike: say which setting differs in which runs.
+  std::map<std::string, std::vector<const RunSummary*>> by_settings;
+  for (auto& r : runs)
+    if (r.finished) by_settings[r.settings].push_back(&r);
+  if (by_settings.size() > 1) {
+    std::map<std::string, std::map<std::string, std::vector<std::string>>> differ;  // key -> value -> runs
+    std::set<std::string> keys;
+    for (auto& [text, rs] : by_settings) {
+      const nlohmann::json j = nlohmann::json::parse(text);  // (a named object: items() of a temporary dangles)
+      for (auto& [key, v] : j.items()) keys.insert(key);
+    }
+    for (auto& key : keys) {
+      std::map<std::string, std::vector<std::string>> values;
+      for (auto& [text, rs] : by_settings) {
+        const auto j = nlohmann::json::parse(text);
+        for (auto* r : rs) values[j.contains(key) ? j.at(key).dump() : "(none)"].push_back(r->name);
+      }
+      if (values.size() > 1) differ[key] = values;
+    }
+    md += "\n**These runs were not all trained with the same settings**, so the table compares unlike runs; "
+          "rerun them with one command (`attnlab compare` refuses to mix them):\n\n";
+    for (auto& [key, values] : differ) {
+      std::string list;
+      for (auto& [value, names] : values) {
+        std::string n;
+        for (auto& name : names) n += (n.empty() ? "" : ", ") + name;
+        list += fmt::format("{}{} in {}", list.empty() ? "" : "; ", value, n);
+      }
+      md += fmt::format("- {}: {}\n", key, list);
     }
   }
 

@@ -14,6 +14,7 @@ struct RunSummary {
   int64_t params = 0, steps = 0;
   double train_seconds = 0, tokens_per_s = 0, valid_loss = 0, valid_ppl = 0, test_bleu = 0, test_chrf = 0;
   std::string build, machine;  // results.json's "attnlab" and "machine"; "not recorded" before they were
+  std::string settings;        // comparable_settings(config.json), as JSON text: runs compared must share it
 };
 
 // Reads every run under dir/runs. Unfinished runs are listed but not aggregated.

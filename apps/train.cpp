@@ -8,6 +8,7 @@
 #include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -114,6 +115,20 @@ void TrainConfig::validate() const {
     ModelConfig probe;
     probe.apply_preset(variant);  // throws naming an unknown --variant
   }
+}
+
+json comparable_settings(const json& config) {
+  static const std::set<std::string> per_run = {"variant", "seed", "match_params", "out", "resume", "threads", "quiet",
+                                                "tokenizer", "config_file", "dump_tape", "dot", "model"};
+  static const std::set<std::string> model_keys = {"d_model", "heads", "enc_layers", "dec_layers", "dropout",
+                                                   "label_smoothing", "post_ln", "gelu", "max_len"};
+  json out = json::object();
+  for (auto& [key, value] : config.items())
+    if (!per_run.count(key)) out[key] = value;
+  if (config.contains("model"))
+    for (auto& [key, value] : config.at("model").items())
+      if (model_keys.count(key)) out["model." + key] = value;
+  return out;
 }
 
 std::string json_error(const std::string& path, const json::exception& e) {

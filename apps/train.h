@@ -64,6 +64,12 @@ struct TrainConfig {
   static TrainConfig from_json(const nlohmann::json& j);
 };
 
+// The settings of a run's config.json (TrainConfig::to_json) that runs compared with each other
+// must share, flattened ("warmup", "model.d_model", ...): everything that shapes training except
+// the variant and seed, and what the variant and --match-params derive from them (W_k, d_ff of a
+// widened model). Not: where the run writes, its threads, or how its output is printed.
+nlohmann::json comparable_settings(const nlohmann::json& config);
+
 // The embedded default corpus directory (data/corpora/gettext-en-de in the source tree, or
 // ATTNLAB_DATA_DIR), resolved at run time.
 std::string default_corpus_dir();

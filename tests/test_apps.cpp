@@ -94,6 +94,7 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
   }
   REQUIRE(fs::exists(d / "summary.csv"));
   REQUIRE(fs::exists(d / "curves.csv"));
+  REQUIRE_THAT(report, !Catch::Contains("not all trained with the same settings"));  // one command made them all
   // the terminal gets the verdicts in brief after the report's path
   REQUIRE_THAT(r.out, Catch::Contains("report: " + (d / "report.md").string() + "\nvariant ") &&
                           Catch::Contains(read_file((d / "summary.txt").string())));
@@ -284,8 +285,10 @@ TEST_CASE("the report pairs each variant with the baseline seed by seed") {
   for (auto& r : runs) {
     const fs::path rd = d / "runs" / fmt::format("{}-s{}", r.variant, r.seed);
     fs::create_directories(rd);
+    // qq-noself-s3 was trained for more steps than the rest: the report must say so
     attn::write_file_atomic((rd / "config.json").string(),
-                            nlohmann::json{{"variant", r.variant}, {"seed", r.seed}}.dump());
+                            nlohmann::json{{"variant", r.variant}, {"seed", r.seed}, {"warmup", 5},
+                                           {"steps", r.variant == "qq-noself" ? 20 : 10}}.dump());
     attn::write_file_atomic((rd / "results.json").string(),
                             nlohmann::json{{"params", 1000}, {"steps", 10}, {"train_seconds", 1.0}, {"tokens_per_s", 1.0},
                                            {"valid_loss", r.loss}, {"valid_ppl", std::exp(r.loss)}, {"test_bleu", r.bleu},
@@ -296,6 +299,9 @@ TEST_CASE("the report pairs each variant with the baseline seed by seed") {
   REQUIRE(res.code == 0);
   const std::string report = read_file((d / "report.md").string());
   INFO(report);
+  REQUIRE_THAT(report, Catch::Contains("**These runs were not all trained with the same settings**") &&
+                           Catch::Contains("\n- steps: 10 in qk-s1, qk-s2, qk-s3, qq-s1, qq-s2; 20 in qq-noself-s3\n") &&
+                           !Catch::Contains("- warmup:") && !Catch::Contains("- seed:") && !Catch::Contains("- variant:"));
   auto verdict = [&](const std::string& v) {
     const size_t at = report.find("- **" + v + "**:");
     REQUIRE(at != std::string::npos);
