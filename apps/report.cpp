@@ -204,18 +204,17 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
   for (auto& r : runs)
     if (r.finished) by_settings[r.settings].push_back(&r);
   if (by_settings.size() > 1) {
-    std::map<std::string, std::map<std::string, std::vector<std::string>>> differ;  // key -> value -> runs
+    std::vector<std::pair<nlohmann::json, const std::vector<const RunSummary*>*>> groups;
     std::set<std::string> keys;
     for (auto& [text, rs] : by_settings) {
-      const nlohmann::json j = nlohmann::json::parse(text);  // (a named object: items() of a temporary dangles)
-      for (auto& [key, v] : j.items()) keys.insert(key);
+      groups.push_back({nlohmann::json::parse(text), &rs});
+      for (auto& [key, v] : groups.back().first.items()) keys.insert(key);
     }
+    std::map<std::string, std::map<std::string, std::vector<std::string>>> differ;  // key -> value -> runs
     for (auto& key : keys) {
       std::map<std::string, std::vector<std::string>> values;
-      for (auto& [text, rs] : by_settings) {
-        const auto j = nlohmann::json::parse(text);
-        for (auto* r : rs) values[j.contains(key) ? j.at(key).dump() : "(none)"].push_back(r->name);
-      }
+      for (auto& [j, rs] : groups)
+        for (auto* r : *rs) values[j.contains(key) ? j.at(key).dump() : "(none)"].push_back(r->name);
       if (values.size() > 1) differ[key] = values;
     }
     md += "\n**These runs were not all trained with the same settings**, so the table compares unlike runs; "
@@ -375,8 +374,7 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
       data += "\n\n";
       const std::string src = fmt::format("'plots/{}.csv' index {}", name, idx);
       // A variant keeps its colour in every plot (its place in the table), whichever series a plot has.
-      const auto at = std::find(order.begin(), order.end(), label);
-      const int colour = at != order.end() ? int(at - order.begin()) + 1 : idx + 1;
+      const int colour = rank_of(label) < order.size() ? int(rank_of(label)) + 1 : idx + 1;
       if (seeds) plot += fmt::format("{}{} using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc {} notitle",
                                      plot.empty() ? "" : ", ", src, colour);
       plot += fmt::format("{}{} using 1:2 with linespoints pt 7 ps 0.4 lc {} title '{}'", plot.empty() ? "" : ", ", src,
