@@ -23,7 +23,11 @@ test: deps-test
 	@cmake --build $(BUILD) -j$(JOBS)
 	@cd $(BUILD) && ctest --output-on-failure
 
-demo: build
+# The demo needs only the attnlab binary (not the test executables): a fresh clone then spends
+# its minutes on the comparison.
+demo: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target attnlab
 	@$(BUILD)/attnlab compare --preset quick --out reports/quick
 
 test-asan: deps-test
