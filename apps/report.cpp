@@ -210,14 +210,17 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
       groups.push_back({nlohmann::json::parse(text), &rs});
       for (auto& [key, v] : groups.back().first.items()) keys.insert(key);
     }
+    // A key some runs lack belongs to their variant (a d_model widened by --match-params), not
+    // to the comparison: it is compared among the runs that have it.
     std::map<std::string, std::map<std::string, std::vector<std::string>>> differ;  // key -> value -> runs
     for (auto& key : keys) {
       std::map<std::string, std::vector<std::string>> values;
       for (auto& [j, rs] : groups)
-        for (auto* r : *rs) values[j.contains(key) ? j.at(key).dump() : "(none)"].push_back(r->name);
+        if (j.contains(key))
+          for (auto* r : *rs) values[j.at(key).dump()].push_back(r->name);
       if (values.size() > 1) differ[key] = values;
     }
-    md += "\n**These runs were not all trained with the same settings**, so the table compares unlike runs; "
+    if (!differ.empty()) md += "\n**These runs were not all trained with the same settings**, so the table compares unlike runs; "
           "rerun them with one command (`attnlab compare` refuses to mix them):\n\n";
     for (auto& [key, values] : differ) {
       std::string list;

@@ -125,9 +125,11 @@ json comparable_settings(const json& config) {
   json out = json::object();
   for (auto& [key, value] : config.items())
     if (!per_run.count(key)) out[key] = value;
+  // --match-params --match-widen d_model widens d_model itself: it then belongs to the variant.
+  const bool widened = config.value("match_params", false) && config.value("match_widen", "d_ff") == "d_model";
   if (config.contains("model"))
     for (auto& [key, value] : config.at("model").items())
-      if (model_keys.count(key)) out["model." + key] = value;
+      if (model_keys.count(key) && !(widened && key == "d_model")) out["model." + key] = value;
   return out;
 }
 

@@ -270,6 +270,25 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
   fs::remove_all(d);
 }
 
+TEST_CASE("a rerun grid of parameter-matched runs widened in d_model is not taken for changed settings") {
+  fs::path d = temp_dir("matched");
+  const std::string cmd = "compare --task reverse --out " + d.string() + " --variants qk,qq --match-params --jobs 2 "
+                          "--train-args=--steps,10,--d-model,16,--heads,1,--d-ff,32,--match-widen,d_model,--eval-every,10,"
+                          "--test-sentences,10,--eval-sentences,5";
+  Result first = attnlab(cmd);
+  INFO(first.out);
+  REQUIRE(first.code == 0);
+  // the matched run's d_model really was widened past the flag's 16
+  const auto cfg = nlohmann::json::parse(read_file((d / "runs" / "qq+matched-s1" / "config.json").string()));
+  REQUIRE(cfg["model"]["d_model"].get<int>() > 16);
+  Result again = attnlab(cmd);
+  INFO(again.out);
+  REQUIRE(again.code == 0);
+  REQUIRE_THAT(again.out, Catch::Contains("qq+matched-s1: finished earlier, skipped"));
+  REQUIRE_THAT(read_file((d / "report.md").string()), !Catch::Contains("not all trained with the same settings"));
+  fs::remove_all(d);
+}
+
 TEST_CASE("the report pairs each variant with the baseline seed by seed") {
   // Finished runs written by hand (config.json and results.json are all the table and the
   // verdicts read): qk over seeds 1-3, qq over seeds 1-2, qq-noself over seed 3 only.
