@@ -3,7 +3,6 @@
 
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -11,6 +10,7 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -78,22 +78,42 @@ class SymbolTokenizer : public Tokenizer {
   std::map<std::string, int32_t> index_;
 };
 
+// SentencePiece reads the training lines from memory: no temporary input file (whose name, with
+// the process id in it, used to end up in the model), and no "Running command" log line (the
+// string-argument Train logs one before it has read --minloglevel).
+class LineIterator : public sentencepiece::SentenceIterator {
+ public:
+  explicit LineIterator(const std::vector<std::string>& lines) : lines_(lines) {}
+  bool done() const override { return i_ >= lines_.size(); }
+  void Next() override { i_++; }
+  const std::string& value() const override { return lines_[i_]; }
+  sentencepiece::util::Status status() const override { return {}; }
+
+ private:
+  const std::vector<std::string>& lines_;
+  size_t i_ = 0;
+};
+
 std::unique_ptr<Tokenizer> Tokenizer::train_sentencepiece(const std::vector<std::string>& lines, int vocab_size,
                                                           const std::string& prefix, uint32_t seed) {
   if (vocab_size < 8) throw std::invalid_argument(fmt::format("--vocab: must be at least 8, got {}", vocab_size));
-  std::string text;
-  for (auto& l : lines) text += l + "\n";
-  const std::string input = prefix + fmt::format(".train-input.{}.txt", getpid());
-  write_file_atomic(input, text);
   sentencepiece::SetRandomGeneratorSeed(seed);
-  const std::string args = fmt::format(
-      "--input={} --model_prefix={} --vocab_size={} --model_type=unigram --character_coverage=1.0 "
-      "--pad_id=0 --bos_id=1 --eos_id=2 --unk_id=3 --hard_vocab_limit=false --minloglevel=2 "
-      "--num_threads={} --input_sentence_size=0 --shuffle_input_sentence=false",
-      input, prefix, vocab_size, num_threads());
-  auto st = sentencepiece::SentencePieceTrainer::Train(args);
-  std::filesystem::remove(input);
+  const std::string partial = prefix + ".partial";
+  const std::unordered_map<std::string, std::string> args = {
+      {"model_prefix", partial},          {"vocab_size", std::to_string(vocab_size)},
+      {"model_type", "unigram"},         {"character_coverage", "1.0"},
+      {"pad_id", "0"},                   {"bos_id", "1"},
+      {"eos_id", "2"},                   {"unk_id", "3"},
+      {"hard_vocab_limit", "false"},     {"minloglevel", "2"},
+      {"num_threads", std::to_string(num_threads())},
+      {"input_sentence_size", "0"},      {"shuffle_input_sentence", "false"}};
+  LineIterator it(lines);
+  auto st = sentencepiece::SentencePieceTrainer::Train(args, &it);
   if (!st.ok()) throw std::runtime_error(prefix + ": SentencePiece training failed: " + st.ToString());
+  // SentencePiece writes prefix.model in place; renamed from a partial name, an interrupted
+  // training never leaves a truncated model where a later run would load it.
+  std::filesystem::rename(partial + ".vocab", prefix + ".vocab");
+  std::filesystem::rename(partial + ".model", prefix + ".model");
   return std::make_unique<SentencePieceTokenizer>(prefix + ".model");
 }
 

@@ -171,6 +171,15 @@ TEST_CASE("SentencePiece tokenizer: fixed special ids, round trip, saved and rel
   REQUIRE(again->encode("file not found") == tok->encode("file not found"));
   REQUIRE(again->vocab_size() == tok->vocab_size());
   REQUIRE_THROWS_WITH(Tokenizer::load((d / "none").string()), Catch::Contains("no tokenizer found"));
+  // Nothing but the model and its vocabulary is left behind, and training is deterministic:
+  // the same lines give the same model, byte for byte.
+  std::set<std::string> files;
+  for (auto& f : fs::directory_iterator(d)) files.insert(f.path().filename().string());
+  REQUIRE(files == std::set<std::string>{"tok.model", "tok.vocab"});
+  const std::string first = read_file((d / "tok.model").string());
+  fs::remove(d / "tok.model");
+  Tokenizer::train_sentencepiece(lines, 60, (d / "tok").string());
+  REQUIRE(read_file((d / "tok.model").string()) == first);
   fs::remove_all(d);
 }
 
