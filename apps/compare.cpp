@@ -89,7 +89,7 @@ static const std::vector<ComparePreset>& presets() {
        3,
        {"--steps", "4000", "--warmup", "800", "--lr", "7e-4", "--eval-every", "500", "--log-every", "50",
         "--eval-sentences", "300", "--beam", "5"}},
-      {"full", "every preset, each also parameter-matched (--match-params); the default model, 12000 steps, 5 seeds",
+      {"full", "all ten variants (qk ... qq-noV-noO), each also parameter-matched (--match-params); the default model, 12000 steps, 5 seeds",
        "about 11 days on 2 cores: 95 runs of about 5.5 hours, two at a time; spread it over machines with --plan",
        {"qk", "qq", "qq-noself", "qq-normk", "qq-enc", "qq-dec", "qq-all", "noV", "noO", "qq-noV-noO"},
        5,
@@ -384,7 +384,7 @@ static void run_compare(const CompareOpts& o) {
 void add_compare_command(CLI::App& app) {
   auto o = std::make_shared<CompareOpts>();
   std::string help = "train the baseline and the variants on the same data and budget; write a report\n\nPresets:\n";
-  for (auto& p : presets()) help += fmt::format("  {:<9} {} ({})\n", p.name, p.description, p.expected_time);
+  for (auto& p : presets()) help += fmt::format("  {:<9} {}\n            {}\n", p.name, p.description, p.expected_time);
   CLI::App* cmd = app.add_subcommand("compare", help);
   cmd->add_option("--preset", o->preset, "quick, medium, standard or full")->check(CLI::IsMember({"quick", "medium", "standard", "full"}));
   cmd->add_option("--out", o->out, "comparison directory (runs/, report.md, CSVs, plots)");
