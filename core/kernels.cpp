@@ -224,20 +224,11 @@ ATTN_VECTOR_CLONES void softmax_forward(float* out, const float* inp, const floa
       const float* x = inp + r * Tk;
       const float* m = mask ? mask + (int64_t(b) * Tq + i) * Tk : nullptr;
       float* y = out + r * Tk;
-      float maxv = ninf;
-      if (m) {
-#pragma omp simd reduction(max : maxv)
-        for (int j = 0; j < Tk; j++) {
-          y[j] = scale * x[j] + m[j];
-          maxv = std::max(maxv, y[j]);
-        }
-      } else {
-#pragma omp simd reduction(max : maxv)
-        for (int j = 0; j < Tk; j++) {
-          y[j] = scale * x[j];
-          maxv = std::max(maxv, y[j]);
-        }
-      }
+      if (m)
+        for (int j = 0; j < Tk; j++) y[j] = scale * x[j] + m[j];
+      else
+        for (int j = 0; j < Tk; j++) y[j] = scale * x[j];
+      float maxv = row_max(y, Tk);  // (GCC leaves a float max reduction in the loop above scalar)
       if (maxv == ninf) maxv = 0.f;  // fully masked row: every y is -inf, every exp 0
       for (int j = 0; j < Tk; j++) y[j] -= maxv;
     }
