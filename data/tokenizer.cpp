@@ -100,7 +100,7 @@ std::unique_ptr<Tokenizer> Tokenizer::train_sentencepiece(const std::vector<std:
   sentencepiece::SetRandomGeneratorSeed(seed);
   const std::string partial = prefix + ".partial";
   const std::unordered_map<std::string, std::string> args = {
-      {"model_prefix", partial},          {"vocab_size", std::to_string(vocab_size)},
+      {"model_prefix", partial},         {"vocab_size", std::to_string(vocab_size)},
       {"model_type", "unigram"},         {"character_coverage", "1.0"},
       {"pad_id", "0"},                   {"bos_id", "1"},
       {"eos_id", "2"},                   {"unk_id", "3"},
