@@ -238,9 +238,12 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
   const Stat bb = col(baseline, &RunSummary::test_bleu), bl = col(baseline, &RunSummary::valid_loss);
   std::string paired = "variant,seed,run,baseline_run,d_valid_loss,d_test_bleu,d_test_chrf\n";
   // The same answer in plain text, for the terminal (compare prints it after the report's path).
-  std::string text = fmt::format("{:<14} {:>5}  {:>10} {:>9}  {:>9} {:>7}\n", "variant", "seeds", "valid loss",
+  // The name column fits the longest name ("qq-noself+matched" is 17 characters).
+  size_t w = 14;
+  for (auto& v : order) w = std::max(w, v.size());
+  std::string text = fmt::format("{:<{}} {:>5}  {:>10} {:>9}  {:>9} {:>7}\n", "variant", w, "seeds", "valid loss",
                                  "vs " + baseline, "test BLEU", "vs " + baseline);
-  if (bb.n) text += fmt::format("{:<14} {:>5}  {:>10.4f} {:>9}  {:>9.2f}\n", baseline, bb.n, bl.mean, "", bb.mean);
+  if (bb.n) text += fmt::format("{:<{}} {:>5}  {:>10.4f} {:>9}  {:>9.2f}\n", baseline, w, bb.n, bl.mean, "", bb.mean);
   else text += fmt::format("(no finished {} run yet: nothing to compare with)\n", baseline);
   for (auto& v : order) {
     if (v == baseline || by[v].empty() || bb.n == 0) continue;
@@ -258,7 +261,8 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
       note = fmt::format("beyond the seed spread: loss {}, BLEU {}", std::fabs(dloss) > spread_l ? "yes" : "no",
                          std::fabs(dbleu) > spread_b ? "yes" : "no");
     }
-    text += fmt::format("{:<14} {:>5}  {:>10.4f} {:>+9.4f}  {:>9.2f} {:>+7.2f}  {}\n", v, vb.n, vl.mean, dloss, vb.mean, dbleu, note);
+    text += fmt::format("{:<{}} {:>5}  {:>10.4f} {:>+9.4f}  {:>9.2f} {:>+7.2f}  {}\n", v, w, vb.n, vl.mean, dloss, vb.mean,
+                        dbleu, note);
     md += fmt::format("- **{}**: test BLEU {:+.2f} ({} vs {}), valid loss {:+.4f} ({} vs {}); {}.", v, dbleu, pm(vb, 2),
                       pm(bb, 2), dloss, pm(vl, 4), pm(bl, 4), verdict);
     // Paired by seed: a seed fixes the data order and dropout for every variant, so the

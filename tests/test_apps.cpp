@@ -272,20 +272,37 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
 
 TEST_CASE("a rerun grid of parameter-matched runs widened in d_model is not taken for changed settings") {
   fs::path d = temp_dir("matched");
-  const std::string cmd = "compare --task reverse --out " + d.string() + " --variants qk,qq --match-params --jobs 2 "
+  const std::string cmd = "compare --task reverse --out " + d.string() + " --variants qk,qq-noself --match-params --jobs 2 "
                           "--train-args=--steps,10,--d-model,16,--heads,1,--d-ff,32,--match-widen,d_model,--eval-every,10,"
                           "--test-sentences,10,--eval-sentences,5";
   Result first = attnlab(cmd);
   INFO(first.out);
   REQUIRE(first.code == 0);
   // the matched run's d_model really was widened past the flag's 16
-  const auto cfg = nlohmann::json::parse(read_file((d / "runs" / "qq+matched-s1" / "config.json").string()));
+  const auto cfg = nlohmann::json::parse(read_file((d / "runs" / "qq-noself+matched-s1" / "config.json").string()));
   REQUIRE(cfg["model"]["d_model"].get<int>() > 16);
   Result again = attnlab(cmd);
   INFO(again.out);
   REQUIRE(again.code == 0);
-  REQUIRE_THAT(again.out, Catch::Contains("qq+matched-s1: finished earlier, skipped"));
+  REQUIRE_THAT(again.out, Catch::Contains("qq-noself+matched-s1: finished earlier, skipped"));
   REQUIRE_THAT(read_file((d / "report.md").string()), !Catch::Contains("not all trained with the same settings"));
+  // the terminal summary's columns line up however long a name is ("qq-noself+matched" is 17
+  // characters): each row's seed count ends where the header's "seeds" does
+  {
+    std::istringstream summary(read_file((d / "summary.txt").string()));
+    std::string header, row;
+    std::getline(summary, header);
+    const size_t seeds_end = header.find("seeds") + 5;
+    int rows = 0;
+    while (std::getline(summary, row) && !row.empty() && row[0] != '(') {  // then a note on one seed
+      INFO(header << "\n" << row);
+      REQUIRE(row.size() > seeds_end);
+      REQUIRE(row[seeds_end - 1] == '1');
+      REQUIRE(row[seeds_end] == ' ');
+      rows++;
+    }
+    REQUIRE(rows == 2);  // qk and qq-noself+matched
+  }
   fs::remove_all(d);
 }
 
