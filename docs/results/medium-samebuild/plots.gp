@@ -1,0 +1,118 @@
+# gnuplot script for the report's plots: gnuplot plots.gp (run inside the report directory)
+set terminal pngcairo noenhanced size 900,520 font 'sans,10'
+set datafile separator ','
+set key outside right
+set grid
+set output 'plots/valid_loss_by_step.png'
+set title 'validation loss by step'
+set xlabel 'step'
+set ylabel 'valid loss'
+plot 'plots/valid_loss_by_step.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/valid_loss_by_step.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'qk', 'plots/valid_loss_by_step.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/valid_loss_by_step.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'qq+matched', 'plots/valid_loss_by_step.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 3 notitle, 'plots/valid_loss_by_step.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'qq-noself', 'plots/valid_loss_by_step.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 4 notitle, 'plots/valid_loss_by_step.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'qq-noself+matched'
+set output 'plots/valid_loss_late.png'
+set title 'validation loss, second half of training'
+set xlabel 'step'
+set ylabel 'valid loss'
+set xrange [750:*]
+plot 'plots/valid_loss_late.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/valid_loss_late.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'qk', 'plots/valid_loss_late.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/valid_loss_late.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'qq+matched', 'plots/valid_loss_late.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 3 notitle, 'plots/valid_loss_late.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'qq-noself', 'plots/valid_loss_late.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 4 notitle, 'plots/valid_loss_late.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'qq-noself+matched'
+set xrange [*:*]
+set output 'plots/valid_loss_diff.png'
+set title 'validation loss minus qk’s (same seed)'
+set xlabel 'step'
+set ylabel 'difference in valid loss'
+plot 'plots/valid_loss_diff.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/valid_loss_diff.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'qq+matched', 'plots/valid_loss_diff.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 3 notitle, 'plots/valid_loss_diff.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'qq-noself', 'plots/valid_loss_diff.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 4 notitle, 'plots/valid_loss_diff.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'qq-noself+matched', 0 with lines dt 2 lc 'black' notitle
+set output 'plots/valid_loss_by_time.png'
+set title 'validation loss by wall time'
+set xlabel 'seconds'
+set ylabel 'valid loss'
+plot 'plots/valid_loss_by_time.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'qk', 'plots/valid_loss_by_time.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'qq+matched', 'plots/valid_loss_by_time.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'qq-noself', 'plots/valid_loss_by_time.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'qq-noself+matched'
+set output 'plots/train_loss.png'
+set title 'training loss'
+set xlabel 'step'
+set ylabel 'train loss'
+plot 'plots/train_loss.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/train_loss.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'qk', 'plots/train_loss.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/train_loss.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'qq+matched', 'plots/train_loss.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 3 notitle, 'plots/train_loss.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'qq-noself', 'plots/train_loss.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 4 notitle, 'plots/train_loss.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'qq-noself+matched'
+set output 'plots/entropy.png'
+set title 'Attention entropy (nats), mean over layers, heads and query positions'
+set xlabel 'step'
+set ylabel 'entropy'
+plot 'plots/entropy.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/entropy.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'qk cross', 'plots/entropy.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/entropy.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'qk dec self', 'plots/entropy.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 3 notitle, 'plots/entropy.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'qk enc self', 'plots/entropy.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 4 notitle, 'plots/entropy.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'qq+matched cross', 'plots/entropy.csv' index 4 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 5 notitle, 'plots/entropy.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'qq+matched dec self', 'plots/entropy.csv' index 5 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 6 notitle, 'plots/entropy.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'qq+matched enc self', 'plots/entropy.csv' index 6 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 7 notitle, 'plots/entropy.csv' index 6 using 1:2 with linespoints pt 7 ps 0.4 lc 7 title 'qq-noself cross', 'plots/entropy.csv' index 7 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 8 notitle, 'plots/entropy.csv' index 7 using 1:2 with linespoints pt 7 ps 0.4 lc 8 title 'qq-noself dec self', 'plots/entropy.csv' index 8 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 9 notitle, 'plots/entropy.csv' index 8 using 1:2 with linespoints pt 7 ps 0.4 lc 9 title 'qq-noself enc self', 'plots/entropy.csv' index 9 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 10 notitle, 'plots/entropy.csv' index 9 using 1:2 with linespoints pt 7 ps 0.4 lc 10 title 'qq-noself+matched cross', 'plots/entropy.csv' index 10 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 11 notitle, 'plots/entropy.csv' index 10 using 1:2 with linespoints pt 7 ps 0.4 lc 11 title 'qq-noself+matched dec self', 'plots/entropy.csv' index 11 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 12 notitle, 'plots/entropy.csv' index 11 using 1:2 with linespoints pt 7 ps 0.4 lc 12 title 'qq-noself+matched enc self'
+set output 'plots/diag_mass.png'
+set title 'Attention mass on the diagonal P(i,i) in self-attention, mean over layers'
+set xlabel 'step'
+set ylabel 'P(i,i)'
+plot 'plots/diag_mass.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/diag_mass.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'qk dec self', 'plots/diag_mass.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/diag_mass.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'qk enc self', 'plots/diag_mass.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 3 notitle, 'plots/diag_mass.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'qq+matched dec self', 'plots/diag_mass.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 4 notitle, 'plots/diag_mass.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'qq+matched enc self', 'plots/diag_mass.csv' index 4 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 5 notitle, 'plots/diag_mass.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'qq-noself dec self', 'plots/diag_mass.csv' index 5 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 6 notitle, 'plots/diag_mass.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'qq-noself enc self', 'plots/diag_mass.csv' index 6 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 7 notitle, 'plots/diag_mass.csv' index 6 using 1:2 with linespoints pt 7 ps 0.4 lc 7 title 'qq-noself+matched dec self', 'plots/diag_mass.csv' index 7 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 8 notitle, 'plots/diag_mass.csv' index 7 using 1:2 with linespoints pt 7 ps 0.4 lc 8 title 'qq-noself+matched enc self'
+set output 'plots/wqk_asymmetry_qk.png'
+set title '[qk] asymmetry of each layer’s W_q W_kᵀ: |A - Aᵀ| / |A| (QQᵀ forces 0)'
+set xlabel 'step'
+set ylabel 'asymmetry'
+plot 'plots/wqk_asymmetry_qk.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/wqk_asymmetry_qk.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_qk.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/wqk_asymmetry_qk.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/wqk_asymmetry_qk.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 3 notitle, 'plots/wqk_asymmetry_qk.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/wqk_asymmetry_qk.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 4 notitle, 'plots/wqk_asymmetry_qk.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/wqk_asymmetry_qk.csv' index 4 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 5 notitle, 'plots/wqk_asymmetry_qk.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/wqk_asymmetry_qk.csv' index 5 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 6 notitle, 'plots/wqk_asymmetry_qk.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+set output 'plots/grad_wq_qk.png'
+set title '[qk] gradient norm of W_q per layer (for qq sites: the shared W)'
+set xlabel 'step'
+set ylabel '|dL/dW_q|'
+set logscale y
+plot 'plots/grad_wq_qk.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/grad_wq_qk.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wq_qk.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/grad_wq_qk.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/grad_wq_qk.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 3 notitle, 'plots/grad_wq_qk.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/grad_wq_qk.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 4 notitle, 'plots/grad_wq_qk.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/grad_wq_qk.csv' index 4 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 5 notitle, 'plots/grad_wq_qk.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/grad_wq_qk.csv' index 5 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 6 notitle, 'plots/grad_wq_qk.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+unset logscale y
+set output 'plots/grad_wk_qk.png'
+set title '[qk] gradient norm of W_k per layer'
+set xlabel 'step'
+set ylabel '|dL/dW_k|'
+set logscale y
+plot 'plots/grad_wk_qk.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/grad_wk_qk.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wk_qk.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/grad_wk_qk.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/grad_wk_qk.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 3 notitle, 'plots/grad_wk_qk.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/grad_wk_qk.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 4 notitle, 'plots/grad_wk_qk.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/grad_wk_qk.csv' index 4 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 5 notitle, 'plots/grad_wk_qk.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/grad_wk_qk.csv' index 5 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 6 notitle, 'plots/grad_wk_qk.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+unset logscale y
+set output 'plots/wqk_asymmetry_qq_matched.png'
+set title '[qq+matched] asymmetry of each layer’s W_q W_kᵀ: |A - Aᵀ| / |A| (QQᵀ forces 0)'
+set xlabel 'step'
+set ylabel 'asymmetry'
+plot 'plots/wqk_asymmetry_qq_matched.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/wqk_asymmetry_qq_matched.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_qq_matched.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/wqk_asymmetry_qq_matched.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.1.cross_attn'
+set output 'plots/grad_wq_qq_matched.png'
+set title '[qq+matched] gradient norm of W_q per layer (for qq sites: the shared W)'
+set xlabel 'step'
+set ylabel '|dL/dW_q|'
+set logscale y
+plot 'plots/grad_wq_qq_matched.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/grad_wq_qq_matched.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wq_qq_matched.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/grad_wq_qq_matched.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/grad_wq_qq_matched.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 3 notitle, 'plots/grad_wq_qq_matched.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/grad_wq_qq_matched.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 4 notitle, 'plots/grad_wq_qq_matched.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/grad_wq_qq_matched.csv' index 4 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 5 notitle, 'plots/grad_wq_qq_matched.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/grad_wq_qq_matched.csv' index 5 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 6 notitle, 'plots/grad_wq_qq_matched.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+unset logscale y
+set output 'plots/grad_wk_qq_matched.png'
+set title '[qq+matched] gradient norm of W_k per layer'
+set xlabel 'step'
+set ylabel '|dL/dW_k|'
+set logscale y
+plot 'plots/grad_wk_qq_matched.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/grad_wk_qq_matched.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wk_qq_matched.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/grad_wk_qq_matched.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.1.cross_attn'
+unset logscale y
+set output 'plots/wqk_asymmetry_qq-noself.png'
+set title '[qq-noself] asymmetry of each layer’s W_q W_kᵀ: |A - Aᵀ| / |A| (QQᵀ forces 0)'
+set xlabel 'step'
+set ylabel 'asymmetry'
+plot 'plots/wqk_asymmetry_qq-noself.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/wqk_asymmetry_qq-noself.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_qq-noself.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/wqk_asymmetry_qq-noself.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.1.cross_attn'
+set output 'plots/grad_wq_qq-noself.png'
+set title '[qq-noself] gradient norm of W_q per layer (for qq sites: the shared W)'
+set xlabel 'step'
+set ylabel '|dL/dW_q|'
+set logscale y
+plot 'plots/grad_wq_qq-noself.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/grad_wq_qq-noself.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wq_qq-noself.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/grad_wq_qq-noself.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/grad_wq_qq-noself.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 3 notitle, 'plots/grad_wq_qq-noself.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/grad_wq_qq-noself.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 4 notitle, 'plots/grad_wq_qq-noself.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/grad_wq_qq-noself.csv' index 4 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 5 notitle, 'plots/grad_wq_qq-noself.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/grad_wq_qq-noself.csv' index 5 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 6 notitle, 'plots/grad_wq_qq-noself.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+unset logscale y
+set output 'plots/grad_wk_qq-noself.png'
+set title '[qq-noself] gradient norm of W_k per layer'
+set xlabel 'step'
+set ylabel '|dL/dW_k|'
+set logscale y
+plot 'plots/grad_wk_qq-noself.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/grad_wk_qq-noself.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wk_qq-noself.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/grad_wk_qq-noself.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.1.cross_attn'
+unset logscale y
+set output 'plots/wqk_asymmetry_qq-noself_matched.png'
+set title '[qq-noself+matched] asymmetry of each layer’s W_q W_kᵀ: |A - Aᵀ| / |A| (QQᵀ forces 0)'
+set xlabel 'step'
+set ylabel 'asymmetry'
+plot 'plots/wqk_asymmetry_qq-noself_matched.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/wqk_asymmetry_qq-noself_matched.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_qq-noself_matched.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/wqk_asymmetry_qq-noself_matched.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.1.cross_attn'
+set output 'plots/grad_wq_qq-noself_matched.png'
+set title '[qq-noself+matched] gradient norm of W_q per layer (for qq sites: the shared W)'
+set xlabel 'step'
+set ylabel '|dL/dW_q|'
+set logscale y
+plot 'plots/grad_wq_qq-noself_matched.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/grad_wq_qq-noself_matched.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wq_qq-noself_matched.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/grad_wq_qq-noself_matched.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/grad_wq_qq-noself_matched.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 3 notitle, 'plots/grad_wq_qq-noself_matched.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/grad_wq_qq-noself_matched.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 4 notitle, 'plots/grad_wq_qq-noself_matched.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/grad_wq_qq-noself_matched.csv' index 4 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 5 notitle, 'plots/grad_wq_qq-noself_matched.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/grad_wq_qq-noself_matched.csv' index 5 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 6 notitle, 'plots/grad_wq_qq-noself_matched.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+unset logscale y
+set output 'plots/grad_wk_qq-noself_matched.png'
+set title '[qq-noself+matched] gradient norm of W_k per layer'
+set xlabel 'step'
+set ylabel '|dL/dW_k|'
+set logscale y
+plot 'plots/grad_wk_qq-noself_matched.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/grad_wk_qq-noself_matched.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wk_qq-noself_matched.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/grad_wk_qq-noself_matched.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.1.cross_attn'
+unset logscale y
