@@ -7,9 +7,11 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <map>
 
+#include "apps/build_info.h"
 #include "apps/commands.h"
 #include "core/kernels.h"
 #include "core/threads.h"
@@ -21,6 +23,16 @@ namespace attn {
 using Clock = std::chrono::steady_clock;
 
 static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// What a benchmark report needs besides the numbers: where and when they were measured, with
+// which BLAS kernels and which of attnlab's vectorised loop versions (core/threads.h).
+static void print_machine_line() {
+  char when[32] = "unknown date";
+  const std::time_t now = std::time(nullptr);
+  if (std::tm tm{}; gmtime_r(&now, &tm)) std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+  fmt::print("machine: {}; BLAS kernels {}, attnlab loops {}; attnlab {}; {}\n", machine_description(), blas_kernels(),
+             vector_isa(), attnlab_build(), when);
+}
 
 // Best of a few 1024³ products: this machine's sgemm peak at the configured thread count
 // (bench takes the better of a measurement before and one after the timed steps).
@@ -186,6 +198,7 @@ static void bench_train(const BenchOpts& o) {
              "{:.1f} GFLOP/s ({:.0f}% of measured sgemm peak {:.1f} GFLOP/s), max RSS {:.0f} MiB, params {}\n",
              o.variant, o.d, o.heads, o.layers, o.layers, o.ff, o.vocab, o.batch, o.len, num_threads(), tok,
              1000 * total / o.steps, gflops, 100 * gflops / peak, peak, max_rss_kb() / 1024.0, model.params.count());
+  print_machine_line();
   if (!o.profile) return;
   std::vector<std::pair<std::string, std::pair<double, double>>> rows(per_op.begin(), per_op.end());
   std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.first + a.second.second > b.second.first + b.second.second; });
@@ -218,6 +231,7 @@ static void bench_decode(const BenchOpts& o) {
   const std::string corpus = run.cfg.corpus.empty() ? default_corpus_dir() : run.cfg.corpus;
   CorpusSplits c = load_corpus_dir(corpus, run.cfg.src_lang, run.cfg.tgt_lang);
   std::vector<std::string> src(c.test.src.begin(), c.test.src.begin() + std::min<size_t>(size_t(o.sentences), c.test.size()));
+  print_machine_line();
   for (int beam : {1, 5})
     for (bool cache : {true, false}) {
       auto t = Clock::now();

@@ -394,6 +394,13 @@ TEST_CASE("bench prints the step line, the per-op profile and the step's product
   INFO(r.out);
   REQUIRE(r.code == 0);
   CHECK(r.out.find("attnlab qk d=32 heads=2 layers=1+1 ff=64 vocab=64 batch=4x6 threads=1: ") == 0);
+  // the second line says where and with what it was measured (docs/benchmarks.md quotes it)
+  const std::string second = r.out.substr(r.out.find('\n') + 1, r.out.find('\n', r.out.find('\n') + 1) - r.out.find('\n') - 1);
+  CHECK(second.rfind("machine: ", 0) == 0);
+  CHECK(second.find(" cores; BLAS kernels ") != std::string::npos);
+  CHECK(second.find(", attnlab loops ") != std::string::npos);
+  CHECK(second.find("(commit ") != std::string::npos);
+  CHECK(second.find(" UTC") == second.size() - 4);
   CHECK(r.out.find("\n  linear ") != std::string::npos);
   CHECK(r.out.find("\n  gram ") == std::string::npos);  // qk has no symmetric score product
   const auto at = r.out.find("the step's products replayed alone (same shapes and data, nothing between them): ");
