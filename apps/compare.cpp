@@ -70,7 +70,7 @@ static const std::vector<ComparePreset>& presets() {
       // the opposite of the answer. The schedule is the medium preset's, so its runs follow
       // medium's seed-1 runs.
       {"quick", "qk, qq, qq-noself; a small model (d 128, 2+2 layers), 1000 steps, all three at once; greedy test decoding",
-       "about 9 minutes on 2 cores",
+       "about 7-11 minutes on 2 cores, depending on the CPU",
        {"qk", "qq", "qq-noself"},
        1,
        concat(small_model, {"--steps", "1000", "--warmup", "200", "--eval-every", "250", "--log-every", "25",
