@@ -10,29 +10,21 @@
 //   build/bench_gram_products --threads 2       # best-of-30 ms, forward and backward, both ways
 //
 // Result: docs/benchmarks.md ("QQᵀ against QKᵀ" for each machine).
+#include "bench/micro.h"
 #include "core/kernels.h"
 #include "core/threads.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <random>
 #include <vector>
 
 using namespace attn;
 
-static double seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+using attn::bench::seconds;
 
 int main(int argc, char** argv) {
-  ensure_fast_runtime(argv);  // the same BLAS kernel and OpenMP setting as attnlab
-  int threads = 0;
-  for (int i = 1; i + 1 < argc; i++)
-    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
-  set_threads(threads);
+  attn::bench::start(argc, argv);
   const int D = 64, reps = 30;
   const float alpha = 0.125f;
   for (int T : {24, 64, 256}) {

@@ -12,29 +12,21 @@
 //   build/bench_output_chunks --threads 2      # ms per step's worth, whole vs chunks of 128..768 rows
 //
 // Result and what was decided: docs/benchmarks.md (session 3 on the Intel VM; session 10 on the AMD one).
+#include "bench/micro.h"
 #include "core/kernels.h"
 #include "core/threads.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <random>
 #include <vector>
 
 using namespace attn;
 
-static double seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+using attn::bench::seconds;
 
 int main(int argc, char** argv) {
-  ensure_fast_runtime(argv);  // the same BLAS kernel and OpenMP setting as attnlab
-  int threads = 0;
-  for (int i = 1; i + 1 < argc; i++)
-    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
-  set_threads(threads);
+  attn::bench::start(argc, argv);
   const int R = 1536, V = 8000, C = 256, reps = 6;
   const float smoothing = 0.1f;
   std::mt19937 gen(1);

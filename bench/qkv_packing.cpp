@@ -11,28 +11,20 @@
 //   build/bench_qkv_packing --threads 2        # prints best-of-50 ms, separate vs packed
 //
 // Result and what was decided: docs/benchmarks.md ("One packed product for Q, K and V").
+#include "bench/micro.h"
 #include "core/kernels.h"
 #include "core/threads.h"
 
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <random>
 #include <vector>
 
 using namespace attn;
 
-static double seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+using attn::bench::seconds;
 
 int main(int argc, char** argv) {
-  ensure_fast_runtime(argv);  // the same BLAS kernel and OpenMP setting as attnlab
-  int threads = 0;
-  for (int i = 1; i + 1 < argc; i++)
-    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
-  set_threads(threads);
+  attn::bench::start(argc, argv);
   const int M = 1536, C = 256, reps = 50;
 
   for (int n : {3, 2}) {
