@@ -77,7 +77,7 @@ static const std::vector<ComparePreset>& presets() {
                             "--eval-sentences", "100", "--test-sentences", "400"}),
        3},
       {"medium", "qk, qq, qq-noself; the quick preset's small model, 1500 steps, 3 seeds; greedy decoding of the whole test set",
-       "about 35 minutes on 2 cores (9 runs of ~7 core-minutes, three at a time; 15 runs with --match-params)",
+       "about 35-55 minutes on 2 cores, depending on the CPU (9 runs, three at a time; 15 runs with --match-params)",
        {"qk", "qq", "qq-noself"},
        3,
        concat(small_model, {"--steps", "1500", "--warmup", "200", "--eval-every", "250", "--log-every", "25",
