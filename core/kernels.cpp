@@ -20,6 +20,7 @@
     !defined(ATTNLAB_NO_MULTIVERSION)
 #if __has_attribute(target_clones)
 #define ATTN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define ATTN_MULTIVERSIONED 1
 #endif
 #endif
 #ifndef ATTN_VECTOR_CLONES
@@ -27,6 +28,21 @@
 #endif
 
 namespace attn {
+
+// Which of the ATTN_VECTOR_CLONES versions runs here: the features that define x86-64-v4 and
+// -v3 (for benchmark reports, core/kernels.h). Without multiversioning, the build's own target.
+const char* vector_isa() {
+#if defined(ATTN_MULTIVERSIONED)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512cd"))
+    return "AVX-512";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2")) return "AVX2";
+  return "baseline x86-64";
+#else
+  return "as compiled (no multiversioning)";
+#endif
+}
 
 // Loops over more elements than this run on all threads (`--threads`); below it the cost of
 // waking the other threads is more than the work (a few microseconds against ~1 ns per element).

@@ -49,6 +49,10 @@ inline float exp_fast(float x) {
   return x != x ? x : y;
 }
 
+// Which compiled version of the vectorised loops below this CPU runs: "AVX-512", "AVX2",
+// "baseline x86-64", or "as compiled (no multiversioning)" on builds without it.
+const char* vector_isa();
+
 // ---- matrix products -------------------------------------------------------------------
 // out(M,N) = alpha * op(a) @ op(b) + beta * out. op(a) is (M,K): a is stored (M,K), or (K,M)
 // when trans_a. op(b) is (K,N): b is stored (K,N), or (N,K) when trans_b.

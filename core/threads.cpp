@@ -78,17 +78,4 @@ const char* ensure_fast_runtime(char** argv) {
 
 const char* blas_kernels() { return openblas_get_corename ? openblas_get_corename() : "unknown BLAS"; }
 
-// The same levels as ATTN_VECTOR_CLONES in core/kernels.cpp (x86-64-v4, -v3, default), told
-// apart by their defining features.
-const char* vector_isa() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512cd"))
-    return "AVX-512";
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2")) return "AVX2";
-#endif
-  return "baseline";
-}
-
 }  // namespace attn

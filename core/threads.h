@@ -25,8 +25,7 @@ const char* fast_blas_core_for_this_cpu(const char* current);  // nullptr: keep 
 const char* ensure_fast_runtime(char** argv);
 
 // For benchmark reports: the BLAS kernel family in use ("Zen", "SkylakeX", ... or "unknown BLAS"
-// when the BLAS is not OpenBLAS), and the instruction set attnlab's own vectorised loops run
-// (the clone core/kernels.cpp's loader picked: "AVX-512", "AVX2", or "baseline").
+// when the BLAS is not OpenBLAS). Its companion for attnlab's own loops is vector_isa()
+// (core/kernels.h), next to the loops' multiversioning.
 const char* blas_kernels();
-const char* vector_isa();
 }  // namespace attn
