@@ -72,6 +72,12 @@ static inline __attribute__((always_inline)) float row_max(const float* x, int64
 
 // ---- matrix products -------------------------------------------------------------------
 
+// OpenBLAS runs a product with M N K below 4 * 65536 on the calling thread alone (its
+// GEMM_MULTITHREAD_THRESHOLD); attention's per-head products (e.g. 24 x 24 x 64) are all that
+// small, so a batch of them is spread over the threads instead, one product per thread at a time.
+// matmul_forward splits a product over the threads only above the same size.
+static bool blas_runs_single_threaded(int M, int N, int K) { return int64_t(M) * N * K < 4 * 65536; }
+
 void matmul_forward(float* out, const float* a, const float* b, int M, int N, int K, bool trans_a,
                     bool trans_b, float alpha, float beta) {
   if (M == 0 || N == 0) return;
@@ -81,8 +87,25 @@ void matmul_forward(float* out, const float* a, const float* b, int M, int N, in
   }
   const int lda = trans_a ? M : K;
   const int ldb = trans_b ? K : N;
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
-              alpha, a, lda, b, ldb, beta, out, N);
+  const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+  if (!splits_products() || blas_runs_single_threaded(M, N, K) || omp_in_parallel()) {
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, out, N);
+    return;
+  }
+  // One block of out's rows (or, when it is wider than tall, of its columns) per thread; each
+  // block is an ordinary product of a's rows (b's columns) with all of the other operand.
+  const bool by_rows = M >= N;
+#pragma omp parallel
+  {
+    const int64_t len = by_rows ? M : N, nt = omp_get_num_threads(), t = omp_get_thread_num();
+    const int lo = int(len * t / nt), hi = int(len * (t + 1) / nt);
+    if (hi > lo && by_rows)
+      cblas_sgemm(CblasRowMajor, ta, tb, hi - lo, N, K, alpha, trans_a ? a + lo : a + int64_t(lo) * K, lda, b, ldb,
+                  beta, out + int64_t(lo) * N, N);
+    else if (hi > lo)
+      cblas_sgemm(CblasRowMajor, ta, tb, M, hi - lo, K, alpha, a, lda, trans_b ? b + int64_t(lo) * K : b + lo, ldb,
+                  beta, out + lo, N);
+  }
 }
 
 void matmul_reference(float* out, const float* a, const float* b, int M, int N, int K, bool trans_a,
@@ -101,10 +124,6 @@ void matmul_reference(float* out, const float* a, const float* b, int M, int N, 
   }
 }
 
-// OpenBLAS runs a product with M N K below 4 * 65536 on the calling thread alone (its
-// GEMM_MULTITHREAD_THRESHOLD); attention's per-head products (e.g. 24 x 24 x 64) are all that
-// small, so a batch of them is spread over the threads instead, one product per thread at a time.
-static bool blas_runs_single_threaded(int M, int N, int K) { return int64_t(M) * N * K < 4 * 65536; }
 
 void matmul_batched(float* out, const float* a, const float* b, int batch, int M, int N, int K, bool trans_a,
                     bool trans_b, float alpha, float beta) {
@@ -124,7 +143,9 @@ void gram_forward(float* out, const float* a, int N, int K, float alpha, float b
 }
 
 void gram_batched(float* out, const float* a, int batch, int N, int K, float alpha, float beta) {
-#pragma omp parallel for schedule(static) if (batch > 1 && blas_runs_single_threaded(N, N, K))
+  // ssyrk is not split (matmul_forward's splitting is for sgemm): with attnlab's threads in
+  // charge, its batch is spread over them at every size.
+#pragma omp parallel for schedule(static) if (batch > 1 && (blas_runs_single_threaded(N, N, K) || splits_products()))
   for (int i = 0; i < batch; i++) gram_forward(out + int64_t(i) * N * N, a + int64_t(i) * N * K, N, K, alpha, beta);
 }
 

@@ -1,9 +1,10 @@
-// core/threads.cpp — applies the thread count to OpenBLAS (when linked) and OpenMP.
+// core/threads.cpp — applies the thread count to OpenMP and OpenBLAS (when linked).
 #include "core/threads.h"
 
 #include <omp.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 
 // Declared weak so that a BLAS other than OpenBLAS still links; then only OpenMP is set.
@@ -12,6 +13,7 @@ extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 namespace attn {
 
 static int g_threads = 0;
+static bool g_split = false;
 
 void set_threads(int n) {
   if (n <= 0) {
@@ -22,7 +24,16 @@ void set_threads(int n) {
   if (n <= 0) n = 1;
   g_threads = n;
   omp_set_num_threads(n);
-  if (openblas_set_num_threads) openblas_set_num_threads(n);
+  // With OpenBLAS, attnlab splits the large products over its own threads and OpenBLAS runs
+  // each part on one; another BLAS keeps its own threading (it cannot be told to stop).
+  const char* own = std::getenv("ATTNLAB_OPENBLAS_THREADS");
+  g_split = openblas_set_num_threads != nullptr && n > 1 && !(own && std::strcmp(own, "1") == 0);
+  if (openblas_set_num_threads) openblas_set_num_threads(g_split ? 1 : n);
+}
+
+bool splits_products() {
+  if (g_threads == 0) set_threads(0);
+  return g_split;
 }
 
 int num_threads() {

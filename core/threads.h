@@ -4,11 +4,20 @@
 // `--threads N` or ATTNLAB_THREADS=N sets both, so OpenBLAS and the OpenMP loops never
 // oversubscribe the cores. Default: the number of online cores.
 //   attn::set_threads(2);  int n = attn::num_threads();
+//
+// One pool of threads for everything: with OpenBLAS, attnlab cuts each large product into one
+// block of rows (or columns) per OpenMP thread and OpenBLAS computes each block on the thread
+// that asks (core/kernels.cpp, matmul_forward). Left to thread the products itself, OpenBLAS
+// keeps a worker of its own awake after each one, yielding the core, and the elementwise loops
+// that run between products then get half of that core: they ran ~2x slower, and the step
+// ~15% slower on an AMD EPYC (docs/benchmarks.md). ATTNLAB_OPENBLAS_THREADS=1 goes back to
+// OpenBLAS's own threading, for comparison. With another BLAS, that BLAS threads its products.
 #pragma once
 
 namespace attn {
 void set_threads(int n);  // n <= 0: ATTNLAB_THREADS or the core count
 int num_threads();
+bool splits_products();   // true: large products are split over attnlab's threads (see above)
 
 // Two settings the libraries read only when they load, so attnlab sets them by executing itself
 // again, once, at startup (ensure_fast_runtime; a variable the user set is left as it is):

@@ -83,6 +83,27 @@ TEST_CASE("sgemm matches the plain-loop reference for every transpose, alpha and
     }
 }
 
+TEST_CASE("products large enough to be split over the threads equal the reference, in rows and in columns") {
+  // Above OpenBLAS's threading threshold (M N K >= 4 * 65536) attnlab cuts the product into one
+  // block per thread: of rows when M >= N, of columns otherwise; sizes that do not divide evenly.
+  struct Size { int M, N, K; };
+  for (Size sz : {Size{131, 67, 41}, Size{37, 211, 53}})
+    for (int threads : {1, 2, 3})
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          set_threads(threads);
+          const int M = sz.M, N = sz.N, K = sz.K;
+          Tensor a = random_tensor(ta ? Shape{K, M} : Shape{M, K}, 21), b = random_tensor(tb ? Shape{N, K} : Shape{K, N}, 22);
+          Tensor c1 = random_tensor({M, N}, 23), c2 = c1.clone();
+          matmul_forward(c1.data(), a.data(), b.data(), M, N, K, ta, tb, 0.7f, 0.3f);
+          matmul_reference(c2.data(), a.data(), b.data(), M, N, K, ta, tb, 0.7f, 0.3f);
+          INFO(M << "x" << N << "x" << K << " threads " << threads << " split " << splits_products() << " trans_a " << ta
+                 << " trans_b " << tb);
+          REQUIRE(max_abs_diff(c1, c2) < 1e-4f);  // sums of 41-53 products of N(0,1) values, in float
+        }
+  set_threads(0);
+}
+
 TEST_CASE("ssyrk gram product equals the general product a aᵀ, both triangles") {
   const int N = 6, K = 4;
   Tensor a = random_tensor({N, K}, 4);
@@ -455,8 +476,17 @@ TEST_CASE("elementwise kernels split over threads give their single-thread resul
 TEST_CASE("threads setting reaches both BLAS and the framework") {
   set_threads(1);
   REQUIRE(num_threads() == 1);
+  CHECK_FALSE(splits_products());
   set_threads(2);
   REQUIRE(num_threads() == 2);
+  // With OpenBLAS, attnlab splits the products over its threads unless told not to.
+  const bool openblas = std::string(blas_kernels()) != "unknown BLAS";
+  CHECK(splits_products() == openblas);
+  setenv("ATTNLAB_OPENBLAS_THREADS", "1", 1);
+  set_threads(2);
+  CHECK_FALSE(splits_products());
+  unsetenv("ATTNLAB_OPENBLAS_THREADS");
+  set_threads(0);
 }
 
 TEST_CASE("startup re-executes once with OpenMP's idle threads set to sleep, not spin") {
