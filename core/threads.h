@@ -26,9 +26,12 @@ bool splits_products();   // true: large products are split over attnlab's threa
 //    ones. When that happened (or it chose the AVX2 "Haswell" kernels on a CPU with AVX-512) it
 //    is set to the best family the CPU supports. ATTNLAB_KEEP_BLAS_CORE=1 keeps OpenBLAS's choice.
 //  - OMP_WAIT_POLICY=passive: after each parallel loop OpenMP's idle threads otherwise spin for a
-//    while on the cores that OpenBLAS's own threads need for the next matrix product; the two
-//    pools then take turns on the cores. Measured at the default model size on 2 threads: about a
-//    third more tokens/s with passive (docs/benchmarks.md).
+//    while on the cores that a BLAS's own threads need for the next matrix product; the two
+//    pools then take turns on the cores. Measured at the default model size on 2 threads, when
+//    OpenBLAS threaded the products itself: about a third more tokens/s with passive
+//    (docs/benchmarks.md). With attnlab splitting the products (above) there is one pool and
+//    passive measured the same as active; it stays, for the other BLAS libraries and for
+//    ATTNLAB_OPENBLAS_THREADS=1, and because a spinning thread burns a laptop's battery.
 // Returns the BLAS kernel name in use.
 const char* fast_blas_core_for_this_cpu(const char* current);  // nullptr: keep current
 const char* ensure_fast_runtime(char** argv);
