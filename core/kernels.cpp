@@ -88,7 +88,7 @@ void matmul_forward(float* out, const float* a, const float* b, int M, int N, in
   const int lda = trans_a ? M : K;
   const int ldb = trans_b ? K : N;
   const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
-  if (!splits_products() || blas_runs_single_threaded(M, N, K) || omp_in_parallel()) {
+  if (omp_in_parallel() || blas_runs_single_threaded(M, N, K) || !splits_products()) {
     cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, out, N);
     return;
   }
@@ -123,7 +123,6 @@ void matmul_reference(float* out, const float* a, const float* b, int M, int N, 
     }
   }
 }
-
 
 void matmul_batched(float* out, const float* a, const float* b, int batch, int M, int N, int K, bool trans_a,
                     bool trans_b, float alpha, float beta) {
