@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <thread>
 #include <limits>
 
 #include "core/fileio.h"
@@ -485,6 +486,30 @@ TEST_CASE("threads setting reaches both BLAS and the framework") {
   setenv("ATTNLAB_OPENBLAS_THREADS", "1", 1);
   set_threads(2);
   CHECK_FALSE(splits_products());
+  setenv("ATTNLAB_OPENBLAS_THREADS", "0", 1);
+  set_threads(2);
+  CHECK(splits_products() == openblas);
+  unsetenv("ATTNLAB_OPENBLAS_THREADS");
+  set_threads(0);
+}
+
+TEST_CASE("a thread setting in the environment that is not a number is refused, naming the variable") {
+  using Catch::Matchers::Contains;
+  for (const char* bad : {"two", "-3", "2x", "1.5", "5000"}) {
+    setenv("ATTNLAB_THREADS", bad, 1);
+    INFO("ATTNLAB_THREADS=" << bad);
+    REQUIRE_THROWS_WITH(set_threads(0), Contains("ATTNLAB_THREADS='" + std::string(bad) + "'") &&
+                                            Contains("expected a whole number from 1 to 1024"));
+  }
+  setenv("ATTNLAB_THREADS", "1", 1);
+  set_threads(0);
+  CHECK(num_threads() == 1);
+  setenv("ATTNLAB_THREADS", "0", 1);  // all cores, as --threads 0
+  set_threads(0);
+  CHECK(num_threads() == int(std::max(1u, std::thread::hardware_concurrency())));
+  unsetenv("ATTNLAB_THREADS");
+  setenv("ATTNLAB_OPENBLAS_THREADS", "yes", 1);
+  REQUIRE_THROWS_WITH(set_threads(2), Contains("ATTNLAB_OPENBLAS_THREADS='yes': expected 1"));
   unsetenv("ATTNLAB_OPENBLAS_THREADS");
   set_threads(0);
 }
