@@ -399,6 +399,7 @@ TEST_CASE("bench prints the step line, the per-op profile and the step's product
   CHECK(second.rfind("machine: ", 0) == 0);
   CHECK(second.find(" cores; BLAS kernels ") != std::string::npos);
   CHECK(second.find(", attnlab loops ") != std::string::npos);
+  CHECK(second.find(", products threaded by the BLAS, ") != std::string::npos);  // one thread: nothing to split
   CHECK(second.find("(commit ") != std::string::npos);
   CHECK(second.find(" UTC") == second.size() - 4);
   CHECK(r.out.find("\n  linear ") != std::string::npos);
