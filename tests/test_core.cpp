@@ -102,6 +102,22 @@ TEST_CASE("products large enough to be split over the threads equal the referenc
                  << " trans_b " << tb);
           REQUIRE(max_abs_diff(c1, c2) < 1e-4f);  // sums of 41-53 products of N(0,1) values, in float
         }
+  // The gram gradient's products at long sequences: each large enough to be split, called from
+  // inside gram_backward_batched's (then inactive) parallel region.
+  const int batch = 3, T = 80, D = 64;
+  Tensor q = random_tensor({batch, T, D}, 24), g = random_tensor({batch, T, T}, 25);
+  for (int threads : {1, 2}) {
+    set_threads(threads);
+    Tensor dq = random_tensor({batch, T, D}, 26), ref = dq.clone();
+    gram_backward_batched(dq.data(), g.data(), q.data(), batch, T, D, 0.25f, true);
+    for (int i = 0; i < batch; i++) {
+      const float* gi = g.data() + i * T * T;
+      matmul_reference(ref.data() + i * T * D, gi, q.data() + i * T * D, T, D, T, false, false, 0.25f, 1.f);
+      matmul_reference(ref.data() + i * T * D, gi, q.data() + i * T * D, T, D, T, true, false, 0.25f, 1.f);
+    }
+    INFO("threads " << threads << " split " << splits_products());
+    REQUIRE(max_abs_diff(dq, ref) < 1e-4f);  // sums of 80 products, in float
+  }
   set_threads(0);
 }
 
