@@ -15,9 +15,10 @@ static void check_same(const char* op, const std::string& name, const Var& a, co
 // ---- add: out = a + b ------------------------------------------------------------------
 
 static void add_backward(TapeEntry& e) {
-  // dL/da += G;  dL/db += G
-  for (const Var& in : e.inputs)
-    if (in->requires_grad) add_to_grad(in, 1.f, e.out->grad.data());
+  // dL/da += G;  dL/db += G   (b gets a copy first; then a may take G's buffer itself)
+  const Var &a = e.inputs[0], &b = e.inputs[1];
+  if (b->requires_grad) add_to_grad(b, 1.f, e.out->grad.data());
+  if (a->requires_grad) pass_grad(e, a);
 }
 
 Var add(const Var& a, const Var& b, const std::string& name) {

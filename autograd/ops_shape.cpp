@@ -35,9 +35,7 @@ Var reshape(const Var& x, const Shape& shape, const std::string& name) {
   Tensor out = x->value.reshape(shape);
   Recorded r = record("reshape", name, out, {x});
   if (r.entry)
-    r.entry->backward = [](TapeEntry& e) {  // same numbers, old shape
-      add_to_grad(e.inputs[0], 1.f, e.out->grad.data());
-    };
+    r.entry->backward = [](TapeEntry& e) { pass_grad(e, e.inputs[0]); };  // same numbers, old shape
   return r.out;
 }
 

@@ -13,6 +13,8 @@
 namespace attn {
 
 static thread_local Tape* g_current_tape = nullptr;
+// True while a backward() that frees each entry's output gradient after the entry is running.
+static thread_local bool g_backward_frees_grads = false;
 
 static double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -58,6 +60,14 @@ void add_to_grad(const Var& v, float alpha, const float* g) {
   else scale_forward(d.data, g, alpha, n);
 }
 
+void pass_grad(TapeEntry& e, const Var& v) {
+  if (g_backward_frees_grads && !v->grad.defined()) {
+    v->grad = e.out->grad.reshape(v->value.shape());  // shares the storage; e.out lets go of it next
+    return;
+  }
+  add_to_grad(v, 1.f, e.out->grad.data());
+}
+
 const Tensor& TapeEntry::get(const std::string& what) const {
   for (auto& [k, t] : saved)
     if (k == what) return t;
@@ -95,6 +105,11 @@ void Tape::backward(const Var& loss) {
   // Intermediate gradients belong to one backward pass; leaves (parameters) accumulate.
   for (TapeEntry& e : entries) e.out->grad = Tensor();
   grad_of(loss).fill(1.f);
+  struct Restore {
+    bool prev;
+    ~Restore() { g_backward_frees_grads = prev; }
+  } restore{g_backward_frees_grads};
+  g_backward_frees_grads = !keep_grads;
   for (int i = static_cast<int>(entries.size()) - 1; i >= 0; i--) {
     TapeEntry& e = entries[i];
     if (!e.out->grad.defined()) continue;  // does not influence the loss

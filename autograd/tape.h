@@ -47,8 +47,14 @@ struct GradDst {
   bool accumulate;
 };
 GradDst grad_dst(const Var& v);
-// v's gradient (+)= alpha * g, g holding v's numel() values (add, scale, reshape).
+// v's gradient (+)= alpha * g, g holding v's numel() values (scale, add).
 void add_to_grad(const Var& v, float alpha, const float* g);
+struct TapeEntry;
+// v's gradient (+)= e's output gradient, the same numbers in v's shape (reshape, add). When v
+// has no gradient yet and the running backward() frees e's output gradient right after this
+// entry (keep_grads off, as in training), v takes over that buffer instead of a copy, as
+// PyTorch's view and add backwards do; otherwise the numbers are copied or added.
+void pass_grad(TapeEntry& e, const Var& v);
 
 struct TapeEntry {
   std::string op;    // op kind: "matmul", "softmax", ...

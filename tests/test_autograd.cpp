@@ -142,6 +142,38 @@ TEST_CASE("keep_grads = false frees intermediate gradients and leaves parameter 
   for (size_t i = 0; i < kept.size(); i++) REQUIRE(max_abs_diff(kept[i], freed[i]) == 0.f);
 }
 
+TEST_CASE("reshape and add hand their gradient over when the tape frees it, and copy when it keeps it") {
+  // h feeds three consumers; the reverse walk reaches them as c (a reshape: h has no gradient
+  // yet, so with keep_grads off h takes c's gradient buffer), then b (adds into that buffer),
+  // then a (a reshape that must add, not take). u feeds d = u + g with g = u²: d's backward
+  // copies its gradient to g, then u takes the buffer, then g's backward adds 2u G_g into it.
+  for (bool keep : {true, false}) {
+    Var x = rand_param("x", {4, 6}, 21);
+    Tensor Wa = rand_param("Wa", {2, 12}, 22)->value, Wc = rand_param("Wc", {24}, 23)->value;
+    Tensor Wd = rand_param("Wd", {4, 6}, 24)->value;
+    Tape tape;
+    tape.keep_grads = keep;
+    TapeScope scope(tape);
+    Var h = relu(x, "h");
+    Var a = reshape(h, {2, 12}, "a");
+    Var b = mul(h, h, "b");
+    Var c = reshape(h, {24}, "c");
+    Var u = relu(x, "u");
+    Var d = add(u, mul(u, u, "g"), "d");
+    Var L = add(add(sum(mul(a, constant(Wa))), sum(b)), sum(mul(c, constant(Wc))));
+    tape.backward(add(L, sum(mul(d, constant(Wd))), "L"));
+    INFO("keep_grads " << keep);
+    for (int64_t k = 0; k < 24; k++) {  // dL/dx = Wa + Wc + 2h + Wd (1 + 2u) where x > 0
+      const float expect = x->value[k] > 0 ? Wa[k] + Wc[k] + 2 * h->value[k] + Wd[k] * (1 + 2 * u->value[k]) : 0.f;
+      REQUIRE(x->grad[k] == Approx(expect).margin(1e-5));
+    }
+    if (keep) {  // kept gradients stay each node's own numbers
+      REQUIRE(max_abs_diff(c->grad, Wc) == 0.f);
+      REQUIRE(max_abs_diff(d->grad, Wd) == 0.f);
+    }
+  }
+}
+
 TEST_CASE("gram (ssyrk) equals matmul(Q, Q, ᵀ) in value and gradient") {
   Var q1 = rand_param("Q", {2, 5, 4}, 3), q2 = parameter("Q2", q1->value.clone());
   Tensor W = rand_param("W", {2, 5, 5}, 4)->value;

@@ -113,6 +113,37 @@ TEST_CASE("incremental decoding with the key/value cache equals full recomputati
   }
 }
 
+TEST_CASE("training's backward (gradients freed and handed over) gives the kept backward's gradients, every preset") {
+  // keep_grads off frees each intermediate gradient after use and lets reshape and add take
+  // their output gradient's buffer instead of copying it; the parameter gradients must not change.
+  std::vector<Example> ex = {{{5, 6, 7, 8, 2}, {9, 10, 11}}, {{12, 13, 2}, {14, 15, 16, 17, 18}}, {{4, 2}, {19}}};
+  std::vector<const Example*> ptr = {&ex[0], &ex[1], &ex[2]};
+  const Batch b = make_batch(ptr, 0, 1, 2);
+  for (auto& p : ModelConfig::preset_names()) {
+    INFO(p);
+    ModelConfig cfg = tiny(p);
+    cfg.dropout = 0.1f;
+    cfg.label_smoothing = 0.1f;
+    Transformer m(cfg, 5);
+    std::vector<std::vector<float>> grads[2];
+    for (int keep : {1, 0}) {
+      m.params.zero_grad();
+      Tape tape;
+      tape.keep_grads = keep;
+      TapeScope scope(tape);
+      Rng drop(7);  // the same dropout draws both times
+      tape.backward(m.loss(b, Context{true, &drop}));
+      for (auto& prm : m.params.params) grads[keep].push_back(prm->grad.defined() ? prm->grad.to_vector() : std::vector<float>{});
+    }
+    REQUIRE(grads[0].size() == m.params.params.size());
+    for (size_t i = 0; i < grads[0].size(); i++) {
+      INFO(m.params.params[i]->name);
+      REQUIRE(!grads[1][i].empty());
+      REQUIRE(grads[0][i] == grads[1][i]);
+    }
+  }
+}
+
 TEST_CASE("checkpoints round-trip, and a checkpoint of another variant or a damaged file is refused") {
   fs::path d = fs::temp_directory_path() / ("attnlab-ckpt-" + std::to_string(::getpid()));
   fs::create_directories(d);
