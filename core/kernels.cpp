@@ -51,22 +51,27 @@ static constexpr int64_t kParallelMin = 65536;
 // Largest of x[0..n). GCC does not vectorise a max reduction over floats (`omp simd
 // reduction(max)` included) without -ffinite-math-only, nor 16 running maxima kept in an array
 // (session 5 tried: it unrolled them into 16 scalar vmaxss, still 35% of cross-entropy's
-// forward). So the 16 maxima are one GCC/Clang vector (an AVX-512 register, or four SSE/two AVX
-// ones on older CPUs) and the comparison is written on it.
+// forward). So the 16 running maxima are four GCC/Clang vectors of 4 floats — the width every
+// SIMD x86 and ARM CPU has — and the comparison is written on them. (One 16-float vector,
+// session 8, was a single register on the AVX-512 Intel VM, but where the CPU has no such
+// width GCC lowered it to scalar vmaxss with stack spills: half of cross-entropy's forward on
+// the AVX2 AMD VM, session 12. The exponentials, not the maximum, bound the rows that use it.)
 static inline __attribute__((always_inline)) float row_max(const float* x, int64_t n) {
-  typedef float v16 __attribute__((vector_size(64)));
+  typedef float v4 __attribute__((vector_size(16)));
   const float ninf = -std::numeric_limits<float>::infinity();
-  v16 lanes;
-  for (int l = 0; l < 16; l++) lanes[l] = ninf;
+  v4 acc[4];
+  for (auto& a : acc) a = v4{ninf, ninf, ninf, ninf};
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    v16 v;
-    std::memcpy(&v, x + i, sizeof v);  // unaligned load
-    lanes = lanes < v ? v : lanes;
-  }
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 4; k++) {
+      v4 v;
+      std::memcpy(&v, x + i + 4 * k, sizeof v);  // unaligned load
+      acc[k] = acc[k] < v ? v : acc[k];
+    }
   float m = ninf;
   for (; i < n; i++) m = m < x[i] ? x[i] : m;
-  for (int l = 0; l < 16; l++) m = m < lanes[l] ? lanes[l] : m;
+  for (auto& a : acc)
+    for (int l = 0; l < 4; l++) m = m < a[l] ? a[l] : m;
   return m;
 }
 
