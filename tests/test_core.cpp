@@ -31,6 +31,24 @@ static fs::path temp_dir(const std::string& name) {
   return p;
 }
 
+// gram_backward_batched (dQ += alpha (G + Gᵀ) Q for every batch entry) against two plain-loop
+// products per entry, on 1 and 2 threads; seeds seed, seed+1, seed+2 for Q, G and dQ.
+static void check_gram_backward(int batch, int T, int D, uint64_t seed, float tol) {
+  Tensor q = random_tensor({batch, T, D}, seed), g = random_tensor({batch, T, T}, seed + 1);
+  for (int threads : {1, 2}) {
+    set_threads(threads);
+    Tensor dq = random_tensor({batch, T, D}, seed + 2), ref = dq.clone();
+    gram_backward_batched(dq.data(), g.data(), q.data(), batch, T, D, 0.25f, true);
+    for (int i = 0; i < batch; i++) {
+      const float* gi = g.data() + int64_t(i) * T * T;
+      matmul_reference(ref.data() + int64_t(i) * T * D, gi, q.data() + int64_t(i) * T * D, T, D, T, false, false, 0.25f, 1.f);
+      matmul_reference(ref.data() + int64_t(i) * T * D, gi, q.data() + int64_t(i) * T * D, T, D, T, true, false, 0.25f, 1.f);
+    }
+    INFO("batch " << batch << " T " << T << " D " << D << " threads " << threads << " split " << splits_products());
+    REQUIRE(max_abs_diff(dq, ref) < tol);
+  }
+}
+
 TEST_CASE("tensor storage is shared by reshape and copied by clone") {
   Tensor a = Tensor::from({2, 3}, {1, 2, 3, 4, 5, 6});
   Tensor b = a.reshape({3, 2});
@@ -104,20 +122,7 @@ TEST_CASE("products large enough to be split over the threads equal the referenc
         }
   // The gram gradient's products at long sequences: each large enough to be split, called from
   // inside gram_backward_batched's (then inactive) parallel region.
-  const int batch = 3, T = 80, D = 64;
-  Tensor q = random_tensor({batch, T, D}, 24), g = random_tensor({batch, T, T}, 25);
-  for (int threads : {1, 2}) {
-    set_threads(threads);
-    Tensor dq = random_tensor({batch, T, D}, 26), ref = dq.clone();
-    gram_backward_batched(dq.data(), g.data(), q.data(), batch, T, D, 0.25f, true);
-    for (int i = 0; i < batch; i++) {
-      const float* gi = g.data() + i * T * T;
-      matmul_reference(ref.data() + i * T * D, gi, q.data() + i * T * D, T, D, T, false, false, 0.25f, 1.f);
-      matmul_reference(ref.data() + i * T * D, gi, q.data() + i * T * D, T, D, T, true, false, 0.25f, 1.f);
-    }
-    INFO("threads " << threads << " split " << splits_products());
-    REQUIRE(max_abs_diff(dq, ref) < 1e-4f);  // sums of 80 products, in float
-  }
+  check_gram_backward(3, 80, 64, 24, 1e-4f);  // sums of 80 products, in float
   set_threads(0);
 }
 
@@ -328,20 +333,7 @@ TEST_CASE("batched products spread over threads equal the plain-loop reference, 
         REQUIRE(max_abs_diff(c, ref) < 1e-5f);
       }
   // the gram product's gradient: dQ += alpha (G + Gᵀ) Q for every entry
-  const int T = 24, D = 16;
-  Tensor q = random_tensor({batch, T, D}, 14), g = random_tensor({batch, T, T}, 15);
-  for (int threads : {1, 2}) {
-    set_threads(threads);
-    Tensor dq = random_tensor({batch, T, D}, 16), ref = dq.clone();
-    gram_backward_batched(dq.data(), g.data(), q.data(), batch, T, D, 0.25f, true);
-    for (int i = 0; i < batch; i++) {
-      const float* gi = g.data() + i * T * T;
-      matmul_reference(ref.data() + i * T * D, gi, q.data() + i * T * D, T, D, T, false, false, 0.25f, 1.f);
-      matmul_reference(ref.data() + i * T * D, gi, q.data() + i * T * D, T, D, T, true, false, 0.25f, 1.f);
-    }
-    INFO("threads " << threads);
-    REQUIRE(max_abs_diff(dq, ref) < 1e-5f);
-  }
+  check_gram_backward(batch, 24, 16, 14, 1e-5f);
   set_threads(0);
 }
 
