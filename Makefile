@@ -21,6 +21,7 @@ build: deps
 test: deps-test
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
+	@cmake --build $(BUILD) -j$(JOBS) --target benches
 	@cd $(BUILD) && ctest --output-on-failure
 
 # The demo needs only the attnlab binary (not the test executables): a fresh clone then spends
