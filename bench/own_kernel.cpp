@@ -8,7 +8,7 @@
 // AVX2 product written the way BLIS and OpenBLAS write theirs: both operands packed into
 // panels (A in 6-row, B in 16-column ones, 256 deep), a 6 × 16 block of the result kept in
 // twelve registers while 256 multiply-adds per element run through it. The shapes are one
-// thread's half of the nine products of the bench model's step (bench_product_split).
+// thread's half of the nine products of the bench model's step (kStepProducts, bench/micro.h).
 // The hand-written product is checked against OpenBLAS's result before it is timed.
 //
 //   cmake --build build --target bench_own_kernel
@@ -171,12 +171,6 @@ void own_product(float* out, const float* a, const float* b, int M, int N, int K
   }
 }
 
-struct Product {
-  const char* what;
-  int M, N, K;
-  bool trans_a, trans_b;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -193,21 +187,10 @@ int main(int argc, char** argv) {
   std::printf("; two cores at once %.1f\n", both);
 
   attn::set_threads(1);  // matmul_forward then calls OpenBLAS on this thread alone
-  const Product products[] = {
-      // one of two threads' share of bench_product_split's products (split as matmul_forward does)
-      {"linear forward   X W", 768, 256, 256, false, false},
-      {"linear dX        G Wᵀ", 768, 256, 256, false, true},
-      {"linear dW        Xᵀ G", 128, 256, 1536, true, false},
-      {"ff1 forward      X W", 768, 1024, 256, false, false},
-      {"ff1 dX           G Wᵀ", 768, 256, 1024, false, true},
-      {"ff1 dW           Xᵀ G", 256, 512, 1536, true, false},
-      {"logits           H Eᵀ", 1536, 4000, 256, false, true},
-      {"logits dH        G E", 768, 256, 8000, false, false},
-      {"logits dE        Gᵀ H", 4000, 256, 1536, true, false},
-  };
   std::printf("one thread, best of 10 in each of 3 alternating rounds (GFLOP/s): OpenBLAS | hand-written\n");
   double t_blas = 0, t_own = 0;
-  for (const Product& p : products) {
+  for (const attn::bench::Product& whole : attn::bench::kStepProducts) {
+    const attn::bench::Product p = attn::bench::one_of_two_threads(whole);
     std::vector<float> a(size_t(p.M) * p.K), b(size_t(p.K) * p.N), ref(size_t(p.M) * p.N), own(ref.size());
     for (size_t i = 0; i < a.size(); i++) a[i] = float(int(i * 7919 % 23) - 11) * 0.01f;
     for (size_t i = 0; i < b.size(); i++) b[i] = float(int(i * 104729 % 19) - 9) * 0.01f;

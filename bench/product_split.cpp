@@ -21,28 +21,11 @@
 
 using namespace attn;
 
-struct Product {
-  const char* what;
-  int M, N, K;
-  bool trans_a, trans_b;
-};
-
 int main(int argc, char** argv) {
   bench::start(argc, argv);
-  const Product products[] = {
-      {"linear forward   X W", 1536, 256, 256, false, false},
-      {"linear dX        G Wᵀ", 1536, 256, 256, false, true},
-      {"linear dW        Xᵀ G", 256, 256, 1536, true, false},
-      {"ff1 forward      X W", 1536, 1024, 256, false, false},
-      {"ff1 dX           G Wᵀ", 1536, 256, 1024, false, true},
-      {"ff1 dW           Xᵀ G", 256, 1024, 1536, true, false},
-      {"logits           H Eᵀ", 1536, 8000, 256, false, true},
-      {"logits dH        G E", 1536, 256, 8000, false, false},
-      {"logits dE        Gᵀ H", 8000, 256, 1536, true, false},
-  };
   std::printf("products threaded by %s, %d threads; best of 15 (ms, GFLOP/s)\n",
               splits_products() ? "attnlab" : "the BLAS", num_threads());
-  for (const Product& p : products) {
+  for (const bench::Product& p : bench::kStepProducts) {
     std::vector<float> a(size_t(p.M) * p.K), b(size_t(p.K) * p.N), c(size_t(p.M) * p.N);
     for (size_t i = 0; i < a.size(); i++) a[i] = float(i % 17) * 0.01f;
     for (size_t i = 0; i < b.size(); i++) b[i] = float(i % 13) * 0.01f;
