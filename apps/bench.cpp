@@ -136,7 +136,7 @@ static long max_rss_kb() {
 struct BenchOpts {
   int d = 256, heads = 4, layers = 3, ff = 1024, vocab = 8000, batch = 64, len = 24, steps = 20, threads = 0;
   std::string variant = "qk", decode_run;
-  int sentences = 200;
+  int sentences = 200, decode_batch = DecodeOptions{}.batch;
   bool profile = true;
 };
 
@@ -241,14 +241,23 @@ static void bench_decode(const BenchOpts& o) {
   CorpusSplits c = load_corpus_dir(corpus, run.cfg.src_lang, run.cfg.tgt_lang);
   std::vector<std::string> src(c.test.src.begin(), c.test.src.begin() + std::min<size_t>(size_t(o.sentences), c.test.size()));
   print_machine_line();
-  for (int beam : {1, 5})
-    for (bool cache : {true, false}) {
+  for (int beam : {1, 5}) {
+    std::vector<std::string> first;
+    for (auto [cache, batch] : {std::pair{true, o.decode_batch}, {true, 1}, {false, 1}}) {
+      DecodeOptions opt;
+      opt.beam = beam;
+      opt.use_cache = cache;
+      opt.batch = batch;
       auto t = Clock::now();
-      translate_lines(run, src, beam, cache);
+      const std::vector<std::string> out = translate_lines(run, src, opt);
       const double s = seconds_since(t);
-      fmt::print("decode {} beam {} {}: {:.1f} sentences/s ({} sentences, {:.1f} s)\n", o.decode_run, beam,
-                 cache ? "with kv cache   " : "without kv cache", double(src.size()) / s, src.size(), s);
+      const std::string how = cache ? fmt::format("with kv cache, {} at a time", batch) : "without kv cache, 1 at a time";
+      fmt::print("decode {} beam {} {:<30}: {:6.1f} sentences/s ({} sentences, {:.1f} s){}\n", o.decode_run, beam, how,
+                 double(src.size()) / s, src.size(), s,
+                 first.empty() ? "" : out == first ? ", same translations" : ", DIFFERENT translations");
+      if (first.empty()) first = out;
     }
+  }
 }
 
 void add_bench_command(CLI::App& app) {
@@ -266,6 +275,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "threads (default: ATTNLAB_THREADS or all cores)")->check(whole_number(0, 1024));
   cmd->add_option("--decode-run", o->decode_run, "benchmark greedy and beam-5 translation of this run's test set instead");
   cmd->add_option("--sentences", o->sentences, "test sentences to decode with --decode-run")->check(whole_number(1));
+  cmd->add_option("--decode-batch", o->decode_batch, "sentences decoded together with --decode-run (also timed: 1)")
+      ->check(whole_number(1, 4096));
   cmd->callback([o]() {
     if (o->decode_run.empty()) bench_train(*o);
     else bench_decode(*o);

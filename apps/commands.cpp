@@ -172,7 +172,7 @@ void add_train_command(CLI::App& app) {
 void add_translate_command(CLI::App& app) {
   struct Opts {
     std::string run, input, output, which = "best";
-    int beam = 5;
+    int beam = 5, batch = DecodeOptions{}.batch;
     bool greedy = false, no_cache = false;
     int threads = 0;
   };
@@ -184,6 +184,8 @@ void add_translate_command(CLI::App& app) {
   cmd->add_option("--beam", o->beam, "beam size")->check(whole_number(1, 64));
   cmd->add_flag("--greedy", o->greedy, "greedy decoding (beam 1)");
   cmd->add_flag("--no-cache", o->no_cache, "recompute the decoder each step instead of using the key/value cache");
+  cmd->add_option("--batch", o->batch, "sentences translated together (the same translations, faster; 1 without the cache)")
+      ->check(whole_number(1, 4096));
   cmd->add_option("--checkpoint", o->which, "best or last")->check(CLI::IsMember({"best", "last"}));
   cmd->add_option("--threads", o->threads, "threads (default: ATTNLAB_THREADS or all cores)")->check(whole_number(0, 1024));
   cmd->callback([o]() {
@@ -200,7 +202,11 @@ void add_translate_command(CLI::App& app) {
       lines.push_back(line);
     }
     std::vector<CutLine> cut;
-    auto out = translate_lines(run, lines, o->greedy ? 1 : o->beam, !o->no_cache, &cut);
+    DecodeOptions opt;
+    opt.beam = o->greedy ? 1 : o->beam;
+    opt.use_cache = !o->no_cache;
+    opt.batch = o->batch;
+    auto out = translate_lines(run, lines, opt, &cut);
     for (auto& c : cut)
       fmt::print(stderr, "attnlab: warning: {}:{}: {} tokens, more than this model reads; translated the first {}\n", name,
                  c.line + 1, c.tokens, c.kept);

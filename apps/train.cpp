@@ -227,7 +227,7 @@ static double eval_loss(const Transformer& model, const std::vector<Example>& da
 }
 
 std::vector<std::string> translate_texts(const Transformer& model, const Tokenizer& tok,
-                                         const std::vector<std::string>& lines, int beam, bool use_cache,
+                                         const std::vector<std::string>& lines, const DecodeOptions& opt,
                                          std::vector<CutLine>* cut) {
   std::vector<std::vector<int32_t>> srcs;
   const size_t keep = size_t(model.cfg.max_len - 1);  // room for eos
@@ -240,17 +240,14 @@ std::vector<std::string> translate_texts(const Transformer& model, const Tokeniz
     ids.push_back(Tokenizer::kEos);
     srcs.push_back(ids);
   }
-  DecodeOptions opt;
-  opt.beam = beam;
-  opt.use_cache = use_cache;
   std::vector<std::string> res;
   for (auto& o : translate_ids(model, srcs, opt)) res.push_back(tok.decode(o));
   return res;
 }
 
-std::vector<std::string> translate_lines(const LoadedRun& run, const std::vector<std::string>& lines, int beam,
-                                         bool use_cache, std::vector<CutLine>* cut) {
-  return translate_texts(*run.model, *run.tok, lines, beam, use_cache, cut);
+std::vector<std::string> translate_lines(const LoadedRun& run, const std::vector<std::string>& lines,
+                                         const DecodeOptions& opt, std::vector<CutLine>* cut) {
+  return translate_texts(*run.model, *run.tok, lines, opt, cut);
 }
 
 // Corpus BLEU and chrF of the first n pairs of c, translated with `beam`.
@@ -258,7 +255,9 @@ static std::pair<double, double> bleu_chrf(const Transformer& model, const Token
                                            int n, int beam, std::vector<std::string>* hyps_out = nullptr) {
   const size_t k = std::min<size_t>(size_t(n), c.size());
   std::vector<std::string> src(c.src.begin(), c.src.begin() + int64_t(k)), ref(c.tgt.begin(), c.tgt.begin() + int64_t(k));
-  std::vector<std::string> hyps = translate_texts(model, tok, src, beam, true);
+  DecodeOptions opt;
+  opt.beam = beam;
+  std::vector<std::string> hyps = translate_texts(model, tok, src, opt);
   if (hyps_out) *hyps_out = hyps;
   return {corpus_bleu(hyps, ref).score, corpus_chrf(hyps, ref)};
 }

@@ -20,6 +20,7 @@
 
 #include "data/corpus.h"
 #include "data/tokenizer.h"
+#include "models/decode.h"
 #include "models/transformer.h"
 
 namespace attn {
@@ -111,9 +112,9 @@ struct CutLine {
 // Translate source lines. Lines longer than the model's max_len - 1 tokens are cut to that
 // length; `cut`, when given, lists them so the caller can say so.
 std::vector<std::string> translate_texts(const Transformer& model, const Tokenizer& tok,
-                                         const std::vector<std::string>& lines, int beam, bool use_cache = true,
+                                         const std::vector<std::string>& lines, const DecodeOptions& opt,
                                          std::vector<CutLine>* cut = nullptr);
-std::vector<std::string> translate_lines(const LoadedRun& run, const std::vector<std::string>& lines, int beam,
-                                         bool use_cache = true, std::vector<CutLine>* cut = nullptr);
+std::vector<std::string> translate_lines(const LoadedRun& run, const std::vector<std::string>& lines,
+                                         const DecodeOptions& opt, std::vector<CutLine>* cut = nullptr);
 
 }  // namespace attn

@@ -1,9 +1,11 @@
-// models/decode.cpp — greedy and beam search over the incremental decoder.
+// models/decode.cpp — greedy and beam search over the incremental decoder, several sentences
+// at a time.
 #include "models/decode.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 
 #include "core/kernels.h"
 
@@ -31,98 +33,158 @@ Tensor next_logprobs_full(const Transformer& model, const Var& memory, const std
   return last;
 }
 
-// Decodes one source sentence with `beam` hypotheses (beam 1 = greedy).
-static std::vector<int32_t> decode_one(const Transformer& model, const std::vector<int32_t>& src_ids,
-                                       const DecodeOptions& opt) {
+// One source sentence's search: `beam` rows of hypotheses (beam 1 = greedy), each starting
+// with bos, their scores (−inf marks a dead row that only pads the beam), and the hypotheses
+// that have ended in eos, with their length-penalised scores.
+struct Search {
+  int max_len = 0;
+  std::vector<std::vector<int32_t>> hyps;
+  std::vector<float> scores;
+  std::vector<std::pair<float, std::vector<int32_t>>> finished;
+};
+
+// Extends s by one token, given its rows' next-token log-probabilities lp (beam × V). Returns
+// the row each new hypothesis continues (beam of them), or nothing when s has ended.
+static std::vector<int> advance(Search& s, const float* lp, int V, int beam, const ModelConfig& cfg,
+                                const DecodeOptions& opt) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  auto penalty = [&](size_t len) { return std::pow((5.f + float(len)) / 6.f, opt.length_penalty); };
+  // Candidates: every (row, token) extension of a live hypothesis.
+  std::vector<std::pair<float, int64_t>> cand;
+  for (int b = 0; b < beam; b++) {
+    if (s.scores[b] == ninf) continue;
+    for (int v = 0; v < V; v++) {
+      if (v == cfg.pad_id || v == cfg.bos_id) continue;
+      cand.push_back({s.scores[b] + lp[int64_t(b) * V + v], int64_t(b) * V + v});
+    }
+  }
+  const size_t k = std::min(cand.size(), size_t(2 * beam));
+  std::partial_sort(cand.begin(), cand.begin() + k, cand.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  std::vector<int> rows;
+  std::vector<std::vector<int32_t>> next_hyps;
+  std::vector<float> next_scores;
+  for (size_t i = 0; i < k && int(rows.size()) < beam; i++) {
+    const int b = int(cand[i].second / V), v = int(cand[i].second % V);
+    if (v == cfg.eos_id) {
+      std::vector<int32_t> out(s.hyps[b].begin() + 1, s.hyps[b].end());
+      s.finished.push_back({cand[i].first / penalty(out.size() + 1), out});
+      if (beam == 1) break;
+      continue;
+    }
+    rows.push_back(b);
+    next_hyps.push_back(s.hyps[b]);
+    next_hyps.back().push_back(v);
+    next_scores.push_back(cand[i].first);
+  }
+  if (int(s.finished.size()) >= beam || rows.empty()) return {};
+  // Stop when no live hypothesis can beat the best finished one (scores only fall).
+  if (!s.finished.empty() && beam > 1) {
+    float best_done = s.finished[0].first;
+    for (auto& f : s.finished) best_done = std::max(best_done, f.first);
+    const float best_live = next_scores[0] / penalty(size_t(s.max_len) + 1);
+    if (best_done > best_live) return {};
+  }
+  while (int(rows.size()) < beam) {  // pad the beam with dead rows
+    rows.push_back(rows[0]);
+    next_hyps.push_back(next_hyps[0]);
+    next_scores.push_back(ninf);
+  }
+  s.hyps = std::move(next_hyps);
+  s.scores = std::move(next_scores);
+  return rows;
+}
+
+// The best finished hypothesis, or the best live one if none finished (ran out of length).
+static std::vector<int32_t> best_of(const Search& s) {
+  if (s.finished.empty()) {
+    const int best = int(std::max_element(s.scores.begin(), s.scores.end()) - s.scores.begin());
+    return std::vector<int32_t>(s.hyps[best].begin() + 1, s.hyps[best].end());
+  }
+  auto best = std::max_element(s.finished.begin(), s.finished.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  return best->second;
+}
+
+// Decodes the sentences srcs[ids[...]] together: their beam rows form one batch (sources
+// padded to the longest, each encoded once), each step runs the decoder once for all of them,
+// and a sentence leaves the batch when its search ends. Without the cache (the reference) ids
+// holds one sentence, encoded once per beam row, and nothing is reordered.
+static void decode_group(const Transformer& model, const std::vector<std::vector<int32_t>>& srcs,
+                         const std::vector<size_t>& ids, const DecodeOptions& opt,
+                         std::vector<std::vector<int32_t>>& out) {
   NoGradScope no_grad;
   const ModelConfig& cfg = model.cfg;
-  const int S = int(src_ids.size());
   const int beam = std::max(1, opt.beam);
-  int max_len = opt.max_len > 0 ? opt.max_len : 2 * S + 10;
-  max_len = std::min(max_len, cfg.max_len - 1);
-
-  // Beam rows share one encoded source.
-  std::vector<int32_t> src;
-  for (int b = 0; b < beam; b++) src.insert(src.end(), src_ids.begin(), src_ids.end());
+  int S = 0;
+  for (size_t i : ids) S = std::max(S, int(srcs[i].size()));
+  std::vector<int32_t> src;  // each sentence padded to S: once with the cache, else once per beam row
+  std::vector<int> rows;     // the batch's rows: each sentence's, beam times
+  std::vector<Search> search(ids.size());
+  for (size_t j = 0; j < ids.size(); j++) {
+    const std::vector<int32_t>& s = srcs[ids[j]];
+    for (int b = 0; b < (opt.use_cache ? 1 : beam); b++) {
+      src.insert(src.end(), s.begin(), s.end());
+      src.insert(src.end(), size_t(S) - s.size(), cfg.pad_id);
+    }
+    rows.insert(rows.end(), size_t(beam), int(j));
+    Search& h = search[j];
+    h.max_len = opt.max_len > 0 ? opt.max_len : 2 * int(s.size()) + 10;
+    h.max_len = std::max(1, std::min(h.max_len, cfg.max_len - 1));
+    h.hyps.assign(size_t(beam), {cfg.bos_id});
+    h.scores.assign(size_t(beam), -std::numeric_limits<float>::infinity());
+    h.scores[0] = 0.f;  // only one live hypothesis at the start
+  }
   DecodeState st;
   Var memory;
-  if (opt.use_cache) st = model.start(src, beam, S);
-  else memory = model.encode(src, beam, S, Context{});
+  if (opt.use_cache) {
+    st = model.start(src, int(ids.size()), S);
+    if (beam > 1) model.reorder(st, rows);
+  } else {
+    memory = model.encode(src, beam, S, Context{});
+  }
 
-  const float ninf = -std::numeric_limits<float>::infinity();
-  std::vector<std::vector<int32_t>> hyps(beam, std::vector<int32_t>{cfg.bos_id});
-  std::vector<float> scores(beam, ninf);
-  scores[0] = 0.f;  // only one live hypothesis at the start
-  std::vector<std::pair<float, std::vector<int32_t>>> finished;
-  auto penalty = [&](size_t len) { return std::pow((5.f + float(len)) / 6.f, opt.length_penalty); };
-
-  for (int t = 0; t < max_len; t++) {
-    Tensor lp;
+  std::vector<size_t> alive(ids.size());  // searches whose rows are in the batch, in row order
+  std::iota(alive.begin(), alive.end(), size_t(0));
+  for (int t = 0; !alive.empty(); t++) {
+    Tensor lp;  // (rows, V)
     if (opt.use_cache) {
       std::vector<int32_t> last;
-      for (auto& h : hyps) last.push_back(h.back());
+      for (size_t j : alive)
+        for (auto& h : search[j].hyps) last.push_back(h.back());
       lp = model.step(st, last);
       log_softmax_rows(lp);
     } else {
-      lp = next_logprobs_full(model, memory, src, S, hyps);
+      lp = next_logprobs_full(model, memory, src, S, search[alive[0]].hyps);
     }
     const int V = int(lp.dim(-1));
-    // Candidates: every (row, token) extension of a live hypothesis.
-    std::vector<std::pair<float, int64_t>> cand;
-    for (int b = 0; b < beam; b++) {
-      if (scores[b] == ninf) continue;
-      for (int v = 0; v < V; v++) {
-        if (v == cfg.pad_id || v == cfg.bos_id) continue;
-        cand.push_back({scores[b] + lp[int64_t(b) * V + v], int64_t(b) * V + v});
-      }
-    }
-    const size_t k = std::min(cand.size(), size_t(2 * beam));
-    std::partial_sort(cand.begin(), cand.begin() + k, cand.end(), [](auto& a, auto& b) { return a.first > b.first; });
-    std::vector<int> rows;
-    std::vector<std::vector<int32_t>> next_hyps;
-    std::vector<float> next_scores;
-    for (size_t i = 0; i < k && int(rows.size()) < beam; i++) {
-      const int b = int(cand[i].second / V), v = int(cand[i].second % V);
-      if (v == cfg.eos_id) {
-        std::vector<int32_t> out(hyps[b].begin() + 1, hyps[b].end());
-        finished.push_back({cand[i].first / penalty(out.size() + 1), out});
-        if (beam == 1) break;
+    std::vector<int> keep;  // batch rows that carry on, in their new order
+    std::vector<size_t> still;
+    for (size_t a = 0; a < alive.size(); a++) {
+      Search& s = search[alive[a]];
+      const std::vector<int> r = advance(s, lp.data() + int64_t(a) * beam * V, V, beam, cfg, opt);
+      if (r.empty() || t + 1 >= s.max_len) {
+        out[ids[alive[a]]] = best_of(s);
         continue;
       }
-      rows.push_back(b);
-      next_hyps.push_back(hyps[b]);
-      next_hyps.back().push_back(v);
-      next_scores.push_back(cand[i].first);
+      for (int b : r) keep.push_back(int(a) * beam + b);
+      still.push_back(alive[a]);
     }
-    if (int(finished.size()) >= beam || rows.empty()) break;
-    // Stop when no live hypothesis can beat the best finished one (scores only fall).
-    if (!finished.empty()) {
-      float best_done = finished[0].first;
-      for (auto& f : finished) best_done = std::max(best_done, f.first);
-      const float best_live = next_scores[0] / penalty(size_t(max_len) + 1);
-      if (best_done > best_live && beam > 1) break;
-    }
-    while (int(rows.size()) < beam) {  // pad the beam with dead rows
-      rows.push_back(rows[0]);
-      next_hyps.push_back(next_hyps[0]);
-      next_scores.push_back(ninf);
-    }
-    if (opt.use_cache) model.reorder(st, rows);
-    hyps = next_hyps;
-    scores = next_scores;
+    alive = std::move(still);
+    if (opt.use_cache && !alive.empty()) model.reorder(st, keep);
   }
-  if (finished.empty()) {  // ran out of length: take the best live hypothesis
-    int best = int(std::max_element(scores.begin(), scores.end()) - scores.begin());
-    return std::vector<int32_t>(hyps[best].begin() + 1, hyps[best].end());
-  }
-  auto best = std::max_element(finished.begin(), finished.end(), [](auto& a, auto& b) { return a.first < b.first; });
-  return best->second;
 }
 
 std::vector<std::vector<int32_t>> translate_ids(const Transformer& model, const std::vector<std::vector<int32_t>>& srcs,
                                                 const DecodeOptions& opt) {
   std::vector<std::vector<int32_t>> out(srcs.size());
-  for (size_t i = 0; i < srcs.size(); i++) out[i] = decode_one(model, srcs[i], opt);
+  // Sentences of similar length together, so that little of a batch is padding.
+  std::vector<size_t> order(srcs.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return srcs[a].size() < srcs[b].size(); });
+  const size_t group = opt.use_cache ? size_t(std::max(1, opt.batch)) : 1;
+  for (size_t i = 0; i < order.size(); i += group) {
+    const std::vector<size_t> ids(order.begin() + int64_t(i), order.begin() + int64_t(std::min(order.size(), i + group)));
+    decode_group(model, srcs, ids, opt, out);
+  }
   return out;
 }
 

@@ -14,9 +14,12 @@ struct DecodeOptions {
   int max_len = 0;              // 0: 2 * source length + 10 (capped by the model's max_len)
   float length_penalty = 0.6f;  // GNMT: score / ((5 + len) / 6)^alpha
   bool use_cache = true;        // false: recompute the whole prefix each step (the reference)
+  int batch = 32;               // sentences decoded together (their beam rows in one batch);
+                                // without the cache, always 1
 };
 
-// Sources are token id sequences ending in eos; results exclude bos and eos.
+// Sources are token id sequences ending in eos; results exclude bos and eos, in the order of
+// srcs. Each sentence's translation is the same whatever the batch (tests/test_models.cpp).
 std::vector<std::vector<int32_t>> translate_ids(const Transformer& model, const std::vector<std::vector<int32_t>>& srcs,
                                                 const DecodeOptions& opt);
 

@@ -269,6 +269,9 @@ static Tensor gather_rows(const Tensor& t, const std::vector<int>& rows) {  // a
 }
 
 void Transformer::reorder(DecodeState& st, const std::vector<int>& rows) const {
+  bool same = int64_t(rows.size()) == st.memory->value.dim(0);  // every row kept, in place: nothing to do
+  for (size_t i = 0; same && i < rows.size(); i++) same = rows[i] == int(i);
+  if (same) return;
   st.memory = constant(gather_rows(st.memory->value, rows), "memory");
   st.cross_mask = gather_rows(st.cross_mask, rows);
   for (auto& c : st.self_cache) c.k = gather_rows(c.k, rows), c.v = gather_rows(c.v, rows);

@@ -86,7 +86,8 @@ class Transformer {
   // logits (B,V) of the next position, reusing cached keys and values.
   DecodeState start(const std::vector<int32_t>& src, int B, int S) const;
   Tensor step(DecodeState& st, const std::vector<int32_t>& tokens) const;
-  // Keeps rows `rows` of every cache (beam search reordering).
+  // Keeps rows `rows` of every cache, in that order: beam search reordering, finished sentences
+  // leaving a batch, one encoded source repeated for its beam rows.
   void reorder(DecodeState& st, const std::vector<int>& rows) const;
 
   // Attention sites for analysis: (site name, module).

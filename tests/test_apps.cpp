@@ -603,6 +603,12 @@ TEST_CASE("bad input gets one clear line naming the flag or file, a non-zero exi
   REQUIRE_THAT(cut.out, !Catch::Contains("in2.txt:1") && !Catch::Contains("in2.txt:3"));
   const std::string out2 = read_file((d / "out2.txt").string());
   REQUIRE(std::count(out2.begin(), out2.end(), '\n') == 3);
+  // one sentence at a time: the same lines in the same order (a batch decodes them sorted by length)
+  Result alone = attnlab("translate --greedy --batch 1 --run " + (d / "run").string() + " --input " + (d / "in2.txt").string() +
+                       " --output " + (d / "out2b.txt").string());
+  REQUIRE(alone.code == 0);
+  REQUIRE(read_file((d / "out2b.txt").string()) == out2);
+  bad("translate --batch 0 --run " + (d / "run").string() + " --input " + (d / "in2.txt").string(), "--batch");
   bad("inspect attention --run " + (d / "run").string() + " --text ' '", "--text: empty");
   bad("inspect attention --run " + (d / "run").string() + " --text '" + longline + "'", "--text: 300 tokens, more than this model reads (255)");
   bad("train --task reverse --out " + (d / "tk").string() + " --tokenizer " + (d / "none/tok").string(),

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <set>
 
 #include "apps/train.h"
 #include "data/synthetic.h"
@@ -113,6 +114,40 @@ TEST_CASE("incremental decoding with the key/value cache equals full recomputati
   }
 }
 
+TEST_CASE("sentences translated together get the translations each gets alone, every preset") {
+  // A batch pads its sources to the longest, encodes each once, and drops a sentence's rows
+  // when its search ends (eos, beam full, or its own length limit); none of it may change a
+  // sentence's result. Lengths 1-7: the limits 2S + 10 differ, so sentences leave at different steps.
+  Rng rng(11);
+  std::vector<std::vector<int32_t>> srcs;
+  for (int n : {5, 1, 7, 3, 3, 6, 2}) {
+    std::vector<int32_t> s;
+    for (int i = 0; i < n - 1; i++) s.push_back(int32_t(4 + rng.below(16)));
+    s.push_back(2);
+    srcs.push_back(s);
+  }
+  for (auto& p : ModelConfig::preset_names()) {
+    INFO(p);
+    Transformer m(tiny(p), 4);
+    for (int beam : {1, 3}) {
+      INFO("beam " << beam);
+      DecodeOptions alone;
+      alone.beam = beam;
+      alone.batch = 1;
+      const auto want = translate_ids(m, srcs, alone);
+      std::set<size_t> lengths;
+      for (auto& w : want) lengths.insert(w.size());
+      REQUIRE(lengths.size() > 1);
+      for (int batch : {2, 3, 7, 64}) {
+        INFO("batch " << batch);
+        DecodeOptions together = alone;
+        together.batch = batch;
+        REQUIRE(translate_ids(m, srcs, together) == want);
+      }
+    }
+  }
+}
+
 TEST_CASE("training's backward (gradients freed and handed over) gives the kept backward's gradients, every preset") {
   // keep_grads off frees each intermediate gradient after use and lets reshape and add take
   // their output gradient's buffer instead of copying it; the parameter gradients must not change.
@@ -191,7 +226,8 @@ static double reverse_accuracy(const std::string& preset, const std::string& out
   REQUIRE(run_training(cfg) == 0);
   LoadedRun run = load_run(out);
   ParallelCorpus test = synthetic_task("reverse", 100, cfg.seed * 7919 + 2);
-  auto hyp = translate_lines(run, test.src, 1);
+  DecodeOptions greedy;
+  auto hyp = translate_lines(run, test.src, greedy);
   int64_t right = 0, total = 0;
   for (size_t i = 0; i < hyp.size(); i++) {
     auto h = run.tok->encode(hyp[i]), r = run.tok->encode(test.tgt[i]);
