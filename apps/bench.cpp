@@ -2,7 +2,7 @@
 // against this machine's measured sgemm peak, and a per-op profile read from the tape.
 //
 //   attnlab bench --d 256 --heads 4 --layers 3 --ff 1024 --vocab 8000 --batch 64 --len 24 --steps 20 --variant qk
-//   attnlab bench --decode-run runs/default-qk --sentences 200     # translation speed, cache vs no cache
+//   attnlab bench --decode-run runs/default-qk --sentences 200     # translation speed: batched, one at a time, no cache
 #include <sys/resource.h>
 
 #include <chrono>
