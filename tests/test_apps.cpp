@@ -609,6 +609,16 @@ TEST_CASE("bad input gets one clear line naming the flag or file, a non-zero exi
   REQUIRE(alone.code == 0);
   REQUIRE(read_file((d / "out2b.txt").string()) == out2);
   bad("translate --batch 0 --run " + (d / "run").string() + " --input " + (d / "in2.txt").string(), "--batch");
+  // bench --decode-run times the three ways and checks each gives the first's translations
+  Result dec = attnlab("bench --decode-run " + (d / "run").string() + " --sentences 5 --decode-batch 3 --threads 1");
+  INFO(dec.out);
+  REQUIRE(dec.code == 0);
+  REQUIRE_THAT(dec.out, Catch::Contains("beam 5 with kv cache, 3 at a time"));
+  size_t same = 0;
+  for (size_t at = dec.out.find("same translations"); at != std::string::npos; at = dec.out.find("same translations", at + 1)) same++;
+  REQUIRE(same == 4);
+  REQUIRE_THAT(dec.out, !Catch::Contains("DIFFERENT"));
+  bad("bench --decode-batch 0 --decode-run " + (d / "run").string(), "--decode-batch: expected a whole number from 1 to 4096, got '0'");
   bad("inspect attention --run " + (d / "run").string() + " --text ' '", "--text: empty");
   bad("inspect attention --run " + (d / "run").string() + " --text '" + longline + "'", "--text: 300 tokens, more than this model reads (255)");
   bad("train --task reverse --out " + (d / "tk").string() + " --tokenizer " + (d / "none/tok").string(),
