@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -21,7 +22,10 @@
 #include <thread>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <sstream>
+
+#include <fmt/ranges.h>
 
 #include "apps/commands.h"
 #include "apps/report.h"
@@ -51,6 +55,12 @@ struct ComparePreset {
   std::vector<std::string> flags;  // passed to every `attnlab train`
   int jobs = 0;                    // runs at a time (0: cores / threads per run)
   bool also_matched = false;       // every variant also in a parameter-matched version
+  // A width axis (the frontier preset): every variant at every width, with d_ff = 4 d_model and
+  // `heads` heads; runs are named <variant>-d<width>-s<seed>. Empty: the flags' one width.
+  std::vector<int> widths;
+  int heads = 4;
+  std::vector<int> baseline_only_widths;  // qk alone at these widths, so every variant lies inside qk's line
+  std::vector<std::string> lr_sweep;      // qk, seed 1, at the smallest and largest width, at these rates too
 };
 
 // The presets. Expected times are for a 2-core laptop-class machine (measured, docs/benchmarks.md).
@@ -75,34 +85,53 @@ static const std::vector<ComparePreset>& presets() {
        1,
        concat(small_model, {"--steps", "1000", "--warmup", "200", "--eval-every", "250", "--log-every", "25",
                             "--eval-sentences", "100", "--test-sentences", "400"}),
-       3},
+       3, false, {}, 4, {}, {}},
       {"medium", "qk, qq, qq-noself; the quick preset's small model, 1500 steps, 3 seeds; greedy decoding of the whole test set",
        "about 35-55 minutes on 2 cores, depending on the CPU (9 runs, three at a time; 15 runs with --match-params)",
        {"qk", "qq", "qq-noself"},
        3,
        concat(small_model, {"--steps", "1500", "--warmup", "200", "--eval-every", "250", "--log-every", "25",
                             "--eval-sentences", "200", "--test-sentences", "0"}),
-       3},
+       3, false, {}, 4, {}, {}},
       {"standard", "qk, qq, qq-noself, qq-normk, qq-enc, qq-dec; the default model (d 256, 3+3 layers), 4000 steps, 3 seeds",
        "about 17 hours on 2 cores: 18 runs of 1.6-2.2 hours, two at a time; spread it over machines with --plan",
        {"qk", "qq", "qq-noself", "qq-normk", "qq-enc", "qq-dec"},
        3,
        {"--steps", "4000", "--warmup", "800", "--lr", "7e-4", "--eval-every", "500", "--log-every", "50",
-        "--eval-sentences", "300", "--beam", "5"}},
+        "--eval-sentences", "300", "--beam", "5"},
+       0, false, {}, 4, {}, {}},
       {"full", "all ten variants (qk ... qq-noV-noO), each also parameter-matched (--match-params); the default model, 12000 steps, 5 seeds",
        "about 11 days on 2 cores: 95 runs of about 5.5 hours, two at a time; spread it over machines with --plan",
        {"qk", "qq", "qq-noself", "qq-normk", "qq-enc", "qq-dec", "qq-all", "noV", "noO", "qq-noV-noO"},
        5,
        {"--steps", "12000", "--warmup", "800", "--lr", "7e-4", "--eval-every", "1000", "--log-every", "100",
         "--eval-sentences", "300", "--beam", "5"},
-       0,
-       true},
+       0, true, {}, 4, {}, {}},
+      // Quality against parameters: one recipe at four widths. 2+2 layers, the quick preset's
+      // data, tokenizer and schedule, 2000 steps (at d 256 QQᵀ falls behind QKᵀ near step
+      // 1000 and the order is fixed from ~1500, docs/results/standard). Greedy decoding of the
+      // whole test set.
+      {"frontier", "qk, qq, qq-noself, noV, noO, qq-noV-noO at d_model 64, 128, 256 (4 heads, d_ff 4 d_model, 2+2 layers), "
+                   "qk also at d 32; 2000 steps, 2 seeds; qk at lr 7e-4 and 3e-3 too (seed 1, d 64 and 256)",
+       "about 10-12 hours on 2 cores, two runs at a time; one run of 2000 steps on one core takes about 10 min at "
+       "d 32, 15 min at d 64, 30 min at d 128, 75 min at d 256, 3.5 h at d 512 (--widths ...,512 with --plan)",
+       {"qk", "qq", "qq-noself", "noV", "noO", "qq-noV-noO"},
+       2,
+       {"--enc-layers", "2", "--dec-layers", "2", "--vocab", "4000", "--lr", "1.5e-3", "--batch-tokens", "2048",
+        "--steps", "2000", "--warmup", "200", "--eval-every", "250", "--log-every", "25", "--eval-sentences", "100",
+        "--test-sentences", "0", "--beam", "1"},
+       2,
+       false,
+       {64, 128, 256},
+       4,
+       {32},
+       {"7e-4", "3e-3"}},
   };
   return p;
 }
 
 struct CompareOpts {
-  std::string preset = "quick", out, variants, corpus, task, report_dir;
+  std::string preset = "quick", out, variants, corpus, task, report_dir, widths;
   int seeds = 0, threads = 1, jobs = 0;
   bool match_params = false, plan = false;
   std::vector<std::string> extra;  // further train flags after --
@@ -164,6 +193,116 @@ static std::vector<std::string> split_commas(const std::string& s) {
   return out;
 }
 
+// DIR/plan.sh: one shell line per run, for GNU parallel, a shell, or DIR/slurm.sh (a Slurm array
+// with one task per line). Every line runs the binary named by $ATTNLAB, by default the one that
+// wrote the plan, and first checks that it is there, so that a machine without it says so on
+// the terminal instead of inside a run's log.
+static void write_plan(const std::string& out, const std::string& exe, const std::vector<RunSpec>& specs) {
+  const std::string check = fmt::format(
+      "a=\"${{ATTNLAB:-{}}}\"; [ -f \"$a\" ] && [ -x \"$a\" ] || {{ echo \"plan.sh: no attnlab binary at '$a'; set ATTNLAB "
+      "to the path of attnlab on this machine\" >&2; exit 127; }}; ",
+      exe);
+  std::string plan = "# attnlab compare plan: one command per line, one run each; a run resumes itself if interrupted.\n"
+                     "# ATTNLAB names the attnlab binary (default: " + exe + ", which wrote this plan).\n"
+                     "# Run the lines anywhere that sees this directory, from the directory compare ran in, e.g.\n"
+                     "#   ATTNLAB=/path/to/attnlab parallel --jobs 2 < " + out + "/plan.sh                (one machine)\n"
+                     "#   parallel --env ATTNLAB --sshlogin host1,host2 --workdir $PWD < " + out + "/plan.sh\n"
+                     "#   sbatch " + out + "/slurm.sh                                       (a Slurm array, a task per line)\n"
+                     "# then: attnlab compare --report " + out + "\n";
+  for (auto& r : specs) {
+    std::string line = check + "\"$a\"";
+    for (size_t i = 1; i < r.args.size(); i++) line += " " + shell_quote(r.args[i]);
+    plan += line + " > " + shell_quote(r.dir + ".log") + " 2>&1\n";
+  }
+  write_file_atomic(out + "/plan.sh", plan);
+  const std::string slurm = fmt::format(
+      "#!/bin/sh\n"
+      "# A Slurm array with one task per run of {0}/plan.sh. Submit it from the directory compare ran in:\n"
+      "#   ATTNLAB=/path/to/attnlab sbatch {0}/slurm.sh\n"
+      "#SBATCH --job-name=attnlab-compare\n"
+      "#SBATCH --array=1-{1}\n"
+      "#SBATCH --cpus-per-task=1\n"
+      "#SBATCH --output={0}/slurm-%a.out\n"
+      "set -eu\n"
+      "task=\"${{SLURM_ARRAY_TASK_ID:?slurm.sh: SLURM_ARRAY_TASK_ID is not set (submit with sbatch, or set it to 1..{1})}}\"\n"
+      "line=$(grep -v '^#' {2} | sed -n \"${{task}}p\")\n"
+      "[ -n \"$line\" ] || {{ echo \"slurm.sh: {2} has no run number $task (1..{1})\" >&2; exit 2; }}\n"
+      "exec sh -c \"$line\"\n",
+      out, specs.size(), shell_quote(out + "/plan.sh"));
+  write_file_atomic(out + "/slurm.sh", slurm);
+  ::chmod((out + "/slurm.sh").c_str(), 0755);
+}
+
+static std::vector<int> parse_widths(const std::string& s) {
+  std::vector<int> w;
+  for (auto& x : split_commas(s)) {
+    size_t used = 0;
+    int v = 0;
+    try {
+      v = std::stoi(x, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != x.size() || v < 1)
+      throw std::invalid_argument("--widths '" + s + "': expected comma-separated model widths (e.g. 64,128,256), got '" + x + "'");
+    w.push_back(v);
+  }
+  std::sort(w.begin(), w.end());
+  w.erase(std::unique(w.begin(), w.end()), w.end());
+  return w;
+}
+
+// The runs of a grid, in the order they start. Seed-major: a grid stopped part way (or run
+// across several sessions) already holds every variant at seed 1 before any variant gets a
+// second seed; widths ascend within a seed, and a learning-rate sweep follows seed 1.
+static std::vector<RunSpec> plan_runs(const ComparePreset& pre, const CompareOpts& o, const std::vector<std::string>& variants,
+                                      int seeds, const std::string& exe, const std::string& tok,
+                                      const std::vector<std::string>& data_flags) {
+  std::vector<int> widths = o.widths.empty() ? pre.widths : parse_widths(o.widths);
+  std::vector<int> qk_widths = widths;  // with the baseline-only widths, when qk is in the grid
+  if (!widths.empty())
+    for (int w : pre.baseline_only_widths)
+      if (w < widths.front()) qk_widths.push_back(w);
+  std::sort(qk_widths.begin(), qk_widths.end());
+  if (widths.empty()) widths = qk_widths = {0};  // 0: the width the flags give
+
+  std::vector<RunSpec> specs;
+  auto add = [&](const std::string& v, bool matched, int s, int width, const std::string& lr) {
+    RunSpec r;
+    r.name = v + (matched ? "+matched" : "") + (width ? fmt::format("-d{}", width) : "") + (lr.empty() ? "" : "-lr" + lr) +
+             fmt::format("-s{}", s);
+    r.dir = o.out + "/runs/" + r.name;
+    r.args = {exe, "train", "--variant", v, "--seed", std::to_string(s), "--out", r.dir, "--tokenizer", tok,
+              "--threads", std::to_string(o.threads), "--resume"};
+    r.args.insert(r.args.end(), data_flags.begin(), data_flags.end());
+    r.args.insert(r.args.end(), pre.flags.begin(), pre.flags.end());
+    if (width)
+      for (const std::string& f : std::vector<std::string>{"--d-model", std::to_string(width), "--d-ff", std::to_string(4 * width), "--heads",
+                            std::to_string(pre.heads)})
+        r.args.push_back(f);
+    if (!lr.empty()) r.args.insert(r.args.end(), {"--lr", lr});
+    if (matched) r.args.push_back("--match-params");
+    r.args.insert(r.args.end(), o.extra.begin(), o.extra.end());
+    specs.push_back(r);
+  };
+  const bool has_qk = std::find(variants.begin(), variants.end(), "qk") != variants.end();
+  for (int s = 1; s <= seeds; s++) {
+    for (int w : qk_widths)
+      for (auto& v : variants)
+        for (bool matched : {false, true}) {
+          if (std::find(widths.begin(), widths.end(), w) == widths.end() && v != "qk") continue;
+          if (v == "qk" && matched) continue;
+          if (matched && !o.match_params && !pre.also_matched) continue;
+          if (!matched && o.match_params && v != "qk" && !pre.also_matched) continue;
+          add(v, matched, s, w, "");
+        }
+    if (s == 1 && has_qk && !pre.lr_sweep.empty())
+      for (int w : std::set<int>{widths.front(), widths.back()})
+        for (auto& lr : pre.lr_sweep) add("qk", false, 1, w, lr);
+  }
+  return specs;
+}
+
 static void run_compare(const CompareOpts& o) {
   if (!o.report_dir.empty()) {
     fmt::print("report: {}\n", write_report(o.report_dir));
@@ -174,7 +313,10 @@ static void run_compare(const CompareOpts& o) {
   const ComparePreset* pre = nullptr;
   for (auto& p : presets())
     if (p.name == o.preset) pre = &p;
-  if (!pre) throw std::invalid_argument("--preset: unknown preset '" + o.preset + "' (expected quick, medium, standard or full)");
+  if (!pre) throw std::invalid_argument("--preset: unknown preset '" + o.preset + "'");
+  for (int w : parse_widths(o.widths))
+    if (w % pre->heads != 0)
+      throw std::invalid_argument(fmt::format("--widths {}: {} is not divisible by the preset's {} heads", o.widths, w, pre->heads));
   std::vector<std::string> variants = o.variants.empty() ? pre->variants : split_commas(o.variants);
   if (variants.empty()) throw std::invalid_argument("--variants '" + o.variants + "': no variant named (e.g. --variants qk,qq)");
   for (auto& v : variants) {
@@ -216,8 +358,12 @@ static void run_compare(const CompareOpts& o) {
     TrainConfig probe;
     probe.corpus = o.corpus;
     probe.task = o.task;
-    for (size_t i = 0; i + 1 < pre->flags.size(); i++)
-      if (pre->flags[i] == "--vocab") probe.vocab = std::stoi(pre->flags[i + 1]);
+    // the vocabulary every run is given: the preset's, or the last --vocab of --train-args
+    for (const auto* flags : {&pre->flags, &o.extra})
+      for (size_t i = 0; i + 1 < flags->size(); i++)
+        if ((*flags)[i] == "--vocab") probe.vocab = std::stoi((*flags)[i + 1]);
+    for (auto& a : o.extra)
+      if (a.rfind("--vocab=", 0) == 0) probe.vocab = std::stoi(a.substr(8));
     fmt::print("training the shared tokenizer ({})...\n", o.task.empty() ? "SentencePiece" : "symbols");
     std::fflush(stdout);
     // Built from the same training split each run would read (synthetic tasks: symbols).
@@ -237,26 +383,7 @@ static void run_compare(const CompareOpts& o) {
     }
   }
 
-  // Seed-major order: a grid stopped part way (or run across several sessions) already holds
-  // every variant at seed 1 before any variant gets a second seed.
-  std::vector<RunSpec> specs;
-  for (int s = 1; s <= seeds; s++)
-    for (auto& v : variants)
-      for (bool matched : {false, true}) {
-      if (v == "qk" && matched) continue;
-      if (matched && !o.match_params && !pre->also_matched) continue;
-      if (!matched && o.match_params && v != "qk" && !pre->also_matched) continue;
-      RunSpec r;
-      r.name = fmt::format("{}{}-s{}", v, matched ? "+matched" : "", s);
-      r.dir = o.out + "/runs/" + r.name;
-      r.args = {exe, "train", "--variant", v, "--seed", std::to_string(s), "--out", r.dir, "--tokenizer", tok,
-                "--threads", std::to_string(o.threads), "--resume"};
-      r.args.insert(r.args.end(), data_flags.begin(), data_flags.end());
-      r.args.insert(r.args.end(), pre->flags.begin(), pre->flags.end());
-      if (matched) r.args.push_back("--match-params");
-      r.args.insert(r.args.end(), o.extra.begin(), o.extra.end());
-      specs.push_back(r);
-      }
+  const std::vector<RunSpec> specs = plan_runs(*pre, o, variants, seeds, exe, tok, data_flags);
 
   // Runs already in DIR must be the runs this command describes: a finished one would otherwise
   // be reported as if it were (the quick preset went from 400 to 1,000 steps), and an unfinished
@@ -277,19 +404,9 @@ static void run_compare(const CompareOpts& o) {
   }
 
   if (o.plan) {
-    std::string plan = "# attnlab compare plan: one command per run; each resumes itself if interrupted.\n"
-                       "# Run them anywhere that sees this directory, e.g.\n"
-                       "#   parallel --jobs 2 < " + o.out + "/plan.sh            (one machine)\n"
-                       "#   parallel --sshlogin host1,host2 --workdir $PWD < " + o.out + "/plan.sh\n"
-                       "# then: attnlab compare --report " + o.out + "\n";
-    for (auto& r : specs) {
-      std::string line;
-      for (size_t i = 0; i < r.args.size(); i++) line += (i ? " " : "") + shell_quote(i == 0 ? std::string("attnlab") : r.args[i]);
-      plan += line + " > " + shell_quote(r.dir + ".log") + " 2>&1\n";
-    }
-    write_file_atomic(o.out + "/plan.sh", plan);
-    fmt::print("wrote {} ({} runs). Run its lines in any order, then: attnlab compare --report {}\n", o.out + "/plan.sh",
-               specs.size(), o.out);
+    write_plan(o.out, exe, specs);
+    fmt::print("wrote {} ({} runs) and {}. Run its lines in any order, then: attnlab compare --report {}\n",
+               o.out + "/plan.sh", specs.size(), o.out + "/slurm.sh", o.out);
     return;
   }
 
@@ -386,7 +503,11 @@ void add_compare_command(CLI::App& app) {
   std::string help = "train the baseline and the variants on the same data and budget; write a report\n\nPresets:\n";
   for (auto& p : presets()) help += fmt::format("  {:<9} {}\n            {}\n", p.name, p.description, p.expected_time);
   CLI::App* cmd = app.add_subcommand("compare", help);
-  cmd->add_option("--preset", o->preset, "quick, medium, standard or full")->check(CLI::IsMember({"quick", "medium", "standard", "full"}));
+  std::vector<std::string> names;
+  for (auto& p : presets()) names.push_back(p.name);
+  cmd->add_option("--preset", o->preset, "the grid: " + fmt::format("{}", fmt::join(names, ", ")))->check(CLI::IsMember(names));
+  cmd->add_option("--widths", o->widths, "comma-separated model widths, each with d_ff 4x and the preset's heads (default: "
+                                         "the preset's; e.g. --widths 64,128,256,512 --plan)");
   cmd->add_option("--out", o->out, "comparison directory (runs/, report.md, CSVs, plots)");
   cmd->add_option("--variants", o->variants, "comma-separated presets to compare (default: the preset's list)");
   cmd->add_option("--seeds", o->seeds, "seeds per variant (default: the preset's)")->check(whole_number(1));
