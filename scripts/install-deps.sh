@@ -3,13 +3,14 @@
 # Idempotent: when every package is already installed it makes no apt call at all.
 # Usage: scripts/install-deps.sh [--with-torch]
 #   --with-torch  also install what the tests use: python3-torch (only the optional PyTorch
-#                 reference test and benchmark use it; the product never does) and gdb.
+#                 reference test and benchmark use it; the product never does), gdb, and GNU
+#                 parallel (a test runs a compare plan through it).
 set -eu
 
 pkgs="g++ make cmake pkg-config libopenblas-dev catch2 libfmt-dev libcli11-dev \
 nlohmann-json3-dev libsentencepiece-dev sentencepiece gnuplot-nox"
 if [ "${1:-}" = "--with-torch" ]; then
-    pkgs="$pkgs python3 python3-torch python3-numpy gdb"
+    pkgs="$pkgs python3 python3-torch python3-numpy gdb parallel"
 fi
 
 missing=""

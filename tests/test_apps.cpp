@@ -30,17 +30,21 @@ struct Result {
   std::string out;
 };
 
-// Runs `attnlab <args>` through the shell, capturing stdout and stderr together; env, if given,
-// is put before the command (e.g. "env PATH=/nonexistent").
-static Result attnlab(const std::string& args, const std::string& env = "") {
-  const std::string cmd = (env.empty() ? "" : env + " ") + std::string(ATTNLAB_BINARY) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
+// A shell command's exit code and output (stdout and stderr together).
+static Result shell(const std::string& cmd) {
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
   std::string out;
   char buf[4096];
   size_t n;
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
   const int status = ::pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, out};
+}
+
+// Runs `attnlab <args>` through the shell, capturing stdout and stderr together; env, if given,
+// is put before the command (e.g. "env PATH=/nonexistent").
+static Result attnlab(const std::string& args, const std::string& env = "") {
+  return shell((env.empty() ? "" : env + " ") + std::string(ATTNLAB_BINARY) + " " + args);
 }
 
 static fs::path temp_dir(const std::string& name) {
@@ -270,6 +274,57 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
   fs::remove_all(d);
 }
 
+TEST_CASE("a two-run plan runs through GNU parallel and as a Slurm array with attnlab not on PATH, only ATTNLAB set") {
+  REQUIRE(shell("command -v parallel").code == 0);  // make test installs it (scripts/install-deps.sh)
+  fs::path d = temp_dir("plan");
+  // The binary under a name the plan cannot know: a copy, so the default path in plan.sh is wrong.
+  const fs::path bin = d / "bin" / "attnlab-elsewhere";
+  fs::create_directories(bin.parent_path());
+  fs::copy_file(ATTNLAB_BINARY, bin);
+  const std::string flags = "--task reverse --variants qk,qq --train-args=--steps,6,--d-model,16,--d-ff,32,--heads,2,"
+                            "--enc-layers,1,--dec-layers,1,--eval-every,3,--test-sentences,5,--eval-sentences,5,--task-train,100";
+  Result plan = shell("cd " + d.string() + " && " + bin.string() + " compare --plan --out g " + flags);
+  INFO(plan.out);
+  REQUIRE(plan.code == 0);
+  fs::remove(bin);  // the path written into the plan no longer exists
+  const std::string path_without = "PATH=/usr/bin:/bin";  // parallel and sh, not attnlab
+  REQUIRE(shell("env " + path_without + " sh -c 'command -v attnlab'").code != 0);
+
+  // Without ATTNLAB, every line says on the terminal what is missing, and nothing runs.
+  Result missing = shell("cd " + d.string() + " && env -u ATTNLAB " + path_without + " parallel --jobs 2 < g/plan.sh");
+  INFO(missing.out);
+  REQUIRE(missing.code != 0);
+  REQUIRE_THAT(missing.out, Catch::Contains("plan.sh: no attnlab binary at '" + bin.string() + "'; set ATTNLAB"));
+  REQUIRE(!fs::exists(d / "g" / "runs" / "qk-s1" / "config.json"));
+
+  // With ATTNLAB naming the binary, both runs train to the end; then the report covers both.
+  fs::copy_file(ATTNLAB_BINARY, d / "bin" / "attnlab-here");
+  const std::string env = "ATTNLAB=" + (d / "bin" / "attnlab-here").string() + " " + path_without;
+  Result ran = shell("cd " + d.string() + " && env " + env + " parallel --halt now,fail=1 --jobs 2 < g/plan.sh");
+  INFO(ran.out);
+  REQUIRE(ran.code == 0);
+  for (const char* run : {"qk-s1", "qq-s1"}) REQUIRE(fs::exists(d / "g" / "runs" / run / "results.json"));
+  Result rep = attnlab("compare --report " + (d / "g").string());
+  REQUIRE(rep.code == 0);
+  REQUIRE_THAT(read_file((d / "g" / "report.md").string()), Catch::Contains("2 finished, 0 unfinished"));
+
+  // slurm.sh: task 2 is the plan's second line (qq-s1); it resumes a finished run, so it only
+  // needs to start and exit 0. Task 3 does not exist, and a missing task id is named.
+  fs::remove_all(d / "g" / "runs" / "qq-s1");
+  Result task = shell("cd " + d.string() + " && env SLURM_ARRAY_TASK_ID=2 " + env + " sh g/slurm.sh");
+  INFO(task.out);
+  REQUIRE(task.code == 0);
+  REQUIRE(fs::exists(d / "g" / "runs" / "qq-s1" / "results.json"));
+  Result none = shell("cd " + d.string() + " && env SLURM_ARRAY_TASK_ID=3 " + env + " sh g/slurm.sh");
+  REQUIRE(none.code == 2);
+  REQUIRE_THAT(none.out, Catch::Contains("slurm.sh: g/plan.sh has no run number 3 (1..2)"));
+  Result unset = shell("cd " + d.string() + " && env -u SLURM_ARRAY_TASK_ID " + env + " sh g/slurm.sh");
+  REQUIRE(unset.code != 0);
+  REQUIRE_THAT(unset.out, Catch::Contains("SLURM_ARRAY_TASK_ID is not set"));
+  REQUIRE_THAT(read_file((d / "g" / "slurm.sh").string()), Catch::Contains("#SBATCH --array=1-2\n"));
+  fs::remove_all(d);
+}
+
 TEST_CASE("a rerun grid of parameter-matched runs widened in d_model is not taken for changed settings") {
   fs::path d = temp_dir("matched");
   const std::string cmd = "compare --task reverse --out " + d.string() + " --variants qk,qq-noself --match-params --jobs 2 "
@@ -419,12 +474,68 @@ TEST_CASE("bench prints the step line, the per-op profile and the step's product
 TEST_CASE("every preset's training flags pass the checks its runs will apply") {
   // compare checks the flags once before it starts (a preset that failed them would fail every run)
   fs::path d = temp_dir("presets");
-  for (const char* preset : {"quick", "medium", "standard", "full"}) {
+  for (const char* preset : {"quick", "medium", "standard", "full", "frontier"}) {
     Result r = attnlab(std::string("compare --preset ") + preset + " --task reverse --plan --out " + (d / preset).string());
     INFO(preset << "\n" << r.out);
     REQUIRE(r.code == 0);
     REQUIRE(fs::exists(d / preset / "plan.sh"));
   }
+  fs::remove_all(d);
+}
+
+TEST_CASE("the frontier preset: six variants at three widths spanning 4x, qk also below them, an lr sweep at the ends") {
+  fs::path d = temp_dir("frontier");
+  Result r = attnlab("compare --preset frontier --task reverse --plan --out " + d.string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  std::vector<std::string> lines;
+  {
+    std::istringstream in(read_file((d / "plan.sh").string()));
+    for (std::string l; std::getline(in, l);)
+      if (!l.empty() && l[0] != '#') lines.push_back(l);
+  }
+  // (6 variants x 3 widths + qk at d 32) x 2 seeds + 2 rates x 2 widths
+  REQUIRE(lines.size() == (6 * 3 + 1) * 2 + 4);
+  auto flag = [](const std::string& line, const std::string& name) {
+    const size_t at = line.rfind(" " + name + " ");  // the last one given wins, as in train
+    REQUIRE(at != std::string::npos);
+    const size_t from = at + name.size() + 2;
+    return line.substr(from, line.find(' ', from) - from);
+  };
+  std::map<std::string, int> runs_per_width;
+  for (auto& l : lines) {
+    const int dm = std::stoi(flag(l, "--d-model"));
+    INFO(l);
+    CHECK(std::stoi(flag(l, "--d-ff")) == 4 * dm);  // d_ff = 4 d_model at every width
+    CHECK(flag(l, "--heads") == "4");               // a fixed head count
+    CHECK(flag(l, "--steps") == "2000");            // one recipe for every width
+    CHECK(flag(l, "--enc-layers") == "2");
+    CHECK(flag(l, "--dec-layers") == "2");
+    const std::string out = flag(l, "--out"), name = out.substr(out.rfind('/') + 1);
+    CHECK(name.find(fmt::format("-d{}-", dm)) != std::string::npos);
+    if (name.find("-lr") == std::string::npos) CHECK(flag(l, "--lr") == "1.5e-3");
+    runs_per_width[flag(l, "--variant") + "@" + std::to_string(dm)]++;
+  }
+  for (const char* v : {"qk", "qq", "qq-noself", "noV", "noO", "qq-noV-noO"})
+    for (int w : {64, 128, 256}) CHECK(runs_per_width[fmt::format("{}@{}", v, w)] == (std::string(v) == "qk" && w != 128 ? 4 : 2));
+  CHECK(runs_per_width["qk@32"] == 2);
+  CHECK(runs_per_width.size() == 6 * 3 + 1);
+  // the sweep: seed 1 at 7e-4 and 3e-3 at the smallest and largest width, after every seed-1 run
+  const std::string plan = read_file((d / "plan.sh").string());
+  for (const char* name : {"qk-d64-lr7e-4-s1", "qk-d64-lr3e-3-s1", "qk-d256-lr7e-4-s1", "qk-d256-lr3e-3-s1"})
+    CHECK(plan.find(std::string("/runs/") + name + " ") != std::string::npos);
+  CHECK(plan.find("qq-noV-noO-d256-s1 ") < plan.find("qk-d64-lr7e-4-s1 "));
+  CHECK(plan.find("qk-d64-lr7e-4-s1 ") < plan.find("qk-d32-s2 "));
+  // more widths through --plan; a width the heads do not divide is refused, naming the flag
+  Result wide = attnlab("compare --preset frontier --task reverse --plan --widths 64,512 --out " + (d / "w").string());
+  REQUIRE(wide.code == 0);
+  CHECK_THAT(read_file((d / "w" / "plan.sh").string()), Catch::Contains("/runs/qq-d512-s2 ") && Catch::Contains("/runs/qk-d512-lr3e-3-s1 "));
+  Result odd = attnlab("compare --preset frontier --task reverse --plan --widths 64,130 --out " + (d / "o").string());
+  CHECK(odd.code != 0);
+  CHECK(last_line(odd.out) == "attnlab: error: --widths 64,130: 130 is not divisible by the preset's 4 heads");
+  Result bad = attnlab("compare --preset frontier --task reverse --plan --widths 64,x --out " + (d / "o").string());
+  CHECK(last_line(bad.out) == "attnlab: error: --widths '64,x': expected comma-separated model widths (e.g. 64,128,256), got 'x'");
+  CHECK(!fs::exists(d / "o"));
   fs::remove_all(d);
 }
 
@@ -727,13 +838,8 @@ TEST_CASE("gdb shows named variables and tensors when stopped in the QQᵀ score
   const std::string dir = bin.substr(0, bin.rfind('/'));
   const std::string cmd = "gdb -batch -nx -iex 'add-auto-load-safe-path " + dir + "' -ex 'break attn::matmul_backward' -ex run "
                           "-ex 'p *e.out' -ex 'p *e.inputs[0]' -ex 'p e.inputs[0].get() == e.inputs[1].get()' --args " + bin +
-                          " inspect grad --variant qq --tokens 3 --dim 2 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
+                          " inspect grad --variant qq --tokens 3 --dim 2";
+  const std::string out = shell(cmd).out;
   INFO(out);
   // the first score-product backward reached is S = Q Qᵀ/√d, whose two inputs are the same Q
   REQUIRE_THAT(out, Catch::Contains("Variable 'S' (tape #1) value Tensor (3, 3) [") && Catch::Contains("grad Tensor (3, 3) ["));
