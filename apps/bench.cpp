@@ -11,7 +11,7 @@
 #include <map>
 #include <memory>
 
-#include "apps/build_info.h"
+#include "train/build_info.h"
 #include "apps/commands.h"
 #include "core/kernels.h"
 #include "core/threads.h"

@@ -2,6 +2,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -18,6 +20,7 @@
 #include "data/metrics.h"
 #include "data/synthetic.h"
 #include "data/utf8.h"
+#include "train/trainer.h"
 
 namespace attn {
 
@@ -157,6 +160,41 @@ void add_train_options(CLI::App* cmd, TrainConfig& c) {
   cmd->add_option("--threads", c.threads, "threads for BLAS and attnlab loops (default: ATTNLAB_THREADS or all cores)")->check(whole_number(0, 1024));
 }
 
+// SIGINT during training: the run saves a checkpoint at the end of the step and exits with 130.
+static std::atomic<bool> g_stop_training{false};
+extern "C" void on_train_sigint(int) { g_stop_training = true; }
+
+// What `attnlab train` shows as it goes: on a terminal one line rewritten in place, elsewhere
+// (a log file) a line per logged step.
+static ProgressFn train_printer(bool quiet) {
+  const bool tty = ::isatty(STDOUT_FILENO) && !quiet;
+  return [tty, quiet](const Progress& p) {
+    switch (p.kind) {
+      case Progress::Kind::Note:  // quiet runs send only what was asked for (--dump-tape)
+        fmt::print("{}{}", p.text, !p.text.empty() && p.text.back() == '\n' ? "" : "\n");
+        break;
+      case Progress::Kind::Eval:
+        if (!quiet)
+          fmt::print("{}step {} | valid loss {:.4f} ppl {:.2f} bleu {:.2f} chrf {:.2f}\n", tty ? "\n" : "", p.step, p.eval.loss,
+                     p.eval.ppl, p.eval.bleu, p.eval.chrf);
+        break;
+      case Progress::Kind::Step:
+        if (tty)
+          fmt::print("\rstep {}/{} | loss {:.4f} | {:.0f} tok/s | ETA {}   ", p.step, p.steps, p.train_loss, p.tokens_per_s,
+                     format_duration(p.eta_seconds));
+        else if (!quiet && p.log_step)
+          fmt::print("step {}/{} loss {:.4f} lr {:.3g} gnorm {:.3f} {:.0f} tok/s ETA {}\n", p.step, p.steps, p.train_loss, p.lr,
+                     p.grad_norm, p.tokens_per_s, format_duration(p.eta_seconds));
+        break;
+      case Progress::Kind::Done:
+        if (tty) fmt::print("\n");
+        if (!quiet) fmt::print("{}\n", p.text);
+        break;
+    }
+    std::fflush(stdout);
+  };
+}
+
 void add_train_command(CLI::App& app) {
   auto cfg = std::make_shared<TrainConfig>();
   CLI::App* cmd = app.add_subcommand("train", "train one model; writes a run directory");
@@ -166,7 +204,19 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--dump-tape", cfg->dump_tape, "print the tape of the first training step (before and after backward)");
   cmd->add_option("--dot", cfg->dot, "write the first step's tape as Graphviz to this file");
   cmd->add_flag("--quiet", cfg->quiet, "no progress output");
-  cmd->callback([cfg]() { exit_code() = run_training(*cfg); });
+  cmd->callback([cfg]() {
+    g_stop_training = false;
+    auto previous = std::signal(SIGINT, on_train_sigint);
+    int64_t step = 0;
+    const int code = run_training(*cfg, train_printer(cfg->quiet), &g_stop_training, &step);
+    std::signal(SIGINT, previous);
+    if (code == 130) {
+      if (::isatty(STDOUT_FILENO) && !cfg->quiet) fmt::print("\n");
+      fmt::print(stderr, "interrupted at step {}: checkpoint saved; continue with: attnlab train --resume --out {}\n", step,
+                 cfg->out);
+    }
+    exit_code() = code;
+  });
 }
 
 void add_translate_command(CLI::App& app) {

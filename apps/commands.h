@@ -15,7 +15,7 @@ void add_inspect_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 }  // namespace attn
 
-#include "apps/train.h"
+#include "train/trainer.h"
 
 namespace attn {
 // Exit code chosen by the subcommand that ran (0 unless it says otherwise).

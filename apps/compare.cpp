@@ -28,10 +28,12 @@
 #include <fmt/ranges.h>
 
 #include "apps/commands.h"
-#include "apps/report.h"
+#include "train/report.h"
 #include "core/fileio.h"
 #include "core/threads.h"
+#include "core/json_file.h"
 #include "data/synthetic.h"
+#include "train/trainer.h"
 
 extern char** environ;
 

@@ -12,7 +12,7 @@
 #include <set>
 #include <sstream>
 
-#include "apps/build_info.h"
+#include "train/build_info.h"
 #include "apps/commands.h"
 #include "core/threads.h"
 

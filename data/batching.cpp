@@ -2,6 +2,8 @@
 // into batches under the token budget, shuffle the batch order per epoch.
 #include "data/batching.h"
 
+#include "core/rng.h"
+
 #include <algorithm>
 #include <numeric>
 #include <stdexcept>

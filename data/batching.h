@@ -4,10 +4,11 @@
 //   Batch x = b.next();              // cycles through epochs, reshuffling each
 //   auto pos = b.position();  ...  b.restore(pos);   // resume exactly where a run stopped
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
-#include "models/transformer.h"
+#include "data/batch.h"
 
 namespace attn {
 

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "data/batch.h"
 #include "nn/attention.h"
 
 namespace attn {
@@ -35,14 +36,6 @@ struct ModelConfig {
   void validate() const;  // throws std::invalid_argument naming the bad field
   nlohmann::json to_json() const;
   static ModelConfig from_json(const nlohmann::json& j);
-};
-
-struct Batch {
-  int B = 0, S = 0, T = 0;
-  std::vector<int32_t> src;      // (B,S) padded with pad_id
-  std::vector<int32_t> tgt_in;   // (B,T) bos y1 .. yn, padded
-  std::vector<int32_t> tgt_out;  // (B,T) y1 .. yn eos, padded
-  int64_t src_tokens = 0, tgt_tokens = 0;  // non-pad counts
 };
 
 struct EncoderLayer {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/fileio.h"
+#include "core/rng.h"
 #include "data/batching.h"
 #include "data/corpus.h"
 #include "data/mo.h"

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <set>
 
-#include "apps/train.h"
+#include "train/trainer.h"
 #include "data/synthetic.h"
 #include "core/fileio.h"
 #include "data/batching.h"

@@ -1,4 +1,4 @@
-// apps/report.h — aggregates the runs of a comparison into report.md, CSVs and gnuplot plots.
+// train/report.h — aggregates the runs of a comparison into report.md, CSVs and gnuplot plots.
 //
 //   write_report("reports/quick");   // reads reports/quick/runs/*/{results.json,metrics.csv,dynamics.csv}
 #pragma once

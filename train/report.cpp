@@ -1,5 +1,5 @@
-// apps/report.cpp — the comparison report: tables (mean ± std over seeds), verdicts, plots.
-#include "apps/report.h"
+// train/report.cpp — the comparison report: tables (mean ± std over seeds), verdicts, plots.
+#include "train/report.h"
 
 #include <algorithm>
 #include <cmath>
@@ -13,7 +13,8 @@
 
 #include <fmt/format.h>
 
-#include "apps/train.h"
+#include "core/json_file.h"
+#include "train/config.h"
 #include "core/fileio.h"
 #include "models/transformer.h"
 

@@ -1,4 +1,4 @@
-// apps/build_info.h — which attnlab build and which machine a run was made with. Runs record
+// train/build_info.h — which attnlab build and which machine a run was made with. Runs record
 // both (results.json) so that a report can tell when their times do not compare.
 //
 //   attnlab_build()        -> "0.1.0 (commit 5d707df)"   ("-dirty": uncommitted changes)

@@ -1,5 +1,5 @@
-// apps/build_info.cpp — which attnlab build and which machine a run was made with.
-#include "apps/build_info.h"
+// train/build_info.cpp — which attnlab build and which machine a run was made with.
+#include "train/build_info.h"
 
 #include <unistd.h>
 

@@ -1,0 +1,69 @@
+// train/config.h — everything a training run is configured by, as config.json stores it.
+//
+// One home per setting: the field here (with its default), the one list of fields that
+// config.json holds (ATTNLAB_TRAIN_CONFIG_FIELDS below), and validate() beside it. The command
+// line's flags (apps/commands.cpp) write into these fields.
+//   TrainConfig cfg;  cfg.variant = "qq";  cfg.steps = 1000;  cfg.validate();
+//   nlohmann::json j = cfg.to_json();   TrainConfig back = TrainConfig::from_json(j);
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "models/transformer.h"
+
+namespace attn {
+
+struct TrainConfig {
+  // data
+  std::string corpus;            // corpus directory; empty: the embedded default (or --task)
+  std::string task;              // synthetic task instead of a corpus: copy | reverse | sort
+  int task_train = 4000, task_eval = 200;
+  std::string src_lang = "en", tgt_lang = "de";
+  int vocab = 8000;
+  std::string tokenizer;         // existing tokenizer prefix to reuse (compare shares one)
+  // model
+  ModelConfig model;
+  std::string variant = "qk";
+  bool match_params = false;
+  std::string match_widen = "d_ff";
+  // optimisation
+  std::string optimizer = "adam";  // adam | adamw
+  float lr = 7e-4f, weight_decay = 0.f, clip = 1.f;
+  std::string schedule = "inverse_sqrt";
+  int warmup = 800;
+  int batch_tokens = 2048, accum = 1;
+  int64_t steps = 8000;
+  double time_budget = 0;        // seconds; 0: steps only
+  int eval_every = 500, log_every = 50;
+  int eval_sentences = 300;      // valid sentences decoded (greedy) for BLEU/chrF at evaluations
+  int test_sentences = 0;        // 0: the whole test set at the end
+  int beam = 5;                  // final test decoding
+  uint64_t seed = 1;
+  int threads = 0;
+  // where and how (not in config.json)
+  std::string out = "runs/default";
+  bool resume = false;
+  bool dump_tape = false;        // show the tape of the first step (through the progress callback)
+  std::string dot;               // write the first step's tape as Graphviz
+  bool quiet = false;
+  std::string config_file;       // the --config it came from (already expanded into flags)
+
+  nlohmann::json to_json() const;
+  static TrainConfig from_json(const nlohmann::json& j);
+  // Throws std::invalid_argument naming the flag of the first value out of range.
+  void validate() const;
+};
+
+// The settings of a run's config.json (TrainConfig::to_json) that runs compared with each other
+// must share, flattened ("warmup", "model.d_model", ...): everything that shapes training except
+// the variant and seed, and what the variant and --match-params derive from them (W_k, d_ff of a
+// widened model). Not: where the run writes, its threads, or how its output is printed.
+nlohmann::json comparable_settings(const nlohmann::json& config);
+
+// The embedded default corpus directory (data/corpora/gettext-en-de in the source tree, or
+// ATTNLAB_DATA_DIR), resolved at run time.
+std::string default_corpus_dir();
+
+}  // namespace attn

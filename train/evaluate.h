@@ -1,0 +1,52 @@
+// train/evaluate.h — what a run is measured by: loss on a set, translations and their
+// BLEU/chrF, and the learning-dynamics rows (attention entropy, diagonal mass, W_q W_kᵀ
+// asymmetry, W_q/W_k gradient norms) that dynamics.csv holds.
+//
+//   double loss = eval_loss(model, valid, /*batch_tokens=*/2048);
+//   auto [bleu, chrf] = bleu_chrf(model, tok, corpus.test, /*n=*/500, /*beam=*/5);
+//   std::vector<DynRow> rows;  attention_stats(model, probe_batch, step, rows);
+#pragma once
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "data/batching.h"
+#include "data/corpus.h"
+#include "data/tokenizer.h"
+#include "models/decode.h"
+#include "models/transformer.h"
+
+namespace attn {
+
+// Mean cross-entropy per target token (label smoothing included, as training sees it), no dropout.
+double eval_loss(const Transformer& model, const std::vector<Example>& data, int batch_tokens);
+
+// A source line longer than the model reads: only its first `kept` tokens were translated.
+struct CutLine {
+  size_t line;  // 0-based index into the lines given
+  size_t tokens, kept;
+};
+// Translate source lines. Lines longer than the model's max_len - 1 tokens are cut to that
+// length; `cut`, when given, lists them so the caller can say so.
+std::vector<std::string> translate_texts(const Transformer& model, const Tokenizer& tok,
+                                         const std::vector<std::string>& lines, const DecodeOptions& opt,
+                                         std::vector<CutLine>* cut = nullptr);
+
+// Corpus BLEU and chrF of the first n pairs of c, translated with `beam`; the translations in
+// *hyps_out when given.
+std::pair<double, double> bleu_chrf(const Transformer& model, const Tokenizer& tok, const ParallelCorpus& c, int n,
+                                    int beam, std::vector<std::string>* hyps_out = nullptr);
+
+// One row of dynamics.csv.
+struct DynRow {
+  int64_t step;
+  std::string site, metric;
+  double value;
+};
+// Attention entropy (nats) and diagonal mass per site, and W_q W_kᵀ asymmetry where W_k is
+// its own matrix, on one evaluation batch.
+void attention_stats(const Transformer& model, const Batch& x, int64_t step, std::vector<DynRow>& rows);
+// |∂L/∂W_q| and |∂L/∂W_k| per site, from the gradients of the step just taken.
+void grad_norm_rows(const Transformer& model, int64_t step, std::vector<DynRow>& rows);
+
+}  // namespace attn

@@ -1,0 +1,93 @@
+// train/run_dir.h — a run's directory and the files it owns.
+//
+// A run directory holds everything a run needs to be evaluated, translated with or resumed:
+//   config.json            model + training configuration (TrainConfig::to_json)
+//   tokenizer.model        SentencePiece (or tokenizer.symbols for synthetic tasks)
+//   metrics.csv            step, train loss, lr, grad norm, tokens/s, and at evaluations
+//                          valid loss, perplexity, BLEU, chrF
+//   dynamics.csv           step, site, metric, value: W_q/W_k grad norms, attention entropy,
+//                          diagonal mass, asymmetry of W_q W_kᵀ
+//   model.best.safetensors the weights of the best validation loss
+//   checkpoints/step-N/    model.safetensors, state.safetensors (Adam moments), state.json;
+//   last.json              points at the newest complete checkpoint (replaced atomically)
+//   test.hyp, results.json written when the run finishes: the summary the report reads
+//
+//   RunDir dir("runs/qq");
+//   dir.open_logs();  dir.log_metrics(row);  dir.save_checkpoint(model, opt, state);
+//   LoadedRun r = load_run("runs/qq");      // config, tokenizer and best weights
+#pragma once
+#include <array>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/batching.h"
+#include "data/tokenizer.h"
+#include "models/transformer.h"
+#include "nn/optim.h"
+#include "train/config.h"
+#include "train/evaluate.h"
+
+namespace attn {
+
+// Where training stands: what a checkpoint stores besides the weights and Adam's moments.
+struct TrainState {
+  int64_t step = 0;
+  Batcher::Position pos;
+  std::array<uint32_t, 4> rng{};  // the dropout generator
+  double best_valid = std::numeric_limits<double>::infinity();
+  double train_seconds = 0, wall_seconds = 0;
+  int64_t tokens = 0;
+};
+
+class RunDir {
+ public:
+  explicit RunDir(std::string path) : path_(std::move(path)) {}
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  bool has_config() const;
+  bool has_checkpoint() const;  // last.json
+  bool finished() const;        // results.json
+
+  // Creates the directory; throws naming `flag` when it cannot be created or written.
+  void create(const char* flag) const;
+  TrainConfig read_config() const;  // errors name config.json and the key
+  void write_config(const TrainConfig& cfg) const;
+
+  // metrics.csv and dynamics.csv, opened for appending (with their headers when new).
+  void open_logs();
+  void log_metrics(const std::string& row);  // one CSV line without its newline
+  void log_dynamics(const std::vector<DynRow>& rows);
+  void flush_logs();
+  // Keeps only the rows up to `step` in both logs: a resumed run rewrites what the
+  // interrupted one logged after its last checkpoint.
+  void truncate_logs(int64_t step) const;
+
+  void save_checkpoint(const Transformer& model, const Adam& opt, const TrainState& st) const;
+  TrainState load_checkpoint(Transformer& model, Adam& opt) const;
+  void save_best(const Transformer& model, int64_t step) const;
+  void save_best(const Transformer& model) const;  // without a step in its metadata
+  void write_test_hyps(const std::vector<std::string>& hyps) const;
+  void write_results(const nlohmann::json& results) const;
+
+ private:
+  std::string path_;
+  std::ofstream metrics_, dynamics_;
+};
+
+// Everything needed to use a finished run.
+struct LoadedRun {
+  TrainConfig cfg;
+  std::unique_ptr<Tokenizer> tok;
+  std::unique_ptr<Transformer> model;
+};
+// `which`: "best" (model.best.safetensors) or "last" (the newest checkpoint).
+LoadedRun load_run(const std::string& dir, const std::string& which = "best");
+std::vector<std::string> translate_lines(const LoadedRun& run, const std::vector<std::string>& lines,
+                                         const DecodeOptions& opt, std::vector<CutLine>* cut = nullptr);
+
+}  // namespace attn

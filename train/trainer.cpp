@@ -1,0 +1,368 @@
+// train/trainer.cpp — data preparation, the training step, logging, evaluation, resume, and
+// the final test-set evaluation.
+#include "train/trainer.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "core/fileio.h"
+#include "core/threads.h"
+#include "data/metrics.h"
+#include "data/synthetic.h"
+#include "models/checkpoint.h"
+#include "train/build_info.h"
+#include "train/evaluate.h"
+
+namespace attn {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// ---- data ------------------------------------------------------------------------------
+
+static std::vector<Example> encode_split(const ParallelCorpus& c, const Tokenizer& tok, int max_len, int64_t* skipped) {
+  std::vector<Example> out;
+  for (size_t i = 0; i < c.size(); i++) {
+    Example e;
+    e.src = tok.encode(c.src[i]);
+    e.src.push_back(Tokenizer::kEos);
+    e.tgt = tok.encode(c.tgt[i]);
+    if (int(e.src.size()) > max_len || int(e.tgt.size()) + 1 > max_len - 1 || e.tgt.empty()) {
+      (*skipped)++;
+      continue;
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+static CorpusSplits load_text(const TrainConfig& cfg) {
+  if (!cfg.task.empty()) {
+    CorpusSplits s;
+    s.dir = "synthetic:" + cfg.task;
+    s.train = synthetic_task(cfg.task, cfg.task_train, cfg.seed * 7919 + 0);
+    s.valid = synthetic_task(cfg.task, cfg.task_eval, cfg.seed * 7919 + 1);
+    s.test = synthetic_task(cfg.task, cfg.task_eval, cfg.seed * 7919 + 2);
+    return s;
+  }
+  const std::string dir = cfg.corpus.empty() ? default_corpus_dir() : cfg.corpus;
+  const bool synthetic_dir = fs::exists(dir + "/train.src");
+  return synthetic_dir ? load_corpus_dir(dir, "src", "tgt") : load_corpus_dir(dir, cfg.src_lang, cfg.tgt_lang);
+}
+
+static std::unique_ptr<Tokenizer> make_tokenizer(const TrainConfig& cfg, const CorpusSplits& text, const RunDir& run) {
+  const std::string prefix = run.file("tokenizer");
+  const bool have_own = fs::exists(prefix + ".model") || fs::exists(prefix + ".symbols");
+  if (!cfg.tokenizer.empty()) {  // shared tokenizer: copy it into the run so the run stands alone
+    const bool shared = fs::exists(cfg.tokenizer + ".model") || fs::exists(cfg.tokenizer + ".symbols");
+    if (!shared && !have_own)  // (a resumed run keeps using its own copy)
+      throw std::invalid_argument(fmt::format("--tokenizer {0}: no tokenizer there (expected {0}.model or {0}.symbols)", cfg.tokenizer));
+    for (const char* ext : {".model", ".vocab", ".symbols"})
+      if (fs::exists(cfg.tokenizer + ext)) fs::copy_file(cfg.tokenizer + ext, prefix + ext, fs::copy_options::overwrite_existing);
+    return Tokenizer::load(prefix);
+  }
+  if (have_own) return Tokenizer::load(prefix);
+  std::vector<std::string> lines = text.train.src;
+  lines.insert(lines.end(), text.train.tgt.begin(), text.train.tgt.end());
+  const bool symbolic = !cfg.task.empty() || text.dir.rfind("synthetic:", 0) == 0 || fs::exists(text.dir + "/train.src");
+  if (symbolic) return Tokenizer::build_symbols(lines, prefix);
+  return Tokenizer::train_sentencepiece(lines, cfg.vocab, prefix, uint32_t(cfg.seed));
+}
+
+std::string format_duration(double s) {
+  if (s < 0 || !std::isfinite(s)) return "?";
+  const int t = int(s);
+  return t >= 3600 ? fmt::format("{}h{:02d}m", t / 3600, (t / 60) % 60) : fmt::format("{}m{:02d}s", t / 60, t % 60);
+}
+
+// ---- setting up ------------------------------------------------------------------------
+
+Trainer::Trainer(TrainConfig cfg, ProgressFn progress) : cfg_(std::move(cfg)), progress_(std::move(progress)), dir_(cfg_.out) {
+  // --resume on a directory with no run starts a new one, so that job files can always say --resume.
+  if (cfg_.resume && !dir_.has_config()) {
+    if (!cfg_.quiet) note(fmt::format("--resume {}: no run there yet, starting a new one", dir_.path()));
+    cfg_.resume = false;
+  }
+  resuming_ = cfg_.resume && dir_.has_checkpoint();
+  if (cfg_.resume) {  // the run's own configuration wins; only the budget may be extended
+    TrainConfig saved = dir_.read_config();
+    if (cfg_.steps != TrainConfig{}.steps) saved.steps = cfg_.steps;  // an explicit --steps sets the new budget
+    saved.out = dir_.path();
+    saved.resume = true;
+    saved.quiet = cfg_.quiet;
+    if (cfg_.threads > 0) saved.threads = cfg_.threads;
+    cfg_ = saved;
+  }
+  cfg_.validate();
+  dir_.create("--out");
+  set_threads(cfg_.threads);
+  t_start_ = Clock::now();
+  prepare_data();
+  build_model();
+  if (resuming_) resume();
+  if (!cfg_.quiet) announce();
+  dir_.open_logs();
+  std::vector<const Example*> probe;
+  for (size_t i = 0; i < std::min<size_t>(32, valid_.size()); i++) probe.push_back(&valid_[i]);
+  probe_batch_ = make_batch(probe, cfg_.model.pad_id, cfg_.model.bos_id, cfg_.model.eos_id);
+  wall_before_ = st_.wall_seconds;
+}
+
+// The corpus (or synthetic task), the tokenizer, the model's settings that follow from them
+// (vocabulary, the variant, --match-params), and the encoded splits. Writes config.json of a new run.
+void Trainer::prepare_data() {
+  text_ = load_text(cfg_);
+  tok_ = make_tokenizer(cfg_, text_, dir_);
+  cfg_.model.vocab = tok_->vocab_size();
+  if (!cfg_.resume) {
+    cfg_.model.apply_preset(cfg_.variant);
+    if (cfg_.match_params) {
+      ModelConfig base = cfg_.model;
+      base.apply_preset("qk");
+      std::string how = match_params(cfg_.model, count_params(base), cfg_.match_widen);
+      if (!cfg_.quiet) note("match-params: " + how);
+    }
+  }
+  cfg_.model.validate();
+  train_ = encode_split(text_.train, *tok_, cfg_.model.max_len, &skipped_long_);
+  valid_ = encode_split(text_.valid, *tok_, cfg_.model.max_len, &skipped_long_);
+  test_ = encode_split(text_.test, *tok_, cfg_.model.max_len, &skipped_long_);
+  if (train_.empty() || valid_.empty()) throw std::runtime_error(text_.dir + ": no usable train/valid pairs");
+  if (!cfg_.resume) dir_.write_config(cfg_);
+}
+
+void Trainer::build_model() {
+  model_ = std::make_unique<Transformer>(cfg_.model, cfg_.seed);
+  AdamConfig ac;
+  ac.lr = cfg_.lr;
+  ac.weight_decay = cfg_.optimizer == "adamw" ? cfg_.weight_decay : 0.f;
+  opt_ = std::make_unique<Adam>(model_->params.params, ac);
+  sched_ = Schedule{cfg_.schedule, cfg_.lr, cfg_.warmup, int(cfg_.steps), cfg_.lr * 0.02f};
+  schedule_lr(sched_, 1);  // validates the schedule name
+  batcher_ = std::make_unique<Batcher>(train_, cfg_.batch_tokens, cfg_.seed);
+  drop_rng_ = Rng(cfg_.seed + 17);
+}
+
+void Trainer::resume() {
+  st_ = dir_.load_checkpoint(*model_, *opt_);
+  try {
+    batcher_->restore(st_.pos);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(dir_.path() + ": the last checkpoint's data position does not fit: " + std::string(e.what()));
+  }
+  drop_rng_.state = st_.rng;
+  dir_.truncate_logs(st_.step);
+  if (!cfg_.quiet) note(fmt::format("resumed {} at step {}", dir_.path(), st_.step));
+}
+
+void Trainer::announce() const {
+  const ModelConfig& m = cfg_.model;
+  note(fmt::format("attnlab train: {} | corpus {} | train {} valid {} test {} pairs ({} skipped empty, {} too long)",
+                   dir_.path(), text_.dir, train_.size(), valid_.size(), test_.size(),
+                   text_.train.skipped_empty + text_.valid.skipped_empty + text_.test.skipped_empty, skipped_long_));
+  note(fmt::format("model {} (enc self {}, dec self {}, cross {}): d_model {} heads {} layers {}+{} d_ff {} vocab {} ({})",
+                   m.preset, m.enc_self.str(), m.dec_self.str(), m.cross.str(), m.d_model, m.heads, m.enc_layers,
+                   m.dec_layers, m.d_ff, m.vocab, tok_->kind()));
+  note(fmt::format("parameters: total {} | embedding {} | encoder {} | decoder {}", model_->params.count(),
+                   model_->params.count("emb."), model_->params.count("enc."), model_->params.count("dec.")));
+}
+
+void Trainer::note(const std::string& text) const {
+  if (!progress_) return;
+  Progress p;
+  p.text = text;
+  progress_(p);
+}
+
+double Trainer::wall_now() const { return wall_before_ + std::chrono::duration<double>(Clock::now() - t_start_).count(); }
+
+// ---- training --------------------------------------------------------------------------
+
+bool Trainer::done() const {
+  return st_.step >= cfg_.steps || (cfg_.time_budget > 0 && st_.train_seconds >= cfg_.time_budget);
+}
+
+void Trainer::step() {
+  auto t0 = Clock::now();
+  double loss_sum = 0;
+  int64_t toks = 0;
+  model_->params.zero_grad();
+  for (int a = 0; a < cfg_.accum; a++) {
+    Batch x = batcher_->next();
+    Tape tape;
+    tape.keep_grads = cfg_.dump_tape;  // free intermediate gradients as the reverse walk passes them
+    TapeScope scope(tape);
+    Context ctx{true, &drop_rng_};
+    Var loss = model_->loss(x, ctx);
+    // Average over accumulation steps: each micro-batch contributes 1/accum of the gradient.
+    Var scaled = cfg_.accum > 1 ? scale(loss, 1.f / float(cfg_.accum), "loss/accum") : loss;
+    const bool first = st_.step == 0 && a == 0;
+    if (first && cfg_.dump_tape) note(tape.dump());
+    tape.backward(scaled);
+    if (first && cfg_.dump_tape) note("after backward:\n" + tape.dump());
+    if (first && !cfg_.dot.empty()) write_file_atomic(cfg_.dot, tape.to_dot());
+    loss_sum += loss->value.item();
+    toks += x.tgt_tokens;
+  }
+  st_.step++;
+  const double gnorm = clip_grad_norm(model_->params.params, cfg_.clip);
+  if (!std::isfinite(gnorm))
+    throw std::runtime_error(fmt::format("step {}: gradient norm is {} — training diverged (try a lower --lr)", st_.step, gnorm));
+  const bool log_now = st_.step % cfg_.log_every == 0 || st_.step == cfg_.steps;
+  std::vector<DynRow> grad_rows;
+  if (log_now) grad_norm_rows(*model_, st_.step, grad_rows);
+  const float lr = schedule_lr(sched_, st_.step);
+  opt_->step(lr);
+  const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+  st_.train_seconds += dt;
+  st_.tokens += toks;
+  window_loss_ += loss_sum / cfg_.accum;
+  window_tokens_ += double(toks);
+  window_seconds_ += dt;
+  window_n_++;
+  const bool eval_now = st_.step % cfg_.eval_every == 0 || st_.step == cfg_.steps ||
+                        (cfg_.time_budget > 0 && st_.train_seconds >= cfg_.time_budget);
+  if (log_now || eval_now) log(window_loss_ / window_n_, lr, gnorm, log_now, eval_now, grad_rows);
+}
+
+// A metrics.csv row (with the evaluation's columns when one is due), the gradient-norm rows,
+// a checkpoint after an evaluation, and the progress report; then a new window.
+void Trainer::log(double train_loss, float lr, double gnorm, bool log_now, bool eval_now, const std::vector<DynRow>& grad_rows) {
+  st_.wall_seconds = wall_now();
+  const double tps = window_tokens_ / std::max(window_seconds_, 1e-9);
+  std::string evalcols = ",,,";
+  if (eval_now) {
+    EvalResult r = evaluate();
+    evalcols = fmt::format("{:.5f},{:.4f},{},{}", r.loss, r.ppl, r.bleu >= 0 ? fmt::format("{:.2f}", r.bleu) : "",
+                           r.chrf >= 0 ? fmt::format("{:.2f}", r.chrf) : "");
+    if (r.loss < st_.best_valid) {
+      st_.best_valid = r.loss;
+      dir_.save_best(*model_, st_.step);
+    }
+    if (progress_) {
+      Progress p;
+      p.kind = Progress::Kind::Eval;
+      p.step = st_.step;
+      p.steps = cfg_.steps;
+      p.eval = r;
+      progress_(p);
+    }
+  }
+  dir_.log_dynamics(grad_rows);
+  dir_.log_metrics(fmt::format("{},{},{:.5f},{:.6g},{:.4f},{:.1f},{:.2f},{:.2f},{}", st_.step, batcher_->position().epoch,
+                               train_loss, lr, gnorm, tps, st_.train_seconds, st_.wall_seconds, evalcols));
+  dir_.flush_logs();
+  if (eval_now) checkpoint();
+  if (progress_) {
+    const double remain_steps = double(cfg_.steps - st_.step) * (st_.train_seconds / double(st_.step));
+    Progress p;
+    p.kind = Progress::Kind::Step;
+    p.step = st_.step;
+    p.steps = cfg_.steps;
+    p.train_loss = train_loss;
+    p.lr = lr;
+    p.grad_norm = gnorm;
+    p.tokens_per_s = tps;
+    p.eta_seconds = cfg_.time_budget > 0 ? std::min(remain_steps, cfg_.time_budget - st_.train_seconds) : remain_steps;
+    p.log_step = log_now;
+    progress_(p);
+  }
+  window_loss_ = window_tokens_ = window_seconds_ = 0;
+  window_n_ = 0;
+}
+
+EvalResult Trainer::evaluate() {
+  EvalResult r;
+  r.loss = eval_loss(*model_, valid_, cfg_.batch_tokens);
+  r.ppl = std::exp(r.loss);
+  if (cfg_.eval_sentences > 0) std::tie(r.bleu, r.chrf) = bleu_chrf(*model_, *tok_, text_.valid, cfg_.eval_sentences, 1);
+  std::vector<DynRow> rows;
+  attention_stats(*model_, probe_batch_, st_.step, rows);
+  dir_.log_dynamics(rows);
+  dir_.flush_logs();
+  return r;
+}
+
+void Trainer::stop() {
+  st_.wall_seconds = wall_now();
+  checkpoint();
+}
+
+void Trainer::checkpoint() {
+  st_.pos = batcher_->position();
+  st_.rng = drop_rng_.state;
+  dir_.save_checkpoint(*model_, *opt_, st_);
+}
+
+// ---- the end ---------------------------------------------------------------------------
+
+json Trainer::finish() {
+  st_.wall_seconds = wall_now();
+  checkpoint();
+  if (!fs::exists(dir_.file("model.best.safetensors"))) dir_.save_best(*model_);
+  // Final evaluation of the best weights on the test set.
+  load_model_weights(*model_, dir_.file("model.best.safetensors"));
+  const double valid_loss = eval_loss(*model_, valid_, cfg_.batch_tokens);
+  const int n_test = cfg_.test_sentences > 0 ? cfg_.test_sentences : int(text_.test.size());
+  std::vector<std::string> hyps;
+  auto t_dec = Clock::now();
+  auto [bleu, chrf] = bleu_chrf(*model_, *tok_, text_.test, n_test, cfg_.beam, &hyps);
+  const double dec_seconds = std::chrono::duration<double>(Clock::now() - t_dec).count();
+  dir_.write_test_hyps(hyps);
+  json res = {{"variant", cfg_.variant},
+              {"preset", cfg_.model.preset},
+              {"seed", cfg_.seed},
+              {"params", model_->params.count()},
+              {"steps", st_.step},
+              {"train_seconds", st_.train_seconds},
+              {"wall_seconds", st_.wall_seconds},
+              {"tokens_per_s", st_.tokens / std::max(st_.train_seconds, 1e-9)},
+              {"valid_loss", valid_loss},
+              {"valid_ppl", std::exp(valid_loss)},
+              {"test_bleu", bleu},
+              {"test_chrf", chrf},
+              {"test_sentences", hyps.size()},
+              {"beam", cfg_.beam},
+              {"decode_sentences_per_s", double(hyps.size()) / std::max(dec_seconds, 1e-9)},
+              {"bleu_signature", bleu_signature()},
+              {"chrf_signature", chrf_signature()},
+              {"d_model", cfg_.model.d_model},
+              {"d_ff", cfg_.model.d_ff},
+              {"attnlab", attnlab_build()},         // which build and machine: times compare
+              {"machine", machine_description()}};  // only between runs that share both
+  dir_.write_results(res);
+  if (progress_) {
+    Progress p;
+    p.kind = Progress::Kind::Done;
+    p.step = p.steps = st_.step;
+    p.eval.loss = valid_loss;
+    p.eval.ppl = std::exp(valid_loss);
+    p.eval.bleu = bleu;
+    p.eval.chrf = chrf;
+    p.text = fmt::format("done: {} steps in {} | best valid loss {:.4f} (ppl {:.2f}) | test BLEU {:.2f} chrF {:.2f} (beam {}, {} sentences)",
+                         st_.step, format_duration(st_.wall_seconds), valid_loss, std::exp(valid_loss), bleu, chrf, cfg_.beam,
+                         hyps.size());
+    progress_(p);
+  }
+  return res;
+}
+
+int run_training(TrainConfig cfg, ProgressFn progress, const std::atomic<bool>* stop, int64_t* step_reached) {
+  Trainer t(std::move(cfg), std::move(progress));
+  int code = 0;
+  while (!t.done() && code == 0) {
+    if (stop && *stop) {
+      t.stop();
+      code = 130;
+    } else {
+      t.step();
+    }
+  }
+  if (code == 0) t.finish();
+  if (step_reached) *step_reached = t.state().step;
+  return code;
+}
+
+}  // namespace attn
