@@ -128,7 +128,9 @@ void add_train_options(CLI::App* cmd, TrainConfig& c) {
   cmd->add_option("--tgt-lang", c.tgt_lang, "target file suffix");
   cmd->add_option("--tokenizer", c.tokenizer, "reuse this tokenizer (path prefix of .model/.symbols) instead of training one");
   cmd->add_option("--vocab", c.vocab, "SentencePiece vocabulary size")->check(whole_number(8, 1 << 20));
-  cmd->add_option("--variant", c.variant, "attention preset: qk, qq, qq-noself, qq-normk, qq-enc, qq-dec, qq-all, noV, noO, qq-noV-noO");
+  std::string variants = "attention preset:";
+  for (auto& p : variant_presets()) variants += fmt::format("\n  {:<11} {}", p.name, p.description);
+  cmd->add_option("--variant", c.variant, variants);
   cmd->add_flag("--match-params", c.match_params, "widen the variant back to the baseline's parameter count (within 0.5%)");
   cmd->add_option("--match-widen", c.match_widen, "what --match-params widens")->check(CLI::IsMember({"d_ff", "d_model"}));
   cmd->add_option("--d-model", c.model.d_model, "model width")->check(whole_number(1));

@@ -12,39 +12,43 @@ static const float kNegInf = -std::numeric_limits<float>::infinity();
 
 // ---- config ----------------------------------------------------------------------------
 
+// The attention-variant presets: one row each, read by apply_preset, the preset list, the
+// --variant help text and compare's grids. Each site's spec is an AttnVariant (nn/attention.h).
+const std::vector<VariantPreset>& variant_presets() {
+  static const std::vector<VariantPreset> table = {
+      // name          enc self         dec self         cross         what changes
+      {"qk",           "qk",            "qk",            "qk",         "baseline: separate W_q, W_k, W_v, W_o"},
+      {"qq",           "qq",            "qq",            "qk",         "W_k = W_q in both self-attentions (cross-attention keeps W_k)"},
+      {"qq-noself",    "qq+noself",     "qq+noself",     "qk",         "qq, and a token attends to itself only when nothing else is visible"},
+      {"qq-normk",     "qq+normk",      "qq+normk",      "qk",         "qq with unit-length keys"},
+      {"qq-enc",       "qq",            "qk",            "qk",         "qq in encoder self-attention only"},
+      {"qq-dec",       "qk",            "qq",            "qk",         "qq in decoder self-attention only"},
+      {"qq-all",       "qq",            "qq",            "qq",         "qq at every site, cross-attention too"},
+      {"noV",          "qk+noV",        "qk+noV",        "qk+noV",     "no value projection (V = X) at every site"},
+      {"noO",          "qk+noO",        "qk+noO",        "qk+noO",     "no output projection at every site"},
+      {"qq-noV-noO",   "qq+noV+noO",    "qq+noV+noO",    "qk+noV+noO", "qq, with neither value nor output projection at any site"},
+  };
+  return table;
+}
+
 std::vector<std::string> ModelConfig::preset_names() {
-  return {"qk", "qq", "qq-noself", "qq-normk", "qq-enc", "qq-dec", "qq-all", "noV", "noO", "qq-noV-noO"};
+  std::vector<std::string> names;
+  for (auto& p : variant_presets()) names.push_back(p.name);
+  return names;
 }
 
 void ModelConfig::apply_preset(const std::string& name) {
-  AttnVariant qk = AttnVariant::parse("qk"), qq = AttnVariant::parse("qq");
-  enc_self = dec_self = cross = qk;
-  if (name == "qk") {
-  } else if (name == "qq") {  // shared W in both self-attentions; cross-attention keeps W_k
-    enc_self = dec_self = qq;
-  } else if (name == "qq-noself") {
-    enc_self = dec_self = AttnVariant::parse("qq+noself");
-  } else if (name == "qq-normk") {
-    enc_self = dec_self = AttnVariant::parse("qq+normk");
-  } else if (name == "qq-enc") {
-    enc_self = qq;
-  } else if (name == "qq-dec") {
-    dec_self = qq;
-  } else if (name == "qq-all") {
-    enc_self = dec_self = cross = qq;
-  } else if (name == "noV") {
-    enc_self = dec_self = cross = AttnVariant::parse("qk+noV");
-  } else if (name == "noO") {
-    enc_self = dec_self = cross = AttnVariant::parse("qk+noO");
-  } else if (name == "qq-noV-noO") {
-    enc_self = dec_self = AttnVariant::parse("qq+noV+noO");
-    cross = AttnVariant::parse("qk+noV+noO");
-  } else {
-    std::string all;
-    for (auto& p : preset_names()) all += (all.empty() ? "" : ", ") + p;
-    throw std::invalid_argument("--variant: unknown variant '" + name + "' (expected one of: " + all + ")");
-  }
-  preset = name;
+  for (auto& p : variant_presets())
+    if (p.name == name) {
+      enc_self = AttnVariant::parse(p.enc_self);
+      dec_self = AttnVariant::parse(p.dec_self);
+      cross = AttnVariant::parse(p.cross);
+      preset = name;
+      return;
+    }
+  std::string all;
+  for (auto& p : preset_names()) all += (all.empty() ? "" : ", ") + p;
+  throw std::invalid_argument("--variant: unknown variant '" + name + "' (expected one of: " + all + ")");
 }
 
 void ModelConfig::validate() const {
@@ -184,7 +188,6 @@ static Var residual(const Transformer& m, const Var& x, const LayerNorm& ln, con
 Var Transformer::encode(const std::vector<int32_t>& src, int B, int S, const Context& ctx) const {
   Var x = embed(*this, src, B, S, 0, ctx, "enc.emb");
   Tensor mask = src_mask(src, B, S, S);
-  if (cfg.enc_self.noself) apply_noself(mask);
   for (size_t i = 0; i < enc.size(); i++) {
     const EncoderLayer& l = enc[i];
     const std::string p = fmt::format("enc.{}", i);
@@ -198,7 +201,6 @@ Var Transformer::decode(const std::vector<int32_t>& tgt_in, int B, int T, const 
                         const std::vector<int32_t>& src, int S, const Context& ctx) const {
   Var x = embed(*this, tgt_in, B, T, 0, ctx, "dec.emb");
   Tensor self_mask = causal_mask(B, T);
-  if (cfg.dec_self.noself) apply_noself(self_mask);
   Tensor cross_mask = src_mask(src, B, T, S);
   for (size_t i = 0; i < dec.size(); i++) {
     const DecoderLayer& l = dec[i];
@@ -241,7 +243,6 @@ Tensor Transformer::step(DecodeState& st, const std::vector<int32_t>& tokens) co
   Var x = embed(*this, tokens, B, 1, st.step, ctx, "dec.emb");
   const int Tk = st.step + 1;
   Tensor self_mask({B, 1, Tk});  // all earlier positions and itself are visible
-  if (cfg.dec_self.noself) apply_noself(self_mask, st.step);
   for (size_t i = 0; i < dec.size(); i++) {
     const DecoderLayer& l = dec[i];
     const std::string p = fmt::format("dec.{}", i);

@@ -19,6 +19,13 @@
 
 namespace attn {
 
+// An attention-variant preset (qk, qq, qq-noself, ...): the variant at each kind of site.
+struct VariantPreset {
+  std::string name, enc_self, dec_self, cross;  // AttnVariant specs ("qq+noself")
+  std::string description;
+};
+const std::vector<VariantPreset>& variant_presets();
+
 struct ModelConfig {
   int vocab = 8000;
   int d_model = 256, heads = 4, enc_layers = 3, dec_layers = 3, d_ff = 1024;
@@ -30,7 +37,7 @@ struct ModelConfig {
   std::string preset = "qk";
   AttnVariant enc_self, dec_self, cross;
 
-  // Named presets: qk, qq, qq-noself, qq-normk, qq-enc, qq-dec, qq-all, noV, noO, qq-noV-noO.
+  // Sets the three sites' variants from the preset's row of variant_presets().
   void apply_preset(const std::string& name);
   static std::vector<std::string> preset_names();
   void validate() const;  // throws std::invalid_argument naming the bad field

@@ -81,6 +81,8 @@ Var MultiHeadAttention::forward(const Var& x, const Var& kv, const Tensor& mask,
     return variant.value_proj ? split_heads(wv(src, n + ".v_proj"), heads, n + ".v")
                               : split_heads(src, heads, n + ".v");  // variant: noV, V = X
   };
+  // noself masks the diagonal: position i of these queries is position q_offset + i of the keys.
+  const int64_t q_offset = cache && is_self && cache->k.defined() ? cache->k.dim(2) : 0;
   Var k, v;
   const bool same_input = is_self && cache == nullptr;
   if (same_input && variant.shared_qk) {
@@ -112,7 +114,12 @@ Var MultiHeadAttention::forward(const Var& x, const Var& kv, const Tensor& mask,
   if (k == q && variant.use_gram) s = gram(q, inv_sqrt_d, n + ".scores");
   else s = matmul(q, k, false, true, inv_sqrt_d, n + ".scores");
 
-  Var p = softmax(s, mask, 1.f, n + ".probs");  // mask: padding, causal, noself
+  Tensor noself_mask;
+  if (variant.noself && is_self) {  // variant: noself, a token attends to itself only when nothing else is visible
+    noself_mask = mask.clone();
+    apply_noself(noself_mask, int(q_offset));
+  }
+  Var p = softmax(s, noself_mask.defined() ? noself_mask : mask, 1.f, n + ".probs");  // mask: padding, causal, noself
   last_probs = p;
   if (ctx.train) p = dropout(p, dropout_p, *ctx.rng, n + ".probs_drop");
   Var o = merge_heads(matmul(p, v, false, false, 1.f, n + ".ctx"), n + ".merged");  // (B,Tq,C)
