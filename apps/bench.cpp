@@ -49,30 +49,6 @@ double measure_sgemm_peak() {
   return best;
 }
 
-// Floating-point operations of the products on the tape, forward and backward, as implemented.
-static double product_flops(const Tape& tape) {
-  double f = 0;
-  for (auto& e : tape.entries) {
-    const Tensor& out = e.out->value;
-    if (e.op == "matmul") {
-      const Tensor& a = e.inputs[0]->value;
-      const double K = double(a.numel()) / double(out.numel() / out.dim(-1));  // a holds batch·M·K values
-      const double fwd = 2.0 * double(out.numel()) * K;
-      int grads = int(e.inputs[0]->requires_grad) + int(e.inputs[1]->requires_grad);
-      f += fwd * (1 + grads);
-    } else if (e.op == "linear") {
-      const Tensor& w = e.inputs[1]->value;
-      const double fwd = 2.0 * double(out.numel()) * double(w.dim(0));
-      f += fwd * (1 + int(e.inputs[0]->requires_grad) + int(e.inputs[1]->requires_grad));
-    } else if (e.op == "gram") {
-      const Tensor& q = e.inputs[0]->value;
-      const double fwd = double(out.numel()) * double(q.dim(-1));  // syrk: half of 2·N·N·K
-      f += fwd + 2.0 * fwd;                                         // backward: (G+Gᵀ) Q, one full product
-    }
-  }
-  return f;
-}
-
 // The step's products replayed alone: every matmul, linear and gram on the tape, forward and
 // backward, with the same shapes and data and nothing in between (best of 3). The step time
 // minus this is what elementwise passes, glue and the products' interplay with them cost: the
@@ -186,7 +162,7 @@ static void bench_train(const BenchOpts& o) {
     }
     double dt = seconds_since(t);
     if (s >= 0) {
-      flops += product_flops(*tape);
+      flops += tape->product_flops();
       for (auto& e : tape->entries) {
         per_op[e.op].first += e.fwd_seconds;
         per_op[e.op].second += e.bwd_seconds;

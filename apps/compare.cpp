@@ -28,7 +28,7 @@
 #include <fmt/ranges.h>
 
 #include "apps/commands.h"
-#include "train/report.h"
+#include "train/frontier.h"
 #include "core/fileio.h"
 #include "core/threads.h"
 #include "core/json_file.h"
@@ -307,7 +307,7 @@ static std::vector<RunSpec> plan_runs(const ComparePreset& pre, const CompareOpt
 
 static void run_compare(const CompareOpts& o) {
   if (!o.report_dir.empty()) {
-    fmt::print("report: {}\n", write_report(o.report_dir));
+    fmt::print("report: {}\n", write_grid_report(o.report_dir));
     fmt::print("{}", summary_text(o.report_dir));
     return;
   }
@@ -485,7 +485,7 @@ static void run_compare(const CompareOpts& o) {
   }
   ::sigaction(SIGINT, &old_sa, nullptr);
   try {
-    fmt::print("report: {}\n", write_report(o.out));
+    fmt::print("report: {}\n", write_grid_report(o.out));
     fmt::print("{}", summary_text(o.out));
   } catch (const std::exception&) {
     if (!failed && !g_interrupted) throw;  // with every run failed there is nothing to report; the failure is the news

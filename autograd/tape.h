@@ -88,6 +88,10 @@ class Tape {
   // The most recent variable with this node name (an intermediate such as "...scores"), or null.
   // After backward its ->grad holds dL/d(that node): the way to capture any gradient.
   Var find(const std::string& name) const;
+  // Floating-point operations (2 per multiply-add) of the products on the tape (matmul, linear,
+  // gram), forward and backward as implemented, counted from their shapes: what a step costs
+  // in the work that dominates it (attnlab bench, and the frontier report's cost axis).
+  double product_flops() const;
 };
 
 // The tape ops record to. Null (the default) means no recording: inference / no-grad.

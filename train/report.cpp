@@ -38,6 +38,8 @@ std::vector<RunSummary> read_runs(const std::string& dir) {
     with_json_file((p / "config.json").string(), [&](const json& cfg) {
       r.variant = cfg.at("variant").get<std::string>() + (cfg.value("match_params", false) ? "+matched" : "");
       r.seed = cfg.at("seed");
+      r.d_model = cfg.at("model").at("d_model");
+      r.lr = cfg.at("lr");
       r.settings = comparable_settings(cfg).dump();
     });
     if (fs::exists(p / "results.json"))
@@ -59,11 +61,7 @@ std::vector<RunSummary> read_runs(const std::string& dir) {
   return runs;
 }
 
-struct Stat {
-  double mean = 0, std = 0;
-  int n = 0;
-};
-static Stat stat(const std::vector<double>& v) {
+Stat stat(const std::vector<double>& v) {
   Stat s;
   s.n = int(v.size());
   if (v.empty()) return s;
@@ -75,7 +73,7 @@ static Stat stat(const std::vector<double>& v) {
   }
   return s;
 }
-static std::string pm(const Stat& s, int prec) {
+std::string pm(const Stat& s, int prec) {
   if (s.n == 0) return "—";
   if (s.n == 1) return fmt::format("{:.{}f}", s.mean, prec);
   return fmt::format("{:.{}f} ± {:.{}f}", s.mean, prec, s.std, prec);
@@ -83,7 +81,7 @@ static std::string pm(const Stat& s, int prec) {
 
 // Rows of a CSV file written by the training loop. A last line without its newline is one the
 // run is still writing (report while training) and is left out.
-static std::vector<std::vector<std::string>> read_csv(const std::string& path) {
+std::vector<std::vector<std::string>> read_csv(const std::string& path) {
   std::vector<std::vector<std::string>> rows;
   if (!fs::exists(path)) return rows;
   std::string text = read_file(path);
@@ -108,7 +106,7 @@ static std::string site_kind(const std::string& site) {
 }
 
 // A CSV cell: quoted (with inner quotes doubled) when it holds a comma, quote or newline.
-static std::string csv_field(const std::string& s) {
+std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string o = "\"";
   for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
@@ -454,7 +452,7 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
   } else if (!drew) {
     md += "gnuplot failed, so the plots were not drawn (its messages are in `plots.log`). Their data is in "
           "`plots/*.csv`; `gnuplot plots.gp` in this directory draws them.\n\n";
-    fmt::print(stderr, "warning: gnuplot failed on {}/plots.gp (see {}/plots.log); the report has its tables\n", dir, dir);
+    write_file_atomic(dir + "/summary.txt", text + fmt::format("(the plots were not drawn: gnuplot failed on {}/plots.gp, see {}/plots.log)\n", dir, dir));
   }
   for (auto& [caption, path] : images) md += fmt::format("### {}\n\n![{}]({})\n\n", caption, caption, path);
   md += "## Unfinished runs\n\n";

@@ -10,6 +10,8 @@ namespace attn {
 struct RunSummary {
   std::string name, variant;
   int seed = 0;
+  int d_model = 0;   // config.json's model width (after --match-params)
+  double lr = 0;     // config.json's peak learning rate
   bool finished = false;
   int64_t params = 0, steps = 0;
   double train_seconds = 0, tokens_per_s = 0, valid_loss = 0, valid_ppl = 0, test_bleu = 0, test_chrf = 0;
@@ -26,5 +28,16 @@ std::string write_report(const std::string& dir, const std::string& baseline = "
 // and test BLEU (means) with their difference from the baseline, and whether that difference is
 // beyond the seed-to-seed spread. Written to dir/summary.txt by write_report.
 std::string summary_text(const std::string& dir);
+
+// Mean and sample standard deviation (0 for one value).
+struct Stat {
+  double mean = 0, std = 0;
+  int n = 0;
+};
+Stat stat(const std::vector<double>& v);
+std::string pm(const Stat& s, int prec);  // "2.5140 ± 0.0123", "2.5140" for one value, "—" for none
+// Rows of a CSV file written by training; a last line without its newline (still being written) is left out.
+std::vector<std::vector<std::string>> read_csv(const std::string& path);
+std::string csv_field(const std::string& s);  // quoted when it holds a comma, quote or newline
 
 }  // namespace attn

@@ -1,0 +1,166 @@
+// tests/test_train.cpp — the run layer's arithmetic: the frontier's interpolation, the verdict
+// rule, the settlement rule, the operations count, and the frontier report on a synthetic grid
+// whose answers are known.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "core/fileio.h"
+#include "core/json_file.h"
+#include "train/config.h"
+#include "train/frontier.h"
+
+using namespace attn;
+namespace fs = std::filesystem;
+
+TEST_CASE("the frontier is linear in log(parameters) between the baseline's widths, and not extended beyond them") {
+  const std::vector<std::pair<double, double>> pts = {{400, 3.0}, {100, 4.0}, {1600, 2.5}};  // any order
+  REQUIRE(interpolate_log_params(pts, 100).value() == Approx(4.0));
+  REQUIRE(interpolate_log_params(pts, 200).value() == Approx(3.5));   // half-way in log between 100 and 400
+  REQUIRE(interpolate_log_params(pts, 800).value() == Approx(2.75));  // half-way in log between 400 and 1600
+  REQUIRE(interpolate_log_params(pts, 400 * std::pow(4.0, 0.25)).value() == Approx(2.875));
+  REQUIRE(interpolate_log_params(pts, 1600).value() == Approx(2.5));
+  REQUIRE_FALSE(interpolate_log_params(pts, 99).has_value());
+  REQUIRE_FALSE(interpolate_log_params(pts, 1601).has_value());
+  REQUIRE_FALSE(interpolate_log_params({}, 100).has_value());
+}
+
+TEST_CASE("the verdict: above when the difference exceeds the spread, below when it is under minus the spread, else on") {
+  REQUIRE(frontier_verdict(0.05, 0.02, 2, 2) == FrontierVerdict::Above);
+  REQUIRE(frontier_verdict(-0.05, 0.02, 3, 2) == FrontierVerdict::Below);
+  REQUIRE(frontier_verdict(0.019, 0.02, 2, 2) == FrontierVerdict::On);
+  REQUIRE(frontier_verdict(-0.02, 0.02, 2, 2) == FrontierVerdict::On);  // the boundary is on the frontier
+  REQUIRE(frontier_verdict(0.5, 0.0, 1, 2) == FrontierVerdict::Unconfirmed);
+  REQUIRE(frontier_verdict(0.5, 0.0, 2, 1) == FrontierVerdict::Unconfirmed);
+  REQUIRE(frontier_verdict(std::nullopt, 0.0, 2, 2) == FrontierVerdict::Outside);
+}
+
+static LossCurve curve(std::map<int64_t, double> mean, double final_std, int seeds = 2) {
+  LossCurve c;
+  c.mean = mean;
+  c.final_mean = mean.rbegin()->second;
+  c.final_std = final_std;
+  c.seeds = seeds;
+  return c;
+}
+
+TEST_CASE("the order has settled unless a pair apart by more than its spread swaps in the last third") {
+  // qq ahead early, behind from step 1000 of 1500: the last third starts at 1000
+  const LossCurve qk = curve({{500, 3.6}, {1000, 2.80}, {1250, 2.64}, {1500, 2.50}}, 0.01);
+  const LossCurve qq = curve({{500, 3.5}, {1000, 2.85}, {1250, 2.70}, {1500, 2.60}}, 0.01);
+  REQUIRE(order_settled({{"qk", qk}, {"qq", qq}}).settled);
+  // the same pair, but qq still ahead at step 1250: a swap in the last third
+  const LossCurve late = curve({{500, 3.5}, {1000, 2.78}, {1250, 2.63}, {1500, 2.60}}, 0.01);
+  const Settlement s = order_settled({{"qk", qk}, {"qq", late}});
+  REQUIRE_FALSE(s.settled);
+  REQUIRE(s.detail == "qk and qq swap at step 1000");
+  // a final difference within the spread is no order to keep
+  const LossCurve close = curve({{500, 3.5}, {1000, 2.78}, {1250, 2.63}, {1500, 2.51}}, 0.01);
+  REQUIRE(order_settled({{"qk", qk}, {"qq", close}}).settled);
+}
+
+TEST_CASE("operations per target token: dropping the output projection saves 6 C^2 per site and token") {
+  ModelConfig c;
+  c.vocab = 40;
+  c.d_model = 16;
+  c.heads = 2;
+  c.enc_layers = 1;
+  c.dec_layers = 1;
+  c.d_ff = 32;
+  c.apply_preset("qk");
+  ModelConfig no = c;
+  no.apply_preset("noO");
+  // one output projection per site (encoder self, decoder self, cross): forward, dX and dW are
+  // each 2 R C^2 for the site's R rows, and every site has R = B·len rows when source and
+  // target have the same length.
+  const double saved = train_flops_per_target_token(c, 10, 4) - train_flops_per_target_token(no, 10, 4);
+  REQUIRE(saved == Approx(6.0 * 16 * 16 * 3));
+  ModelConfig qq = c;
+  qq.apply_preset("qq");
+  REQUIRE(train_flops_per_target_token(qq, 10, 4) < train_flops_per_target_token(c, 10, 4));
+}
+
+// A run directory with the files the report reads; its validation loss falls to `loss`.
+static void fake_run(const fs::path& dir, const std::string& variant, int d, int seed, double lr, double loss, double bleu) {
+  fs::create_directories(dir);
+  TrainConfig cfg;
+  cfg.variant = variant;
+  cfg.seed = uint64_t(seed);
+  cfg.lr = float(lr);
+  cfg.steps = 300;
+  cfg.model.vocab = 40;
+  cfg.model.d_model = d;
+  cfg.model.heads = 2;
+  cfg.model.enc_layers = cfg.model.dec_layers = 1;
+  cfg.model.d_ff = 4 * d;
+  cfg.model.apply_preset(variant);
+  write_file_atomic((dir / "config.json").string(), cfg.to_json().dump(2));
+  nlohmann::json res = {{"params", count_params(cfg.model)}, {"steps", 300}, {"train_seconds", 10.0}, {"tokens_per_s", 100.0},
+                        {"valid_loss", loss}, {"valid_ppl", std::exp(loss)}, {"test_bleu", bleu}, {"test_chrf", 30.0},
+                        {"attnlab", "test"}, {"machine", "test"}};
+  write_file_atomic((dir / "results.json").string(), res.dump(2));
+  std::string m = "step,epoch,train_loss,lr,grad_norm,tokens_per_s,train_seconds,wall_seconds,valid_loss,valid_ppl,valid_bleu,valid_chrf\n";
+  for (int step : {100, 200, 300})
+    m += fmt::format("{},0,4,0.001,1,100,1,1,{:.5f},1,,\n", step, loss + 0.1 * (300 - step) / 100.0);
+  write_file_atomic((dir / "metrics.csv").string(), m);
+  write_file_atomic((dir / "dynamics.csv").string(),
+                    fmt::format("step,site,metric,value\n300,enc.0.self_attn,diag_mass,{}\n300,dec.0.self_attn,diag_mass,0.3\n",
+                                variant == "qq" ? 0.6 : 0.2));
+}
+
+TEST_CASE("the frontier report on a synthetic grid: interpolated frontier, verdicts, settlement, sweep, per-width reports") {
+  const fs::path d = fs::temp_directory_path() / ("attnlab-frontier-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  // qk at 16, 32, 64 (2 seeds, spread 0.01); qq at 32 well above, noO at 32 on the line;
+  // a learning-rate sweep run of qk at 64.
+  for (int w : {16, 32, 64})
+    for (int s : {1, 2}) fake_run(d / "runs" / fmt::format("qk-d{}-s{}", w, s), "qk", w, s, 1e-3, 5.0 - w / 32.0 + (s == 1 ? 0.005 : -0.005), 10);
+  for (int s : {1, 2}) {
+    fake_run(d / "runs" / fmt::format("qq-d32-s{}", s), "qq", 32, s, 1e-3, 4.3 + (s == 1 ? 0.005 : -0.005), 8);
+    fake_run(d / "runs" / fmt::format("noO-d32-s{}", s), "noO", 32, s, 1e-3, 0, 9);
+  }
+  fake_run(d / "runs" / "qk-d64-lr3e-3-s1", "qk", 64, 1, 3e-3, 3.2, 9);
+  // noO's loss: exactly the frontier at its parameter count, read back from the interpolation
+  const auto p = [](const std::string& v, int w) {
+    ModelConfig c;
+    c.vocab = 40, c.d_model = w, c.heads = 2, c.enc_layers = c.dec_layers = 1, c.d_ff = 4 * w;
+    c.apply_preset(v);
+    return double(count_params(c));
+  };
+  const double on_line = *interpolate_log_params({{p("qk", 16), 4.5}, {p("qk", 32), 4.0}, {p("qk", 64), 3.0}}, p("noO", 32));
+  for (int s : {1, 2}) fake_run(d / "runs" / fmt::format("noO-d32-s{}", s), "noO", 32, s, 1e-3, on_line + (s == 1 ? 0.001 : -0.001), 9);
+
+  REQUIRE(is_width_grid(read_runs(d.string())));
+  const std::string report = write_grid_report(d.string());
+  REQUIRE(report == (d / "report.md").string());
+  const std::string csv = read_file((d / "frontier.csv").string());
+  INFO(csv);
+  // qq at 32: 4.3 against a frontier a little above 4.0 (qq has fewer parameters): above
+  auto row = [&](const std::string& start) {
+    const size_t at = csv.find("\n" + start);
+    REQUIRE(at != std::string::npos);
+    return csv.substr(at + 1, csv.find('\n', at + 1) - at - 1);
+  };
+  REQUIRE_THAT(row("qq,32,2,"), Catch::EndsWith(",above (worse)"));
+  REQUIRE_THAT(row("noO,32,2,"), Catch::EndsWith(",on (within the spread)"));
+  REQUIRE_THAT(row("qk,64,2,"), Catch::EndsWith(",baseline"));
+  const std::string md = read_file(report);
+  REQUIRE_THAT(md, Catch::Contains("- d_model 32: settled"));
+  REQUIRE_THAT(md, Catch::Contains("| 64 | 0.003 | 3.2000 | 3.0050 |"));  // the sweep beside the recipe's seed 1
+  REQUIRE(fs::exists(d / "widths" / "d32" / "report.md"));
+  REQUIRE_FALSE(fs::exists(d / "widths" / "d16"));  // qk alone at 16: nothing to compare there
+  // the summary has one row per finished run, sweep included
+  const std::string summary = read_file((d / "summary.csv").string());
+  REQUIRE(std::count(summary.begin(), summary.end(), '\n') == 1 + 6 + 4 + 1);
+  // a second report over the same runs writes the same files
+  write_grid_report(d.string());
+  REQUIRE(read_file((d / "summary.csv").string()) == summary);
+  REQUIRE(read_file((d / "frontier.csv").string()) == csv);
+  fs::remove_all(d);
+}

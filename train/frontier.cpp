@@ -1,0 +1,509 @@
+// train/frontier.cpp — the width grid's report: quality against parameters and operations,
+// the distance of each variant from the baseline's frontier, settlement, per-width reports.
+#include "train/frontier.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <cmath>
+#include <filesystem>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "autograd/tape.h"
+#include "core/fileio.h"
+#include "core/json_file.h"
+#include "core/rng.h"
+
+namespace attn {
+namespace fs = std::filesystem;
+
+// ---- the arithmetic --------------------------------------------------------------------
+
+std::optional<double> interpolate_log_params(std::vector<std::pair<double, double>> points, double params) {
+  if (points.empty() || !(params > 0)) return std::nullopt;
+  std::sort(points.begin(), points.end());
+  const double eps = 1e-9 * params;
+  if (params < points.front().first - eps || params > points.back().first + eps) return std::nullopt;
+  for (size_t i = 0; i < points.size(); i++)
+    if (std::fabs(points[i].first - params) <= eps) return points[i].second;
+  for (size_t i = 0; i + 1 < points.size(); i++) {
+    const auto [x0, y0] = points[i];
+    const auto [x1, y1] = points[i + 1];
+    if (params > x0 && params < x1) {
+      const double t = (std::log(params) - std::log(x0)) / (std::log(x1) - std::log(x0));
+      return y0 + t * (y1 - y0);
+    }
+  }
+  return std::nullopt;
+}
+
+FrontierVerdict frontier_verdict(std::optional<double> d, double spread, int n_variant, int n_baseline) {
+  if (!d) return FrontierVerdict::Outside;
+  if (n_variant < 2 || n_baseline < 2) return FrontierVerdict::Unconfirmed;
+  if (*d > spread) return FrontierVerdict::Above;
+  if (*d < -spread) return FrontierVerdict::Below;
+  return FrontierVerdict::On;
+}
+
+const char* verdict_name(FrontierVerdict v) {
+  switch (v) {
+    case FrontierVerdict::Above: return "above (worse)";
+    case FrontierVerdict::On: return "on (within the spread)";
+    case FrontierVerdict::Below: return "below (better)";
+    case FrontierVerdict::Unconfirmed: return "unconfirmed (one seed)";
+    case FrontierVerdict::Outside: return "outside the baseline's widths";
+  }
+  return "?";
+}
+
+Settlement order_settled(const std::map<std::string, LossCurve>& curves) {
+  Settlement out;
+  for (auto a = curves.begin(); a != curves.end(); ++a)
+    for (auto b = std::next(a); b != curves.end(); ++b) {
+      const LossCurve &ca = a->second, &cb = b->second;
+      const double final_d = ca.final_mean - cb.final_mean;
+      if (std::fabs(final_d) <= ca.final_std + cb.final_std) continue;  // within the spread: no order to keep
+      int64_t last = 0;
+      for (auto& [step, v] : ca.mean)
+        if (cb.mean.count(step)) last = std::max(last, step);
+      for (auto& [step, va] : ca.mean) {
+        auto it = cb.mean.find(step);
+        if (it == cb.mean.end() || 3 * step < 2 * last) continue;  // only the last third
+        if ((va - it->second) * final_d < 0) {
+          out.settled = false;
+          out.detail += fmt::format("{}{} and {} swap at step {}", out.detail.empty() ? "" : "; ", a->first, b->first, step);
+          break;
+        }
+      }
+    }
+  return out;
+}
+
+double train_flops_per_target_token(ModelConfig cfg, int len, int batch) {
+  cfg.dropout = 0.f;
+  cfg.max_len = std::max(cfg.max_len, len + 2);
+  Transformer model(cfg, 1);
+  Rng rng(3);
+  Batch b;
+  b.B = batch;
+  b.S = b.T = len;
+  for (int i = 0; i < batch * len; i++) {
+    b.src.push_back(int32_t(4 + rng.below(uint32_t(cfg.vocab - 4))));
+    b.tgt_in.push_back(int32_t(4 + rng.below(uint32_t(cfg.vocab - 4))));
+    b.tgt_out.push_back(int32_t(4 + rng.below(uint32_t(cfg.vocab - 4))));
+  }
+  b.src_tokens = b.tgt_tokens = int64_t(batch) * len;
+  Tape tape;
+  TapeScope scope(tape);
+  model.loss(b, Context{});  // the parameters require gradients: backward's products are counted
+  return tape.product_flops() / double(b.tgt_tokens);
+}
+
+bool is_width_grid(const std::vector<RunSummary>& runs) {
+  std::set<int> widths;
+  for (auto& r : runs)
+    if (r.finished && r.variant.find('+') == std::string::npos) widths.insert(r.d_model);
+  return widths.size() > 1;
+}
+
+// ---- gathering the grid ----------------------------------------------------------------
+
+namespace {
+
+// One (variant, width) of the recipe: its runs and what they add up to.
+struct Cell {
+  std::string variant;
+  int width = 0;
+  std::vector<const RunSummary*> runs;
+  Stat params, loss, bleu;
+  double flops = 0;  // per target token
+  LossCurve curve;
+  std::optional<double> frontier_loss, frontier_std, d;
+  FrontierVerdict verdict = FrontierVerdict::Outside;
+};
+
+struct Grid {
+  std::string dir, baseline;
+  double recipe_lr = 0;
+  std::vector<std::string> variants;  // table order, baseline first
+  std::vector<int> widths;
+  std::map<std::pair<std::string, int>, Cell> cells;
+  std::vector<const RunSummary*> sweep;  // the baseline at other learning rates
+  std::vector<RunSummary> runs;
+};
+
+LossCurve read_curve(const std::string& dir, const std::vector<const RunSummary*>& runs) {
+  LossCurve c;
+  std::map<int64_t, std::vector<double>> at;
+  std::vector<double> finals;
+  for (auto* r : runs) {
+    const std::string path = dir + "/runs/" + r->name + "/metrics.csv";
+    auto rows = read_csv(path);
+    for (size_t i = 1; i < rows.size(); i++)
+      if (rows[i].size() == 12 && !rows[i][8].empty()) at[std::stoll(rows[i][0])].push_back(std::stod(rows[i][8]));
+    finals.push_back(r->valid_loss);
+  }
+  for (auto& [step, v] : at)
+    if (v.size() == runs.size()) c.mean[step] = stat(v).mean;  // steps every seed evaluated
+  const Stat f = stat(finals);
+  c.final_mean = f.mean;
+  c.final_std = f.std;
+  c.seeds = f.n;
+  return c;
+}
+
+Grid gather(const std::string& dir, const std::string& baseline) {
+  Grid g;
+  g.dir = dir;
+  g.baseline = baseline;
+  g.runs = read_runs(dir);
+  // The recipe's learning rate: the one most of the baseline's finished runs have.
+  std::map<double, int> lr_count;
+  for (auto& r : g.runs)
+    if (r.finished && r.variant == baseline) lr_count[r.lr]++;
+  for (auto& [lr, n] : lr_count)
+    if (n > lr_count[g.recipe_lr]) g.recipe_lr = lr;
+  const std::vector<std::string> known = ModelConfig::preset_names();
+  std::set<int> widths;
+  for (auto& r : g.runs) {
+    if (!r.finished) continue;
+    if (r.lr != g.recipe_lr) {
+      if (r.variant == baseline) g.sweep.push_back(&r);
+      continue;
+    }
+    Cell& c = g.cells[{r.variant, r.d_model}];
+    c.variant = r.variant;
+    c.width = r.d_model;
+    c.runs.push_back(&r);
+    widths.insert(r.d_model);
+    if (std::find(g.variants.begin(), g.variants.end(), r.variant) == g.variants.end()) g.variants.push_back(r.variant);
+  }
+  auto rank = [&](const std::string& v) {
+    return std::make_pair(v != baseline, size_t(std::find(known.begin(), known.end(), v) - known.begin()));
+  };
+  std::stable_sort(g.variants.begin(), g.variants.end(), [&](auto& a, auto& b) { return rank(a) < rank(b); });
+  g.widths.assign(widths.begin(), widths.end());
+  return g;
+}
+
+// Means and spreads per cell, the operations per token, and each cell's distance from the frontier.
+void measure(Grid& g) {
+  std::vector<std::pair<double, double>> base_loss, base_std;
+  for (auto& [key, c] : g.cells) {
+    std::vector<double> p, l, b;
+    for (auto* r : c.runs) p.push_back(double(r->params)), l.push_back(r->valid_loss), b.push_back(r->test_bleu);
+    c.params = stat(p);
+    c.loss = stat(l);
+    c.bleu = stat(b);
+    c.curve = read_curve(g.dir, c.runs);
+    c.flops = train_flops_per_target_token(
+        with_json_file(g.dir + "/runs/" + c.runs.front()->name + "/config.json",
+                       [](const nlohmann::json& j) { return ModelConfig::from_json(j.at("model")); }));
+    if (c.variant == g.baseline) {
+      base_loss.push_back({c.params.mean, c.loss.mean});
+      base_std.push_back({c.params.mean, c.loss.std});
+    }
+  }
+  int base_seeds = 2;
+  for (auto& [key, c] : g.cells)
+    if (c.variant == g.baseline) base_seeds = std::min(base_seeds, c.loss.n);
+  for (auto& [key, c] : g.cells) {
+    c.frontier_loss = interpolate_log_params(base_loss, c.params.mean);
+    c.frontier_std = interpolate_log_params(base_std, c.params.mean);
+    if (c.frontier_loss) c.d = c.loss.mean - *c.frontier_loss;
+    c.verdict = frontier_verdict(c.d, c.loss.std + c.frontier_std.value_or(0), c.loss.n, base_seeds);
+  }
+}
+
+// ---- writing ---------------------------------------------------------------------------
+
+// Eight colours that stay apart (Dark2, with grey), each with its own dash pattern: no two
+// series of a plot share a style.
+constexpr const char* kColours[] = {"#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"};
+constexpr int kStyles = 8;
+
+std::string gnuplot_header() {
+  std::string gp = "# gnuplot script for the frontier plots: gnuplot frontier.gp (run inside the report directory)\n"
+                   "set terminal pngcairo noenhanced size 900,560 font 'sans,11'\nset datafile separator ','\n"
+                   "set key outside right\nset grid\n";
+  for (int i = 0; i < kStyles; i++)
+    gp += fmt::format("set linetype {} lc rgb '{}' lw 2 dt {} pt {} ps 1.1\n", i + 1, kColours[i], i + 1, (i % 7) + 1);
+  return gp;
+}
+
+// A plot of one y value against x per variant, with error bars; one data block per variant.
+struct Series {
+  std::string label;
+  int style = 0;  // the variant's place in the table: it keeps its colour and dashes in every plot
+  std::vector<std::array<double, 3>> points;  // x, y, error
+};
+std::string xy_plot(const std::string& dir, const std::string& name, const std::string& title, const std::string& xl,
+                    const std::string& yl, const std::vector<Series>& series, bool logx, bool zero_line) {
+  std::string data, plot;
+  int idx = 0;
+  for (auto& s : series) {
+    if (s.points.empty()) continue;
+    data += "# " + s.label + " (x,y,error)\n";
+    for (auto& p : s.points) data += fmt::format("{:.6g},{:.6g},{:.6g}\n", p[0], p[1], p[2]);
+    data += "\n\n";
+    plot += fmt::format("{}'plots/{}.csv' index {} using 1:2:3 with yerrorlines lt {} title '{}'", plot.empty() ? "" : ", ",
+                        name, idx, (s.style % kStyles) + 1, s.label);
+    idx++;
+  }
+  if (plot.empty()) return "";
+  write_file_atomic(dir + "/plots/" + name + ".csv", data);
+  if (zero_line) plot += ", 0 with lines lc rgb 'black' dt 1 lw 1 notitle";
+  auto gq = [](std::string t) {  // a gnuplot single-quoted string holds no '
+    std::replace(t.begin(), t.end(), '\'', '`');
+    return t;
+  };
+  return fmt::format("set output 'plots/{}.png'\nset title '{}'\nset xlabel '{}'\nset ylabel '{}'\n{}plot {}\n{}", name,
+                     gq(title), gq(xl), gq(yl), logx ? "set logscale x 2\n" : "", plot, logx ? "unset logscale x\n" : "");
+}
+
+// The final diagonal attention mass of one site kind ("enc" or "dec"), mean over layers and seeds.
+std::optional<double> final_diag_mass(const std::string& dir, const Cell& c, const std::string& kind) {
+  std::vector<double> per_run;
+  for (auto* r : c.runs) {
+    auto rows = read_csv(dir + "/runs/" + r->name + "/dynamics.csv");
+    int64_t last = -1;
+    for (size_t i = 1; i < rows.size(); i++)
+      if (rows[i].size() == 4 && rows[i][2] == "diag_mass") last = std::max(last, int64_t(std::stoll(rows[i][0])));
+    std::vector<double> v;
+    for (size_t i = 1; i < rows.size(); i++)
+      if (rows[i].size() == 4 && rows[i][2] == "diag_mass" && std::stoll(rows[i][0]) == last &&
+          rows[i][1].rfind(kind + ".", 0) == 0)
+        v.push_back(std::stod(rows[i][3]));
+    if (!v.empty()) per_run.push_back(stat(v).mean);
+  }
+  if (per_run.empty()) return std::nullopt;
+  return stat(per_run).mean;
+}
+
+std::string plots(const Grid& g, std::vector<std::pair<std::string, std::string>>& images) {
+  fs::create_directories(g.dir + "/plots");
+  std::string gp = gnuplot_header();
+  std::vector<Series> loss, bleu, cost, dist, diag_enc, diag_dec;
+  for (size_t i = 0; i < g.variants.size(); i++) {
+    const std::string& v = g.variants[i];
+    const int k = int(i);
+    Series l{v, k, {}}, b{v, k, {}}, c{v, k, {}}, d{v, k, {}}, de{v, k, {}}, dd{v, k, {}};
+    for (int w : g.widths) {
+      auto it = g.cells.find({v, w});
+      if (it == g.cells.end()) continue;
+      const Cell& x = it->second;
+      l.points.push_back({x.params.mean, x.loss.mean, x.loss.std});
+      b.points.push_back({x.params.mean, x.bleu.mean, x.bleu.std});
+      c.points.push_back({x.flops / 1e6, x.loss.mean, x.loss.std});
+      if (x.d && v != g.baseline) d.points.push_back({x.params.mean, *x.d, x.loss.std + x.frontier_std.value_or(0)});
+      if (auto m = final_diag_mass(g.dir, x, "enc")) de.points.push_back({double(w), *m, 0});
+      if (auto m = final_diag_mass(g.dir, x, "dec")) dd.points.push_back({double(w), *m, 0});
+    }
+    loss.push_back(l), bleu.push_back(b), cost.push_back(c), dist.push_back(d), diag_enc.push_back(de), diag_dec.push_back(dd);
+  }
+  auto add = [&](const std::string& caption, const std::string& name, const std::string& script) {
+    if (script.empty()) return;
+    gp += script;
+    images.push_back({caption, "plots/" + name + ".png"});
+  };
+  add("Validation loss against parameters (log scale), one line per variant through its widths; bars: seed standard deviation",
+      "loss_vs_params", xy_plot(g.dir, "loss_vs_params", "validation loss against parameters", "parameters (log scale)",
+                                "validation loss (nats per target token)", loss, true, false));
+  add("Test BLEU against parameters (log scale); bars: seed standard deviation", "bleu_vs_params",
+      xy_plot(g.dir, "bleu_vs_params", "test BLEU against parameters", "parameters (log scale)", "test BLEU", bleu, true, false));
+  add("Validation loss against the training step's product operations per target token (forward and backward, counted "
+      "from the ops' shapes as attnlab bench counts them; sentences of 24 tokens)",
+      "loss_vs_flops", xy_plot(g.dir, "loss_vs_flops", "validation loss against operations", "MFLOP per target token (log scale)",
+                               "validation loss (nats per target token)", cost, true, false));
+  add("Distance from the baseline's frontier: the variant's loss minus " + g.baseline + "'s interpolated at the same "
+      "parameter count (above 0: worse); bars: the summed seed spread",
+      "frontier_distance", xy_plot(g.dir, "frontier_distance", "validation loss minus the frontier of " + g.baseline, "parameters (log scale)",
+                                   "difference in validation loss (nats)", dist, true, true));
+  add("Attention mass on the diagonal P(i,i) at the end of training, encoder self-attention, by width (mean over layers "
+      "and seeds)", "diag_mass_enc_by_width",
+      xy_plot(g.dir, "diag_mass_enc_by_width", "diagonal attention mass, encoder self-attention", "d_model (log scale)",
+              "P(i,i), mean over query positions", diag_enc, true, false));
+  add("The same for decoder self-attention (causal: the first position can only attend to itself)", "diag_mass_dec_by_width",
+      xy_plot(g.dir, "diag_mass_dec_by_width", "diagonal attention mass, decoder self-attention", "d_model (log scale)",
+              "P(i,i), mean over query positions", diag_dec, true, false));
+  write_file_atomic(g.dir + "/frontier.gp", gp);
+  return gp;
+}
+
+std::string frontier_table(const Grid& g) {
+  std::string md = "| variant | d_model | seeds | params | MFLOP/token | valid loss | test BLEU | " + g.baseline +
+                   "'s frontier at these params | difference | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n";
+  for (int w : g.widths)
+    for (auto& v : g.variants) {
+      auto it = g.cells.find({v, w});
+      if (it == g.cells.end()) continue;
+      const Cell& c = it->second;
+      const std::string front = c.frontier_loss ? fmt::format("{:.4f} ± {:.4f}", *c.frontier_loss, c.frontier_std.value_or(0)) : "—";
+      const std::string diff = c.d && v != g.baseline ? fmt::format("{:+.4f}", *c.d) : "—";
+      md += fmt::format("| {} | {} | {} | {:.0f} | {:.1f} | {} | {} | {} | {} | {} |\n", v, w, c.loss.n, c.params.mean,
+                        c.flops / 1e6, pm(c.loss, 4), pm(c.bleu, 2), v == g.baseline ? "(the frontier)" : front, diff,
+                        v == g.baseline ? "—" : verdict_name(c.verdict));
+    }
+  return md;
+}
+
+std::string settlement_section(const Grid& g, std::string& summary) {
+  std::string md;
+  for (int w : g.widths) {
+    std::map<std::string, LossCurve> curves;
+    for (auto& v : g.variants)
+      if (auto it = g.cells.find({v, w}); it != g.cells.end()) curves[v] = it->second.curve;
+    if (curves.size() < 2) continue;
+    int seeds = 99;
+    for (auto& [v, c] : curves) seeds = std::min(seeds, c.seeds);
+    const Settlement s = order_settled(curves);
+    const std::string one_seed = seeds < 2 ? " (one seed at this width: no spread yet, so every final difference counts)" : "";
+    md += fmt::format("- d_model {}: {}{}\n", w, s.settled ? "settled" : "**not settled** — " + s.detail, one_seed);
+    summary += fmt::format("d_model {}: order {}\n", w, s.settled ? "settled" : "not settled (" + s.detail + ")");
+  }
+  return md;
+}
+
+std::string sweep_section(const Grid& g) {
+  if (g.sweep.empty()) return "";
+  std::string md = fmt::format("\n## Learning-rate check\n\nThe recipe trains every width at lr {:g}. The baseline at other rates "
+                               "(one seed), beside the recipe's run of the same seed:\n\n| d_model | lr | valid loss | recipe's "
+                               "valid loss (lr {:g}, same seed) |\n|---|---|---|---|\n", g.recipe_lr, g.recipe_lr);
+  std::string csv = "d_model,lr,seed,run,valid_loss,recipe_valid_loss\n";
+  std::vector<const RunSummary*> sweep = g.sweep;
+  std::sort(sweep.begin(), sweep.end(), [](auto* a, auto* b) { return std::make_pair(a->d_model, a->lr) < std::make_pair(b->d_model, b->lr); });
+  for (auto* r : sweep) {
+    std::string recipe = "—";
+    if (auto it = g.cells.find({g.baseline, r->d_model}); it != g.cells.end())
+      for (auto* x : it->second.runs)
+        if (x->seed == r->seed) recipe = fmt::format("{:.4f}", x->valid_loss);
+    md += fmt::format("| {} | {:g} | {:.4f} | {} |\n", r->d_model, r->lr, r->valid_loss, recipe);
+    csv += fmt::format("{},{:g},{},{},{:.5f},{}\n", r->d_model, r->lr, r->seed, r->name, r->valid_loss, recipe == "—" ? "" : recipe);
+  }
+  write_file_atomic(g.dir + "/sweep.csv", csv);
+  return md;
+}
+
+// dir/widths/d<W>/runs/<run> -> the run, then the usual comparison report there.
+std::vector<std::string> width_reports(const Grid& g) {
+  std::vector<std::string> made;
+  for (int w : g.widths) {
+    int variants = 0;
+    for (auto& v : g.variants) variants += g.cells.count({v, w}) ? 1 : 0;
+    if (variants < 2) continue;
+    const std::string sub = fmt::format("{}/widths/d{}", g.dir, w);
+    fs::remove_all(sub + "/runs");
+    fs::create_directories(sub + "/runs");
+    for (auto& v : g.variants)
+      if (auto it = g.cells.find({v, w}); it != g.cells.end())
+        for (auto* r : it->second.runs) fs::create_directory_symlink("../../../runs/" + r->name, sub + "/runs/" + r->name);
+    write_report(sub, g.baseline, fmt::format("Width {}: the variants against {} (part of the frontier grid)", w, g.baseline));
+    made.push_back(fmt::format("widths/d{}/report.md", w));
+  }
+  return made;
+}
+
+std::string summary_csv(const Grid& g) {
+  std::string csv = "variant,d_model,lr,seed,run,params,steps,train_seconds,tokens_per_s,valid_loss,valid_ppl,test_bleu,test_chrf,attnlab,machine\n";
+  for (auto& r : g.runs)
+    if (r.finished)
+      csv += fmt::format("{},{},{:g},{},{},{},{},{:.2f},{:.1f},{:.5f},{:.4f},{:.2f},{:.2f},{},{}\n", r.variant, r.d_model, r.lr, r.seed,
+                         r.name, r.params, r.steps, r.train_seconds, r.tokens_per_s, r.valid_loss, r.valid_ppl, r.test_bleu,
+                         r.test_chrf, csv_field(r.build), csv_field(r.machine));
+  return csv;
+}
+
+std::string frontier_csv(const Grid& g) {
+  std::string csv = "variant,d_model,seeds,params,mflop_per_target_token,valid_loss,valid_loss_std,test_bleu,test_bleu_std,"
+                    "frontier_loss,frontier_std,difference,verdict\n";
+  for (int w : g.widths)
+    for (auto& v : g.variants)
+      if (auto it = g.cells.find({v, w}); it != g.cells.end()) {
+        const Cell& c = it->second;
+        csv += fmt::format("{},{},{},{:.0f},{:.3f},{:.5f},{:.5f},{:.2f},{:.2f},{},{},{},{}\n", v, w, c.loss.n, c.params.mean,
+                           c.flops / 1e6, c.loss.mean, c.loss.std, c.bleu.mean, c.bleu.std,
+                           c.frontier_loss ? fmt::format("{:.5f}", *c.frontier_loss) : "",
+                           c.frontier_std ? fmt::format("{:.5f}", *c.frontier_std) : "",
+                           c.d && v != g.baseline ? fmt::format("{:.5f}", *c.d) : "",
+                           v == g.baseline ? "baseline" : csv_field(verdict_name(c.verdict)));
+      }
+  return csv;
+}
+
+std::string builds_note(const Grid& g) {
+  std::set<std::pair<std::string, std::string>> made_by;
+  for (auto& r : g.runs)
+    if (r.finished) made_by.insert({r.build, r.machine});
+  if (made_by.size() <= 1) return made_by.empty() ? "" : fmt::format("All runs: attnlab {} on {}.\n", made_by.begin()->first, made_by.begin()->second);
+  std::string md = fmt::format("These runs were made by {} (build, machine) combinations (summary.csv says which made each): "
+                               "losses and scores compare across them, train times and tokens/s do not.\n", made_by.size());
+  return md;
+}
+
+}  // namespace
+
+std::string write_frontier_report(const std::string& dir, const std::string& baseline) {
+  Grid g = gather(dir, baseline);
+  if (g.cells.empty()) throw std::runtime_error(dir + "/runs: no finished runs to report on");
+  measure(g);
+  std::string summary = fmt::format("{:<12} {:>7} {:>5} {:>10} {:>10} {:>9}  {}\n", "variant", "d_model", "seeds", "params",
+                                    "valid loss", "vs front", "verdict");
+  for (int w : g.widths)
+    for (auto& v : g.variants)
+      if (auto it = g.cells.find({v, w}); it != g.cells.end()) {
+        const Cell& c = it->second;
+        summary += fmt::format("{:<12} {:>7} {:>5} {:>10.0f} {:>10.4f} {:>9}  {}\n", v, w, c.loss.n, c.params.mean, c.loss.mean,
+                               c.d && v != baseline ? fmt::format("{:+.4f}", *c.d) : "", v == baseline ? "" : verdict_name(c.verdict));
+      }
+  int finished = 0, unfinished = 0;
+  for (auto& r : g.runs) (r.finished ? finished : unfinished)++;
+  std::string md = "# Quality against parameters: the variants against " + baseline + "'s frontier\n\n";
+  md += fmt::format("Runs in `{}/runs`: {} finished, {} unfinished; widths {}. Every number is read from the runs' files; "
+                    "the CSVs beside this report hold them.\n\n", dir, finished, unfinished, fmt::join(g.widths, ", "));
+  md += builds_note(g);
+  md += "\n## Where each variant sits against the frontier\n\n" + baseline + "'s frontier is its validation loss through its "
+        "widths, linear in log(parameters) between neighbouring widths, and is not extended beyond them. **The rule**: with "
+        "d = the variant's mean loss − the frontier's loss at the variant's parameter count and spread = the variant's seed "
+        "standard deviation + the frontier's (interpolated the same way), a variant is *above* (worse) when d > spread, "
+        "*below* (better) when d < −spread, and *on* the frontier otherwise; with one seed on either side it is "
+        "*unconfirmed*.\n\n";
+  md += frontier_table(g);
+  md += "\n## Did the order settle?\n\nThe rule, fixed before the runs: at each width, the order has settled when no pair of "
+        "variants whose final validation losses differ by more than their seed spread (the sum of the two standard "
+        "deviations) is in the other order at any evaluation in the last third of training.\n\n";
+  md += settlement_section(g, summary);
+  md += sweep_section(g);
+  std::vector<std::pair<std::string, std::string>> images;
+  plots(g, images);
+  const bool have_gnuplot = std::system("command -v gnuplot >/dev/null 2>&1") == 0;
+  const bool drew = have_gnuplot && std::system(fmt::format("cd '{}' && gnuplot frontier.gp 2>frontier.log", dir).c_str()) == 0;
+  md += "\n## Plots\n\n";
+  if (!drew) md += "The plots were not drawn (gnuplot missing or failed: see `frontier.log`); their data is in `plots/*.csv` and `gnuplot frontier.gp` draws them.\n\n";
+  for (auto& [caption, path] : images) md += fmt::format("### {}\n\n![{}]({})\n\n", caption, caption, path);
+  const auto subs = width_reports(g);
+  md += "## Each width on its own\n\nThe usual comparison report at each width (tables, verdicts against " + baseline +
+        ", learning curves and the learning-dynamics plots: gradient norms, attention entropy, diagonal mass, W_q W_kᵀ "
+        "asymmetry):\n\n";
+  for (auto& s : subs) md += fmt::format("- [{}]({})\n", s, s);
+  md += "\n## Files\n\n`summary.csv` (one row per run), `frontier.csv` (the table above), `sweep.csv` (the learning-rate "
+        "check), `summary.txt` (the table in brief), `plots/*.csv` and `frontier.gp` (the plots' data and script), "
+        "`widths/d<W>/` (each width's report; its `runs/` link to this grid's runs).\n";
+  write_file_atomic(dir + "/summary.csv", summary_csv(g));
+  write_file_atomic(dir + "/frontier.csv", frontier_csv(g));
+  write_file_atomic(dir + "/summary.txt", summary);
+  write_file_atomic(dir + "/report.md", md);
+  return dir + "/report.md";
+}
+
+}  // namespace attn
+
+namespace attn {
+
+std::string write_grid_report(const std::string& dir, const std::string& baseline) {
+  return is_width_grid(read_runs(dir)) ? write_frontier_report(dir, baseline) : write_report(dir, baseline);
+}
+
+}  // namespace attn
