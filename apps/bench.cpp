@@ -202,7 +202,7 @@ static void bench_train(const BenchOpts& o) {
   double products_alone = 0;
   for (auto& [op, sec] : alone) products_alone += sec;
   const double step_flops = flops / o.steps;
-  fmt::print("the step's products replayed alone (same shapes and data, nothing between them): {:.1f} ms, {:.1f} GFLOP/s "
+  fmt::print("the step's products replayed alone (same shapes and data, nothing between them): {:.3g} ms, {:.1f} GFLOP/s "
              "({:.0f}% of the step; {:.0f}% of the measured sgemm peak)\n",
              1000 * products_alone, step_flops / products_alone / 1e9, 100 * products_alone / (total / o.steps),
              100 * step_flops / products_alone / 1e9 / peak);

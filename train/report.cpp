@@ -38,8 +38,8 @@ std::vector<RunSummary> read_runs(const std::string& dir) {
     with_json_file((p / "config.json").string(), [&](const json& cfg) {
       r.variant = cfg.at("variant").get<std::string>() + (cfg.value("match_params", false) ? "+matched" : "");
       r.seed = cfg.at("seed");
-      r.d_model = cfg.at("model").at("d_model");
-      r.lr = cfg.at("lr");
+      r.d_model = cfg.value("model", json::object()).value("d_model", 0);
+      r.lr = cfg.value("lr", 0.0);
       r.settings = comparable_settings(cfg).dump();
     });
     if (fs::exists(p / "results.json"))
