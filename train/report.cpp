@@ -119,12 +119,56 @@ static std::string safe(const std::string& s) {
   return o;
 }
 
-std::string write_report(const std::string& dir, const std::string& baseline, const std::string& title) {
-  auto runs = read_runs(dir);
+namespace {
+
+using SeriesMap = std::map<std::string, std::map<double, std::vector<double>>>;  // label -> x -> values over seeds
+
+// The comparison report, section by section: each method appends its part of report.md and
+// writes its CSVs; write() calls them in order.
+class ComparisonReport {
+ public:
+  ComparisonReport(std::string dir_, std::string baseline_, std::string title_)
+      : dir(std::move(dir_)), baseline(std::move(baseline_)), title(std::move(title_)) {}
+  std::string write();
+
+ private:
+  void group();
+  Stat col(const std::string& v, auto RunSummary::*f) {
+    std::vector<double> x;
+    for (auto* r : by[v]) x.push_back(double(r->*f));
+    return stat(x);
+  }
+  void summary_table();
+  void builds_and_settings();
+  void settings_note();
+  void verdicts();
+  void read_curves();
+  std::string series_plot(const std::string& name, const std::string& title_, const std::string& xl, const std::string& yl,
+                          const SeriesMap& series, bool logy = false,
+                          double xmin = -1,  // xmin >= 0: plot only from there on (y scales to what is shown)
+                          bool zero_line = false);
+  void plots();
+  void draw_and_finish();
+
+  const std::string dir, baseline, title;
+  std::vector<RunSummary> runs;
+  std::vector<std::string> order;  // variants, baseline first
+  std::map<std::string, std::vector<const RunSummary*>> by;  // finished runs by variant
+  std::string md, gp;
+  std::vector<std::pair<std::string, std::string>> images;  // (caption, path)
+  SeriesMap vloss_step, vloss_time, tloss_step;
+  std::map<std::string, SeriesMap> dyn;  // key "metric" or "metric|variant"
+  struct Progress {
+    std::string step, valid_step, valid_loss;  // last logged step, last evaluation
+  };
+  std::map<std::string, Progress> progress;  // by run name
+  std::map<std::pair<std::string, int>, std::map<double, double>> vloss_run;  // (variant, seed) -> step -> valid loss
+};
+
+void ComparisonReport::group() {
+  runs = read_runs(dir);
   if (runs.empty()) throw std::runtime_error(dir + "/runs: no runs found to report on");
   // Group finished runs by variant, in a stable order with the baseline first.
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<const RunSummary*>> by;
   for (auto& r : runs) {
     if (std::find(order.begin(), order.end(), r.variant) == order.end()) order.push_back(r.variant);
     if (r.finished) by[r.variant].push_back(&r);
@@ -138,12 +182,9 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
     return std::make_tuple(v != baseline, i, v != base);
   };
   std::stable_sort(order.begin(), order.end(), [&](auto& a, auto& b) { return rank(a) < rank(b); });
-  auto col = [&](const std::string& v, auto RunSummary::*f) {
-    std::vector<double> x;
-    for (auto* r : by[v]) x.push_back(double(r->*f));
-    return stat(x);
-  };
+}
 
+void ComparisonReport::summary_table() {
   // ---- summary CSV and table -----------------------------------------------------------
   std::string csv = "variant,seed,run,params,steps,train_seconds,tokens_per_s,valid_loss,valid_ppl,test_bleu,test_chrf,attnlab,machine\n";
   for (auto& r : runs)
@@ -160,7 +201,7 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
     if (r.finished) made_by[{r.build, r.machine}].push_back(r.name);
 
   const Stat base_params = col(baseline, &RunSummary::params);
-  std::string md = fmt::format("# {}\n\n", title.empty() ? "QKᵀ vs QQᵀ: comparison report" : title);
+  md = fmt::format("# {}\n\n", title.empty() ? "QKᵀ vs QQᵀ: comparison report" : title);
   md += fmt::format("Runs in `{}/runs`: {} finished, {} unfinished. Every number below is read from the runs' "
                     "`results.json` (written at the end of each run; the CSVs beside this report hold them all). "
                     "Test BLEU/chrF are sacrebleu-default corpus scores (13a, exp smoothing; chrF2).\n\n",
@@ -197,6 +238,9 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
     }
   }
 
+}
+
+void ComparisonReport::settings_note() {
   // A table of runs trained with different settings (copied together by hand, or made before
   // compare checked them) compares unlike with unlike: say which setting differs in which runs.
   std::map<std::string, std::vector<const RunSummary*>> by_settings;
@@ -232,6 +276,9 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
     }
   }
 
+}
+
+void ComparisonReport::verdicts() {
   // ---- verdicts ------------------------------------------------------------------------
   md += "\n## Verdicts (each variant against the baseline `" + baseline + "`)\n\n";
   const Stat bb = col(baseline, &RunSummary::test_bleu), bl = col(baseline, &RunSummary::valid_loss);
@@ -299,16 +346,12 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
     text += "(a difference between single runs can be the seed's doing: `--seeds 3` measures the seed-to-seed spread)\n";
   write_file_atomic(dir + "/summary.txt", text);
 
+}
+
+void ComparisonReport::read_curves() {
   // ---- curves and dynamics: CSVs for the plots -----------------------------------------
-  std::map<std::string, std::map<double, std::vector<double>>> vloss_step, vloss_time, tloss_step;
-  std::map<std::string, std::map<std::string, std::map<double, std::vector<double>>>> dyn;  // key "variant|kind|metric"
   std::string curves = "variant,seed,step,wall_seconds,train_loss,valid_loss,valid_bleu\n";
   std::string dynall = "variant,seed,step,site,metric,value\n";
-  struct Progress {
-    std::string step, valid_step, valid_loss;  // last logged step, last evaluation
-  };
-  std::map<std::string, Progress> progress;  // by run name
-  std::map<std::pair<std::string, int>, std::map<double, double>> vloss_run;  // (variant, seed) -> step -> valid loss
   for (auto& r : runs) {
     const std::string mpath = dir + "/runs/" + r.name + "/metrics.csv", dpath = dir + "/runs/" + r.name + "/dynamics.csv";
     auto num = [](const std::string& path, size_t line, const std::string& cell) {
@@ -350,56 +393,57 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
   write_file_atomic(dir + "/curves.csv", curves);
   write_file_atomic(dir + "/dynamics.csv", dynall);
 
+}
+
+std::string ComparisonReport::series_plot(const std::string& name, const std::string& title_, const std::string& xl,
+                                        const std::string& yl, const SeriesMap& series, bool logy, double xmin, bool zero_line) {
+  if (series.empty()) return std::string();
+  // Each point: x, the mean over seeds, and the lowest and highest seed; a series with more
+  // than one seed gets a shaded band between them, so the seed spread is visible.
+  std::string data, plot;
+  int idx = 0;
+  // Variants in the table's order (then any other series, e.g. layers, in name order).
+  std::vector<std::pair<std::string, const std::map<double, std::vector<double>>*>> ordered;
+  for (auto& [label, pts] : series) ordered.push_back({label, &pts});
+  auto rank_of = [&](const std::string& l) { return size_t(std::find(order.begin(), order.end(), l) - order.begin()); };
+  std::stable_sort(ordered.begin(), ordered.end(), [&](auto& a, auto& b) { return rank_of(a.first) < rank_of(b.first); });
+  for (auto& [label, pts_ptr] : ordered) {
+    const auto& pts = *pts_ptr;
+    data += "# " + label + " (x,mean,min,max over seeds)\n";
+    bool seeds = false;
+    for (auto& [x, ys] : pts) {
+      data += fmt::format("{},{:.6g},{:.6g},{:.6g}\n", x, stat(ys).mean, *std::min_element(ys.begin(), ys.end()),
+                          *std::max_element(ys.begin(), ys.end()));
+      seeds = seeds || ys.size() > 1;
+    }
+    data += "\n\n";
+    const std::string src = fmt::format("'plots/{}.csv' index {}", name, idx);
+    // A variant keeps its colour in every plot (its place in the table), whichever series a plot has.
+    const int colour = rank_of(label) < order.size() ? int(rank_of(label)) + 1 : idx + 1;
+    if (seeds) plot += fmt::format("{}{} using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc {} notitle",
+                                   plot.empty() ? "" : ", ", src, colour);
+    plot += fmt::format("{}{} using 1:2 with linespoints pt 7 ps 0.4 lc {} title '{}'", plot.empty() ? "" : ", ", src,
+                        colour, label);
+    idx++;
+  }
+  write_file_atomic(dir + "/plots/" + name + ".csv", data);
+  auto gq = [](std::string t) {  // gnuplot single-quoted string: no ' inside
+    for (size_t k = 0; (k = t.find('\'', k)) != std::string::npos;) t.replace(k, 1, "\u2019"), k += 3;
+    return t;
+  };
+  const std::string range = xmin >= 0 ? fmt::format("set xrange [{}:*]\n", xmin) : "";
+  if (zero_line) plot += ", 0 with lines dt 2 lc 'black' notitle";
+  gp += fmt::format("set output 'plots/{}.png'\nset title '{}'\nset xlabel '{}'\nset ylabel '{}'\n{}{}plot {}\n{}{}", name,
+                    gq(title_), xl, yl, logy ? "set logscale y\n" : "", range, plot, logy ? "unset logscale y\n" : "",
+                    range.empty() ? "" : "set xrange [*:*]\n");
+  return "plots/" + name + ".png";
+  }
+
+void ComparisonReport::plots() {
   // One data file per plot: blocks separated by two blank lines, one block per series.
   fs::create_directories(dir + "/plots");
-  std::string gp = "# gnuplot script for the report's plots: gnuplot plots.gp (run inside the report directory)\n"
+  gp = "# gnuplot script for the report's plots: gnuplot plots.gp (run inside the report directory)\n"
                    "set terminal pngcairo noenhanced size 900,520 font 'sans,10'\nset datafile separator ','\nset key outside right\nset grid\n";
-  auto series_plot = [&](const std::string& name, const std::string& title_, const std::string& xl, const std::string& yl,
-                         const std::map<std::string, std::map<double, std::vector<double>>>& series, bool logy = false,
-                         double xmin = -1,  // xmin >= 0: plot only from there on (y scales to what is shown)
-                         bool zero_line = false) {
-    if (series.empty()) return std::string();
-    // Each point: x, the mean over seeds, and the lowest and highest seed; a series with more
-    // than one seed gets a shaded band between them, so the seed spread is visible.
-    std::string data, plot;
-    int idx = 0;
-    // Variants in the table's order (then any other series, e.g. layers, in name order).
-    std::vector<std::pair<std::string, const std::map<double, std::vector<double>>*>> ordered;
-    for (auto& [label, pts] : series) ordered.push_back({label, &pts});
-    auto rank_of = [&](const std::string& l) { return size_t(std::find(order.begin(), order.end(), l) - order.begin()); };
-    std::stable_sort(ordered.begin(), ordered.end(), [&](auto& a, auto& b) { return rank_of(a.first) < rank_of(b.first); });
-    for (auto& [label, pts_ptr] : ordered) {
-      const auto& pts = *pts_ptr;
-      data += "# " + label + " (x,mean,min,max over seeds)\n";
-      bool seeds = false;
-      for (auto& [x, ys] : pts) {
-        data += fmt::format("{},{:.6g},{:.6g},{:.6g}\n", x, stat(ys).mean, *std::min_element(ys.begin(), ys.end()),
-                            *std::max_element(ys.begin(), ys.end()));
-        seeds = seeds || ys.size() > 1;
-      }
-      data += "\n\n";
-      const std::string src = fmt::format("'plots/{}.csv' index {}", name, idx);
-      // A variant keeps its colour in every plot (its place in the table), whichever series a plot has.
-      const int colour = rank_of(label) < order.size() ? int(rank_of(label)) + 1 : idx + 1;
-      if (seeds) plot += fmt::format("{}{} using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc {} notitle",
-                                     plot.empty() ? "" : ", ", src, colour);
-      plot += fmt::format("{}{} using 1:2 with linespoints pt 7 ps 0.4 lc {} title '{}'", plot.empty() ? "" : ", ", src,
-                          colour, label);
-      idx++;
-    }
-    write_file_atomic(dir + "/plots/" + name + ".csv", data);
-    auto gq = [](std::string t) {  // gnuplot single-quoted string: no ' inside
-      for (size_t k = 0; (k = t.find('\'', k)) != std::string::npos;) t.replace(k, 1, "\u2019"), k += 3;
-      return t;
-    };
-    const std::string range = xmin >= 0 ? fmt::format("set xrange [{}:*]\n", xmin) : "";
-    if (zero_line) plot += ", 0 with lines dt 2 lc 'black' notitle";
-    gp += fmt::format("set output 'plots/{}.png'\nset title '{}'\nset xlabel '{}'\nset ylabel '{}'\n{}{}plot {}\n{}{}", name,
-                      gq(title_), xl, yl, logy ? "set logscale y\n" : "", range, plot, logy ? "unset logscale y\n" : "",
-                      range.empty() ? "" : "set xrange [*:*]\n");
-    return "plots/" + name + ".png";
-  };
-  std::vector<std::pair<std::string, std::string>> images;  // (caption, path)
   auto add = [&](const std::string& caption, const std::string& path) {
     if (!path.empty()) images.push_back({caption, path});
   };
@@ -442,6 +486,9 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
   }
   write_file_atomic(dir + "/plots.gp", gp);
 
+}
+
+void ComparisonReport::draw_and_finish() {
   bool have_gnuplot = std::system("command -v gnuplot >/dev/null 2>&1") == 0;
   bool drew = false;
   if (have_gnuplot) drew = std::system(fmt::format("cd '{}' && gnuplot plots.gp 2>plots.log", dir).c_str()) == 0;
@@ -452,7 +499,7 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
   } else if (!drew) {
     md += "gnuplot failed, so the plots were not drawn (its messages are in `plots.log`). Their data is in "
           "`plots/*.csv`; `gnuplot plots.gp` in this directory draws them.\n\n";
-    write_file_atomic(dir + "/summary.txt", text + fmt::format("(the plots were not drawn: gnuplot failed on {}/plots.gp, see {}/plots.log)\n", dir, dir));
+    write_file_atomic(dir + "/summary.txt", read_file(dir + "/summary.txt") + fmt::format("(the plots were not drawn: gnuplot failed on {}/plots.gp, see {}/plots.log)\n", dir, dir));
   }
   for (auto& [caption, path] : images) md += fmt::format("### {}\n\n![{}]({})\n\n", caption, caption, path);
   md += "## Unfinished runs\n\n";
@@ -472,7 +519,24 @@ std::string write_report(const std::string& dir, const std::string& baseline, co
         "`dynamics.csv` (gradient norms, attention entropy, diagonal mass, W_q W_kᵀ asymmetry), `plots/*.csv` (the series "
         "drawn), `plots.gp` (the gnuplot script).\n";
   write_file_atomic(dir + "/report.md", md);
+
+}
+
+std::string ComparisonReport::write() {
+  group();
+  summary_table();
+  settings_note();
+  verdicts();
+  read_curves();
+  plots();
+  draw_and_finish();
   return dir + "/report.md";
+}
+
+}  // namespace
+
+std::string write_report(const std::string& dir, const std::string& baseline, const std::string& title) {
+  return ComparisonReport(dir, baseline, title).write();
 }
 
 std::string summary_text(const std::string& dir) { return read_file(dir + "/summary.txt"); }
