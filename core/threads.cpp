@@ -67,6 +67,8 @@ extern "C" char* openblas_get_corename(void) __attribute__((weak));
 
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -88,9 +90,25 @@ const char* fast_blas_core_for_this_cpu(const char* current) {
   return nullptr;  // the current choice is as good as we know
 }
 
+// True when a debugger (or strace) is attached: /proc/self/status says "TracerPid: <pid>".
+static bool traced() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return false;
+  char line[256];
+  long pid = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::strncmp(line, "TracerPid:", 10) == 0) pid = std::strtol(line + 10, nullptr, 10);
+  std::fclose(f);
+  return pid != 0;
+}
+
 const char* ensure_fast_runtime(char** argv) {
   const char* core = openblas_get_corename ? openblas_get_corename() : "unknown BLAS";
   if (std::getenv("ATTNLAB_RUNTIME_SET")) return core;  // this is the re-executed process
+  // Under a debugger a new program image would end the session's breakpoints and `next`
+  // ("process N is executing new program"): run as loaded instead, with the BLAS's own kernel
+  // choice and OpenMP's default waiting — slower on some CPUs, the same code paths.
+  if (traced()) return core;
   std::string set;  // the variables set here, recorded in ATTNLAB_RUNTIME_SET
   if (openblas_get_corename && !std::getenv("OPENBLAS_CORETYPE") && !std::getenv("ATTNLAB_KEEP_BLAS_CORE"))
     if (const char* better = fast_blas_core_for_this_cpu(core)) {

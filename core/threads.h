@@ -32,6 +32,8 @@ bool splits_products();   // true: large products are split over attnlab's threa
 //    (docs/benchmarks.md). With attnlab splitting the products (above) there is one pool and
 //    passive measured the same as active; it stays, for the other BLAS libraries and for
 //    ATTNLAB_OPENBLAS_THREADS=1, and because a spinning thread burns a laptop's battery.
+// Not under a debugger or tracer (TracerPid in /proc/self/status): there the program runs as
+// loaded, so that gdb's `start`, `next` and breakpoints stay in one program image.
 // Returns the BLAS kernel name in use.
 const char* fast_blas_core_for_this_cpu(const char* current);  // nullptr: keep current
 const char* ensure_fast_runtime(char** argv);

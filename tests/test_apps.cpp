@@ -829,6 +829,20 @@ TEST_CASE("inspect grad: the printed QQᵀ identities hold on the tape's gradien
   REQUIRE_THAT(bad.out, Catch::Contains("--tokens"));
 }
 
+TEST_CASE("under gdb, start and next stay in one program: attnlab does not re-execute itself when traced") {
+  if (shell("command -v gdb").code != 0) {
+    WARN("gdb not installed; make test installs it");
+    return;
+  }
+  // as from a user's shell: without the settings this test process made for itself (and its children)
+  const Result r = shell("env -u ATTNLAB_RUNTIME_SET -u OMP_WAIT_POLICY -u OPENBLAS_CORETYPE gdb -batch -nx -ex start -ex next "
+                         "-ex next -ex 'info program' --args " + std::string(ATTNLAB_BINARY) + " --version");
+  INFO(r.out);
+  REQUIRE_THAT(r.out, Catch::Contains("main (argc=2"));
+  REQUIRE_THAT(r.out, !Catch::Contains("is executing new program"));
+  REQUIRE_THAT(r.out, Catch::Contains("It stopped after being stepped."));  // still running, still ours
+}
+
 TEST_CASE("gdb shows named variables and tensors when stopped in the QQᵀ score backward") {
   if (std::system("command -v gdb >/dev/null 2>&1") != 0) {
     WARN("gdb not installed: skipped (make test installs it)");
