@@ -6,7 +6,7 @@
 //   build/bench_cross_entropy --threads 1
 //   build/bench_cross_entropy --threads 2 --rows 1536 --vocab 8000   # the bench model's logits
 //
-// Result: docs/benchmarks.md (session 12: the row maximum on AVX2).
+// Result: docs/benchmarks.md ("the row maximum on AVX2").
 #include "bench/micro.h"
 #include "core/kernels.h"
 #include "core/rng.h"

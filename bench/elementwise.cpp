@@ -5,7 +5,7 @@
 //   cmake --build build --target bench_elementwise
 //   build/bench_elementwise --threads 1
 //
-// Result: docs/benchmarks.md (session 12: masked loads in the AVX2 clone).
+// Result: docs/benchmarks.md ("masked loads in the AVX2 clone").
 #include "bench/micro.h"
 #include "core/kernels.h"
 #include "core/rng.h"

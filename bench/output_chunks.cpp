@@ -11,7 +11,7 @@
 //   cmake --build build --target bench_output_chunks
 //   build/bench_output_chunks --threads 2      # ms per step's worth, whole vs chunks of 128..768 rows
 //
-// Result and what was decided: docs/benchmarks.md (session 3 on the Intel VM; session 10 on the AMD one).
+// Result and what was decided: docs/benchmarks.md (measured on an AVX-512 Intel VM and on an AVX2 AMD EPYC VM).
 #include "bench/micro.h"
 #include "core/kernels.h"
 #include "core/threads.h"

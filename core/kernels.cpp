@@ -50,12 +50,12 @@ static constexpr int64_t kParallelMin = 65536;
 
 // Largest of x[0..n). GCC does not vectorise a max reduction over floats (`omp simd
 // reduction(max)` included) without -ffinite-math-only, nor 16 running maxima kept in an array
-// (session 5 tried: it unrolled them into 16 scalar vmaxss, still 35% of cross-entropy's
+// (an array of 16 maxima was unrolled into 16 scalar vmaxss, still 35% of cross-entropy's
 // forward). So the 16 running maxima are four GCC/Clang vectors of 4 floats — the width every
-// SIMD x86 and ARM CPU has — and the comparison is written on them. (One 16-float vector,
-// session 8, was a single register on the AVX-512 Intel VM, but where the CPU has no such
-// width GCC lowered it to scalar vmaxss with stack spills: half of cross-entropy's forward on
-// the AVX2 AMD VM, session 12. The exponentials, not the maximum, bound the rows that use it.)
+// SIMD x86 and ARM CPU has — and the comparison is written on them. (One 16-float vector
+// is a single register on an AVX-512 CPU, but where the CPU has no such width GCC lowered it
+// to scalar vmaxss with stack spills: half of cross-entropy's forward on an AVX2 AMD EPYC,
+// measured 2026-11-28 with bench/cross_entropy.cpp. The exponentials, not the maximum, bound the rows that use it.)
 static inline __attribute__((always_inline)) float row_max(const float* x, int64_t n) {
   typedef float v4 __attribute__((vector_size(16)));
   const float ninf = -std::numeric_limits<float>::infinity();
@@ -506,7 +506,7 @@ ATTN_VECTOR_CLONES void dropout_forward(float* out, const float* inp, int64_t n,
   const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
   // Each input is loaded whether or not it is dropped. Written as `dropped ? 0 : inp[i] * keep`,
   // GCC must not read inp[i] for dropped elements and emits a masked load (vmaskmovps) in the
-  // AVX2 clone, which runs slowly on AMD's Zen cores (session 12, 1536 x 1024 floats, one
+  // AVX2 clone, which runs slowly on AMD's Zen cores (AMD EPYC, 2026-11-28, 1536 x 1024 floats, one
   // thread: 1.5-1.8 ms with it, 1.1 ms without; relu_backward the same way, 0.9 -> 0.7 ms).
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) {
