@@ -2,7 +2,7 @@
 //
 // The forward wrapper of each op calls a core/ kernel and records a tape entry; its backward
 // sits right below it in the ops_*.cpp file named in the comment. Adding an op means: its
-// section in an ops_*.cpp file, one declaration here, its name in kOps, and one line in the
+// section in an ops_*.cpp file, one declaration here, its name in kOps (autograd/registry.h), and one line in the
 // gradcheck table (autograd/gradcheck.cpp). A test fails when an op in kOps has no entry.
 //
 //   Var s = matmul(q, k, false, true, 1 / sqrtf(D), "scores");   // S = Q Kᵀ/√D
@@ -13,16 +13,12 @@
 #include <string_view>
 #include <vector>
 
+#include "autograd/registry.h"
 #include "autograd/tape.h"
 #include "core/rng.h"
 
 namespace attn {
 
-inline constexpr std::array<std::string_view, 19> kOps = {
-    "matmul", "linear",  "gram",         "add",        "mul",      "scale",   "relu",
-    "gelu",   "softmax", "log_softmax",  "layernorm",  "embedding", "cross_entropy", "dropout",
-    "reshape", "transpose12", "sum",     "l2_normalize", "add_rows"};
-bool is_registered_op(std::string_view op);
 
 // ---- ops_matmul.cpp --------------------------------------------------------------------
 // alpha * op(a) @ op(b). Rank 2, or rank 3/4 with equal leading (batch) dims.

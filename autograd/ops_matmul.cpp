@@ -6,12 +6,6 @@
 
 namespace attn {
 
-bool is_registered_op(std::string_view op) {
-  for (auto k : kOps)
-    if (k == op) return true;
-  return false;
-}
-
 // Leading (batch) size and the two matrix dims of a rank 2..4 tensor.
 struct MatDims {
   int batch, rows, cols;

@@ -30,6 +30,16 @@ TEST_CASE("every op in kOps has a gradcheck table entry") {
   for (auto& c : gradcheck_table()) REQUIRE(is_registered_op(c.op));
 }
 
+TEST_CASE("the tape refuses to record an op missing from kOps, in every build (not an assert)") {
+  Tape tape;
+  TapeScope scope(tape);
+  Var x = parameter("x", Tensor::from({2}, {1, 2}));
+  REQUIRE_THROWS_WITH(record("cube", "x3", x->value.clone(), {x}), Catch::Contains("op 'cube' is not in kOps"));
+  REQUIRE(tape.entries.empty());
+  REQUIRE_NOTHROW(record("scale", "x1", x->value.clone(), {x}));
+  REQUIRE(tape.entries.size() == 1);
+}
+
 // Fresh tensors hold NaN while a test runs with this: a backward that leaves part of a gradient
 // it assigns unwritten gives NaN, which the checks below catch.
 struct PoisonEmpty {
