@@ -14,12 +14,7 @@ static void check_same(const char* op, const std::string& name, const Var& a, co
 
 // ---- add: out = a + b ------------------------------------------------------------------
 
-static void add_backward(TapeEntry& e) {
-  // dL/da += G;  dL/db += G   (b gets a copy first; then a may take G's buffer itself)
-  const Var &a = e.inputs[0], &b = e.inputs[1];
-  if (b->requires_grad) add_to_grad(b, 1.f, e.out->grad.data());
-  if (a->requires_grad) pass_grad(e, a);
-}
+static void add_backward(TapeEntry& e);  // below
 
 Var add(const Var& a, const Var& b, const std::string& name) {
   check_same("add", name, a, b);
@@ -30,7 +25,25 @@ Var add(const Var& a, const Var& b, const std::string& name) {
   return r.out;
 }
 
+static void add_backward(TapeEntry& e) {
+  // dL/da += G;  dL/db += G   (b gets a copy first; then a may take G's buffer itself)
+  const Var &a = e.inputs[0], &b = e.inputs[1];
+  if (b->requires_grad) add_to_grad(b, 1.f, e.out->grad.data());
+  if (a->requires_grad) pass_grad(e, a);
+}
+
 // ---- mul: out = a * b (elementwise) ----------------------------------------------------
+
+static void mul_backward(TapeEntry& e);  // below
+
+Var mul(const Var& a, const Var& b, const std::string& name) {
+  check_same("mul", name, a, b);
+  Tensor out = Tensor::empty(a->value.shape());
+  mul_forward(out.data(), a->value.data(), b->value.data(), out.numel());
+  Recorded r = record("mul", name, out, {a, b});
+  if (r.entry) r.entry->backward = mul_backward;
+  return r.out;
+}
 
 static void mul_backward(TapeEntry& e) {
   // dL/da += G * b;  dL/db += G * a   (a == b gives 2 G a, both paths)
@@ -47,53 +60,60 @@ static void mul_backward(TapeEntry& e) {
   }
 }
 
-Var mul(const Var& a, const Var& b, const std::string& name) {
-  check_same("mul", name, a, b);
-  Tensor out = Tensor::empty(a->value.shape());
-  mul_forward(out.data(), a->value.data(), b->value.data(), out.numel());
-  Recorded r = record("mul", name, out, {a, b});
-  if (r.entry) r.entry->backward = mul_backward;
-  return r.out;
-}
-
 // ---- scale: out = s * x ----------------------------------------------------------------
+
+static void scale_backward(TapeEntry& e, float s);  // below
 
 Var scale(const Var& a, float s, const std::string& name) {
   Tensor out = Tensor::empty(a->value.shape());
   scale_forward(out.data(), a->value.data(), s, out.numel());
   Recorded r = record("scale", name, out, {a});
   if (r.entry)
-    r.entry->backward = [s](TapeEntry& e) { add_to_grad(e.inputs[0], s, e.out->grad.data()); };  // dL/dx += s G
+    r.entry->backward = [s](TapeEntry& e) { scale_backward(e, s); };
   return r.out;
 }
 
+static void scale_backward(TapeEntry& e, float s) {
+  add_to_grad(e.inputs[0], s, e.out->grad.data());  // out = s x  =>  dL/dx += s G
+}
+
 // ---- relu, gelu ------------------------------------------------------------------------
+
+static void relu_op_backward(TapeEntry& e);  // below
 
 Var relu(const Var& x, const std::string& name) {
   Tensor out = Tensor::empty(x->value.shape());
   relu_forward(out.data(), x->value.data(), out.numel());
   Recorded r = record("relu", name, out, {x});
   if (r.entry)
-    r.entry->backward = [](TapeEntry& e) {
-      const GradDst dx = grad_dst(e.inputs[0]);
-      relu_backward(dx.data, e.out->grad.data(), e.out->value.data(), e.out->grad.numel(), dx.accumulate);
-    };
+    r.entry->backward = relu_op_backward;
   return r.out;
 }
+
+static void relu_op_backward(TapeEntry& e) {
+  const GradDst dx = grad_dst(e.inputs[0]);
+  relu_backward(dx.data, e.out->grad.data(), e.out->value.data(), e.out->grad.numel(), dx.accumulate);
+}
+
+static void gelu_op_backward(TapeEntry& e);  // below
 
 Var gelu(const Var& x, const std::string& name) {
   Tensor out = Tensor::empty(x->value.shape());
   gelu_forward(out.data(), x->value.data(), out.numel());
   Recorded r = record("gelu", name, out, {x});
   if (r.entry)
-    r.entry->backward = [](TapeEntry& e) {
-      const GradDst dx = grad_dst(e.inputs[0]);
-      gelu_backward(dx.data, e.out->grad.data(), e.inputs[0]->value.data(), e.out->grad.numel(), dx.accumulate);
-    };
+    r.entry->backward = gelu_op_backward;
   return r.out;
 }
 
+static void gelu_op_backward(TapeEntry& e) {
+  const GradDst dx = grad_dst(e.inputs[0]);
+  gelu_backward(dx.data, e.out->grad.data(), e.inputs[0]->value.data(), e.out->grad.numel(), dx.accumulate);
+}
+
 // ---- dropout ---------------------------------------------------------------------------
+
+static void dropout_op_backward(TapeEntry& e, float p, uint64_t seed);  // below
 
 Var dropout(const Var& x, float p, Rng& rng, const std::string& name) {
   if (!(p >= 0.f && p < 1.f)) throw std::invalid_argument(fmt::format("dropout '{}': p must be in [0, 1), got {}", name, p));
@@ -104,14 +124,19 @@ Var dropout(const Var& x, float p, Rng& rng, const std::string& name) {
   dropout_forward(out.data(), x->value.data(), out.numel(), p, seed);
   Recorded r = record("dropout", name, out, {x});
   if (r.entry)
-    r.entry->backward = [p, seed](TapeEntry& e) {  // out = x * mask  =>  dL/dx += G * mask
-      const GradDst dx = grad_dst(e.inputs[0]);
-      dropout_backward(dx.data, e.out->grad.data(), e.out->grad.numel(), p, seed, dx.accumulate);
-    };
+    r.entry->backward = [p, seed](TapeEntry& e) { dropout_op_backward(e, p, seed); };
   return r.out;
 }
 
+static void dropout_op_backward(TapeEntry& e, float p, uint64_t seed) {
+  // out = x * mask  =>  dL/dx += G * mask
+  const GradDst dx = grad_dst(e.inputs[0]);
+  dropout_backward(dx.data, e.out->grad.data(), e.out->grad.numel(), p, seed, dx.accumulate);
+}
+
 // ---- add_rows: out[..., t, :] = x[..., t, :] + rows[t, :] ---------------------------------
+
+static void add_rows_backward(TapeEntry& e);  // below
 
 Var add_rows(const Var& x, const Var& rows, const std::string& name) {
   const Tensor& rv = rows->value;
@@ -125,17 +150,19 @@ Var add_rows(const Var& x, const Var& rows, const std::string& name) {
   for (int64_t k = 0; k < reps; k++) add_forward(out.data() + k * block, x->value.data() + k * block, rv.data(), block);
   Recorded r = record("add_rows", name, out, {x, rows});
   if (r.entry)
-    r.entry->backward = [](TapeEntry& e) {
-      // dL/dx += G;  dL/drows += sum over the broadcast copies of G
-      const Tensor& G = e.out->grad;
-      const Var &xv = e.inputs[0], &rw = e.inputs[1];
-      if (xv->requires_grad) add_to_grad(xv, 1.f, G.data());
-      if (rw->requires_grad) {
-        const int64_t blk = rw->value.numel();
-        for (int64_t k = 0; k < G.numel() / blk; k++) axpy(grad_of(rw).data(), 1.f, G.data() + k * blk, blk);
-      }
-    };
+    r.entry->backward = add_rows_backward;
   return r.out;
+}
+
+static void add_rows_backward(TapeEntry& e) {
+  // dL/dx += G;  dL/drows += sum over the broadcast copies of G
+  const Tensor& G = e.out->grad;
+  const Var &xv = e.inputs[0], &rw = e.inputs[1];
+  if (xv->requires_grad) add_to_grad(xv, 1.f, G.data());
+  if (rw->requires_grad) {
+    const int64_t blk = rw->value.numel();
+    for (int64_t k = 0; k < G.numel() / blk; k++) axpy(grad_of(rw).data(), 1.f, G.data() + k * blk, blk);
+  }
 }
 
 }  // namespace attn

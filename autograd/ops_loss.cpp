@@ -8,14 +8,7 @@ namespace attn {
 
 // ---- cross_entropy ---------------------------------------------------------------------
 
-static void cross_entropy_op_backward(TapeEntry& e, float smoothing, int ignore_id, int64_t count) {
-  // loss = (1/count) Σ_rows −Σ_v q_v log p_v  =>  dL/dlogits = G (p − q) / count
-  const Tensor& probs = e.get("probs");
-  const int64_t V = probs.dim(-1), R = probs.numel() / V;
-  const float g = e.out->grad.item() / float(count > 0 ? count : 1);
-  const GradDst dx = grad_dst(e.inputs[0]);
-  cross_entropy_backward(dx.data, probs.data(), e.ids.data(), R, int(V), smoothing, ignore_id, g, dx.accumulate);
-}
+static void cross_entropy_op_backward(TapeEntry& e, float smoothing, int ignore_id, int64_t count);  // below
 
 Var cross_entropy(const Var& logits, const std::vector<int32_t>& targets, float smoothing, int ignore_id,
                   const std::string& name) {
@@ -39,19 +32,33 @@ Var cross_entropy(const Var& logits, const std::vector<int32_t>& targets, float 
   return r.out;
 }
 
+static void cross_entropy_op_backward(TapeEntry& e, float smoothing, int ignore_id, int64_t count) {
+  // loss = (1/count) Σ_rows −Σ_v q_v log p_v  =>  dL/dlogits = G (p − q) / count
+  const Tensor& probs = e.get("probs");
+  const int64_t V = probs.dim(-1), R = probs.numel() / V;
+  const float g = e.out->grad.item() / float(count > 0 ? count : 1);
+  const GradDst dx = grad_dst(e.inputs[0]);
+  cross_entropy_backward(dx.data, probs.data(), e.ids.data(), R, int(V), smoothing, ignore_id, g, dx.accumulate);
+}
+
 // ---- sum -------------------------------------------------------------------------------
+
+static void sum_backward(TapeEntry& e);  // below
 
 Var sum(const Var& x, const std::string& name) {
   double s = 0;
   for (int64_t i = 0; i < x->value.numel(); i++) s += x->value[i];
   Recorded r = record("sum", name, Tensor::scalar(float(s)), {x});
   if (r.entry)
-    r.entry->backward = [](TapeEntry& e) {  // dL/dx_i += G
-      Tensor& dx = grad_of(e.inputs[0]);
-      const float g = e.out->grad.item();
-      for (int64_t i = 0; i < dx.numel(); i++) dx[i] += g;
-    };
+    r.entry->backward = sum_backward;
   return r.out;
+}
+
+static void sum_backward(TapeEntry& e) {
+  // dL/dx_i += G
+  Tensor& dx = grad_of(e.inputs[0]);
+  const float g = e.out->grad.item();
+  for (int64_t i = 0; i < dx.numel(); i++) dx[i] += g;
 }
 
 }  // namespace attn

@@ -19,6 +19,26 @@ static MatDims mat_dims(const Tensor& t) {
 
 // ---- matmul ----------------------------------------------------------------------------
 
+static void matmul_backward(TapeEntry& e, bool ta, bool tb, float alpha);  // below
+
+Var matmul(const Var& a, const Var& b, bool trans_a, bool trans_b, float alpha, const std::string& name) {
+  MatDims ad = mat_dims(a->value), bd = mat_dims(b->value);
+  const int M = trans_a ? ad.cols : ad.rows, K = trans_a ? ad.rows : ad.cols;
+  const int Kb = trans_b ? bd.cols : bd.rows, N = trans_b ? bd.rows : bd.cols;
+  if (K != Kb || ad.batch != bd.batch || a->value.rank() != b->value.rank())
+    throw std::invalid_argument(fmt::format("matmul '{}': shapes {} and {} do not fit (trans {} {})", name,
+                                            shape_str(a->value.shape()), shape_str(b->value.shape()), trans_a,
+                                            trans_b));
+  Shape s = a->value.shape();
+  s[s.size() - 2] = M;
+  s[s.size() - 1] = N;
+  Tensor out = Tensor::empty(s);  // beta = 0: BLAS overwrites it
+  matmul_batched(out.data(), a->value.data(), b->value.data(), ad.batch, M, N, K, trans_a, trans_b, alpha);
+  Recorded r = record("matmul", name, out, {a, b});
+  if (r.entry) r.entry->backward = [=](TapeEntry& e) { matmul_backward(e, trans_a, trans_b, alpha); };
+  return r.out;
+}
+
 static void matmul_backward(TapeEntry& e, bool ta, bool tb, float alpha) {
   // out = alpha * op(a) op(b),  G = dL/dout (M,N)
   //   d op(a) = alpha * G op(b)ᵀ      d op(b) = alpha * op(a)ᵀ G
@@ -44,43 +64,9 @@ static void matmul_backward(TapeEntry& e, bool ta, bool tb, float alpha) {
   }
 }
 
-Var matmul(const Var& a, const Var& b, bool trans_a, bool trans_b, float alpha, const std::string& name) {
-  MatDims ad = mat_dims(a->value), bd = mat_dims(b->value);
-  const int M = trans_a ? ad.cols : ad.rows, K = trans_a ? ad.rows : ad.cols;
-  const int Kb = trans_b ? bd.cols : bd.rows, N = trans_b ? bd.rows : bd.cols;
-  if (K != Kb || ad.batch != bd.batch || a->value.rank() != b->value.rank())
-    throw std::invalid_argument(fmt::format("matmul '{}': shapes {} and {} do not fit (trans {} {})", name,
-                                            shape_str(a->value.shape()), shape_str(b->value.shape()), trans_a,
-                                            trans_b));
-  Shape s = a->value.shape();
-  s[s.size() - 2] = M;
-  s[s.size() - 1] = N;
-  Tensor out = Tensor::empty(s);  // beta = 0: BLAS overwrites it
-  matmul_batched(out.data(), a->value.data(), b->value.data(), ad.batch, M, N, K, trans_a, trans_b, alpha);
-  Recorded r = record("matmul", name, out, {a, b});
-  if (r.entry) r.entry->backward = [=](TapeEntry& e) { matmul_backward(e, trans_a, trans_b, alpha); };
-  return r.out;
-}
-
 // ---- linear ----------------------------------------------------------------------------
 
-static void linear_backward(TapeEntry& e) {
-  // out (R,O) = x (R,I) w (I,O) + bias
-  //   dx += G wᵀ;  dw += xᵀ G;  dbias += sum_rows G
-  const Var &x = e.inputs[0], &w = e.inputs[1];
-  const Tensor& G = e.out->grad;
-  const int I = int(w->value.dim(0)), O = int(w->value.dim(1));
-  const int R = int(x->value.numel() / I);
-  if (x->requires_grad) {
-    const GradDst dx = grad_dst(x);
-    matmul_forward(dx.data, G.data(), w->value.data(), R, I, O, false, true, 1.f, dx.accumulate ? 1.f : 0.f);
-  }
-  if (w->requires_grad) {
-    const GradDst dw = grad_dst(w);
-    matmul_forward(dw.data, x->value.data(), G.data(), I, O, R, true, false, 1.f, dw.accumulate ? 1.f : 0.f);
-  }
-  if (e.inputs.size() > 2 && e.inputs[2]->requires_grad) bias_backward(grad_of(e.inputs[2]).data(), G.data(), R, O);
-}
+static void linear_backward(TapeEntry& e);  // below
 
 Var linear(const Var& x, const Var& w, const Var& bias, const std::string& name) {
   if (w->value.rank() != 2 || x->value.rank() < 1 || x->value.dim(-1) != w->value.dim(0) ||
@@ -103,17 +89,27 @@ Var linear(const Var& x, const Var& w, const Var& bias, const std::string& name)
   return r.out;
 }
 
+static void linear_backward(TapeEntry& e) {
+  // out (R,O) = x (R,I) w (I,O) + bias
+  //   dx += G wᵀ;  dw += xᵀ G;  dbias += sum_rows G
+  const Var &x = e.inputs[0], &w = e.inputs[1];
+  const Tensor& G = e.out->grad;
+  const int I = int(w->value.dim(0)), O = int(w->value.dim(1));
+  const int R = int(x->value.numel() / I);
+  if (x->requires_grad) {
+    const GradDst dx = grad_dst(x);
+    matmul_forward(dx.data, G.data(), w->value.data(), R, I, O, false, true, 1.f, dx.accumulate ? 1.f : 0.f);
+  }
+  if (w->requires_grad) {
+    const GradDst dw = grad_dst(w);
+    matmul_forward(dw.data, x->value.data(), G.data(), I, O, R, true, false, 1.f, dw.accumulate ? 1.f : 0.f);
+  }
+  if (e.inputs.size() > 2 && e.inputs[2]->requires_grad) bias_backward(grad_of(e.inputs[2]).data(), G.data(), R, O);
+}
+
 // ---- gram: S = alpha * Q Qᵀ --------------------------------------------------------------
 
-static void gram_backward(TapeEntry& e, float alpha) {
-  // S = alpha Q Qᵀ: Q appears twice, so dL/dQ = alpha (G + Gᵀ) Q — the symmetrised gradient.
-  const Var& q = e.inputs[0];
-  if (!q->requires_grad) return;
-  const Tensor& G = e.out->grad;
-  MatDims d = mat_dims(q->value);
-  const GradDst dq = grad_dst(q);
-  gram_backward_batched(dq.data, G.data(), q->value.data(), d.batch, d.rows, d.cols, alpha, dq.accumulate);
-}
+static void gram_backward(TapeEntry& e, float alpha);  // below
 
 Var gram(const Var& q, float alpha, const std::string& name) {
   MatDims d = mat_dims(q->value);
@@ -124,6 +120,16 @@ Var gram(const Var& q, float alpha, const std::string& name) {
   Recorded r = record("gram", name, out, {q});
   if (r.entry) r.entry->backward = [alpha](TapeEntry& e) { gram_backward(e, alpha); };
   return r.out;
+}
+
+static void gram_backward(TapeEntry& e, float alpha) {
+  // S = alpha Q Qᵀ: Q appears twice, so dL/dQ = alpha (G + Gᵀ) Q — the symmetrised gradient.
+  const Var& q = e.inputs[0];
+  if (!q->requires_grad) return;
+  const Tensor& G = e.out->grad;
+  MatDims d = mat_dims(q->value);
+  const GradDst dq = grad_dst(q);
+  gram_backward_batched(dq.data, G.data(), q->value.data(), d.batch, d.rows, d.cols, alpha, dq.accumulate);
 }
 
 }  // namespace attn

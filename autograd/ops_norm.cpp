@@ -9,14 +9,7 @@ namespace attn {
 
 // ---- layernorm: y = (x − mean) * rstd * w + b ------------------------------------------
 
-static void layernorm_op_backward(TapeEntry& e) {
-  const Var &x = e.inputs[0], &w = e.inputs[1], &b = e.inputs[2];
-  const int64_t C = x->value.dim(-1), R = x->value.numel() / C;
-  const GradDst dx = x->requires_grad ? grad_dst(x) : GradDst{nullptr, false};
-  layernorm_backward(dx.data, w->requires_grad ? grad_of(w).data() : nullptr,
-                     b->requires_grad ? grad_of(b).data() : nullptr, e.out->grad.data(), x->value.data(),
-                     w->value.data(), e.get("mean").data(), e.get("rstd").data(), R, int(C), dx.accumulate);
-}
+static void layernorm_op_backward(TapeEntry& e);  // below
 
 Var layernorm(const Var& x, const Var& weight, const Var& bias, const std::string& name) {
   const int64_t C = x->value.dim(-1), R = x->value.numel() / C;
@@ -34,19 +27,18 @@ Var layernorm(const Var& x, const Var& weight, const Var& bias, const std::strin
   return r.out;
 }
 
+static void layernorm_op_backward(TapeEntry& e) {
+  const Var &x = e.inputs[0], &w = e.inputs[1], &b = e.inputs[2];
+  const int64_t C = x->value.dim(-1), R = x->value.numel() / C;
+  const GradDst dx = x->requires_grad ? grad_dst(x) : GradDst{nullptr, false};
+  layernorm_backward(dx.data, w->requires_grad ? grad_of(w).data() : nullptr,
+                     b->requires_grad ? grad_of(b).data() : nullptr, e.out->grad.data(), x->value.data(),
+                     w->value.data(), e.get("mean").data(), e.get("rstd").data(), R, int(C), dx.accumulate);
+}
+
 // ---- l2_normalize: y = x / |x| -----------------------------------------------------------
 
-static void l2_normalize_backward(TapeEntry& e) {
-  // y = x / n, n = |x|  =>  dL/dx = (G − y <G, y>) / n
-  const Tensor &y = e.out->value, &G = e.out->grad, &norm = e.get("norm");
-  const int64_t C = y.dim(-1), R = y.numel() / C;
-  float* dx = grad_of(e.inputs[0]).data();
-  for (int64_t r = 0; r < R; r++) {
-    float dot = 0.f;
-    for (int64_t c = 0; c < C; c++) dot += G[r * C + c] * y[r * C + c];
-    for (int64_t c = 0; c < C; c++) dx[r * C + c] += (G[r * C + c] - y[r * C + c] * dot) / norm[r];
-  }
-}
+static void l2_normalize_backward(TapeEntry& e);  // below
 
 Var l2_normalize(const Var& x, const std::string& name) {
   const int64_t C = x->value.dim(-1), R = x->value.numel() / C;
@@ -63,6 +55,18 @@ Var l2_normalize(const Var& x, const std::string& name) {
     r.entry->backward = l2_normalize_backward;
   }
   return r.out;
+}
+
+static void l2_normalize_backward(TapeEntry& e) {
+  // y = x / n, n = |x|  =>  dL/dx = (G − y <G, y>) / n
+  const Tensor &y = e.out->value, &G = e.out->grad, &norm = e.get("norm");
+  const int64_t C = y.dim(-1), R = y.numel() / C;
+  float* dx = grad_of(e.inputs[0]).data();
+  for (int64_t r = 0; r < R; r++) {
+    float dot = 0.f;
+    for (int64_t c = 0; c < C; c++) dot += G[r * C + c] * y[r * C + c];
+    for (int64_t c = 0; c < C; c++) dx[r * C + c] += (G[r * C + c] - y[r * C + c] * dot) / norm[r];
+  }
 }
 
 }  // namespace attn

@@ -8,6 +8,8 @@ namespace attn {
 
 // ---- embedding: out[n] = table[ids[n]] -------------------------------------------------
 
+static void embedding_op_backward(TapeEntry& e);  // below
+
 Var embedding(const Var& table, const std::vector<int32_t>& ids, const Shape& ids_shape, const std::string& name) {
   const int64_t V = table->value.dim(0), C = table->value.dim(1);
   if (int64_t(ids.size()) != shape_numel(ids_shape))
@@ -21,25 +23,36 @@ Var embedding(const Var& table, const std::vector<int32_t>& ids, const Shape& id
   Recorded r = record("embedding", name, out, {table});
   if (r.entry) {
     r.entry->ids = ids;
-    r.entry->backward = [](TapeEntry& e) {  // dtable[ids[n]] += G[n]
-      const int C2 = int(e.inputs[0]->value.dim(1));
-      embedding_backward(grad_of(e.inputs[0]).data(), e.out->grad.data(), e.ids.data(), int64_t(e.ids.size()), C2);
-    };
+    r.entry->backward = embedding_op_backward;
   }
   return r.out;
 }
 
+static void embedding_op_backward(TapeEntry& e) {
+  // dtable[ids[n]] += G[n]
+  const int C2 = int(e.inputs[0]->value.dim(1));
+  embedding_backward(grad_of(e.inputs[0]).data(), e.out->grad.data(), e.ids.data(), int64_t(e.ids.size()), C2);
+}
+
 // ---- reshape (a view: the output shares the input's storage) ---------------------------
+
+static void reshape_backward(TapeEntry& e);  // below
 
 Var reshape(const Var& x, const Shape& shape, const std::string& name) {
   Tensor out = x->value.reshape(shape);
   Recorded r = record("reshape", name, out, {x});
   if (r.entry)
-    r.entry->backward = [](TapeEntry& e) { pass_grad(e, e.inputs[0]); };  // same numbers, old shape
+    r.entry->backward = reshape_backward;
   return r.out;
 }
 
+static void reshape_backward(TapeEntry& e) {
+  pass_grad(e, e.inputs[0]);  // same numbers, old shape: dL/dx = G
+}
+
 // ---- transpose12: (A,B,C,D) -> (A,C,B,D) -------------------------------------------------
+
+static void transpose12_backward(TapeEntry& e, int A, int B, int C, int D);  // below
 
 Var transpose12(const Var& x, const std::string& name) {
   const Tensor& v = x->value;
@@ -49,12 +62,15 @@ Var transpose12(const Var& x, const std::string& name) {
   permute0213(out.data(), v.data(), A, B, C, D);
   Recorded r = record("transpose12", name, out, {x});
   if (r.entry)
-    r.entry->backward = [A, B, C, D](TapeEntry& e) {  // the inverse permutation of G
-      const GradDst dx = grad_dst(e.inputs[0]);
-      if (dx.accumulate) permute0213_add(dx.data, e.out->grad.data(), A, C, B, D);
-      else permute0213(dx.data, e.out->grad.data(), A, C, B, D);
-    };
+    r.entry->backward = [A, B, C, D](TapeEntry& e) { transpose12_backward(e, A, B, C, D); };
   return r.out;
+}
+
+static void transpose12_backward(TapeEntry& e, int A, int B, int C, int D) {
+  // the inverse permutation of G
+  const GradDst dx = grad_dst(e.inputs[0]);
+  if (dx.accumulate) permute0213_add(dx.data, e.out->grad.data(), A, C, B, D);
+  else permute0213(dx.data, e.out->grad.data(), A, C, B, D);
 }
 
 Var split_heads(const Var& x, int heads, const std::string& name) {

@@ -8,13 +8,7 @@ namespace attn {
 
 // ---- softmax: P = softmax(scale * X + mask) ----------------------------------------------
 
-static void softmax_op_backward(TapeEntry& e, float scale) {
-  // dL/dX = scale * P ⊙ (dL/dP − rowsum(dL/dP ⊙ P))   (masked entries have P = 0: no gradient)
-  const Tensor& P = e.out->value;
-  const int64_t C = P.dim(-1);
-  const GradDst dx = grad_dst(e.inputs[0]);
-  softmax_backward(dx.data, e.out->grad.data(), P.data(), P.numel() / C, int(C), scale, dx.accumulate);
-}
+static void softmax_op_backward(TapeEntry& e, float scale);  // below
 
 Var softmax(const Var& x, const Tensor& mask, float scale, const std::string& name) {
   const Tensor& v = x->value;
@@ -36,7 +30,17 @@ Var softmax(const Var& x, const Tensor& mask, float scale, const std::string& na
   return r.out;
 }
 
+static void softmax_op_backward(TapeEntry& e, float scale) {
+  // dL/dX = scale * P ⊙ (dL/dP − rowsum(dL/dP ⊙ P))   (masked entries have P = 0: no gradient)
+  const Tensor& P = e.out->value;
+  const int64_t C = P.dim(-1);
+  const GradDst dx = grad_dst(e.inputs[0]);
+  softmax_backward(dx.data, e.out->grad.data(), P.data(), P.numel() / C, int(C), scale, dx.accumulate);
+}
+
 // ---- log_softmax -----------------------------------------------------------------------
+
+static void log_softmax_op_backward(TapeEntry& e);  // below
 
 Var log_softmax(const Var& x, const std::string& name) {
   const int64_t C = x->value.dim(-1), R = x->value.numel() / C;
@@ -44,13 +48,15 @@ Var log_softmax(const Var& x, const std::string& name) {
   log_softmax_forward(out.data(), x->value.data(), R, int(C));
   Recorded r = record("log_softmax", name, out, {x});
   if (r.entry)
-    r.entry->backward = [](TapeEntry& e) {
-      const int64_t C2 = e.out->value.dim(-1);
-      const GradDst dx = grad_dst(e.inputs[0]);
-      log_softmax_backward(dx.data, e.out->grad.data(), e.out->value.data(), e.out->value.numel() / C2, int(C2),
-                           dx.accumulate);
-    };
+    r.entry->backward = log_softmax_op_backward;
   return r.out;
+}
+
+static void log_softmax_op_backward(TapeEntry& e) {
+  const int64_t C2 = e.out->value.dim(-1);
+  const GradDst dx = grad_dst(e.inputs[0]);
+  log_softmax_backward(dx.data, e.out->grad.data(), e.out->value.data(), e.out->value.numel() / C2, int(C2),
+                       dx.accumulate);
 }
 
 }  // namespace attn
