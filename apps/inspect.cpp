@@ -213,9 +213,12 @@ static void inspect_attention(const std::string& run_dir, const std::string& tex
   b.tgt_in.insert(b.tgt_in.end(), hyp.begin(), hyp.end());
   b.tgt_out = hyp;
   b.tgt_out.push_back(Tokenizer::kEos);
+  std::map<std::string, Tensor> probs;
   {
     NoGradScope ng;
-    m.loss(b, Context{});
+    Context ctx;
+    ctx.attention_probs = &probs;
+    m.loss(b, ctx);
   }
   auto piece = [&](int32_t id) {
     std::string s = run.tok->decode({id});
@@ -228,7 +231,7 @@ static void inspect_attention(const std::string& run_dir, const std::string& tex
   std::string gp = "set terminal pngcairo noenhanced size 520,440 font 'sans,9'\nset datafile separator ','\nunset key\n"
                    "set palette defined (0 'white', 1 '#08306b')\nset cbrange [0:1]\nset yrange [] reverse\n";
   for (auto& [name, mha] : m.sites()) {
-    const Tensor& P = mha->last_probs->value;  // (1,H,Tq,Tk)
+    const Tensor& P = probs.at(name);  // (1,H,Tq,Tk)
     const int H = int(P.dim(1)), Tq = int(P.dim(2)), Tk = int(P.dim(3));
     const bool enc = name.rfind("enc.", 0) == 0, cross = name.find("cross") != std::string::npos;
     const auto& qt = enc ? src_tok : tgt_tok;

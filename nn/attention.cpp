@@ -120,7 +120,7 @@ Var MultiHeadAttention::forward(const Var& x, const Var& kv, const Tensor& mask,
     apply_noself(noself_mask, int(q_offset));
   }
   Var p = softmax(s, noself_mask.defined() ? noself_mask : mask, 1.f, n + ".probs");  // mask: padding, causal, noself
-  last_probs = p;
+  if (ctx.attention_probs) (*ctx.attention_probs)[name] = p->value;  // observed: maps, entropy, diagonal mass
   if (ctx.train) p = dropout(p, dropout_p, *ctx.rng, n + ".probs_drop");
   Var o = merge_heads(matmul(p, v, false, false, 1.f, n + ".ctx"), n + ".merged");  // (B,Tq,C)
   return variant.out_proj ? wo(o, n + ".out") : o;  // variant: noO

@@ -55,7 +55,6 @@ struct MultiHeadAttention {
   // K/V are appended to / read from the cache.
   Var forward(const Var& x, const Var& kv, const Tensor& mask, const Context& ctx, KVCache* cache = nullptr,
               bool is_self = true) const;
-  mutable Var last_probs;  // (B,H,Tq,Tk) of the latest forward: attention maps, entropy, diagonal mass
 };
 
 // ‖A − Aᵀ‖_F / ‖A‖_F for the site's bilinear form A = W_q W_kᵀ (C,C): 0 when symmetric (as

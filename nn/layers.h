@@ -7,6 +7,7 @@
 //   Linear l(ps, "proj", 256, 512, rng);      // proj.weight (256,512), proj.bias (512,)
 //   Var y = l(x);                             // x (B,T,256) -> (B,T,512)
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ struct ParamStore {
 struct Context {
   bool train = false;
   Rng* rng = nullptr;  // dropout draws; required when train and dropout > 0
+  // When set, every attention site stores its probabilities P (B,H,Tq,Tk) here under its name
+  // ("enc.0.self_attn"): how training's statistics and `inspect attention` observe them.
+  std::map<std::string, Tensor>* attention_probs = nullptr;
 };
 
 struct Linear {

@@ -142,8 +142,12 @@ TEST_CASE("QQᵀ scores are symmetric with diagonal |q_i|²/√D; a causal mask 
   for (auto& e : tape.entries)
     if (e.out->name == "sa.scores") found = e.op == "gram" && e.inputs[0]->name == "sa.q";
   REQUIRE(found);
-  m.forward(x, x, causal(1, 5), Context{});
-  const Tensor& P = m.last_probs->value;
+  std::map<std::string, Tensor> probs;
+  Context observe;
+  observe.attention_probs = &probs;
+  m.forward(x, x, causal(1, 5), observe);
+  REQUIRE(probs.size() == 1);
+  const Tensor& P = probs.at(m.name);
   REQUIRE(P.at({0, 0, 0, 1}) == 0.f);
   REQUIRE(P.at({0, 0, 1, 0}) > 0.f);
 }

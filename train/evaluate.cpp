@@ -56,9 +56,12 @@ std::pair<double, double> bleu_chrf(const Transformer& model, const Tokenizer& t
 
 void attention_stats(const Transformer& model, const Batch& x, int64_t step, std::vector<DynRow>& rows) {
   NoGradScope ng;
-  model.loss(x, Context{});
+  std::map<std::string, Tensor> probs;
+  Context ctx;
+  ctx.attention_probs = &probs;
+  model.loss(x, ctx);
   for (auto& [name, m] : model.sites()) {
-    const Tensor& P = m->last_probs->value;  // (B,H,Tq,Tk)
+    const Tensor& P = probs.at(name);  // (B,H,Tq,Tk)
     const int64_t B = P.dim(0), H = P.dim(1), Tq = P.dim(2), Tk = P.dim(3);
     const bool enc_site = name.rfind("enc.", 0) == 0;
     const bool self = name.find("self_attn") != std::string::npos;
