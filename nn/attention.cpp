@@ -10,20 +10,30 @@
 
 namespace attn {
 
+// The components after "qk"/"qq" in a spec ("qq+noself+noV"), in the order str() writes them:
+// the field each sets and the value it sets it to (the default is the other value).
+struct VariantComponent {
+  const char* name;
+  bool AttnVariant::*field;
+  bool value;
+};
+static constexpr VariantComponent kComponents[] = {
+    {"noself", &AttnVariant::noself, true},     {"normk", &AttnVariant::normk, true},
+    {"noV", &AttnVariant::value_proj, false},   {"noO", &AttnVariant::out_proj, false},
+    {"nogram", &AttnVariant::use_gram, false},
+};
+
 AttnVariant AttnVariant::parse(const std::string& spec) {
   AttnVariant v;
   std::stringstream ss(spec);
   std::string part;
   bool first = true;
   while (std::getline(ss, part, '+')) {
-    if (first && part == "qk") v.shared_qk = false;
-    else if (first && part == "qq") v.shared_qk = true;
-    else if (part == "noself") v.noself = true;
-    else if (part == "normk") v.normk = true;
-    else if (part == "noV") v.value_proj = false;
-    else if (part == "noO") v.out_proj = false;
-    else if (part == "nogram") v.use_gram = false;
-    else
+    bool known = false;
+    if (first && (part == "qk" || part == "qq")) v.shared_qk = part == "qq", known = true;
+    for (auto& c : kComponents)
+      if (!first && part == c.name) v.*c.field = c.value, known = true;
+    if (!known)
       throw std::invalid_argument("unknown attention variant '" + spec +
                                   "': expected qk or qq, optionally followed by +noself, +normk, +noV, +noO");
     first = false;
@@ -34,11 +44,8 @@ AttnVariant AttnVariant::parse(const std::string& spec) {
 
 std::string AttnVariant::str() const {
   std::string s = shared_qk ? "qq" : "qk";
-  if (noself) s += "+noself";
-  if (normk) s += "+normk";
-  if (!value_proj) s += "+noV";
-  if (!out_proj) s += "+noO";
-  if (!use_gram) s += "+nogram";
+  for (auto& c : kComponents)
+    if (this->*c.field == c.value) s += std::string("+") + c.name;
   return s;
 }
 
