@@ -261,7 +261,8 @@ std::string xy_plot(const std::string& dir, const std::string& name, const std::
     return t;
   };
   return fmt::format("set output 'plots/{}.png'\nset title '{}'\nset xlabel '{}'\nset ylabel '{}'\n{}plot {}\n{}", name,
-                     gq(title), gq(xl), gq(yl), logx ? "set logscale x 2\n" : "", plot, logx ? "unset logscale x\n" : "");
+                     gq(title), gq(xl), gq(yl), logx ? "set logscale x 2\nset format x '%.1s%c'\n" : "", plot,
+                     logx ? "unset logscale x\nset format x '% h'\n" : "");
 }
 
 // The final diagonal attention mass of one site kind ("enc" or "dec"), mean over layers and seeds.
@@ -469,7 +470,9 @@ std::string write_frontier_report(const std::string& dir, const std::string& bas
         "d = the variant's mean loss − the frontier's loss at the variant's parameter count and spread = the variant's seed "
         "standard deviation + the frontier's (interpolated the same way), a variant is *above* (worse) when d > spread, "
         "*below* (better) when d < −spread, and *on* the frontier otherwise; with one seed on either side it is "
-        "*unconfirmed*.\n\n";
+        "*unconfirmed*. The loss falls along a convex curve in log(parameters), so the straight line between two "
+        "widths lies above it: a variant that saves many parameters, and so sits far from the nearest width, is "
+        "flattered by as much as that bend.\n\n";
   md += frontier_table(g);
   md += "\n## Did the order settle?\n\nThe rule, fixed before the runs: at each width, the order has settled when no pair of "
         "variants whose final validation losses differ by more than their seed spread (the sum of the two standard "

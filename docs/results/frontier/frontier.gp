@@ -1,0 +1,67 @@
+# gnuplot script for the frontier plots: gnuplot frontier.gp (run inside the report directory)
+set terminal pngcairo noenhanced size 900,560 font 'sans,11'
+set datafile separator ','
+set key outside right
+set grid
+set linetype 1 lc rgb '#1b9e77' lw 2 dt 1 pt 1 ps 1.1
+set linetype 2 lc rgb '#d95f02' lw 2 dt 2 pt 2 ps 1.1
+set linetype 3 lc rgb '#7570b3' lw 2 dt 3 pt 3 ps 1.1
+set linetype 4 lc rgb '#e7298a' lw 2 dt 4 pt 4 ps 1.1
+set linetype 5 lc rgb '#66a61e' lw 2 dt 5 pt 5 ps 1.1
+set linetype 6 lc rgb '#e6ab02' lw 2 dt 6 pt 6 ps 1.1
+set linetype 7 lc rgb '#a6761d' lw 2 dt 7 pt 7 ps 1.1
+set linetype 8 lc rgb '#666666' lw 2 dt 8 pt 1 ps 1.1
+set output 'plots/loss_vs_params.png'
+set title 'validation loss against parameters'
+set xlabel 'parameters (log scale)'
+set ylabel 'validation loss (nats per target token)'
+set logscale x 2
+set format x '%.1s%c'
+plot 'plots/loss_vs_params.csv' index 0 using 1:2:3 with yerrorlines lt 1 title 'qk', 'plots/loss_vs_params.csv' index 1 using 1:2:3 with yerrorlines lt 2 title 'qq', 'plots/loss_vs_params.csv' index 2 using 1:2:3 with yerrorlines lt 3 title 'qq-noself', 'plots/loss_vs_params.csv' index 3 using 1:2:3 with yerrorlines lt 4 title 'noV', 'plots/loss_vs_params.csv' index 4 using 1:2:3 with yerrorlines lt 5 title 'noO', 'plots/loss_vs_params.csv' index 5 using 1:2:3 with yerrorlines lt 6 title 'qq-noV-noO'
+unset logscale x
+set format x '% h'
+set output 'plots/bleu_vs_params.png'
+set title 'test BLEU against parameters'
+set xlabel 'parameters (log scale)'
+set ylabel 'test BLEU'
+set logscale x 2
+set format x '%.1s%c'
+plot 'plots/bleu_vs_params.csv' index 0 using 1:2:3 with yerrorlines lt 1 title 'qk', 'plots/bleu_vs_params.csv' index 1 using 1:2:3 with yerrorlines lt 2 title 'qq', 'plots/bleu_vs_params.csv' index 2 using 1:2:3 with yerrorlines lt 3 title 'qq-noself', 'plots/bleu_vs_params.csv' index 3 using 1:2:3 with yerrorlines lt 4 title 'noV', 'plots/bleu_vs_params.csv' index 4 using 1:2:3 with yerrorlines lt 5 title 'noO', 'plots/bleu_vs_params.csv' index 5 using 1:2:3 with yerrorlines lt 6 title 'qq-noV-noO'
+unset logscale x
+set format x '% h'
+set output 'plots/loss_vs_flops.png'
+set title 'validation loss against operations'
+set xlabel 'MFLOP per target token (log scale)'
+set ylabel 'validation loss (nats per target token)'
+set logscale x 2
+set format x '%.1s%c'
+plot 'plots/loss_vs_flops.csv' index 0 using 1:2:3 with yerrorlines lt 1 title 'qk', 'plots/loss_vs_flops.csv' index 1 using 1:2:3 with yerrorlines lt 2 title 'qq', 'plots/loss_vs_flops.csv' index 2 using 1:2:3 with yerrorlines lt 3 title 'qq-noself', 'plots/loss_vs_flops.csv' index 3 using 1:2:3 with yerrorlines lt 4 title 'noV', 'plots/loss_vs_flops.csv' index 4 using 1:2:3 with yerrorlines lt 5 title 'noO', 'plots/loss_vs_flops.csv' index 5 using 1:2:3 with yerrorlines lt 6 title 'qq-noV-noO'
+unset logscale x
+set format x '% h'
+set output 'plots/frontier_distance.png'
+set title 'validation loss minus the frontier of qk'
+set xlabel 'parameters (log scale)'
+set ylabel 'difference in validation loss (nats)'
+set logscale x 2
+set format x '%.1s%c'
+plot 'plots/frontier_distance.csv' index 0 using 1:2:3 with yerrorlines lt 2 title 'qq', 'plots/frontier_distance.csv' index 1 using 1:2:3 with yerrorlines lt 3 title 'qq-noself', 'plots/frontier_distance.csv' index 2 using 1:2:3 with yerrorlines lt 4 title 'noV', 'plots/frontier_distance.csv' index 3 using 1:2:3 with yerrorlines lt 5 title 'noO', 'plots/frontier_distance.csv' index 4 using 1:2:3 with yerrorlines lt 6 title 'qq-noV-noO', 0 with lines lc rgb 'black' dt 1 lw 1 notitle
+unset logscale x
+set format x '% h'
+set output 'plots/diag_mass_enc_by_width.png'
+set title 'diagonal attention mass, encoder self-attention'
+set xlabel 'd_model (log scale)'
+set ylabel 'P(i,i), mean over query positions'
+set logscale x 2
+set format x '%.1s%c'
+plot 'plots/diag_mass_enc_by_width.csv' index 0 using 1:2:3 with yerrorlines lt 1 title 'qk', 'plots/diag_mass_enc_by_width.csv' index 1 using 1:2:3 with yerrorlines lt 2 title 'qq', 'plots/diag_mass_enc_by_width.csv' index 2 using 1:2:3 with yerrorlines lt 3 title 'qq-noself', 'plots/diag_mass_enc_by_width.csv' index 3 using 1:2:3 with yerrorlines lt 4 title 'noV', 'plots/diag_mass_enc_by_width.csv' index 4 using 1:2:3 with yerrorlines lt 5 title 'noO', 'plots/diag_mass_enc_by_width.csv' index 5 using 1:2:3 with yerrorlines lt 6 title 'qq-noV-noO'
+unset logscale x
+set format x '% h'
+set output 'plots/diag_mass_dec_by_width.png'
+set title 'diagonal attention mass, decoder self-attention'
+set xlabel 'd_model (log scale)'
+set ylabel 'P(i,i), mean over query positions'
+set logscale x 2
+set format x '%.1s%c'
+plot 'plots/diag_mass_dec_by_width.csv' index 0 using 1:2:3 with yerrorlines lt 1 title 'qk', 'plots/diag_mass_dec_by_width.csv' index 1 using 1:2:3 with yerrorlines lt 2 title 'qq', 'plots/diag_mass_dec_by_width.csv' index 2 using 1:2:3 with yerrorlines lt 3 title 'qq-noself', 'plots/diag_mass_dec_by_width.csv' index 3 using 1:2:3 with yerrorlines lt 4 title 'noV', 'plots/diag_mass_dec_by_width.csv' index 4 using 1:2:3 with yerrorlines lt 5 title 'noO', 'plots/diag_mass_dec_by_width.csv' index 5 using 1:2:3 with yerrorlines lt 6 title 'qq-noV-noO'
+unset logscale x
+set format x '% h'
