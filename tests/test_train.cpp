@@ -15,6 +15,7 @@
 #include "core/json_file.h"
 #include "train/config.h"
 #include "train/frontier.h"
+#include "train/trainer.h"
 
 using namespace attn;
 namespace fs = std::filesystem;
@@ -162,5 +163,31 @@ TEST_CASE("the frontier report on a synthetic grid: interpolated frontier, verdi
   write_grid_report(d.string());
   REQUIRE(read_file((d / "summary.csv").string()) == summary);
   REQUIRE(read_file((d / "frontier.csv").string()) == csv);
+  fs::remove_all(d);
+}
+
+TEST_CASE("a run written before the run layer existed (commit 7ee9dfd) still loads and scores the same") {
+  // tests/fixtures/run-7ee9dfd: `attnlab train --task reverse --task-train 300 --d-model 16 --heads 2
+  // --enc-layers 1 --dec-layers 1 --d-ff 32 --variant qq-noself --steps 30 --eval-every 15
+  // --eval-sentences 0 --test-sentences 10 --beam 1 --threads 1 --seed 3`, by the build of 7ee9dfd.
+  const fs::path fixture = fs::path(ATTNLAB_TEST_DIR) / "fixtures" / "run-7ee9dfd";
+  const fs::path d = fs::temp_directory_path() / ("attnlab-fixture-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::copy(fixture, d, fs::copy_options::recursive);
+  const nlohmann::json before = read_json((fixture / "results.json").string());
+  LoadedRun run = load_run(d.string());
+  REQUIRE(run.model->params.count() == before.at("params").get<int64_t>());
+  // resumed at its last checkpoint (step 30 of 30): finishing again evaluates the best weights
+  TrainConfig cfg;
+  cfg.out = d.string();
+  cfg.resume = true;
+  cfg.threads = 1;
+  Trainer t(cfg);
+  REQUIRE(t.done());
+  REQUIRE(t.state().step == 30);
+  const nlohmann::json after = t.finish();
+  REQUIRE(after.at("valid_loss").get<double>() == before.at("valid_loss").get<double>());
+  REQUIRE(read_file((d / "test.hyp").string()) == read_file((fixture / "test.hyp").string()));
+  REQUIRE(after.at("test_bleu").get<double>() == before.at("test_bleu").get<double>());
   fs::remove_all(d);
 }
