@@ -70,34 +70,31 @@ void ModelConfig::validate() const {
     throw std::invalid_argument(fmt::format("--label-smoothing: must be in [0, 1), got {}", label_smoothing));
 }
 
+// The fields config.json holds under "model", each under its own name. Besides these: the
+// label smoothing (optional on reading: runs from before it was configurable used 0.1) and the
+// three sites' variants, stored as their specs ("qq+noself").
+#define ATTNLAB_MODEL_CONFIG_FIELDS(X) \
+  X(vocab) X(d_model) X(heads) X(enc_layers) X(dec_layers) X(d_ff) X(dropout) X(gelu) X(post_ln) X(max_len) \
+  X(pad_id) X(bos_id) X(eos_id) X(unk_id) X(preset)
+
 nlohmann::json ModelConfig::to_json() const {
-  return {{"vocab", vocab},       {"d_model", d_model},     {"heads", heads},
-          {"enc_layers", enc_layers}, {"dec_layers", dec_layers}, {"d_ff", d_ff},
-          {"dropout", dropout},   {"label_smoothing", label_smoothing}, {"gelu", gelu},
-          {"post_ln", post_ln},   {"max_len", max_len},     {"pad_id", pad_id},
-          {"bos_id", bos_id},     {"eos_id", eos_id},       {"unk_id", unk_id},
-          {"preset", preset},     {"enc_self", enc_self.str()}, {"dec_self", dec_self.str()},
-          {"cross", cross.str()}};
+  nlohmann::json j;
+#define X(field) j[#field] = field;
+  ATTNLAB_MODEL_CONFIG_FIELDS(X)
+#undef X
+  j["label_smoothing"] = label_smoothing;
+  j["enc_self"] = enc_self.str();
+  j["dec_self"] = dec_self.str();
+  j["cross"] = cross.str();
+  return j;
 }
 
 ModelConfig ModelConfig::from_json(const nlohmann::json& j) {
   ModelConfig c;
-  c.vocab = j.at("vocab");
-  c.d_model = j.at("d_model");
-  c.heads = j.at("heads");
-  c.enc_layers = j.at("enc_layers");
-  c.dec_layers = j.at("dec_layers");
-  c.d_ff = j.at("d_ff");
-  c.dropout = j.at("dropout");
+#define X(field) j.at(#field).get_to(c.field);
+  ATTNLAB_MODEL_CONFIG_FIELDS(X)
+#undef X
   c.label_smoothing = j.value("label_smoothing", 0.1f);
-  c.gelu = j.at("gelu");
-  c.post_ln = j.at("post_ln");
-  c.max_len = j.at("max_len");
-  c.pad_id = j.at("pad_id");
-  c.bos_id = j.at("bos_id");
-  c.eos_id = j.at("eos_id");
-  c.unk_id = j.at("unk_id");
-  c.preset = j.at("preset");
   c.enc_self = AttnVariant::parse(j.at("enc_self"));
   c.dec_self = AttnVariant::parse(j.at("dec_self"));
   c.cross = AttnVariant::parse(j.at("cross"));
