@@ -116,6 +116,33 @@ struct BenchOpts {
   bool profile = true;
 };
 
+// The per-op profile of the timed steps, and the step's products replayed alone.
+static void print_profile(const std::map<std::string, std::pair<double, double>>& per_op,
+                          std::map<std::string, double> alone, double total, double flops, double peak, int steps) {
+  std::vector<std::pair<std::string, std::pair<double, double>>> rows(per_op.begin(), per_op.end());
+  std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.first + a.second.second > b.second.first + b.second.second; });
+  double profiled = 0;
+  for (auto& r : rows) profiled += r.second.first + r.second.second;
+  fmt::print("per-op profile (ms per step; forward = time since the previous op was recorded; alone = the op's\n"
+             "products replayed with nothing between them, same shapes and data):\n");
+  fmt::print("  {:<14} {:>10} {:>10} {:>8} {:>10}\n", "op", "forward", "backward", "share", "alone");
+  for (auto& [op, t] : rows) {
+    const std::string a = alone.count(op) ? fmt::format("{:.2f}", 1000 * alone[op]) : "";
+    fmt::print("  {:<14} {:>10.2f} {:>10.2f} {:>7.1f}% {:>10}\n", op, 1000 * t.first / steps, 1000 * t.second / steps,
+               100 * (t.first + t.second) / total, a);
+  }
+  fmt::print("  {:<14} {:>21.2f} {:>7.1f}%  (optimizer, clipping, batch, freeing, glue)\n", "other", 1000 * (total - profiled) / steps,
+             100 * (total - profiled) / total);
+  double products_alone = 0;
+  for (auto& [op, sec] : alone) products_alone += sec;
+  const double step_flops = flops / steps;
+  fmt::print("the step's products replayed alone (same shapes and data, nothing between them): {:.3g} ms, {:.1f} GFLOP/s "
+             "({:.0f}% of the step; {:.0f}% of the measured sgemm peak)\n",
+             1000 * products_alone, step_flops / products_alone / 1e9, 100 * products_alone / (total / steps),
+             100 * step_flops / products_alone / 1e9 / peak);
+}
+
+
 static void bench_train(const BenchOpts& o) {
   set_threads(o.threads);
   ModelConfig cfg;
@@ -184,28 +211,7 @@ static void bench_train(const BenchOpts& o) {
              o.variant, o.d, o.heads, o.layers, o.layers, o.ff, o.vocab, o.batch, o.len, num_threads(), tok,
              1000 * total / o.steps, gflops, 100 * gflops / peak, peak, max_rss_kb() / 1024.0, model.params.count());
   print_machine_line();
-  if (!o.profile) return;
-  std::vector<std::pair<std::string, std::pair<double, double>>> rows(per_op.begin(), per_op.end());
-  std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.first + a.second.second > b.second.first + b.second.second; });
-  double profiled = 0;
-  for (auto& r : rows) profiled += r.second.first + r.second.second;
-  fmt::print("per-op profile (ms per step; forward = time since the previous op was recorded; alone = the op's\n"
-             "products replayed with nothing between them, same shapes and data):\n");
-  fmt::print("  {:<14} {:>10} {:>10} {:>8} {:>10}\n", "op", "forward", "backward", "share", "alone");
-  for (auto& [op, t] : rows) {
-    const std::string a = alone.count(op) ? fmt::format("{:.2f}", 1000 * alone[op]) : "";
-    fmt::print("  {:<14} {:>10.2f} {:>10.2f} {:>7.1f}% {:>10}\n", op, 1000 * t.first / o.steps, 1000 * t.second / o.steps,
-               100 * (t.first + t.second) / total, a);
-  }
-  fmt::print("  {:<14} {:>21.2f} {:>7.1f}%  (optimizer, clipping, batch, freeing, glue)\n", "other", 1000 * (total - profiled) / o.steps,
-             100 * (total - profiled) / total);
-  double products_alone = 0;
-  for (auto& [op, sec] : alone) products_alone += sec;
-  const double step_flops = flops / o.steps;
-  fmt::print("the step's products replayed alone (same shapes and data, nothing between them): {:.3g} ms, {:.1f} GFLOP/s "
-             "({:.0f}% of the step; {:.0f}% of the measured sgemm peak)\n",
-             1000 * products_alone, step_flops / products_alone / 1e9, 100 * products_alone / (total / o.steps),
-             100 * step_flops / products_alone / 1e9 / peak);
+  if (o.profile) print_profile(per_op, alone, total, flops, peak, o.steps);
 }
 
 static void bench_decode(const BenchOpts& o) {
