@@ -192,6 +192,20 @@ static void print_inspection(const std::vector<GradInspection>& rs) {
 
 // ---- inspect attention -----------------------------------------------------------------
 
+// One batch of the source and its translation, as training would feed them.
+static Batch source_and_translation(const std::vector<int32_t>& src, const std::vector<int32_t>& hyp) {
+  Batch b;
+  b.B = 1;
+  b.S = int(src.size());
+  b.T = int(hyp.size()) + 1;
+  b.src = src;
+  b.tgt_in = {Tokenizer::kBos};
+  b.tgt_in.insert(b.tgt_in.end(), hyp.begin(), hyp.end());
+  b.tgt_out = hyp;
+  b.tgt_out.push_back(Tokenizer::kEos);
+  return b;
+}
+
 static void inspect_attention(const std::string& run_dir, const std::string& text, const std::string& out_dir) {
   LoadedRun run = load_run(run_dir);
   const Transformer& m = *run.model;
@@ -204,15 +218,7 @@ static void inspect_attention(const std::string& run_dir, const std::string& tex
   opt.beam = 1;
   auto hyp = translate_ids(m, {src}, opt)[0];
   fmt::print("source:      {}\ntranslation: {}\n\n", text, run.tok->decode(hyp));
-  Batch b;
-  b.B = 1;
-  b.S = int(src.size());
-  b.T = int(hyp.size()) + 1;
-  b.src = src;
-  b.tgt_in = {Tokenizer::kBos};
-  b.tgt_in.insert(b.tgt_in.end(), hyp.begin(), hyp.end());
-  b.tgt_out = hyp;
-  b.tgt_out.push_back(Tokenizer::kEos);
+  const Batch b = source_and_translation(src, hyp);
   std::map<std::string, Tensor> probs;
   {
     NoGradScope ng;

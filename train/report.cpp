@@ -395,6 +395,18 @@ void ComparisonReport::read_curves() {
 
 }
 
+// One series of a plot's data file: x, the mean over seeds, the lowest and the highest seed.
+// `seeds`: whether any point has more than one seed (the plot then shades the spread).
+static std::string series_block(const std::string& label, const std::map<double, std::vector<double>>& pts, bool& seeds) {
+  std::string data = "# " + label + " (x,mean,min,max over seeds)\n";
+  for (auto& [x, ys] : pts) {
+    data += fmt::format("{},{:.6g},{:.6g},{:.6g}\n", x, stat(ys).mean, *std::min_element(ys.begin(), ys.end()),
+                        *std::max_element(ys.begin(), ys.end()));
+    seeds = seeds || ys.size() > 1;
+  }
+  return data + "\n\n";
+}
+
 std::string ComparisonReport::series_plot(const std::string& name, const std::string& title_, const std::string& xl,
                                         const std::string& yl, const SeriesMap& series, bool logy, double xmin, bool zero_line) {
   if (series.empty()) return std::string();
@@ -408,15 +420,8 @@ std::string ComparisonReport::series_plot(const std::string& name, const std::st
   auto rank_of = [&](const std::string& l) { return size_t(std::find(order.begin(), order.end(), l) - order.begin()); };
   std::stable_sort(ordered.begin(), ordered.end(), [&](auto& a, auto& b) { return rank_of(a.first) < rank_of(b.first); });
   for (auto& [label, pts_ptr] : ordered) {
-    const auto& pts = *pts_ptr;
-    data += "# " + label + " (x,mean,min,max over seeds)\n";
     bool seeds = false;
-    for (auto& [x, ys] : pts) {
-      data += fmt::format("{},{:.6g},{:.6g},{:.6g}\n", x, stat(ys).mean, *std::min_element(ys.begin(), ys.end()),
-                          *std::max_element(ys.begin(), ys.end()));
-      seeds = seeds || ys.size() > 1;
-    }
-    data += "\n\n";
+    data += series_block(label, *pts_ptr, seeds);
     const std::string src = fmt::format("'plots/{}.csv' index {}", name, idx);
     // A variant keeps its colour in every plot (its place in the table), whichever series a plot has.
     const int colour = rank_of(label) < order.size() ? int(rank_of(label)) + 1 : idx + 1;
@@ -437,7 +442,7 @@ std::string ComparisonReport::series_plot(const std::string& name, const std::st
                     gq(title_), xl, yl, logy ? "set logscale y\n" : "", range, plot, logy ? "unset logscale y\n" : "",
                     range.empty() ? "" : "set xrange [*:*]\n");
   return "plots/" + name + ".png";
-  }
+}
 
 void ComparisonReport::plots() {
   // One data file per plot: blocks separated by two blank lines, one block per series.
@@ -485,7 +490,6 @@ void ComparisonReport::plots() {
     dyn_plot("grad_wk|" + v, "[" + v + "] gradient norm of W_k per layer", "|dL/dW_k|", true);
   }
   write_file_atomic(dir + "/plots.gp", gp);
-
 }
 
 void ComparisonReport::draw_and_finish() {
