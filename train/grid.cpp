@@ -80,8 +80,9 @@ const std::vector<GridPreset>& grid_presets() {
       // whole test set.
       {"frontier", "qk, qq, qq-noself, noV, noO, qq-noV-noO at d_model 64, 128, 256 (4 heads, d_ff 4 d_model, 2+2 layers), "
                    "qk also at d 32; 2000 steps, 2 seeds; qk at lr 7e-4 and 3e-3 too (seed 1, d 64 and 256)",
-       "about 10-12 hours on 2 cores, two runs at a time; one run of 2000 steps on one core takes about 10 min at "
-       "d 32, 15 min at d 64, 30 min at d 128, 75 min at d 256, 3.5 h at d 512 (--widths ...,512 with --plan)",
+       "about 7-8 hours on 2 cores, two runs at a time (--seeds 3: about 3 more); a 2000-step run, two side by side, "
+       "took about 3 min at d 32, 6 at d 64, 12 at d 128 and 45 at d 256 (Intel Xeon VM, 2026-11-29); d 512 (--widths "
+       "64,128,256,512 --plan) would take about 2.5-3 h a run",
        {"qk", "qq", "qq-noself", "noV", "noO", "qq-noV-noO"},
        2,
        {"--enc-layers", "2", "--dec-layers", "2", "--vocab", "4000", "--lr", "1.5e-3", "--batch-tokens", "2048",
