@@ -20,6 +20,8 @@ static int64_t g_fault_after = -1;
 void set_write_fault_after(int64_t bytes) { g_fault_after = bytes; }
 
 std::string read_file(const std::string& path) {
+  if (std::error_code ec; std::filesystem::is_directory(path, ec))
+    throw std::runtime_error(fmt::format("{}: is a directory, expected a file", path));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(fmt::format("{}: cannot open for reading: {}", path, std::strerror(errno)));
   std::ostringstream ss;

@@ -26,6 +26,8 @@ void load_model_weights(Transformer& model, const std::string& path) {
     if (t->shape() != p->value.shape())
       throw std::runtime_error(fmt::format("{}: tensor '{}' has shape {} but the model expects {}", path, p->name,
                                            shape_str(t->shape()), shape_str(p->value.shape())));
+    if (!all_finite(*t))  // a diverged or damaged checkpoint would translate garbage with exit 0
+      throw std::runtime_error(fmt::format("{}: tensor '{}' holds NaN or Inf", path, p->name));
   }
   if (f.tensors.size() != model.params.params.size()) {
     for (auto& [name, t] : f.tensors)

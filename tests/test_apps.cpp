@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "core/fileio.h"
+#include "core/safetensors.h"
 
 namespace fs = std::filesystem;
 using attn::read_file;
@@ -827,6 +828,80 @@ TEST_CASE("inspect grad: the printed QQᵀ identities hold on the tape's gradien
   Result bad = attnlab("inspect grad --tokens 0");
   REQUIRE(bad.code != 0);
   REQUIRE_THAT(bad.out, Catch::Contains("--tokens"));
+}
+
+// Every file under dir with its bytes: a run directory that a refused command must leave as it was.
+static std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) files[fs::relative(e.path(), dir).string()] = read_file(e.path().string());
+  return files;
+}
+
+// The safetensors file at path, with the first value of tensor `name` set to NaN.
+static void poison(const std::string& path, const std::string& name) {
+  attn::SafetensorsFile f = attn::load_safetensors(path);
+  std::vector<std::pair<std::string, attn::Tensor>> ts;
+  for (auto& [n, t] : f.tensors) {
+    attn::Tensor c = t.clone();
+    if (n == name) c.data()[0] = std::nanf("");
+    ts.push_back({n, c});
+  }
+  attn::save_safetensors(path, ts, f.metadata);
+}
+
+TEST_CASE("checkpoints holding NaN, extra tensors, stale checkpoint directories, directories given as files") {
+  fs::path d = temp_dir("damaged");
+  const std::string run = (d / "run").string();
+  Result r = attnlab(std::string("train ") + kTiny + " --steps 20 --eval-every 10 --out " + run);
+  REQUIRE(r.code == 0);
+  const std::string ckpt = run + "/" + nlohmann::json::parse(read_file(run + "/last.json")).at("dir").get<std::string>();
+  // NaN in the model's weights: translate refuses, naming the file and the tensor
+  const std::string best = run + "/model.best.safetensors", best_bytes = read_file(best);
+  poison(best, "emb.weight");
+  auto before = snapshot(run);
+  Result tr = attnlab("translate --run " + run + " --input /dev/null");
+  CHECK(tr.code == 1);
+  CHECK(last_line(tr.out) == "attnlab: error: " + best + ": tensor 'emb.weight' holds NaN or Inf");
+  CHECK(snapshot(run) == before);
+  attn::write_file_atomic(best, best_bytes);
+  // NaN in Adam's state: resume refuses before anything is written
+  const std::string state = ckpt + "/state.safetensors", state_bytes = read_file(state);
+  poison(state, "v/emb.weight");
+  before = snapshot(run);
+  Result rs = attnlab("train --resume --steps 30 --quiet --out " + run);
+  CHECK(rs.code == 1);
+  CHECK(last_line(rs.out) == "attnlab: error: " + state + ": optimizer state of emb.weight holds NaN or Inf");
+  CHECK(snapshot(run) == before);
+  // a tensor that belongs to no parameter: refused too
+  {
+    attn::write_file_atomic(state, state_bytes);
+    const attn::SafetensorsFile f = attn::load_safetensors(state);
+    std::vector<std::pair<std::string, attn::Tensor>> ts;
+    for (auto& [n, t] : f.tensors) ts.push_back({n, t});
+    ts.push_back({"m/not.a.parameter", attn::Tensor::from({2}, {1, 2})});
+    attn::save_safetensors(state, ts, f.metadata);
+  }
+  before = snapshot(run);
+  Result extra = attnlab("train --resume --steps 30 --quiet --out " + run);
+  CHECK(extra.code == 1);
+  CHECK(last_line(extra.out) == "attnlab: error: " + state + ": tensor 'm/not.a.parameter' does not belong to this model's optimizer state");
+  CHECK(snapshot(run) == before);
+  attn::write_file_atomic(state, state_bytes);
+  // a checkpoint directory last.json does not point to (a kill before the old one was deleted) goes on the next start
+  fs::copy(ckpt, run + "/checkpoints/step-0000005", fs::copy_options::recursive);
+  Result resumed = attnlab("train --resume --steps 30 --quiet --out " + run);
+  CHECK(resumed.code == 0);
+  CHECK(!fs::exists(run + "/checkpoints/step-0000005"));
+  CHECK(std::distance(fs::directory_iterator(run + "/checkpoints"), fs::directory_iterator()) == 1);
+  // a directory where a file is expected
+  Result hyp = attnlab("score --hyp " + d.string() + " --ref " + d.string());
+  CHECK(hyp.code == 1);
+  CHECK(last_line(hyp.out) == "attnlab: error: " + d.string() + ": is a directory, expected a file");
+  Result input = attnlab("translate --run " + run + " --input " + d.string());
+  CHECK(input.code == 1);
+  CHECK(last_line(input.out) == "attnlab: error: " + d.string() + ": is a directory, expected a file");
+  fs::remove_all(d);
 }
 
 TEST_CASE("under gdb, start and next stay in one program: attnlab does not re-execute itself when traced") {

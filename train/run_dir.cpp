@@ -104,6 +104,15 @@ void RunDir::save_checkpoint(const Transformer& model, const Adam& opt, const Tr
   if (!prev.empty() && prev != rel) fs::remove_all(file(prev));
 }
 
+void RunDir::remove_stale_checkpoints() const {
+  const fs::path dir = file("checkpoints");
+  if (!fs::is_directory(dir)) return;
+  const std::string keep =
+      has_checkpoint() ? with_json_file(file("last.json"), [](const json& j) { return j.at("dir").get<std::string>(); }) : "";
+  for (auto& e : fs::directory_iterator(dir))
+    if ("checkpoints/" + e.path().filename().string() != keep) fs::remove_all(e.path());
+}
+
 TrainState RunDir::load_checkpoint(Transformer& model, Adam& opt) const {
   const std::string dir = file(with_json_file(file("last.json"), [](const json& j) { return j.at("dir").get<std::string>(); }));
   load_model_weights(model, dir + "/model.safetensors");
@@ -113,9 +122,18 @@ TrainState RunDir::load_checkpoint(Transformer& model, Adam& opt) const {
     const Tensor* v = f.find("v/" + opt.params[i]->name);
     if (!m || !v || m->shape() != opt.m[i].shape() || v->shape() != opt.v[i].shape())
       throw std::runtime_error(dir + "/state.safetensors: optimizer state does not fit parameter " + opt.params[i]->name);
+    if (!all_finite(*m) || !all_finite(*v))
+      throw std::runtime_error(dir + "/state.safetensors: optimizer state of " + opt.params[i]->name + " holds NaN or Inf");
     opt.m[i] = m->clone();
     opt.v[i] = v->clone();
   }
+  if (f.tensors.size() != 2 * opt.params.size())
+    for (auto& [name, t] : f.tensors) {
+      const bool moment = name.rfind("m/", 0) == 0 || name.rfind("v/", 0) == 0;
+      bool known = false;
+      for (auto& p : opt.params) known = known || (moment && name.substr(2) == p->name);
+      if (!known) throw std::runtime_error(dir + "/state.safetensors: tensor '" + name + "' does not belong to this model's optimizer state");
+    }
   TrainState st;
   with_json_file(dir + "/state.json", [&](const json& s) {
     st.step = s.at("step");

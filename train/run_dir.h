@@ -68,6 +68,9 @@ class RunDir {
   void truncate_logs(int64_t step) const;
 
   void save_checkpoint(const Transformer& model, const Adam& opt, const TrainState& st) const;
+  // Removes checkpoint directories last.json does not point to: what a kill between writing a
+  // new checkpoint and deleting the previous one (or before last.json moved) leaves behind.
+  void remove_stale_checkpoints() const;
   TrainState load_checkpoint(Transformer& model, Adam& opt) const;
   void save_best(const Transformer& model, int64_t step) const;
   void save_best(const Transformer& model) const;  // without a step in its metadata

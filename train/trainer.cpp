@@ -97,6 +97,7 @@ Trainer::Trainer(TrainConfig cfg, ProgressFn progress) : cfg_(std::move(cfg)), p
   }
   cfg_.validate();
   dir_.create("--out");
+  if (cfg_.resume) dir_.remove_stale_checkpoints();
   set_threads(cfg_.threads);
   t_start_ = Clock::now();
   prepare_data();
