@@ -31,6 +31,8 @@ std::vector<MoEntry> read_mo(const std::string& bytes, const std::string& what) 
     const uint64_t len = u32(table + 8 * i, big), off = u32(table + 8 * i + 4, big);
     if (off + len > size)
       throw fail(fmt::format("{} string {} (offset {}, length {}) runs past the end of the file", which, i, off, len));
+    if (off + len == size || bytes[off + len] != '\0')  // GNU msgunfmt: "file is truncated"
+      throw fail(fmt::format("{} string {} (offset {}, length {}) lacks its terminating NUL", which, i, off, len));
     return bytes.substr(off, len);
   };
   std::vector<MoEntry> out;

@@ -904,6 +904,15 @@ TEST_CASE("checkpoints holding NaN, extra tensors, stale checkpoint directories,
   fs::remove_all(d);
 }
 
+TEST_CASE("a model shape that does not fit is refused before the corpus is read, and --out is not created") {
+  fs::path d = temp_dir("shape");
+  Result r = attnlab("train --d-model 30 --heads 4 --out " + (d / "run").string());
+  CHECK(r.code != 0);
+  CHECK(last_line(r.out) == "attnlab: error: --d-model 30 is not divisible by --heads 4");
+  CHECK(!fs::exists(d / "run"));  // nothing written: no tokenizer trained first
+  fs::remove_all(d);
+}
+
 TEST_CASE("under gdb, start and next stay in one program: attnlab does not re-execute itself when traced") {
   if (shell("command -v gdb").code != 0) {
     WARN("gdb not installed; make test installs it");

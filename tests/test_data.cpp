@@ -91,6 +91,14 @@ TEST_CASE(".mo reader rejects malformed files with the file name and the reason"
   bad_off[28 + 8 + 5] = char(0xff);
   REQUIRE_THROWS_WITH(read_mo(bad_off, "o.mo"), Catch::Contains("original string 1"));
   for (size_t len = 0; len < good.size() - 60; len += 7) REQUIRE_THROWS(read_mo(good.substr(0, len), "t.mo"));
+  // the last string without its terminating NUL: GNU msgunfmt calls the file truncated
+  REQUIRE_THROWS_WITH(read_mo(good.substr(0, good.size() - 1), "nul.mo"),
+                      Catch::Equals("nul.mo: not a valid .mo file: translated string 4 (offset " +
+                                    std::to_string(good.size() - 1 - kEntries[4].second.size()) + ", length " +
+                                    std::to_string(kEntries[4].second.size()) + ") lacks its terminating NUL"));
+  std::string no_nul = good;
+  no_nul.back() = 'x';  // the same length, the NUL overwritten
+  REQUIRE_THROWS_WITH(read_mo(no_nul, "x.mo"), Catch::EndsWith("lacks its terminating NUL"));
 }
 
 TEST_CASE("gettext extraction filters, deduplicates and splits deterministically") {

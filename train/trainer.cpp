@@ -59,8 +59,8 @@ static std::unique_ptr<Tokenizer> make_tokenizer(const TrainConfig& cfg, const C
     const bool shared = fs::exists(cfg.tokenizer + ".model") || fs::exists(cfg.tokenizer + ".symbols");
     if (!shared && !have_own)  // (a resumed run keeps using its own copy)
       throw std::invalid_argument(fmt::format("--tokenizer {0}: no tokenizer there (expected {0}.model or {0}.symbols)", cfg.tokenizer));
-    for (const char* ext : {".model", ".vocab", ".symbols"})
-      if (fs::exists(cfg.tokenizer + ext)) fs::copy_file(cfg.tokenizer + ext, prefix + ext, fs::copy_options::overwrite_existing);
+    for (const char* ext : {".model", ".vocab", ".symbols"})  // whole or not at all (a full disk leaves no torn copy)
+      if (fs::exists(cfg.tokenizer + ext)) write_file_atomic(prefix + ext, read_file(cfg.tokenizer + ext));
     return Tokenizer::load(prefix);
   }
   if (have_own) return Tokenizer::load(prefix);
@@ -96,6 +96,11 @@ Trainer::Trainer(TrainConfig cfg, ProgressFn progress) : cfg_(std::move(cfg)), p
     cfg_ = saved;
   }
   cfg_.validate();
+  if (!cfg_.resume) {  // checks that need no data, before the corpus is read and a tokenizer trained
+    ModelConfig probe = cfg_.model;
+    probe.apply_preset(cfg_.variant);
+    probe.validate();
+  }
   dir_.create("--out");
   if (cfg_.resume) dir_.remove_stale_checkpoints();
   set_threads(cfg_.threads);
