@@ -904,6 +904,27 @@ TEST_CASE("checkpoints holding NaN, extra tensors, stale checkpoint directories,
   fs::remove_all(d);
 }
 
+TEST_CASE("a run stopped before its first checkpoint resumes to exactly the logs of an uninterrupted run") {
+  fs::path d = temp_dir("early-kill");
+  const std::string flags = std::string(kTiny) + " --steps 30 --eval-every 15 --log-every 5 --out ";
+  REQUIRE(attnlab("train " + flags + (d / "whole").string()).code == 0);
+  // what a kill after some logged steps but before the first checkpoint leaves: config.json,
+  // the tokenizer, logs with rows (one half-written), no last.json
+  REQUIRE(attnlab("train " + flags + (d / "cut").string()).code == 0);
+  for (const char* f : {"last.json", "results.json", "test.hyp", "model.best.safetensors"}) fs::remove(d / "cut" / f);
+  fs::remove_all(d / "cut" / "checkpoints");
+  std::ofstream(d / "cut" / "metrics.csv", std::ios::app) << "35,0,1.2";
+  Result r = attnlab("train --resume --quiet --out " + (d / "cut").string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  CHECK(loss_columns((d / "cut" / "metrics.csv").string()) == loss_columns((d / "whole" / "metrics.csv").string()));
+  CHECK(read_file((d / "cut" / "dynamics.csv").string()) == read_file((d / "whole" / "dynamics.csv").string()));
+  const std::string header = "step,epoch,train_loss,lr,grad_norm,tokens_per_s,train_seconds,wall_seconds,valid_loss";
+  CHECK(read_file((d / "cut" / "metrics.csv").string()).rfind(header, 0) == 0);
+  CHECK(read_file((d / "cut" / "test.hyp").string()) == read_file((d / "whole" / "test.hyp").string()));
+  fs::remove_all(d);
+}
+
 TEST_CASE("a model shape that does not fit is refused before the corpus is read, and --out is not created") {
   fs::path d = temp_dir("shape");
   Result r = attnlab("train --d-model 30 --heads 4 --out " + (d / "run").string());

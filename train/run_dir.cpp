@@ -75,6 +75,11 @@ static void truncate_csv(const std::string& path, int64_t step) {
   write_file_atomic(path, out);
 }
 
+void RunDir::clear_logs() const {
+  fs::remove(file("metrics.csv"));
+  fs::remove(file("dynamics.csv"));
+}
+
 void RunDir::truncate_logs(int64_t step) const {
   truncate_csv(file("metrics.csv"), step);
   truncate_csv(file("dynamics.csv"), step);

@@ -66,6 +66,9 @@ class RunDir {
   // Keeps only the rows up to `step` in both logs: a resumed run rewrites what the
   // interrupted one logged after its last checkpoint.
   void truncate_logs(int64_t step) const;
+  // Removes both logs: a run that stopped before its first checkpoint starts again from step 0,
+  // and its logs must then be those of an uninterrupted run.
+  void clear_logs() const;
 
   void save_checkpoint(const Transformer& model, const Adam& opt, const TrainState& st) const;
   // Removes checkpoint directories last.json does not point to: what a kill between writing a

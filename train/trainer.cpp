@@ -108,6 +108,7 @@ Trainer::Trainer(TrainConfig cfg, ProgressFn progress) : cfg_(std::move(cfg)), p
   prepare_data();
   build_model();
   if (resuming_) resume();
+  else if (cfg_.resume) dir_.clear_logs();  // stopped before its first checkpoint: it starts again from step 0
   if (!cfg_.quiet) announce();
   dir_.open_logs();
   std::vector<const Example*> probe;
