@@ -58,6 +58,21 @@ CLI::Validator real_number(double lo, bool lo_open, double hi, bool hi_open) {
       range);
 }
 
+// The line (1-based) of a config file where `key` is set (or, for "[", the first section).
+static int config_line(const std::string& text, const std::string& key) {
+  std::istringstream in(text);
+  int n = 0;
+  for (std::string line; std::getline(in, line);) {
+    n++;
+    const size_t at = line.find_first_not_of(" \t");
+    if (at == std::string::npos) continue;
+    if (key == "[" ? line[at] == '[' : line.compare(at, key.size(), key) == 0 &&
+                                           line.find_first_not_of(" \t", at + key.size()) == line.find('=', at))
+      return n;
+  }
+  return 0;
+}
+
 std::vector<std::string> expand_config_files(CLI::App& app, std::vector<std::string> args) {
   for (size_t i = 0; i < args.size(); i++) {
     std::string file;
@@ -82,15 +97,20 @@ std::vector<std::string> expand_config_files(CLI::App& app, std::vector<std::str
       throw std::runtime_error("--config " + file + ": " + e.what());
     }
     std::vector<std::string> flags;
+    const std::string text = read_file(file);
     for (auto& it : items) {
+      if (it.name == "++" || it.name == "--" || !it.parents.empty())  // CLI11's markers of a [section]
+        throw std::invalid_argument(fmt::format("--config {}:{}: sections are not read: put every setting at the top level, "
+                                                "as `name = value`", file, config_line(text, "[")));
       std::string name = it.name;
       std::replace(name.begin(), name.end(), '_', '-');
+      const std::string where = fmt::format("--config {}:{}", file, config_line(text, it.name));
       CLI::Option* opt = sub->get_option_no_throw("--" + name);
       if (!opt || name == "config")
-        throw std::invalid_argument(fmt::format("--config {}: unknown option '{}' for '{}'", file, it.name, sub->get_name()));
-      if (opt->get_type_size() == 0) {  // a flag: true / false
+        throw std::invalid_argument(fmt::format("{}: unknown option '{}' for '{}'", where, it.name, sub->get_name()));
+      if (opt->get_expected_max() == 0) {  // a switch (a flag): true / false
         if (it.inputs.size() != 1 || (it.inputs[0] != "true" && it.inputs[0] != "false"))
-          throw std::invalid_argument(fmt::format("--config {}: '{}' is a switch and takes true or false", file, it.name));
+          throw std::invalid_argument(fmt::format("{}: '{}' is a switch and takes true or false", where, it.name));
         if (it.inputs[0] == "true") flags.push_back("--" + name);
         continue;
       }
@@ -106,7 +126,7 @@ std::vector<std::string> expand_config_files(CLI::App& app, std::vector<std::str
         }
         std::string v = value;
         if (std::string err = (*check)(v); !err.empty())
-          throw std::invalid_argument(fmt::format("--config {}: {}: {}", file, it.name, err));
+          throw std::invalid_argument(fmt::format("{}: {}: {}", where, it.name, err));
       }
       flags.push_back(value);
     }

@@ -754,10 +754,17 @@ TEST_CASE("bad input gets one clear line naming the flag or file, a non-zero exi
   // a malformed config file, and values its flags would refuse: the error names the file
   attn::write_file_atomic((d / "bad.toml").string(), "d-model = \"wide\"\n");
   bad("train --config " + (d / "bad.toml").string() + " --task reverse --out " + (d / "h").string(),
-      "bad.toml: d-model: expected a whole number >= 1, got 'wide'");
+      "bad.toml:1: d-model: expected a whole number >= 1, got 'wide'");
   attn::write_file_atomic((d / "bad2.toml").string(), "steps = 100\ndropout = 1.5\n");
   bad("train --config " + (d / "bad2.toml").string() + " --task reverse --out " + (d / "h").string(),
-      "bad2.toml: dropout: expected a number in [0, 1), got '1.5'");
+      "bad2.toml:2: dropout: expected a number in [0, 1), got '1.5'");
+  // a [section] header: one clear line with the file and line, not CLI11's "unknown option '++'"
+  attn::write_file_atomic((d / "sect.toml").string(), "# settings\n\n[train]\nsteps = 100\n");
+  bad("train --config " + (d / "sect.toml").string() + " --task reverse --out " + (d / "h").string(),
+      "sect.toml:3: sections are not read: put every setting at the top level, as `name = value`");
+  attn::write_file_atomic((d / "switch.toml").string(), "steps = 100\ngelu = maybe\n");
+  bad("train --config " + (d / "switch.toml").string() + " --task reverse --out " + (d / "h").string(),
+      "switch.toml:2: 'gelu' is a switch and takes true or false");
   // numbers out of range or not numbers at all, named with what was expected
   const std::string out = " --task reverse --out " + (d / "k").string();
   bad("train --steps 1e3" + out, "--steps: expected a whole number >= 1, got '1e3'");
@@ -922,6 +929,20 @@ TEST_CASE("a run stopped before its first checkpoint resumes to exactly the logs
   const std::string header = "step,epoch,train_loss,lr,grad_norm,tokens_per_s,train_seconds,wall_seconds,valid_loss";
   CHECK(read_file((d / "cut" / "metrics.csv").string()).rfind(header, 0) == 0);
   CHECK(read_file((d / "cut" / "test.hyp").string()) == read_file((d / "whole" / "test.hyp").string()));
+  fs::remove_all(d);
+}
+
+TEST_CASE("every switch can be set in a config file as a TOML boolean") {
+  fs::path d = temp_dir("switches");
+  attn::write_file_atomic((d / "on.toml").string(), "gelu = true\npost_ln = true\nmatch-params = false\nsteps = 2\n");
+  Result r = attnlab("train --config " + (d / "on.toml").string() + " " + kTiny + " --eval-every 2 --out " + (d / "run").string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const auto cfg = nlohmann::json::parse(read_file((d / "run" / "config.json").string()));
+  CHECK(cfg.at("model").at("gelu") == true);
+  CHECK(cfg.at("model").at("post_ln") == true);
+  CHECK(cfg.at("match_params") == false);
+  CHECK(cfg.at("steps") == 2);
   fs::remove_all(d);
 }
 
