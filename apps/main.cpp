@@ -5,6 +5,7 @@
 //   attnlab inspect grad --variant both --tokens 3 --dim 2
 // Any error in user input ends with one line "attnlab: error: ..." and a non-zero exit.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -16,9 +17,26 @@
 #include "apps/commands.h"
 #include "core/threads.h"
 
+// Levenshtein distance: how many single-character edits turn a into b.
+static size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); j++) row[j] = j;
+  for (size_t i = 1; i <= a.size(); i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); j++) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
 int main(int argc, char** argv) {
   const char* blas_core = attn::ensure_fast_runtime(argv);
   CLI::App app{"attnlab — why does self-attention need a separate key matrix? QKᵀ vs QQᵀ, by experiment"};
+  app.name("attnlab");
   app.require_subcommand(1);
   // For bug reports: the version and the BLAS kernels this process runs (see core/threads.h).
   app.set_version_flag("--version", fmt::format("attnlab {}, BLAS kernels: {}", attn::attnlab_build(), blas_core));
@@ -31,6 +49,33 @@ int main(int argc, char** argv) {
   attn::add_gradcheck_command(app);
   attn::add_bench_command(app);
   attn::add_corpus_command(app);
+  // `attnlab help [COMMAND]`, and a mistyped command named with the nearest one
+  std::vector<std::string> names;
+  for (CLI::App* s : app.get_subcommands([](CLI::App*) { return true; })) names.push_back(s->get_name());
+  if (argc > 1 && argv[1][0] != '-' && std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+    const std::string word = argv[1];
+    if (word == "help") {
+      if (argc == 2) return app.exit(CLI::CallForHelp());
+      if (std::find(names.begin(), names.end(), argv[2]) == names.end()) {
+        fmt::print(stderr, "attnlab: error: unknown command '{}' (commands: {})\n", argv[2], fmt::join(names, ", "));
+        return 2;
+      }
+      std::vector<std::string> help_args = {"--help", argv[2]};  // reversed, as CLI11 takes them
+      try {
+        app.parse(help_args);
+      } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+      }
+      return 0;
+    }
+    std::string nearest;
+    size_t best = 3;  // at most two edits away
+    for (auto& n : names)
+      if (size_t d = edit_distance(word, n); d < best) best = d, nearest = n;
+    fmt::print(stderr, "attnlab: error: unknown command '{}'{} (see attnlab --help)\n", word,
+               nearest.empty() ? "" : "; did you mean '" + nearest + "'?");
+    return 2;
+  }
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     args = attn::expand_config_files(app, args);

@@ -946,6 +946,25 @@ TEST_CASE("every switch can be set in a config file as a TOML boolean") {
   fs::remove_all(d);
 }
 
+TEST_CASE("command-line conventions: the usage names the program, help COMMAND, a mistyped command gets the nearest") {
+  Result usage = attnlab("--help");
+  CHECK(usage.code == 0);
+  CHECK_THAT(usage.out, Catch::Contains("Usage: attnlab [OPTIONS] SUBCOMMAND"));
+  Result help = attnlab("help compare");
+  CHECK(help.code == 0);
+  CHECK_THAT(help.out, Catch::Contains("Usage: attnlab compare [OPTIONS]") && Catch::Contains("--preset"));
+  CHECK(attnlab("help").out == usage.out);
+  Result typo = attnlab("trian --steps 3");
+  CHECK(typo.code == 2);
+  CHECK(last_line(typo.out) == "attnlab: error: unknown command 'trian'; did you mean 'train'? (see attnlab --help)");
+  Result far = attnlab("xyzzy");
+  CHECK(far.code == 2);
+  CHECK(last_line(far.out) == "attnlab: error: unknown command 'xyzzy' (see attnlab --help)");
+  Result nohelp = attnlab("help trian");
+  CHECK(nohelp.code == 2);
+  CHECK_THAT(last_line(nohelp.out), Catch::StartsWith("attnlab: error: unknown command 'trian' (commands: compare, train,"));
+}
+
 TEST_CASE("a model shape that does not fit is refused before the corpus is read, and --out is not created") {
   fs::path d = temp_dir("shape");
   Result r = attnlab("train --d-model 30 --heads 4 --out " + (d / "run").string());
