@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps deps-test build test demo test-asan test-asan-quick fuzz clean
+.PHONY: all deps deps-test build debug test demo test-asan test-asan-quick fuzz clean
 
 all: build
 
@@ -17,6 +17,12 @@ deps-test:
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
+
+# For stepping through backprop: -O0 -g everywhere, bounds-checked tensor access (Debug), the gdb
+# printers beside the binary: gdb -iex "add-auto-load-safe-path $PWD/build-debug" --args build-debug/attnlab ...
+debug: deps-test
+	@cmake -S . -B build-debug -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build build-debug -j$(JOBS) --target attnlab
 
 test: deps-test
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -57,4 +63,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-debug

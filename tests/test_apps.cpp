@@ -996,7 +996,9 @@ TEST_CASE("gdb shows named variables and tensors when stopped in the QQᵀ score
   const std::string bin = ATTNLAB_BINARY;
   const std::string dir = bin.substr(0, bin.rfind('/'));
   const std::string cmd = "gdb -batch -nx -iex 'add-auto-load-safe-path " + dir + "' -ex 'break attn::matmul_backward' -ex run "
-                          "-ex 'p *e.out' -ex 'p *e.inputs[0]' -ex 'p e.inputs[0].get() == e.inputs[1].get()' --args " + bin +
+                          "-ex 'p *e.out' -ex 'p *e.inputs[0]' -ex 'p e.inputs[0].get() == e.inputs[1].get()' -ex 'p e' "
+                          "-ex 'set attnlab-print-limit 4' -ex 'p e.out->value' -ex 'frame function attn::Tape::backward' "
+                          "-ex 'p i' --args " + bin +
                           " inspect grad --variant qq --tokens 3 --dim 2";
   const std::string out = shell(cmd).out;
   INFO(out);
@@ -1004,6 +1006,11 @@ TEST_CASE("gdb shows named variables and tensors when stopped in the QQᵀ score
   REQUIRE_THAT(out, Catch::Contains("Variable 'S' (tape #1) value Tensor (3, 3) [") && Catch::Contains("grad Tensor (3, 3) ["));
   REQUIRE_THAT(out, Catch::Contains("Variable 'Q' (tape #0) value Tensor (3, 2) [") && Catch::Contains("grad Tensor (undefined)"));
   REQUIRE_THAT(out, Catch::Contains("= true"));
+  // the tape entry printer, all nine values of a 3 x 3 tensor by default, a print limit the user sets
+  REQUIRE_THAT(out, Catch::Contains("= TapeEntry matmul 'S' (3, 3) <- 'Q' (3, 2), 'Q' (3, 2) |grad| "));
+  REQUIRE(std::regex_search(out, std::regex(R"(value Tensor \(3, 3\) \[([^,\]]+, ){8}[^,\]]+\] grad)")));
+  REQUIRE(std::regex_search(out, std::regex(R"(= Tensor \(3, 3\) \[([^,\]]+, ){3}[^,\]]+, \.\.\.\])")));
+  REQUIRE_THAT(out, Catch::Contains("in attn::Tape::backward") && Catch::Contains("$6 = 1"));
 }
 
 TEST_CASE("inspect attention prints per-head statistics and writes heatmap data for a trained run") {
