@@ -3,7 +3,8 @@
 //   attnlab compare --preset quick --out reports/quick      # the main job (make demo)
 //   attnlab train --config configs/base.toml --variant qq --out runs/qq
 //   attnlab inspect grad --variant both --tokens 3 --dim 2
-// Any error in user input ends with one line "attnlab: error: ..." and a non-zero exit.
+// Any error in user input ends with one line "attnlab: error: ..." and a non-zero exit:
+// 1 for files, data and I/O, 2 for commands, flags and their values; 130 after Ctrl-C.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -16,6 +17,11 @@
 #include "train/build_info.h"
 #include "apps/commands.h"
 #include "core/threads.h"
+
+// Exit codes: 0 success, 1 a runtime error (files, data, I/O), 2 a usage error (unknown
+// commands or flags, bad values or combinations of flags), 130 interrupted (Ctrl-C, after
+// saving a checkpoint).
+constexpr int kUsageError = 2;
 
 // Levenshtein distance: how many single-character edits turn a into b.
 static size_t edit_distance(const std::string& a, const std::string& b) {
@@ -106,8 +112,12 @@ int main(int argc, char** argv) {
       if (!extra.empty()) msg = "unexpected argument(s): " + extra;
     }
     fmt::print(stderr, "attnlab: error: {} (see attnlab {}--help)\n", msg, sub);
-    return e.get_exit_code();
-  } catch (const std::exception& e) {
+    return kUsageError;
+  } catch (const std::invalid_argument& e) {  // a flag's value, or a combination of flags, refused
+    std::fflush(stdout);
+    fmt::print(stderr, "attnlab: error: {}\n", e.what());
+    return kUsageError;
+  } catch (const std::exception& e) {  // files, data, I/O
     std::fflush(stdout);
     fmt::print(stderr, "attnlab: error: {}\n", e.what());
     return 1;
