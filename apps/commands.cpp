@@ -268,6 +268,9 @@ void add_translate_command(CLI::App& app) {
     std::string line;
     std::istringstream file(o->input.empty() ? std::string() : read_file(o->input));
     std::istream& in = o->input.empty() ? std::cin : file;
+    if (o->input.empty() && ::isatty(STDIN_FILENO))  // not silence while it waits for a person to type
+      fmt::print(stderr, "translate: reading source sentences from standard input, one per line; end with Ctrl-D "
+                         "(or give --input FILE)\n");
     while (std::getline(in, line)) {
       if (!line.empty() && line.back() == '\r') line.pop_back();  // as the corpus readers do
       if (!valid_utf8(line)) throw std::runtime_error(fmt::format("{}:{}: invalid UTF-8", name, lines.size() + 1));

@@ -971,6 +971,24 @@ TEST_CASE("command-line conventions: the usage names the program, help COMMAND, 
   CHECK_THAT(last_line(nohelp.out), Catch::StartsWith("attnlab: error: unknown command 'trian' (commands: compare, train,"));
 }
 
+TEST_CASE("translate says it waits for sentences when standard input is a terminal, and nothing when it is a pipe") {
+  if (shell("command -v script").code != 0) {
+    WARN("util-linux script not installed: the terminal case is not run");
+    return;
+  }
+  fs::path d = temp_dir("tty");
+  const std::string run = (d / "run").string();
+  REQUIRE(attnlab(std::string("train ") + kTiny + " --steps 4 --eval-every 2 --out " + run).code == 0);
+  const std::string waiting = "translate: reading source sentences from standard input, one per line; end with Ctrl-D";
+  Result tty = shell("printf 'a b c\\n\\004' | timeout 60 script -qec '" + std::string(ATTNLAB_BINARY) + " translate --run " + run +
+                     " --beam 1' /dev/null");
+  CHECK_THAT(tty.out, Catch::Contains(waiting));
+  Result pipe = attnlab("translate --run " + run + " --beam 1 < /dev/null");
+  CHECK(pipe.code == 0);
+  CHECK_THAT(pipe.out, !Catch::Contains(waiting));
+  fs::remove_all(d);
+}
+
 TEST_CASE("a model shape that does not fit is refused before the corpus is read, and --out is not created") {
   fs::path d = temp_dir("shape");
   Result r = attnlab("train --d-model 30 --heads 4 --out " + (d / "run").string());

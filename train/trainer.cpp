@@ -52,7 +52,8 @@ static CorpusSplits load_text(const TrainConfig& cfg) {
   return synthetic_dir ? load_corpus_dir(dir, "src", "tgt") : load_corpus_dir(dir, cfg.src_lang, cfg.tgt_lang);
 }
 
-static std::unique_ptr<Tokenizer> make_tokenizer(const TrainConfig& cfg, const CorpusSplits& text, const RunDir& run) {
+static std::unique_ptr<Tokenizer> make_tokenizer(const TrainConfig& cfg, const CorpusSplits& text, const RunDir& run,
+                                                 const std::function<void(const std::string&)>& note) {
   const std::string prefix = run.file("tokenizer");
   const bool have_own = fs::exists(prefix + ".model") || fs::exists(prefix + ".symbols");
   if (!cfg.tokenizer.empty()) {  // shared tokenizer: copy it into the run so the run stands alone
@@ -68,6 +69,8 @@ static std::unique_ptr<Tokenizer> make_tokenizer(const TrainConfig& cfg, const C
   lines.insert(lines.end(), text.train.tgt.begin(), text.train.tgt.end());
   const bool symbolic = !cfg.task.empty() || text.dir.rfind("synthetic:", 0) == 0 || fs::exists(text.dir + "/train.src");
   if (symbolic) return Tokenizer::build_symbols(lines, prefix);
+  note(fmt::format("training a SentencePiece tokenizer (vocab {}) on the {} training sentences of both languages...",
+                   cfg.vocab, lines.size()));
   return Tokenizer::train_sentencepiece(lines, cfg.vocab, prefix, uint32_t(cfg.seed));
 }
 
@@ -121,7 +124,9 @@ Trainer::Trainer(TrainConfig cfg, ProgressFn progress) : cfg_(std::move(cfg)), p
 // (vocabulary, the variant, --match-params), and the encoded splits. Writes config.json of a new run.
 void Trainer::prepare_data() {
   text_ = load_text(cfg_);
-  tok_ = make_tokenizer(cfg_, text_, dir_);
+  tok_ = make_tokenizer(cfg_, text_, dir_, [this](const std::string& s) {
+    if (!cfg_.quiet) note(s);
+  });
   cfg_.model.vocab = tok_->vocab_size();
   if (!cfg_.resume) {
     cfg_.model.apply_preset(cfg_.variant);
