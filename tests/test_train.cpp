@@ -8,6 +8,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -115,6 +118,30 @@ static void fake_run(const fs::path& dir, const std::string& variant, int d, int
                                 variant == "qq" ? 0.6 : 0.2));
 }
 
+// Every plot command of a gnuplot script: no two titled series share a line style (lt N).
+static void require_distinct_styles(const std::string& gp) {
+  std::istringstream in(gp);
+  int plots = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("plot ", 0) != 0) continue;
+    plots++;
+    std::set<std::string> styles;
+    const std::regex titled(R"(lt (\d+) title)");
+    size_t styled = 0;
+    for (auto it = std::sregex_iterator(line.begin(), line.end(), titled); it != std::sregex_iterator(); ++it, ++styled) {
+      INFO(line);
+      REQUIRE(styles.insert((*it)[1]).second);
+    }
+    // every titled series names its style (a reference line, drawn in black, has no lt)
+    size_t titled_series = 0;
+    for (size_t at = line.find(" title '"); at != std::string::npos; at = line.find(" title '", at + 1)) titled_series++;
+    const size_t references = line.find(" with lines dt 3 ") != std::string::npos ? 1 : 0;
+    INFO(line);
+    REQUIRE(styled + references == titled_series);
+  }
+  REQUIRE(plots > 0);
+}
+
 TEST_CASE("the frontier report on a synthetic grid: interpolated frontier, verdicts, settlement, sweep, per-width reports") {
   const fs::path d = fs::temp_directory_path() / ("attnlab-frontier-" + std::to_string(::getpid()));
   fs::remove_all(d);
@@ -155,6 +182,8 @@ TEST_CASE("the frontier report on a synthetic grid: interpolated frontier, verdi
   REQUIRE_THAT(md, Catch::Contains("- d_model 32: settled"));
   REQUIRE_THAT(md, Catch::Contains("| 64 | 0.003 | 3.2000 | 3.0050 |"));  // the sweep beside the recipe's seed 1
   REQUIRE(fs::exists(d / "widths" / "d32" / "report.md"));
+  require_distinct_styles(read_file((d / "frontier.gp").string()));
+  require_distinct_styles(read_file((d / "widths" / "d32" / "plots.gp").string()));
   REQUIRE_FALSE(fs::exists(d / "widths" / "d16"));  // qk alone at 16: nothing to compare there
   // the summary has one row per finished run, sweep included
   const std::string summary = read_file((d / "summary.csv").string());

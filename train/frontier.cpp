@@ -285,6 +285,7 @@ std::optional<double> final_diag_mass(const std::string& dir, const Cell& c, con
 }
 
 std::string plots(const Grid& g, std::vector<std::pair<std::string, std::string>>& images) {
+  fs::remove_all(g.dir + "/plots");
   fs::create_directories(g.dir + "/plots");
   std::string gp = gnuplot_header();
   std::vector<Series> loss, bleu, cost, dist, diag_enc, diag_dec;

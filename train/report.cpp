@@ -146,7 +146,7 @@ class ComparisonReport {
   std::string series_plot(const std::string& name, const std::string& title_, const std::string& xl, const std::string& yl,
                           const SeriesMap& series, bool logy = false,
                           double xmin = -1,  // xmin >= 0: plot only from there on (y scales to what is shown)
-                          bool zero_line = false);
+                          bool zero_line = false, double ref = 0, const std::string& ref_title = "");
   void plots();
   void draw_and_finish();
 
@@ -385,14 +385,30 @@ void ComparisonReport::read_curves() {
       // Gradient norms and W_q W_kᵀ asymmetry per layer; entropy and diagonal mass per site kind.
       const std::string& metric = d[i][2];
       const bool per_layer = metric == "grad_wq" || metric == "grad_wk" || metric == "wqk_asymmetry";
-      const std::string key = per_layer ? metric + "|" + r.variant : metric;
-      const std::string label = per_layer ? d[i][1] : r.variant + " " + site_kind(d[i][1]);
+      // one plot per metric and site kind (a plot of every variant at every kind held more
+      // series than a palette has distinct styles)
+      const std::string key = per_layer ? metric + "|" + r.variant : metric + "|" + site_kind(d[i][1]);
+      const std::string label = per_layer ? d[i][1] : r.variant;
       dyn[key][label][num(dpath, i, d[i][0])].push_back(num(dpath, i, d[i][3]));
     }
   }
   write_file_atomic(dir + "/curves.csv", curves);
   write_file_atomic(dir + "/dynamics.csv", dynall);
 
+}
+
+// Twelve line styles, each a colour clearly apart from the others with its own dash pattern:
+// no two series of a plot share one (a plot with more series is split: see dyn_plot).
+constexpr size_t kReportStyles = 12;
+static std::string report_styles() {
+  static const char* colours[kReportStyles] = {"#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
+                                               "#a6761d", "#666666", "#1f78b4", "#b2182b", "#000000", "#80cdc1"};
+  static const char* dashes[kReportStyles] = {"1", "2", "3", "4", "5", "(8,4,2,4)", "(2,6)", "(12,4)", "(6,3,6,3,1,3)",
+                                              "(16,4,4,4)", "(1,2)", "(10,2,2,2,2,2)"};
+  std::string s;
+  for (size_t i = 0; i < kReportStyles; i++)
+    s += fmt::format("set linetype {} lc rgb '{}' lw 1.5 dt {}\n", i + 1, colours[i], dashes[i]);
+  return s;
 }
 
 // One series of a plot's data file: x, the mean over seeds, the lowest and the highest seed.
@@ -408,7 +424,8 @@ static std::string series_block(const std::string& label, const std::map<double,
 }
 
 std::string ComparisonReport::series_plot(const std::string& name, const std::string& title_, const std::string& xl,
-                                        const std::string& yl, const SeriesMap& series, bool logy, double xmin, bool zero_line) {
+                                        const std::string& yl, const SeriesMap& series, bool logy, double xmin, bool zero_line,
+                                        double ref, const std::string& ref_title) {
   if (series.empty()) return std::string();
   // Each point: x, the mean over seeds, and the lowest and highest seed; a series with more
   // than one seed gets a shaded band between them, so the seed spread is visible.
@@ -423,12 +440,14 @@ std::string ComparisonReport::series_plot(const std::string& name, const std::st
     bool seeds = false;
     data += series_block(label, *pts_ptr, seeds);
     const std::string src = fmt::format("'plots/{}.csv' index {}", name, idx);
-    // A variant keeps its colour in every plot (its place in the table), whichever series a plot has.
-    const int colour = rank_of(label) < order.size() ? int(rank_of(label)) + 1 : idx + 1;
-    if (seeds) plot += fmt::format("{}{} using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc {} notitle",
-                                   plot.empty() ? "" : ", ", src, colour);
-    plot += fmt::format("{}{} using 1:2 with linespoints pt 7 ps 0.4 lc {} title '{}'", plot.empty() ? "" : ", ", src,
-                        colour, label);
+    // A variant keeps its style (colour and dashes) in every plot: its place in the table, when
+    // the table fits the palette; otherwise, and for other series (layers), the series' place here.
+    const bool by_variant = order.size() <= kReportStyles && rank_of(label) < order.size();
+    const int style = (by_variant ? int(rank_of(label)) : idx) % int(kReportStyles) + 1;
+    if (seeds) plot += fmt::format("{}{} using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt {} notitle",
+                                   plot.empty() ? "" : ", ", src, style);
+    plot += fmt::format("{}{} using 1:2 with linespoints pt 7 ps 0.4 lt {} title '{}'", plot.empty() ? "" : ", ", src,
+                        style, label);
     idx++;
   }
   write_file_atomic(dir + "/plots/" + name + ".csv", data);
@@ -438,6 +457,7 @@ std::string ComparisonReport::series_plot(const std::string& name, const std::st
   };
   const std::string range = xmin >= 0 ? fmt::format("set xrange [{}:*]\n", xmin) : "";
   if (zero_line) plot += ", 0 with lines dt 2 lc 'black' notitle";
+  if (!ref_title.empty()) plot += fmt::format(", {} with lines dt 3 lw 2 lc 'black' title '{}'", ref, ref_title);
   gp += fmt::format("set output 'plots/{}.png'\nset title '{}'\nset xlabel '{}'\nset ylabel '{}'\n{}{}plot {}\n{}{}", name,
                     gq(title_), xl, yl, logy ? "set logscale y\n" : "", range, plot, logy ? "unset logscale y\n" : "",
                     range.empty() ? "" : "set xrange [*:*]\n");
@@ -445,9 +465,11 @@ std::string ComparisonReport::series_plot(const std::string& name, const std::st
 }
 
 void ComparisonReport::plots() {
-  // One data file per plot: blocks separated by two blank lines, one block per series.
+  // One data file per plot: blocks separated by two blank lines, one block per series. The
+  // directory is the report's own: what an earlier report drew there goes first.
+  fs::remove_all(dir + "/plots");
   fs::create_directories(dir + "/plots");
-  gp = "# gnuplot script for the report's plots: gnuplot plots.gp (run inside the report directory)\n"
+  gp = "# gnuplot script for the report's plots: gnuplot plots.gp (run inside the report directory)\n" + report_styles() +
                    "set terminal pngcairo noenhanced size 900,520 font 'sans,10'\nset datafile separator ','\nset key outside right\nset grid\n";
   auto add = [&](const std::string& caption, const std::string& path) {
     if (!path.empty()) images.push_back({caption, path});
@@ -478,14 +500,35 @@ void ComparisonReport::plots() {
                   vloss_diff, false, -1, true));
   add("Validation loss by training wall time", series_plot("valid_loss_by_time", "validation loss by wall time", "seconds", "valid loss", vloss_time));
   add("Training loss (window means)", series_plot("train_loss", "training loss", "step", "train loss", tloss_step));
-  auto dyn_plot = [&](const std::string& metric, const std::string& caption, const std::string& yl, bool logy) {
+  // A plot with more series than the palette has styles is drawn as several (layers 1-12, 13-...).
+  auto dyn_plot = [&](const std::string& metric, const std::string& caption, const std::string& yl, bool logy,
+                      double ref = 0, const std::string& ref_title = "") {
     if (!dyn.count(metric)) return;
-    add(caption, series_plot(safe(metric), caption, "step", yl, dyn[metric], logy));
+    const SeriesMap& all = dyn[metric];
+    if (all.size() <= kReportStyles) {
+      add(caption, series_plot(safe(metric), caption, "step", yl, all, logy, -1, false, ref, ref_title));
+      return;
+    }
+    SeriesMap part;
+    int n = 0;
+    for (auto it = all.begin(); it != all.end(); ++it) {
+      part.insert(*it);
+      if (part.size() == kReportStyles || std::next(it) == all.end()) {
+        const std::string c = fmt::format("{} (part {})", caption, ++n);
+        add(c, series_plot(fmt::format("{}_{}", safe(metric), n), c, "step", yl, part, logy, -1, false, ref, ref_title));
+        part.clear();
+      }
+    }
   };
-  dyn_plot("entropy", "Attention entropy (nats), mean over layers, heads and query positions", "entropy", false);
-  dyn_plot("diag_mass", "Attention mass on the diagonal P(i,i) in self-attention, mean over layers", "P(i,i)", false);
+  for (const char* kind : {"enc self", "dec self", "cross"})
+    dyn_plot(std::string("entropy|") + kind, fmt::format("Attention entropy (nats), {}-attention, mean over layers, heads and "
+                                                         "query positions", kind), "entropy (nats)", false);
+  for (const char* kind : {"enc self", "dec self"})
+    dyn_plot(std::string("diag_mass|") + kind, fmt::format("Attention mass on the diagonal P(i,i), {}-attention, mean over "
+                                                           "layers", kind), "P(i,i)", false);
   for (auto& v : order) {
-    dyn_plot("wqk_asymmetry|" + v, "[" + v + "] asymmetry of each layer\u2019s W_q W_kᵀ: |A - Aᵀ| / |A| (QQᵀ forces 0)", "asymmetry", false);
+    dyn_plot("wqk_asymmetry|" + v, "[" + v + "] asymmetry of each layer\u2019s W_q W_kᵀ: |A - Aᵀ| / |A| (QQᵀ forces 0)",
+             "asymmetry |A - Aᵀ| / |A|", false, std::sqrt(2.0), "a random matrix (√2)");
     dyn_plot("grad_wq|" + v, "[" + v + "] gradient norm of W_q per layer (for qq sites: the shared W)", "|dL/dW_q|", true);
     dyn_plot("grad_wk|" + v, "[" + v + "] gradient norm of W_k per layer", "|dL/dW_k|", true);
   }

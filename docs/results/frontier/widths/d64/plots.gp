@@ -1,4 +1,16 @@
 # gnuplot script for the report's plots: gnuplot plots.gp (run inside the report directory)
+set linetype 1 lc rgb '#1b9e77' lw 1.5 dt 1
+set linetype 2 lc rgb '#d95f02' lw 1.5 dt 2
+set linetype 3 lc rgb '#7570b3' lw 1.5 dt 3
+set linetype 4 lc rgb '#e7298a' lw 1.5 dt 4
+set linetype 5 lc rgb '#66a61e' lw 1.5 dt 5
+set linetype 6 lc rgb '#e6ab02' lw 1.5 dt (8,4,2,4)
+set linetype 7 lc rgb '#a6761d' lw 1.5 dt (2,6)
+set linetype 8 lc rgb '#666666' lw 1.5 dt (12,4)
+set linetype 9 lc rgb '#1f78b4' lw 1.5 dt (6,3,6,3,1,3)
+set linetype 10 lc rgb '#b2182b' lw 1.5 dt (16,4,4,4)
+set linetype 11 lc rgb '#000000' lw 1.5 dt (1,2)
+set linetype 12 lc rgb '#80cdc1' lw 1.5 dt (10,2,2,2,2,2)
 set terminal pngcairo noenhanced size 900,520 font 'sans,10'
 set datafile separator ','
 set key outside right
@@ -7,150 +19,165 @@ set output 'plots/valid_loss_by_step.png'
 set title 'validation loss by step'
 set xlabel 'step'
 set ylabel 'valid loss'
-plot 'plots/valid_loss_by_step.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'qk', 'plots/valid_loss_by_step.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'qq', 'plots/valid_loss_by_step.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'qq-noself', 'plots/valid_loss_by_step.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'noV', 'plots/valid_loss_by_step.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'noO', 'plots/valid_loss_by_step.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'qq-noV-noO'
+plot 'plots/valid_loss_by_step.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'qk', 'plots/valid_loss_by_step.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'qq', 'plots/valid_loss_by_step.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'qq-noself', 'plots/valid_loss_by_step.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'noV', 'plots/valid_loss_by_step.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'noO', 'plots/valid_loss_by_step.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'qq-noV-noO'
 set output 'plots/valid_loss_late.png'
 set title 'validation loss, second half of training'
 set xlabel 'step'
 set ylabel 'valid loss'
 set xrange [1000:*]
-plot 'plots/valid_loss_late.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'qk', 'plots/valid_loss_late.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'qq', 'plots/valid_loss_late.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'qq-noself', 'plots/valid_loss_late.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'noV', 'plots/valid_loss_late.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'noO', 'plots/valid_loss_late.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'qq-noV-noO'
+plot 'plots/valid_loss_late.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'qk', 'plots/valid_loss_late.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'qq', 'plots/valid_loss_late.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'qq-noself', 'plots/valid_loss_late.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'noV', 'plots/valid_loss_late.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'noO', 'plots/valid_loss_late.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'qq-noV-noO'
 set xrange [*:*]
 set output 'plots/valid_loss_diff.png'
 set title 'validation loss minus qk’s (same seed)'
 set xlabel 'step'
 set ylabel 'difference in valid loss'
-plot 'plots/valid_loss_diff.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'qq', 'plots/valid_loss_diff.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'qq-noself', 'plots/valid_loss_diff.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'noV', 'plots/valid_loss_diff.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'noO', 'plots/valid_loss_diff.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'qq-noV-noO', 0 with lines dt 2 lc 'black' notitle
+plot 'plots/valid_loss_diff.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'qq', 'plots/valid_loss_diff.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'qq-noself', 'plots/valid_loss_diff.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'noV', 'plots/valid_loss_diff.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'noO', 'plots/valid_loss_diff.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'qq-noV-noO', 0 with lines dt 2 lc 'black' notitle
 set output 'plots/valid_loss_by_time.png'
 set title 'validation loss by wall time'
 set xlabel 'seconds'
 set ylabel 'valid loss'
-plot 'plots/valid_loss_by_time.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'qk', 'plots/valid_loss_by_time.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'qq', 'plots/valid_loss_by_time.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'qq-noself', 'plots/valid_loss_by_time.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'noV', 'plots/valid_loss_by_time.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'noO', 'plots/valid_loss_by_time.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'qq-noV-noO'
+plot 'plots/valid_loss_by_time.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'qk', 'plots/valid_loss_by_time.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'qq', 'plots/valid_loss_by_time.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'qq-noself', 'plots/valid_loss_by_time.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'noV', 'plots/valid_loss_by_time.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'noO', 'plots/valid_loss_by_time.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'qq-noV-noO'
 set output 'plots/train_loss.png'
 set title 'training loss'
 set xlabel 'step'
 set ylabel 'train loss'
-plot 'plots/train_loss.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'qk', 'plots/train_loss.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'qq', 'plots/train_loss.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'qq-noself', 'plots/train_loss.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'noV', 'plots/train_loss.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'noO', 'plots/train_loss.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'qq-noV-noO'
-set output 'plots/entropy.png'
-set title 'Attention entropy (nats), mean over layers, heads and query positions'
+plot 'plots/train_loss.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'qk', 'plots/train_loss.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'qq', 'plots/train_loss.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'qq-noself', 'plots/train_loss.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'noV', 'plots/train_loss.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'noO', 'plots/train_loss.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'qq-noV-noO'
+set output 'plots/entropy_enc_self.png'
+set title 'Attention entropy (nats), enc self-attention, mean over layers, heads and query positions'
 set xlabel 'step'
-set ylabel 'entropy'
-plot 'plots/entropy.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/entropy.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'noO cross', 'plots/entropy.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/entropy.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'noO dec self', 'plots/entropy.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 3 notitle, 'plots/entropy.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'noO enc self', 'plots/entropy.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 4 notitle, 'plots/entropy.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'noV cross', 'plots/entropy.csv' index 4 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 5 notitle, 'plots/entropy.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'noV dec self', 'plots/entropy.csv' index 5 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 6 notitle, 'plots/entropy.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'noV enc self', 'plots/entropy.csv' index 6 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 7 notitle, 'plots/entropy.csv' index 6 using 1:2 with linespoints pt 7 ps 0.4 lc 7 title 'qk cross', 'plots/entropy.csv' index 7 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 8 notitle, 'plots/entropy.csv' index 7 using 1:2 with linespoints pt 7 ps 0.4 lc 8 title 'qk dec self', 'plots/entropy.csv' index 8 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 9 notitle, 'plots/entropy.csv' index 8 using 1:2 with linespoints pt 7 ps 0.4 lc 9 title 'qk enc self', 'plots/entropy.csv' index 9 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 10 notitle, 'plots/entropy.csv' index 9 using 1:2 with linespoints pt 7 ps 0.4 lc 10 title 'qq cross', 'plots/entropy.csv' index 10 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 11 notitle, 'plots/entropy.csv' index 10 using 1:2 with linespoints pt 7 ps 0.4 lc 11 title 'qq dec self', 'plots/entropy.csv' index 11 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 12 notitle, 'plots/entropy.csv' index 11 using 1:2 with linespoints pt 7 ps 0.4 lc 12 title 'qq enc self', 'plots/entropy.csv' index 12 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 13 notitle, 'plots/entropy.csv' index 12 using 1:2 with linespoints pt 7 ps 0.4 lc 13 title 'qq-noV-noO cross', 'plots/entropy.csv' index 13 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 14 notitle, 'plots/entropy.csv' index 13 using 1:2 with linespoints pt 7 ps 0.4 lc 14 title 'qq-noV-noO dec self', 'plots/entropy.csv' index 14 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 15 notitle, 'plots/entropy.csv' index 14 using 1:2 with linespoints pt 7 ps 0.4 lc 15 title 'qq-noV-noO enc self', 'plots/entropy.csv' index 15 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 16 notitle, 'plots/entropy.csv' index 15 using 1:2 with linespoints pt 7 ps 0.4 lc 16 title 'qq-noself cross', 'plots/entropy.csv' index 16 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 17 notitle, 'plots/entropy.csv' index 16 using 1:2 with linespoints pt 7 ps 0.4 lc 17 title 'qq-noself dec self', 'plots/entropy.csv' index 17 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 18 notitle, 'plots/entropy.csv' index 17 using 1:2 with linespoints pt 7 ps 0.4 lc 18 title 'qq-noself enc self'
-set output 'plots/diag_mass.png'
-set title 'Attention mass on the diagonal P(i,i) in self-attention, mean over layers'
+set ylabel 'entropy (nats)'
+plot 'plots/entropy_enc_self.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 1 notitle, 'plots/entropy_enc_self.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'qk', 'plots/entropy_enc_self.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 2 notitle, 'plots/entropy_enc_self.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'qq', 'plots/entropy_enc_self.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 3 notitle, 'plots/entropy_enc_self.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'qq-noself', 'plots/entropy_enc_self.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 4 notitle, 'plots/entropy_enc_self.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'noV', 'plots/entropy_enc_self.csv' index 4 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 5 notitle, 'plots/entropy_enc_self.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'noO', 'plots/entropy_enc_self.csv' index 5 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 6 notitle, 'plots/entropy_enc_self.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'qq-noV-noO'
+set output 'plots/entropy_dec_self.png'
+set title 'Attention entropy (nats), dec self-attention, mean over layers, heads and query positions'
+set xlabel 'step'
+set ylabel 'entropy (nats)'
+plot 'plots/entropy_dec_self.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 1 notitle, 'plots/entropy_dec_self.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'qk', 'plots/entropy_dec_self.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 2 notitle, 'plots/entropy_dec_self.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'qq', 'plots/entropy_dec_self.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 3 notitle, 'plots/entropy_dec_self.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'qq-noself', 'plots/entropy_dec_self.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 4 notitle, 'plots/entropy_dec_self.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'noV', 'plots/entropy_dec_self.csv' index 4 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 5 notitle, 'plots/entropy_dec_self.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'noO', 'plots/entropy_dec_self.csv' index 5 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 6 notitle, 'plots/entropy_dec_self.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'qq-noV-noO'
+set output 'plots/entropy_cross.png'
+set title 'Attention entropy (nats), cross-attention, mean over layers, heads and query positions'
+set xlabel 'step'
+set ylabel 'entropy (nats)'
+plot 'plots/entropy_cross.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 1 notitle, 'plots/entropy_cross.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'qk', 'plots/entropy_cross.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 2 notitle, 'plots/entropy_cross.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'qq', 'plots/entropy_cross.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 3 notitle, 'plots/entropy_cross.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'qq-noself', 'plots/entropy_cross.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 4 notitle, 'plots/entropy_cross.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'noV', 'plots/entropy_cross.csv' index 4 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 5 notitle, 'plots/entropy_cross.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'noO', 'plots/entropy_cross.csv' index 5 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 6 notitle, 'plots/entropy_cross.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'qq-noV-noO'
+set output 'plots/diag_mass_enc_self.png'
+set title 'Attention mass on the diagonal P(i,i), enc self-attention, mean over layers'
 set xlabel 'step'
 set ylabel 'P(i,i)'
-plot 'plots/diag_mass.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 1 notitle, 'plots/diag_mass.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'noO dec self', 'plots/diag_mass.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 2 notitle, 'plots/diag_mass.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'noO enc self', 'plots/diag_mass.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 3 notitle, 'plots/diag_mass.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'noV dec self', 'plots/diag_mass.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 4 notitle, 'plots/diag_mass.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'noV enc self', 'plots/diag_mass.csv' index 4 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 5 notitle, 'plots/diag_mass.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'qk dec self', 'plots/diag_mass.csv' index 5 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 6 notitle, 'plots/diag_mass.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'qk enc self', 'plots/diag_mass.csv' index 6 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 7 notitle, 'plots/diag_mass.csv' index 6 using 1:2 with linespoints pt 7 ps 0.4 lc 7 title 'qq dec self', 'plots/diag_mass.csv' index 7 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 8 notitle, 'plots/diag_mass.csv' index 7 using 1:2 with linespoints pt 7 ps 0.4 lc 8 title 'qq enc self', 'plots/diag_mass.csv' index 8 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 9 notitle, 'plots/diag_mass.csv' index 8 using 1:2 with linespoints pt 7 ps 0.4 lc 9 title 'qq-noV-noO dec self', 'plots/diag_mass.csv' index 9 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 10 notitle, 'plots/diag_mass.csv' index 9 using 1:2 with linespoints pt 7 ps 0.4 lc 10 title 'qq-noV-noO enc self', 'plots/diag_mass.csv' index 10 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 11 notitle, 'plots/diag_mass.csv' index 10 using 1:2 with linespoints pt 7 ps 0.4 lc 11 title 'qq-noself dec self', 'plots/diag_mass.csv' index 11 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lc 12 notitle, 'plots/diag_mass.csv' index 11 using 1:2 with linespoints pt 7 ps 0.4 lc 12 title 'qq-noself enc self'
+plot 'plots/diag_mass_enc_self.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 1 notitle, 'plots/diag_mass_enc_self.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'qk', 'plots/diag_mass_enc_self.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 2 notitle, 'plots/diag_mass_enc_self.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'qq', 'plots/diag_mass_enc_self.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 3 notitle, 'plots/diag_mass_enc_self.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'qq-noself', 'plots/diag_mass_enc_self.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 4 notitle, 'plots/diag_mass_enc_self.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'noV', 'plots/diag_mass_enc_self.csv' index 4 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 5 notitle, 'plots/diag_mass_enc_self.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'noO', 'plots/diag_mass_enc_self.csv' index 5 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 6 notitle, 'plots/diag_mass_enc_self.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'qq-noV-noO'
+set output 'plots/diag_mass_dec_self.png'
+set title 'Attention mass on the diagonal P(i,i), dec self-attention, mean over layers'
+set xlabel 'step'
+set ylabel 'P(i,i)'
+plot 'plots/diag_mass_dec_self.csv' index 0 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 1 notitle, 'plots/diag_mass_dec_self.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'qk', 'plots/diag_mass_dec_self.csv' index 1 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 2 notitle, 'plots/diag_mass_dec_self.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'qq', 'plots/diag_mass_dec_self.csv' index 2 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 3 notitle, 'plots/diag_mass_dec_self.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'qq-noself', 'plots/diag_mass_dec_self.csv' index 3 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 4 notitle, 'plots/diag_mass_dec_self.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'noV', 'plots/diag_mass_dec_self.csv' index 4 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 5 notitle, 'plots/diag_mass_dec_self.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'noO', 'plots/diag_mass_dec_self.csv' index 5 using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt 6 notitle, 'plots/diag_mass_dec_self.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'qq-noV-noO'
 set output 'plots/wqk_asymmetry_qk.png'
 set title '[qk] asymmetry of each layer’s W_q W_kᵀ: |A - Aᵀ| / |A| (QQᵀ forces 0)'
 set xlabel 'step'
-set ylabel 'asymmetry'
-plot 'plots/wqk_asymmetry_qk.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_qk.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/wqk_asymmetry_qk.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/wqk_asymmetry_qk.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/wqk_asymmetry_qk.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/wqk_asymmetry_qk.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+set ylabel 'asymmetry |A - Aᵀ| / |A|'
+plot 'plots/wqk_asymmetry_qk.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_qk.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.0.self_attn', 'plots/wqk_asymmetry_qk.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'dec.1.cross_attn', 'plots/wqk_asymmetry_qk.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'dec.1.self_attn', 'plots/wqk_asymmetry_qk.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'enc.0.self_attn', 'plots/wqk_asymmetry_qk.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'enc.1.self_attn', 1.4142135623730951 with lines dt 3 lw 2 lc 'black' title 'a random matrix (√2)'
 set output 'plots/grad_wq_qk.png'
 set title '[qk] gradient norm of W_q per layer (for qq sites: the shared W)'
 set xlabel 'step'
 set ylabel '|dL/dW_q|'
 set logscale y
-plot 'plots/grad_wq_qk.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wq_qk.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/grad_wq_qk.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/grad_wq_qk.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/grad_wq_qk.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/grad_wq_qk.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+plot 'plots/grad_wq_qk.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/grad_wq_qk.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.0.self_attn', 'plots/grad_wq_qk.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'dec.1.cross_attn', 'plots/grad_wq_qk.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'dec.1.self_attn', 'plots/grad_wq_qk.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'enc.0.self_attn', 'plots/grad_wq_qk.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'enc.1.self_attn'
 unset logscale y
 set output 'plots/grad_wk_qk.png'
 set title '[qk] gradient norm of W_k per layer'
 set xlabel 'step'
 set ylabel '|dL/dW_k|'
 set logscale y
-plot 'plots/grad_wk_qk.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wk_qk.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/grad_wk_qk.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/grad_wk_qk.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/grad_wk_qk.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/grad_wk_qk.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+plot 'plots/grad_wk_qk.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/grad_wk_qk.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.0.self_attn', 'plots/grad_wk_qk.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'dec.1.cross_attn', 'plots/grad_wk_qk.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'dec.1.self_attn', 'plots/grad_wk_qk.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'enc.0.self_attn', 'plots/grad_wk_qk.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'enc.1.self_attn'
 unset logscale y
 set output 'plots/wqk_asymmetry_qq.png'
 set title '[qq] asymmetry of each layer’s W_q W_kᵀ: |A - Aᵀ| / |A| (QQᵀ forces 0)'
 set xlabel 'step'
-set ylabel 'asymmetry'
-plot 'plots/wqk_asymmetry_qq.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_qq.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.1.cross_attn'
+set ylabel 'asymmetry |A - Aᵀ| / |A|'
+plot 'plots/wqk_asymmetry_qq.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_qq.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.1.cross_attn', 1.4142135623730951 with lines dt 3 lw 2 lc 'black' title 'a random matrix (√2)'
 set output 'plots/grad_wq_qq.png'
 set title '[qq] gradient norm of W_q per layer (for qq sites: the shared W)'
 set xlabel 'step'
 set ylabel '|dL/dW_q|'
 set logscale y
-plot 'plots/grad_wq_qq.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wq_qq.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/grad_wq_qq.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/grad_wq_qq.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/grad_wq_qq.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/grad_wq_qq.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+plot 'plots/grad_wq_qq.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/grad_wq_qq.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.0.self_attn', 'plots/grad_wq_qq.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'dec.1.cross_attn', 'plots/grad_wq_qq.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'dec.1.self_attn', 'plots/grad_wq_qq.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'enc.0.self_attn', 'plots/grad_wq_qq.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'enc.1.self_attn'
 unset logscale y
 set output 'plots/grad_wk_qq.png'
 set title '[qq] gradient norm of W_k per layer'
 set xlabel 'step'
 set ylabel '|dL/dW_k|'
 set logscale y
-plot 'plots/grad_wk_qq.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wk_qq.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.1.cross_attn'
+plot 'plots/grad_wk_qq.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/grad_wk_qq.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.1.cross_attn'
 unset logscale y
 set output 'plots/wqk_asymmetry_qq-noself.png'
 set title '[qq-noself] asymmetry of each layer’s W_q W_kᵀ: |A - Aᵀ| / |A| (QQᵀ forces 0)'
 set xlabel 'step'
-set ylabel 'asymmetry'
-plot 'plots/wqk_asymmetry_qq-noself.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_qq-noself.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.1.cross_attn'
+set ylabel 'asymmetry |A - Aᵀ| / |A|'
+plot 'plots/wqk_asymmetry_qq-noself.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_qq-noself.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.1.cross_attn', 1.4142135623730951 with lines dt 3 lw 2 lc 'black' title 'a random matrix (√2)'
 set output 'plots/grad_wq_qq-noself.png'
 set title '[qq-noself] gradient norm of W_q per layer (for qq sites: the shared W)'
 set xlabel 'step'
 set ylabel '|dL/dW_q|'
 set logscale y
-plot 'plots/grad_wq_qq-noself.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wq_qq-noself.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/grad_wq_qq-noself.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/grad_wq_qq-noself.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/grad_wq_qq-noself.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/grad_wq_qq-noself.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+plot 'plots/grad_wq_qq-noself.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/grad_wq_qq-noself.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.0.self_attn', 'plots/grad_wq_qq-noself.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'dec.1.cross_attn', 'plots/grad_wq_qq-noself.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'dec.1.self_attn', 'plots/grad_wq_qq-noself.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'enc.0.self_attn', 'plots/grad_wq_qq-noself.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'enc.1.self_attn'
 unset logscale y
 set output 'plots/grad_wk_qq-noself.png'
 set title '[qq-noself] gradient norm of W_k per layer'
 set xlabel 'step'
 set ylabel '|dL/dW_k|'
 set logscale y
-plot 'plots/grad_wk_qq-noself.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wk_qq-noself.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.1.cross_attn'
+plot 'plots/grad_wk_qq-noself.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/grad_wk_qq-noself.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.1.cross_attn'
 unset logscale y
 set output 'plots/wqk_asymmetry_noV.png'
 set title '[noV] asymmetry of each layer’s W_q W_kᵀ: |A - Aᵀ| / |A| (QQᵀ forces 0)'
 set xlabel 'step'
-set ylabel 'asymmetry'
-plot 'plots/wqk_asymmetry_noV.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_noV.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/wqk_asymmetry_noV.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/wqk_asymmetry_noV.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/wqk_asymmetry_noV.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/wqk_asymmetry_noV.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+set ylabel 'asymmetry |A - Aᵀ| / |A|'
+plot 'plots/wqk_asymmetry_noV.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_noV.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.0.self_attn', 'plots/wqk_asymmetry_noV.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'dec.1.cross_attn', 'plots/wqk_asymmetry_noV.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'dec.1.self_attn', 'plots/wqk_asymmetry_noV.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'enc.0.self_attn', 'plots/wqk_asymmetry_noV.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'enc.1.self_attn', 1.4142135623730951 with lines dt 3 lw 2 lc 'black' title 'a random matrix (√2)'
 set output 'plots/grad_wq_noV.png'
 set title '[noV] gradient norm of W_q per layer (for qq sites: the shared W)'
 set xlabel 'step'
 set ylabel '|dL/dW_q|'
 set logscale y
-plot 'plots/grad_wq_noV.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wq_noV.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/grad_wq_noV.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/grad_wq_noV.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/grad_wq_noV.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/grad_wq_noV.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+plot 'plots/grad_wq_noV.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/grad_wq_noV.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.0.self_attn', 'plots/grad_wq_noV.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'dec.1.cross_attn', 'plots/grad_wq_noV.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'dec.1.self_attn', 'plots/grad_wq_noV.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'enc.0.self_attn', 'plots/grad_wq_noV.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'enc.1.self_attn'
 unset logscale y
 set output 'plots/grad_wk_noV.png'
 set title '[noV] gradient norm of W_k per layer'
 set xlabel 'step'
 set ylabel '|dL/dW_k|'
 set logscale y
-plot 'plots/grad_wk_noV.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wk_noV.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/grad_wk_noV.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/grad_wk_noV.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/grad_wk_noV.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/grad_wk_noV.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+plot 'plots/grad_wk_noV.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/grad_wk_noV.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.0.self_attn', 'plots/grad_wk_noV.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'dec.1.cross_attn', 'plots/grad_wk_noV.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'dec.1.self_attn', 'plots/grad_wk_noV.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'enc.0.self_attn', 'plots/grad_wk_noV.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'enc.1.self_attn'
 unset logscale y
 set output 'plots/wqk_asymmetry_noO.png'
 set title '[noO] asymmetry of each layer’s W_q W_kᵀ: |A - Aᵀ| / |A| (QQᵀ forces 0)'
 set xlabel 'step'
-set ylabel 'asymmetry'
-plot 'plots/wqk_asymmetry_noO.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_noO.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/wqk_asymmetry_noO.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/wqk_asymmetry_noO.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/wqk_asymmetry_noO.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/wqk_asymmetry_noO.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+set ylabel 'asymmetry |A - Aᵀ| / |A|'
+plot 'plots/wqk_asymmetry_noO.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_noO.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.0.self_attn', 'plots/wqk_asymmetry_noO.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'dec.1.cross_attn', 'plots/wqk_asymmetry_noO.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'dec.1.self_attn', 'plots/wqk_asymmetry_noO.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'enc.0.self_attn', 'plots/wqk_asymmetry_noO.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'enc.1.self_attn', 1.4142135623730951 with lines dt 3 lw 2 lc 'black' title 'a random matrix (√2)'
 set output 'plots/grad_wq_noO.png'
 set title '[noO] gradient norm of W_q per layer (for qq sites: the shared W)'
 set xlabel 'step'
 set ylabel '|dL/dW_q|'
 set logscale y
-plot 'plots/grad_wq_noO.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wq_noO.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/grad_wq_noO.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/grad_wq_noO.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/grad_wq_noO.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/grad_wq_noO.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+plot 'plots/grad_wq_noO.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/grad_wq_noO.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.0.self_attn', 'plots/grad_wq_noO.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'dec.1.cross_attn', 'plots/grad_wq_noO.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'dec.1.self_attn', 'plots/grad_wq_noO.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'enc.0.self_attn', 'plots/grad_wq_noO.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'enc.1.self_attn'
 unset logscale y
 set output 'plots/grad_wk_noO.png'
 set title '[noO] gradient norm of W_k per layer'
 set xlabel 'step'
 set ylabel '|dL/dW_k|'
 set logscale y
-plot 'plots/grad_wk_noO.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wk_noO.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/grad_wk_noO.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/grad_wk_noO.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/grad_wk_noO.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/grad_wk_noO.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+plot 'plots/grad_wk_noO.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/grad_wk_noO.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.0.self_attn', 'plots/grad_wk_noO.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'dec.1.cross_attn', 'plots/grad_wk_noO.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'dec.1.self_attn', 'plots/grad_wk_noO.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'enc.0.self_attn', 'plots/grad_wk_noO.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'enc.1.self_attn'
 unset logscale y
 set output 'plots/wqk_asymmetry_qq-noV-noO.png'
 set title '[qq-noV-noO] asymmetry of each layer’s W_q W_kᵀ: |A - Aᵀ| / |A| (QQᵀ forces 0)'
 set xlabel 'step'
-set ylabel 'asymmetry'
-plot 'plots/wqk_asymmetry_qq-noV-noO.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_qq-noV-noO.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.1.cross_attn'
+set ylabel 'asymmetry |A - Aᵀ| / |A|'
+plot 'plots/wqk_asymmetry_qq-noV-noO.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/wqk_asymmetry_qq-noV-noO.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.1.cross_attn', 1.4142135623730951 with lines dt 3 lw 2 lc 'black' title 'a random matrix (√2)'
 set output 'plots/grad_wq_qq-noV-noO.png'
 set title '[qq-noV-noO] gradient norm of W_q per layer (for qq sites: the shared W)'
 set xlabel 'step'
 set ylabel '|dL/dW_q|'
 set logscale y
-plot 'plots/grad_wq_qq-noV-noO.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wq_qq-noV-noO.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.0.self_attn', 'plots/grad_wq_qq-noV-noO.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lc 3 title 'dec.1.cross_attn', 'plots/grad_wq_qq-noV-noO.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lc 4 title 'dec.1.self_attn', 'plots/grad_wq_qq-noV-noO.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lc 5 title 'enc.0.self_attn', 'plots/grad_wq_qq-noV-noO.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lc 6 title 'enc.1.self_attn'
+plot 'plots/grad_wq_qq-noV-noO.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/grad_wq_qq-noV-noO.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.0.self_attn', 'plots/grad_wq_qq-noV-noO.csv' index 2 using 1:2 with linespoints pt 7 ps 0.4 lt 3 title 'dec.1.cross_attn', 'plots/grad_wq_qq-noV-noO.csv' index 3 using 1:2 with linespoints pt 7 ps 0.4 lt 4 title 'dec.1.self_attn', 'plots/grad_wq_qq-noV-noO.csv' index 4 using 1:2 with linespoints pt 7 ps 0.4 lt 5 title 'enc.0.self_attn', 'plots/grad_wq_qq-noV-noO.csv' index 5 using 1:2 with linespoints pt 7 ps 0.4 lt 6 title 'enc.1.self_attn'
 unset logscale y
 set output 'plots/grad_wk_qq-noV-noO.png'
 set title '[qq-noV-noO] gradient norm of W_k per layer'
 set xlabel 'step'
 set ylabel '|dL/dW_k|'
 set logscale y
-plot 'plots/grad_wk_qq-noV-noO.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lc 1 title 'dec.0.cross_attn', 'plots/grad_wk_qq-noV-noO.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lc 2 title 'dec.1.cross_attn'
+plot 'plots/grad_wk_qq-noV-noO.csv' index 0 using 1:2 with linespoints pt 7 ps 0.4 lt 1 title 'dec.0.cross_attn', 'plots/grad_wk_qq-noV-noO.csv' index 1 using 1:2 with linespoints pt 7 ps 0.4 lt 2 title 'dec.1.cross_attn'
 unset logscale y
