@@ -989,6 +989,37 @@ TEST_CASE("translate says it waits for sentences when standard input is a termin
   fs::remove_all(d);
 }
 
+TEST_CASE("a tokenizer left in --out by an earlier attempt with another --vocab is refused, naming both") {
+  fs::path d = temp_dir("vocab");
+  fs::create_directories(d / "corpus");
+  const char* en[] = {"the file was not found", "open the file", "could not save the document", "the disk is full",
+                      "close the window", "print the page"};
+  const char* de[] = {"die Datei wurde nicht gefunden", "die Datei öffnen", "das Dokument konnte nicht gespeichert werden",
+                      "die Festplatte ist voll", "das Fenster schließen", "die Seite drucken"};
+  for (const char* split : {"train", "valid", "test"}) {
+    std::string a, b;
+    for (int rep = 0; rep < (std::string(split) == "train" ? 20 : 2); rep++)
+      for (int i = 0; i < 6; i++) a += std::string(en[i]) + "\n", b += std::string(de[i]) + "\n";
+    attn::write_file_atomic((d / "corpus" / (std::string(split) + ".en")).string(), a);
+    attn::write_file_atomic((d / "corpus" / (std::string(split) + ".de")).string(), b);
+  }
+  const std::string run = (d / "run").string();
+  const std::string common = "train --corpus " + (d / "corpus").string() + " --d-model 16 --heads 2 --enc-layers 1 "
+                             "--dec-layers 1 --d-ff 32 --steps 2 --eval-every 2 --eval-sentences 0 --test-sentences 2 "
+                             "--beam 1 --threads 1 --quiet --out " + run;
+  Result first = attnlab(common + " --vocab 40");
+  INFO(first.out);
+  REQUIRE(first.code == 0);
+  REQUIRE(nlohmann::json::parse(read_file(run + "/tokenizer.json")).at("vocab") == 40);
+  fs::remove(run + "/config.json");  // as if that attempt had failed before training: the tokenizer stays
+  Result second = attnlab(common + " --vocab 50");
+  CHECK(second.code == 2);
+  CHECK(last_line(second.out) == "attnlab: error: --vocab 50: " + run + "/tokenizer.model was trained with vocab 40; give "
+                                 "--vocab 40, or remove " + run + "/tokenizer.* to train it again");
+  CHECK(attnlab(common + " --vocab 40").code == 0);  // the same settings reuse it
+  fs::remove_all(d);
+}
+
 TEST_CASE("a model shape that does not fit is refused before the corpus is read, and --out is not created") {
   fs::path d = temp_dir("shape");
   Result r = attnlab("train --d-model 30 --heads 4 --out " + (d / "run").string());

@@ -24,6 +24,7 @@
 #include "data/corpus.h"
 #include "data/synthetic.h"
 #include "data/tokenizer.h"
+#include "train/trainer.h"
 
 extern char** environ;
 
@@ -281,7 +282,6 @@ std::string stale_runs(const std::string& out, const std::vector<RunSpec>& specs
 
 void ensure_shared_tokenizer(const GridPreset& pre, const GridOptions& o, const std::function<void(const std::string&)>& note) {
   const std::string tok = o.out + "/tokenizer";
-  if (fs::exists(tok + ".model") || fs::exists(tok + ".symbols")) return;
   TrainConfig probe;
   // the vocabulary every run is given: the preset's, or the last --vocab of --train-args
   for (const auto* flags : {&pre.flags, &o.extra})
@@ -289,6 +289,10 @@ void ensure_shared_tokenizer(const GridPreset& pre, const GridOptions& o, const 
       if ((*flags)[i] == "--vocab") probe.vocab = std::stoi((*flags)[i + 1]);
   for (auto& a : o.extra)
     if (a.rfind("--vocab=", 0) == 0) probe.vocab = std::stoi(a.substr(8));
+  if (fs::exists(tok + ".model") || fs::exists(tok + ".symbols")) {
+    if (o.task.empty()) check_tokenizer_settings(tok, probe.vocab);
+    return;
+  }
   note(fmt::format("training the shared tokenizer ({})...", o.task.empty() ? "SentencePiece" : "symbols"));
   // Built from the same training split each run would read (synthetic tasks: symbols).
   CorpusSplits text;
@@ -297,7 +301,10 @@ void ensure_shared_tokenizer(const GridPreset& pre, const GridOptions& o, const 
   auto lines = text.train.src;
   lines.insert(lines.end(), text.train.tgt.begin(), text.train.tgt.end());
   if (!o.task.empty()) Tokenizer::build_symbols(lines, tok);
-  else Tokenizer::train_sentencepiece(lines, probe.vocab, tok, 1);
+  else {
+    Tokenizer::train_sentencepiece(lines, probe.vocab, tok, 1);
+    record_tokenizer_settings(tok, probe.vocab);
+  }
 }
 
 // ---- running ---------------------------------------------------------------------------

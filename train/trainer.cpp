@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/fileio.h"
+#include "core/json_file.h"
 #include "core/threads.h"
 #include "data/metrics.h"
 #include "data/synthetic.h"
@@ -52,6 +53,18 @@ static CorpusSplits load_text(const TrainConfig& cfg) {
   return synthetic_dir ? load_corpus_dir(dir, "src", "tgt") : load_corpus_dir(dir, cfg.src_lang, cfg.tgt_lang);
 }
 
+void record_tokenizer_settings(const std::string& prefix, int vocab) {
+  write_file_atomic(prefix + ".json", nlohmann::json{{"kind", "sentencepiece"}, {"vocab", vocab}}.dump(2) + "\n");
+}
+
+void check_tokenizer_settings(const std::string& prefix, int vocab) {
+  if (!fs::exists(prefix + ".json") || !fs::exists(prefix + ".model")) return;  // symbols, or made before settings were recorded
+  const int was = with_json_file(prefix + ".json", [](const json& j) { return j.at("vocab").get<int>(); });
+  if (was != vocab)
+    throw std::invalid_argument(fmt::format("--vocab {}: {}.model was trained with vocab {}; give --vocab {}, or remove {}.* "
+                                            "to train it again", vocab, prefix, was, was, prefix));
+}
+
 static std::unique_ptr<Tokenizer> make_tokenizer(const TrainConfig& cfg, const CorpusSplits& text, const RunDir& run,
                                                  const std::function<void(const std::string&)>& note) {
   const std::string prefix = run.file("tokenizer");
@@ -60,18 +73,24 @@ static std::unique_ptr<Tokenizer> make_tokenizer(const TrainConfig& cfg, const C
     const bool shared = fs::exists(cfg.tokenizer + ".model") || fs::exists(cfg.tokenizer + ".symbols");
     if (!shared && !have_own)  // (a resumed run keeps using its own copy)
       throw std::invalid_argument(fmt::format("--tokenizer {0}: no tokenizer there (expected {0}.model or {0}.symbols)", cfg.tokenizer));
-    for (const char* ext : {".model", ".vocab", ".symbols"})  // whole or not at all (a full disk leaves no torn copy)
+    if (!have_own) check_tokenizer_settings(cfg.tokenizer, cfg.vocab);
+    for (const char* ext : {".model", ".vocab", ".symbols", ".json"})  // whole or not at all (a full disk leaves no torn copy)
       if (fs::exists(cfg.tokenizer + ext)) write_file_atomic(prefix + ext, read_file(cfg.tokenizer + ext));
     return Tokenizer::load(prefix);
   }
-  if (have_own) return Tokenizer::load(prefix);
+  if (have_own) {
+    if (!cfg.resume) check_tokenizer_settings(prefix, cfg.vocab);  // left by an earlier attempt with other settings?
+    return Tokenizer::load(prefix);
+  }
   std::vector<std::string> lines = text.train.src;
   lines.insert(lines.end(), text.train.tgt.begin(), text.train.tgt.end());
   const bool symbolic = !cfg.task.empty() || text.dir.rfind("synthetic:", 0) == 0 || fs::exists(text.dir + "/train.src");
   if (symbolic) return Tokenizer::build_symbols(lines, prefix);
   note(fmt::format("training a SentencePiece tokenizer (vocab {}) on the {} training sentences of both languages...",
                    cfg.vocab, lines.size()));
-  return Tokenizer::train_sentencepiece(lines, cfg.vocab, prefix, uint32_t(cfg.seed));
+  auto tok = Tokenizer::train_sentencepiece(lines, cfg.vocab, prefix, uint32_t(cfg.seed));
+  record_tokenizer_settings(prefix, cfg.vocab);
+  return tok;
 }
 
 std::string format_duration(double s) {

@@ -97,6 +97,12 @@ class Trainer {
   int window_n_ = 0;
 };
 
+// A SentencePiece tokenizer's settings beside it (PREFIX.json), and the check that one found in
+// a run directory or given with --tokenizer was trained with the vocabulary asked for (throws
+// naming --vocab; tokenizers from before settings were recorded pass).
+void record_tokenizer_settings(const std::string& prefix, int vocab);
+void check_tokenizer_settings(const std::string& prefix, int vocab);
+
 // "4m05s", "1h02m" ("?" when not known).
 std::string format_duration(double seconds);
 
