@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
-#include <set>
 #include <sstream>
 
 #include "train/build_info.h"
@@ -103,13 +102,13 @@ int main(int argc, char** argv) {
     }
     std::string msg = e.what();
     if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
-      std::set<std::string> listed;  // the words after "not expected: "
+      // the words after "not expected: ", last-first: put back in the order they were typed (a
+      // search of argv for them named a value of another flag that equals one of them)
+      std::vector<std::string> listed;
       std::istringstream words(msg.substr(msg.find(':') + 1));
-      for (std::string w; words >> w;) listed.insert(w);
-      std::string extra;
-      for (int i = 1; i < argc; i++)
-        if (std::string a = argv[i]; listed.count(a)) extra += (extra.empty() ? "" : " ") + a;
-      if (!extra.empty()) msg = "unexpected argument(s): " + extra;
+      for (std::string w; words >> w;) listed.push_back(w);
+      std::reverse(listed.begin(), listed.end());
+      if (!listed.empty()) msg = fmt::format("unexpected argument(s): {}", fmt::join(listed, " "));
     }
     fmt::print(stderr, "attnlab: error: {} (see attnlab {}--help)\n", msg, sub);
     return kUsageError;

@@ -966,6 +966,10 @@ TEST_CASE("command-line conventions: the usage names the program, help COMMAND, 
   Result far = attnlab("xyzzy");
   CHECK(far.code == 2);
   CHECK(last_line(far.out) == "attnlab: error: unknown command 'xyzzy' (see attnlab --help)");
+  // an unknown flag is named with its own values, not with an earlier flag's equal value
+  Result misattributed = attnlab("train --eval-sentences 0 --d 0");
+  CHECK(misattributed.code == 2);
+  CHECK(last_line(misattributed.out) == "attnlab: error: unexpected argument(s): --d 0 (see attnlab train --help)");
   Result nohelp = attnlab("help trian");
   CHECK(nohelp.code == 2);
   CHECK_THAT(last_line(nohelp.out), Catch::StartsWith("attnlab: error: unknown command 'trian' (commands: compare, train,"));
