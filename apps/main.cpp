@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   const char* blas_core = attn::ensure_fast_runtime(argv);
   CLI::App app{"attnlab — why does self-attention need a separate key matrix? QKᵀ vs QQᵀ, by experiment"};
   app.name("attnlab");
+  app.option_defaults()->always_capture_default();  // --help shows every option's default
   app.require_subcommand(1);
   // For bug reports: the version and the BLAS kernels this process runs (see core/threads.h).
   app.set_version_flag("--version", fmt::format("attnlab {}, BLAS kernels: {}", attn::attnlab_build(), blas_core));

@@ -960,6 +960,10 @@ TEST_CASE("command-line conventions: the usage names the program, help COMMAND, 
   CHECK(help.code == 0);
   CHECK_THAT(help.out, Catch::Contains("Usage: attnlab compare [OPTIONS]") && Catch::Contains("--preset"));
   CHECK(attnlab("help").out == usage.out);
+  // every option shows its default
+  Result train_help = attnlab("train --help");
+  CHECK_THAT(train_help.out, Catch::Contains("--vocab INT:8..1048576=8000") && Catch::Contains("--lr FLOAT:> 0=0.0007") &&
+                                 Catch::Contains("--variant TEXT=qk"));
   Result typo = attnlab("trian --steps 3");
   CHECK(typo.code == 2);
   CHECK(last_line(typo.out) == "attnlab: error: unknown command 'trian'; did you mean 'train'? (see attnlab --help)");
