@@ -59,8 +59,8 @@ static TrainConfig parse_train_flags(std::vector<std::string> flags) {
   return c;
 }
 
-// The flags every run will get, checked once here rather than failing in every run.
-static void check_train_args(const GridPreset& pre, const std::vector<std::string>& extra) {
+// The flags every run will get, checked once here rather than failing in every run; returned parsed.
+static TrainConfig check_train_args(const GridPreset& pre, const std::vector<std::string>& extra) {
   TrainConfig probe;
   CLI::App check{"train"};
   add_train_options(&check, probe);
@@ -78,6 +78,7 @@ static void check_train_args(const GridPreset& pre, const std::vector<std::strin
     throw std::invalid_argument(fmt::format("--train-args: {}", e.what()));
   }
   probe.validate();
+  return probe;
 }
 
 static void print_event(const GridEvent& e) {
@@ -145,13 +146,13 @@ static void run_compare(CompareOpts o) {
     throw std::invalid_argument("--variants '" + o.variants + "': no variant named (e.g. --variants qk,qq)");
   o.grid.exe = self_exe();
   std::vector<RunSpec> specs = plan_grid(pre, o.grid);  // checks variants and widths before anything is written
-  check_train_args(pre, o.grid.extra);
+  o.grid.train = check_train_args(pre, o.grid.extra);
   std::error_code ec;
   fs::create_directories(o.grid.out + "/runs", ec);
   if (ec || ::access(o.grid.out.c_str(), W_OK) != 0)
     throw std::runtime_error("--out " + o.grid.out + ": cannot create or write the directory");
   set_threads(o.grid.threads);
-  ensure_shared_tokenizer(pre, o.grid, [](const std::string& s) {
+  ensure_shared_tokenizer(o.grid, [](const std::string& s) {
     fmt::print("{}\n", s);
     std::fflush(stdout);
   });

@@ -1025,6 +1025,13 @@ TEST_CASE("a tokenizer left in --out by an earlier attempt with another --vocab 
   CHECK(last_line(second.out) == "attnlab: error: --vocab 50: " + run + "/tokenizer.model was trained with vocab 40; give "
                                  "--vocab 40, or remove " + run + "/tokenizer.* to train it again");
   CHECK(attnlab(common + " --vocab 40").code == 0);  // the same settings reuse it
+  const std::string record = read_file(run + "/tokenizer.json");
+  fs::remove(run + "/config.json");
+  attn::write_file_atomic(run + "/tokenizer.json", "{\"vocab\": ");  // a damaged record is named
+  Result damaged = attnlab(common + " --vocab 40");
+  CHECK(damaged.code == 1);
+  CHECK_THAT(last_line(damaged.out), Catch::StartsWith("attnlab: error: " + run + "/tokenizer.json: not valid JSON"));
+  attn::write_file_atomic(run + "/tokenizer.json", record);
   fs::remove_all(d);
 }
 

@@ -192,6 +192,9 @@ TEST_CASE("the frontier report on a synthetic grid: interpolated frontier, verdi
   write_grid_report(d.string());
   REQUIRE(read_file((d / "summary.csv").string()) == summary);
   REQUIRE(read_file((d / "frontier.csv").string()) == csv);
+  // a damaged log stops the report with the file and line, as the comparison report's does
+  std::ofstream(d / "runs" / "qq-d32-s1" / "metrics.csv", std::ios::app) << "x,0,4,0.001,1,100,1,1,4.1,1,,\n";
+  REQUIRE_THROWS_WITH(write_grid_report(d.string()), Catch::Contains("qq-d32-s1/metrics.csv:5: expected a number, got 'x'"));
   fs::remove_all(d);
 }
 

@@ -143,7 +143,8 @@ LossCurve read_curve(const std::string& dir, const std::vector<const RunSummary*
     const std::string path = dir + "/runs/" + r->name + "/metrics.csv";
     auto rows = read_csv(path);
     for (size_t i = 1; i < rows.size(); i++)
-      if (rows[i].size() == 12 && !rows[i][8].empty()) at[std::stoll(rows[i][0])].push_back(std::stod(rows[i][8]));
+      if (rows[i].size() == 12 && !rows[i][8].empty())
+        at[int64_t(csv_number(path, i, rows[i][0]))].push_back(csv_number(path, i, rows[i][8]));
     finals.push_back(r->valid_loss);
   }
   for (auto& [step, v] : at)
@@ -269,15 +270,16 @@ std::string xy_plot(const std::string& dir, const std::string& name, const std::
 std::optional<double> final_diag_mass(const std::string& dir, const Cell& c, const std::string& kind) {
   std::vector<double> per_run;
   for (auto* r : c.runs) {
-    auto rows = read_csv(dir + "/runs/" + r->name + "/dynamics.csv");
+    const std::string path = dir + "/runs/" + r->name + "/dynamics.csv";
+    auto rows = read_csv(path);
     int64_t last = -1;
     for (size_t i = 1; i < rows.size(); i++)
-      if (rows[i].size() == 4 && rows[i][2] == "diag_mass") last = std::max(last, int64_t(std::stoll(rows[i][0])));
+      if (rows[i].size() == 4 && rows[i][2] == "diag_mass") last = std::max(last, int64_t(csv_number(path, i, rows[i][0])));
     std::vector<double> v;
     for (size_t i = 1; i < rows.size(); i++)
-      if (rows[i].size() == 4 && rows[i][2] == "diag_mass" && std::stoll(rows[i][0]) == last &&
+      if (rows[i].size() == 4 && rows[i][2] == "diag_mass" && int64_t(csv_number(path, i, rows[i][0])) == last &&
           rows[i][1].rfind(kind + ".", 0) == 0)
-        v.push_back(std::stod(rows[i][3]));
+        v.push_back(csv_number(path, i, rows[i][3]));
     if (!v.empty()) per_run.push_back(stat(v).mean);
   }
   if (per_run.empty()) return std::nullopt;

@@ -280,15 +280,9 @@ std::string stale_runs(const std::string& out, const std::vector<RunSpec>& specs
                      first_diff, stale);
 }
 
-void ensure_shared_tokenizer(const GridPreset& pre, const GridOptions& o, const std::function<void(const std::string&)>& note) {
+void ensure_shared_tokenizer(const GridOptions& o, const std::function<void(const std::string&)>& note) {
   const std::string tok = o.out + "/tokenizer";
-  TrainConfig probe;
-  // the vocabulary every run is given: the preset's, or the last --vocab of --train-args
-  for (const auto* flags : {&pre.flags, &o.extra})
-    for (size_t i = 0; i + 1 < flags->size(); i++)
-      if ((*flags)[i] == "--vocab") probe.vocab = std::stoi((*flags)[i + 1]);
-  for (auto& a : o.extra)
-    if (a.rfind("--vocab=", 0) == 0) probe.vocab = std::stoi(a.substr(8));
+  const TrainConfig& probe = o.train;  // vocabulary, languages and task size as every run gets them
   if (fs::exists(tok + ".model") || fs::exists(tok + ".symbols")) {
     if (o.task.empty()) check_tokenizer_settings(tok, probe.vocab);
     return;

@@ -8,7 +8,7 @@
 // (run_grid: a few at a time, finished runs skipped, unfinished ones resumed).
 //   GridOptions o;  o.preset = "quick";  o.out = "reports/quick";  o.exe = "/path/to/attnlab";
 //   const GridPreset& p = grid_preset(o.preset);
-//   ensure_shared_tokenizer(p, o, note);
+//   ensure_shared_tokenizer(o, note);
 //   std::vector<RunSpec> runs = plan_grid(p, o);
 //   GridOutcome r = run_grid(runs, 2, on_event, &interrupted, &from_kill);
 #pragma once
@@ -47,6 +47,7 @@ struct GridOptions {
   int seeds = 0, threads = 1;           // seeds 0: the preset's
   bool match_params = false;
   std::vector<std::string> extra;       // further train flags
+  TrainConfig train;                    // the settings every run gets (the preset's flags and `extra`, parsed)
   std::string exe = "attnlab";          // the attnlab binary the runs start
 };
 
@@ -62,7 +63,7 @@ std::string shell_quote(const std::string& s);
 // The runs of the grid in the order they start (checks the variants and widths first).
 std::vector<RunSpec> plan_grid(const GridPreset& pre, const GridOptions& o);
 // Trains DIR/tokenizer once, from the training split every run reads, unless it is there.
-void ensure_shared_tokenizer(const GridPreset& pre, const GridOptions& o, const std::function<void(const std::string&)>& note);
+void ensure_shared_tokenizer(const GridOptions& o, const std::function<void(const std::string&)>& note);
 
 // How a command line of `attnlab train` flags becomes a TrainConfig (the CLI's parser).
 using ParseTrainFlags = std::function<TrainConfig(const std::vector<std::string>& flags)>;

@@ -106,6 +106,14 @@ static std::string site_kind(const std::string& site) {
 }
 
 // A CSV cell: quoted (with inner quotes doubled) when it holds a comma, quote or newline.
+double csv_number(const std::string& path, size_t line, const std::string& cell) {
+  char* end = nullptr;
+  const double v = std::strtod(cell.c_str(), &end);
+  if (cell.empty() || end != cell.c_str() + cell.size())
+    throw std::runtime_error(fmt::format("{}:{}: expected a number, got '{}'", path, line + 1, cell));
+  return v;
+}
+
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string o = "\"";
@@ -354,13 +362,7 @@ void ComparisonReport::read_curves() {
   std::string dynall = "variant,seed,step,site,metric,value\n";
   for (auto& r : runs) {
     const std::string mpath = dir + "/runs/" + r.name + "/metrics.csv", dpath = dir + "/runs/" + r.name + "/dynamics.csv";
-    auto num = [](const std::string& path, size_t line, const std::string& cell) {
-      char* end = nullptr;
-      const double v = std::strtod(cell.c_str(), &end);
-      if (cell.empty() || end != cell.c_str() + cell.size())
-        throw std::runtime_error(fmt::format("{}:{}: expected a number, got '{}'", path, line + 1, cell));
-      return v;
-    };
+    const auto num = csv_number;
     auto m = read_csv(mpath);
     for (size_t i = 1; i < m.size(); i++) {
       if (m[i].size() != 12)
