@@ -217,7 +217,7 @@ static void bench_train(const BenchOpts& o) {
 static void bench_decode(const BenchOpts& o) {
   set_threads(o.threads);
   if (!std::filesystem::exists(o.decode_run + "/config.json"))
-    throw std::invalid_argument("--decode-run " + o.decode_run + ": not a run directory (no config.json)");
+    throw std::runtime_error("--decode-run " + o.decode_run + ": not a run directory (no config.json)");
   LoadedRun run = load_run(o.decode_run);
   const std::string corpus = run.cfg.corpus.empty() ? default_corpus_dir() : run.cfg.corpus;
   CorpusSplits c = load_corpus_dir(corpus, run.cfg.src_lang, run.cfg.tgt_lang);

@@ -16,6 +16,7 @@
 #include "autograd/gradcheck.h"
 #include "core/fileio.h"
 #include "core/threads.h"
+#include "core/words.h"
 #include "data/corpus.h"
 #include "data/metrics.h"
 #include "data/synthetic.h"
@@ -312,7 +313,7 @@ void add_score_command(CLI::App& app) {
   cmd->callback([ref, hyp]() {
     auto r = read_lines(*ref), h = read_lines(*hyp);
     if (r.size() != h.size())
-      throw std::runtime_error(fmt::format("--hyp {} has {} lines but --ref {} has {}", *hyp, h.size(), *ref, r.size()));
+      throw std::runtime_error(fmt::format("--hyp {} has {} but --ref {} has {}", *hyp, counted(int64_t(h.size()), "line"), *ref, r.size()));
     BleuResult b = corpus_bleu(h, r);
     fmt::print("BLEU|{} = {:.2f} {:.1f}/{:.1f}/{:.1f}/{:.1f} (BP = {:.3f} ratio = {:.3f} hyp_len = {} ref_len = {})\n",
                bleu_signature(), b.score, b.precisions[0], b.precisions[1], b.precisions[2], b.precisions[3], b.bp, b.ratio,

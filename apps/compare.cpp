@@ -18,8 +18,10 @@
 
 #include "apps/commands.h"
 #include "core/threads.h"
+#include "core/words.h"
 #include "train/frontier.h"
 #include "train/grid.h"
+#include "train/run_dir.h"
 
 namespace attn {
 namespace fs = std::filesystem;
@@ -110,8 +112,8 @@ static void run_here(const GridPreset& pre, const CompareOpts& o, const std::vec
   // (small products do not scale across threads); the quick preset runs all three at once.
   const int jobs = o.jobs > 0 ? o.jobs : pre.jobs > 0 ? pre.jobs
                                        : std::max(1, int(std::thread::hardware_concurrency()) / std::max(1, o.grid.threads));
-  fmt::print("compare '{}' ({}): {} runs, {} at a time, {} thread(s) each; expected {}\n", pre.name, pre.description,
-             specs.size(), jobs, o.grid.threads, pre.expected_time);
+  fmt::print("compare '{}' ({}): {}, {} at a time, {} each; expected {}\n", pre.name, pre.description,
+             counted(int64_t(specs.size()), "run"), jobs, counted(o.grid.threads, "thread"), pre.expected_time);
   std::fflush(stdout);
   struct sigaction sa {}, old_sa{};
   sa.sa_sigaction = on_compare_sigint;
@@ -128,13 +130,13 @@ static void run_here(const GridPreset& pre, const CompareOpts& o, const std::vec
     if (!r.failed && !r.interrupted) throw;  // with every run failed there is nothing to report; the failure is the news
   }
   if (r.interrupted) {
-    fmt::print(stderr, "interrupted: {} of {} runs finished, {} stopped at a checkpoint{}; run the same command again to "
-                       "resume\n", r.done - r.failed, specs.size(), r.stopped,
+    fmt::print(stderr, "interrupted: {} of {} finished, {} stopped at a checkpoint{}; run the same command again to "
+                       "resume\n", r.done - r.failed, counted(int64_t(specs.size()), "run"), r.stopped,
                r.failed ? fmt::format(", {} failed (their logs are named above)", r.failed) : "");
     exit_code() = 130;
     return;
   }
-  if (r.failed) throw std::runtime_error(fmt::format("{} of {} runs failed (their logs are named above)", r.failed, specs.size()));
+  if (r.failed) throw std::runtime_error(fmt::format("{} of {} failed (their logs are named above)", r.failed, counted(int64_t(specs.size()), "run")));
 }
 
 static void run_compare(CompareOpts o) {
@@ -147,6 +149,7 @@ static void run_compare(CompareOpts o) {
   o.grid.exe = self_exe();
   std::vector<RunSpec> specs = plan_grid(pre, o.grid);  // checks variants and widths before anything is written
   o.grid.train = check_train_args(pre, o.grid.extra);
+  SetupUndo undo(o.grid.out);  // a failed setup (the shared tokenizer, a changed grid) leaves --out as it found it
   std::error_code ec;
   fs::create_directories(o.grid.out + "/runs", ec);
   if (ec || ::access(o.grid.out.c_str(), W_OK) != 0)
@@ -157,10 +160,11 @@ static void run_compare(CompareOpts o) {
     std::fflush(stdout);
   });
   if (std::string stale = stale_runs(o.grid.out, specs, parse_train_flags); !stale.empty()) throw std::invalid_argument(stale);
+  undo.keep();
   if (o.plan) {
     write_plan(o.grid.out, o.grid.exe, specs);
-    fmt::print("wrote {} ({} runs) and {}. Run its lines in any order, then: attnlab compare --report {}\n",
-               o.grid.out + "/plan.sh", specs.size(), o.grid.out + "/slurm.sh", o.grid.out);
+    fmt::print("wrote {} ({}) and {}. Run its lines in any order, then: attnlab compare --report {}\n",
+               o.grid.out + "/plan.sh", counted(int64_t(specs.size()), "run"), o.grid.out + "/slurm.sh", o.grid.out);
     return;
   }
   run_here(pre, o, specs);

@@ -52,7 +52,9 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
       int err = errno;
       ::close(fd);
       ::unlink(tmp.c_str());
-      throw std::runtime_error(fmt::format("{}: write failed: {} (the previous file is untouched)", path, std::strerror(err)));
+      const bool had = ::access(path.c_str(), F_OK) == 0;
+      throw std::runtime_error(fmt::format("{}: write failed: {} ({})", path, std::strerror(err),
+                                           had ? "the previous file is untouched" : "nothing was written"));
     }
     done += size_t(n);
   }

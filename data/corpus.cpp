@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/fileio.h"
+#include "core/words.h"
 #include "data/mo.h"
 #include "data/utf8.h"
 
@@ -39,8 +40,8 @@ ParallelCorpus read_parallel(const std::string& src_path, const std::string& tgt
   auto s = split_lines(read_file(src_path));
   auto t = split_lines(read_file(tgt_path));
   if (s.size() != t.size())
-    throw std::runtime_error(fmt::format("{} has {} lines but {} has {}: the files must be line-aligned", src_path,
-                                         s.size(), tgt_path, t.size()));
+    throw std::runtime_error(fmt::format("{} has {} but {} has {}: the files must be line-aligned", src_path,
+                                         counted(int64_t(s.size()), "line"), tgt_path, t.size()));
   check_utf8(s, src_path);
   check_utf8(t, tgt_path);
   ParallelCorpus c;

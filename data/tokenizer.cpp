@@ -98,7 +98,14 @@ std::unique_ptr<Tokenizer> Tokenizer::train_sentencepiece(const std::vector<std:
                                                           const std::string& prefix, uint32_t seed) {
   if (vocab_size < 8) throw std::invalid_argument(fmt::format("--vocab: must be at least 8, got {}", vocab_size));
   sentencepiece::SetRandomGeneratorSeed(seed);
+  // SentencePiece writes its files under a name no run loads (the name is recorded in the
+  // model); they are then written to their own names as every other file is (a temp file,
+  // fsync, rename), so a full disk or a kill never leaves a torn tokenizer.model.
   const std::string partial = prefix + ".partial";
+  auto remove_partial = [&] {
+    std::error_code ec;
+    for (const char* ext : {".model", ".vocab"}) std::filesystem::remove(partial + ext, ec);
+  };
   const std::unordered_map<std::string, std::string> args = {
       {"model_prefix", partial},         {"vocab_size", std::to_string(vocab_size)},
       {"model_type", "unigram"},         {"character_coverage", "1.0"},
@@ -109,11 +116,22 @@ std::unique_ptr<Tokenizer> Tokenizer::train_sentencepiece(const std::vector<std:
       {"input_sentence_size", "0"},      {"shuffle_input_sentence", "false"}};
   LineIterator it(lines);
   auto st = sentencepiece::SentencePieceTrainer::Train(args, &it);
-  if (!st.ok()) throw std::runtime_error(prefix + ": SentencePiece training failed: " + st.ToString());
-  // SentencePiece writes prefix.model in place; renamed from a partial name, an interrupted
-  // training never leaves a truncated model where a later run would load it.
-  std::filesystem::rename(partial + ".vocab", prefix + ".vocab");
-  std::filesystem::rename(partial + ".model", prefix + ".model");
+  if (!st.ok()) {
+    remove_partial();
+    throw std::runtime_error(prefix + ": SentencePiece training failed: " + st.ToString());
+  }
+  try {
+    const std::string vocab = read_file(partial + ".vocab"), model = read_file(partial + ".model");
+    sentencepiece::SentencePieceProcessor check;  // SentencePiece does not see a write that fails at close
+    if (!check.LoadFromSerializedProto(model).ok())
+      throw std::runtime_error(prefix + ".model: SentencePiece's output is damaged (is the disk full?)");
+    write_file_atomic(prefix + ".vocab", vocab);
+    write_file_atomic(prefix + ".model", model);
+  } catch (...) {
+    remove_partial();
+    throw;
+  }
+  remove_partial();
   return std::make_unique<SentencePieceTokenizer>(prefix + ".model");
 }
 

@@ -13,6 +13,7 @@
 #include "core/safetensors.h"
 #include "core/tensor.h"
 #include "core/threads.h"
+#include "core/words.h"
 
 using namespace attn;
 namespace fs = std::filesystem;
@@ -615,4 +616,18 @@ TEST_CASE("atomic write: a failed (disk-full) write leaves the previous file int
   REQUIRE_THROWS_WITH(write_file_atomic((d / "no/such/dir/x").string(), "x"), Catch::Contains("no/such/dir/x: cannot write"));
   REQUIRE_THROWS_WITH(read_file((d / "missing").string()), Catch::Contains("missing: cannot open"));
   fs::remove_all(d);
+}
+
+TEST_CASE("numbers in messages as people write them: a float's shortest spelling, counted nouns") {
+  CHECK(attn::human(double(0.003f)) == "0.003");  // not 0.003000000026077032, as config.json holds it
+  CHECK(attn::human(nlohmann::json(double(7e-4f))) == "0.0007");
+  CHECK(attn::human(nlohmann::json(0.1)) == "0.1");
+  CHECK(attn::human(nlohmann::json(1.0 / 3.0)) == "0.3333333333333333");  // a real double keeps its digits
+  CHECK(attn::human(nlohmann::json(4000)) == "4000");
+  CHECK(attn::human(nlohmann::json(2.0)) == "2");
+  CHECK(attn::human(nlohmann::json("qq")) == "qq");
+  CHECK(attn::human(nlohmann::json(true)) == "true");
+  CHECK(attn::counted(1, "step") == "1 step");
+  CHECK(attn::counted(0, "step") == "0 steps");
+  CHECK(attn::counted(2, "entry", "entries") == "2 entries");
 }

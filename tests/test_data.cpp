@@ -192,6 +192,23 @@ TEST_CASE("SentencePiece tokenizer: fixed special ids, round trip, saved and rel
   fs::remove_all(d);
 }
 
+TEST_CASE("a full disk while the tokenizer is written leaves no tokenizer, whole or torn, and no temp files") {
+  fs::path d = temp_dir("sp-full");
+  std::vector<std::string> lines;
+  for (int i = 0; i < 300; i++) lines.push_back("Datei " + std::to_string(i) + " nicht gefunden, file not found");
+  attn::set_write_fault_after(4000);  // the vocabulary (under 4000 bytes) is written, the model (~240 kB) is not
+  REQUIRE_THROWS_WITH(Tokenizer::train_sentencepiece(lines, 60, (d / "tok").string()),
+                      (d / "tok.model").string() + ": write failed: No space left on device (nothing was written)");
+  attn::set_write_fault_after(-1);
+  std::set<std::string> files;
+  for (auto& f : fs::directory_iterator(d)) files.insert(f.path().filename().string());
+  REQUIRE(files == std::set<std::string>{"tok.vocab"});  // no tok.model, no .partial, no temp file
+  REQUIRE_THROWS_WITH(Tokenizer::load((d / "tok").string()), Catch::Contains("no tokenizer found"));
+  Tokenizer::train_sentencepiece(lines, 60, (d / "tok").string());  // with room again, it trains and loads
+  REQUIRE(Tokenizer::load((d / "tok").string())->vocab_size() > 8);
+  fs::remove_all(d);
+}
+
 TEST_CASE("batches respect the token budget, cover every example once per epoch, and resume exactly") {
   std::vector<Example> data;
   Rng rng(1);

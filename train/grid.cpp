@@ -21,6 +21,7 @@
 
 #include "core/fileio.h"
 #include "core/json_file.h"
+#include "core/words.h"
 #include "data/corpus.h"
 #include "data/synthetic.h"
 #include "data/tokenizer.h"
@@ -148,7 +149,13 @@ std::vector<RunSpec> plan_grid(const GridPreset& pre, const GridOptions& o) {
   if (variants.empty()) throw std::invalid_argument("--variants: no variant named (e.g. --variants qk,qq)");
   for (auto& v : variants) {
     ModelConfig probe;
-    probe.apply_preset(v);  // throws naming the bad variant
+    try {
+      probe.apply_preset(v);
+    } catch (const std::invalid_argument& e) {  // "--variant: unknown variant 'zz' ...", named as compare's flag
+      std::string what = e.what();
+      if (what.rfind("--variant: ", 0) == 0) what = what.substr(11);
+      throw std::invalid_argument("--variants: " + what);
+    }
   }
   std::vector<int> widths = o.widths.empty() ? pre.widths : parse_widths(o.widths);
   for (int w : widths)
@@ -260,7 +267,7 @@ static std::string changed_settings(const RunSpec& r, const ParseTrainFlags& par
   for (auto& [key, now] : asked.items()) {
     const nlohmann::json before = was.value(key, nlohmann::json());
     if (before != now && (finished || key != "steps"))
-      diff += fmt::format("{}{} {}, now {}", diff.empty() ? "" : "; ", key, before.dump(), now.dump());
+      diff += fmt::format("{}{} {}, now {}", diff.empty() ? "" : "; ", key, human(before), human(now));
   }
   return diff;
 }

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "core/json_file.h"
+#include "core/words.h"
 #include "train/config.h"
 #include "core/fileio.h"
 #include "models/transformer.h"
@@ -268,7 +269,7 @@ void ComparisonReport::settings_note() {
       std::map<std::string, std::vector<std::string>> values;
       for (auto& [j, rs] : groups)
         if (j.contains(key))
-          for (auto* r : *rs) values[j.at(key).dump()].push_back(r->name);
+          for (auto* r : *rs) values[human(j.at(key))].push_back(r->name);
       if (values.size() > 1) differ[key] = values;
     }
     if (!differ.empty()) md += "\n**These runs were not all trained with the same settings**, so the table compares unlike runs; "

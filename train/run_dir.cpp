@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -32,6 +33,26 @@ void RunDir::create(const char* flag) const {
 TrainConfig RunDir::read_config() const { return with_json_file(file("config.json"), TrainConfig::from_json); }
 
 void RunDir::write_config(const TrainConfig& cfg) const { write_file_atomic(file("config.json"), cfg.to_json().dump(2)); }
+
+SetupUndo::SetupUndo(std::string dir) : dir_(std::move(dir)) {
+  std::error_code ec;
+  if (dir_.empty() || !fs::is_directory(dir_, ec)) return;
+  existed_ = true;
+  for (const auto& e : fs::directory_iterator(dir_, ec)) before_.push_back(e.path().filename().string());
+}
+
+SetupUndo::~SetupUndo() {
+  if (dir_.empty()) return;
+  std::error_code ec;
+  if (!existed_) {
+    fs::remove_all(dir_, ec);
+    return;
+  }
+  std::vector<fs::path> added;
+  for (const auto& e : fs::directory_iterator(dir_, ec))
+    if (std::find(before_.begin(), before_.end(), e.path().filename().string()) == before_.end()) added.push_back(e.path());
+  for (const auto& p : added) fs::remove_all(p, ec);
+}
 
 // ---- logs ------------------------------------------------------------------------------
 

@@ -85,6 +85,25 @@ class RunDir {
   std::ofstream metrics_, dynamics_;
 };
 
+// Puts a directory back as it was when a setup fails: removes the directory if this attempt
+// created it, else the entries that were not there before. A new run validates everything
+// (flags, corpus, tokenizer, model shape) before it may keep anything it wrote.
+//
+//   SetupUndo undo(cfg.out);   ...setup that may throw...   undo.keep();
+class SetupUndo {
+ public:
+  explicit SetupUndo(std::string dir);  // an empty dir: nothing to undo
+  ~SetupUndo();
+  void keep() { dir_.clear(); }
+  SetupUndo(const SetupUndo&) = delete;
+  SetupUndo& operator=(const SetupUndo&) = delete;
+
+ private:
+  std::string dir_;
+  bool existed_ = false;
+  std::vector<std::string> before_;  // its entries' names, when it existed
+};
+
 // Everything needed to use a finished run.
 struct LoadedRun {
   TrainConfig cfg;

@@ -10,6 +10,7 @@
 #include "core/fileio.h"
 #include "core/json_file.h"
 #include "core/threads.h"
+#include "core/words.h"
 #include "data/metrics.h"
 #include "data/synthetic.h"
 #include "models/checkpoint.h"
@@ -49,6 +50,7 @@ static CorpusSplits load_text(const TrainConfig& cfg) {
     return s;
   }
   const std::string dir = cfg.corpus.empty() ? default_corpus_dir() : cfg.corpus;
+  if (!cfg.corpus.empty() && !fs::is_directory(dir)) throw std::runtime_error("--corpus " + dir + ": no such directory");
   const bool synthetic_dir = fs::exists(dir + "/train.src");
   return synthetic_dir ? load_corpus_dir(dir, "src", "tgt") : load_corpus_dir(dir, cfg.src_lang, cfg.tgt_lang);
 }
@@ -72,7 +74,7 @@ static std::unique_ptr<Tokenizer> make_tokenizer(const TrainConfig& cfg, const C
   if (!cfg.tokenizer.empty()) {  // shared tokenizer: copy it into the run so the run stands alone
     const bool shared = fs::exists(cfg.tokenizer + ".model") || fs::exists(cfg.tokenizer + ".symbols");
     if (!shared && !have_own)  // (a resumed run keeps using its own copy)
-      throw std::invalid_argument(fmt::format("--tokenizer {0}: no tokenizer there (expected {0}.model or {0}.symbols)", cfg.tokenizer));
+      throw std::runtime_error(fmt::format("--tokenizer {0}: no tokenizer there (expected {0}.model or {0}.symbols)", cfg.tokenizer));
     if (!have_own) check_tokenizer_settings(cfg.tokenizer, cfg.vocab);
     for (const char* ext : {".model", ".vocab", ".symbols", ".json"})  // whole or not at all (a full disk leaves no torn copy)
       if (fs::exists(cfg.tokenizer + ext)) write_file_atomic(prefix + ext, read_file(cfg.tokenizer + ext));
@@ -107,9 +109,17 @@ Trainer::Trainer(TrainConfig cfg, ProgressFn progress) : cfg_(std::move(cfg)), p
     if (!cfg_.quiet) note(fmt::format("--resume {}: no run there yet, starting a new one", dir_.path()));
     cfg_.resume = false;
   }
+  if (!cfg_.resume && dir_.has_config())  // a second run there would overwrite the first's files and append to its logs
+    throw std::runtime_error(fmt::format("--out {}: holds a run already (config.json); give --resume to continue it, or "
+                                         "another --out", dir_.path()));
   resuming_ = cfg_.resume && dir_.has_checkpoint();
   if (cfg_.resume) {  // the run's own configuration wins; only the budget may be extended
     TrainConfig saved = dir_.read_config();
+    try {  // a config.json edited by hand is named, as a bad file
+      saved.validate();
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(dir_.file("config.json") + ": " + e.what());
+    }
     if (cfg_.steps != TrainConfig{}.steps) saved.steps = cfg_.steps;  // an explicit --steps sets the new budget
     saved.out = dir_.path();
     saved.resume = true;
@@ -118,6 +128,7 @@ Trainer::Trainer(TrainConfig cfg, ProgressFn progress) : cfg_(std::move(cfg)), p
     cfg_ = saved;
   }
   cfg_.validate();
+  SetupUndo undo(cfg_.resume ? "" : cfg_.out);  // a new run that fails its setup leaves --out as it found it
   if (!cfg_.resume) {  // checks that need no data, before the corpus is read and a tokenizer trained
     ModelConfig probe = cfg_.model;
     probe.apply_preset(cfg_.variant);
@@ -137,6 +148,7 @@ Trainer::Trainer(TrainConfig cfg, ProgressFn progress) : cfg_(std::move(cfg)), p
   for (size_t i = 0; i < std::min<size_t>(32, valid_.size()); i++) probe.push_back(&valid_[i]);
   probe_batch_ = make_batch(probe, cfg_.model.pad_id, cfg_.model.bos_id, cfg_.model.eos_id);
   wall_before_ = st_.wall_seconds;
+  undo.keep();
 }
 
 // The corpus (or synthetic task), the tokenizer, the model's settings that follow from them
@@ -160,7 +172,10 @@ void Trainer::prepare_data() {
   train_ = encode_split(text_.train, *tok_, cfg_.model.max_len, &skipped_long_);
   valid_ = encode_split(text_.valid, *tok_, cfg_.model.max_len, &skipped_long_);
   test_ = encode_split(text_.test, *tok_, cfg_.model.max_len, &skipped_long_);
-  if (train_.empty() || valid_.empty()) throw std::runtime_error(text_.dir + ": no usable train/valid pairs");
+  if (train_.empty() || valid_.empty())
+    throw std::runtime_error(fmt::format("{}: no usable train/valid pairs (train {} of {}, valid {} of {} kept; {} longer than "
+                                         "--max-len {} in tokens)", text_.dir, train_.size(), text_.train.size(), valid_.size(),
+                                         text_.valid.size(), counted(skipped_long_, "pair"), cfg_.model.max_len));
   if (!cfg_.resume) dir_.write_config(cfg_);
 }
 
@@ -372,9 +387,9 @@ json Trainer::finish() {
     p.eval.ppl = std::exp(valid_loss);
     p.eval.bleu = bleu;
     p.eval.chrf = chrf;
-    p.text = fmt::format("done: {} steps in {} | best valid loss {:.4f} (ppl {:.2f}) | test BLEU {:.2f} chrF {:.2f} (beam {}, {} sentences)",
-                         st_.step, format_duration(st_.wall_seconds), valid_loss, std::exp(valid_loss), bleu, chrf, cfg_.beam,
-                         hyps.size());
+    p.text = fmt::format("done: {} in {} | best valid loss {:.4f} (ppl {:.2f}) | test BLEU {:.2f} chrF {:.2f} (beam {}, {})",
+                         counted(st_.step, "step"), format_duration(st_.wall_seconds), valid_loss, std::exp(valid_loss), bleu, chrf,
+                         cfg_.beam, counted(int64_t(hyps.size()), "sentence"));
     progress_(p);
   }
   return res;
