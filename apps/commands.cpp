@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "apps/commands.h"
@@ -21,6 +22,7 @@
 #include "data/metrics.h"
 #include "data/synthetic.h"
 #include "data/utf8.h"
+#include "models/generate.h"
 #include "train/trainer.h"
 
 namespace attn {
@@ -147,6 +149,11 @@ void add_train_options(CLI::App* cmd, TrainConfig& c) {
   cmd->add_option("--task-train", c.task_train, "synthetic training pairs")->check(whole_number(1));
   cmd->add_option("--src-lang", c.src_lang, "source file suffix");
   cmd->add_option("--tgt-lang", c.tgt_lang, "target file suffix");
+  cmd->add_option("--arch", c.model.arch, "architecture: seq2seq (translation: encoder-decoder), lm (decoder-only: --dec-layers "
+                  "causal blocks, next-token prediction), mlm (encoder-only: --enc-layers blocks, masked-token prediction)")
+      ->check(CLI::IsMember(ModelConfig::arch_names()));
+  cmd->add_option("--lm-text", c.lm_text, "--arch lm/mlm: which side of the corpus is the text (both, src, tgt)")
+      ->check(CLI::IsMember({"both", "src", "tgt"}));
   cmd->add_option("--tokenizer", c.tokenizer, "reuse this tokenizer (path prefix of .model/.symbols) instead of training one");
   cmd->add_option("--vocab", c.vocab, "SentencePiece vocabulary size")->check(whole_number(8, 1 << 20));
   std::string variants = "attention preset:";
@@ -198,8 +205,9 @@ static ProgressFn train_printer(bool quiet) {
         break;
       case Progress::Kind::Eval:
         if (!quiet)
-          fmt::print("{}step {} | valid loss {:.4f} ppl {:.2f} bleu {:.2f} chrf {:.2f}\n", tty ? "\n" : "", p.step, p.eval.loss,
-                     p.eval.ppl, p.eval.bleu, p.eval.chrf);
+          fmt::print("{}step {} | valid loss {:.4f} ppl {:.2f}{}{}\n", tty ? "\n" : "", p.step, p.eval.loss, p.eval.ppl,
+                     p.eval.bleu >= 0 ? fmt::format(" bleu {:.2f} chrf {:.2f}", p.eval.bleu, p.eval.chrf) : "",
+                     p.eval.accuracy >= 0 ? fmt::format(" accuracy {:.1f}%", 100 * p.eval.accuracy) : "");
         break;
       case Progress::Kind::Step:
         if (tty)
@@ -290,6 +298,65 @@ void add_translate_command(CLI::App& app) {
     for (auto& l : out) text += l + "\n";
     if (o->output.empty()) fmt::print("{}", text);
     else write_file_atomic(o->output, text);
+  });
+}
+
+void add_generate_command(CLI::App& app) {
+  struct Opts {
+    std::string run, which = "best";
+    std::optional<std::string> prompt;
+    GenerateOptions gen;
+    std::optional<float> temperature;
+    std::optional<int> top_k;
+    int threads = 0;
+  };
+  auto o = std::make_shared<Opts>();
+  CLI::App* cmd = app.add_subcommand("generate", "continue prompts with a trained language model (--arch lm)");
+  cmd->add_option("--run", o->run, "run directory of an --arch lm run")->required();
+  cmd->add_option("--prompt", o->prompt, "the text to continue; \"\" starts from the beginning-of-sentence token "
+                                         "(default: prompts from standard input, one per line)");
+  cmd->add_option("--max-tokens", o->gen.max_tokens, "new tokens at most per prompt (fewer at end of sentence)")
+      ->check(whole_number(1, 4096));
+  cmd->add_option("--temperature", o->temperature, "sample from softmax(logits / T) (default: greedy)")->check(real_number(0, true));
+  cmd->add_option("--top-k", o->top_k, "with --temperature: sample among the k most likely tokens")->check(whole_number(1));
+  cmd->add_option("--seed", o->gen.seed, "sampling seed")->check(whole_number(0));
+  cmd->add_flag("--no-cache", [o](int64_t) { o->gen.use_cache = false; }, "recompute the whole sequence each step");
+  cmd->add_option("--checkpoint", o->which, "best or last")->check(CLI::IsMember({"best", "last"}));
+  cmd->add_option("--threads", o->threads, "threads (default: ATTNLAB_THREADS or all cores)")->check(whole_number(0, 1024));
+  cmd->callback([o]() {
+    if (o->top_k && !o->temperature)
+      throw std::invalid_argument("--top-k: applies to sampling; give --temperature too (without it generation is greedy)");
+    if (o->temperature) o->gen.temperature = *o->temperature;
+    if (o->top_k) o->gen.top_k = *o->top_k;
+    set_threads(o->threads);
+    LoadedRun run = load_run(o->run, o->which);
+    const LanguageModel& lm = language_model(run);
+    std::vector<std::string> prompts;
+    if (o->prompt) {
+      prompts.push_back(*o->prompt);
+    } else {
+      if (::isatty(STDIN_FILENO))
+        fmt::print(stderr, "generate: reading prompts from standard input, one per line (an empty line: from the start); "
+                           "end with Ctrl-D (or give --prompt TEXT)\n");
+      std::string line;
+      while (std::getline(std::cin, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (!valid_utf8(line)) throw std::runtime_error(fmt::format("stdin:{}: invalid UTF-8", prompts.size() + 1));
+        prompts.push_back(line);
+      }
+    }
+    for (size_t i = 0; i < prompts.size(); i++) {
+      std::vector<int32_t> ids = run.tok->encode(prompts[i]);
+      if (int(ids.size()) + 1 >= lm.cfg.max_len)
+        throw std::invalid_argument(fmt::format("{}: {} tokens, more than this model reads ({})",
+                                                o->prompt ? "--prompt" : fmt::format("stdin:{}", i + 1), ids.size(), lm.cfg.max_len - 2));
+      GenerateOptions g = o->gen;
+      g.seed = o->gen.seed + i;  // each prompt its own draws, the same on every run
+      std::vector<int32_t> all = ids, more = generate_ids(lm, ids, g);
+      all.insert(all.end(), more.begin(), more.end());
+      fmt::print("{}\n", run.tok->decode(all));
+      std::fflush(stdout);
+    }
   });
 }
 

@@ -7,6 +7,7 @@
 namespace attn {
 void add_train_command(CLI::App& app);
 void add_translate_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
 void add_score_command(CLI::App& app);
 void add_gradcheck_command(CLI::App& app);
 void add_corpus_command(CLI::App& app);

@@ -208,7 +208,7 @@ static Batch source_and_translation(const std::vector<int32_t>& src, const std::
 
 static void inspect_attention(const std::string& run_dir, const std::string& text, const std::string& out_dir) {
   LoadedRun run = load_run(run_dir);
-  const Transformer& m = *run.model;
+  const Transformer& m = translation_model(run);
   if (text.find_first_not_of(" \t") == std::string::npos) throw std::invalid_argument("--text: empty; give a source sentence");
   std::vector<int32_t> src = run.tok->encode(text);
   if (int(src.size()) > m.cfg.max_len - 1)

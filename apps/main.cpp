@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   attn::add_compare_command(app);
   attn::add_train_command(app);
   attn::add_translate_command(app);
+  attn::add_generate_command(app);
   attn::add_score_command(app);
   attn::add_inspect_command(app);
   attn::add_gradcheck_command(app);

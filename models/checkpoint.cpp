@@ -7,7 +7,7 @@
 
 namespace attn {
 
-void save_model(const Transformer& model, const std::string& path, const std::map<std::string, std::string>& meta) {
+void save_model(const Model& model, const std::string& path, const std::map<std::string, std::string>& meta) {
   std::vector<std::pair<std::string, Tensor>> ts;
   for (const Var& p : model.params.params) ts.push_back({p->name, p->value});
   auto m = meta;
@@ -16,7 +16,7 @@ void save_model(const Transformer& model, const std::string& path, const std::ma
   save_safetensors(path, ts, m);
 }
 
-void load_model_weights(Transformer& model, const std::string& path) {
+void load_model_weights(Model& model, const std::string& path) {
   SafetensorsFile f = load_safetensors(path);
   for (const Var& p : model.params.params) {
     const Tensor* t = f.find(p->name);

@@ -6,12 +6,12 @@
 #include <map>
 #include <string>
 
-#include "models/transformer.h"
+#include "models/model.h"
 
 namespace attn {
 
-void save_model(const Transformer& model, const std::string& path, const std::map<std::string, std::string>& meta = {});
+void save_model(const Model& model, const std::string& path, const std::map<std::string, std::string>& meta = {});
 // Throws with a one-line message naming the file and the first missing/extra/misshapen tensor.
-void load_model_weights(Transformer& model, const std::string& path);
+void load_model_weights(Model& model, const std::string& path);
 
 }  // namespace attn

@@ -14,42 +14,12 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "data/batch.h"
-#include "nn/attention.h"
+#include "models/blocks.h"
+#include "models/model.h"
 
 namespace attn {
 
-// An attention-variant preset (qk, qq, qq-noself, ...): the variant at each kind of site.
-struct VariantPreset {
-  std::string name, enc_self, dec_self, cross;  // AttnVariant specs ("qq+noself")
-  std::string description;
-};
-const std::vector<VariantPreset>& variant_presets();
-
-struct ModelConfig {
-  int vocab = 8000;
-  int d_model = 256, heads = 4, enc_layers = 3, dec_layers = 3, d_ff = 1024;
-  float dropout = 0.1f;
-  float label_smoothing = 0.1f;
-  bool gelu = false, post_ln = false;
-  int max_len = 256;
-  int pad_id = 0, bos_id = 1, eos_id = 2, unk_id = 3;
-  std::string preset = "qk";
-  AttnVariant enc_self, dec_self, cross;
-
-  // Sets the three sites' variants from the preset's row of variant_presets().
-  void apply_preset(const std::string& name);
-  static std::vector<std::string> preset_names();
-  void validate() const;  // throws std::invalid_argument naming the bad field
-  nlohmann::json to_json() const;
-  static ModelConfig from_json(const nlohmann::json& j);
-};
-
-struct EncoderLayer {
-  LayerNorm ln1, ln2;
-  MultiHeadAttention self_attn;
-  FeedForward ff;
-};
+using EncoderLayer = Block;  // self-attention and feed-forward (models/blocks.h)
 struct DecoderLayer {
   LayerNorm ln1, ln2, ln3;
   MultiHeadAttention self_attn, cross_attn;
@@ -64,11 +34,8 @@ struct DecodeState {
   int step = 0;
 };
 
-class Transformer {
+class Transformer : public Model {
  public:
-  ModelConfig cfg;
-  ParamStore params;
-  Var emb;  // (V,C), tied with the output layer
   std::vector<EncoderLayer> enc;
   std::vector<DecoderLayer> dec;
   LayerNorm enc_ln, dec_ln;  // final norms (pre-LN)
@@ -80,7 +47,8 @@ class Transformer {
   Var decode(const std::vector<int32_t>& tgt_in, int B, int T, const Var& memory, const std::vector<int32_t>& src,
              int S, const Context& ctx) const;
   Var logits(const Var& hidden) const;  // (B,T,C) -> (B*T,V)
-  Var loss(const Batch& batch, const Context& ctx) const;
+  Var loss(const Batch& batch, const Context& ctx) const override;
+  Scored score(const Batch& batch) const override;
 
   // Incremental decoding: start() encodes; step() takes one new token per row and returns
   // logits (B,V) of the next position, reusing cached keys and values.
@@ -91,17 +59,11 @@ class Transformer {
   void reorder(DecodeState& st, const std::vector<int>& rows) const;
 
   // Attention sites for analysis: (site name, module).
-  std::vector<std::pair<std::string, const MultiHeadAttention*>> sites() const;
+  std::vector<std::pair<std::string, const MultiHeadAttention*>> sites() const override;
 
   // Masks (additive 0 / -inf).
   Tensor src_mask(const std::vector<int32_t>& src, int B, int Tq, int S) const;  // keys = source padding
-  Tensor causal_mask(int B, int T) const;
+  Tensor causal_mask(int B, int T) const { return attn::causal_mask(B, T); }
 };
-
-// Parameters of the model a config builds (without keeping it).
-int64_t count_params(const ModelConfig& cfg);
-// Widens d_ff (or d_model when widen == "d_model") of `cfg` until its parameter count is within
-// 0.5% of `target`. Returns a description of what changed.
-std::string match_params(ModelConfig& cfg, int64_t target, const std::string& widen = "d_ff");
 
 }  // namespace attn

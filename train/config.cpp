@@ -28,6 +28,7 @@ json TrainConfig::to_json() const {
   ATTNLAB_TRAIN_CONFIG_FIELDS(X)
 #undef X
   j["model"] = model.to_json();
+  if (model.arch != "seq2seq") j["lm_text"] = lm_text;  // (a translation model reads pairs)
   return j;
 }
 
@@ -37,6 +38,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
   ATTNLAB_TRAIN_CONFIG_FIELDS(X)
 #undef X
   c.model = ModelConfig::from_json(j.at("model"));
+  c.lm_text = j.value("lm_text", std::string("both"));
   return c;
 }
 
@@ -63,16 +65,19 @@ void TrainConfig::validate() const {
   need(task_train >= 1, "task-train", "a whole number >= 1", task_train);
   need(vocab >= 8, "vocab", "a whole number >= 8", vocab);
   need(optimizer == "adam" || optimizer == "adamw", "optimizer", "adam or adamw", "'" + optimizer + "'");
+  need(lm_text == "both" || lm_text == "src" || lm_text == "tgt", "lm-text", "both, src or tgt", "'" + lm_text + "'");
   if (!resume) {
     ModelConfig probe;
-    probe.apply_preset(variant);  // throws naming an unknown --variant
+    probe.arch = model.arch;
+    probe.validate();             // an unknown --arch
+    probe.apply_preset(variant);  // an unknown --variant, or one that changes nothing in this arch
   }
 }
 
 json comparable_settings(const json& config) {
   static const std::set<std::string> per_run = {"variant", "seed", "match_params", "out", "resume", "threads", "quiet",
                                                 "tokenizer", "config_file", "dump_tape", "dot", "model"};
-  static const std::set<std::string> model_keys = {"d_model", "heads", "enc_layers", "dec_layers", "dropout",
+  static const std::set<std::string> model_keys = {"arch", "d_model", "heads", "enc_layers", "dec_layers", "dropout",
                                                    "label_smoothing", "post_ln", "gelu", "max_len"};
   json out = json::object();
   for (auto& [key, value] : config.items())

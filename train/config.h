@@ -23,6 +23,7 @@ struct TrainConfig {
   std::string src_lang = "en", tgt_lang = "de";
   int vocab = 8000;
   std::string tokenizer;         // existing tokenizer prefix to reuse (compare shares one)
+  std::string lm_text = "both";  // --arch lm/mlm: the corpus sentences used as text: both, src or tgt
   // model
   ModelConfig model;
   std::string variant = "qk";

@@ -8,20 +8,20 @@
 
 namespace attn {
 
-double eval_loss(const Transformer& model, const std::vector<Example>& data, int batch_tokens) {
+SetScore eval_score(const Model& model, const std::vector<Example>& data, int batch_tokens) {
   NoGradScope ng;
   Batcher b(data, batch_tokens, 0, /*shuffle=*/false);
   double total = 0;
-  int64_t count = 0;
+  int64_t correct = 0;
+  SetScore s;
   for (size_t i = 0; i < b.batches_per_epoch(); i++) {
-    Batch x = b.next();
-    Var l = model.loss(x, Context{});
-    int64_t n = 0;
-    for (int32_t t : x.tgt_out) n += t != model.cfg.pad_id;
-    total += double(l->value.item()) * double(n);
-    count += n;
+    const Scored x = model.score(b.next());
+    total += x.loss * double(x.tokens);
+    correct += x.correct;
+    s.tokens += x.tokens;
   }
-  return count ? total / double(count) : 0;
+  if (s.tokens) s.loss = total / double(s.tokens), s.accuracy = double(correct) / double(s.tokens);
+  return s;
 }
 
 std::vector<std::string> translate_texts(const Transformer& model, const Tokenizer& tok,
@@ -54,7 +54,7 @@ std::pair<double, double> bleu_chrf(const Transformer& model, const Tokenizer& t
   return {corpus_bleu(hyps, ref).score, corpus_chrf(hyps, ref)};
 }
 
-void attention_stats(const Transformer& model, const Batch& x, int64_t step, std::vector<DynRow>& rows) {
+void attention_stats(const Model& model, const Batch& x, int64_t step, std::vector<DynRow>& rows) {
   NoGradScope ng;
   std::map<std::string, Tensor> probs;
   Context ctx;
@@ -85,7 +85,7 @@ void attention_stats(const Transformer& model, const Batch& x, int64_t step, std
   }
 }
 
-void grad_norm_rows(const Transformer& model, int64_t step, std::vector<DynRow>& rows) {
+void grad_norm_rows(const Model& model, int64_t step, std::vector<DynRow>& rows) {
   for (auto& [name, m] : model.sites()) {
     if (m->wq.weight->grad.defined()) rows.push_back({step, name, "grad_wq", l2_norm(m->wq.weight->grad)});
     if (m->wk.weight && m->wk.weight->grad.defined()) rows.push_back({step, name, "grad_wk", l2_norm(m->wk.weight->grad)});

@@ -18,8 +18,17 @@
 
 namespace attn {
 
-// Mean cross-entropy per target token (label smoothing included, as training sees it), no dropout.
-double eval_loss(const Transformer& model, const std::vector<Example>& data, int batch_tokens);
+// A set's mean cross-entropy per scored token (no label smoothing, no dropout) and the share of
+// scored tokens the model's top guess gets right: every target token of a translation or
+// language model, the masked tokens of an mlm (on its fixed mask).
+struct SetScore {
+  double loss = 0, accuracy = 0;
+  int64_t tokens = 0;
+};
+SetScore eval_score(const Model& model, const std::vector<Example>& data, int batch_tokens);
+inline double eval_loss(const Model& model, const std::vector<Example>& data, int batch_tokens) {
+  return eval_score(model, data, batch_tokens).loss;
+}
 
 // A source line longer than the model reads: only its first `kept` tokens were translated.
 struct CutLine {
@@ -45,8 +54,8 @@ struct DynRow {
 };
 // Attention entropy (nats) and diagonal mass per site, and W_q W_kᵀ asymmetry where W_k is
 // its own matrix, on one evaluation batch.
-void attention_stats(const Transformer& model, const Batch& x, int64_t step, std::vector<DynRow>& rows);
+void attention_stats(const Model& model, const Batch& x, int64_t step, std::vector<DynRow>& rows);
 // |∂L/∂W_q| and |∂L/∂W_k| per site, from the gradients of the step just taken.
-void grad_norm_rows(const Transformer& model, int64_t step, std::vector<DynRow>& rows);
+void grad_norm_rows(const Model& model, int64_t step, std::vector<DynRow>& rows);
 
 }  // namespace attn

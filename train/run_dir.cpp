@@ -110,7 +110,7 @@ void RunDir::truncate_logs(int64_t step) const {
 // checkpoints/step-N/{model,state}.safetensors + state.json, then last.json points at it:
 // the pointer is replaced atomically only after the whole directory is on disk.
 
-void RunDir::save_checkpoint(const Transformer& model, const Adam& opt, const TrainState& st) const {
+void RunDir::save_checkpoint(const Model& model, const Adam& opt, const TrainState& st) const {
   const std::string rel = fmt::format("checkpoints/step-{:07d}", st.step);
   const std::string dir = file(rel);
   fs::create_directories(dir);
@@ -139,7 +139,7 @@ void RunDir::remove_stale_checkpoints() const {
     if ("checkpoints/" + e.path().filename().string() != keep) fs::remove_all(e.path());
 }
 
-TrainState RunDir::load_checkpoint(Transformer& model, Adam& opt) const {
+TrainState RunDir::load_checkpoint(Model& model, Adam& opt) const {
   const std::string dir = file(with_json_file(file("last.json"), [](const json& j) { return j.at("dir").get<std::string>(); }));
   load_model_weights(model, dir + "/model.safetensors");
   SafetensorsFile f = load_safetensors(dir + "/state.safetensors");
@@ -175,10 +175,10 @@ TrainState RunDir::load_checkpoint(Transformer& model, Adam& opt) const {
   return st;
 }
 
-void RunDir::save_best(const Transformer& model, int64_t step) const {
+void RunDir::save_best(const Model& model, int64_t step) const {
   save_model(model, file("model.best.safetensors"), {{"step", std::to_string(step)}});
 }
-void RunDir::save_best(const Transformer& model) const { save_model(model, file("model.best.safetensors")); }
+void RunDir::save_best(const Model& model) const { save_model(model, file("model.best.safetensors")); }
 
 void RunDir::write_test_hyps(const std::vector<std::string>& hyps) const {
   std::string text;
@@ -193,6 +193,7 @@ void RunDir::write_results(const json& results) const { write_file_atomic(file("
 LoadedRun load_run(const std::string& dir, const std::string& which) {
   if (!fs::exists(dir + "/config.json")) throw std::runtime_error("--run " + dir + ": not a run directory (no config.json)");
   LoadedRun r;
+  r.dir = dir;
   r.cfg = with_json_file(dir + "/config.json", [](const json& j) {
     TrainConfig c = TrainConfig::from_json(j);
     c.model.validate();
@@ -202,7 +203,7 @@ LoadedRun load_run(const std::string& dir, const std::string& which) {
   if (r.tok->vocab_size() != r.cfg.model.vocab)
     throw std::runtime_error(fmt::format("{}/tokenizer: vocabulary of {} does not match the model's {}", dir,
                                          r.tok->vocab_size(), r.cfg.model.vocab));
-  r.model = std::make_unique<Transformer>(r.cfg.model, r.cfg.seed);
+  r.model = make_model(r.cfg.model, r.cfg.seed);
   std::string path = dir + "/model." + which + ".safetensors";
   if (which == "last")
     path = dir + "/" + with_json_file(dir + "/last.json", [](const json& j) { return j.at("dir").get<std::string>(); }) +
@@ -211,9 +212,29 @@ LoadedRun load_run(const std::string& dir, const std::string& which) {
   return r;
 }
 
+const Transformer& translation_model(const LoadedRun& run) {
+  const std::string& arch = run.cfg.model.arch;
+  if (arch == "lm")
+    throw std::invalid_argument("--run " + run.dir + ": a language model (--arch lm) does not translate; "
+                                "attnlab generate --run " + run.dir + " continues a prompt");
+  if (arch == "mlm")
+    throw std::invalid_argument("--run " + run.dir + ": a masked-token model (--arch mlm) neither translates nor generates");
+  return dynamic_cast<const Transformer&>(*run.model);
+}
+
+const LanguageModel& language_model(const LoadedRun& run) {
+  const std::string& arch = run.cfg.model.arch;
+  if (arch == "seq2seq")
+    throw std::invalid_argument("--run " + run.dir + ": a translation model (--arch seq2seq) does not generate; "
+                                "attnlab translate --run " + run.dir + " translates");
+  if (arch == "mlm")
+    throw std::invalid_argument("--run " + run.dir + ": a masked-token model (--arch mlm) neither translates nor generates");
+  return dynamic_cast<const LanguageModel&>(*run.model);
+}
+
 std::vector<std::string> translate_lines(const LoadedRun& run, const std::vector<std::string>& lines,
                                          const DecodeOptions& opt, std::vector<CutLine>* cut) {
-  return translate_texts(*run.model, *run.tok, lines, opt, cut);
+  return translate_texts(translation_model(run), *run.tok, lines, opt, cut);
 }
 
 }  // namespace attn

@@ -27,6 +27,7 @@
 
 #include "data/batching.h"
 #include "data/tokenizer.h"
+#include "models/lm.h"
 #include "models/transformer.h"
 #include "nn/optim.h"
 #include "train/config.h"
@@ -70,13 +71,13 @@ class RunDir {
   // and its logs must then be those of an uninterrupted run.
   void clear_logs() const;
 
-  void save_checkpoint(const Transformer& model, const Adam& opt, const TrainState& st) const;
+  void save_checkpoint(const Model& model, const Adam& opt, const TrainState& st) const;
   // Removes checkpoint directories last.json does not point to: what a kill between writing a
   // new checkpoint and deleting the previous one (or before last.json moved) leaves behind.
   void remove_stale_checkpoints() const;
-  TrainState load_checkpoint(Transformer& model, Adam& opt) const;
-  void save_best(const Transformer& model, int64_t step) const;
-  void save_best(const Transformer& model) const;  // without a step in its metadata
+  TrainState load_checkpoint(Model& model, Adam& opt) const;
+  void save_best(const Model& model, int64_t step) const;
+  void save_best(const Model& model) const;  // without a step in its metadata
   void write_test_hyps(const std::vector<std::string>& hyps) const;
   void write_results(const nlohmann::json& results) const;
 
@@ -106,12 +107,17 @@ class SetupUndo {
 
 // Everything needed to use a finished run.
 struct LoadedRun {
+  std::string dir;
   TrainConfig cfg;
   std::unique_ptr<Tokenizer> tok;
-  std::unique_ptr<Transformer> model;
+  std::unique_ptr<Model> model;
 };
 // `which`: "best" (model.best.safetensors) or "last" (the newest checkpoint).
 LoadedRun load_run(const std::string& dir, const std::string& which = "best");
+// The run's model as a translation model; an lm or mlm run is refused naming the command it needs.
+const Transformer& translation_model(const LoadedRun& run);
+// The run's model as a language model; a translation or mlm run is refused the same way.
+const LanguageModel& language_model(const LoadedRun& run);
 std::vector<std::string> translate_lines(const LoadedRun& run, const std::vector<std::string>& lines,
                                          const DecodeOptions& opt, std::vector<CutLine>* cut = nullptr);
 

@@ -40,6 +40,29 @@ static std::vector<Example> encode_split(const ParallelCorpus& c, const Tokenize
   return out;
 }
 
+// --arch lm and mlm read sentences, not pairs: the source side, the target side or both, each
+// sentence once (an lm predicts it after bos, an mlm fills in its masked tokens).
+static std::vector<Example> encode_sentences(const ParallelCorpus& c, const Tokenizer& tok, const TrainConfig& cfg,
+                                             int64_t* skipped) {
+  std::vector<const std::vector<std::string>*> sides;
+  if (cfg.lm_text != "tgt") sides.push_back(&c.src);
+  if (cfg.lm_text != "src") sides.push_back(&c.tgt);
+  const bool lm = cfg.model.arch == "lm";
+  std::vector<Example> out;
+  for (auto* side : sides)
+    for (const std::string& line : *side) {
+      std::vector<int32_t> ids = tok.encode(line);
+      if (ids.empty() || int(ids.size()) + (lm ? 1 : 0) > cfg.model.max_len) {
+        (*skipped)++;
+        continue;
+      }
+      Example e;
+      (lm ? e.tgt : e.src) = std::move(ids);
+      out.push_back(std::move(e));
+    }
+  return out;
+}
+
 static CorpusSplits load_text(const TrainConfig& cfg) {
   if (!cfg.task.empty()) {
     CorpusSplits s;
@@ -169,9 +192,13 @@ void Trainer::prepare_data() {
     }
   }
   cfg_.model.validate();
-  train_ = encode_split(text_.train, *tok_, cfg_.model.max_len, &skipped_long_);
-  valid_ = encode_split(text_.valid, *tok_, cfg_.model.max_len, &skipped_long_);
-  test_ = encode_split(text_.test, *tok_, cfg_.model.max_len, &skipped_long_);
+  auto encode = [&](const ParallelCorpus& c) {
+    return cfg_.model.arch == "seq2seq" ? encode_split(c, *tok_, cfg_.model.max_len, &skipped_long_)
+                                        : encode_sentences(c, *tok_, cfg_, &skipped_long_);
+  };
+  train_ = encode(text_.train);
+  valid_ = encode(text_.valid);
+  test_ = encode(text_.test);
   if (train_.empty() || valid_.empty())
     throw std::runtime_error(fmt::format("{}: no usable train/valid pairs (train {} of {}, valid {} of {} kept; {} longer than "
                                          "--max-len {} in tokens)", text_.dir, train_.size(), text_.train.size(), valid_.size(),
@@ -180,7 +207,7 @@ void Trainer::prepare_data() {
 }
 
 void Trainer::build_model() {
-  model_ = std::make_unique<Transformer>(cfg_.model, cfg_.seed);
+  model_ = make_model(cfg_.model, cfg_.seed);
   AdamConfig ac;
   ac.lr = cfg_.lr;
   ac.weight_decay = cfg_.optimizer == "adamw" ? cfg_.weight_decay : 0.f;
@@ -205,14 +232,25 @@ void Trainer::resume() {
 
 void Trainer::announce() const {
   const ModelConfig& m = cfg_.model;
-  note(fmt::format("attnlab train: {} | corpus {} | train {} valid {} test {} pairs ({} skipped empty, {} too long)",
+  note(fmt::format("attnlab train: {} | corpus {} | train {} valid {} test {} {} ({} skipped empty, {} too long)",
                    dir_.path(), text_.dir, train_.size(), valid_.size(), test_.size(),
+                   cfg_.model.arch == "seq2seq" ? "pairs" : "sentences",
                    text_.train.skipped_empty + text_.valid.skipped_empty + text_.test.skipped_empty, skipped_long_));
-  note(fmt::format("model {} (enc self {}, dec self {}, cross {}): d_model {} heads {} layers {}+{} d_ff {} vocab {} ({})",
-                   m.preset, m.enc_self.str(), m.dec_self.str(), m.cross.str(), m.d_model, m.heads, m.enc_layers,
-                   m.dec_layers, m.d_ff, m.vocab, tok_->kind()));
-  note(fmt::format("parameters: total {} | embedding {} | encoder {} | decoder {}", model_->params.count(),
-                   model_->params.count("emb."), model_->params.count("enc."), model_->params.count("dec.")));
+  if (m.arch == "seq2seq") {
+    note(fmt::format("model {} (enc self {}, dec self {}, cross {}): d_model {} heads {} layers {}+{} d_ff {} vocab {} ({})",
+                     m.preset, m.enc_self.str(), m.dec_self.str(), m.cross.str(), m.d_model, m.heads, m.enc_layers,
+                     m.dec_layers, m.d_ff, m.vocab, tok_->kind()));
+    note(fmt::format("parameters: total {} | embedding {} | encoder {} | decoder {}", model_->params.count(),
+                     model_->params.count("emb."), model_->params.count("enc."), model_->params.count("dec.")));
+  } else {
+    const bool lm = m.arch == "lm";
+    note(fmt::format("model {} {} ({} self-attention {}): d_model {} heads {} layers {} d_ff {} vocab {} ({}); text: {} side{}",
+                     m.arch, m.preset, lm ? "causal" : "bidirectional", (lm ? m.dec_self : m.enc_self).str(), m.d_model,
+                     m.heads, lm ? m.dec_layers : m.enc_layers, m.d_ff, m.vocab, tok_->kind(), cfg_.lm_text,
+                     cfg_.lm_text == "both" ? "s" : ""));
+    note(fmt::format("parameters: total {} | embedding {} | blocks {}", model_->params.count(), model_->params.count("emb."),
+                     model_->params.count() - model_->params.count("emb.")));
+  }
 }
 
 void Trainer::note(const std::string& text) const {
@@ -250,7 +288,7 @@ void Trainer::step() {
     if (first && cfg_.dump_tape) note("after backward:\n" + tape.dump());
     if (first && !cfg_.dot.empty()) write_file_atomic(cfg_.dot, tape.to_dot());
     loss_sum += loss->value.item();
-    toks += x.tgt_tokens;
+    toks += cfg_.model.arch == "mlm" ? x.src_tokens : x.tgt_tokens;  // the tokens the model reads and predicts
   }
   st_.step++;
   const double gnorm = clip_grad_norm(model_->params.params, cfg_.clip);
@@ -321,10 +359,17 @@ void Trainer::log(double train_loss, float lr, double gnorm, bool log_now, bool 
 
 EvalResult Trainer::evaluate() {
   EvalResult r;
-  r.loss = eval_loss(*model_, valid_, cfg_.batch_tokens);
-  r.ppl = std::exp(r.loss);
-  if (cfg_.eval_sentences > 0) std::tie(r.bleu, r.chrf) = bleu_chrf(*model_, *tok_, text_.valid, cfg_.eval_sentences, 1);
   std::vector<DynRow> rows;
+  if (cfg_.model.arch == "seq2seq") {
+    r.loss = eval_loss(*model_, valid_, cfg_.batch_tokens);
+    if (cfg_.eval_sentences > 0) std::tie(r.bleu, r.chrf) = bleu_chrf(translator(), *tok_, text_.valid, cfg_.eval_sentences, 1);
+  } else {  // an lm or mlm is measured by its loss and how often its top guess is right
+    const SetScore s = eval_score(*model_, valid_, cfg_.batch_tokens);
+    r.loss = s.loss;
+    r.accuracy = s.accuracy;
+    rows.push_back({st_.step, "model", "valid_accuracy", s.accuracy});
+  }
+  r.ppl = std::exp(r.loss);
   attention_stats(*model_, probe_batch_, st_.step, rows);
   dir_.log_dynamics(rows);
   dir_.flush_logs();
@@ -350,13 +395,6 @@ json Trainer::finish() {
   if (!fs::exists(dir_.file("model.best.safetensors"))) dir_.save_best(*model_);
   // Final evaluation of the best weights on the test set.
   load_model_weights(*model_, dir_.file("model.best.safetensors"));
-  const double valid_loss = eval_loss(*model_, valid_, cfg_.batch_tokens);
-  const int n_test = cfg_.test_sentences > 0 ? cfg_.test_sentences : int(text_.test.size());
-  std::vector<std::string> hyps;
-  auto t_dec = Clock::now();
-  auto [bleu, chrf] = bleu_chrf(*model_, *tok_, text_.test, n_test, cfg_.beam, &hyps);
-  const double dec_seconds = std::chrono::duration<double>(Clock::now() - t_dec).count();
-  dir_.write_test_hyps(hyps);
   json res = {{"variant", cfg_.variant},
               {"preset", cfg_.model.preset},
               {"seed", cfg_.seed},
@@ -364,34 +402,56 @@ json Trainer::finish() {
               {"steps", st_.step},
               {"train_seconds", st_.train_seconds},
               {"wall_seconds", st_.wall_seconds},
-              {"tokens_per_s", st_.tokens / std::max(st_.train_seconds, 1e-9)},
-              {"valid_loss", valid_loss},
-              {"valid_ppl", std::exp(valid_loss)},
-              {"test_bleu", bleu},
-              {"test_chrf", chrf},
-              {"test_sentences", hyps.size()},
-              {"beam", cfg_.beam},
-              {"decode_sentences_per_s", double(hyps.size()) / std::max(dec_seconds, 1e-9)},
-              {"bleu_signature", bleu_signature()},
-              {"chrf_signature", chrf_signature()},
-              {"d_model", cfg_.model.d_model},
-              {"d_ff", cfg_.model.d_ff},
-              {"attnlab", attnlab_build()},         // which build and machine: times compare
-              {"machine", machine_description()}};  // only between runs that share both
-  dir_.write_results(res);
-  if (progress_) {
-    Progress p;
-    p.kind = Progress::Kind::Done;
-    p.step = p.steps = st_.step;
-    p.eval.loss = valid_loss;
-    p.eval.ppl = std::exp(valid_loss);
-    p.eval.bleu = bleu;
-    p.eval.chrf = chrf;
+              {"tokens_per_s", st_.tokens / std::max(st_.train_seconds, 1e-9)}};
+  Progress p;
+  p.kind = Progress::Kind::Done;
+  p.step = p.steps = st_.step;
+  if (cfg_.model.arch == "seq2seq") {
+    const double valid_loss = eval_loss(*model_, valid_, cfg_.batch_tokens);
+    const int n_test = cfg_.test_sentences > 0 ? cfg_.test_sentences : int(text_.test.size());
+    std::vector<std::string> hyps;
+    auto t_dec = Clock::now();
+    auto [bleu, chrf] = bleu_chrf(translator(), *tok_, text_.test, n_test, cfg_.beam, &hyps);
+    const double dec_seconds = std::chrono::duration<double>(Clock::now() - t_dec).count();
+    dir_.write_test_hyps(hyps);
+    res.update(json{{"valid_loss", valid_loss},
+                    {"valid_ppl", std::exp(valid_loss)},
+                    {"test_bleu", bleu},
+                    {"test_chrf", chrf},
+                    {"test_sentences", hyps.size()},
+                    {"beam", cfg_.beam},
+                    {"decode_sentences_per_s", double(hyps.size()) / std::max(dec_seconds, 1e-9)},
+                    {"bleu_signature", bleu_signature()},
+                    {"chrf_signature", chrf_signature()}});
+    p.eval = {valid_loss, std::exp(valid_loss), bleu, chrf};
     p.text = fmt::format("done: {} in {} | best valid loss {:.4f} (ppl {:.2f}) | test BLEU {:.2f} chrF {:.2f} (beam {}, {})",
                          counted(st_.step, "step"), format_duration(st_.wall_seconds), valid_loss, std::exp(valid_loss), bleu, chrf,
                          cfg_.beam, counted(int64_t(hyps.size()), "sentence"));
-    progress_(p);
+  } else {
+    const SetScore v = eval_score(*model_, valid_, cfg_.batch_tokens), t = eval_score(*model_, test_, cfg_.batch_tokens);
+    const char* what = cfg_.model.arch == "lm" ? "next-token" : "masked-token";
+    res.update(json{{"arch", cfg_.model.arch},
+                    {"valid_loss", v.loss},
+                    {"valid_ppl", std::exp(v.loss)},
+                    {"valid_accuracy", v.accuracy},
+                    {"test_loss", t.loss},
+                    {"test_ppl", std::exp(t.loss)},
+                    {"test_accuracy", t.accuracy},
+                    {"test_tokens", t.tokens}});
+    p.eval.loss = v.loss;
+    p.eval.ppl = std::exp(v.loss);
+    p.eval.accuracy = v.accuracy;
+    p.text = fmt::format("done: {} in {} | best valid {} loss {:.4f} (ppl {:.2f}, accuracy {:.1f}%) | test loss {:.4f} "
+                         "(ppl {:.2f}, accuracy {:.1f}%, {})", counted(st_.step, "step"), format_duration(st_.wall_seconds),
+                         what, v.loss, std::exp(v.loss), 100 * v.accuracy, t.loss, std::exp(t.loss), 100 * t.accuracy,
+                         counted(t.tokens, "token"));
   }
+  res.update(json{{"d_model", cfg_.model.d_model},
+                  {"d_ff", cfg_.model.d_ff},
+                  {"attnlab", attnlab_build()},         // which build and machine: times compare
+                  {"machine", machine_description()}});  // only between runs that share both
+  dir_.write_results(res);
+  if (progress_) progress_(p);
   return res;
 }
 

@@ -29,7 +29,8 @@
 namespace attn {
 
 struct EvalResult {
-  double loss = 0, ppl = 0, bleu = -1, chrf = -1;  // bleu/chrf -1: not measured (eval_sentences 0)
+  double loss = 0, ppl = 0, bleu = -1, chrf = -1;  // bleu/chrf -1: not measured (eval_sentences 0; lm, mlm)
+  double accuracy = -1;                            // lm, mlm: top-1 accuracy on the scored tokens
 };
 
 // What training reports as it goes.
@@ -63,7 +64,7 @@ class Trainer {
   nlohmann::json finish();  // best weights on the test set: test.hyp and results.json, returned
 
   const TrainConfig& config() const { return cfg_; }
-  const Transformer& model() const { return *model_; }
+  const Model& model() const { return *model_; }
   const TrainState& state() const { return st_; }
 
  private:
@@ -83,7 +84,8 @@ class Trainer {
   std::vector<Example> train_, valid_, test_;
   int64_t skipped_long_ = 0;
   std::unique_ptr<Tokenizer> tok_;
-  std::unique_ptr<Transformer> model_;
+  const Transformer& translator() const { return dynamic_cast<const Transformer&>(*model_); }  // seq2seq only
+  std::unique_ptr<Model> model_;
   std::unique_ptr<Adam> opt_;
   Schedule sched_;
   std::unique_ptr<Batcher> batcher_;

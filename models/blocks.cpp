@@ -1,0 +1,64 @@
+// models/blocks.cpp — embedding, self-attention block, masks and the tied output layer.
+#include "models/blocks.h"
+
+#include <cmath>
+#include <limits>
+
+namespace attn {
+
+static const float kNegInf = -std::numeric_limits<float>::infinity();
+
+Block make_block(ParamStore& ps, const std::string& prefix, const ModelConfig& cfg, const AttnVariant& v, Rng& rng) {
+  const int C = cfg.d_model;
+  Block b;
+  b.ln1 = LayerNorm(ps, prefix + ".ln1", C, rng);
+  b.self_attn = MultiHeadAttention(ps, prefix + ".self_attn", C, cfg.heads, v, cfg.dropout, rng);
+  b.ln2 = LayerNorm(ps, prefix + ".ln2", C, rng);
+  b.ff = FeedForward(ps, prefix + ".ff", C, cfg.d_ff, cfg.gelu, cfg.dropout, rng);
+  return b;
+}
+
+Var embed(const Model& m, const std::vector<int32_t>& ids, int B, int T, int offset, const Context& ctx,
+          const std::string& name) {
+  const int C = m.cfg.d_model;
+  if (offset + T > m.cfg.max_len)
+    throw std::invalid_argument(fmt::format("sequence of {} tokens exceeds max_len {}", offset + T, m.cfg.max_len));
+  Var x = scale(embedding(m.emb, ids, {B, T}, name + ".tok"), std::sqrt(float(C)), name + ".scaled");
+  Tensor pe = sinusoidal_positions(offset + T, C);
+  Tensor rows({T, C});
+  std::copy(pe.data() + int64_t(offset) * C, pe.data() + int64_t(offset + T) * C, rows.data());
+  x = add_rows(x, constant(rows, "positions"), name + ".pos");
+  if (ctx.train) x = dropout(x, m.cfg.dropout, *ctx.rng, name + ".drop");
+  return x;
+}
+
+Var block_forward(const Model& m, const Block& b, const Var& x, const Tensor& mask, const Context& ctx,
+                  const std::string& prefix, KVCache* cache) {
+  Var y = residual(m, x, b.ln1, ctx, prefix + ".sa",
+                   [&](const Var& h) { return b.self_attn.forward(h, h, mask, ctx, cache, true); });
+  return residual(m, y, b.ln2, ctx, prefix + ".ffn", [&](const Var& h) { return b.ff(h, ctx); });
+}
+
+Tensor padding_mask(const std::vector<int32_t>& keys, int B, int Tq, int S, int pad_id) {
+  Tensor m({B, Tq, S});
+  for (int b = 0; b < B; b++)
+    for (int i = 0; i < Tq; i++)
+      for (int j = 0; j < S; j++) m.at({b, i, j}) = keys[size_t(b) * S + j] == pad_id ? kNegInf : 0.f;
+  return m;
+}
+
+Tensor causal_mask(int B, int T) {
+  Tensor m({B, T, T});
+  for (int b = 0; b < B; b++)
+    for (int i = 0; i < T; i++)
+      for (int j = i + 1; j < T; j++) m.at({b, i, j}) = kNegInf;
+  return m;
+}
+
+Var tied_logits(const Model& m, const Var& hidden, const std::string& name) {
+  const int64_t C = hidden->value.dim(-1);
+  Var h2 = reshape(hidden, {hidden->value.numel() / C, C}, name);
+  return matmul(h2, m.emb, false, true, 1.f, "logits");  // tied: h Eᵀ
+}
+
+}  // namespace attn
