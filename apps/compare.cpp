@@ -90,9 +90,14 @@ static void print_event(const GridEvent& e) {
     case GridEvent::Kind::Started: fmt::print("started {} (log: {}/train.log)\n", r.name, r.dir); break;
     case GridEvent::Kind::Stopped: fmt::print("{} stopped at its last checkpoint ({}/last.json)\n", r.name, r.dir); break;
     case GridEvent::Kind::Finished:
-      fmt::print("[{}/{}] {} finished at {:.1f} min: valid loss {:.4f}, test BLEU {:.2f}, chrF {:.2f}\n", e.done, e.total, r.name,
-                 e.minutes, e.results["valid_loss"].get<double>(), e.results["test_bleu"].get<double>(),
-                 e.results["test_chrf"].get<double>());
+      if (e.results.contains("test_bleu"))
+        fmt::print("[{}/{}] {} finished at {:.1f} min: valid loss {:.4f}, test BLEU {:.2f}, chrF {:.2f}\n", e.done, e.total, r.name,
+                   e.minutes, e.results["valid_loss"].get<double>(), e.results["test_bleu"].get<double>(),
+                   e.results["test_chrf"].get<double>());
+      else  // an lm or mlm run
+        fmt::print("[{}/{}] {} finished at {:.1f} min: valid loss {:.4f}, test accuracy {:.2f}%, ppl {:.2f}\n", e.done, e.total,
+                   r.name, e.minutes, e.results["valid_loss"].get<double>(), 100 * e.results["test_accuracy"].get<double>(),
+                   e.results["test_ppl"].get<double>());
       break;
     case GridEvent::Kind::Failed:
       fmt::print(stderr, "[{}/{}] {} FAILED (exit {}); see {}/train.log\n", e.done, e.total, r.name, e.exit_code, r.dir);
@@ -112,8 +117,12 @@ static void run_here(const GridPreset& pre, const CompareOpts& o, const std::vec
   // (small products do not scale across threads); the quick preset runs all three at once.
   const int jobs = o.jobs > 0 ? o.jobs : pre.jobs > 0 ? pre.jobs
                                        : std::max(1, int(std::thread::hardware_concurrency()) / std::max(1, o.grid.threads));
-  fmt::print("compare '{}' ({}): {}, {} at a time, {} each; expected {}\n", pre.name, pre.description,
-             counted(int64_t(specs.size()), "run"), jobs, counted(o.grid.threads, "thread"), pre.expected_time);
+  const std::string arch = o.grid.arch.empty() ? "" : fmt::format(
+      " as an --arch {} model of {} layers ({})", o.grid.arch, o.grid.train.model.enc_layers + o.grid.train.model.dec_layers,
+      fmt::join(grid_variants(pre, o.grid), ", "));
+  fmt::print("compare '{}' ({}){}: {}, {} at a time, {} each; expected {}\n", pre.name, pre.description, arch,
+             counted(int64_t(specs.size()), "run"), jobs, counted(o.grid.threads, "thread"),
+             o.grid.arch.empty() ? pre.expected_time : pre.lm_expected_time);
   std::fflush(stdout);
   struct sigaction sa {}, old_sa{};
   sa.sa_sigaction = on_compare_sigint;
@@ -147,8 +156,8 @@ static void run_compare(CompareOpts o) {
   if (!o.variants.empty() && o.grid.variants.empty())
     throw std::invalid_argument("--variants '" + o.variants + "': no variant named (e.g. --variants qk,qq)");
   o.grid.exe = self_exe();
-  std::vector<RunSpec> specs = plan_grid(pre, o.grid);  // checks variants and widths before anything is written
   o.grid.train = check_train_args(pre, o.grid.extra);
+  std::vector<RunSpec> specs = plan_grid(pre, o.grid);  // checks variants and widths before anything is written
   SetupUndo undo(o.grid.out);  // a failed setup (the shared tokenizer, a changed grid) leaves --out as it found it
   std::error_code ec;
   fs::create_directories(o.grid.out + "/runs", ec);
@@ -181,6 +190,10 @@ void add_compare_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("compare", help);
   GridOptions& g = o->grid;
   cmd->add_option("--preset", g.preset, "the grid: " + fmt::format("{}", fmt::join(names, ", ")))->check(CLI::IsMember(names));
+  cmd->add_option("--arch", g.arch, "lm or mlm: the preset's recipe as a decoder-only language model (encoder-only masked-token "
+                                    "model) with the encoder's and decoder's layers in one stack, and the preset's variants "
+                                    "that change its self-attention (default: translation)")
+      ->check(CLI::IsMember({"lm", "mlm"}));
   cmd->add_option("--widths", g.widths, "comma-separated model widths, each with d_ff 4x and the preset's heads (default: "
                                         "the preset's; e.g. --widths 64,128,256,512 --plan)");
   cmd->add_option("--out", g.out, "comparison directory (runs/, report.md, CSVs, plots)");

@@ -144,11 +144,29 @@ std::vector<int> parse_widths(const std::string& s) {
 // The runs of a grid, in the order they start. Seed-major: a grid stopped part way (or run
 // across several sessions) already holds every variant at seed 1 before any variant gets a
 // second seed; widths ascend within a seed, and a learning-rate sweep follows seed 1.
+std::vector<std::string> grid_variants(const GridPreset& pre, const GridOptions& o) {
+  if (!o.variants.empty()) return o.variants;
+  std::vector<std::string> out;
+  for (auto& v : pre.variants) {
+    ModelConfig probe;
+    probe.arch = o.arch.empty() ? "seq2seq" : o.arch;
+    try {
+      probe.apply_preset(v);
+      out.push_back(v);
+    } catch (const std::invalid_argument&) {  // qq-enc in an lm: nothing to change there
+    }
+  }
+  return out;
+}
+
 std::vector<RunSpec> plan_grid(const GridPreset& pre, const GridOptions& o) {
-  const std::vector<std::string> variants = o.variants.empty() ? pre.variants : o.variants;
+  const std::vector<std::string> variants = grid_variants(pre, o);
   if (variants.empty()) throw std::invalid_argument("--variants: no variant named (e.g. --variants qk,qq)");
+  if (!o.arch.empty() && o.arch != "lm" && o.arch != "mlm")
+    throw std::invalid_argument("--arch: expected lm or mlm (translation is the default), got '" + o.arch + "'");
   for (auto& v : variants) {
     ModelConfig probe;
+    probe.arch = o.arch.empty() ? "seq2seq" : o.arch;
     try {
       probe.apply_preset(v);
     } catch (const std::invalid_argument& e) {  // "--variant: unknown variant 'zz' ...", named as compare's flag
@@ -173,6 +191,10 @@ std::vector<RunSpec> plan_grid(const GridPreset& pre, const GridOptions& o) {
   std::sort(qk_widths.begin(), qk_widths.end());
   if (widths.empty()) widths = qk_widths = {0};  // 0: the width the flags give
 
+  std::vector<std::string> arch_flags;  // an lm (mlm) has the encoder's and the decoder's layers in one stack
+  if (!o.arch.empty())
+    arch_flags = {"--arch", o.arch, o.arch == "lm" ? "--dec-layers" : "--enc-layers",
+                  std::to_string(o.train.model.enc_layers + o.train.model.dec_layers)};
   std::vector<RunSpec> specs;
   auto add = [&](const std::string& v, bool matched, int s, int width, const std::string& lr) {
     RunSpec r;
@@ -183,6 +205,7 @@ std::vector<RunSpec> plan_grid(const GridPreset& pre, const GridOptions& o) {
               "--threads", std::to_string(o.threads), "--resume"};
     r.args.insert(r.args.end(), data_flags.begin(), data_flags.end());
     r.args.insert(r.args.end(), pre.flags.begin(), pre.flags.end());
+    r.args.insert(r.args.end(), arch_flags.begin(), arch_flags.end());
     if (width)
       for (const std::string& f : std::vector<std::string>{"--d-model", std::to_string(width), "--d-ff", std::to_string(4 * width), "--heads",
                             std::to_string(pre.heads)})

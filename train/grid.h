@@ -36,12 +36,17 @@ struct GridPreset {
   int heads = 4;
   std::vector<int> baseline_only_widths = {};  // qk alone at these widths, so every variant lies inside qk's line
   std::vector<std::string> lr_sweep = {};      // qk, seed 1, at the smallest and largest width, at these rates too
+  std::string lm_expected_time = "not measured";  // with --arch lm or mlm
 };
 const std::vector<GridPreset>& grid_presets();
 const GridPreset& grid_preset(const std::string& name);  // throws naming --preset
 
 struct GridOptions {
   std::string preset = "quick", out, corpus, task;
+  // "lm" or "mlm": the preset's recipe as a decoder-only (encoder-only) model with as many layers
+  // as the translation model's encoder and decoder together, and those of its variants that
+  // change the self-attention it has. Empty: translation.
+  std::string arch;
   std::string widths;                   // "64,128,256": instead of the preset's
   std::vector<std::string> variants;    // empty: the preset's
   int seeds = 0, threads = 1;           // seeds 0: the preset's
@@ -60,7 +65,11 @@ std::vector<std::string> split_commas(const std::string& s);
 std::vector<int> parse_widths(const std::string& s);  // throws naming --widths
 std::string shell_quote(const std::string& s);
 
-// The runs of the grid in the order they start (checks the variants and widths first).
+// The variants a grid trains: --variants, else the preset's (for an lm or mlm those that change
+// its self-attention).
+std::vector<std::string> grid_variants(const GridPreset& pre, const GridOptions& o);
+// The runs of the grid in the order they start (checks the variants and widths first). o.train
+// must hold the preset's flags and o.extra, parsed (an lm's layers are counted from them).
 std::vector<RunSpec> plan_grid(const GridPreset& pre, const GridOptions& o);
 // Trains DIR/tokenizer once, from the training split every run reads, unless it is there.
 void ensure_shared_tokenizer(const GridOptions& o, const std::function<void(const std::string&)>& note);

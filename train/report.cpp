@@ -52,8 +52,14 @@ std::vector<RunSummary> read_runs(const std::string& dir) {
         r.tokens_per_s = res.at("tokens_per_s");
         r.valid_loss = res.at("valid_loss");
         r.valid_ppl = res.at("valid_ppl");
-        r.test_bleu = res.at("test_bleu");
-        r.test_chrf = res.at("test_chrf");
+        r.arch = res.value("arch", "seq2seq");
+        if (r.arch == "seq2seq") {
+          r.test_bleu = res.at("test_bleu");
+          r.test_chrf = res.at("test_chrf");
+        } else {
+          r.test_accuracy = 100 * res.at("test_accuracy").get<double>();
+          r.test_ppl = res.at("test_ppl");
+        }
         r.build = res.value("attnlab", "not recorded");
         r.machine = res.value("machine", "not recorded");
       });
@@ -134,6 +140,21 @@ using SeriesMap = std::map<std::string, std::map<double, std::vector<double>>>; 
 
 // The comparison report, section by section: each method appends its part of report.md and
 // writes its CSVs; write() calls them in order.
+// The two test-set columns of a report: BLEU and chrF for translation runs, top-1 accuracy (%)
+// and perplexity for lm and mlm runs. The first decides "better" (higher) in the verdicts.
+struct ScoreColumns {
+  std::string name, name2, csv, csv2, unit;  // "test BLEU", "test chrF", "test_bleu", "test_chrf", "BLEU"
+  double RunSummary::*first;
+  double RunSummary::*second;
+};
+static ScoreColumns score_columns(const std::vector<RunSummary>& runs) {
+  std::string arch = "seq2seq";
+  for (auto& r : runs)
+    if (r.finished) arch = r.arch;
+  if (arch == "seq2seq") return {"test BLEU", "test chrF", "test_bleu", "test_chrf", "BLEU", &RunSummary::test_bleu, &RunSummary::test_chrf};
+  return {"test accuracy (%)", "test ppl", "test_accuracy", "test_ppl", "accuracy", &RunSummary::test_accuracy, &RunSummary::test_ppl};
+}
+
 class ComparisonReport {
  public:
   ComparisonReport(std::string dir_, std::string baseline_, std::string title_)
@@ -161,6 +182,7 @@ class ComparisonReport {
 
   const std::string dir, baseline, title;
   std::vector<RunSummary> runs;
+  ScoreColumns sc;
   std::vector<std::string> order;  // variants, baseline first
   std::map<std::string, std::vector<const RunSummary*>> by;  // finished runs by variant
   std::string md, gp;
@@ -177,6 +199,7 @@ class ComparisonReport {
 void ComparisonReport::group() {
   runs = read_runs(dir);
   if (runs.empty()) throw std::runtime_error(dir + "/runs: no runs found to report on");
+  sc = score_columns(runs);
   // Group finished runs by variant, in a stable order with the baseline first.
   for (auto& r : runs) {
     if (std::find(order.begin(), order.end(), r.variant) == order.end()) order.push_back(r.variant);
@@ -195,11 +218,12 @@ void ComparisonReport::group() {
 
 void ComparisonReport::summary_table() {
   // ---- summary CSV and table -----------------------------------------------------------
-  std::string csv = "variant,seed,run,params,steps,train_seconds,tokens_per_s,valid_loss,valid_ppl,test_bleu,test_chrf,attnlab,machine\n";
+  std::string csv = "variant,seed,run,params,steps,train_seconds,tokens_per_s,valid_loss,valid_ppl," + sc.csv + "," + sc.csv2 +
+                    ",attnlab,machine\n";
   for (auto& r : runs)
     if (r.finished)
       csv += fmt::format("{},{},{},{},{},{:.2f},{:.1f},{:.5f},{:.4f},{:.2f},{:.2f},{},{}\n", r.variant, r.seed, r.name, r.params,
-                         r.steps, r.train_seconds, r.tokens_per_s, r.valid_loss, r.valid_ppl, r.test_bleu, r.test_chrf,
+                         r.steps, r.train_seconds, r.tokens_per_s, r.valid_loss, r.valid_ppl, r.*sc.first, r.*sc.second,
                          csv_field(r.build), csv_field(r.machine));
   write_file_atomic(dir + "/summary.csv", csv);
 
@@ -210,13 +234,22 @@ void ComparisonReport::summary_table() {
     if (r.finished) made_by[{r.build, r.machine}].push_back(r.name);
 
   const Stat base_params = col(baseline, &RunSummary::params);
-  md = fmt::format("# {}\n\n", title.empty() ? "QKᵀ vs QQᵀ: comparison report" : title);
+  const std::string arch = sc.csv == "test_bleu" ? "" : runs.front().arch;
+  md = fmt::format("# {}\n\n", !title.empty() ? title
+                                : arch == "lm"  ? "QKᵀ vs QQᵀ in a decoder-only language model: comparison report"
+                                : arch == "mlm" ? "QKᵀ vs QQᵀ in an encoder-only masked-token model: comparison report"
+                                                : "QKᵀ vs QQᵀ: comparison report");
   md += fmt::format("Runs in `{}/runs`: {} finished, {} unfinished. Every number below is read from the runs' "
                     "`results.json` (written at the end of each run; the CSVs beside this report hold them all). "
-                    "Test BLEU/chrF are sacrebleu-default corpus scores (13a, exp smoothing; chrF2).\n\n",
+                    "{}\n\n",
                     dir, std::count_if(runs.begin(), runs.end(), [](auto& r) { return r.finished; }),
-                    std::count_if(runs.begin(), runs.end(), [](auto& r) { return !r.finished; }));
-  md += "| variant | seeds | params (vs baseline) | steps | train time (s) | tokens/s | valid loss | valid ppl | test BLEU | test chrF |\n";
+                    std::count_if(runs.begin(), runs.end(), [](auto& r) { return !r.finished; }),
+                    sc.csv == "test_bleu" ? "Test BLEU/chrF are sacrebleu-default corpus scores (13a, exp smoothing; chrF2)."
+                                          : "Test accuracy is the share of scored tokens (every next token of a sentence for an "
+                                            "lm, the masked tokens on a fixed mask for an mlm) whose most likely prediction "
+                                            "is right; perplexity is exp of the mean loss on them.");
+  md += "| variant | seeds | params (vs baseline) | steps | train time (s) | tokens/s | valid loss | valid ppl | " + sc.name + " | " +
+        sc.name2 + " |\n";
   md += "|---|---|---|---|---|---|---|---|---|---|\n";
   for (auto& v : order) {
     if (by[v].empty()) continue;
@@ -225,8 +258,7 @@ void ComparisonReport::summary_table() {
     md += fmt::format("| {} | {} | {:.0f}{} | {:.0f} | {} | {} | {} | {} | {} | {} |\n", v, by[v].size(), p.mean, delta,
                       col(v, &RunSummary::steps).mean, pm(col(v, &RunSummary::train_seconds), 0),
                       pm(col(v, &RunSummary::tokens_per_s), 0), pm(col(v, &RunSummary::valid_loss), 4),
-                      pm(col(v, &RunSummary::valid_ppl), 2), pm(col(v, &RunSummary::test_bleu), 2),
-                      pm(col(v, &RunSummary::test_chrf), 2));
+                      pm(col(v, &RunSummary::valid_ppl), 2), pm(col(v, sc.first), 2), pm(col(v, sc.second), 2));
   }
   const bool unrecorded = made_by.count({"not recorded", "not recorded"}) > 0;  // runs of attnlab before 2026-11-27
   if (made_by.size() > 1 || unrecorded) {
@@ -290,19 +322,19 @@ void ComparisonReport::settings_note() {
 void ComparisonReport::verdicts() {
   // ---- verdicts ------------------------------------------------------------------------
   md += "\n## Verdicts (each variant against the baseline `" + baseline + "`)\n\n";
-  const Stat bb = col(baseline, &RunSummary::test_bleu), bl = col(baseline, &RunSummary::valid_loss);
-  std::string paired = "variant,seed,run,baseline_run,d_valid_loss,d_test_bleu,d_test_chrf\n";
+  const Stat bb = col(baseline, sc.first), bl = col(baseline, &RunSummary::valid_loss);
+  std::string paired = "variant,seed,run,baseline_run,d_valid_loss,d_" + sc.csv + ",d_" + sc.csv2 + "\n";
   // The same answer in plain text, for the terminal (compare prints it after the report's path).
   // The name column fits the longest name ("qq-noself+matched" is 17 characters).
   size_t w = 14;
   for (auto& v : order) w = std::max(w, v.size());
   std::string text = fmt::format("{:<{}} {:>5}  {:>10} {:>9}  {:>9} {:>7}\n", "variant", w, "seeds", "valid loss",
-                                 "vs " + baseline, "test BLEU", "vs " + baseline);
+                                 "vs " + baseline, sc.csv == "test_bleu" ? "test BLEU" : "test acc%", "vs " + baseline);
   if (bb.n) text += fmt::format("{:<{}} {:>5}  {:>10.4f} {:>9}  {:>9.2f}\n", baseline, w, bb.n, bl.mean, "", bb.mean);
   else text += fmt::format("(no finished {} run yet: nothing to compare with)\n", baseline);
   for (auto& v : order) {
     if (v == baseline || by[v].empty() || bb.n == 0) continue;
-    const Stat vb = col(v, &RunSummary::test_bleu), vl = col(v, &RunSummary::valid_loss);
+    const Stat vb = col(v, sc.first), vl = col(v, &RunSummary::valid_loss);
     const double dbleu = vb.mean - bb.mean, dloss = vl.mean - bl.mean;
     std::string verdict, note;
     if (vb.n < 2 || bb.n < 2) {
@@ -310,15 +342,15 @@ void ComparisonReport::verdicts() {
       note = "one seed: spread unknown";
     } else {
       const double spread_b = vb.std + bb.std, spread_l = vl.std + bl.std;
-      verdict = fmt::format("the BLEU difference {} the seed spread (sum of standard deviations {:.2f}); the loss difference {} it ({:.4f})",
-                            std::fabs(dbleu) > spread_b ? "exceeds" : "is within", spread_b,
+      verdict = fmt::format("the {} difference {} the seed spread (sum of standard deviations {:.2f}); the loss difference {} it ({:.4f})",
+                            sc.unit, std::fabs(dbleu) > spread_b ? "exceeds" : "is within", spread_b,
                             std::fabs(dloss) > spread_l ? "exceeds" : "is within", spread_l);
-      note = fmt::format("beyond the seed spread: loss {}, BLEU {}", std::fabs(dloss) > spread_l ? "yes" : "no",
+      note = fmt::format("beyond the seed spread: loss {}, {} {}", std::fabs(dloss) > spread_l ? "yes" : "no", sc.unit,
                          std::fabs(dbleu) > spread_b ? "yes" : "no");
     }
     text += fmt::format("{:<{}} {:>5}  {:>10.4f} {:>+9.4f}  {:>9.2f} {:>+7.2f}  {}\n", v, w, vb.n, vl.mean, dloss, vb.mean,
                         dbleu, note);
-    md += fmt::format("- **{}**: test BLEU {:+.2f} ({} vs {}), valid loss {:+.4f} ({} vs {}); {}.", v, dbleu, pm(vb, 2),
+    md += fmt::format("- **{}**: {} {:+.2f} ({} vs {}), valid loss {:+.4f} ({} vs {}); {}.", v, sc.name, dbleu, pm(vb, 2),
                       pm(bb, 2), dloss, pm(vl, 4), pm(bl, 4), verdict);
     // Paired by seed: a seed fixes the data order and dropout for every variant, so the
     // difference within one seed leaves that out of the comparison. "Higher on 3 of 3 seeds" is
@@ -328,14 +360,14 @@ void ComparisonReport::verdicts() {
     for (auto* r : by[v])
       for (auto* b : by[baseline])
         if (r->seed == b->seed) {
-          const double pl = r->valid_loss - b->valid_loss, pb = r->test_bleu - b->test_bleu;
+          const double pl = r->valid_loss - b->valid_loss, pb = r->*sc.first - b->*sc.first;
           dl += fmt::format("{}{:+.4f} (seed {})", n ? ", " : "", pl, r->seed);
           db += fmt::format("{}{:+.2f}", n ? ", " : "", pb);
           loss_up += pl > 0;
           bleu_up += pb > 0;
           n++;
           paired += fmt::format("{},{},{},{},{:.5f},{:.2f},{:.2f}\n", v, r->seed, r->name, b->name, pl, pb,
-                                r->test_chrf - b->test_chrf);
+                                r->*sc.second - b->*sc.second);
         }
     if (n > 0) {
       auto count = [&](int up, const char* more, const char* less) {
@@ -343,8 +375,8 @@ void ComparisonReport::verdicts() {
              : up == 0 ? fmt::format("{} on {} of {}", less, n, n)
                        : fmt::format("{} on {}, {} on {} of {}", more, up, less, n - up, n);
       };
-      md += fmt::format(" Paired by seed: valid loss {}, {} seed{}; test BLEU {}, {}.", dl,
-                        count(loss_up, "higher", "lower"), n > 1 ? "s" : "", db, count(bleu_up, "higher", "lower"));
+      md += fmt::format(" Paired by seed: valid loss {}, {} seed{}; {} {}, {}.", dl, count(loss_up, "higher", "lower"),
+                        n > 1 ? "s" : "", sc.name, db, count(bleu_up, "higher", "lower"));
     }
     md += "\n";
   }
