@@ -208,23 +208,42 @@ static Batch source_and_translation(const std::vector<int32_t>& src, const std::
 
 static void inspect_attention(const std::string& run_dir, const std::string& text, const std::string& out_dir) {
   LoadedRun run = load_run(run_dir);
-  const Transformer& m = translation_model(run);
-  if (text.find_first_not_of(" \t") == std::string::npos) throw std::invalid_argument("--text: empty; give a source sentence");
-  std::vector<int32_t> src = run.tok->encode(text);
-  if (int(src.size()) > m.cfg.max_len - 1)
-    throw std::invalid_argument(fmt::format("--text: {} tokens, more than this model reads ({})", src.size(), m.cfg.max_len - 1));
-  src.push_back(Tokenizer::kEos);
-  DecodeOptions opt;
-  opt.beam = 1;
-  auto hyp = translate_ids(m, {src}, opt)[0];
-  fmt::print("source:      {}\ntranslation: {}\n\n", text, run.tok->decode(hyp));
-  const Batch b = source_and_translation(src, hyp);
+  const Model& m = *run.model;
+  const std::string arch = m.cfg.arch;
+  if (text.find_first_not_of(" \t") == std::string::npos)
+    throw std::invalid_argument(fmt::format("--text: empty; give a {}", arch == "seq2seq" ? "source sentence" : "sentence"));
+  std::vector<int32_t> ids = run.tok->encode(text);
+  if (int(ids.size()) > m.cfg.max_len - 1)
+    throw std::invalid_argument(fmt::format("--text: {} tokens, more than this model reads ({})", ids.size(), m.cfg.max_len - 1));
+  // The attention of one forward pass: the source and its greedy translation (seq2seq), the
+  // sentence after bos (lm), the sentence unmasked (mlm).
   std::map<std::string, Tensor> probs;
+  Batch b;
   {
     NoGradScope ng;
     Context ctx;
     ctx.attention_probs = &probs;
-    m.loss(b, ctx);
+    if (arch == "seq2seq") {
+      const Transformer& t = translation_model(run);
+      ids.push_back(Tokenizer::kEos);
+      DecodeOptions opt;
+      opt.beam = 1;
+      auto hyp = translate_ids(t, {ids}, opt)[0];
+      fmt::print("source:      {}\ntranslation: {}\n\n", text, run.tok->decode(hyp));
+      b = source_and_translation(ids, hyp);
+      t.loss(b, ctx);
+    } else if (arch == "lm") {
+      b.B = 1, b.T = int(ids.size()) + 1;
+      b.tgt_in = {Tokenizer::kBos};
+      b.tgt_in.insert(b.tgt_in.end(), ids.begin(), ids.end());
+      dynamic_cast<const LanguageModel&>(m).hidden(b.tgt_in, 1, b.T, ctx);
+      fmt::print("text (after <s>): {}\n\n", text);
+    } else {
+      b.B = 1, b.S = int(ids.size());
+      b.src = ids;
+      dynamic_cast<const MaskedLM&>(m).hidden(b.src, 1, b.S, ctx);
+      fmt::print("text (no token masked): {}\n\n", text);
+    }
   }
   auto piece = [&](int32_t id) {
     std::string s = run.tok->decode({id});
@@ -242,7 +261,11 @@ static void inspect_attention(const std::string& run_dir, const std::string& tex
     const bool enc = name.rfind("enc.", 0) == 0, cross = name.find("cross") != std::string::npos;
     const auto& qt = enc ? src_tok : tgt_tok;
     const auto& kt = (enc || cross) ? src_tok : tgt_tok;
-    std::string sym = mha->variant.shared_qk ? "symmetric by construction (qq)" : "";
+    const bool causal = !enc && !cross;
+    std::string sym = !mha->variant.shared_qk ? ""
+                      : causal ? "scores QQᵀ/√d symmetric by construction (qq); the causal mask keeps j <= i only, so the "
+                                 "masked scores are not"
+                               : "scores QQᵀ/√d symmetric by construction (qq)";
     if (!mha->variant.shared_qk) sym = fmt::format("W_q W_kᵀ asymmetry |A−Aᵀ|/|A| = {:.3f}", wqk_asymmetry(*mha));
     fmt::print("== {} ({}; {})\n", name, mha->variant.str(), sym);
     for (int h = 0; h < H; h++) {
@@ -257,7 +280,18 @@ static void inspect_attention(const std::string& run_dir, const std::string& tex
         }
         data += "\n";
       }
-      fmt::print("  head {}: entropy {:.3f} nats/row{}\n", h, ent / Tq, cross ? "" : fmt::format(", diagonal mass {:.3f}", diag / Tq));
+      // |P − Pᵀ|/|P|: QQᵀ scores are symmetric, but softmax normalises rows and a causal mask
+      // keeps only j <= i, so P is not (0 only if P were symmetric).
+      double asym = 0, norm = 0;
+      if (!cross)
+        for (int i = 0; i < Tq; i++)
+          for (int j = 0; j < Tk; j++) {
+            const double p = P[((int64_t(h) * Tq) + i) * Tk + j], pt = P[((int64_t(h) * Tq) + j) * Tk + i];
+            asym += (p - pt) * (p - pt);
+            norm += p * p;
+          }
+      fmt::print("  head {}: entropy {:.3f} nats/row{}\n", h, ent / Tq,
+                 cross ? "" : fmt::format(", diagonal mass {:.3f}, |P−Pᵀ|/|P| = {:.3f}", diag / Tq, std::sqrt(asym / norm)));
       // compact text view: the strongest key per query
       for (int i = 0; i < Tq; i++) {
         int best = 0;
@@ -319,7 +353,7 @@ void add_inspect_command(CLI::App& app) {
   auto a = std::make_shared<AttOpts>();
   CLI::App* att = cmd->add_subcommand("attention", "attention maps of a trained run for one sentence");
   att->add_option("--run", a->run, "run directory")->required();
-  att->add_option("--text", a->text, "source sentence")->required();
+  att->add_option("--text", a->text, "source sentence (a translation run), or the sentence an lm or mlm reads")->required();
   att->add_option("--out", a->out, "directory for heatmaps (default: RUN/attention)");
   att->callback([a]() { inspect_attention(a->run, a->text, a->out.empty() ? a->run + "/attention" : a->out); });
 }

@@ -1187,3 +1187,106 @@ TEST_CASE("inspect attention prints per-head statistics and writes heatmap data 
   }
   fs::remove_all(d);
 }
+
+// The |P−Pᵀ|/|P| of each head that `inspect attention` prints for a site.
+static std::vector<double> p_asymmetry(const std::string& out, const std::string& site) {
+  std::vector<double> v;
+  std::istringstream in(out.substr(out.find("== " + site)));
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line) && line.rfind("==", 0) != 0)
+    if (auto at = line.find("|P−Pᵀ|/|P| = "); at != std::string::npos) v.push_back(std::stod(line.substr(at + std::string("|P−Pᵀ|/|P| = ").size())));
+  return v;
+}
+
+TEST_CASE("--arch lm and mlm train, generate and inspect; each kind of run refuses what it cannot do") {
+  fs::path d = temp_dir("lm");
+  const std::string D = d.string(), lm = D + "/lm", mlm = D + "/mlm", tr = D + "/tr";
+  const std::string common = "--task reverse --task-train 400 --d-model 16 --heads 2 --d-ff 32 --threads 1 --quiet --steps 20 "
+                             "--eval-every 10";
+  REQUIRE(attnlab("train --arch lm --variant qq --dec-layers 2 " + common + " --out " + lm).code == 0);
+  REQUIRE(attnlab("train --arch mlm --enc-layers 2 " + common + " --out " + mlm).code == 0);
+  REQUIRE(attnlab("train --enc-layers 1 --dec-layers 1 " + common + " --eval-sentences 5 --test-sentences 5 --beam 1 --out " + tr).code == 0);
+  for (const std::string& run : {lm, mlm}) {
+    const auto res = nlohmann::json::parse(read_file(run + "/results.json"));
+    CHECK(res.at("arch") == (run == lm ? "lm" : "mlm"));
+    CHECK(res.at("test_accuracy").get<double>() > 0);
+    CHECK(res.at("test_ppl").get<double>() == Approx(std::exp(res.at("test_loss").get<double>())));
+    CHECK(!fs::exists(run + "/test.hyp"));
+    CHECK_THAT(read_file(run + "/dynamics.csv"), Catch::Contains(",model,valid_accuracy,"));
+  }
+  // generate: one line per prompt, a prompt given or read from standard input; greedy is
+  // repeatable, and sampling with a seed too
+  Result one = attnlab("generate --run " + lm + " --prompt 's3 s1' --max-tokens 4");
+  INFO(one.out);
+  REQUIRE(one.code == 0);
+  REQUIRE(std::count(one.out.begin(), one.out.end(), '\n') == 1);
+  REQUIRE(one.out.rfind("s3 s1", 0) == 0);  // the prompt, then its continuation
+  REQUIRE(attnlab("generate --run " + lm + " --prompt 's3 s1' --max-tokens 4 --no-cache").out == one.out);
+  Result piped = shell("printf 's3 s1\\n\\n' | " + std::string(ATTNLAB_BINARY) + " generate --run " + lm + " --max-tokens 4");
+  REQUIRE(piped.code == 0);
+  REQUIRE(piped.out.substr(0, piped.out.find('\n') + 1) == one.out);
+  REQUIRE(std::count(piped.out.begin(), piped.out.end(), '\n') == 2);
+  const std::string sample = "generate --run " + lm + " --prompt 's3' --max-tokens 6 --temperature 1.5 --top-k 5 --seed 3";
+  REQUIRE(attnlab(sample).out == attnlab(sample).out);
+  // inspect attention: QQᵀ scores are symmetric, yet under the causal mask P is far from it
+  Result att = attnlab("inspect attention --run " + lm + " --text 's3 s1 s4 s2' --out " + D + "/maps");
+  INFO(att.out);
+  REQUIRE(att.code == 0);
+  REQUIRE_THAT(att.out, Catch::Contains("== dec.0.self_attn (qq; scores QQᵀ/√d symmetric by construction (qq); the causal mask "
+                                        "keeps j <= i only, so the masked scores are not)"));
+  for (double a : p_asymmetry(att.out, "dec.0.self_attn")) CHECK(a > 0.1);
+  // every row of the map is a distribution over itself and the tokens before it
+  std::istringstream rows(read_file(D + "/maps/dec.0.self_attn_h0.csv"));
+  std::string line;
+  for (int i = 0; std::getline(rows, line); i++) {
+    std::vector<double> p;
+    std::stringstream ls(line);
+    std::string x;
+    while (std::getline(ls, x, ',')) p.push_back(std::stod(x));
+    REQUIRE(p.size() == 5);  // <s> and four tokens
+    for (int j = i + 1; j < 5; j++) REQUIRE(p[size_t(j)] == 0);
+  }
+  Result enc = attnlab("inspect attention --run " + mlm + " --text 's3 s1 s4 s2' --out " + D + "/maps2");
+  REQUIRE(enc.code == 0);
+  REQUIRE_THAT(enc.out, Catch::Contains("== enc.0.self_attn (qk; W_q W_kᵀ asymmetry"));
+  // what each refuses: one line, exit 2 (the wrong kind of run for the command, a bad value)
+  auto refused = [&](const std::string& args, const std::string& message) {
+    const auto before = snapshot(d);
+    Result r = attnlab(args);
+    INFO(args << "\n" << r.out);
+    CHECK(r.code == 2);
+    CHECK(last_line(r.out) == "attnlab: error: " + message);
+    CHECK(snapshot(d) == before);
+  };
+  refused("generate --run " + lm + " --prompt 's3' --max-tokens 0",
+          "--max-tokens: expected a whole number from 1 to 4096, got '0' (see attnlab generate --help)");
+  refused("generate --run " + lm + " --prompt 's3' --top-k 3",
+          "--top-k: applies to sampling; give --temperature too (without it generation is greedy)");
+  refused("generate --run " + tr + " --prompt 's3'",
+          "--run " + tr + ": a translation model (--arch seq2seq) does not generate; attnlab translate --run " + tr + " translates");
+  refused("generate --run " + mlm + " --prompt 's3'",
+          "--run " + mlm + ": a masked-token model (--arch mlm) neither translates nor generates");
+  refused("translate --run " + lm + " --input /dev/null",
+          "--run " + lm + ": a language model (--arch lm) does not translate; attnlab generate --run " + lm + " continues a prompt");
+  refused("train --arch gpt " + common + " --out " + D + "/x", "--arch: gpt not in {seq2seq,lm,mlm} (see attnlab train --help)");
+  refused("train --arch lm --variant qq-enc " + common + " --out " + D + "/x",
+          "--variant qq-enc: changes no decoder self-attention, the only attention a --arch lm model has (it would be qk)");
+  refused("compare --arch gpt --task reverse --out " + D + "/x", "--arch: gpt not in {lm,mlm} (see attnlab compare --help)");
+  fs::remove_all(d);
+}
+
+TEST_CASE("compare --arch lm: the preset's variants that change decoder self-attention, one stack of enc + dec layers") {
+  fs::path d = temp_dir("compare-lm");
+  Result r = attnlab("compare --arch lm --preset standard --plan --task reverse --out " + d.string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const std::string plan = read_file((d / "plan.sh").string());
+  // standard: qk, qq, qq-noself, qq-normk, qq-enc, qq-dec, 3 seeds; qq-enc and qq-dec change
+  // nothing in an lm (qq-dec is qq there), so 4 variants x 3 seeds
+  size_t runs = 0;
+  for (size_t at = plan.find("\" train --variant "); at != std::string::npos; at = plan.find("\" train --variant ", at + 1)) runs++;
+  CHECK(runs == 12);
+  CHECK_THAT(plan, Catch::Contains("--arch lm --dec-layers 6") && !Catch::Contains("qq-enc") && !Catch::Contains("qq-dec"));
+  fs::remove_all(d);
+}

@@ -147,14 +147,17 @@ std::vector<int> parse_widths(const std::string& s) {
 std::vector<std::string> grid_variants(const GridPreset& pre, const GridOptions& o) {
   if (!o.variants.empty()) return o.variants;
   std::vector<std::string> out;
+  std::set<std::string> sites;  // an lm's decoder (mlm's encoder) self-attention specs so far
   for (auto& v : pre.variants) {
     ModelConfig probe;
     probe.arch = o.arch.empty() ? "seq2seq" : o.arch;
     try {
       probe.apply_preset(v);
-      out.push_back(v);
     } catch (const std::invalid_argument&) {  // qq-enc in an lm: nothing to change there
+      continue;
     }
+    // qq-dec in an lm is qq again: one of them
+    if (o.arch.empty() || sites.insert((o.arch == "lm" ? probe.dec_self : probe.enc_self).str()).second) out.push_back(v);
   }
   return out;
 }
