@@ -3,14 +3,25 @@
 // masking recipe, and tiny models that must learn tasks only attention can solve.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 
+#include <nlohmann/json.hpp>
+
+#include "core/fileio.h"
+#include "core/safetensors.h"
+#include "data/batching.h"
+#include "models/checkpoint.h"
 #include "models/generate.h"
 #include "models/lm.h"
 #include "nn/optim.h"
 
 using namespace attn;
+namespace fs = std::filesystem;
 
 static ModelConfig tiny(const std::string& arch, const std::string& preset, int vocab = 20) {
   ModelConfig c;
@@ -280,4 +291,53 @@ TEST_CASE("a tiny mlm fills masked tokens far above the unigram baseline", "[slo
   // whose twin is masked too cannot be read (about 15% of them); the rest can.
   WARN("mlm masked-token accuracy " << acc << " (unigram baseline 0.125)");
   REQUIRE(acc >= 0.125 + 0.5);
+}
+
+TEST_CASE("PyTorch parity: lm and mlm loss and every parameter gradient (optional: needs python3-torch)") {
+  if (std::system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") != 0) {
+    WARN("python3-torch not installed: parity test skipped (make test installs it)");
+    return;
+  }
+  for (std::string arch : {"lm", "mlm"})
+    for (std::string preset : {"qk", "qq", "qq-noself", "qq-normk", "qq-noV-noO"}) {
+      INFO(arch << " " << preset);
+      fs::path d = fs::temp_directory_path() / ("attnlab-parity-" + arch + "-" + preset + "-" + std::to_string(::getpid()));
+      fs::create_directories(d);
+      ModelConfig cfg = tiny(arch, preset);
+      cfg.label_smoothing = 0.1f;
+      auto m = make_model(cfg, 11);
+      // sentences of different lengths: padding in the batch
+      std::vector<Example> ex(3);
+      const std::vector<std::vector<int32_t>> text = {{5, 6, 7, 8, 9}, {12, 13}, {14, 15, 16, 17, 18, 19, 4}};
+      for (size_t i = 0; i < ex.size(); i++) (arch == "lm" ? ex[i].tgt : ex[i].src) = text[i];
+      Batch b = make_batch({&ex[0], &ex[1], &ex[2]}, 0, 1, 2);
+      Rng draws(1);
+      const Masked masked = mask_tokens(b, cfg, &draws);  // the draws the mlm's loss() makes from the same seed
+      Tape tape;
+      Var loss;
+      {
+        TapeScope scope(tape);
+        Rng same(1);
+        loss = m->loss(b, Context{true, &same});  // training mode: label smoothing; dropout is 0
+        tape.backward(loss);
+      }
+      save_model(*m, (d / "model.safetensors").string());
+      std::vector<std::pair<std::string, Tensor>> grads = {{"loss", loss->value.reshape({1})}};
+      for (auto& p : m->params.params) grads.push_back({"grad/" + p->name, p->grad.defined() ? p->grad : Tensor::zeros(p->value.shape())});
+      save_safetensors((d / "attnlab.safetensors").string(), grads);
+      write_file_atomic((d / "config.json").string(), cfg.to_json().dump());
+      nlohmann::json bj = {{"B", b.B}, {"S", b.S}, {"T", b.T}, {"src", arch == "mlm" ? masked.input : b.src},
+                           {"tgt_in", b.tgt_in}, {"tgt_out", b.tgt_out}, {"targets", masked.targets}};
+      write_file_atomic((d / "batch.json").string(), bj.dump());
+      const std::string cmd = std::string("/usr/bin/python3 ") + ATTNLAB_TEST_DIR + "/torch_parity.py " + d.string() + " > " +
+                              (d / "out.json").string() + " 2>&1";
+      const int rc = std::system(cmd.c_str());
+      const std::string out = read_file((d / "out.json").string());
+      INFO(out);
+      REQUIRE(rc == 0);
+      auto j = nlohmann::json::parse(out);
+      REQUIRE(j["params"].get<size_t>() == m->params.params.size());
+      REQUIRE(j["max_rel_err"].get<double>() <= 1e-4);
+      fs::remove_all(d);
+    }
 }

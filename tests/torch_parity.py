@@ -2,11 +2,12 @@
 """tests/torch_parity.py — rebuild an attnlab model in PyTorch and compare loss and gradients.
 
 Usage: torch_parity.py DIR
-DIR holds what tests/test_models.cpp wrote: config.json (the model config), model.safetensors
-(weights), batch.json (src, tgt_in, tgt_out, B, S, T), attnlab.safetensors (attnlab's loss
-and the gradient of every parameter, named "grad/<param>"). The PyTorch model below is written
-from the paper-level description (pre-LN encoder-decoder, tied embeddings, sinusoidal
-positions), not from attnlab's code. Prints one JSON line; exits 1 if any relative error
+DIR holds what tests/test_models.cpp (or test_lm.cpp) wrote: config.json (the model config),
+model.safetensors (weights), batch.json (src, tgt_in, tgt_out, B, S, T; for an mlm, src is the
+masked input and "targets" the tokens to predict), attnlab.safetensors (attnlab's loss and the
+gradient of every parameter, named "grad/<param>"). The PyTorch models below are written from
+the paper-level description (pre-LN encoder-decoder, tied embeddings, sinusoidal positions; a
+decoder-only stack for arch "lm", an encoder-only one for "mlm"), not from attnlab's code. Prints one JSON line; exits 1 if any relative error
 exceeds 1e-4.
 """
 import json
@@ -94,6 +95,36 @@ def main(d):
         others = (visible & ~eye).any(-1, keepdim=True)
         return torch.where(eye & others, torch.tensor(ninf), m)
 
+    E = w["emb.weight"]
+    arch = cfg.get("arch", "seq2seq")
+    smoothing = cfg["label_smoothing"]
+
+    def stack(ids, n, prefix, mask, spec, layers):  # lm and mlm: one stack of self-attention blocks
+        x = E[ids] * math.sqrt(C) + pe(n)
+        for i in range(layers):
+            p = f"{prefix}.{i}"
+            h = ln(x, p + ".ln1")
+            x = x + mha(h, h, mask, p + ".self_attn", spec)
+            x = x + ff(ln(x, p + ".ln2"), p + ".ff")
+        return ln(x, prefix + ".ln")
+
+    if arch == "lm":  # decoder-only: bos y1..yn predicts y1..yn eos, causal, no cross-attention
+        causal = torch.triu(torch.full((T, T), ninf), 1).unsqueeze(0).expand(B, T, T).clone()
+        if variant(cfg["dec_self"])["noself"]:
+            causal = noself(causal)
+        y = stack(tgt_in, T, "dec", causal, cfg["dec_self"], cfg["dec_layers"])
+        logits, targets = y.reshape(B * T, C) @ E.t(), tgt_out.reshape(-1)
+    elif arch == "mlm":  # encoder-only: the masked input attnlab drew (batch "src"), its targets
+        mask = src_keys.unsqueeze(1).expand(B, S, S).clone()
+        if variant(cfg["enc_self"])["noself"]:
+            mask = noself(mask)
+        y = stack(src, S, "enc", mask, cfg["enc_self"], cfg["enc_layers"])
+        logits, targets = y.reshape(B * S, C) @ E.t(), torch.tensor(batch["targets"])
+    if arch != "seq2seq":
+        loss = torch.nn.functional.cross_entropy(logits, targets, ignore_index=pad, label_smoothing=smoothing)
+        loss.backward()
+        return compare(loss, ref, w)
+
     enc_mask = src_keys.unsqueeze(1).expand(B, S, S).clone()
     if variant(cfg["enc_self"])["noself"]:
         enc_mask = noself(enc_mask)
@@ -102,7 +133,6 @@ def main(d):
         causal = noself(causal)
     cross_mask = src_keys.unsqueeze(1).expand(B, T, S)
 
-    E = w["emb.weight"]
     x = E[src] * math.sqrt(C) + pe(S)
     for i in range(cfg["enc_layers"]):
         p = f"enc.{i}"
@@ -122,7 +152,10 @@ def main(d):
     loss = torch.nn.functional.cross_entropy(logits, tgt_out.reshape(-1), ignore_index=pad,
                                              label_smoothing=cfg["label_smoothing"])
     loss.backward()
+    return compare(loss, ref, w)
 
+
+def compare(loss, ref, w):
     report = {"loss_torch": loss.item(), "loss_attnlab": ref["loss"].item()}
     worst = abs(loss.item() - ref["loss"].item()) / abs(loss.item())
     report["loss_rel_err"] = worst
