@@ -1,14 +1,17 @@
 // apps/inspect.cpp — `attnlab inspect grad` and `attnlab inspect attention`.
 #include "apps/inspect.h"
 
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <sstream>
 
 #include "apps/commands.h"
 #include "autograd/ops.h"
 #include "core/fileio.h"
 #include "core/kernels.h"
+#include "core/words.h"
 #include "models/decode.h"
 
 namespace attn {
@@ -122,6 +125,126 @@ GradInspection inspect_grad(const std::string& variant, int N, int D, uint64_t s
   return r;
 }
 
+// ---- your own matrices -----------------------------------------------------------------
+
+Tensor parse_matrix(const std::string& flag, const std::string& given) {
+  const std::string text = !given.empty() && given[0] == '@' ? read_file(given.substr(1)) : given;
+  std::vector<std::vector<float>> rows;
+  std::string row;
+  std::istringstream lines(text);
+  const char split = text.find(';') != std::string::npos ? ';' : '\n';
+  while (std::getline(lines, row, split)) {
+    for (char& c : row)
+      if (c == ',' || c == '\t' || c == '\r' || c == '\n' || c == ';') c = ' ';
+    std::istringstream in(row);
+    std::vector<float> values;
+    std::string word;
+    while (in >> word) {
+      float v = 0;
+      auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), v);
+      if (ec != std::errc() || end != word.data() + word.size() || !std::isfinite(v))
+        throw std::invalid_argument(fmt::format("{}: '{}' in row {} is not a number", flag, word, rows.size() + 1));
+      values.push_back(v);
+    }
+    if (values.empty()) continue;
+    if (!rows.empty() && values.size() != rows[0].size())
+      throw std::invalid_argument(fmt::format("{}: row {} has {}, row 1 has {} (rows are tokens, split by ';')", flag,
+                                              rows.size() + 1, counted(int64_t(values.size()), "value"), rows[0].size()));
+    rows.push_back(values);
+  }
+  if (rows.empty()) throw std::invalid_argument(fmt::format("{}: no numbers (e.g. {} \"1 2; 3 4\": one row per token)", flag, flag));
+  if (rows.size() > 64 || rows[0].size() > 64)
+    throw std::invalid_argument(fmt::format("{}: {}x{}, larger than 64x64 (this is for matrices you read)", flag, rows.size(), rows[0].size()));
+  Tensor t({int64_t(rows.size()), int64_t(rows[0].size())});
+  for (size_t i = 0; i < rows.size(); i++)
+    for (size_t j = 0; j < rows[0].size(); j++) t.at({int64_t(i), int64_t(j)}) = rows[i][j];
+  return t;
+}
+
+GradInspection inspect_matrices(const std::string& variant, const UserMatrices& u, uint64_t seed, bool causal) {
+  const int N = int(u.q.dim(0)), D = int(u.q.dim(1));
+  auto need = [](bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument(what);
+  };
+  auto dims = [](const Tensor& t) { return fmt::format("{}x{}", t.dim(0), t.dim(1)); };
+  need(variant == "qq" || u.k.defined(), "--k: qk needs K (rows are tokens, as --q's); give --k, or --variant qq");
+  if (u.k.defined()) need(u.k.shape() == u.q.shape(), fmt::format("--k: {}, but --q is {}: K has Q's shape (tokens x d)", dims(u.k), dims(u.q)));
+  if (u.v.defined()) need(u.v.dim(0) == N, fmt::format("--v: {} rows, but --q has {}: one row per token", u.v.dim(0), N));
+  if (u.wo.defined()) {
+    need(u.v.defined(), "--o: the output projection needs --v (O = P V W_o)");
+    need(u.wo.dim(0) == u.v.dim(1), fmt::format("--o: {} rows, but --v has {} columns (O = P V W_o)", u.wo.dim(0), u.v.dim(1)));
+  }
+  const int64_t out_cols = u.wo.defined() ? u.wo.dim(1) : u.v.defined() ? u.v.dim(1) : N;
+  const char* out_name = u.v.defined() ? "O" : "P";
+  if (u.dout.defined())
+    need(u.dout.dim(0) == N && u.dout.dim(1) == out_cols,
+         fmt::format("--dout: {}, but {} is {}x{}: the gradient has the shape of what it is the gradient of", dims(u.dout),
+                     out_name, N, out_cols));
+  GradInspection r;
+  r.variant = variant;
+  r.tokens = N;
+  r.dim = D;
+  r.causal = causal;
+  Rng rng(seed);
+  Tensor R = u.dout;
+  if (!R.defined()) {  // the worked example's upstream gradient, drawn from the seed
+    R = Tensor({N, out_cols});
+    for (int64_t i = 0; i < R.numel(); i++) R[i] = std::round(rng.normal() * 100.f) / 100.f;
+  }
+  Tensor mask;
+  if (causal) {
+    mask = Tensor({1, N, N});
+    for (int i = 0; i < N; i++)
+      for (int j = i + 1; j < N; j++) mask.at({0, i, j}) = -std::numeric_limits<float>::infinity();
+  }
+  const float inv = 1.f / std::sqrt(float(D));
+  Tape tape;
+  TapeScope scope(tape);
+  Var Q = parameter("Q", u.q.clone());
+  Var K = variant == "qk" ? parameter("K", u.k.clone()) : Q;  // qq: K is Q itself
+  Var S = matmul(Q, K, false, true, inv, "S");
+  Var P = reshape(softmax(reshape(S, {1, 1, N, N}, "S4"), mask, 1.f, "P4"), {N, N}, "P");
+  Var V = u.v.defined() ? parameter("V", u.v.clone()) : nullptr;
+  Var Wo = u.wo.defined() ? parameter("W_o", u.wo.clone()) : nullptr;
+  Var O = V ? matmul(P, V, false, false, 1.f, "O") : P;
+  if (Wo) O = matmul(O, Wo, false, false, 1.f, "O");
+  Var L = sum(mul(O, constant(R, "dL/dout"), "out*R"), "L");
+  tape.backward(L);
+  r.tape_dump = tape.dump();
+  r.dot = tape.to_dot();
+  const Tensor& G = S->grad;
+  r.tensors = {{"Q", Q->value}, {"S", S->value}, {"P", P->value}, {"G", G}, {"dQ", Q->grad}};
+  r.tensors[V ? "dL/dO" : "dL/dP"] = R;
+  if (variant == "qk") r.tensors["K"] = K->value, r.tensors["dK"] = K->grad;
+  if (V) r.tensors["V"] = V->value, r.tensors["O"] = O->value, r.tensors["dV"] = V->grad;
+  if (Wo) r.tensors["W_o"] = Wo->value, r.tensors["dW_o"] = Wo->grad;
+  Tensor expect({N, D});
+  if (variant == "qq") {
+    Tensor sym({N, N});
+    for (int i = 0; i < N; i++)
+      for (int j = 0; j < N; j++) sym.at({i, j}) = G.at({i, j}) + G.at({j, i});
+    matmul_reference(expect.data(), sym.data(), Q->value.data(), N, D, N, false, false, inv);
+    r.identity_error = max_abs_diff(expect, Q->grad);
+    for (int i = 0; i < N; i++) {
+      double qn = 0;
+      for (int d = 0; d < D; d++) qn += double(Q->value.at({i, d})) * Q->value.at({i, d});
+      r.diagonal_error = std::max(r.diagonal_error, std::fabs(S->value.at({i, i}) - qn * inv));
+    }
+  } else {
+    Tensor expect_k({N, D});
+    matmul_reference(expect.data(), G.data(), K->value.data(), N, D, N, false, false, inv);
+    matmul_reference(expect_k.data(), G.data(), Q->value.data(), N, D, N, true, false, inv);
+    r.identity_error = std::max(max_abs_diff(expect, Q->grad), max_abs_diff(expect_k, K->grad));
+  }
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < N; j++) {
+      r.symmetry_error = std::max(r.symmetry_error, double(std::fabs(S->value.at({i, j}) - S->value.at({j, i}))));
+      r.masked_asymmetry = std::max(r.masked_asymmetry, double(std::fabs(P->value.at({i, j}) - P->value.at({j, i}))));
+    }
+  r.eigenvalues = symmetric_eigenvalues(S->value);
+  return r;
+}
+
 // ---- printing --------------------------------------------------------------------------
 
 static std::vector<std::string> matrix_lines(const std::string& title, const Tensor& t) {
@@ -152,18 +275,30 @@ static void print_side_by_side(const std::vector<std::string>& a, const std::vec
 
 static void print_inspection(const std::vector<GradInspection>& rs) {
   const GradInspection& f = rs[0];
-  fmt::print("One attention head: {} tokens, d = {}{}. L = Σ P ⊙ R with a fixed upstream gradient R = dL/dP.\n"
+  const bool user = !f.tensors.count("X");  // --q: your own matrices
+  const char* out = f.tensors.count("O") ? "O" : "P";
+  fmt::print("One attention head: {} tokens, d = {}{}. L = Σ {} ⊙ R with a fixed upstream gradient R = dL/d{}.\n"
              "Every gradient below is read from the tape after backward(L).\n\n",
-             f.tokens, f.dim, f.causal ? ", causal mask" : "");
-  if (rs.size() == 2) fmt::print("Left: qk, S = Q Kᵀ/√d with K = X W_k.  Right: qq, S = Q Qᵀ/√d (W_k = W_q, K = Q).\n\n");
-  const char* order[] = {"X", "W_q", "W_k", "Q", "K", "S", "P", "dL/dP", "G", "dQ", "dK", "dW_q", "dW_k"};
-  const char* labels[] = {"X", "W_q", "W_k", "Q = X W_q", "K = X W_k", "S", "P = softmax(S)", "dL/dP (upstream)",
-                          "G = dL/dS", "dQ", "dK", "dW_q", "dW_k"};
-  for (int k = 0; k < 13; k++) {
+             f.tokens, f.dim, f.causal ? ", causal mask" : "", out, out);
+  if (rs.size() == 2)
+    fmt::print("Left: qk, S = Q Kᵀ/√d{}.  Right: qq, S = Q Qᵀ/√d (W_k = W_q, K = Q).\n\n", user ? "" : " with K = X W_k");
+  const std::vector<std::pair<std::string, std::string>> rows =
+      user ? std::vector<std::pair<std::string, std::string>>{
+                 {"Q", "Q"}, {"K", "K"}, {"V", "V"}, {"W_o", "W_o"}, {"S", "S = Q Kᵀ/√d"}, {"P", "P = softmax(S)"},
+                 {"O", f.tensors.count("W_o") ? "O = P V W_o" : "O = P V"}, {"dL/dP", "dL/dP (upstream)"},
+                 {"dL/dO", "dL/dO (upstream)"}, {"G", "G = dL/dS"}, {"dQ", "dQ"}, {"dK", "dK"}, {"dV", "dV"}, {"dW_o", "dW_o"}}
+           : std::vector<std::pair<std::string, std::string>>{
+                 {"X", "X"}, {"W_q", "W_q"}, {"W_k", "W_k"}, {"Q", "Q = X W_q"}, {"K", "K = X W_k"}, {"S", "S"},
+                 {"P", "P = softmax(S)"}, {"dL/dP", "dL/dP (upstream)"}, {"G", "G = dL/dS"}, {"dQ", "dQ"}, {"dK", "dK"},
+                 {"dW_q", "dW_q"}, {"dW_k", "dW_k"}};
+  for (auto& [key, label] : rows) {
+    bool any = false;  // your own matrices: only what this head has (no V given: no O, no dV)
+    for (auto& r : rs) any = any || r.tensors.count(key);
+    if (user && !any && key != "K" && key != "dK") continue;
     std::vector<std::vector<std::string>> cols;
     for (auto& r : rs) {
-      auto it = r.tensors.find(order[k]);
-      const std::string title = "[" + r.variant + "] " + labels[k];
+      auto it = r.tensors.find(key);
+      const std::string title = "[" + r.variant + "] " + (user && key == "S" && r.variant == "qq" ? "S = Q Qᵀ/√d" : label);
       if (it != r.tensors.end()) cols.push_back(matrix_lines(title, it->second));
       else cols.push_back({title + ": none (qq has no separate key)"});
     }
@@ -323,6 +458,7 @@ void add_inspect_command(CLI::App& app) {
     int tokens = 3, dim = 2;
     uint64_t seed = 1;
     bool causal = false, dump_tape = false;
+    std::string q, k, v, o, dout;  // your own matrices
   };
   auto g = std::make_shared<GradOpts>();
   CLI::App* grad = cmd->add_subcommand("grad", "one attention head at readable size: QKᵀ next to QQᵀ, gradients from the tape");
@@ -333,10 +469,29 @@ void add_inspect_command(CLI::App& app) {
   grad->add_flag("--causal", g->causal, "apply a causal mask (decoder self-attention)");
   grad->add_flag("--dump-tape", g->dump_tape, "print the tape after backward");
   grad->add_option("--dot", g->dot, "write the tape as Graphviz to this file");
+  grad->add_option("--q", g->q, "your own Q instead of X W_q: rows are tokens, \"1 2; 3 4\" (or @FILE, a row per line)");
+  grad->add_option("--k", g->k, "with --q: K for qk (Q's shape; without it only qq is shown)");
+  grad->add_option("--v", g->v, "with --q: V (a row per token): the head's output O = P V");
+  grad->add_option("--o", g->o, "with --v: the output projection W_o: O = P V W_o");
+  grad->add_option("--dout", g->dout, "with --q: the upstream gradient dL/dO (dL/dP without --v) instead of one drawn from --seed");
   grad->callback([g]() {
     std::vector<GradInspection> rs;
-    for (std::string v : {"qk", "qq"})
-      if (g->variant == "both" || g->variant == v) rs.push_back(inspect_grad(v, g->tokens, g->dim, g->seed, g->causal));
+    if (g->q.empty()) {
+      for (const std::string& f : {g->k, g->v, g->o, g->dout})
+        if (!f.empty()) throw std::invalid_argument("--k, --v, --o, --dout: go with --q (your own matrices)");
+      for (std::string v : {"qk", "qq"})
+        if (g->variant == "both" || g->variant == v) rs.push_back(inspect_grad(v, g->tokens, g->dim, g->seed, g->causal));
+    } else {
+      UserMatrices m;
+      m.q = parse_matrix("--q", g->q);
+      if (!g->k.empty()) m.k = parse_matrix("--k", g->k);
+      if (!g->v.empty()) m.v = parse_matrix("--v", g->v);
+      if (!g->o.empty()) m.wo = parse_matrix("--o", g->o);
+      if (!g->dout.empty()) m.dout = parse_matrix("--dout", g->dout);
+      for (std::string v : {"qk", "qq"})
+        if ((g->variant == "both" && (v == "qq" || m.k.defined())) || g->variant == v)
+          rs.push_back(inspect_matrices(v, m, g->seed, g->causal));
+    }
     print_inspection(rs);
     for (auto& r : rs) {
       if (g->dump_tape) fmt::print("\ntape ({}):\n{}", r.variant, r.tape_dump);

@@ -26,6 +26,18 @@ struct GradInspection {
 };
 
 GradInspection inspect_grad(const std::string& variant, int tokens, int dim, uint64_t seed, bool causal);
+
+// Your own matrices, rows are tokens: Q (N,d) and, for qk, K (N,d); optionally V (N,dv) and
+// W_o (dv,m), giving the output O = P V (W_o); and the gradient of the loss with respect to the
+// last of P / O (default: R = dL/dP drawn from seed, as the worked example).
+struct UserMatrices {
+  Tensor q, k, v, wo, dout;  // undefined: not given
+};
+// "1 2; 3 4" (rows split by ';' or new lines, values by spaces or commas), or @FILE with that
+// text. Errors name the flag: ragged rows, a value that is not a number, an empty matrix.
+Tensor parse_matrix(const std::string& flag, const std::string& text);
+// Checks the shapes fit together (naming the flags), then one head on them, gradients from the tape.
+GradInspection inspect_matrices(const std::string& variant, const UserMatrices& m, uint64_t seed, bool causal);
 std::vector<double> symmetric_eigenvalues(const Tensor& s);  // Jacobi rotations, ascending
 
 }  // namespace attn

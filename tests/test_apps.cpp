@@ -1290,3 +1290,79 @@ TEST_CASE("compare --arch lm: the preset's variants that change decoder self-att
   CHECK_THAT(plan, Catch::Contains("--arch lm --dec-layers 6") && !Catch::Contains("qq-enc") && !Catch::Contains("qq-dec"));
   fs::remove_all(d);
 }
+
+TEST_CASE("inspect grad --q/--k/--v/--o/--dout: one head on your own matrices, every gradient as worked by hand") {
+  attn::UserMatrices m;
+  m.q = attn::parse_matrix("--q", "1 0; 0 1");
+  m.k = attn::parse_matrix("--k", "1 1; 0 1");
+  m.v = attn::parse_matrix("--v", "1 2\n3 4\n");  // new lines split rows too
+  m.wo = attn::parse_matrix("--o", "1, 0; 0, 2");
+  m.dout = attn::parse_matrix("--dout", "0.5 -1; 2 0.25");
+  // By hand, in double: S = Q Kᵀ/√d (qq: Q Qᵀ/√d), P = softmax(S), O = P V W_o; with R = dL/dO:
+  // dP = R (V W_o)ᵀ, G = P ⊙ (dP − rowsum(P ⊙ dP)), dQ = G K/√d (qq: (G + Gᵀ) Q/√d), dK = Gᵀ Q/√d,
+  // dV = Pᵀ R W_oᵀ, dW_o = (P V)ᵀ R.
+  using M = std::array<std::array<double, 2>, 2>;
+  auto mul = [](const M& a, const M& b, bool ta = false, bool tb = false) {
+    M c{};
+    for (int i = 0; i < 2; i++)
+      for (int j = 0; j < 2; j++)
+        for (int k = 0; k < 2; k++) c[i][j] += (ta ? a[k][i] : a[i][k]) * (tb ? b[j][k] : b[k][j]);
+    return c;
+  };
+  const M Q = {{{1, 0}, {0, 1}}}, K = {{{1, 1}, {0, 1}}}, V = {{{1, 2}, {3, 4}}}, Wo = {{{1, 0}, {0, 2}}}, R = {{{0.5, -1}, {2, 0.25}}};
+  const double r = 1 / std::sqrt(2.0);
+  for (std::string variant : {"qk", "qq"}) {
+    INFO(variant);
+    const M& Kv = variant == "qq" ? Q : K;
+    M S = mul(Q, Kv, false, true), P{}, G{};
+    for (auto& row : S)
+      for (auto& x : row) x *= r;
+    for (int i = 0; i < 2; i++) {
+      const double z = std::exp(S[i][0]) + std::exp(S[i][1]);
+      for (int j = 0; j < 2; j++) P[i][j] = std::exp(S[i][j]) / z;
+    }
+    const M VW = mul(V, Wo), dP = mul(R, VW, false, true), O = mul(P, VW);
+    for (int i = 0; i < 2; i++) {
+      const double dot = P[i][0] * dP[i][0] + P[i][1] * dP[i][1];
+      for (int j = 0; j < 2; j++) G[i][j] = P[i][j] * (dP[i][j] - dot);
+    }
+    M dQ = variant == "qq" ? mul(M{{{G[0][0] * 2, G[0][1] + G[1][0]}, {G[1][0] + G[0][1], G[1][1] * 2}}}, Q) : mul(G, K);
+    M dK = mul(G, Q, true);
+    for (auto* t : {&dQ, &dK})
+      for (auto& row : *t)
+        for (auto& x : row) x *= r;
+    const M dV = mul(mul(P, R, true), Wo, false, true), dWo = mul(mul(P, V), R, true);
+    const attn::GradInspection g = attn::inspect_matrices(variant, m, 1, false);
+    auto same = [&](const std::string& name, const M& want) {
+      INFO(name);
+      const attn::Tensor& t = g.tensors.at(name);
+      for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) CHECK(t.at({i, j}) == Approx(want[i][j]).margin(1e-5));
+    };
+    same("S", S), same("P", P), same("O", O), same("G", G), same("dQ", dQ), same("dV", dV), same("dW_o", dWo);
+    if (variant == "qk") same("dK", dK);
+    else CHECK(!g.tensors.count("dK"));
+  }
+  // the command prints both side by side; bad matrices get one line naming the flag (exit 2)
+  Result ok = attnlab("inspect grad --q '1 0; 0 1' --k '1 1; 0 1' --v '1 2; 3 4' --o '1 0; 0 2'");
+  INFO(ok.out);
+  REQUIRE(ok.code == 0);
+  REQUIRE_THAT(ok.out, Catch::Contains("[qk] S = Q Kᵀ/√d (2, 2)") && Catch::Contains("[qq] S = Q Qᵀ/√d (2, 2)") &&
+                           Catch::Contains("[qk] O = P V W_o (2, 2)") && Catch::Contains("[qq] dW_o (2, 2)"));
+  auto refused = [](const std::string& args, const std::string& message) {
+    Result r = attnlab("inspect grad " + args);
+    INFO(args << "\n" << r.out);
+    CHECK(r.code == 2);
+    CHECK(last_line(r.out) == "attnlab: error: " + message);
+  };
+  refused("--q '1 2; 3'", "--q: row 2 has 1 value, row 1 has 2 (rows are tokens, split by ';')");
+  refused("--q '1 x; 3 4'", "--q: 'x' in row 1 is not a number");
+  refused("--q ' ; '", "--q: no numbers (e.g. --q \"1 2; 3 4\": one row per token)");
+  refused("--q '1 2; 3 4' --k '1 2 3; 4 5 6'", "--k: 2x3, but --q is 2x2: K has Q's shape (tokens x d)");
+  refused("--q '1 2; 3 4' --variant qk", "--k: qk needs K (rows are tokens, as --q's); give --k, or --variant qq");
+  refused("--q '1 2; 3 4' --v '1; 2; 3'", "--v: 3 rows, but --q has 2: one row per token");
+  refused("--q '1 2; 3 4' --o '1 0; 0 1'", "--o: the output projection needs --v (O = P V W_o)");
+  refused("--q '1 2; 3 4' --v '1; 2' --dout '1 2; 3 4'",
+          "--dout: 2x2, but O is 2x1: the gradient has the shape of what it is the gradient of");
+  refused("--k '1 2'", "--k, --v, --o, --dout: go with --q (your own matrices)");
+}
