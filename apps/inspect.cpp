@@ -51,6 +51,39 @@ std::vector<double> symmetric_eigenvalues(const Tensor& s) {
   return ev;
 }
 
+// The identities the printout states, each as the largest difference between the tape's
+// gradient and the formula computed here from the printed G, Q, K: qq dQ = (G + Gᵀ) Q/√d and
+// S_ii = |q_i|²/√d; qk dQ = G K/√d, dK = Gᵀ Q/√d. Also S's symmetry, P's, S's eigenvalues.
+static void check_identities(GradInspection& r, const Var& S, const Var& Q, const Var& K, float inv) {
+  const Tensor& G = S->grad;
+  const int N = int(Q->value.dim(0)), D = int(Q->value.dim(1));
+  Tensor expect({N, D});
+  if (!K) {
+    Tensor sym({N, N});
+    for (int i = 0; i < N; i++)
+      for (int j = 0; j < N; j++) sym.at({i, j}) = G.at({i, j}) + G.at({j, i});
+    matmul_reference(expect.data(), sym.data(), Q->value.data(), N, D, N, false, false, inv);  // (G + Gᵀ) Q/√d
+    r.identity_error = max_abs_diff(expect, Q->grad);
+    for (int i = 0; i < N; i++) {
+      double qn = 0;
+      for (int d = 0; d < D; d++) qn += double(Q->value.at({i, d})) * Q->value.at({i, d});
+      r.diagonal_error = std::max(r.diagonal_error, std::fabs(S->value.at({i, i}) - qn * inv));
+    }
+  } else {
+    Tensor expect_k({N, D});
+    matmul_reference(expect.data(), G.data(), K->value.data(), N, D, N, false, false, inv);   // G K/√d
+    matmul_reference(expect_k.data(), G.data(), Q->value.data(), N, D, N, true, false, inv);  // Gᵀ Q/√d
+    r.identity_error = std::max(max_abs_diff(expect, Q->grad), max_abs_diff(expect_k, K->grad));
+  }
+  const Tensor& P = r.tensors.at("P");
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < N; j++) {
+      r.symmetry_error = std::max(r.symmetry_error, double(std::fabs(S->value.at({i, j}) - S->value.at({j, i}))));
+      r.masked_asymmetry = std::max(r.masked_asymmetry, double(std::fabs(P.at({i, j}) - P.at({j, i}))));
+    }
+  r.eigenvalues = symmetric_eigenvalues(S->value);
+}
+
 GradInspection inspect_grad(const std::string& variant, int N, int D, uint64_t seed, bool causal) {
   if (variant != "qk" && variant != "qq") throw std::invalid_argument("--variant: expected qk, qq or both, got '" + variant + "'");
   if (N < 1 || N > 64) throw std::invalid_argument(fmt::format("--tokens: expected 1..64, got {}", N));
@@ -99,29 +132,7 @@ GradInspection inspect_grad(const std::string& variant, int N, int D, uint64_t s
     r.tensors["dW_k"] = Wk->grad;
   }
   // The identities, computed by hand from the printed G, Q, K.
-  Tensor expect_dq({N, D}), expect_dk({N, D});
-  if (variant == "qq") {
-    Tensor sym({N, N});
-    for (int i = 0; i < N; i++)
-      for (int j = 0; j < N; j++) sym.at({i, j}) = G.at({i, j}) + G.at({j, i});
-    matmul_reference(expect_dq.data(), sym.data(), Q->value.data(), N, D, N, false, false, inv);  // (G + Gᵀ) Q/√d
-    r.identity_error = max_abs_diff(expect_dq, Q->grad);
-    for (int i = 0; i < N; i++) {
-      double qn = 0;
-      for (int d = 0; d < D; d++) qn += double(Q->value.at({i, d})) * Q->value.at({i, d});
-      r.diagonal_error = std::max(r.diagonal_error, std::fabs(S->value.at({i, i}) - qn * inv));
-    }
-  } else {
-    matmul_reference(expect_dq.data(), G.data(), K->value.data(), N, D, N, false, false, inv);  // G K/√d
-    matmul_reference(expect_dk.data(), G.data(), Q->value.data(), N, D, N, true, false, inv);   // Gᵀ Q/√d
-    r.identity_error = std::max(max_abs_diff(expect_dq, Q->grad), max_abs_diff(expect_dk, K->grad));
-  }
-  for (int i = 0; i < N; i++)
-    for (int j = 0; j < N; j++) {
-      r.symmetry_error = std::max(r.symmetry_error, double(std::fabs(S->value.at({i, j}) - S->value.at({j, i}))));
-      r.masked_asymmetry = std::max(r.masked_asymmetry, double(std::fabs(P->value.at({i, j}) - P->value.at({j, i}))));
-    }
-  r.eigenvalues = symmetric_eigenvalues(S->value);
+  check_identities(r, S, Q, Wk ? K : nullptr, inv);
   return r;
 }
 
@@ -218,30 +229,7 @@ GradInspection inspect_matrices(const std::string& variant, const UserMatrices& 
   if (variant == "qk") r.tensors["K"] = K->value, r.tensors["dK"] = K->grad;
   if (V) r.tensors["V"] = V->value, r.tensors["O"] = O->value, r.tensors["dV"] = V->grad;
   if (Wo) r.tensors["W_o"] = Wo->value, r.tensors["dW_o"] = Wo->grad;
-  Tensor expect({N, D});
-  if (variant == "qq") {
-    Tensor sym({N, N});
-    for (int i = 0; i < N; i++)
-      for (int j = 0; j < N; j++) sym.at({i, j}) = G.at({i, j}) + G.at({j, i});
-    matmul_reference(expect.data(), sym.data(), Q->value.data(), N, D, N, false, false, inv);
-    r.identity_error = max_abs_diff(expect, Q->grad);
-    for (int i = 0; i < N; i++) {
-      double qn = 0;
-      for (int d = 0; d < D; d++) qn += double(Q->value.at({i, d})) * Q->value.at({i, d});
-      r.diagonal_error = std::max(r.diagonal_error, std::fabs(S->value.at({i, i}) - qn * inv));
-    }
-  } else {
-    Tensor expect_k({N, D});
-    matmul_reference(expect.data(), G.data(), K->value.data(), N, D, N, false, false, inv);
-    matmul_reference(expect_k.data(), G.data(), Q->value.data(), N, D, N, true, false, inv);
-    r.identity_error = std::max(max_abs_diff(expect, Q->grad), max_abs_diff(expect_k, K->grad));
-  }
-  for (int i = 0; i < N; i++)
-    for (int j = 0; j < N; j++) {
-      r.symmetry_error = std::max(r.symmetry_error, double(std::fabs(S->value.at({i, j}) - S->value.at({j, i}))));
-      r.masked_asymmetry = std::max(r.masked_asymmetry, double(std::fabs(P->value.at({i, j}) - P->value.at({j, i}))));
-    }
-  r.eigenvalues = symmetric_eigenvalues(S->value);
+  check_identities(r, S, Q, variant == "qk" ? K : nullptr, inv);
   return r;
 }
 
