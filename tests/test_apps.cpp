@@ -1366,3 +1366,22 @@ TEST_CASE("inspect grad --q/--k/--v/--o/--dout: one head on your own matrices, e
           "--dout: 2x2, but O is 2x1: the gradient has the shape of what it is the gradient of");
   refused("--k '1 2'", "--k, --v, --o, --dout: go with --q (your own matrices)");
 }
+
+TEST_CASE("gdb started in the repository loads the printers from its .gdbinit, once, with the build's auto-load too") {
+  if (shell("command -v gdb").code != 0) {
+    WARN("gdb not installed: skipped (make test installs it)");
+    return;
+  }
+  const std::string repo = fs::path(ATTNLAB_TEST_DIR).parent_path().string(), bin = ATTNLAB_BINARY;
+  const std::string dir = bin.substr(0, bin.rfind('/'));
+  // -nh: not this machine's ~/.gdbinit, only the repository's
+  const Result r = shell("cd " + repo + " && gdb -batch -nh -iex 'add-auto-load-safe-path " + repo + "/.gdbinit' -iex "
+                         "'add-auto-load-safe-path " + dir + "' -ex 'set attnlab-print-limit 4' -ex 'break attn::matmul_backward' "
+                         "-ex run -ex 'p e.out->value' -ex 'info pretty-printer' --args " + bin +
+                         " inspect grad --variant qq --tokens 3 --dim 2");
+  INFO(r.out);
+  REQUIRE(std::regex_search(r.out, std::regex(R"(= Tensor \(3, 3\) \[([^,\]]+, ){3}[^,\]]+, \.\.\.\])")));  // the limit the user set
+  size_t registered = 0;
+  for (size_t at = r.out.find("  attnlab\n"); at != std::string::npos; at = r.out.find("  attnlab\n", at + 1)) registered++;
+  REQUIRE(registered == 1);
+}

@@ -3,6 +3,8 @@
 # Loaded automatically for build/attnlab (CMake copies this file to build/attnlab-gdb.py) once
 # gdb trusts the build directory:
 #   gdb -iex "add-auto-load-safe-path $PWD/build" --args build/attnlab inspect grad --variant qq
+# or by the repository's .gdbinit when gdb starts in the repository and trusts that file:
+#   gdb -iex "add-auto-load-safe-path $PWD/.gdbinit" --args build-debug/attnlab inspect grad ...
 # or by hand:  (gdb) source tools/gdb/attnlab_printers.py
 #
 #   (gdb) p e.out->grad        ->  Tensor (3, 3) [0.0123, -0.0456, 0.0789, ...]
@@ -29,7 +31,13 @@ class PrintLimit(gdb.Parameter):
         return "attnlab's printers show %s values of a tensor" % (svalue if svalue != "0" else "all")
 
 
-LIMIT = PrintLimit()
+# Loaded once per gdb session, whichever way comes first (the repository's .gdbinit, the build
+# directory's auto-load file, `source`): a second load would make a second print-limit setting
+# that the printers registered first do not read. The printers and the setting live in gdb's
+# own module, so every load sees the first one's.
+if not hasattr(gdb, "attnlab_print_limit"):
+    gdb.attnlab_print_limit = PrintLimit()
+LIMIT = gdb.attnlab_print_limit
 
 
 def _vector_items(vec):
@@ -136,4 +144,6 @@ def build_printer():
     return pp
 
 
-gdb.printing.register_pretty_printer(gdb.current_objfile(), build_printer(), replace=True)
+if not getattr(gdb, "attnlab_printers_registered", False):
+    gdb.attnlab_printers_registered = True
+    gdb.printing.register_pretty_printer(None, build_printer(), replace=True)
