@@ -185,6 +185,7 @@ void add_compare_command(CLI::App& app) {
   std::vector<std::string> names;
   for (auto& p : grid_presets()) {
     help += fmt::format("  {:<9} {}\n            {}\n", p.name, p.description, p.expected_time);
+    if (p.lm_expected_time != "not measured") help += fmt::format("            with --arch: {}\n", p.lm_expected_time);
     names.push_back(p.name);
   }
   CLI::App* cmd = app.add_subcommand("compare", help);
