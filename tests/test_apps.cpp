@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -1384,4 +1385,120 @@ TEST_CASE("gdb started in the repository loads the printers from its .gdbinit, o
   size_t registered = 0;
   for (size_t at = r.out.find("  attnlab\n"); at != std::string::npos; at = r.out.find("  attnlab\n", at + 1)) registered++;
   REQUIRE(registered == 1);
+}
+
+// ---- the docs are tests ----------------------------------------------------------------------
+
+// A number as the docs print it, with what surrounds it: "[[", "0.9526", "]".
+struct NumberToken {
+  std::string before, number, after;
+};
+static std::optional<NumberToken> number_token(const std::string& t) {
+  const size_t a = t.find_first_not_of("[(");
+  const size_t b = t.find_last_not_of("]),;");
+  if (a == std::string::npos || b == std::string::npos || b < a) return std::nullopt;
+  NumberToken n{t.substr(0, a), t.substr(a, b - a + 1), t.substr(b + 1)};
+  char* end = nullptr;
+  std::strtod(n.number.c_str(), &end);
+  if (end != n.number.c_str() + n.number.size() || n.number.find_first_of("0123456789") == std::string::npos) return std::nullopt;
+  return n;
+}
+
+// An excerpt's line against an output line: the same words; numbers equal to the printed
+// precision (one unit in the last digit), and a number printed in scientific notation below
+// 1e-6 stands for float rounding, which any such number matches.
+static bool same_to_printed_precision(const std::string& expected, const std::string& actual) {
+  std::istringstream e(expected), a(actual);
+  std::vector<std::string> et, at;
+  for (std::string w; e >> w;) et.push_back(w);
+  for (std::string w; a >> w;) at.push_back(w);
+  if (et.size() != at.size()) return false;
+  for (size_t i = 0; i < et.size(); i++) {
+    if (et[i] == at[i]) continue;
+    auto x = number_token(et[i]), y = number_token(at[i]);
+    if (!x || !y || x->before != y->before || x->after != y->after) return false;
+    const double ev = std::stod(x->number), av = std::stod(y->number);
+    if (x->number.find_first_of("eE") != std::string::npos && std::fabs(ev) < 1e-6) {
+      if (std::fabs(av) >= 1e-6) return false;
+      continue;
+    }
+    const size_t dot = x->number.find('.');
+    const int decimals = dot == std::string::npos ? 0 : int(x->number.size() - dot - 1);
+    if (std::fabs(ev - av) > 1.01 * std::pow(10.0, -decimals)) return false;
+  }
+  return true;
+}
+
+TEST_CASE("the tutorial: every command runs as written and every printed excerpt matches what it prints") {
+  const fs::path repo = fs::path(ATTNLAB_TEST_DIR).parent_path();
+  const std::string bin = ATTNLAB_BINARY;
+  std::istringstream doc(read_file((repo / "docs/tutorial.md").string()));
+  std::string line, fence, last_cmd, last_out;
+  std::vector<std::string> excerpt;
+  int commands = 0, excerpts = 0;
+  auto check_excerpt = [&]() {
+    if (excerpt.empty()) return;
+    INFO("after `" << last_cmd << "`, the tutorial shows lines its output lacks (in this order):\n" << last_out);
+    REQUIRE(!last_cmd.empty());
+    std::istringstream out(last_out);
+    std::string got;
+    size_t k = 0;
+    while (k < excerpt.size() && std::getline(out, got))
+      if (same_to_printed_precision(excerpt[k], got)) k++;
+    INFO("first line not found: " << (k < excerpt.size() ? excerpt[k] : ""));
+    CHECK(k == excerpt.size());
+    excerpts++;
+    excerpt.clear();
+  };
+  while (std::getline(doc, line)) {
+    if (line.rfind("```", 0) == 0) {
+      if (fence.empty()) {
+        fence = line.substr(3).empty() ? "plain" : line.substr(3);
+      } else {
+        if (fence == "text") check_excerpt();
+        fence.clear();
+      }
+      continue;
+    }
+    if (fence == "sh" && line.rfind("$ ", 0) == 0) {
+      last_cmd = line.substr(2);
+      std::string cmd = last_cmd;
+      if (cmd.rfind("build/attnlab", 0) == 0) cmd = bin + cmd.substr(std::string("build/attnlab").size());
+      Result r = shell("cd " + repo.string() + " && " + cmd);
+      INFO("tutorial command: " << last_cmd << "\n" << r.out);
+      REQUIRE(r.code == 0);
+      last_out = r.out;
+      commands++;
+    } else if (fence == "text" && line.find_first_not_of(' ') != std::string::npos) {
+      excerpt.push_back(line);
+    }
+  }
+  CHECK(commands >= 8);
+  CHECK(excerpts >= 4);
+  fs::remove_all(repo / "runs/tutorial-qq");
+  fs::remove_all(repo / "runs/tutorial-compare");
+  // "Where each number comes from": each function is in the file the table names
+  std::istringstream table(read_file((repo / "docs/tutorial.md").string()));
+  int rows = 0;
+  const std::regex row(R"(^\|.*\| `([^`]+)` \| `([^`]+)` \|$)");
+  while (std::getline(table, line)) {
+    std::smatch m;
+    if (!std::regex_match(line, m, row)) continue;
+    const std::string file = m[1], function = m[2];
+    INFO(line);
+    REQUIRE(fs::exists(repo / file));
+    CHECK_THAT(read_file((repo / file).string()), Catch::Contains(function + "("));
+    rows++;
+  }
+  CHECK(rows >= 6);
+}
+
+TEST_CASE("an excerpt matches to the printed precision, and not beyond it") {
+  CHECK(same_to_printed_precision("  [[  0.9526   0.0474]", "  [[  0.9527   0.0474]"));
+  CHECK(!same_to_printed_precision("  [[  0.9526   0.0474]", "  [[  0.9528   0.0474]"));
+  CHECK(same_to_printed_precision("max |difference| = 2.98e-08", "max |difference| = 0.00e+00"));
+  CHECK(!same_to_printed_precision("max |difference| = 2.98e-08", "max |difference| = 2.98e-03"));
+  CHECK(same_to_printed_precision("eigenvalues of S: 0.0000 5.0000", "eigenvalues of S: -0.0000 5.0000"));
+  CHECK(!same_to_printed_precision("S symmetric", "S not symmetric"));
+  CHECK(!same_to_printed_precision("[qq] dQ (2, 1)", "[qk] dQ (2, 1)"));
 }
