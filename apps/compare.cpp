@@ -106,7 +106,8 @@ static void print_event(const GridEvent& e) {
   std::fflush(stdout);
 }
 
-static void print_report(const std::string& dir) {
+static void print_report(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();  // "reports/x/" from a shell's completion
   fmt::print("report: {}\n", write_grid_report(dir));
   fmt::print("{}", summary_text(dir));
 }
