@@ -44,6 +44,13 @@ static Result shell(const std::string& cmd) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, out};
 }
 
+// One argument for the shell, in single quotes.
+static std::string shell_quote_arg(const std::string& s) {
+  std::string o = "'";
+  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return o + "'";
+}
+
 // Runs `attnlab <args>` through the shell, capturing stdout and stderr together; env, if given,
 // is put before the command (e.g. "env PATH=/nonexistent").
 static Result attnlab(const std::string& args, const std::string& env = "") {
@@ -1501,4 +1508,64 @@ TEST_CASE("an excerpt matches to the printed precision, and not beyond it") {
   CHECK(same_to_printed_precision("eigenvalues of S: 0.0000 5.0000", "eigenvalues of S: -0.0000 5.0000"));
   CHECK(!same_to_printed_precision("S symmetric", "S not symmetric"));
   CHECK(!same_to_printed_precision("[qq] dQ (2, 1)", "[qk] dQ (2, 1)"));
+}
+
+// gdb's output with what differs between machines and builds taken out: addresses, the
+// source directory, line and frame numbers.
+static std::string gdb_normalised(std::string s) {
+  s = std::regex_replace(s, std::regex(R"(0x[0-9a-f]+)"), "0x_");
+  s = std::regex_replace(s, std::regex(R"((/[^ :,)]+/)([A-Za-z0-9_.]+\.(cpp|h)))"), "$2");
+  s = std::regex_replace(s, std::regex(R"(\.(cpp|h):[0-9]+)"), ".$1:_");
+  s = std::regex_replace(s, std::regex(R"(line [0-9]+)"), "line _");
+  s = std::regex_replace(s, std::regex(R"(#[0-9]+ )"), "#_ ");
+  s = std::regex_replace(s, std::regex(R"(^[0-9]+\t)"), "_\t");
+  return s;
+}
+
+TEST_CASE("docs/debugging.md: each gdb session runs as written and gdb prints what the page shows") {
+  if (shell("command -v gdb").code != 0) {
+    WARN("gdb not installed: skipped (make test installs it)");
+    return;
+  }
+  const fs::path repo = fs::path(ATTNLAB_TEST_DIR).parent_path();
+  const std::string bin = ATTNLAB_BINARY, dir = bin.substr(0, bin.rfind('/'));
+  std::istringstream doc(read_file((repo / "docs/debugging.md").string()));
+  std::string line;
+  bool in_session = false;
+  std::string args;
+  std::vector<std::string> commands, shown;
+  int sessions = 0;
+  auto run_session = [&]() {
+    std::string cmd = "cd " + repo.string() + " && env -u ATTNLAB_RUNTIME_SET gdb -batch -nx -iex 'add-auto-load-safe-path " + dir + "'";
+    for (auto& c : commands) cmd += " -ex " + shell_quote_arg(c);
+    cmd += " --args " + bin + " " + args;
+    const Result r = shell(cmd);
+    INFO("gdb session " << sessions + 1 << ":\n" << r.out);
+    std::istringstream out(gdb_normalised(r.out));
+    std::string got;
+    size_t k = 0;
+    while (k < shown.size() && std::getline(out, got))
+      if (same_to_printed_precision(gdb_normalised(shown[k]), got)) k++;
+    INFO("first line the page shows that gdb did not print: " << (k < shown.size() ? shown[k] : ""));
+    CHECK(k == shown.size());
+    sessions++;
+  };
+  while (std::getline(doc, line)) {
+    if (line == "```gdb") {
+      in_session = true;
+      args.clear(), commands.clear(), shown.clear();
+    } else if (in_session && line == "```") {
+      in_session = false;
+      run_session();
+    } else if (in_session && line.rfind("$ gdb ", 0) == 0) {
+      REQUIRE(line.find("--args build/attnlab ") != std::string::npos);
+      args = line.substr(line.find("--args build/attnlab ") + std::string("--args build/attnlab ").size());
+    } else if (in_session && line.rfind("(gdb) ", 0) == 0) {
+      commands.push_back(line.substr(6));
+    } else if (in_session && !line.empty()) {
+      shown.push_back(line);
+    }
+  }
+  CHECK(sessions == 2);
+  fs::remove_all("/tmp/attnlab-gdb-qq");
 }
