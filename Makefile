@@ -23,6 +23,9 @@ build: deps
 debug: deps-test
 	@cmake -S . -B build-debug -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build build-debug -j$(JOBS) --target attnlab
+	@# every op's backward, reached through gradcheck, shows all its arguments and locals in gdb
+	@gdb -batch -nx -x tools/gdb/check_locals.py --args build-debug/attnlab gradcheck > build-debug/check-locals.log 2>&1; \
+	  s=$$?; tail -n 1 build-debug/check-locals.log; exit $$s
 
 test: deps-test
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
