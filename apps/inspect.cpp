@@ -1,6 +1,7 @@
 // apps/inspect.cpp — `attnlab inspect grad` and `attnlab inspect attention`.
 #include "apps/inspect.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -122,6 +123,7 @@ GradInspection inspect_grad(const std::string& variant, int N, int D, uint64_t s
   tape.backward(L);
   r.tape_dump = tape.dump();
   r.dot = tape.to_dot();
+  r.svg = tape.to_svg();
   const Tensor& G = S->grad;
   r.tensors = {{"X", X->value}, {"W_q", Wq->value}, {"Q", Q->value}, {"S", S->value},     {"P", P->value},
                {"dL/dP", R},    {"G", G},           {"dQ", Q->grad},  {"dW_q", Wq->grad}, {"dX", X->grad}};
@@ -223,6 +225,7 @@ GradInspection inspect_matrices(const std::string& variant, const UserMatrices& 
   tape.backward(L);
   r.tape_dump = tape.dump();
   r.dot = tape.to_dot();
+  r.svg = tape.to_svg();
   const Tensor& G = S->grad;
   r.tensors = {{"Q", Q->value}, {"S", S->value}, {"P", P->value}, {"G", G}, {"dQ", Q->grad}};
   r.tensors[V ? "dL/dO" : "dL/dP"] = R;
@@ -231,6 +234,32 @@ GradInspection inspect_matrices(const std::string& variant, const UserMatrices& 
   if (Wo) r.tensors["W_o"] = Wo->value, r.tensors["dW_o"] = Wo->grad;
   check_identities(r, S, Q, variant == "qk" ? K : nullptr, inv);
   return r;
+}
+
+std::string heatmap_svg(const Tensor& m, const std::string& title) {
+  const int R = int(m.dim(0)), C = int(m.dim(1)), cell = 56, left = 70, top = 46;
+  std::string svg = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"12\">\n"
+      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      "<text x=\"{}\" y=\"18\" font-size=\"14\">{}</text>\n"
+      "<text x=\"{}\" y=\"38\" text-anchor=\"middle\">key j</text>\n"
+      "<text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">query i</text>\n",
+      std::max(left + C * cell + 16, 20 + 8 * int(title.size())), top + R * cell + 16, 14, title, left + C * cell / 2, top + R * cell / 2, top + R * cell / 2);
+  for (int i = 0; i < R; i++) {
+    svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", left - 8, top + i * cell + cell / 2 + 4, i + 1);
+    for (int j = 0; j < C; j++) {
+      const float v = std::clamp(m.at({i, j}), 0.f, 1.f);
+      auto mix = [v](int dark) { return int(std::lround(255 - v * (255 - dark))); };  // white (0) to #08306b (1)
+      svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"rgb({},{},{})\" stroke=\"#999999\"/>\n",
+                         left + j * cell, top + i * cell, cell, cell, mix(8), mix(48), mix(107));
+      svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"{}\">{:.2f}</text>\n", left + j * cell + cell / 2,
+                         top + i * cell + cell / 2 + 4, v > 0.55 ? "white" : "black", m.at({i, j}));
+    }
+  }
+  for (int j = 0; j < C; j++)
+    svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", left + j * cell + cell / 2,
+                       top + R * cell + 14, j + 1);
+  return svg + "</svg>\n";
 }
 
 // ---- printing --------------------------------------------------------------------------
@@ -447,6 +476,7 @@ void add_inspect_command(CLI::App& app) {
     uint64_t seed = 1;
     bool causal = false, dump_tape = false;
     std::string q, k, v, o, dout;  // your own matrices
+    std::string svg;                // a directory for the figures
   };
   auto g = std::make_shared<GradOpts>();
   CLI::App* grad = cmd->add_subcommand("grad", "one attention head at readable size: QKᵀ next to QQᵀ, gradients from the tape");
@@ -457,6 +487,8 @@ void add_inspect_command(CLI::App& app) {
   grad->add_flag("--causal", g->causal, "apply a causal mask (decoder self-attention)");
   grad->add_flag("--dump-tape", g->dump_tape, "print the tape after backward");
   grad->add_option("--dot", g->dot, "write the tape as Graphviz to this file");
+  grad->add_option("--svg", g->svg, "write DIR/tape-<variant>.svg (the tape: Q feeding the score product twice for qq) "
+                                    "and DIR/attention-<variant>.svg (P as a heatmap)");
   grad->add_option("--q", g->q, "your own Q instead of X W_q: rows are tokens, \"1 2; 3 4\" (or @FILE, a row per line)");
   grad->add_option("--k", g->k, "with --q: K for qk (Q's shape; without it only qq is shown)");
   grad->add_option("--v", g->v, "with --q: V (a row per token): the head's output O = P V");
@@ -487,6 +519,15 @@ void add_inspect_command(CLI::App& app) {
         const std::string path = rs.size() == 2 ? g->dot + "." + r.variant + ".dot" : g->dot;
         write_file_atomic(path, r.dot);
         fmt::print("wrote {}\n", path);
+      }
+      if (!g->svg.empty()) {
+        std::error_code ec;
+        fs::create_directories(g->svg, ec);
+        if (ec) throw std::runtime_error(fmt::format("--svg {}: cannot create the directory: {}", g->svg, ec.message()));
+        write_file_atomic(g->svg + "/tape-" + r.variant + ".svg", r.svg);
+        write_file_atomic(g->svg + "/attention-" + r.variant + ".svg",
+                          heatmap_svg(r.tensors.at("P"), fmt::format("{}: P = softmax(S), {} tokens", r.variant, r.tokens)));
+        fmt::print("wrote {0}/tape-{1}.svg and {0}/attention-{1}.svg\n", g->svg, r.variant);
       }
     }
   });

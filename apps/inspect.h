@@ -22,7 +22,7 @@ struct GradInspection {
   double diagonal_error = 0;   // qq: |S_ii − |q_i|²/√d|
   std::vector<double> eigenvalues;  // of S (qq: symmetric, ≥ 0 up to rounding)
   double masked_asymmetry = 0;  // with a causal mask: |P − Pᵀ| (no longer symmetric)
-  std::string tape_dump, dot;
+  std::string tape_dump, dot, svg;  // the tape as text, Graphviz and SVG
 };
 
 GradInspection inspect_grad(const std::string& variant, int tokens, int dim, uint64_t seed, bool causal);
@@ -39,5 +39,7 @@ Tensor parse_matrix(const std::string& flag, const std::string& text);
 // Checks the shapes fit together (naming the flags), then one head on them, gradients from the tape.
 GradInspection inspect_matrices(const std::string& variant, const UserMatrices& m, uint64_t seed, bool causal);
 std::vector<double> symmetric_eigenvalues(const Tensor& s);  // Jacobi rotations, ascending
+// A matrix as an SVG heatmap (white 0 to dark blue 1, each cell's value written in it): P of a head.
+std::string heatmap_svg(const Tensor& m, const std::string& title);
 
 }  // namespace attn

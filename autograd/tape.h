@@ -85,6 +85,10 @@ class Tape {
   std::string dump() const;
   // Graphviz: leaves as boxes, entries as ellipses labelled "#i op\nname".
   std::string to_dot() const;
+  // The same graph drawn as SVG, no tools needed: leaves (parameters, constants) on the left,
+  // each entry one column right of its latest input. An input used twice by one entry (Q in
+  // Q Qᵀ) gets two arrows, drawn in red, labelled with the operand each one is.
+  std::string to_svg() const;
   // The most recent variable with this node name (an intermediate such as "...scores"), or null.
   // After backward its ->grad holds dL/d(that node): the way to capture any gradient.
   Var find(const std::string& name) const;

@@ -1482,6 +1482,16 @@ TEST_CASE("the tutorial: every command runs as written and every printed excerpt
   }
   CHECK(commands >= 8);
   CHECK(excerpts >= 4);
+  // the committed figures are what the tutorial's --svg command writes now
+  int figures = 0;
+  for (auto& f : fs::directory_iterator(repo / "docs/figures"))
+    if (f.path().extension() == ".svg" && fs::exists(repo / "runs/tutorial-figures" / f.path().filename())) {
+      INFO(f.path() << " differs from what `inspect grad --svg` writes now");
+      CHECK(read_file(f.path().string()) == read_file((repo / "runs/tutorial-figures" / f.path().filename()).string()));
+      figures++;
+    }
+  CHECK(figures == 4);
+  fs::remove_all(repo / "runs/tutorial-figures");
   fs::remove_all(repo / "runs/tutorial-qq");
   fs::remove_all(repo / "runs/tutorial-compare");
   // "Where each number comes from": each function is in the file the table names

@@ -283,6 +283,19 @@ TEST_CASE("the tape: creation order, names, dump, dot, find, no-grad") {
     REQUIRE_THAT(dump, Catch::Contains("w_squared") && Catch::Contains("w, w") && Catch::Contains("#0"));
     std::string dot = tape.to_dot();
     REQUIRE_THAT(dot, Catch::Contains("digraph") && Catch::Contains("-> n0") && Catch::Contains("n0 -> n1"));
+    // SVG: w feeds the product twice, as two red arrows labelled by operand; the sum's one input is grey
+    std::string svg = tape.to_svg();
+    auto count = [&](const std::string& what) {
+      size_t n = 0;
+      for (size_t at = svg.find(what); at != std::string::npos; at = svg.find(what, at + 1)) n++;
+      return n;
+    };
+    REQUIRE(svg.rfind("<svg ", 0) == 0);
+    REQUIRE(count("stroke=\"#d62728\"") == 2);
+    REQUIRE(count("stroke=\"#555555\"") == 1);
+    REQUIRE_THAT(svg, Catch::Contains(">operand 1<") && Catch::Contains(">operand 2<") && Catch::Contains(">#0 mul<") &&
+                          Catch::Contains(">w_squared (2,)<"));
+    REQUIRE_THAT(svg, Catch::Contains("height=\"132\""));  // room above and below the row for the bent arrows' labels
     REQUIRE(tape.find("w_squared")->grad.defined());
     REQUIRE(tape.find("nope") == nullptr);
     REQUIRE_THROWS_WITH(tape.backward(y), Catch::Contains("scalar"));
