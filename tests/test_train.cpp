@@ -192,6 +192,19 @@ TEST_CASE("the frontier report on a synthetic grid: interpolated frontier, verdi
   write_grid_report(d.string());
   REQUIRE(read_file((d / "summary.csv").string()) == summary);
   REQUIRE(read_file((d / "frontier.csv").string()) == csv);
+  // A wider baseline with one seed so far leaves the verdicts between two-seed widths standing,
+  // and makes those it brackets unconfirmed
+  fake_run(d / "runs" / "qk-d128-s1", "qk", 128, 1, 1e-3, 1.0, 20);
+  for (int s : {1, 2}) fake_run(d / "runs" / fmt::format("qq-d128-s{}", s), "qq", 128, s, 1e-3, 1.5 + (s == 1 ? 0.005 : -0.005), 15);
+  write_grid_report(d.string());
+  const std::string csv2 = read_file((d / "frontier.csv").string());
+  auto row2 = [&](const std::string& start) {
+    const size_t at = csv2.find("\n" + start);
+    REQUIRE(at != std::string::npos);
+    return csv2.substr(at + 1, csv2.find('\n', at + 1) - at - 1);
+  };
+  REQUIRE_THAT(row2("qq,32,2,"), Catch::EndsWith(",above (worse)"));
+  REQUIRE_THAT(row2("qq,128,2,"), Catch::EndsWith(",unconfirmed (one seed)"));
   // a damaged log stops the report with the file and line, as the comparison report's does
   std::ofstream(d / "runs" / "qq-d32-s1" / "metrics.csv", std::ios::app) << "x,0,4,0.001,1,100,1,1,4.1,1,,\n";
   REQUIRE_THROWS_WITH(write_grid_report(d.string()), Catch::Contains("qq-d32-s1/metrics.csv:5: expected a number, got 'x'"));

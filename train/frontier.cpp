@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdlib>
 #include <cmath>
+#include <limits>
 #include <filesystem>
 #include <set>
 
@@ -208,14 +209,25 @@ void measure(Grid& g) {
       base_std.push_back({c.params.mean, c.loss.std});
     }
   }
-  int base_seeds = 2;
+  std::vector<std::pair<double, int>> base_seeds;  // (parameters, seeds) of each baseline width
   for (auto& [key, c] : g.cells)
-    if (c.variant == g.baseline) base_seeds = std::min(base_seeds, c.loss.n);
+    if (c.variant == g.baseline) base_seeds.push_back({c.params.mean, c.loss.n});
+  // The seeds behind the frontier at p: the fewer of the two baseline widths it lies between
+  // (a width whose seed 2 has finished is confirmed there, whatever the others have).
+  auto seeds_at = [&](double p) {
+    int below = 0, above = 0;
+    double pb = -1, pa = std::numeric_limits<double>::infinity();
+    for (auto& [bp, n] : base_seeds) {
+      if (bp <= p && bp > pb) pb = bp, below = n;
+      if (bp >= p && bp < pa) pa = bp, above = n;
+    }
+    return std::min(below, above);
+  };
   for (auto& [key, c] : g.cells) {
     c.frontier_loss = interpolate_log_params(base_loss, c.params.mean);
     c.frontier_std = interpolate_log_params(base_std, c.params.mean);
     if (c.frontier_loss) c.d = c.loss.mean - *c.frontier_loss;
-    c.verdict = frontier_verdict(c.d, c.loss.std + c.frontier_std.value_or(0), c.loss.n, base_seeds);
+    c.verdict = frontier_verdict(c.d, c.loss.std + c.frontier_std.value_or(0), c.loss.n, seeds_at(c.params.mean));
   }
 }
 
