@@ -182,14 +182,16 @@ static void run_compare(CompareOpts o) {
 
 void add_compare_command(CLI::App& app) {
   auto o = std::make_shared<CompareOpts>();
-  std::string help = "train the baseline and the variants on the same data and budget; write a report\n\nPresets:\n";
+  // The presets and their costs under `compare --help` only: `attnlab --help` lists each command in a line.
+  std::string presets = "Presets:\n";
   std::vector<std::string> names;
   for (auto& p : grid_presets()) {
-    help += fmt::format("  {:<9} {}\n            {}\n", p.name, p.description, p.expected_time);
-    if (p.lm_expected_time != "not measured") help += fmt::format("            with --arch: {}\n", p.lm_expected_time);
+    presets += fmt::format("  {:<9} {}\n            {}\n", p.name, p.description, p.expected_time);
+    if (p.lm_expected_time != "not measured") presets += fmt::format("            with --arch: {}\n", p.lm_expected_time);
     names.push_back(p.name);
   }
-  CLI::App* cmd = app.add_subcommand("compare", help);
+  CLI::App* cmd = app.add_subcommand("compare", "train the baseline and the variants on the same data and budget; write a report");
+  cmd->footer(presets);
   GridOptions& g = o->grid;
   cmd->add_option("--preset", g.preset, "the grid: " + fmt::format("{}", fmt::join(names, ", ")))->check(CLI::IsMember(names));
   cmd->add_option("--arch", g.arch, "lm or mlm: the preset's recipe as a decoder-only language model (encoder-only masked-token "

@@ -1007,6 +1007,10 @@ TEST_CASE("command-line conventions: the usage names the program, help COMMAND, 
   Result help = attnlab("help compare");
   CHECK(help.code == 0);
   CHECK_THAT(help.out, Catch::Contains("Usage: attnlab compare [OPTIONS]") && Catch::Contains("--preset"));
+  // the presets and their costs under `compare --help`; `attnlab --help` gives each command one line
+  CHECK_THAT(help.out, Catch::Contains("Presets:") && Catch::Contains("  frontier  ") && Catch::Contains("with --arch: "));
+  CHECK_THAT(usage.out, !Catch::Contains("Presets:") &&
+                            Catch::Contains("  compare                     train the baseline and the variants on the same data"));
   CHECK(attnlab("help").out == usage.out);
   // every option shows its default
   Result train_help = attnlab("train --help");
