@@ -1550,6 +1550,7 @@ TEST_CASE("docs/debugging.md: each gdb session runs as written and gdb prints wh
   std::vector<std::string> commands, shown;
   int sessions = 0;
   auto run_session = [&]() {
+    fs::remove_all("/tmp/attnlab-gdb-qq");  // the second session's run directory; then again (--resume)
     std::string cmd = "cd " + repo.string() + " && env -u ATTNLAB_RUNTIME_SET gdb -batch -nx -iex 'add-auto-load-safe-path " + dir + "'";
     for (auto& c : commands) cmd += " -ex " + shell_quote_arg(c);
     cmd += " --args " + bin + " " + args;
@@ -1562,6 +1563,15 @@ TEST_CASE("docs/debugging.md: each gdb session runs as written and gdb prints wh
       if (same_to_printed_precision(gdb_normalised(shown[k]), got)) k++;
     INFO("first line the page shows that gdb did not print: " << (k < shown.size() ? shown[k] : ""));
     CHECK(k == shown.size());
+    if (args.find("--resume") != std::string::npos) {  // run again over what the first left: the same stop
+      const Result again = shell(cmd);
+      std::istringstream out2(gdb_normalised(again.out));
+      size_t k2 = 0;
+      while (k2 < shown.size() && std::getline(out2, got))
+        if (same_to_printed_precision(gdb_normalised(shown[k2]), got)) k2++;
+      INFO("run again:\n" << again.out);
+      CHECK(k2 == shown.size());
+    }
     sessions++;
   };
   while (std::getline(doc, line)) {
