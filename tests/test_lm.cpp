@@ -341,3 +341,19 @@ TEST_CASE("PyTorch parity: lm and mlm loss and every parameter gradient (optiona
       fs::remove_all(d);
     }
 }
+
+TEST_CASE("--match-params widens an lm or mlm variant back to its own baseline's count (within 0.5%)") {
+  for (std::string arch : {"lm", "mlm"})
+    for (std::string preset : {"qq", "noV", "qq-noV-noO"})
+      for (std::string widen : {"d_ff", "d_model"}) {
+        ModelConfig base = tiny(arch, "qk");
+        base.d_model = 64, base.d_ff = 256, base.vocab = 1000;
+        ModelConfig c = base;
+        c.apply_preset(preset);
+        const std::string how = match_params(c, count_params(base), widen);
+        INFO(arch << " " << preset << " " << widen << ": " << how);
+        REQUIRE(count_params(c) < count_params(base) + count_params(base) / 200);
+        REQUIRE(count_params(c) > count_params(base) - count_params(base) / 200);
+        REQUIRE(make_model(c, 1)->params.count() == count_params(c));
+      }
+}
