@@ -52,6 +52,16 @@ std::vector<double> symmetric_eigenvalues(const Tensor& s) {
   return ev;
 }
 
+// One head's scores S = α Q Kᵀ and attention P = softmax(S) (masked causally when asked),
+// as the worked example and your own matrices both record them on the tape.
+static std::pair<Var, Var> scores_and_probs(const Var& Q, const Var& K, float alpha, bool causal) {
+  const int N = int(Q->value.dim(0));
+  Var S = matmul(Q, K, false, true, alpha, "S");
+  const Tensor mask = causal ? causal_mask(1, N) : Tensor();
+  Var P = reshape(softmax(reshape(S, {1, 1, N, N}, "S4"), mask, 1.f, "P4"), {N, N}, "P");
+  return {S, P};
+}
+
 // The identities the printout states, each as the largest difference between the tape's
 // gradient and the formula computed here from the printed G, Q, K: qq dQ = (G + Gᵀ) Q/√d and
 // S_ii = |q_i|²/√d; qk dQ = G K/√d, dK = Gᵀ Q/√d. Also S's symmetry, P's, S's eigenvalues.
@@ -106,19 +116,12 @@ GradInspection inspect_grad(const std::string& variant, int N, int D, uint64_t s
   Tensor wk_init = randn({D, D}, 1.f);
   Tensor R = randn({N, N}, 1.f);  // the upstream gradient dL/dP: L = Σ P ⊙ R
   Var Wk = variant == "qk" ? parameter("W_k", wk_init) : nullptr;
-  Tensor mask;
-  if (causal) {
-    mask = Tensor({1, N, N});
-    for (int i = 0; i < N; i++)
-      for (int j = i + 1; j < N; j++) mask.at({0, i, j}) = -std::numeric_limits<float>::infinity();
-  }
   const float inv = 1.f / std::sqrt(float(D));
   Tape tape;
   TapeScope scope(tape);
   Var Q = matmul(X, Wq, false, false, 1.f, "Q");  // Q = X W_q
   Var K = Wk ? matmul(X, Wk, false, false, 1.f, "K") : Q;  // qq: K is Q itself
-  Var S = matmul(Q, K, false, true, inv, "S");       // S = Q Kᵀ/√d (qq: Q feeds this product twice)
-  Var P = reshape(softmax(reshape(S, {1, 1, N, N}, "S4"), mask, 1.f, "P4"), {N, N}, "P");
+  auto [S, P] = scores_and_probs(Q, K, inv, causal);  // S = Q Kᵀ/√d (qq: Q feeds this product twice)
   Var L = sum(mul(P, constant(R, "dL/dP"), "P*R"), "L");
   tape.backward(L);
   r.tape_dump = tape.dump();
@@ -204,19 +207,12 @@ GradInspection inspect_matrices(const std::string& variant, const UserMatrices& 
     R = Tensor({N, out_cols});
     for (int64_t i = 0; i < R.numel(); i++) R[i] = std::round(rng.normal() * 100.f) / 100.f;
   }
-  Tensor mask;
-  if (causal) {
-    mask = Tensor({1, N, N});
-    for (int i = 0; i < N; i++)
-      for (int j = i + 1; j < N; j++) mask.at({0, i, j}) = -std::numeric_limits<float>::infinity();
-  }
   const float inv = 1.f / std::sqrt(float(D));
   Tape tape;
   TapeScope scope(tape);
   Var Q = parameter("Q", u.q.clone());
   Var K = variant == "qk" ? parameter("K", u.k.clone()) : Q;  // qq: K is Q itself
-  Var S = matmul(Q, K, false, true, inv, "S");
-  Var P = reshape(softmax(reshape(S, {1, 1, N, N}, "S4"), mask, 1.f, "P4"), {N, N}, "P");
+  auto [S, P] = scores_and_probs(Q, K, inv, causal);
   Var V = u.v.defined() ? parameter("V", u.v.clone()) : nullptr;
   Var Wo = u.wo.defined() ? parameter("W_o", u.wo.clone()) : nullptr;
   Var O = V ? matmul(P, V, false, false, 1.f, "O") : P;

@@ -1290,6 +1290,7 @@ TEST_CASE("--arch lm and mlm train, generate and inspect; each kind of run refus
   refused("translate --run " + lm + " --input /dev/null",
           "--run " + lm + ": a language model (--arch lm) does not translate; attnlab generate --run " + lm + " continues a prompt");
   refused("train --arch gpt " + common + " --out " + D + "/x", "--arch: gpt not in {seq2seq,lm,mlm} (see attnlab train --help)");
+  refused("train --arch lm --lm-text fr " + common + " --out " + D + "/x", "--lm-text: fr not in {both,src,tgt} (see attnlab train --help)");
   refused("train --arch lm --variant qq-enc " + common + " --out " + D + "/x",
           "--variant qq-enc: changes no decoder self-attention, the only attention a --arch lm model has (it would be qk)");
   refused("compare --arch gpt --task reverse --out " + D + "/x", "--arch: gpt not in {lm,mlm} (see attnlab compare --help)");
@@ -1385,6 +1386,9 @@ TEST_CASE("inspect grad --q/--k/--v/--o/--dout: one head on your own matrices, e
   refused("--q '1 2; 3 4' --v '1; 2' --dout '1 2; 3 4'",
           "--dout: 2x2, but O is 2x1: the gradient has the shape of what it is the gradient of");
   refused("--k '1 2'", "--k, --v, --o, --dout: go with --q (your own matrices)");
+  Result svg = attnlab("inspect grad --svg /proc/attnlab-no-such-dir");  // a directory that cannot be made: a file error
+  CHECK(svg.code == 1);
+  CHECK_THAT(last_line(svg.out), Catch::StartsWith("attnlab: error: --svg /proc/attnlab-no-such-dir: cannot create the directory: "));
 }
 
 TEST_CASE("gdb started in the repository loads the printers from its .gdbinit, once, with the build's auto-load too") {

@@ -16,6 +16,7 @@
 #include "core/safetensors.h"
 #include "data/batching.h"
 #include "models/checkpoint.h"
+#include "tests/torch_parity.h"
 #include "models/generate.h"
 #include "models/lm.h"
 #include "nn/optim.h"
@@ -321,24 +322,9 @@ TEST_CASE("PyTorch parity: lm and mlm loss and every parameter gradient (optiona
         loss = m->loss(b, Context{true, &same});  // training mode: label smoothing; dropout is 0
         tape.backward(loss);
       }
-      save_model(*m, (d / "model.safetensors").string());
-      std::vector<std::pair<std::string, Tensor>> grads = {{"loss", loss->value.reshape({1})}};
-      for (auto& p : m->params.params) grads.push_back({"grad/" + p->name, p->grad.defined() ? p->grad : Tensor::zeros(p->value.shape())});
-      save_safetensors((d / "attnlab.safetensors").string(), grads);
-      write_file_atomic((d / "config.json").string(), cfg.to_json().dump());
       nlohmann::json bj = {{"B", b.B}, {"S", b.S}, {"T", b.T}, {"src", arch == "mlm" ? masked.input : b.src},
                            {"tgt_in", b.tgt_in}, {"tgt_out", b.tgt_out}, {"targets", masked.targets}};
-      write_file_atomic((d / "batch.json").string(), bj.dump());
-      const std::string cmd = std::string("/usr/bin/python3 ") + ATTNLAB_TEST_DIR + "/torch_parity.py " + d.string() + " > " +
-                              (d / "out.json").string() + " 2>&1";
-      const int rc = std::system(cmd.c_str());
-      const std::string out = read_file((d / "out.json").string());
-      INFO(out);
-      REQUIRE(rc == 0);
-      auto j = nlohmann::json::parse(out);
-      REQUIRE(j["params"].get<size_t>() == m->params.params.size());
-      REQUIRE(j["max_rel_err"].get<double>() <= 1e-4);
-      fs::remove_all(d);
+      check_torch_parity(d, *m, cfg, loss, bj);
     }
 }
 
