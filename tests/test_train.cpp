@@ -154,6 +154,7 @@ TEST_CASE("the frontier report on a synthetic grid: interpolated frontier, verdi
     fake_run(d / "runs" / fmt::format("noO-d32-s{}", s), "noO", 32, s, 1e-3, 0, 9);
   }
   fake_run(d / "runs" / "qk-d64-lr3e-3-s1", "qk", 64, 1, 3e-3, 3.2, 9);
+  fake_run(d / "runs" / "qq-d64-lr3e-3-s1", "qq", 64, 1, 3e-3, 3.5, 9);  // a variant at the swept rate too
   // noO's loss: exactly the frontier at its parameter count, read back from the interpolation
   const auto p = [](const std::string& v, int w) {
     ModelConfig c;
@@ -180,14 +181,24 @@ TEST_CASE("the frontier report on a synthetic grid: interpolated frontier, verdi
   REQUIRE_THAT(row("qk,64,2,"), Catch::EndsWith(",baseline"));
   const std::string md = read_file(report);
   REQUIRE_THAT(md, Catch::Contains("- d_model 32: settled"));
-  REQUIRE_THAT(md, Catch::Contains("| 64 | 0.003 | 3.2000 | 3.0050 |"));  // the sweep beside the recipe's seed 1
+  REQUIRE_THAT(md, Catch::Contains("| 64 | qk | 0.003 | 3.2000 | 3.0050 | — |"));  // the sweep beside the recipe's seed 1
+  REQUIRE_THAT(md, Catch::Contains("| 64 | qq | 0.003 | 3.5000 | — | +0.3000 |"));  // qq minus qk at the same rate
+  REQUIRE_THAT(read_file((d / "sweep.csv").string()), Catch::Contains("\n64,qq,0.003,1,qq-d64-lr3e-3-s1,3.50000,,0.30000\n"));
   REQUIRE(fs::exists(d / "widths" / "d32" / "report.md"));
   require_distinct_styles(read_file((d / "frontier.gp").string()));
   require_distinct_styles(read_file((d / "widths" / "d32" / "plots.gp").string()));
+  // qq against qk at the same step: every synthetic curve falls by 0.1 per 100 steps, so the
+  // difference is the final one at every step, beside qk's mean loss there
+  const std::string progress = read_file((d / "progress.csv").string());
+  REQUIRE_THAT(progress, Catch::StartsWith("variant,d_model,step,qk_loss,variant_loss,difference\n"));
+  REQUIRE_THAT(progress, Catch::Contains("\nqq,32,200,4.10000,4.40000,0.30000\n"));
+  REQUIRE_THAT(progress, Catch::Contains("\nnoO,32,300,"));
+  REQUIRE(fs::exists(d / "plots" / "progress_qq.csv"));
+  REQUIRE_THAT(md, Catch::Contains("(plots/progress_qq.png)"));
   REQUIRE_FALSE(fs::exists(d / "widths" / "d16"));  // qk alone at 16: nothing to compare there
   // the summary has one row per finished run, sweep included
   const std::string summary = read_file((d / "summary.csv").string());
-  REQUIRE(std::count(summary.begin(), summary.end(), '\n') == 1 + 6 + 4 + 1);
+  REQUIRE(std::count(summary.begin(), summary.end(), '\n') == 1 + 6 + 4 + 2);
   // a second report over the same runs writes the same files
   write_grid_report(d.string());
   REQUIRE(read_file((d / "summary.csv").string()) == summary);

@@ -7,8 +7,10 @@
 #include <cstdlib>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <filesystem>
 #include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -132,7 +134,7 @@ struct Grid {
   std::vector<std::string> variants;  // table order, baseline first
   std::vector<int> widths;
   std::map<std::pair<std::string, int>, Cell> cells;
-  std::vector<const RunSummary*> sweep;  // the baseline at other learning rates
+  std::vector<const RunSummary*> sweep;  // runs at other learning rates than the recipe's
   std::vector<RunSummary> runs;
 };
 
@@ -173,7 +175,7 @@ Grid gather(const std::string& dir, const std::string& baseline) {
   for (auto& r : g.runs) {
     if (!r.finished) continue;
     if (r.lr != g.recipe_lr) {
-      if (r.variant == baseline) g.sweep.push_back(&r);
+      g.sweep.push_back(&r);
       continue;
     }
     Cell& c = g.cells[{r.variant, r.d_model}];
@@ -345,6 +347,36 @@ std::string plots(const Grid& g, std::vector<std::pair<std::string, std::string>
   add("The same for decoder self-attention (causal: the first position can only attend to itself)", "diag_mass_dec_by_width",
       xy_plot(g.dir, "diag_mass_dec_by_width", "diagonal attention mass, decoder self-attention", "d_model (log scale)",
               "P(i,i), mean over query positions", diag_dec, true, false));
+  // Each variant against the baseline at the same step, through training, one line per width:
+  // x is the baseline's loss at that step (falling from left to right as training goes on), so
+  // lines that lie on each other say the difference follows how far training has got, not the width.
+  std::string progress_csv = "variant,d_model,step," + g.baseline + "_loss,variant_loss,difference\n";
+  for (size_t i = 0; i < g.variants.size(); i++) {
+    const std::string& v = g.variants[i];
+    if (v == g.baseline) continue;
+    std::vector<Series> by_width;
+    for (size_t k = 0; k < g.widths.size(); k++) {
+      auto base = g.cells.find({g.baseline, g.widths[k]}), var = g.cells.find({v, g.widths[k]});
+      if (base == g.cells.end() || var == g.cells.end()) continue;
+      Series s{fmt::format("d_model {}", g.widths[k]), int(k), {}};
+      for (auto& [step, loss] : var->second.curve.mean)
+        if (auto b = base->second.curve.mean.find(step); b != base->second.curve.mean.end()) {
+          s.points.push_back({b->second, loss - b->second, 0});
+          progress_csv += fmt::format("{},{},{},{:.5f},{:.5f},{:.5f}\n", v, g.widths[k], step, b->second, loss, loss - b->second);
+        }
+      by_width.push_back(s);
+    }
+    const std::string name = "progress_" + v;
+    const std::string script = xy_plot(g.dir, name, v + " minus " + g.baseline + " at the same step, by width",
+                                       "validation loss of " + g.baseline + " at that step (training runs left to right)",
+                                       "difference in validation loss (nats)", by_width, false, true);
+    if (!script.empty())
+      add(v + " against " + g.baseline + " through training, one line per width: the difference in validation loss at the same "
+              "step (mean over seeds) against " + g.baseline + "'s loss at that step; lines that lie on each other say the "
+              "difference follows how far training has got, not the width",
+          name, "set xrange [*:*] reverse\n" + script + "set xrange [*:*] noreverse\n");
+  }
+  write_file_atomic(g.dir + "/progress.csv", progress_csv);
   write_file_atomic(g.dir + "/frontier.gp", gp);
   return gp;
 }
@@ -385,19 +417,38 @@ std::string settlement_section(const Grid& g, std::string& summary) {
 
 std::string sweep_section(const Grid& g) {
   if (g.sweep.empty()) return "";
-  std::string md = fmt::format("\n## Learning-rate check\n\nThe recipe trains every width at lr {:g}. The baseline at other rates "
-                               "(one seed), beside the recipe's run of the same seed:\n\n| d_model | lr | valid loss | recipe's "
-                               "valid loss (lr {:g}, same seed) |\n|---|---|---|---|\n", g.recipe_lr, g.recipe_lr);
-  std::string csv = "d_model,lr,seed,run,valid_loss,recipe_valid_loss\n";
+  // The run of `variant` at `width` and `seed` that trained at `lr`: the recipe's cell, or the sweep.
+  auto loss_of = [&](const std::string& variant, int width, int seed, double lr) -> std::optional<double> {
+    if (lr == g.recipe_lr) {
+      if (auto it = g.cells.find({variant, width}); it != g.cells.end())
+        for (auto* x : it->second.runs)
+          if (x->seed == seed) return x->valid_loss;
+      return std::nullopt;
+    }
+    for (auto* x : g.sweep)
+      if (x->variant == variant && x->d_model == width && x->seed == seed && x->lr == lr) return x->valid_loss;
+    return std::nullopt;
+  };
+  auto num = [](std::optional<double> v, const char* f) { return v ? fmt::format(fmt::runtime(f), *v) : std::string(); };
+  std::string md = fmt::format("\n## Learning-rate check\n\nThe recipe trains every width at lr {0:g}. Runs at other rates (one "
+                               "seed), beside the same variant's run at the recipe's rate, and a variant's difference from {1} "
+                               "at the same rate:\n\n| d_model | variant | lr | valid loss | at lr {0:g} (same seed) | minus {1} "
+                               "at this lr |\n|---|---|---|---|---|---|\n", g.recipe_lr, g.baseline);
+  std::string csv = "d_model,variant,lr,seed,run,valid_loss,recipe_valid_loss,minus_baseline_same_lr\n";
   std::vector<const RunSummary*> sweep = g.sweep;
-  std::sort(sweep.begin(), sweep.end(), [](auto* a, auto* b) { return std::make_pair(a->d_model, a->lr) < std::make_pair(b->d_model, b->lr); });
+  auto rank = [&](const RunSummary* r) {
+    return std::make_tuple(r->d_model, r->variant != g.baseline, r->variant, r->lr);
+  };
+  std::sort(sweep.begin(), sweep.end(), [&](auto* a, auto* b) { return rank(a) < rank(b); });
   for (auto* r : sweep) {
-    std::string recipe = "—";
-    if (auto it = g.cells.find({g.baseline, r->d_model}); it != g.cells.end())
-      for (auto* x : it->second.runs)
-        if (x->seed == r->seed) recipe = fmt::format("{:.4f}", x->valid_loss);
-    md += fmt::format("| {} | {:g} | {:.4f} | {} |\n", r->d_model, r->lr, r->valid_loss, recipe);
-    csv += fmt::format("{},{:g},{},{},{:.5f},{}\n", r->d_model, r->lr, r->seed, r->name, r->valid_loss, recipe == "—" ? "" : recipe);
+    const auto recipe = loss_of(r->variant, r->d_model, r->seed, g.recipe_lr);
+    std::optional<double> minus;
+    if (r->variant != g.baseline)
+      if (auto b = loss_of(g.baseline, r->d_model, r->seed, r->lr)) minus = r->valid_loss - *b;
+    md += fmt::format("| {} | {} | {:g} | {:.4f} | {} | {} |\n", r->d_model, r->variant, r->lr, r->valid_loss,
+                      recipe ? num(recipe, "{:.4f}") : "—", minus ? num(minus, "{:+.4f}") : "—");
+    csv += fmt::format("{},{},{:g},{},{},{:.5f},{},{}\n", r->d_model, r->variant, r->lr, r->seed, r->name, r->valid_loss,
+                       num(recipe, "{:.5f}"), num(minus, "{:.5f}"));
   }
   write_file_atomic(g.dir + "/sweep.csv", csv);
   return md;
@@ -507,7 +558,7 @@ std::string write_frontier_report(const std::string& dir, const std::string& bas
         "asymmetry):\n\n";
   for (auto& s : subs) md += fmt::format("- [{}]({})\n", s, s);
   md += "\n## Files\n\n`summary.csv` (one row per run), `frontier.csv` (the table above), `sweep.csv` (the learning-rate "
-        "check), `summary.txt` (the table in brief), `plots/*.csv` and `frontier.gp` (the plots' data and script), "
+        "check), `progress.csv` (each variant against the baseline at every evaluated step), `summary.txt` (the table in brief), `plots/*.csv` and `frontier.gp` (the plots' data and script), "
         "`widths/d<W>/` (each width's report; its `runs/` link to this grid's runs).\n";
   write_file_atomic(dir + "/summary.csv", summary_csv(g));
   write_file_atomic(dir + "/frontier.csv", frontier_csv(g));
