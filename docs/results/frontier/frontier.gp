@@ -65,3 +65,38 @@ set format x '%.1s%c'
 plot 'plots/diag_mass_dec_by_width.csv' index 0 using 1:2:3 with yerrorlines lt 1 title 'qk', 'plots/diag_mass_dec_by_width.csv' index 1 using 1:2:3 with yerrorlines lt 2 title 'qq', 'plots/diag_mass_dec_by_width.csv' index 2 using 1:2:3 with yerrorlines lt 3 title 'qq-noself', 'plots/diag_mass_dec_by_width.csv' index 3 using 1:2:3 with yerrorlines lt 4 title 'noV', 'plots/diag_mass_dec_by_width.csv' index 4 using 1:2:3 with yerrorlines lt 5 title 'noO', 'plots/diag_mass_dec_by_width.csv' index 5 using 1:2:3 with yerrorlines lt 6 title 'qq-noV-noO'
 unset logscale x
 set format x '% h'
+set xrange [*:*] reverse
+set output 'plots/progress_qq.png'
+set title 'qq minus qk at the same step, by width'
+set xlabel 'validation loss of qk at that step (training runs left to right)'
+set ylabel 'difference in validation loss (nats)'
+plot 'plots/progress_qq.csv' index 0 using 1:2:3 with yerrorlines lt 2 title 'd_model 64', 'plots/progress_qq.csv' index 1 using 1:2:3 with yerrorlines lt 3 title 'd_model 128', 'plots/progress_qq.csv' index 2 using 1:2:3 with yerrorlines lt 4 title 'd_model 256', 0 with lines lc rgb 'black' dt 1 lw 1 notitle
+set xrange [*:*] noreverse
+set xrange [*:*] reverse
+set output 'plots/progress_qq-noself.png'
+set title 'qq-noself minus qk at the same step, by width'
+set xlabel 'validation loss of qk at that step (training runs left to right)'
+set ylabel 'difference in validation loss (nats)'
+plot 'plots/progress_qq-noself.csv' index 0 using 1:2:3 with yerrorlines lt 2 title 'd_model 64', 'plots/progress_qq-noself.csv' index 1 using 1:2:3 with yerrorlines lt 3 title 'd_model 128', 'plots/progress_qq-noself.csv' index 2 using 1:2:3 with yerrorlines lt 4 title 'd_model 256', 0 with lines lc rgb 'black' dt 1 lw 1 notitle
+set xrange [*:*] noreverse
+set xrange [*:*] reverse
+set output 'plots/progress_noV.png'
+set title 'noV minus qk at the same step, by width'
+set xlabel 'validation loss of qk at that step (training runs left to right)'
+set ylabel 'difference in validation loss (nats)'
+plot 'plots/progress_noV.csv' index 0 using 1:2:3 with yerrorlines lt 2 title 'd_model 64', 'plots/progress_noV.csv' index 1 using 1:2:3 with yerrorlines lt 3 title 'd_model 128', 'plots/progress_noV.csv' index 2 using 1:2:3 with yerrorlines lt 4 title 'd_model 256', 0 with lines lc rgb 'black' dt 1 lw 1 notitle
+set xrange [*:*] noreverse
+set xrange [*:*] reverse
+set output 'plots/progress_noO.png'
+set title 'noO minus qk at the same step, by width'
+set xlabel 'validation loss of qk at that step (training runs left to right)'
+set ylabel 'difference in validation loss (nats)'
+plot 'plots/progress_noO.csv' index 0 using 1:2:3 with yerrorlines lt 2 title 'd_model 64', 'plots/progress_noO.csv' index 1 using 1:2:3 with yerrorlines lt 3 title 'd_model 128', 'plots/progress_noO.csv' index 2 using 1:2:3 with yerrorlines lt 4 title 'd_model 256', 0 with lines lc rgb 'black' dt 1 lw 1 notitle
+set xrange [*:*] noreverse
+set xrange [*:*] reverse
+set output 'plots/progress_qq-noV-noO.png'
+set title 'qq-noV-noO minus qk at the same step, by width'
+set xlabel 'validation loss of qk at that step (training runs left to right)'
+set ylabel 'difference in validation loss (nats)'
+plot 'plots/progress_qq-noV-noO.csv' index 0 using 1:2:3 with yerrorlines lt 2 title 'd_model 64', 'plots/progress_qq-noV-noO.csv' index 1 using 1:2:3 with yerrorlines lt 3 title 'd_model 128', 'plots/progress_qq-noV-noO.csv' index 2 using 1:2:3 with yerrorlines lt 4 title 'd_model 256', 0 with lines lc rgb 'black' dt 1 lw 1 notitle
+set xrange [*:*] noreverse
