@@ -88,9 +88,9 @@ const std::vector<GridPreset>& grid_presets() {
       // whole test set.
       {"frontier", "qk, qq, qq-noself, noV, noO, qq-noV-noO at d_model 64, 128, 256 (4 heads, d_ff 4 d_model, 2+2 layers), "
                    "qk also at d 32; 2000 steps, 2 seeds; qk at lr 7e-4 and 3e-3 too (seed 1, d 64 and 256)",
-       "about 7-8 hours on 2 cores, two runs at a time (--seeds 3: about 3 more); a 2000-step run, two side by side, "
-       "took about 3 min at d 32, 6 at d 64, 12 at d 128 and 45 at d 256 (Intel Xeon VM, 2026-11-29); d 512 (--widths "
-       "64,128,256,512 --plan) would take about 2.5-3 h a run",
+       "about 6 hours on 2 cores, two runs at a time (measured: 42 runs, 11.2 hours of training summed, Intel Xeon VM, "
+       "2026-11-30; --seeds 3: about 3 more); a 2000-step run, two side by side, took 3-6 min at d 32, 5-11 at d 64, "
+       "10-13 at d 128 and 16-42 at d 256; d 512 (--widths 64,128,256,512 --plan) would take about 2.5-3 h a run",
        {"qk", "qq", "qq-noself", "noV", "noO", "qq-noV-noO"},
        2,
        {"--enc-layers", "2", "--dec-layers", "2", "--vocab", "4000", "--lr", "1.5e-3", "--batch-tokens", "2048",
