@@ -417,12 +417,20 @@ TEST_CASE("the report pairs each variant with the baseline seed by seed") {
   REQUIRE_THAT(verdict("qq-noself"), Catch::Contains("the seed-to-seed spread is unknown") &&
                                          Catch::Contains(fmt::format("valid loss {:+.4f} (seed 3), lower on 1 of 1 seed; test BLEU {:+.2f}, higher on 1 of 1.",
                                                                      1.61 - 1.65, 41.5 - 41.0)));
+  // the loss gap as a share of qk's, paired by seed: (1.80 − 1.70)/1.70 and (1.65 − 1.60)/1.60,
+  // their mean and sample standard deviation
+  const double r1 = (1.80 - 1.70) / 1.70, r2 = (1.65 - 1.60) / 1.60;
+  REQUIRE_THAT(verdict("qq"), Catch::Contains(fmt::format("As a share of qk's valid loss: {:+.2f}% ± {:.2f}% (mean ± standard "
+                                                          "deviation over the seeds).", 100 * (r1 + r2) / 2,
+                                                          100 * std::fabs(r1 - r2) / std::sqrt(2.0))));
+  REQUIRE_THAT(verdict("qq-noself"), Catch::Contains(fmt::format("As a share of qk's valid loss: {:+.2f}%.", 100 * (1.61 - 1.65) / 1.65)));
   // paired.csv holds the same differences, chrF too
   const std::string csv = read_file((d / "paired.csv").string());
-  REQUIRE_THAT(csv, Catch::StartsWith("variant,seed,run,baseline_run,d_valid_loss,d_test_bleu,d_test_chrf\n"));
-  REQUIRE_THAT(csv, Catch::Contains(fmt::format("qq,1,qq-s1,qk-s1,{:.5f},{:.2f},{:.2f}\n", 1.80 - 1.70, 38.0 - 40.0, 58.5 - 60.0)));
-  REQUIRE_THAT(csv, Catch::Contains(fmt::format("qq,2,qq-s2,qk-s2,{:.5f},{:.2f},{:.2f}\n", 1.65 - 1.60, 43.0 - 42.0, 61.5 - 61.0)));
-  REQUIRE_THAT(csv, Catch::Contains(fmt::format("qq-noself,3,qq-noself-s3,qk-s3,{:.5f},{:.2f},{:.2f}\n", 1.61 - 1.65, 41.5 - 41.0, 0.0)));
+  REQUIRE_THAT(csv, Catch::StartsWith("variant,seed,run,baseline_run,d_valid_loss,d_test_bleu,d_test_chrf,rel_valid_loss\n"));
+  REQUIRE_THAT(csv, Catch::Contains(fmt::format("qq,1,qq-s1,qk-s1,{:.5f},{:.2f},{:.2f},{:.6f}\n", 1.80 - 1.70, 38.0 - 40.0, 58.5 - 60.0, r1)));
+  REQUIRE_THAT(csv, Catch::Contains(fmt::format("qq,2,qq-s2,qk-s2,{:.5f},{:.2f},{:.2f},{:.6f}\n", 1.65 - 1.60, 43.0 - 42.0, 61.5 - 61.0, r2)));
+  REQUIRE_THAT(csv, Catch::Contains(fmt::format("qq-noself,3,qq-noself-s3,qk-s3,{:.5f},{:.2f},{:.2f},{:.6f}\n", 1.61 - 1.65, 41.5 - 41.0, 0.0,
+                                                (1.61 - 1.65) / 1.65)));
   REQUIRE(std::count(csv.begin(), csv.end(), '\n') == 4);  // header + three pairs; qk-s1..3 not paired with itself
   // the terminal summary (compare prints it after the report's path; also summary.txt): means,
   // differences from qk, and whether they are beyond the seed spread (here neither is: qq's

@@ -323,7 +323,7 @@ void ComparisonReport::verdicts() {
   // ---- verdicts ------------------------------------------------------------------------
   md += "\n## Verdicts (each variant against the baseline `" + baseline + "`)\n\n";
   const Stat bb = col(baseline, sc.first), bl = col(baseline, &RunSummary::valid_loss);
-  std::string paired = "variant,seed,run,baseline_run,d_valid_loss,d_" + sc.csv + ",d_" + sc.csv2 + "\n";
+  std::string paired = "variant,seed,run,baseline_run,d_valid_loss,d_" + sc.csv + ",d_" + sc.csv2 + ",rel_valid_loss\n";
   // The same answer in plain text, for the terminal (compare prints it after the report's path).
   // The name column fits the longest name ("qq-noself+matched" is 17 characters).
   size_t w = 14;
@@ -356,6 +356,7 @@ void ComparisonReport::verdicts() {
     // difference within one seed leaves that out of the comparison. "Higher on 3 of 3 seeds" is
     // what the mean ± std alone cannot say.
     std::string dl, db;
+    std::vector<double> rel;  // (variant − baseline) / baseline, per seed: a gap comparable across models and tasks
     int n = 0, loss_up = 0, bleu_up = 0;
     for (auto* r : by[v])
       for (auto* b : by[baseline])
@@ -366,8 +367,9 @@ void ComparisonReport::verdicts() {
           loss_up += pl > 0;
           bleu_up += pb > 0;
           n++;
-          paired += fmt::format("{},{},{},{},{:.5f},{:.2f},{:.2f}\n", v, r->seed, r->name, b->name, pl, pb,
-                                r->*sc.second - b->*sc.second);
+          rel.push_back(pl / b->valid_loss);
+          paired += fmt::format("{},{},{},{},{:.5f},{:.2f},{:.2f},{:.6f}\n", v, r->seed, r->name, b->name, pl, pb,
+                                r->*sc.second - b->*sc.second, rel.back());
         }
     if (n > 0) {
       auto count = [&](int up, const char* more, const char* less) {
@@ -377,6 +379,10 @@ void ComparisonReport::verdicts() {
       };
       md += fmt::format(" Paired by seed: valid loss {}, {} seed{}; {} {}, {}.", dl, count(loss_up, "higher", "lower"),
                         n > 1 ? "s" : "", sc.name, db, count(bleu_up, "higher", "lower"));
+      const Stat r = stat(rel);
+      md += n > 1 ? fmt::format(" As a share of {}'s valid loss: {:+.2f}% ± {:.2f}% (mean ± standard deviation over the seeds).",
+                                baseline, 100 * r.mean, 100 * r.std)
+                  : fmt::format(" As a share of {}'s valid loss: {:+.2f}%.", baseline, 100 * r.mean);
     }
     md += "\n";
   }
@@ -597,7 +603,7 @@ void ComparisonReport::draw_and_finish() {
   }
   if (!any) md += "None.\n";
   md += "\n## Files\n\n`summary.csv` (one row per run: the table above), `summary.txt` (the verdicts in brief, as compare prints them), `paired.csv` (each variant minus the baseline, "
-        "seed by seed), `curves.csv` (every logged step of every run), "
+        "seed by seed, and the loss difference as a share of the baseline's), `curves.csv` (every logged step of every run), "
         "`dynamics.csv` (gradient norms, attention entropy, diagonal mass, W_q W_kᵀ asymmetry), `plots/*.csv` (the series "
         "drawn), `plots.gp` (the gnuplot script).\n";
   write_file_atomic(dir + "/report.md", md);
