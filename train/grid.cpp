@@ -55,8 +55,8 @@ const std::vector<GridPreset>& grid_presets() {
        concat(small_model, {"--steps", "1000", "--warmup", "200", "--eval-every", "250", "--log-every", "25",
                             "--eval-sentences", "100", "--test-sentences", "400"}),
        3, false, {}, 4, {}, {},
-       "about 9 minutes on 2 cores for --arch lm and for --arch mlm (4 layers; measured while two other runs shared "
-       "the cores, Intel Xeon VM, 2026-11-29: 544 s and 536 s)"},
+       "about 5 minutes on 2 cores for --arch lm and for --arch mlm (4 layers; measured for lm alone on the machine: "
+       "319 s, Intel Xeon VM, 2026-11-30; 544 s and 536 s while two other runs shared the cores)"},
       {"medium", "qk, qq, qq-noself; the quick preset's small model, 1500 steps, 3 seeds; greedy decoding of the whole test set",
        "about 35-55 minutes on 2 cores, depending on the CPU (9 runs, three at a time; 15 runs with --match-params)",
        {"qk", "qq", "qq-noself"},
