@@ -41,7 +41,17 @@ struct Search {
   std::vector<std::vector<int32_t>> hyps;
   std::vector<float> scores;
   std::vector<std::pair<float, std::vector<int32_t>>> finished;
+  std::vector<float> margins;  // each step's smallest deciding gap (DecodeOptions::margins)
 };
+
+// The smallest gap between neighbours of the scores a decision ranked (sorted, best first), the
+// first `used` of them and the one after: where another order would have changed the result.
+static float smallest_gap(const std::vector<std::pair<float, int64_t>>& sorted, size_t used) {
+  float gap = std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i + 1 < sorted.size() && i < used; i++)
+    if (sorted[i + 1].first > -std::numeric_limits<float>::infinity()) gap = std::min(gap, sorted[i].first - sorted[i + 1].first);
+  return gap;
+}
 
 // Extends s by one token, given its rows' next-token log-probabilities lp (beam × V). Returns
 // the row each new hypothesis continues (beam of them), or nothing when s has ended.
@@ -59,11 +69,13 @@ static std::vector<int> advance(Search& s, const float* lp, int V, int beam, con
     }
   }
   const size_t k = std::min(cand.size(), size_t(2 * beam));
-  std::partial_sort(cand.begin(), cand.begin() + k, cand.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  std::partial_sort(cand.begin(), cand.begin() + int64_t(k), cand.end(), [](auto& a, auto& b) { return a.first > b.first; });
   std::vector<int> rows;
   std::vector<std::vector<int32_t>> next_hyps;
   std::vector<float> next_scores;
+  size_t used = 0;  // candidates looked at: their order, and the next one's, decided this step
   for (size_t i = 0; i < k && int(rows.size()) < beam; i++) {
+    used = i + 1;
     const int b = int(cand[i].second / V), v = int(cand[i].second % V);
     if (v == cfg.eos_id) {
       std::vector<int32_t> out(s.hyps[b].begin() + 1, s.hyps[b].end());
@@ -76,12 +88,20 @@ static std::vector<int> advance(Search& s, const float* lp, int V, int beam, con
     next_hyps.back().push_back(v);
     next_scores.push_back(cand[i].first);
   }
+  if (opt.margins) {
+    if (cand.size() > k) {  // the best of those left out, after the k considered: its gap counts too
+      cand[k] = *std::max_element(cand.begin() + int64_t(k), cand.end(), [](auto& a, auto& b) { return a.first < b.first; });
+      cand.resize(k + 1);
+    }
+    s.margins.push_back(smallest_gap(cand, used));
+  }
   if (int(s.finished.size()) >= beam || rows.empty()) return {};
   // Stop when no live hypothesis can beat the best finished one (scores only fall).
   if (!s.finished.empty() && beam > 1) {
     float best_done = s.finished[0].first;
     for (auto& f : s.finished) best_done = std::max(best_done, f.first);
     const float best_live = next_scores[0] / penalty(size_t(s.max_len) + 1);
+    if (opt.margins) s.margins.back() = std::min(s.margins.back(), std::abs(best_done - best_live));
     if (best_done > best_live) return {};
   }
   while (int(rows.size()) < beam) {  // pad the beam with dead rows
@@ -95,7 +115,13 @@ static std::vector<int> advance(Search& s, const float* lp, int V, int beam, con
 }
 
 // The best finished hypothesis, or the best live one if none finished (ran out of length).
-static std::vector<int32_t> best_of(const Search& s) {
+static std::vector<int32_t> best_of(Search& s) {
+  std::vector<std::pair<float, int64_t>> ranked;  // the choice among the finished (or live) is a decision too
+  for (auto& f : s.finished) ranked.push_back({f.first, 0});
+  if (s.finished.empty())
+    for (float x : s.scores) ranked.push_back({x, 0});
+  std::sort(ranked.begin(), ranked.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  if (!s.margins.empty()) s.margins.back() = std::min(s.margins.back(), smallest_gap(ranked, 1));
   if (s.finished.empty()) {
     const int best = int(std::max_element(s.scores.begin(), s.scores.end()) - s.scores.begin());
     return std::vector<int32_t>(s.hyps[best].begin() + 1, s.hyps[best].end());
@@ -163,6 +189,7 @@ static void decode_group(const Transformer& model, const std::vector<std::vector
       const std::vector<int> r = advance(s, lp.data() + int64_t(a) * beam * V, V, beam, cfg, opt);
       if (r.empty() || t + 1 >= s.max_len) {
         out[ids[alive[a]]] = best_of(s);
+        if (opt.margins) (*opt.margins)[ids[alive[a]]] = std::move(s.margins);
         continue;
       }
       for (int b : r) keep.push_back(int(a) * beam + b);
@@ -176,6 +203,7 @@ static void decode_group(const Transformer& model, const std::vector<std::vector
 std::vector<std::vector<int32_t>> translate_ids(const Transformer& model, const std::vector<std::vector<int32_t>>& srcs,
                                                 const DecodeOptions& opt) {
   std::vector<std::vector<int32_t>> out(srcs.size());
+  if (opt.margins) opt.margins->assign(srcs.size(), {});
   // Sentences of similar length together, so that little of a batch is padding.
   std::vector<size_t> order(srcs.size());
   std::iota(order.begin(), order.end(), size_t(0));

@@ -16,6 +16,12 @@ struct DecodeOptions {
   bool use_cache = true;        // false: recompute the whole prefix each step (the reference)
   int batch = 32;               // sentences decoded together (their beam rows in one batch);
                                 // without the cache, always 1
+  // If set: for each sentence, how close its search came to another result: at each step, the
+  // smallest gap between two scores whose order decided something (the kept and the first
+  // dropped candidate, the ranks among the kept, the best finished against the rest). Two
+  // numerical paths (another CPU's kernels, the cache, another batch) whose scores differ by
+  // less than half a gap make the same choice there (tests/decisions.h).
+  std::vector<std::vector<float>>* margins = nullptr;
 };
 
 // Sources are token id sequences ending in eos; results exclude bos and eos, in the order of

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 namespace attn {
@@ -20,17 +21,37 @@ Tensor next_logits_full(const LanguageModel& lm, const std::vector<int32_t>& ids
 // The next token from one row of logits: the most likely, or a draw from softmax(z / T) over
 // the top k.
 static int32_t pick(const float* z, int64_t V, const GenerateOptions& opt, Rng& rng) {
-  if (opt.temperature <= 0.f) return int32_t(std::max_element(z, z + V) - z);
+  if (opt.temperature <= 0.f) {
+    const int32_t best = int32_t(std::max_element(z, z + V) - z);
+    if (opt.margins) {  // the gap to the runner-up
+      float second = -std::numeric_limits<float>::infinity();
+      for (int64_t v = 0; v < V; v++)
+        if (v != best) second = std::max(second, z[v]);
+      opt.margins->push_back(double(z[best]) - double(second));
+    }
+    return best;
+  }
   std::vector<int32_t> ids(static_cast<size_t>(V));
   std::iota(ids.begin(), ids.end(), 0);
   size_t k = opt.top_k > 0 ? std::min<size_t>(size_t(opt.top_k), ids.size()) : ids.size();
   std::partial_sort(ids.begin(), ids.begin() + int64_t(k), ids.end(), [&](int32_t a, int32_t b) { return z[a] > z[b]; });
   std::vector<double> p(k);
   for (size_t i = 0; i < k; i++) p[i] = std::exp(double(z[ids[i]] - z[ids[0]]) / opt.temperature);
-  double u = double(rng.uniform()) * std::accumulate(p.begin(), p.end(), 0.0);
+  const double total = std::accumulate(p.begin(), p.end(), 0.0);
+  double u = double(rng.uniform()) * total;
+  const double drawn = u;
+  size_t chosen = k - 1;
   for (size_t i = 0; i < k; i++)
-    if ((u -= p[i]) < 0) return ids[i];
-  return ids[k - 1];
+    if ((u -= p[i]) < 0) {
+      chosen = i;
+      break;
+    }
+  if (opt.margins) {  // the draw's distance to the edges of the chosen token's share
+    double below = 0;
+    for (size_t i = 0; i < chosen; i++) below += p[i];
+    opt.margins->push_back(std::min(drawn - below, below + p[chosen] - drawn) / total);
+  }
+  return ids[chosen];
 }
 
 std::vector<int32_t> generate_ids(const LanguageModel& lm, const std::vector<int32_t>& prompt, const GenerateOptions& opt) {
@@ -39,6 +60,7 @@ std::vector<int32_t> generate_ids(const LanguageModel& lm, const std::vector<int
   if (int(seq.size()) > lm.cfg.max_len)
     throw std::invalid_argument(fmt::format("prompt of {} tokens: more than this model reads ({})", prompt.size(), lm.cfg.max_len - 1));
   Rng rng(opt.seed);
+  if (opt.margins) opt.margins->clear();
   std::vector<int32_t> out;
   LmState st = lm.start(1);
   Tensor z;

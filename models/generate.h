@@ -17,6 +17,13 @@ struct GenerateOptions {
   int top_k = 0;             // sampling only: draw among the k most likely tokens (0: all)
   uint64_t seed = 1;
   bool use_cache = true;     // false: recompute the whole sequence each step (the reference)
+  // If set: one entry per token chosen (eos included), how near that choice came to another.
+  // Greedy: the gap between the two largest logits. Sampling: the distance from the draw to the
+  // nearest edge of its token's share of the (top-k) probability mass, as a fraction of the
+  // mass. Logits that differ by at most δ (another CPU's kernels, the cache) move every edge by
+  // less than 2δ/T of the mass, so a choice whose margin exceeds twice that is the same on both
+  // paths (tests/decisions.h).
+  std::vector<double>* margins = nullptr;
 };
 
 // The tokens after bos + prompt, up to (not including) eos. The key/value cache holds each
