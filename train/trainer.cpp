@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/fileio.h"
+#include "core/kernels.h"
 #include "core/json_file.h"
 #include "core/threads.h"
 #include "core/words.h"
@@ -63,7 +64,7 @@ static std::vector<Example> encode_sentences(const ParallelCorpus& c, const Toke
   return out;
 }
 
-static CorpusSplits load_text(const TrainConfig& cfg) {
+CorpusSplits load_text(const TrainConfig& cfg) {
   if (!cfg.task.empty()) {
     CorpusSplits s;
     s.dir = "synthetic:" + cfg.task;
@@ -449,7 +450,10 @@ json Trainer::finish() {
   res.update(json{{"d_model", cfg_.model.d_model},
                   {"d_ff", cfg_.model.d_ff},
                   {"attnlab", attnlab_build()},         // which build and machine: times compare
-                  {"machine", machine_description()}});  // only between runs that share both
+                  {"machine", machine_description()},    // only between runs that share both
+                  {"blas_kernels", blas_kernels()},      // and the kernels that ran: the last bits of
+                  {"vector_isa", vector_isa()},          // a loss differ between kernel families
+                  {"threads", num_threads()}});          // (docs/reliability.md)
   dir_.write_results(res);
   if (progress_) progress_(p);
   return res;

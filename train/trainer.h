@@ -105,6 +105,10 @@ class Trainer {
 void record_tokenizer_settings(const std::string& prefix, int vocab);
 void check_tokenizer_settings(const std::string& prefix, int vocab);
 
+// The text a run trains, validates and tests on: the synthetic task's seeded splits (--task),
+// or the corpus directory's (--corpus, else the embedded default corpus).
+CorpusSplits load_text(const TrainConfig& cfg);
+
 // "4m05s", "1h02m" ("?" when not known).
 std::string format_duration(double seconds);
 
