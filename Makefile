@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps deps-test build debug test demo test-asan test-asan-quick fuzz clean
+.PHONY: all deps deps-test build debug test test-alt demo test-asan test-asan-quick fuzz clean
 
 all: build
 
@@ -32,6 +32,20 @@ test: deps-test
 	@cmake --build $(BUILD) -j$(JOBS)
 	@cmake --build $(BUILD) -j$(JOBS) --target benches
 	@cd $(BUILD) && ctest --output-on-failure
+
+# The numerical suites again, on kernels that stand in for the other kind of CPU: attnlab's own
+# loops without their AVX-512 copy (ATTNLAB_VECTOR_ISA=avx2, what an AMD Zen or Intel Haswell
+# runs) and OpenBLAS's Sandybridge sgemm (Zen and Haswell share theirs with each other, so this
+# one gives other bits on either). It first checks that the bits do differ from `make test`'s.
+# CI runs it after `make test` (docs/reliability.md).
+ALT_BLAS ?= Sandybridge
+ALT_SUITES = test_core test_autograd test_nn test_models test_train test_lm
+test-alt: deps-test
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target test_core
+	@cmake -S . -B build-alt -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTNLAB_VECTOR_ISA=avx2 -DATTNLAB_DEFAULT_BUILD=$(abspath $(BUILD)) >/dev/null
+	@cmake --build build-alt -j$(JOBS) --target $(ALT_SUITES)
+	@cd build-alt && OPENBLAS_CORETYPE=$(ALT_BLAS) ctest --output-on-failure -R "^(test_core_alt_kernels_differ|test_core|test_autograd|test_nn|test_models|test_models_slow|test_train|test_lm|test_lm_slow)$$"
 
 # The demo needs only the attnlab binary (not the test executables): a fresh clone then spends
 # its minutes on the comparison.
@@ -66,4 +80,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf $(BUILD) build-asan build-debug
+	rm -rf $(BUILD) build-alt build-asan build-debug

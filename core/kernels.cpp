@@ -16,10 +16,19 @@
 // x86-64) and the loader picks the one the CPU runs (GCC/Clang function multiversioning through
 // glibc's ifunc), so a portable build still uses the wide vector units. Elsewhere (other CPUs,
 // C libraries without ifunc, compilers) it is a plain function.
+//
+// ATTNLAB_VECTOR_ISA=avx2 (a CMake option, so a build switch: an ifunc is resolved before main
+// runs) leaves the AVX-512 copy out, so an AVX-512 machine runs the AVX2 loops an AMD Zen or an
+// Intel Haswell runs: the stand-in for the other kind of CPU in `make test-alt` (their sums add
+// in another order, docs/reliability.md).
 #if defined(__x86_64__) && defined(__ELF__) && defined(__GLIBC__) && defined(__has_attribute) && \
     !defined(ATTNLAB_NO_MULTIVERSION)
 #if __has_attribute(target_clones)
+#if defined(ATTNLAB_VECTOR_ISA_AVX2)
+#define ATTN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
 #define ATTN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 #define ATTN_MULTIVERSIONED 1
 #endif
 #endif
@@ -34,9 +43,11 @@ namespace attn {
 const char* vector_isa() {
 #if defined(ATTN_MULTIVERSIONED)
   __builtin_cpu_init();
+#if !defined(ATTNLAB_VECTOR_ISA_AVX2)
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512cd"))
     return "AVX-512";
+#endif
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2")) return "AVX2";
   return "baseline x86-64";
 #else

@@ -631,3 +631,81 @@ TEST_CASE("numbers in messages as people write them: a float's shortest spelling
   CHECK(attn::counted(0, "step") == "0 steps");
   CHECK(attn::counted(2, "entry", "entries") == "2 entries");
 }
+
+// ---- the stand-in for another kind of CPU (make test-alt) -------------------------------------
+// A fingerprint of the bits this process's kernels compute on fixed inputs: a BLAS product, and
+// attnlab's own reducing loops (softmax, layer norm, cross-entropy; their sums are where the
+// AVX-512 and AVX2 copies add in another order).
+static std::string kernel_fingerprint() {
+  auto fnv = [](const float* x, int64_t n, uint64_t h) {
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(x);
+    for (int64_t i = 0; i < n * 4; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+  };
+  const int M = 61, N = 67, K = 301;
+  Tensor a = random_tensor({M, K}, 1), b = random_tensor({K, N}, 2), c({M, N});
+  matmul_forward(c.data(), a.data(), b.data(), M, N, K, false, false);
+  const uint64_t product = fnv(c.data(), c.numel(), 1469598103934665603ull);
+  const int R = 37, C = 203;
+  Tensor x = random_tensor({R, C}, 3), out({R, C}), mean({R}), rstd({R}), w = random_tensor({C}, 4), bias = random_tensor({C}, 5);
+  uint64_t loops = 1469598103934665603ull;
+  softmax_forward(out.data(), x.data(), nullptr, 1, 1, R, C, 0.7f);
+  loops = fnv(out.data(), out.numel(), loops);
+  layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), bias.data(), R, C);
+  loops = fnv(out.data(), out.numel(), loops);
+  std::vector<int32_t> targets(R);
+  for (int r = 0; r < R; r++) targets[size_t(r)] = (r * 7) % C;
+  int64_t count = 0;
+  const float loss = float(cross_entropy_forward(out.data(), &count, x.data(), targets.data(), R, C, 0.1f, -1));
+  loops = fnv(&loss, 1, fnv(out.data(), out.numel(), loops));
+  return fmt::format("blas {} isa {} product {:016x} loops {:016x}", blas_kernels(), vector_isa(), product, loops);
+}
+
+// Hidden ([.]): run by the check below, in another process and with another environment.
+TEST_CASE("print this process's kernel fingerprint", "[.fingerprint]") { std::printf("%s\n", kernel_fingerprint().c_str()); }
+
+static std::string fingerprint_of(const std::string& binary, const std::string& env) {
+  const std::string cmd = "env " + env + " " + binary + " '[.fingerprint]' 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  REQUIRE(::pclose(p) == 0);
+  const size_t at = out.find("blas ");
+  REQUIRE(at != std::string::npos);
+  return out.substr(at, out.find('\n', at) - at);
+}
+
+// Run by `make test-alt` only (a ctest entry of its own, tests/CMakeLists.txt): this build with
+// ATTNLAB_VECTOR_ISA=avx2 and OPENBLAS_CORETYPE=Sandybridge set, beside the default build. The
+// stand-in is real only if its bits differ: a BLAS family whose product gives this machine's
+// default bits (Zen and Haswell share their sgemm) would test nothing.
+TEST_CASE("the stand-in for another CPU computes other bits than this machine's default", "[.alt]") {
+  const char* family = std::getenv("OPENBLAS_CORETYPE");
+  REQUIRE(family != nullptr);
+  REQUIRE(std::string(blas_kernels()) == family);
+  REQUIRE(std::string(vector_isa()) == "AVX2");  // the AVX-512 copy is not in this build
+#ifndef ATTNLAB_DEFAULT_TEST_CORE
+  FAIL("build with -DATTNLAB_DEFAULT_BUILD=<the default build directory> (make test-alt does)");
+#else
+  const std::string here = kernel_fingerprint();
+  // the default build, as the command line runs it (its BLAS choice, its vector loops)
+  const std::string there = fingerprint_of(ATTNLAB_DEFAULT_TEST_CORE, "-u OPENBLAS_CORETYPE");
+  INFO("here:    " << here << "\ndefault: " << there);
+  auto field = [](const std::string& f, const std::string& name) {
+    const size_t at = f.find(name + " ");
+    return f.substr(at + name.size() + 1, f.find(' ', at + name.size() + 1) - at - name.size() - 1);
+  };
+  REQUIRE(field(here, "product") != field(there, "product"));
+  // this build's loops against the default build's under the same BLAS: on an AVX-512 CPU the
+  // default runs its AVX-512 copy (other sums: other bits); elsewhere both run the AVX2 copy and
+  // must agree bit for bit
+  const std::string same_blas = fingerprint_of(ATTNLAB_DEFAULT_TEST_CORE, std::string("OPENBLAS_CORETYPE=") + family);
+  INFO("default under " << family << ": " << same_blas);
+  if (same_blas.find("isa AVX-512") != std::string::npos)
+    REQUIRE(field(here, "loops") != field(same_blas, "loops"));
+  else
+    REQUIRE(field(here, "loops") == field(same_blas, "loops"));
+#endif
+}
