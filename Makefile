@@ -31,7 +31,9 @@ test: deps-test
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 	@cmake --build $(BUILD) -j$(JOBS) --target benches
-	@cd $(BUILD) && ctest --output-on-failure
+	@# ctest's status is kept past the summary: N passed, N failed, N skipped (and why each skip)
+	@cd $(BUILD) && { ctest --output-on-failure; echo $$? > ctest.status; } | tee ctest.log; \
+	  sh $(CURDIR)/scripts/test-summary.sh $(abspath $(BUILD)); exit $$(cat ctest.status)
 
 # The numerical suites again, on kernels that stand in for the other kind of CPU: attnlab's own
 # loops without their AVX-512 copy (ATTNLAB_VECTOR_ISA=avx2, what an AMD Zen or Intel Haswell

@@ -1,4 +1,4 @@
-// apps/commands.cpp — train, translate, score, gradcheck and corpus subcommands.
+// apps/commands.cpp — train, translate, score, gradcheck and corpus (and internal-error-test, for tests).
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,8 +15,10 @@
 
 #include "apps/commands.h"
 #include "autograd/gradcheck.h"
+#include "autograd/ops.h"
 #include "core/fileio.h"
 #include "core/threads.h"
+#include "core/usage_error.h"
 #include "core/words.h"
 #include "data/corpus.h"
 #include "data/metrics.h"
@@ -90,7 +92,7 @@ std::vector<std::string> expand_config_files(CLI::App& app, std::vector<std::str
       if (args[k].rfind("-", 0) != 0)
         for (CLI::App* s : app.get_subcommands([](CLI::App*) { return true; }))
           if (s->get_name() == args[k]) sub = s, at = k;
-    if (!sub) throw std::invalid_argument("--config " + file + ": put it after a subcommand (attnlab train --config FILE)");
+    if (!sub) throw UsageError("--config " + file + ": put it after a subcommand (attnlab train --config FILE)");
     std::vector<CLI::ConfigItem> items;
     try {
       items = CLI::ConfigTOML().from_file(file);
@@ -103,17 +105,17 @@ std::vector<std::string> expand_config_files(CLI::App& app, std::vector<std::str
     const std::string text = read_file(file);
     for (auto& it : items) {
       if (it.name == "++" || it.name == "--" || !it.parents.empty())  // CLI11's markers of a [section]
-        throw std::invalid_argument(fmt::format("--config {}:{}: sections are not read: put every setting at the top level, "
-                                                "as `name = value`", file, config_line(text, "[")));
+        throw UsageError(fmt::format("--config {}:{}: sections are not read: put every setting at the top level, "
+                                     "as `name = value`", file, config_line(text, "[")));
       std::string name = it.name;
       std::replace(name.begin(), name.end(), '_', '-');
       const std::string where = fmt::format("--config {}:{}", file, config_line(text, it.name));
       CLI::Option* opt = sub->get_option_no_throw("--" + name);
       if (!opt || name == "config")
-        throw std::invalid_argument(fmt::format("{}: unknown option '{}' for '{}'", where, it.name, sub->get_name()));
+        throw UsageError(fmt::format("{}: unknown option '{}' for '{}'", where, it.name, sub->get_name()));
       if (opt->get_expected_max() == 0) {  // a switch (a flag): true / false
         if (it.inputs.size() != 1 || (it.inputs[0] != "true" && it.inputs[0] != "false"))
-          throw std::invalid_argument(fmt::format("{}: '{}' is a switch and takes true or false", where, it.name));
+          throw UsageError(fmt::format("{}: '{}' is a switch and takes true or false", where, it.name));
         if (it.inputs[0] == "true") flags.push_back("--" + name);
         continue;
       }
@@ -129,7 +131,7 @@ std::vector<std::string> expand_config_files(CLI::App& app, std::vector<std::str
         }
         std::string v = value;
         if (std::string err = (*check)(v); !err.empty())
-          throw std::invalid_argument(fmt::format("{}: {}: {}", where, it.name, err));
+          throw UsageError(fmt::format("{}: {}: {}", where, it.name, err));
       }
       flags.push_back(value);
     }
@@ -325,7 +327,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "threads (default: ATTNLAB_THREADS or all cores)")->check(whole_number(0, 1024));
   cmd->callback([o]() {
     if (o->top_k && !o->temperature)
-      throw std::invalid_argument("--top-k: applies to sampling; give --temperature too (without it generation is greedy)");
+      throw UsageError("--top-k: applies to sampling; give --temperature too (without it generation is greedy)");
     if (o->temperature) o->gen.temperature = *o->temperature;
     if (o->top_k) o->gen.top_k = *o->top_k;
     set_threads(o->threads);
@@ -348,8 +350,8 @@ void add_generate_command(CLI::App& app) {
     for (size_t i = 0; i < prompts.size(); i++) {
       std::vector<int32_t> ids = run.tok->encode(prompts[i]);
       if (int(ids.size()) + 1 >= lm.cfg.max_len)
-        throw std::invalid_argument(fmt::format("{}: {} tokens, more than this model reads ({})",
-                                                o->prompt ? "--prompt" : fmt::format("stdin:{}", i + 1), ids.size(), lm.cfg.max_len - 2));
+        throw UsageError(fmt::format("{}: {} tokens, more than this model reads ({})",
+                                     o->prompt ? "--prompt" : fmt::format("stdin:{}", i + 1), ids.size(), lm.cfg.max_len - 2));
       GenerateOptions g = o->gen;
       g.seed = o->gen.seed + i;  // each prompt its own draws, the same on every run
       std::vector<int32_t> all = ids, more = generate_ids(lm, ids, g);
@@ -403,6 +405,18 @@ void add_gradcheck_command(CLI::App& app) {
     fmt::print("{} cases, {} failed (pass: |analytic - numeric| <= {} + {} |numeric|, central differences, step {})\n",
                gradcheck_table().size(), failed, kGradAbsTol, kGradRelTol, kGradStep);
     exit_code() = failed ? 1 : 0;
+  });
+}
+
+void add_internal_error_test_command(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand("internal-error-test", "for tests: fail as a bug in a layer would");
+  cmd->group("");  // hidden: not in --help, not suggested for a mistyped command
+  cmd->callback([]() {
+    // a layer that got its shapes wrong: the real op refuses, as it would deep in a model
+    Tape tape;
+    TapeScope scope(tape);
+    Var a = constant(Tensor::zeros({2, 3}), "a"), b = constant(Tensor::zeros({3, 2}), "b");
+    add(a, b, "internal-error-test");
   });
 }
 

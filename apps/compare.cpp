@@ -18,6 +18,7 @@
 
 #include "apps/commands.h"
 #include "core/threads.h"
+#include "core/usage_error.h"
 #include "core/words.h"
 #include "train/frontier.h"
 #include "train/grid.h"
@@ -76,8 +77,8 @@ static TrainConfig check_train_args(const GridPreset& pre, const std::vector<std
     for (auto& a : extra)
       if (a.rfind("--", 0) == 0 && !check.get_option_no_throw(a.substr(0, a.find('='))))
         unknown += (unknown.empty() ? "" : ", ") + a;
-    if (!unknown.empty()) throw std::invalid_argument(fmt::format("--train-args: `attnlab train` has no flag {}", unknown));
-    throw std::invalid_argument(fmt::format("--train-args: {}", e.what()));
+    if (!unknown.empty()) throw UsageError(fmt::format("--train-args: `attnlab train` has no flag {}", unknown));
+    throw UsageError(fmt::format("--train-args: {}", e.what()));
   }
   probe.validate();
   return probe;
@@ -151,11 +152,11 @@ static void run_here(const GridPreset& pre, const CompareOpts& o, const std::vec
 
 static void run_compare(CompareOpts o) {
   if (!o.report_dir.empty()) return print_report(o.report_dir);
-  if (o.grid.out.empty()) throw std::invalid_argument("--out: required (the comparison's directory)");
+  if (o.grid.out.empty()) throw UsageError("--out: required (the comparison's directory)");
   const GridPreset& pre = grid_preset(o.grid.preset);
   o.grid.variants = split_commas(o.variants);
   if (!o.variants.empty() && o.grid.variants.empty())
-    throw std::invalid_argument("--variants '" + o.variants + "': no variant named (e.g. --variants qk,qq)");
+    throw UsageError("--variants '" + o.variants + "': no variant named (e.g. --variants qk,qq)");
   o.grid.exe = self_exe();
   o.grid.train = check_train_args(pre, o.grid.extra);
   std::vector<RunSpec> specs = plan_grid(pre, o.grid);  // checks variants and widths before anything is written
@@ -169,7 +170,7 @@ static void run_compare(CompareOpts o) {
     fmt::print("{}\n", s);
     std::fflush(stdout);
   });
-  if (std::string stale = stale_runs(o.grid.out, specs, parse_train_flags); !stale.empty()) throw std::invalid_argument(stale);
+  if (std::string stale = stale_runs(o.grid.out, specs, parse_train_flags); !stale.empty()) throw UsageError(stale);
   undo.keep();
   if (o.plan) {
     write_plan(o.grid.out, o.grid.exe, specs);

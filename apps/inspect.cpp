@@ -12,6 +12,7 @@
 #include "autograd/ops.h"
 #include "core/fileio.h"
 #include "core/kernels.h"
+#include "core/usage_error.h"
 #include "core/words.h"
 #include "models/decode.h"
 
@@ -96,9 +97,9 @@ static void check_identities(GradInspection& r, const Var& S, const Var& Q, cons
 }
 
 GradInspection inspect_grad(const std::string& variant, int N, int D, uint64_t seed, bool causal) {
-  if (variant != "qk" && variant != "qq") throw std::invalid_argument("--variant: expected qk, qq or both, got '" + variant + "'");
-  if (N < 1 || N > 64) throw std::invalid_argument(fmt::format("--tokens: expected 1..64, got {}", N));
-  if (D < 1 || D > 64) throw std::invalid_argument(fmt::format("--dim: expected 1..64, got {}", D));
+  if (variant != "qk" && variant != "qq") throw UsageError("--variant: expected qk, qq or both, got '" + variant + "'");
+  if (N < 1 || N > 64) throw UsageError(fmt::format("--tokens: expected 1..64, got {}", N));
+  if (D < 1 || D > 64) throw UsageError(fmt::format("--dim: expected 1..64, got {}", D));
   GradInspection r;
   r.variant = variant;
   r.tokens = N;
@@ -159,18 +160,18 @@ Tensor parse_matrix(const std::string& flag, const std::string& given) {
       float v = 0;
       auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), v);
       if (ec != std::errc() || end != word.data() + word.size() || !std::isfinite(v))
-        throw std::invalid_argument(fmt::format("{}: '{}' in row {} is not a number", flag, word, rows.size() + 1));
+        throw UsageError(fmt::format("{}: '{}' in row {} is not a number", flag, word, rows.size() + 1));
       values.push_back(v);
     }
     if (values.empty()) continue;
     if (!rows.empty() && values.size() != rows[0].size())
-      throw std::invalid_argument(fmt::format("{}: row {} has {}, row 1 has {} (rows are tokens, split by ';')", flag,
-                                              rows.size() + 1, counted(int64_t(values.size()), "value"), rows[0].size()));
+      throw UsageError(fmt::format("{}: row {} has {}, row 1 has {} (rows are tokens, split by ';')", flag,
+                                   rows.size() + 1, counted(int64_t(values.size()), "value"), rows[0].size()));
     rows.push_back(values);
   }
-  if (rows.empty()) throw std::invalid_argument(fmt::format("{}: no numbers (e.g. {} \"1 2; 3 4\": one row per token)", flag, flag));
+  if (rows.empty()) throw UsageError(fmt::format("{}: no numbers (e.g. {} \"1 2; 3 4\": one row per token)", flag, flag));
   if (rows.size() > 64 || rows[0].size() > 64)
-    throw std::invalid_argument(fmt::format("{}: {}x{}, larger than 64x64 (this is for matrices you read)", flag, rows.size(), rows[0].size()));
+    throw UsageError(fmt::format("{}: {}x{}, larger than 64x64 (this is for matrices you read)", flag, rows.size(), rows[0].size()));
   Tensor t({int64_t(rows.size()), int64_t(rows[0].size())});
   for (size_t i = 0; i < rows.size(); i++)
     for (size_t j = 0; j < rows[0].size(); j++) t.at({int64_t(i), int64_t(j)}) = rows[i][j];
@@ -180,7 +181,7 @@ Tensor parse_matrix(const std::string& flag, const std::string& given) {
 GradInspection inspect_matrices(const std::string& variant, const UserMatrices& u, uint64_t seed, bool causal) {
   const int N = int(u.q.dim(0)), D = int(u.q.dim(1));
   auto need = [](bool ok, const std::string& what) {
-    if (!ok) throw std::invalid_argument(what);
+    if (!ok) throw UsageError(what);
   };
   auto dims = [](const Tensor& t) { return fmt::format("{}x{}", t.dim(0), t.dim(1)); };
   need(variant == "qq" || u.k.defined(), "--k: qk needs K (rows are tokens, as --q's); give --k, or --variant qq");
@@ -359,10 +360,10 @@ static void inspect_attention(const std::string& run_dir, const std::string& tex
   const Model& m = *run.model;
   const std::string arch = m.cfg.arch;
   if (text.find_first_not_of(" \t") == std::string::npos)
-    throw std::invalid_argument(fmt::format("--text: empty; give a {}", arch == "seq2seq" ? "source sentence" : "sentence"));
+    throw UsageError(fmt::format("--text: empty; give a {}", arch == "seq2seq" ? "source sentence" : "sentence"));
   std::vector<int32_t> ids = run.tok->encode(text);
   if (int(ids.size()) > m.cfg.max_len - 1)
-    throw std::invalid_argument(fmt::format("--text: {} tokens, more than this model reads ({})", ids.size(), m.cfg.max_len - 1));
+    throw UsageError(fmt::format("--text: {} tokens, more than this model reads ({})", ids.size(), m.cfg.max_len - 1));
   // The attention of one forward pass: the source and its greedy translation (seq2seq), the
   // sentence after bos (lm), the sentence unmasked (mlm).
   std::map<std::string, Tensor> probs;
@@ -494,7 +495,7 @@ void add_inspect_command(CLI::App& app) {
     std::vector<GradInspection> rs;
     if (g->q.empty()) {
       for (const std::string& f : {g->k, g->v, g->o, g->dout})
-        if (!f.empty()) throw std::invalid_argument("--k, --v, --o, --dout: go with --q (your own matrices)");
+        if (!f.empty()) throw UsageError("--k, --v, --o, --dout: go with --q (your own matrices)");
       for (std::string v : {"qk", "qq"})
         if (g->variant == "both" || g->variant == v) rs.push_back(inspect_grad(v, g->tokens, g->dim, g->seed, g->causal));
     } else {

@@ -4,23 +4,39 @@
 //   attnlab train --config configs/base.toml --variant qq --out runs/qq
 //   attnlab inspect grad --variant both --tokens 3 --dim 2
 // Any error in user input ends with one line "attnlab: error: ..." and a non-zero exit:
-// 1 for files, data and I/O, 2 for commands, flags and their values; 130 after Ctrl-C.
+// 1 for files, data and I/O, 2 for commands, flags and their values; 130 after Ctrl-C. A bug in
+// attnlab itself ends with one line "attnlab: internal error (a bug in attnlab VERSION, please
+// report it): ..." and exit 70.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <sstream>
+#include <stdexcept>
 
 #include "train/build_info.h"
 #include "apps/commands.h"
 #include "core/threads.h"
+#include "core/usage_error.h"
 
-// Exit codes: 0 success, 1 a runtime error (files, data, I/O), 2 a usage error (unknown
-// commands or flags, bad values or combinations of flags), 130 interrupted (Ctrl-C, after
-// saving a checkpoint).
+// Exit codes: 0 success, 1 a runtime error (files, data, I/O, out of memory), 2 a usage error
+// (unknown commands or flags, bad values or combinations of flags: attn::UsageError), 70 an
+// internal error (EX_SOFTWARE of sysexits.h: any other exception, such as an op deep in a layer
+// refusing shapes, is a bug in attnlab), 130 interrupted (Ctrl-C, after saving a checkpoint).
+constexpr int kRuntimeError = 1;
 constexpr int kUsageError = 2;
+constexpr int kInternalError = 70;
+
+// The one line of an exception that is no user's fault: what it was, and which build to report.
+static int internal_error(const char* what) {
+  std::fflush(stdout);
+  fmt::print(stderr, "attnlab: internal error (a bug in attnlab {}, please report it): {}\n", attn::attnlab_build(), what);
+  return kInternalError;
+}
 
 // Levenshtein distance: how many single-character edits turn a into b.
 static size_t edit_distance(const std::string& a, const std::string& b) {
@@ -39,7 +55,7 @@ static size_t edit_distance(const std::string& a, const std::string& b) {
 }
 
 int main(int argc, char** argv) {
-  const char* blas_core = attn::ensure_fast_runtime(argv);
+  const char* blas_core = attn::init_runtime(argv);
   CLI::App app{"attnlab — why does self-attention need a separate key matrix? QKᵀ vs QQᵀ, by experiment"};
   app.name("attnlab");
   app.option_defaults()->always_capture_default();  // --help shows every option's default
@@ -56,10 +72,14 @@ int main(int argc, char** argv) {
   attn::add_gradcheck_command(app);
   attn::add_bench_command(app);
   attn::add_corpus_command(app);
-  // `attnlab help [COMMAND]`, and a mistyped command named with the nearest one
-  std::vector<std::string> names;
-  for (CLI::App* s : app.get_subcommands([](CLI::App*) { return true; })) names.push_back(s->get_name());
-  if (argc > 1 && argv[1][0] != '-' && std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+  attn::add_internal_error_test_command(app);
+  // `attnlab help [COMMAND]`, and a mistyped command named with the nearest one (of those --help lists)
+  std::vector<std::string> names, hidden;
+  for (CLI::App* s : app.get_subcommands([](CLI::App*) { return true; }))
+    (s->get_group().empty() ? hidden : names).push_back(s->get_name());
+  const bool known = argc > 1 && (std::find(names.begin(), names.end(), argv[1]) != names.end() ||
+                                  std::find(hidden.begin(), hidden.end(), argv[1]) != hidden.end());
+  if (argc > 1 && argv[1][0] != '-' && !known) {
     const std::string word = argv[1];
     if (word == "help") {
       if (argc == 2) return app.exit(CLI::CallForHelp());
@@ -114,14 +134,26 @@ int main(int argc, char** argv) {
     }
     fmt::print(stderr, "attnlab: error: {} (see attnlab {}--help)\n", msg, sub);
     return kUsageError;
-  } catch (const std::invalid_argument& e) {  // a flag's value, or a combination of flags, refused
+  } catch (const attn::UsageError& e) {  // a flag's value, or a combination of flags, refused
     std::fflush(stdout);
     fmt::print(stderr, "attnlab: error: {}\n", e.what());
     return kUsageError;
-  } catch (const std::exception& e) {  // files, data, I/O
+  } catch (const std::bad_alloc&) {  // a model, batch or corpus larger than this machine's memory
+    std::fflush(stdout);
+    fmt::print(stderr, "attnlab: error: out of memory\n");
+    return kRuntimeError;
+  } catch (const std::runtime_error& e) {  // files, data, I/O
     std::fflush(stdout);
     fmt::print(stderr, "attnlab: error: {}\n", e.what());
-    return 1;
+    return kRuntimeError;
+  } catch (const nlohmann::json::exception& e) {  // a JSON file's content (with_json_file names the file)
+    std::fflush(stdout);
+    fmt::print(stderr, "attnlab: error: {}\n", e.what());
+    return kRuntimeError;
+  } catch (const std::exception& e) {  // std::logic_error (invalid_argument, out_of_range, ...) and the rest
+    return internal_error(e.what());
+  } catch (...) {
+    return internal_error("an exception that is not a std::exception");
   }
   return attn::exit_code();
 }

@@ -45,7 +45,7 @@ inline double seconds() {
 
 // Call first in main: may re-execute the program once (core/threads.h), then sets the threads.
 inline void start(int argc, char** argv) {
-  ensure_fast_runtime(argv);  // the same BLAS kernel and OpenMP setting as attnlab
+  init_runtime(argv);  // the same BLAS kernel and OpenMP setting as attnlab
   int threads = 0;
   for (int i = 1; i + 1 < argc; i++)
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);

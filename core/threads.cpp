@@ -1,5 +1,6 @@
 // core/threads.cpp — applies the thread count to OpenMP and OpenBLAS (when linked).
 #include "core/threads.h"
+#include "core/usage_error.h"
 
 #include <omp.h>
 
@@ -24,8 +25,8 @@ static int threads_from_env() {
   char* end = nullptr;
   const long v = std::strtol(env, &end, 10);
   if (*end != '\0' || v < 0 || v > 1024)
-    throw std::invalid_argument(std::string("ATTNLAB_THREADS='") + env +
-                                "': expected a whole number from 1 to 1024 (or 0: all cores)");
+    throw UsageError(std::string("ATTNLAB_THREADS='") + env +
+                     "': expected a whole number from 1 to 1024 (or 0: all cores)");
   return int(v);
 }
 
@@ -34,8 +35,8 @@ static bool openblas_threads_from_env() {
   const char* env = std::getenv("ATTNLAB_OPENBLAS_THREADS");
   if (!env || !*env || std::strcmp(env, "0") == 0) return false;
   if (std::strcmp(env, "1") == 0) return true;
-  throw std::invalid_argument(std::string("ATTNLAB_OPENBLAS_THREADS='") + env +
-                              "': expected 1 (OpenBLAS threads the products) or 0 (attnlab splits them)");
+  throw UsageError(std::string("ATTNLAB_OPENBLAS_THREADS='") + env +
+                   "': expected 1 (OpenBLAS threads the products) or 0 (attnlab splits them)");
 }
 
 void set_threads(int n) {
@@ -102,7 +103,7 @@ static bool traced() {
   return pid != 0;
 }
 
-const char* ensure_fast_runtime(char** argv) {
+const char* init_runtime(char** argv) {
   const char* core = openblas_get_corename ? openblas_get_corename() : "unknown BLAS";
   if (std::getenv("ATTNLAB_RUNTIME_SET")) return core;  // this is the re-executed process
   // Under a debugger a new program image would end the session's breakpoints and `next`

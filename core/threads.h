@@ -1,5 +1,5 @@
 // core/threads.h — one thread count for BLAS and for attnlab's own parallel loops, and the
-// choice of BLAS kernel.
+// choice of BLAS kernel: attn::init_runtime(argv), first in every main that uses attnlab.
 //
 // `--threads N` or ATTNLAB_THREADS=N sets both, so OpenBLAS and the OpenMP loops never
 // oversubscribe the cores. Default: the number of online cores.
@@ -19,8 +19,16 @@ void set_threads(int n);  // n <= 0: ATTNLAB_THREADS or the core count
 int num_threads();
 bool splits_products();   // true: large products are split over attnlab's threads (see above)
 
-// Two settings the libraries read only when they load, so attnlab sets them by executing itself
-// again, once, at startup (ensure_fast_runtime; a variable the user set is left as it is):
+// The runtime `attnlab` runs on, for every program that uses the library: call init_runtime first
+// in main, with main's own argv, and the program runs the BLAS kernels and OpenMP setting that
+// `attnlab` runs, so the same settings give the same numbers (examples/train_reverse.cpp):
+//   int main(int argc, char** argv) {
+//     attn::init_runtime(argv);  // first: it may start the program again from here, once
+// Two settings the libraries read only when they load, so init_runtime sets them and executes the
+// program again, once (/proc/self/exe, the same argv; ATTNLAB_RUNTIME_SET marks the second
+// start). Whatever main did before the call is done twice, which is why it comes first, and why
+// it is a call and not something the library does when it loads: only the program can say that
+// starting it again is harmless. A variable the user set is left as it is:
 //  - OPENBLAS_CORETYPE: OpenBLAS 0.3.21 (Debian 12) does not recognise some newer or virtualised
 //    CPUs and falls back to its SSE3 "Prescott" kernels, a quarter of the speed of its AVX-512
 //    ones. When that happened (or it chose the AVX2 "Haswell" kernels on a CPU with AVX-512) it
@@ -33,10 +41,11 @@ bool splits_products();   // true: large products are split over attnlab's threa
 //    passive measured the same as active; it stays, for the other BLAS libraries and for
 //    ATTNLAB_OPENBLAS_THREADS=1, and because a spinning thread burns a laptop's battery.
 // Not under a debugger or tracer (TracerPid in /proc/self/status): there the program runs as
-// loaded, so that gdb's `start`, `next` and breakpoints stay in one program image.
+// loaded, so that gdb's `start`, `next` and breakpoints stay in one program image. Nor without
+// /proc (the exec fails): then too it carries on as loaded.
 // Returns the BLAS kernel name in use.
 const char* fast_blas_core_for_this_cpu(const char* current);  // nullptr: keep current
-const char* ensure_fast_runtime(char** argv);
+const char* init_runtime(char** argv);
 
 // For benchmark reports: the BLAS kernel family in use ("Zen", "SkylakeX", ... or "unknown BLAS"
 // when the BLAS is not OpenBLAS). Its companion for attnlab's own loops is vector_isa()

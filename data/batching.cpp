@@ -3,6 +3,7 @@
 #include "data/batching.h"
 
 #include "core/rng.h"
+#include "core/usage_error.h"
 
 #include <algorithm>
 #include <numeric>
@@ -38,7 +39,7 @@ Batch make_batch(const std::vector<const Example*>& ex, int pad, int bos, int eo
 Batcher::Batcher(const std::vector<Example>& data, int max_tokens, uint64_t seed, bool shuffle)
     : data_(data), max_tokens_(max_tokens), seed_(seed), shuffle_(shuffle) {
   if (data.empty()) throw std::invalid_argument("batcher: no examples");
-  if (max_tokens <= 0) throw std::invalid_argument(fmt::format("--batch-tokens: must be positive, got {}", max_tokens));
+  if (max_tokens <= 0) throw UsageError(fmt::format("--batch-tokens: must be positive, got {}", max_tokens));
   plan_epoch(0);
 }
 

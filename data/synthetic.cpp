@@ -8,12 +8,13 @@
 
 #include "core/fileio.h"
 #include "core/rng.h"
+#include "core/usage_error.h"
 
 namespace attn {
 
 ParallelCorpus synthetic_task(const std::string& task, int n, uint64_t seed, const SyntheticSpec& spec) {
   if (task != "copy" && task != "reverse" && task != "sort")
-    throw std::invalid_argument("--task: unknown synthetic task '" + task + "' (expected copy, reverse or sort)");
+    throw UsageError("--task: unknown synthetic task '" + task + "' (expected copy, reverse or sort)");
   if (spec.symbols <= 0 || spec.min_len <= 0 || spec.max_len < spec.min_len)
     throw std::invalid_argument("synthetic task: need symbols > 0 and 0 < min_len <= max_len");
   Rng rng(seed);

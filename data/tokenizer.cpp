@@ -16,6 +16,7 @@
 
 #include "core/fileio.h"
 #include "core/threads.h"
+#include "core/usage_error.h"
 
 namespace attn {
 
@@ -96,7 +97,7 @@ class LineIterator : public sentencepiece::SentenceIterator {
 
 std::unique_ptr<Tokenizer> Tokenizer::train_sentencepiece(const std::vector<std::string>& lines, int vocab_size,
                                                           const std::string& prefix, uint32_t seed) {
-  if (vocab_size < 8) throw std::invalid_argument(fmt::format("--vocab: must be at least 8, got {}", vocab_size));
+  if (vocab_size < 8) throw UsageError(fmt::format("--vocab: must be at least 8, got {}", vocab_size));
   sentencepiece::SetRandomGeneratorSeed(seed);
   // SentencePiece writes its files under a name no run loads (the name is recorded in the
   // model); they are then written to their own names as every other file is (a temp file,

@@ -3,16 +3,26 @@
 // The library's run layer (train/) does what `attnlab train` does: a Trainer reads the data,
 // builds the tokenizer, model and optimizer, and reports its progress through a callback.
 // Here: a 1+1-layer model learns to reverse sequences of symbols; the program checks that the
-// validation loss fell and exits 1 if it did not.
-//   build/examples/train_reverse [run directory]
+// validation loss fell and exits 1 if it did not. It runs the kernels `attnlab train` runs
+// (attn::init_runtime, core/threads.h), so `attnlab train` with the same settings gives the same
+// losses, bit for bit, on one machine (tests/test_apps.cpp):
+//   build/examples/train_reverse [run directory [steps]]     # 400 steps unless told
+// and the same run from the command line, in one line:
+//   attnlab train --task reverse --task-train 2000 --variant qq --d-model 32 --heads 2 --enc-layers 1
+//     --dec-layers 1 --d-ff 64 --lr 3e-3 --warmup 50 --steps 400 --eval-every 100 --eval-sentences 0
+//     --test-sentences 50 --beam 1 --threads 1 --out DIR
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <vector>
 
+#include "core/threads.h"
 #include "train/trainer.h"
 
 int main(int argc, char** argv) {
+  attn::init_runtime(argv);  // first: it may start the program again, once (core/threads.h)
   attn::TrainConfig cfg;
   cfg.task = "reverse";  // synthetic pairs: "a b c" -> "c b a"
   cfg.task_train = 2000;
@@ -23,8 +33,8 @@ int main(int argc, char** argv) {
   cfg.model.d_ff = 64;
   cfg.lr = 3e-3f;
   cfg.warmup = 50;
-  cfg.steps = 400;
-  cfg.eval_every = 100;
+  cfg.steps = argc > 2 ? std::atoll(argv[2]) : 400;
+  cfg.eval_every = std::max(1, int(cfg.steps / 4));  // four evaluations
   cfg.eval_sentences = 0;  // loss only at evaluations
   cfg.test_sentences = 50;
   cfg.beam = 1;
@@ -46,10 +56,13 @@ int main(int argc, char** argv) {
 
   // An untrained model's guess is about uniform over the vocabulary: a loss of ln(vocab).
   const double chance = std::log(double(trainer.model().cfg.vocab));
-  bool falling = valid_loss.size() == 4;
+  bool falling = valid_loss.size() >= 4;
   for (size_t i = 1; i < valid_loss.size(); i++) falling = falling && valid_loss[i] < valid_loss[i - 1];
-  const bool learned = falling && valid_loss.back() < 0.5 * chance;
-  std::printf("chance level %.3f; the loss %s\n", chance,
-              learned ? "fell at every evaluation to under half of it: it learns" : "did not fall to under half of it");
+  const bool under_half = !valid_loss.empty() && valid_loss.back() < 0.5 * chance;
+  // 400 steps take it under half of that; a shorter run (a test's) only has to fall
+  const bool learned = falling && (under_half || cfg.steps < 400);
+  std::printf("chance level %.3f; the loss %s %s half of it%s\n", chance,
+              falling ? "fell at every evaluation" : "did not fall at every evaluation", under_half ? "to under" : "and ended above",
+              learned ? ": it learns" : "");
   return learned ? 0 : 1;
 }

@@ -23,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     cfg.validate();
     cfg.model.apply_preset(cfg.variant);
     cfg.model.validate();
-  } catch (const std::exception&) {  // CLI::Error, invalid_argument, runtime_error: all rejections
+  } catch (const std::exception&) {  // CLI::Error, UsageError, runtime_error: all rejections
   }
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "core/usage_error.h"
 #include "models/lm.h"
 #include "models/transformer.h"
 
@@ -48,8 +49,8 @@ void ModelConfig::apply_preset(const std::string& name) {
       const bool lm_same = arch == "lm" && p.dec_self == "qk" && name != "qk";
       const bool mlm_same = arch == "mlm" && p.enc_self == "qk" && name != "qk";
       if (lm_same || mlm_same)
-        throw std::invalid_argument(fmt::format("--variant {}: changes no {} self-attention, the only attention a --arch {} "
-                                                "model has (it would be qk)", name, lm_same ? "decoder" : "encoder", arch));
+        throw UsageError(fmt::format("--variant {}: changes no {} self-attention, the only attention a --arch {} "
+                                     "model has (it would be qk)", name, lm_same ? "decoder" : "encoder", arch));
       enc_self = AttnVariant::parse(p.enc_self);
       dec_self = AttnVariant::parse(p.dec_self);
       cross = AttnVariant::parse(p.cross);
@@ -58,32 +59,32 @@ void ModelConfig::apply_preset(const std::string& name) {
     }
   std::string all;
   for (auto& p : preset_names()) all += (all.empty() ? "" : ", ") + p;
-  throw std::invalid_argument("--variant: unknown variant '" + name + "' (expected one of: " + all + ")");
+  throw UsageError("--variant: unknown variant '" + name + "' (expected one of: " + all + ")");
 }
 
 void ModelConfig::validate() const {
   auto positive = [](const char* flag, int v) {
-    if (v <= 0) throw std::invalid_argument(fmt::format("--{}: must be a positive integer, got {}", flag, v));
+    if (v <= 0) throw UsageError(fmt::format("--{}: must be a positive integer, got {}", flag, v));
   };
   if (arch != "seq2seq" && arch != "lm" && arch != "mlm")
-    throw std::invalid_argument(fmt::format("--arch: unknown architecture '{}' (expected one of: seq2seq, lm, mlm)", arch));
+    throw UsageError(fmt::format("--arch: unknown architecture '{}' (expected one of: seq2seq, lm, mlm)", arch));
   positive("vocab", vocab);
   positive("d-model", d_model);
   positive("heads", heads);
   positive("d-ff", d_ff);
   positive("max-len", max_len);
   if (arch == "seq2seq" && (enc_layers < 0 || dec_layers <= 0))
-    throw std::invalid_argument(fmt::format("--enc-layers/--dec-layers: need enc >= 0 and dec >= 1, got {} and {}",
-                                            enc_layers, dec_layers));
+    throw UsageError(fmt::format("--enc-layers/--dec-layers: need enc >= 0 and dec >= 1, got {} and {}",
+                                 enc_layers, dec_layers));
   if (arch == "lm" && dec_layers <= 0)
-    throw std::invalid_argument(fmt::format("--dec-layers: a --arch lm model is --dec-layers blocks; need >= 1, got {}", dec_layers));
+    throw UsageError(fmt::format("--dec-layers: a --arch lm model is --dec-layers blocks; need >= 1, got {}", dec_layers));
   if (arch == "mlm" && enc_layers <= 0)
-    throw std::invalid_argument(fmt::format("--enc-layers: a --arch mlm model is --enc-layers blocks; need >= 1, got {}", enc_layers));
+    throw UsageError(fmt::format("--enc-layers: a --arch mlm model is --enc-layers blocks; need >= 1, got {}", enc_layers));
   if (d_model % heads != 0)
-    throw std::invalid_argument(fmt::format("--d-model {} is not divisible by --heads {}", d_model, heads));
-  if (!(dropout >= 0.f && dropout < 1.f)) throw std::invalid_argument(fmt::format("--dropout: must be in [0, 1), got {}", dropout));
+    throw UsageError(fmt::format("--d-model {} is not divisible by --heads {}", d_model, heads));
+  if (!(dropout >= 0.f && dropout < 1.f)) throw UsageError(fmt::format("--dropout: must be in [0, 1), got {}", dropout));
   if (!(label_smoothing >= 0.f && label_smoothing < 1.f))
-    throw std::invalid_argument(fmt::format("--label-smoothing: must be in [0, 1), got {}", label_smoothing));
+    throw UsageError(fmt::format("--label-smoothing: must be in [0, 1), got {}", label_smoothing));
 }
 
 // The fields config.json holds under "model", each under its own name. Besides these: the
@@ -189,7 +190,7 @@ std::string match_params(ModelConfig& cfg, int64_t target, const std::string& wi
     const int64_t slope = int64_t(stack_layers(cfg)) * (2 * cfg.d_model + 1);
     cfg.d_ff += int(std::llround(double(target - count_params(cfg)) / double(slope)));
   } else {
-    throw std::invalid_argument("--match-widen: expected d_ff or d_model, got '" + widen + "'");
+    throw UsageError("--match-widen: expected d_ff or d_model, got '" + widen + "'");
   }
   const int64_t after = count_params(cfg);
   const double off = 100.0 * double(after - target) / double(target);

@@ -52,7 +52,7 @@ struct ModelConfig {
   void apply_preset(const std::string& name);
   static std::vector<std::string> arch_names();
   static std::vector<std::string> preset_names();
-  void validate() const;  // throws std::invalid_argument naming the bad field
+  void validate() const;  // throws UsageError (core/usage_error.h) naming the bad field
   nlohmann::json to_json() const;
   static ModelConfig from_json(const nlohmann::json& j);
 };

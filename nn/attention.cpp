@@ -2,6 +2,7 @@
 #include "nn/attention.h"
 
 #include "core/kernels.h"
+#include "core/usage_error.h"
 
 #include <cmath>
 #include <limits>
@@ -34,11 +35,11 @@ AttnVariant AttnVariant::parse(const std::string& spec) {
     for (auto& c : kComponents)
       if (!first && part == c.name) v.*c.field = c.value, known = true;
     if (!known)
-      throw std::invalid_argument("unknown attention variant '" + spec +
-                                  "': expected qk or qq, optionally followed by +noself, +normk, +noV, +noO");
+      throw UsageError("unknown attention variant '" + spec +
+                       "': expected qk or qq, optionally followed by +noself, +normk, +noV, +noO");
     first = false;
   }
-  if (first) throw std::invalid_argument("empty attention variant: expected qk or qq");
+  if (first) throw UsageError("empty attention variant: expected qk or qq");
   return v;
 }
 

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "core/kernels.h"
+#include "core/usage_error.h"
 
 namespace attn {
 
@@ -59,7 +60,7 @@ float schedule_lr(const Schedule& s, int64_t step) {
     const float progress = std::min(1.f, float(step - warm) / float(std::max(1, s.total - s.warmup)));
     return s.min_lr + 0.5f * (s.lr - s.min_lr) * (1.f + std::cos(3.14159265f * progress));
   }
-  throw std::invalid_argument("unknown schedule '" + s.kind + "': expected inverse_sqrt, cosine or constant");
+  throw UsageError("unknown schedule '" + s.kind + "': expected inverse_sqrt, cosine or constant");
 }
 
 }  // namespace attn

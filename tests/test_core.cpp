@@ -524,11 +524,11 @@ TEST_CASE("a thread setting in the environment that is not a number is refused, 
 }
 
 TEST_CASE("startup re-executes once with OpenMP's idle threads set to sleep, not spin") {
-  // test_main calls ensure_fast_runtime like attnlab's main: this process is the re-executed one
+  // test_main calls init_runtime like attnlab's main: this process is the re-executed one
   // (or the user chose a wait policy themselves, which is kept).
   const char* policy = std::getenv("OMP_WAIT_POLICY");
   REQUIRE((policy != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr));
-  const char* set = std::getenv("ATTNLAB_RUNTIME_SET");  // what ensure_fast_runtime set
+  const char* set = std::getenv("ATTNLAB_RUNTIME_SET");  // what init_runtime set
   if (set && std::string(set).find("OMP_WAIT_POLICY") != std::string::npos) CHECK(std::string(policy) == "passive");
 }
 
@@ -664,7 +664,7 @@ static std::string kernel_fingerprint() {
 // Hidden ([.]): run by the check below, in another process and with another environment.
 TEST_CASE("print this process's kernel fingerprint", "[.fingerprint]") { std::printf("%s\n", kernel_fingerprint().c_str()); }
 
-static std::string fingerprint_of(const std::string& binary, const std::string& env) {
+[[maybe_unused]] static std::string fingerprint_of(const std::string& binary, const std::string& env) {  // used by the [.alt] cases
   const std::string cmd = "env " + env + " " + binary + " '[.fingerprint]' 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   REQUIRE(p);

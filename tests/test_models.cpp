@@ -285,11 +285,8 @@ TEST_CASE("tiny qk and qq models learn to reverse sequences (>= 95% token accura
 
 #include "core/safetensors.h"
 
-TEST_CASE("PyTorch parity: loss and every parameter gradient of a tiny model (optional: needs python3-torch)") {
-  if (std::system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") != 0) {
-    WARN("python3-torch not installed: parity test skipped (make test installs it)");
-    return;
-  }
+TEST_CASE("PyTorch parity: loss and every parameter gradient of a tiny model (optional: needs python3-torch)", "[torch]") {
+  skip_unless_torch();
   for (std::string preset : {"qk", "qq", "qq-noself", "qq-normk", "qq-noV-noO"}) {
     INFO(preset);
     fs::path d = fs::temp_directory_path() / ("attnlab-parity-" + preset + "-" + std::to_string(::getpid()));

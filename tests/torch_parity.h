@@ -1,6 +1,6 @@
 // tests/torch_parity.h — hands a model, its loss and gradients to tests/torch_parity.py, which
 // rebuilds the model in PyTorch, and requires every gradient within 1e-4 (relative).
-//   check_torch_parity(dir, model, cfg, loss, batch_json);   // inside a Catch test case
+//   TEST_CASE("PyTorch parity: ...", "[torch]") { skip_unless_torch(); ... check_torch_parity(dir, model, cfg, loss, batch_json); }
 #pragma once
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +12,13 @@
 #include "core/fileio.h"
 #include "core/safetensors.h"
 #include "models/checkpoint.h"
+#include "tests/skip.h"
+
+// The [torch] cases' requirement: the system Python (not a virtualenv's) imports torch and numpy.
+inline void skip_unless_torch() {
+  skip_unless(std::system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") == 0,
+              "python3-torch and python3-numpy not installed (make test installs them)");
+}
 
 // Writes the weights, attnlab's loss and gradients, the config and the batch into dir, runs the
 // PyTorch rebuild there, and removes dir.

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "core/usage_error.h"
+
 #ifndef ATTNLAB_SOURCE_DIR
 #define ATTNLAB_SOURCE_DIR "."
 #endif
@@ -46,7 +48,7 @@ void TrainConfig::validate() const {
   // The command line checks these too; this catches a hand-edited config.json or a caller in code,
   // before minutes go into a tokenizer (the model's own sizes: ModelConfig::validate).
   auto need = [](bool ok, const char* flag, const std::string& what, auto got) {
-    if (!ok) throw std::invalid_argument(fmt::format("--{}: expected {}, got {}", flag, what, got));
+    if (!ok) throw UsageError(fmt::format("--{}: expected {}, got {}", flag, what, got));
   };
   need(std::isfinite(lr) && lr > 0, "lr", "a number > 0", lr);
   need(std::isfinite(weight_decay) && weight_decay >= 0, "weight-decay", "a number >= 0", weight_decay);

@@ -53,7 +53,7 @@ struct TrainConfig {
 
   nlohmann::json to_json() const;
   static TrainConfig from_json(const nlohmann::json& j);
-  // Throws std::invalid_argument naming the flag of the first value out of range.
+  // Throws UsageError (core/usage_error.h) naming the flag of the first value out of range.
   void validate() const;
 };
 

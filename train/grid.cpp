@@ -21,6 +21,7 @@
 
 #include "core/fileio.h"
 #include "core/json_file.h"
+#include "core/usage_error.h"
 #include "core/words.h"
 #include "data/corpus.h"
 #include "data/synthetic.h"
@@ -110,7 +111,7 @@ const std::vector<GridPreset>& grid_presets() {
 const GridPreset& grid_preset(const std::string& name) {
   for (auto& p : grid_presets())
     if (p.name == name) return p;
-  throw std::invalid_argument("--preset: unknown preset '" + name + "'");
+  throw UsageError("--preset: unknown preset '" + name + "'");
 }
 
 std::string shell_quote(const std::string& s) {
@@ -140,7 +141,7 @@ std::vector<int> parse_widths(const std::string& s) {
       used = 0;
     }
     if (used != x.size() || v < 1)
-      throw std::invalid_argument("--widths '" + s + "': expected comma-separated model widths (e.g. 64,128,256), got '" + x + "'");
+      throw UsageError("--widths '" + s + "': expected comma-separated model widths (e.g. 64,128,256), got '" + x + "'");
     w.push_back(v);
   }
   std::sort(w.begin(), w.end());
@@ -160,7 +161,7 @@ std::vector<std::string> grid_variants(const GridPreset& pre, const GridOptions&
     probe.arch = o.arch.empty() ? "seq2seq" : o.arch;
     try {
       probe.apply_preset(v);
-    } catch (const std::invalid_argument&) {  // qq-enc in an lm: nothing to change there
+    } catch (const UsageError&) {  // qq-enc in an lm: nothing to change there
       continue;
     }
     // qq-dec in an lm is qq again: one of them
@@ -171,24 +172,24 @@ std::vector<std::string> grid_variants(const GridPreset& pre, const GridOptions&
 
 std::vector<RunSpec> plan_grid(const GridPreset& pre, const GridOptions& o) {
   const std::vector<std::string> variants = grid_variants(pre, o);
-  if (variants.empty()) throw std::invalid_argument("--variants: no variant named (e.g. --variants qk,qq)");
+  if (variants.empty()) throw UsageError("--variants: no variant named (e.g. --variants qk,qq)");
   if (!o.arch.empty() && o.arch != "lm" && o.arch != "mlm")
-    throw std::invalid_argument("--arch: expected lm or mlm (translation is the default), got '" + o.arch + "'");
+    throw UsageError("--arch: expected lm or mlm (translation is the default), got '" + o.arch + "'");
   for (auto& v : variants) {
     ModelConfig probe;
     probe.arch = o.arch.empty() ? "seq2seq" : o.arch;
     try {
       probe.apply_preset(v);
-    } catch (const std::invalid_argument& e) {  // "--variant: unknown variant 'zz' ...", named as compare's flag
+    } catch (const UsageError& e) {  // "--variant: unknown variant 'zz' ...", named as compare's flag
       std::string what = e.what();
       if (what.rfind("--variant: ", 0) == 0) what = what.substr(11);
-      throw std::invalid_argument("--variants: " + what);
+      throw UsageError("--variants: " + what);
     }
   }
   std::vector<int> widths = o.widths.empty() ? pre.widths : parse_widths(o.widths);
   for (int w : widths)
     if (w % pre.heads != 0)
-      throw std::invalid_argument(fmt::format("--widths {}: {} is not divisible by the preset's {} heads", o.widths, w, pre.heads));
+      throw UsageError(fmt::format("--widths {}: {} is not divisible by the preset's {} heads", o.widths, w, pre.heads));
   const int seeds = o.seeds > 0 ? o.seeds : pre.seeds;
   const std::string tok = o.out + "/tokenizer";
   std::vector<std::string> data_flags;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <sstream>
 
@@ -12,6 +13,7 @@
 #include "core/fileio.h"
 #include "core/json_file.h"
 #include "core/safetensors.h"
+#include "core/usage_error.h"
 #include "models/checkpoint.h"
 
 namespace attn {
@@ -84,14 +86,17 @@ static void truncate_csv(const std::string& path, int64_t step) {
   std::istringstream in(read_file(path));
   std::string line, out;
   bool header = true;
-  while (std::getline(in, line)) {
+  for (int n = 1; std::getline(in, line); n++) {
     if (header) {
       out += line + "\n";
       header = false;
       continue;
     }
     if (line.empty()) continue;
-    if (std::stoll(line.substr(0, line.find(','))) <= step) out += line + "\n";
+    int64_t row_step = 0;
+    if (std::from_chars(line.data(), line.data() + line.size(), row_step).ec != std::errc())
+      throw std::runtime_error(fmt::format("{}:{}: expected the step first, got '{}'", path, n, line.substr(0, line.find(','))));
+    if (row_step <= step) out += line + "\n";
   }
   write_file_atomic(path, out);
 }
@@ -215,20 +220,20 @@ LoadedRun load_run(const std::string& dir, const std::string& which) {
 const Transformer& translation_model(const LoadedRun& run) {
   const std::string& arch = run.cfg.model.arch;
   if (arch == "lm")
-    throw std::invalid_argument("--run " + run.dir + ": a language model (--arch lm) does not translate; "
-                                "attnlab generate --run " + run.dir + " continues a prompt");
+    throw UsageError("--run " + run.dir + ": a language model (--arch lm) does not translate; "
+                     "attnlab generate --run " + run.dir + " continues a prompt");
   if (arch == "mlm")
-    throw std::invalid_argument("--run " + run.dir + ": a masked-token model (--arch mlm) neither translates nor generates");
+    throw UsageError("--run " + run.dir + ": a masked-token model (--arch mlm) neither translates nor generates");
   return dynamic_cast<const Transformer&>(*run.model);
 }
 
 const LanguageModel& language_model(const LoadedRun& run) {
   const std::string& arch = run.cfg.model.arch;
   if (arch == "seq2seq")
-    throw std::invalid_argument("--run " + run.dir + ": a translation model (--arch seq2seq) does not generate; "
-                                "attnlab translate --run " + run.dir + " translates");
+    throw UsageError("--run " + run.dir + ": a translation model (--arch seq2seq) does not generate; "
+                     "attnlab translate --run " + run.dir + " translates");
   if (arch == "mlm")
-    throw std::invalid_argument("--run " + run.dir + ": a masked-token model (--arch mlm) neither translates nor generates");
+    throw UsageError("--run " + run.dir + ": a masked-token model (--arch mlm) neither translates nor generates");
   return dynamic_cast<const LanguageModel&>(*run.model);
 }
 

@@ -11,6 +11,7 @@
 #include "core/kernels.h"
 #include "core/json_file.h"
 #include "core/threads.h"
+#include "core/usage_error.h"
 #include "core/words.h"
 #include "data/metrics.h"
 #include "data/synthetic.h"
@@ -87,8 +88,8 @@ void check_tokenizer_settings(const std::string& prefix, int vocab) {
   if (!fs::exists(prefix + ".json") || !fs::exists(prefix + ".model")) return;  // symbols, or made before settings were recorded
   const int was = with_json_file(prefix + ".json", [](const json& j) { return j.at("vocab").get<int>(); });
   if (was != vocab)
-    throw std::invalid_argument(fmt::format("--vocab {}: {}.model was trained with vocab {}; give --vocab {}, or remove {}.* "
-                                            "to train it again", vocab, prefix, was, was, prefix));
+    throw UsageError(fmt::format("--vocab {}: {}.model was trained with vocab {}; give --vocab {}, or remove {}.* "
+                                 "to train it again", vocab, prefix, was, was, prefix));
 }
 
 static std::unique_ptr<Tokenizer> make_tokenizer(const TrainConfig& cfg, const CorpusSplits& text, const RunDir& run,
@@ -141,7 +142,7 @@ Trainer::Trainer(TrainConfig cfg, ProgressFn progress) : cfg_(std::move(cfg)), p
     TrainConfig saved = dir_.read_config();
     try {  // a config.json edited by hand is named, as a bad file
       saved.validate();
-    } catch (const std::invalid_argument& e) {
+    } catch (const UsageError& e) {
       throw std::runtime_error(dir_.file("config.json") + ": " + e.what());
     }
     if (cfg_.steps != TrainConfig{}.steps) saved.steps = cfg_.steps;  // an explicit --steps sets the new budget
