@@ -275,7 +275,7 @@ TEST_CASE("tiny qk and qq models learn to reverse sequences (>= 95% token accura
   fs::path d = fs::temp_directory_path() / ("attnlab-reverse-" + std::to_string(::getpid()));
   for (std::string p : {"qk", "qq"}) {
     double acc = reverse_accuracy(p, (d / p).string());
-    INFO(p << " token accuracy " << acc);
+    WARN(p << ": token accuracy " << acc);  // the margin above 0.95, shown on each kernel family
     REQUIRE(acc >= 0.95);
   }
   fs::remove_all(d);
