@@ -10,7 +10,8 @@ OUT=/work/runs/frontier-tuned
 SIX="qk-d32 qk-d64 qq-d64 qq-noself-d64 noV-d64 noO-d64 qq-noV-noO-d64 qk-d256 qq-d256
      qk-d128 qq-d128 qq-noself-d128 noV-d128 noO-d128 qq-noV-noO-d128 qq-noself-d256 noV-d256 noO-d256 qq-noV-noO-d256"
 # 6e-3 best, at the top of the sweep: the next doubling, once (§6)
-TWELVE="qk-d32 qk-d64 qq-d64 qq-noself-d64 noV-d64 noO-d64 qq-noV-noO-d64"
+TWELVE="qk-d32 qk-d64 qq-d64 qq-noself-d64 noV-d64 noO-d64 qq-noV-noO-d64
+        qk-d128 qq-d128 qq-noself-d128 noV-d128 noO-d128 qq-noV-noO-d128"
 rm -rf /tmp/tuned-probe
 $P compare --preset frontier --out /tmp/tuned-probe --plan >/dev/null
 mkdir -p $OUT/runs
