@@ -196,7 +196,9 @@ TEST_CASE("every element of every input gradient is within K ulps of a float64 b
   // ---- matmul: out = α A Bᵀ, A (M,k), B (N,k). dA = α W B (N terms), dB = α Wᵀ A (M terms).
   // K = n + 1: a BLAS dot of n products takes at most n roundings on a term's path (a product, or
   // the FMA, then the n − 1 additions after it, in whatever blocking order), + 1 for α.
-  for (auto [M, N, k] : std::vector<std::array<int, 3>>{{13, 37, 67}, {67, 1, 13}, {37, 67, 1}, {1, 13, 37}}) {
+  // 259 x 257 x 67 (M N K above 4 · 65536): matmul_forward splits the product and its two
+  // backward products over the threads, at odd row and column counts.
+  for (auto [M, N, k] : std::vector<std::array<int, 3>>{{13, 37, 67}, {67, 1, 13}, {37, 67, 1}, {1, 13, 37}, {259, 257, 67}}) {
     const float alpha = 0.3f;
     cases.push_back({"matmul", sz({M, N, k}),
                      {uniform({M, k}, 100 + M, -1, 1), uniform({N, k}, 200 + N, -1, 1)},
@@ -215,7 +217,9 @@ TEST_CASE("every element of every input gradient is within K ulps of a float64 b
   }
   // ---- gram: S = α Q Qᵀ per batch, dQ = α (W + Wᵀ) Q. K = N + 2: W + Wᵀ (1), the N-term BLAS
   // product (N, as for matmul), α (1).
-  for (auto [Bt, N, k] : std::vector<std::array<int, 3>>{{2, 13, 37}, {1, 67, 13}, {3, 37, 1}, {2, 1, 67}}) {
+  // 2 x 183 x 67: each entry's (W + Wᵀ) Q (183 x 67 x 183, above 4 · 65536) is split over the
+  // threads by matmul_forward; the small cases run one entry per thread instead.
+  for (auto [Bt, N, k] : std::vector<std::array<int, 3>>{{2, 13, 37}, {1, 67, 13}, {3, 37, 1}, {2, 1, 67}, {2, 183, 67}}) {
     const float alpha = 0.25f;
     cases.push_back({"gram", sz({Bt, N, k}), {uniform({Bt, N, k}, 300 + N, -1, 1)},
                      [alpha](auto& in) { return gram(in[0], alpha); },
