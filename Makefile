@@ -14,9 +14,11 @@ deps:
 deps-test:
 	@sh scripts/install-deps.sh --with-torch
 
+# The attnlab command alone (make test builds the test programs too).
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build $(BUILD) -j$(JOBS)
+	@cmake --build $(BUILD) -j$(JOBS) --target attnlab
+	@echo "built $(BUILD)/attnlab"
 
 # For stepping through backprop: -O0 -g everywhere, bounds-checked tensor access (Debug), the gdb
 # printers beside the binary: gdb -iex "add-auto-load-safe-path $PWD/build-debug" --args build-debug/attnlab ...

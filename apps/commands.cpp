@@ -5,18 +5,24 @@
 #include <atomic>
 #include <csignal>
 #include <charconv>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <system_error>
 
 #include "apps/commands.h"
+#include "apps/config_file.h"
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
 #include "core/fileio.h"
+#include "core/json_file.h"
 #include "core/threads.h"
 #include "core/usage_error.h"
 #include "core/words.h"
@@ -63,22 +69,28 @@ CLI::Validator real_number(double lo, bool lo_open, double hi, bool hi_open) {
       range);
 }
 
-// The line (1-based) of a config file where `key` is set (or, for "[", the first section).
-static int config_line(const std::string& text, const std::string& key) {
-  std::istringstream in(text);
-  int n = 0;
-  for (std::string line; std::getline(in, line);) {
-    n++;
-    const size_t at = line.find_first_not_of(" \t");
-    if (at == std::string::npos) continue;
-    if (key == "[" ? line[at] == '[' : line.compare(at, key.size(), key) == 0 &&
-                                           line.find_first_not_of(" \t", at + key.size()) == line.find('=', at))
-      return n;
-  }
-  return 0;
+// Inputs read whole have a stated limit (docs/reliability.md): a config file of settings, and a
+// file of sentences (score's --ref/--hyp; WMT's test sets are about 1 MiB).
+constexpr int64_t kConfigMaxBytes = int64_t(1) << 20, kSentenceFileMaxBytes = int64_t(256) << 20;
+
+// The arguments as typed, before any --config was expanded: a flag typed is refused where one
+// from a config file is warned about (flags that do not apply to the architecture).
+static std::vector<std::string>& typed_args() {
+  static std::vector<std::string> args;
+  return args;
+}
+static std::string& expanded_config() {  // the last --config file expanded
+  static std::string file;
+  return file;
+}
+static bool typed(const std::string& flag) {
+  for (const std::string& a : typed_args())
+    if (a == flag || a.rfind(flag + "=", 0) == 0) return true;
+  return false;
 }
 
 std::vector<std::string> expand_config_files(CLI::App& app, std::vector<std::string> args) {
+  typed_args() = args;
   for (size_t i = 0; i < args.size(); i++) {
     std::string file;
     size_t span = 0;
@@ -93,35 +105,21 @@ std::vector<std::string> expand_config_files(CLI::App& app, std::vector<std::str
         for (CLI::App* s : app.get_subcommands([](CLI::App*) { return true; }))
           if (s->get_name() == args[k]) sub = s, at = k;
     if (!sub) throw UsageError("--config " + file + ": put it after a subcommand (attnlab train --config FILE)");
-    std::vector<CLI::ConfigItem> items;
-    try {
-      items = CLI::ConfigTOML().from_file(file);
-    } catch (const CLI::FileError&) {
-      throw std::runtime_error("--config " + file + ": cannot read the file");
-    } catch (const CLI::ParseError& e) {
-      throw std::runtime_error("--config " + file + ": " + e.what());
-    }
+    expanded_config() = file;
     std::vector<std::string> flags;
-    const std::string text = read_file(file);
-    for (auto& it : items) {
-      if (it.name == "++" || it.name == "--" || !it.parents.empty())  // CLI11's markers of a [section]
-        throw UsageError(fmt::format("--config {}:{}: sections are not read: put every setting at the top level, "
-                                     "as `name = value`", file, config_line(text, "[")));
-      std::string name = it.name;
-      std::replace(name.begin(), name.end(), '_', '-');
-      const std::string where = fmt::format("--config {}:{}", file, config_line(text, it.name));
+    for (const ConfigSetting& it : read_config_file(file, kConfigMaxBytes)) {
+      const std::string& name = it.name;
+      const std::string where = fmt::format("--config {}:{}", file, it.line);
       CLI::Option* opt = sub->get_option_no_throw("--" + name);
       if (!opt || name == "config")
-        throw UsageError(fmt::format("{}: unknown option '{}' for '{}'", where, it.name, sub->get_name()));
+        throw UsageError(fmt::format("{}: unknown option '{}' for '{}'", where, it.key, sub->get_name()));
       if (opt->get_expected_max() == 0) {  // a switch (a flag): true / false
-        if (it.inputs.size() != 1 || (it.inputs[0] != "true" && it.inputs[0] != "false"))
-          throw UsageError(fmt::format("{}: '{}' is a switch and takes true or false", where, it.name));
-        if (it.inputs[0] == "true") flags.push_back("--" + name);
+        if (!it.is_bool) throw UsageError(fmt::format("{}: '{}' is a switch and takes true or false", where, it.key));
+        if (it.value == "true") flags.push_back("--" + name);
         continue;
       }
       flags.push_back("--" + name);
-      std::string value;
-      for (size_t k = 0; k < it.inputs.size(); k++) value += (k ? "," : "") + it.inputs[k];
+      const std::string& value = it.value;
       for (int k = 0;; k++) {  // the flag's own checks, so that the error names the file
         CLI::Validator* check = nullptr;
         try {
@@ -131,7 +129,7 @@ std::vector<std::string> expand_config_files(CLI::App& app, std::vector<std::str
         }
         std::string v = value;
         if (std::string err = (*check)(v); !err.empty())
-          throw UsageError(fmt::format("{}: {}: {}", where, it.name, err));
+          throw UsageError(fmt::format("{}: {}: {}", where, it.key, err));
       }
       flags.push_back(value);
     }
@@ -192,40 +190,94 @@ void add_train_options(CLI::App* cmd, TrainConfig& c) {
   cmd->add_option("--threads", c.threads, "threads for BLAS and attnlab loops (default: ATTNLAB_THREADS or all cores)")->check(whole_number(0, 1024));
 }
 
-// SIGINT during training: the run saves a checkpoint at the end of the step and exits with 130.
+// SIGINT (Ctrl-C), SIGTERM (a shutdown, `kill`, a batch system's time limit; also what a grid's
+// runs get when the grid dies) and SIGHUP (the terminal closed) during training: the run saves a
+// checkpoint at the end of the step and exits with 128 + the signal: 130, 143, 129.
 static std::atomic<bool> g_stop_training{false};
-extern "C" void on_train_sigint(int) { g_stop_training = true; }
+static std::atomic<int> g_stop_signal{0};
+extern "C" void on_train_signal(int sig) {
+  int none = 0;
+  g_stop_signal.compare_exchange_strong(none, sig);  // the first signal names the stop
+  g_stop_training = true;
+}
+
+static void print_progress(const Progress& p, bool tty, bool quiet);
 
 // What `attnlab train` shows as it goes: on a terminal one line rewritten in place, elsewhere
 // (a log file) a line per logged step.
 static ProgressFn train_printer(bool quiet) {
   const bool tty = ::isatty(STDOUT_FILENO) && !quiet;
   return [tty, quiet](const Progress& p) {
+    try {
+      print_progress(p, tty, quiet);
+    } catch (const std::system_error&) {
+      // After SIGHUP the terminal is gone and every write to it fails: the run still saves its
+      // checkpoint and says (to a log, if there is one) how to resume. Otherwise the failure stands.
+      if (g_stop_signal != SIGHUP) throw;
+      std::clearerr(stdout);
+    }
+  };
+}
+
+static void print_progress(const Progress& p, bool tty, bool quiet) {
+  {
+    // On a terminal the step line is rewritten in place and left open: what comes next starts a
+    // line of its own.
+    static bool step_line_open = false;
+    const char* fresh_line = step_line_open ? "\n" : "";
+    step_line_open = false;
     switch (p.kind) {
       case Progress::Kind::Note:  // quiet runs send only what was asked for (--dump-tape)
-        fmt::print("{}{}", p.text, !p.text.empty() && p.text.back() == '\n' ? "" : "\n");
+        fmt::print("{}{}{}", fresh_line, p.text, !p.text.empty() && p.text.back() == '\n' ? "" : "\n");
         break;
       case Progress::Kind::Eval:
         if (!quiet)
-          fmt::print("{}step {} | valid loss {:.4f} ppl {:.2f}{}{}\n", tty ? "\n" : "", p.step, p.eval.loss, p.eval.ppl,
+          fmt::print("{}step {} | valid loss {:.4f} ppl {:.2f}{}{}\n", fresh_line, p.step, p.eval.loss, p.eval.ppl,
                      p.eval.bleu >= 0 ? fmt::format(" bleu {:.2f} chrf {:.2f}", p.eval.bleu, p.eval.chrf) : "",
                      p.eval.accuracy >= 0 ? fmt::format(" accuracy {:.1f}%", 100 * p.eval.accuracy) : "");
         break;
       case Progress::Kind::Step:
-        if (tty)
+        if (tty) {
           fmt::print("\rstep {}/{} | loss {:.4f} | {:.0f} tok/s | ETA {}   ", p.step, p.steps, p.train_loss, p.tokens_per_s,
                      format_duration(p.eta_seconds));
-        else if (!quiet && p.log_step)
+          step_line_open = true;
+        } else if (!quiet && p.log_step)
           fmt::print("step {}/{} loss {:.4f} lr {:.3g} gnorm {:.3f} {:.0f} tok/s ETA {}\n", p.step, p.steps, p.train_loss, p.lr,
                      p.grad_norm, p.tokens_per_s, format_duration(p.eta_seconds));
         break;
       case Progress::Kind::Done:
-        if (tty) fmt::print("\n");
+        fmt::print("{}", fresh_line);
         if (!quiet) fmt::print("{}\n", p.text);
         break;
     }
-    std::fflush(stdout);
-  };
+    if (std::fflush(stdout) != 0) throw std::system_error(errno, std::generic_category(), "standard output");
+  }
+}
+
+// A line on standard error that does not stop the command.
+static void say_warning(const std::string& what) {
+  std::fflush(stdout);
+  std::fputs(("attnlab: warning: " + what + "\n").c_str(), stderr);
+}
+
+// --resume with flags: each one given must agree with the run's config.json, but for those
+// resume_may_change() lists (train/config.h). A --tokenizer must be the one the run copied.
+static void check_resume_flags(const CLI::App& cmd, const TrainConfig& cfg) {
+  namespace fs = std::filesystem;
+  const std::string config = cfg.out + "/config.json";
+  if (!fs::exists(config)) return;  // no run there yet: --resume starts one
+  std::vector<std::string> seen;
+  for (const CLI::Option* o : cmd.get_options())
+    if (o->count() > 0) seen.push_back(o->get_name());
+  if (std::string why = resume_conflict(read_json(config), cfg.to_json(), seen, cfg.out); !why.empty()) throw UsageError(why);
+  if (cfg.tokenizer.empty()) return;
+  for (const char* ext : {".model", ".symbols"}) {
+    const std::string own = cfg.out + "/tokenizer" + ext, given = cfg.tokenizer + ext;
+    if (!fs::exists(own)) continue;
+    if (!fs::exists(given) || read_file(given) != read_file(own))
+      throw UsageError(fmt::format("--tokenizer {}: not the tokenizer the run in {} was trained with ({} differs); resume "
+                                   "without --tokenizer", cfg.tokenizer, cfg.out, own));
+  }
 }
 
 void add_train_command(CLI::App& app) {
@@ -233,20 +285,49 @@ void add_train_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("train", "train one model; writes a run directory");
   add_train_options(cmd, *cfg);
   cmd->add_option("--out", cfg->out, "run directory");
-  cmd->add_flag("--resume", cfg->resume, "continue the run in --out from its last checkpoint");
+  cmd->add_flag("--resume", cfg->resume, "continue the run in --out from its last checkpoint, with its own settings: other flags must repeat the run's values, except --steps (a new budget), --threads and --quiet");
   cmd->add_flag("--dump-tape", cfg->dump_tape, "print the tape of the first training step (before and after backward)");
   cmd->add_option("--dot", cfg->dot, "write the first step's tape as Graphviz to this file");
   cmd->add_flag("--quiet", cfg->quiet, "no progress output");
-  cmd->callback([cfg]() {
+  cmd->callback([cfg, cmd]() {
+    cfg->steps_given = cmd->count("--steps") > 0;
+    cfg->vocab_given = cmd->count("--vocab") > 0;
+    if (cfg->resume) check_resume_flags(*cmd, *cfg);
+    if (!cfg->resume)  // what the architecture does not use: refused when typed, warned about from a config file
+      for (const CLI::Option* opt : cmd->get_options())
+        if (opt->count() > 0)
+          if (std::string why = flag_not_applying(opt->get_name(), cfg->model.arch); !why.empty()) {
+            if (typed(opt->get_name())) throw UsageError(why);
+            say_warning(fmt::format("--config {}: {}; ignored", expanded_config(), why));
+          }
+    // The rate rises over the warm-up: one longer than the run keeps it far below --lr throughout
+    // (--warmup 800 of --steps 300 never passes 2.6e-4 at the default rate). Warned, not changed:
+    // a run's schedule is what its flags say.
+    if (!cfg->resume && cfg->warmup > cfg->steps / 4)
+      say_warning(fmt::format("--warmup {} is more than a quarter of --steps {}: the learning rate reaches {:g} only at step "
+                              "{}{}; give --warmup {} for a run this short", cfg->warmup, cfg->steps, cfg->lr,
+                              cfg->warmup, cfg->warmup >= cfg->steps ? ", after the run ends" : "",
+                              cfg->steps >= 8 ? fmt::format("{} or fewer", cfg->steps / 4) : std::string("0")));
     g_stop_training = false;
-    auto previous = std::signal(SIGINT, on_train_sigint);
+    g_stop_signal = 0;
+    constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa {}, previous[3];
+    sa.sa_handler = on_train_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 3; i++) ::sigaction(kStopSignals[i], &sa, &previous[i]);
     int64_t step = 0;
-    const int code = run_training(*cfg, train_printer(cfg->quiet), &g_stop_training, &step);
-    std::signal(SIGINT, previous);
+    int code = run_training(*cfg, train_printer(cfg->quiet), &g_stop_training, &step);
+    for (int i = 0; i < 3; i++) ::sigaction(kStopSignals[i], &previous[i], nullptr);
     if (code == 130) {
-      if (::isatty(STDOUT_FILENO) && !cfg->quiet) fmt::print("\n");
-      fmt::print(stderr, "interrupted at step {}: checkpoint saved; continue with: attnlab train --resume --out {}\n", step,
-                 cfg->out);
+      const int sig = g_stop_signal.load() ? g_stop_signal.load() : SIGINT;
+      code = 128 + sig;
+      const std::string line = fmt::format("{} at step {}: checkpoint saved; continue with: attnlab train --resume --out {}\n",
+                                           sig == SIGINT ? "interrupted" : sig == SIGTERM ? "terminated (SIGTERM)" : "hung up (SIGHUP)",
+                                           step, cfg->out);
+      if (::isatty(STDOUT_FILENO) && !cfg->quiet) std::fputs("\n", stdout);
+      std::fflush(stdout);
+      std::fputs(line.c_str(), stderr);  // no exception: after SIGHUP there may be no terminal to write to
+      if (sig == SIGHUP) std::clearerr(stdout), std::clearerr(stderr);  // the exit code is the news
     }
     exit_code() = code;
   });
@@ -328,8 +409,12 @@ void add_generate_command(CLI::App& app) {
   cmd->callback([o]() {
     if (o->top_k && !o->temperature)
       throw UsageError("--top-k: applies to sampling; give --temperature too (without it generation is greedy)");
+    if (o->temperature && !std::isfinite(*o->temperature))  // 1e39 passes as a number and becomes inf as a float
+      throw UsageError(fmt::format("--temperature: out of float range (a float32 holds up to {:.4g})",
+                                   double(std::numeric_limits<float>::max())));
     if (o->temperature) o->gen.temperature = *o->temperature;
     if (o->top_k) o->gen.top_k = *o->top_k;
+    if (o->prompt && !valid_utf8(*o->prompt)) throw UsageError("--prompt: invalid UTF-8 (give the prompt as UTF-8 text)");
     set_threads(o->threads);
     LoadedRun run = load_run(o->run, o->which);
     const LanguageModel& lm = language_model(run);
@@ -352,19 +437,25 @@ void add_generate_command(CLI::App& app) {
       if (int(ids.size()) + 1 >= lm.cfg.max_len)
         throw UsageError(fmt::format("{}: {} tokens, more than this model reads ({})",
                                      o->prompt ? "--prompt" : fmt::format("stdin:{}", i + 1), ids.size(), lm.cfg.max_len - 2));
+      // The model reads max_len tokens, bos and the prompt included: generation stops there.
+      const int room = lm.cfg.max_len - 1 - int(ids.size());
+      if (o->gen.max_tokens > room)
+        say_warning(fmt::format("--max-tokens {}: this model reads {} tokens in all, so {} ends after at most {} new tokens",
+                                o->gen.max_tokens, lm.cfg.max_len,
+                                o->prompt ? std::string("the prompt") : fmt::format("prompt {}", i + 1), room));
       GenerateOptions g = o->gen;
       g.seed = o->gen.seed + i;  // each prompt its own draws, the same on every run
       std::vector<int32_t> all = ids, more = generate_ids(lm, ids, g);
       all.insert(all.end(), more.begin(), more.end());
       fmt::print("{}\n", run.tok->decode(all));
-      std::fflush(stdout);
+      if (std::fflush(stdout) != 0) throw std::system_error(errno, std::generic_category(), "standard output");
     }
   });
 }
 
 static std::vector<std::string> read_lines(const std::string& path) {
   std::vector<std::string> lines;
-  std::istringstream in(read_file(path));
+  std::istringstream in(read_file_limited(path, kSentenceFileMaxBytes, path));
   std::string l;
   while (std::getline(in, l)) {
     if (!l.empty() && l.back() == '\r') l.pop_back();
@@ -439,6 +530,42 @@ void add_corpus_command(CLI::App& app) {
     fmt::print("{} catalogs ({} unreadable), {} entries, {} pairs kept ({} duplicate sources dropped): train {} valid {} test {}\n",
                s.files, s.bad_files, s.entries, s.kept, s.duplicates, s.train, s.valid, s.test);
     for (auto& b : s.bad) fmt::print(stderr, "skipped: {}\n", b);
+  });
+  struct SplitOpts {
+    std::string tsv, src_file, tgt_file, src_lang = "en", tgt_lang = "de", out;
+    int64_t valid = 1000, test = 1000;
+    uint64_t seed = 1;
+  };
+  auto so = std::make_shared<SplitOpts>();
+  CLI::App* sp = cmd->add_subcommand("split", "one parallel corpus (a TSV, or two line-aligned files) into train/valid/test for train --corpus");
+  sp->add_option("--tsv", so->tsv, "one `source<TAB>target` pair per line")->check(CLI::ExistingFile);
+  sp->add_option("--src-file", so->src_file, "source sentences, one per line (with --tgt-file)")->check(CLI::ExistingFile);
+  sp->add_option("--tgt-file", so->tgt_file, "their translations, line by line")->check(CLI::ExistingFile);
+  sp->add_option("--src-lang", so->src_lang, "source language: the files' suffix (train.en)")->capture_default_str();
+  sp->add_option("--tgt-lang", so->tgt_lang, "target language: the files' suffix (train.de)")->capture_default_str();
+  sp->add_option("--valid", so->valid, "validation pairs")->check(whole_number(0))->capture_default_str();
+  sp->add_option("--test", so->test, "test pairs")->check(whole_number(0))->capture_default_str();
+  sp->add_option("--seed", so->seed, "which pairs go to valid and test")->check(whole_number(0))->capture_default_str();
+  sp->add_option("--out", so->out, "a new folder for {train,valid,test}.{SRC,TGT}")->required();
+  sp->footer("Exact duplicate pairs are kept once, and every pair of one source sentence goes to the same split, so no\n"
+             "sentence of valid or test is seen in training. Then: attnlab train --corpus OUT --src-lang SRC --tgt-lang TGT");
+  sp->callback([so]() {
+    const bool tsv = !so->tsv.empty(), files = !so->src_file.empty() || !so->tgt_file.empty();
+    if (tsv == files) throw UsageError("corpus split: give --tsv FILE, or --src-file and --tgt-file (one of the two)");
+    if (files && (so->src_file.empty() || so->tgt_file.empty()))
+      throw UsageError(so->src_file.empty() ? "--tgt-file needs --src-file" : "--src-file needs --tgt-file");
+    for (const std::string* lang : {&so->src_lang, &so->tgt_lang})
+      if (lang->empty() || lang->find_first_of("/. \t") != std::string::npos)
+        throw UsageError(fmt::format("--{}-lang '{}': expected a file suffix such as en or de", lang == &so->src_lang ? "src" : "tgt", *lang));
+    if (so->src_lang == so->tgt_lang) throw UsageError(fmt::format("--src-lang and --tgt-lang are both '{}': the files would be one", so->src_lang));
+    const ParallelCorpus all = tsv ? read_tsv(so->tsv) : read_parallel(so->src_file, so->tgt_file);
+    const SplitStats s = split_corpus(all, so->out, so->src_lang, so->tgt_lang, so->valid, so->test, so->seed);
+    fmt::print("read {} pairs ({} blank lines skipped); {} exact duplicates kept once; {} source sentences with several "
+                    "translations, each kept in one split\n", s.read, s.blank, s.duplicates, s.shared_sources);
+    fmt::print("wrote {}/{{train,valid,test}}.{{{},{}}}: train {}, valid {}, test {}\n", so->out, so->src_lang, so->tgt_lang,
+                    s.train, s.valid, s.test);
+    fmt::print("train on it: attnlab train --corpus {} --src-lang {} --tgt-lang {} --out runs/mine\n", so->out, so->src_lang,
+                    so->tgt_lang);
   });
   CLI::App* syn = cmd->add_subcommand("synthetic", "write a synthetic task corpus (copy, reverse, sort)");
   syn->add_option("--task", o->task)->check(CLI::IsMember({"copy", "reverse", "sort"}));

@@ -27,13 +27,15 @@
 namespace attn {
 namespace fs = std::filesystem;
 
-// Ctrl-C (or `kill -INT`) during a grid: no new runs start, the running ones save a checkpoint
-// and stop (each `attnlab train` does that on SIGINT), the report covers what has finished, and
-// the command says how to resume. A terminal's Ctrl-C reaches the runs itself (they are in the
-// same process group); a SIGINT sent to compare alone is passed on to them.
+// Ctrl-C (or `kill -INT`), SIGTERM or SIGHUP during a grid: no new runs start, the running ones
+// save a checkpoint and stop (each `attnlab train` does that on these signals), the report covers
+// what has finished, and the command says how to resume; it exits with 128 + the signal. A
+// terminal's Ctrl-C or hang-up reaches the runs itself (they are in the same process group); a
+// signal sent to compare alone is passed on to them. (A compare killed with SIGKILL cannot pass
+// anything on: its runs get SIGTERM from the kernel, see train/grid.cpp's launch.)
 static volatile std::sig_atomic_t g_interrupted = 0, g_interrupt_from_kill = 0;
-extern "C" void on_compare_sigint(int, siginfo_t* info, void*) {
-  g_interrupted = 1;
+extern "C" void on_compare_signal(int sig, siginfo_t* info, void*) {
+  if (!g_interrupted) g_interrupted = sig;
   if (info && (info->si_code == SI_USER || info->si_code == SI_QUEUE)) g_interrupt_from_kill = 1;
 }
 
@@ -63,7 +65,11 @@ static TrainConfig parse_train_flags(std::vector<std::string> flags) {
 }
 
 // The flags every run will get, checked once here rather than failing in every run; returned parsed.
-static TrainConfig check_train_args(const GridPreset& pre, const std::vector<std::string>& extra) {
+static TrainConfig check_train_args(const GridPreset& pre, const std::vector<std::string>& extra, const std::string& arch) {
+  // a flag the grid's architecture does not use would have every run refuse it
+  for (const std::string& a : extra)
+    if (std::string why = flag_not_applying(a.substr(0, a.find('=')), arch.empty() ? "seq2seq" : arch); !why.empty())
+      throw UsageError("--train-args: " + why);
   TrainConfig probe;
   CLI::App check{"train"};
   add_train_options(&check, probe);
@@ -126,25 +132,28 @@ static void run_here(const GridPreset& pre, const CompareOpts& o, const std::vec
              counted(int64_t(specs.size()), "run"), jobs, counted(o.grid.threads, "thread"),
              o.grid.arch.empty() ? pre.expected_time : pre.lm_expected_time);
   std::fflush(stdout);
-  struct sigaction sa {}, old_sa{};
-  sa.sa_sigaction = on_compare_sigint;
+  constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction sa {}, old_sa[3];
+  sa.sa_sigaction = on_compare_signal;
   sa.sa_flags = SA_SIGINFO;  // no SA_RESTART: waitpid returns EINTR and the loop sees the flag
   sigemptyset(&sa.sa_mask);
   g_interrupted = 0;
   g_interrupt_from_kill = 0;
-  ::sigaction(SIGINT, &sa, &old_sa);
+  for (int i = 0; i < 3; i++) ::sigaction(kStopSignals[i], &sa, &old_sa[i]);
   const GridOutcome r = run_grid(specs, jobs, print_event, &g_interrupted, &g_interrupt_from_kill);
-  ::sigaction(SIGINT, &old_sa, nullptr);
+  for (int i = 0; i < 3; i++) ::sigaction(kStopSignals[i], &old_sa[i], nullptr);
   try {
     print_report(o.grid.out);
   } catch (const std::exception&) {
     if (!r.failed && !r.interrupted) throw;  // with every run failed there is nothing to report; the failure is the news
   }
   if (r.interrupted) {
-    fmt::print(stderr, "interrupted: {} of {} finished, {} stopped at a checkpoint{}; run the same command again to "
-                       "resume\n", r.done - r.failed, counted(int64_t(specs.size()), "run"), r.stopped,
+    const int sig = g_interrupted;
+    fmt::print(stderr, "{}: {} of {} finished, {} stopped at a checkpoint{}; run the same command again to "
+                       "resume\n", sig == SIGTERM ? "terminated (SIGTERM)" : sig == SIGHUP ? "hung up (SIGHUP)" : "interrupted",
+               r.done - r.failed, counted(int64_t(specs.size()), "run"), r.stopped,
                r.failed ? fmt::format(", {} failed (their logs are named above)", r.failed) : "");
-    exit_code() = 130;
+    exit_code() = 128 + sig;
     return;
   }
   if (r.failed) throw std::runtime_error(fmt::format("{} of {} failed (their logs are named above)", r.failed, counted(int64_t(specs.size()), "run")));
@@ -158,13 +167,17 @@ static void run_compare(CompareOpts o) {
   if (!o.variants.empty() && o.grid.variants.empty())
     throw UsageError("--variants '" + o.variants + "': no variant named (e.g. --variants qk,qq)");
   o.grid.exe = self_exe();
-  o.grid.train = check_train_args(pre, o.grid.extra);
+  o.grid.train = check_train_args(pre, o.grid.extra, o.grid.arch);
   std::vector<RunSpec> specs = plan_grid(pre, o.grid);  // checks variants and widths before anything is written
-  SetupUndo undo(o.grid.out);  // a failed setup (the shared tokenizer, a changed grid) leaves --out as it found it
+  // One compare per grid directory (each run's `attnlab train` locks its own as well).
   std::error_code ec;
-  fs::create_directories(o.grid.out + "/runs", ec);
+  const bool created = fs::create_directories(o.grid.out, ec);
   if (ec || ::access(o.grid.out.c_str(), W_OK) != 0)
     throw std::runtime_error("--out " + o.grid.out + ": cannot create or write the directory");
+  WriterLock lock(o.grid.out, "--out");
+  SetupUndo undo(o.grid.out, created);  // a failed setup (the shared tokenizer, a changed grid) leaves --out as it found it
+  fs::create_directories(o.grid.out + "/runs", ec);
+  if (ec) throw std::runtime_error("--out " + o.grid.out + "/runs: cannot create the directory: " + ec.message());
   set_threads(o.grid.threads);
   ensure_shared_tokenizer(o.grid, [](const std::string& s) {
     fmt::print("{}\n", s);

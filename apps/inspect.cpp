@@ -12,8 +12,10 @@
 #include "autograd/ops.h"
 #include "core/fileio.h"
 #include "core/kernels.h"
+#include "core/threads.h"
 #include "core/usage_error.h"
 #include "core/words.h"
+#include "data/utf8.h"
 #include "models/decode.h"
 
 namespace attn {
@@ -144,12 +146,21 @@ GradInspection inspect_grad(const std::string& variant, int N, int D, uint64_t s
 
 // ---- your own matrices -----------------------------------------------------------------
 
+// A matrix typed on the command line ("1 2; 3 4": rows split by ';', values by spaces or commas)
+// or read from @FILE (a row per line; blank lines skipped; a byte-order mark skipped). Refused:
+// an empty value, an empty row between two ';' ("1;;2"), a value that is not a number or is out
+// of float range, rows of unequal length, more than 64 x 64, a file over 1 MiB.
 Tensor parse_matrix(const std::string& flag, const std::string& given) {
-  const std::string text = !given.empty() && given[0] == '@' ? read_file(given.substr(1)) : given;
+  if (given.empty()) throw UsageError(fmt::format("{}: empty; give a matrix ({} \"1 2; 3 4\": one row per token) or @FILE", flag, flag));
+  if (given == "@") throw UsageError(fmt::format("{} @: no file named after the @ (give @FILE)", flag));
+  const bool from_file = given[0] == '@';
+  std::string text = from_file ? read_file_limited(given.substr(1), int64_t(1) << 20, flag + " " + given) : given;
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text = text.substr(3);
   std::vector<std::vector<float>> rows;
   std::string row;
   std::istringstream lines(text);
   const char split = text.find(';') != std::string::npos ? ';' : '\n';
+  int empty_row = 0;  // the first empty row between ';'s, refused once a row follows it
   while (std::getline(lines, row, split)) {
     for (char& c : row)
       if (c == ',' || c == '\t' || c == '\r' || c == '\n' || c == ';') c = ' ';
@@ -159,11 +170,19 @@ Tensor parse_matrix(const std::string& flag, const std::string& given) {
     while (in >> word) {
       float v = 0;
       auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), v);
+      if (ec == std::errc::result_out_of_range)
+        throw UsageError(fmt::format("{}: '{}' in row {} is out of float range (a float32 holds magnitudes up to {:.4g})",
+                                     flag, word, rows.size() + 1, double(std::numeric_limits<float>::max())));
       if (ec != std::errc() || end != word.data() + word.size() || !std::isfinite(v))
         throw UsageError(fmt::format("{}: '{}' in row {} is not a number", flag, word, rows.size() + 1));
       values.push_back(v);
     }
-    if (values.empty()) continue;
+    if (values.empty()) {
+      // a blank line of a file, or the end after a last ';', is nothing; "1;;2" is a row left out
+      if (split == ';' && !from_file && !empty_row) empty_row = int(rows.size()) + 1;
+      continue;
+    }
+    if (empty_row) throw UsageError(fmt::format("{}: row {} is empty (rows are split by ';': \"1 2; 3 4\")", flag, empty_row));
     if (!rows.empty() && values.size() != rows[0].size())
       throw UsageError(fmt::format("{}: row {} has {}, row 1 has {} (rows are tokens, split by ';')", flag,
                                    rows.size() + 1, counted(int64_t(values.size()), "value"), rows[0].size()));
@@ -197,6 +216,19 @@ GradInspection inspect_matrices(const std::string& variant, const UserMatrices& 
     need(u.dout.dim(0) == N && u.dout.dim(1) == out_cols,
          fmt::format("--dout: {}, but {} is {}x{}: the gradient has the shape of what it is the gradient of", dims(u.dout),
                      out_name, N, out_cols));
+  // Scores beyond float32 print as inf and their softmax as nan; the identities would then compare
+  // nan with nan. Computed in double first, and refused with the largest a float holds.
+  const Tensor& Km = variant == "qk" ? u.k : u.q;
+  double largest = 0;
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < N; j++) {
+      double dot = 0;
+      for (int d = 0; d < D; d++) dot += double(u.q.at({i, d})) * double(Km.at({j, d}));
+      largest = std::max(largest, std::abs(dot) / std::sqrt(double(D)));
+    }
+  const double fmax = double(std::numeric_limits<float>::max());
+  need(largest <= fmax, fmt::format("--q{}: the scores Q {}ᵀ/√d reach {:.3g}, beyond float32's largest, {:.4g}; scale the "
+                                    "matrices down", variant == "qk" ? ", --k" : "", variant == "qk" ? "K" : "Q", largest, fmax));
   GradInspection r;
   r.variant = variant;
   r.tokens = N;
@@ -229,6 +261,8 @@ GradInspection inspect_matrices(const std::string& variant, const UserMatrices& 
   if (variant == "qk") r.tensors["K"] = K->value, r.tensors["dK"] = K->grad;
   if (V) r.tensors["V"] = V->value, r.tensors["O"] = O->value, r.tensors["dV"] = V->grad;
   if (Wo) r.tensors["W_o"] = Wo->value, r.tensors["dW_o"] = Wo->grad;
+  for (auto& [name, t] : r.tensors)  // finite scores can still overflow in the products after them
+    need(all_finite(t), fmt::format("--q: {} overflows float32 with these matrices (largest {:.4g}); scale them down", name, fmax));
   check_identities(r, S, Q, variant == "qk" ? K : nullptr, inv);
   return r;
 }
@@ -359,6 +393,7 @@ static void inspect_attention(const std::string& run_dir, const std::string& tex
   LoadedRun run = load_run(run_dir);
   const Model& m = *run.model;
   const std::string arch = m.cfg.arch;
+  if (!valid_utf8(text)) throw UsageError("--text: invalid UTF-8 (give the sentence as UTF-8 text)");
   if (text.find_first_not_of(" \t") == std::string::npos)
     throw UsageError(fmt::format("--text: empty; give a {}", arch == "seq2seq" ? "source sentence" : "sentence"));
   std::vector<int32_t> ids = run.tok->encode(text);
@@ -491,9 +526,21 @@ void add_inspect_command(CLI::App& app) {
   grad->add_option("--v", g->v, "with --q: V (a row per token): the head's output O = P V");
   grad->add_option("--o", g->o, "with --v: the output projection W_o: O = P V W_o");
   grad->add_option("--dout", g->dout, "with --q: the upstream gradient dL/dO (dL/dP without --v) instead of one drawn from --seed");
-  grad->callback([g]() {
+  grad->callback([g, grad]() {
     std::vector<GradInspection> rs;
-    if (g->q.empty()) {
+    const bool own = grad->count("--q") > 0;
+    const std::pair<const char*, const std::string*> matrices[] = {
+        {"--q", &g->q}, {"--k", &g->k}, {"--v", &g->v}, {"--o", &g->o}, {"--dout", &g->dout}};
+    for (auto [flag, value] : matrices)  // typed but empty (--q ""): not the random example
+      if (grad->count(flag) > 0 && value->empty())
+        throw UsageError(fmt::format("{}: empty; give a matrix ({} \"1 2; 3 4\": one row per token) or @FILE", flag, flag));
+    if (own)
+      for (const char* f : {"--tokens", "--dim"})
+        if (grad->count(f) > 0)
+          throw UsageError(fmt::format("{}: does not apply with --q (the tokens and d are --q's rows and columns)", f));
+    if (own && grad->count("--k") > 0 && g->variant == "qq")
+      throw UsageError("--k: qq has no K (Q stands in for it); drop --k, or give --variant qk or both");
+    if (!own) {
       for (const std::string& f : {g->k, g->v, g->o, g->dout})
         if (!f.empty()) throw UsageError("--k, --v, --o, --dout: go with --q (your own matrices)");
       for (std::string v : {"qk", "qq"})
@@ -530,13 +577,18 @@ void add_inspect_command(CLI::App& app) {
   });
   struct AttOpts {
     std::string run, text, out;
+    int threads = 0;
   };
   auto a = std::make_shared<AttOpts>();
   CLI::App* att = cmd->add_subcommand("attention", "attention maps of a trained run for one sentence");
   att->add_option("--run", a->run, "run directory")->required();
   att->add_option("--text", a->text, "source sentence (a translation run), or the sentence an lm or mlm reads")->required();
   att->add_option("--out", a->out, "directory for heatmaps (default: RUN/attention)");
-  att->callback([a]() { inspect_attention(a->run, a->text, a->out.empty() ? a->run + "/attention" : a->out); });
+  att->add_option("--threads", a->threads, "threads (default: ATTNLAB_THREADS or all cores)")->check(whole_number(0, 1024));
+  att->callback([a]() {
+    set_threads(a->threads);
+    inspect_attention(a->run, a->text, a->out.empty() ? a->run + "/attention" : a->out);
+  });
 }
 
 }  // namespace attn

@@ -4,7 +4,8 @@
 //   attnlab train --config configs/base.toml --variant qq --out runs/qq
 //   attnlab inspect grad --variant both --tokens 3 --dim 2
 // Any error in user input ends with one line "attnlab: error: ..." and a non-zero exit:
-// 1 for files, data and I/O, 2 for commands, flags and their values; 130 after Ctrl-C. A bug in
+// 1 for files, data and I/O (a standard output that cannot be written included), 2 for commands,
+// flags and their values; 130, 143, 129 after SIGINT (Ctrl-C), SIGTERM, SIGHUP. A bug in
 // attnlab itself ends with one line "attnlab: internal error (a bug in attnlab VERSION, please
 // report it): ..." and exit 70.
 #include <fmt/format.h>
@@ -12,7 +13,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <system_error>
 #include <exception>
 #include <new>
 #include <sstream>
@@ -26,32 +30,65 @@
 // Exit codes: 0 success, 1 a runtime error (files, data, I/O, out of memory), 2 a usage error
 // (unknown commands or flags, bad values or combinations of flags: attn::UsageError), 70 an
 // internal error (EX_SOFTWARE of sysexits.h: any other exception, such as an op deep in a layer
-// refusing shapes, is a bug in attnlab), 130 interrupted (Ctrl-C, after saving a checkpoint).
+// refusing shapes, is a bug in attnlab), 128 + the signal when training or a grid stops on
+// SIGINT, SIGTERM or SIGHUP after saving a checkpoint (130, 143, 129).
 constexpr int kRuntimeError = 1;
 constexpr int kUsageError = 2;
 constexpr int kInternalError = 70;
 
+// One line on standard error, after what standard output holds. Never throws: it is how errors
+// are told, and standard error may itself be full or closed (the exit code still says it).
+static void say(const std::string& line) {
+  std::fflush(stdout);
+  std::fputs((line + "\n").c_str(), stderr);
+  std::fflush(stderr);
+}
+
 // The one line of an exception that is no user's fault: what it was, and which build to report.
 static int internal_error(const char* what) {
-  std::fflush(stdout);
-  fmt::print(stderr, "attnlab: internal error (a bug in attnlab {}, please report it): {}\n", attn::attnlab_build(), what);
+  say(fmt::format("attnlab: internal error (a bug in attnlab {}, please report it): {}", attn::attnlab_build(), what));
   return kInternalError;
 }
 
-// Levenshtein distance: how many single-character edits turn a into b.
-static size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); j++) row[j] = j;
-  for (size_t i = 1; i <= a.size(); i++) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); j++) {
-      const size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
+// Standard output or error that could not be written (`> /dev/full`, a full disk, a closed
+// pipe's reader gone without SIGPIPE): the command failed, whatever it computed. `err` is the
+// failed write's errno. Returns the exit code.
+static int stream_failed(int code, int err) {
+  if (std::ferror(stdout)) {
+    say(fmt::format("attnlab: error: standard output: {}", std::strerror(err)));
+    return code ? code : kRuntimeError;
   }
-  return row[b.size()];
+  return code ? code : kRuntimeError;  // standard error: nowhere to say it, the exit code does
+}
+
+// Levenshtein distance: how many single-character edits turn a into b.
+// Edits (insert, delete, replace, swap two neighbours) from a to b: "--setps" is one from "--steps".
+static size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); i++) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); j++) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); i++)
+    for (size_t j = 1; j <= b.size(); j++) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+// The one name nearest to what was typed, or "" when none is near enough to be a typo of it: at
+// most two edits, fewer than half the typed word's letters (dashes not counted: "--d" suggests
+// nothing, not "--lr"), and no other name as near.
+static std::string nearest(const std::string& typed, const std::vector<std::string>& names) {
+  const size_t letters = typed.size() - std::min(typed.find_first_not_of('-'), typed.size());
+  std::string best_name;
+  size_t best = std::min<size_t>(3, (letters + 1) / 2);  // the distance must be below this
+  bool tie = false;
+  for (const std::string& n : names) {
+    const size_t d = edit_distance(typed, n);
+    if (d < best) best = d, best_name = n, tie = false;
+    else if (d == best && !best_name.empty() && n != best_name) tie = true;
+  }
+  return tie ? "" : best_name;
 }
 
 int main(int argc, char** argv) {
@@ -84,10 +121,11 @@ int main(int argc, char** argv) {
     if (word == "help") {
       if (argc == 2) return app.exit(CLI::CallForHelp());
       if (std::find(names.begin(), names.end(), argv[2]) == names.end()) {
-        fmt::print(stderr, "attnlab: error: unknown command '{}' (commands: {})\n", argv[2], fmt::join(names, ", "));
+        say(fmt::format("attnlab: error: unknown command '{}' (commands: {})", argv[2], fmt::join(names, ", ")));
         return 2;
       }
-      std::vector<std::string> help_args = {"--help", argv[2]};  // reversed, as CLI11 takes them
+      std::vector<std::string> help_args = {"--help"};  // reversed, as CLI11 takes them: `help inspect grad`
+      for (int k = argc - 1; k >= 2; k--) help_args.push_back(argv[k]);
       try {
         app.parse(help_args);
       } catch (const CLI::CallForHelp& e) {
@@ -95,13 +133,23 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
-    std::string nearest;
-    size_t best = 3;  // at most two edits away
-    for (auto& n : names)
-      if (size_t d = edit_distance(word, n); d < best) best = d, nearest = n;
-    fmt::print(stderr, "attnlab: error: unknown command '{}'{} (see attnlab --help)\n", word,
-               nearest.empty() ? "" : "; did you mean '" + nearest + "'?");
+    const std::string near = nearest(word, names);
+    say(fmt::format("attnlab: error: unknown command '{}'{} (see attnlab --help)", word,
+                    near.empty() ? "" : "; did you mean '" + near + "'?"));
     return 2;
+  }
+  // A command's own subcommands (inspect grad, corpus extract): a mistyped one named the same way.
+  if (known && argc > 2 && argv[2][0] != '-') {
+    CLI::App* cmd = app.get_subcommand(argv[1]);
+    std::vector<std::string> subs;
+    for (CLI::App* s : cmd->get_subcommands([](CLI::App*) { return true; })) subs.push_back(s->get_name());
+    if (!subs.empty() && std::find(subs.begin(), subs.end(), argv[2]) == subs.end()) {
+      const std::string near = nearest(argv[2], subs);
+      say(fmt::format("attnlab: error: unknown command '{} {}'{} (see attnlab {} --help)", argv[1], argv[2],
+                      near.empty() ? fmt::format(" (commands: {})", fmt::join(subs, ", "))
+                                   : fmt::format("; did you mean '{} {}'?", argv[1], near), argv[1]));
+      return kUsageError;
+    }
   }
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
@@ -131,29 +179,44 @@ int main(int argc, char** argv) {
       for (std::string w; words >> w;) listed.push_back(w);
       std::reverse(listed.begin(), listed.end());
       if (!listed.empty()) msg = fmt::format("unexpected argument(s): {}", fmt::join(listed, " "));
+      // a mistyped flag: the nearest of the command's own (--step: --steps)
+      CLI::App* at = &app;
+      while (!at->get_subcommands().empty()) at = at->get_subcommands().back();
+      if (!listed.empty() && listed[0].rfind("--", 0) == 0) {
+        const std::string typed = listed[0].substr(0, listed[0].find('='));
+        std::vector<std::string> flags;
+        for (const CLI::Option* o : at->get_options())
+          for (const std::string& name : o->get_lnames()) flags.push_back("--" + name);
+        if (const std::string near = nearest(typed, flags); !near.empty()) msg += fmt::format("; did you mean '{}'?", near);
+      }
     }
-    fmt::print(stderr, "attnlab: error: {} (see attnlab {}--help)\n", msg, sub);
+    say(fmt::format("attnlab: error: {} (see attnlab {}--help)", msg, sub));
     return kUsageError;
   } catch (const attn::UsageError& e) {  // a flag's value, or a combination of flags, refused
-    std::fflush(stdout);
-    fmt::print(stderr, "attnlab: error: {}\n", e.what());
+    say(fmt::format("attnlab: error: {}", e.what()));
     return kUsageError;
   } catch (const std::bad_alloc&) {  // a model, batch or corpus larger than this machine's memory
-    std::fflush(stdout);
-    fmt::print(stderr, "attnlab: error: out of memory\n");
+    say("attnlab: error: out of memory");
+    return kRuntimeError;
+  } catch (const std::system_error& e) {  // fmt's print to a full standard output or error; filesystem errors
+    if (std::ferror(stdout) || std::ferror(stderr)) return stream_failed(kRuntimeError, e.code().value());
+    say(fmt::format("attnlab: error: {}", e.what()));
     return kRuntimeError;
   } catch (const std::runtime_error& e) {  // files, data, I/O
-    std::fflush(stdout);
-    fmt::print(stderr, "attnlab: error: {}\n", e.what());
+    say(fmt::format("attnlab: error: {}", e.what()));
     return kRuntimeError;
   } catch (const nlohmann::json::exception& e) {  // a JSON file's content (with_json_file names the file)
-    std::fflush(stdout);
-    fmt::print(stderr, "attnlab: error: {}\n", e.what());
+    say(fmt::format("attnlab: error: {}", e.what()));
     return kRuntimeError;
   } catch (const std::exception& e) {  // std::logic_error (invalid_argument, out_of_range, ...) and the rest
     return internal_error(e.what());
   } catch (...) {
     return internal_error("an exception that is not a std::exception");
   }
+  // What is still in standard output's buffer is written now, not by exit(), whose failure no
+  // one would see: `attnlab translate ... > /dev/full` must not exit 0.
+  errno = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) return stream_failed(attn::exit_code(), errno ? errno : EIO);
+  if (std::fflush(stderr) != 0 || std::ferror(stderr)) return stream_failed(attn::exit_code(), errno ? errno : EIO);
   return attn::exit_code();
 }

@@ -21,7 +21,8 @@ namespace fs = std::filesystem;
 static std::vector<std::string> split_lines(const std::string& text) {
   std::vector<std::string> lines;
   std::string cur;
-  std::istringstream in(text);
+  // A byte-order mark starting the file (Windows editors write one) is not part of line 1.
+  std::istringstream in(text.rfind("\xEF\xBB\xBF", 0) == 0 ? text.substr(3) : text);
   while (std::getline(in, cur)) {
     if (!cur.empty() && cur.back() == '\r') cur.pop_back();
     lines.push_back(cur);
@@ -34,7 +35,16 @@ static void check_utf8(const std::vector<std::string>& lines, const std::string&
     if (!valid_utf8(lines[i])) throw std::runtime_error(fmt::format("{}:{}: invalid UTF-8", path, i + 1));
 }
 
-static bool blank(const std::string& s) { return s.find_first_not_of(" \t") == std::string::npos; }
+// Blank: nothing a tokenizer could use — only spaces (any Unicode space, U+00A0 and U+3000
+// included), tabs, zero-width characters (U+200B-U+200D, U+2060) and byte-order marks (U+FEFF).
+// SentencePiece's normaliser removes or folds all of these, and a corpus of nothing else made it
+// abort the process. (Called after the UTF-8 check: invalid input never reaches here.)
+static bool blank(const std::string& s) {
+  if (s.find_first_not_of(" \t") == std::string::npos) return true;
+  for (char32_t c : utf8_decode(s))
+    if (!(is_unicode_space(c) || (c >= 0x200B && c <= 0x200D) || c == 0x2060 || c == 0xFEFF)) return false;
+  return true;
+}
 
 ParallelCorpus read_parallel(const std::string& src_path, const std::string& tgt_path) {
   auto s = split_lines(read_file(src_path));
@@ -80,6 +90,13 @@ ParallelCorpus read_tsv(const std::string& path) {
   return c;
 }
 
+void require_usable(const ParallelCorpus& split, const std::string& dir, const std::string& name) {
+  if (split.size() > 0) return;
+  throw std::runtime_error(fmt::format("{}: the {} split has no usable pair ({} blank: empty, or only spaces, "
+                                       "zero-width characters or byte-order marks)", dir, name,
+                                       counted(split.skipped_empty, "line")));
+}
+
 CorpusSplits load_corpus_dir(const std::string& dir, const std::string& src_lang, const std::string& tgt_lang) {
   CorpusSplits c;
   c.dir = dir;
@@ -94,7 +111,9 @@ CorpusSplits load_corpus_dir(const std::string& dir, const std::string& src_lang
   c.train = load("train");
   c.valid = load("valid");
   c.test = load("test");
-  if (c.train.size() == 0) throw std::runtime_error(dir + ": the train split is empty");
+  // Refused here, before a tokenizer is trained on it (SentencePiece aborts on an empty input).
+  // An empty valid split is the trainer's to refuse: a corpus without one still loads.
+  require_usable(c.train, dir, "train");
   return c;
 }
 
@@ -172,6 +191,79 @@ ExtractStats extract_gettext_corpus(const std::string& locale_dir, const std::st
     }
     write_file_atomic(fmt::format("{}/{}.en", out_dir, names[s]), a);
     write_file_atomic(fmt::format("{}/{}.{}", out_dir, names[s], lang), b);
+  }
+  return st;
+}
+
+SplitStats split_corpus(const ParallelCorpus& all, const std::string& out_dir, const std::string& src_lang,
+                        const std::string& tgt_lang, int64_t valid, int64_t test, uint64_t seed) {
+  SplitStats st;
+  st.read = int64_t(all.size());
+  st.blank = all.skipped_empty;
+  for (const char* split : {"train", "valid", "test"})
+    for (const std::string& lang : {src_lang, tgt_lang})
+      if (const fs::path f = fs::path(out_dir) / fmt::format("{}.{}", split, lang); fs::exists(f))
+        throw std::runtime_error(fmt::format("--out {}: holds {} already; give a new folder (nothing was written)", out_dir,
+                                             f.filename().string()));
+  // the pairs of each source sentence, in first-seen order; exact duplicates once
+  std::map<std::string, size_t> group_of;
+  std::vector<std::vector<std::string>> targets;  // by group
+  std::vector<std::string> sources;
+  std::unordered_set<std::string> pairs;
+  for (size_t i = 0; i < all.size(); i++) {
+    if (!pairs.insert(all.src[i] + '\t' + all.tgt[i]).second) {
+      st.duplicates++;
+      continue;
+    }
+    auto [it, fresh] = group_of.emplace(all.src[i], sources.size());
+    if (fresh) sources.push_back(all.src[i]), targets.emplace_back();
+    targets[it->second].push_back(all.tgt[i]);
+  }
+  const int64_t unique = st.read - st.duplicates;
+  for (auto& t : targets) st.shared_sources += t.size() > 1 ? 1 : 0;
+  if (valid + test >= unique)
+    throw std::runtime_error(fmt::format("--valid {} and --test {} leave train no pair: the corpus has {} distinct pairs", valid,
+                                         test, unique));
+  // a shuffle of the groups (splitmix64 of the seed: the same on every machine and compiler)
+  std::vector<size_t> order(sources.size());
+  for (size_t i = 0; i < order.size(); i++) order[i] = i;
+  uint64_t x = seed;
+  auto next = [&x] {
+    uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  for (size_t i = order.size(); i > 1; i--) std::swap(order[i - 1], order[next() % i]);
+  std::vector<int> split(sources.size(), 0);  // 0 train, 1 valid, 2 test
+  int64_t want[3] = {0, valid, test}, have[3] = {0, 0, 0};
+  for (size_t g : order)
+    for (int k : {1, 2})
+      if (have[k] + int64_t(targets[g].size()) <= want[k]) {
+        split[g] = k;
+        have[k] += int64_t(targets[g].size());
+        break;
+      }
+  std::string text[3][2];
+  for (size_t g = 0; g < sources.size(); g++)  // each split keeps the input's order
+    for (const std::string& t : targets[g]) {
+      text[split[g]][0] += sources[g] + '\n';
+      text[split[g]][1] += t + '\n';
+      (split[g] == 0 ? st.train : split[g] == 1 ? st.valid : st.test)++;
+    }
+  const bool existed = fs::exists(out_dir);
+  try {
+    StagedDir out(out_dir);
+    const char* names[3] = {"train", "valid", "test"};
+    for (int k = 0; k < 3; k++) {
+      out.write(fmt::format("{}.{}", names[k], src_lang), text[k][0]);
+      out.write(fmt::format("{}.{}", names[k], tgt_lang), text[k][1]);
+    }
+    out.commit();
+  } catch (...) {
+    std::error_code ec;
+    if (!existed) fs::remove_all(out_dir, ec);  // --out as it was: not there
+    throw;
   }
   return st;
 }

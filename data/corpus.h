@@ -26,8 +26,11 @@ struct CorpusSplits {
 ParallelCorpus read_parallel(const std::string& src_path, const std::string& tgt_path);
 // One "source<TAB>target" pair per line; a line without exactly one tab is an error.
 ParallelCorpus read_tsv(const std::string& path);
-// DIR/{train,valid,test}.{src,tgt}, or DIR/{train,valid,test}.tsv.
+// DIR/{train,valid,test}.{src,tgt}, or DIR/{train,valid,test}.tsv. A train split with no usable
+// pair is refused (require_usable); the other splits may be empty.
 CorpusSplits load_corpus_dir(const std::string& dir, const std::string& src_lang, const std::string& tgt_lang);
+// Throws "DIR: the NAME split has no usable pair (N lines blank: ...)" when split holds no pair.
+void require_usable(const ParallelCorpus& split, const std::string& dir, const std::string& name);
 
 struct ExtractStats {
   int64_t files = 0, bad_files = 0, entries = 0, kept = 0, duplicates = 0, train = 0, valid = 0, test = 0;
@@ -38,6 +41,19 @@ struct ExtractStats {
 // deduplicates by source, splits by a hash of the source (~94/3/3) and writes
 // out_dir/{train,valid,test}.{en,<lang>}.
 ExtractStats extract_gettext_corpus(const std::string& locale_dir, const std::string& lang, const std::string& out_dir);
+
+// Bringing your own corpus: one parallel corpus into out_dir/{train,valid,test}.{src,tgt} (the
+// names `attnlab train --corpus out_dir --src-lang src --tgt-lang tgt` reads). Exact duplicate
+// pairs are kept once; every pair of one source sentence goes to one split, so that no source
+// sentence of valid or test is also in train. valid and test get `valid` and `test` pairs, drawn
+// by a shuffle with `seed` (a source with many targets that would overfill them stays in train);
+// train gets the rest. Refused: an out_dir that holds any of the six files already, and sizes that
+// leave train no pair. The six files are replaced together (StagedDir): a failure writes none.
+struct SplitStats {
+  int64_t read = 0, blank = 0, duplicates = 0, shared_sources = 0, train = 0, valid = 0, test = 0;
+};
+SplitStats split_corpus(const ParallelCorpus& all, const std::string& out_dir, const std::string& src_lang,
+                        const std::string& tgt_lang, int64_t valid, int64_t test, uint64_t seed);
 
 // Which split a source sentence belongs to, from its FNV-1a hash: 0 train, 1 valid, 2 test.
 int split_of(const std::string& src);

@@ -212,6 +212,7 @@ std::vector<std::vector<int32_t>> translate_ids(const Transformer& model, const 
   for (size_t i = 0; i < order.size(); i += group) {
     const std::vector<size_t> ids(order.begin() + int64_t(i), order.begin() + int64_t(std::min(order.size(), i + group)));
     decode_group(model, srcs, ids, opt, out);
+    if (opt.on_progress) opt.on_progress(i + ids.size(), srcs.size());
   }
   return out;
 }

@@ -3,6 +3,7 @@
 //   DecodeOptions opt;  opt.beam = 5;
 //   auto out = translate_ids(model, {{12, 7, 99, 2}}, opt);   // token ids in, token ids out
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "models/transformer.h"
@@ -22,6 +23,9 @@ struct DecodeOptions {
   // numerical paths (another CPU's kernels, the cache, another batch) whose scores differ by
   // less than half a gap make the same choice there (tests/decisions.h).
   std::vector<std::vector<float>>* margins = nullptr;
+  // If set: called after each group of sentences with how many are translated of how many (a
+  // long test decoding says how far it has got). It does not change what is decoded.
+  std::function<void(size_t done, size_t total)> on_progress;
 };
 
 // Sources are token id sequences ending in eos; results exclude bos and eos, in the order of

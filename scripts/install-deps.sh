@@ -9,7 +9,7 @@
 set -eu
 
 pkgs="g++ make cmake pkg-config libopenblas-dev catch2 libfmt-dev libcli11-dev \
-nlohmann-json3-dev libsentencepiece-dev sentencepiece gnuplot-nox"
+nlohmann-json3-dev libtomlplusplus-dev libsentencepiece-dev sentencepiece gnuplot-nox"
 if [ "${1:-}" = "--with-torch" ]; then
     pkgs="$pkgs python3 python3-torch python3-numpy gdb parallel bsdutils mount"
 fi

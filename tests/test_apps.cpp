@@ -24,56 +24,11 @@
 
 #include "core/fileio.h"
 #include "core/safetensors.h"
+#include "tests/cli.h"
 #include "tests/skip.h"
 
 namespace fs = std::filesystem;
 using attn::read_file;
-
-struct Result {
-  int code;
-  std::string out;
-};
-
-// A shell command's exit code and output (stdout and stderr together).
-static Result shell(const std::string& cmd) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, out};
-}
-
-// One argument for the shell, in single quotes.
-static std::string shell_quote_arg(const std::string& s) {
-  std::string o = "'";
-  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return o + "'";
-}
-
-// Runs `attnlab <args>` through the shell, capturing stdout and stderr together; env, if given,
-// is put before the command (e.g. "env PATH=/nonexistent").
-static Result attnlab(const std::string& args, const std::string& env = "") {
-  return shell((env.empty() ? "" : env + " ") + std::string(ATTNLAB_BINARY) + " " + args);
-}
-
-static fs::path temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("attnlab-apps-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
-
-static std::string last_line(const std::string& s) {
-  std::string t = s;
-  while (!t.empty() && t.back() == '\n') t.pop_back();
-  return t.substr(t.rfind('\n') == std::string::npos ? 0 : t.rfind('\n') + 1);
-}
-
-static const char* kTiny =
-    "--task reverse --task-train 400 --d-model 16 --heads 2 --enc-layers 1 --dec-layers 1 --d-ff 32 "
-    "--threads 1 --eval-sentences 10 --test-sentences 20 --beam 1 --quiet";
 
 TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs' results") {
   fs::path d = temp_dir("compare");
@@ -279,6 +234,86 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
   REQUIRE(last_line(garbage.out).rfind("attnlab: error:", 0) == 0);
   REQUIRE(read_file((d / "report.md").string()) == report_before);
   fs::remove_all(d / "runs" / "qq-s2");
+  // runs a report should not trust: each refused with the file and why, or named in the report
+  // as left out; a refusal leaves the report as it was
+  {
+    const fs::path runs = d / "runs";
+    const std::string before = read_file((d / "report.md").string());
+    auto refused = [&](const std::string& line) {
+      Result r = attnlab("compare --report " + d.string());
+      INFO(r.out);
+      CHECK(r.code == 1);
+      CHECK(last_line(r.out) == "attnlab: error: " + line);
+      CHECK(read_file((d / "report.md").string()) == before);
+    };
+    auto edit_json = [](const fs::path& p, auto&& f) {
+      auto j = nlohmann::json::parse(read_file(p.string()));
+      f(j);
+      attn::write_file_atomic(p.string(), j.dump(2));
+    };
+    auto copy_run = [&](const std::string& from, const std::string& to) {
+      fs::remove_all(runs / to);
+      fs::create_directories(runs / to);
+      for (const char* f : {"config.json", "results.json", "metrics.csv", "dynamics.csv"}) fs::copy_file(runs / from / f, runs / to / f);
+    };
+    // a copied run counted as a second seed
+    copy_run("qq-s1", "qq-copy");
+    refused(d.string() + "/runs/qq-s1: the same variant (qq), seed (1) and settings as runs/qq-copy: a copy would count one "
+            "result as two seeds; remove one, or train another seed (--seed)");
+    // an lm run among translation runs (its accuracy would fill the BLEU column)
+    edit_json(runs / "qq-copy" / "config.json", [](auto& j) { j["seed"] = 7; j["model"]["arch"] = "lm"; });
+    edit_json(runs / "qq-copy" / "results.json", [](auto& j) { j["arch"] = "lm"; j["test_accuracy"] = 0.5; j["test_ppl"] = 3.0; });
+    refused(d.string() + "/runs/qq-copy: an lm run among seq2seq runs (runs/qk-s1): a report compares runs of one architecture; "
+            "move it to a grid of its own");
+    edit_json(runs / "qq-copy" / "config.json", [](auto& j) { j["model"]["arch"] = "seq2seq"; });
+    refused(d.string() + "/runs/qq-copy/results.json: \"arch\": lm, but config.json says seq2seq");
+    // values out of their range in results.json
+    copy_run("qq-s1", "qq-copy");
+    edit_json(runs / "qq-copy" / "config.json", [](auto& j) { j["seed"] = 7; });
+    edit_json(runs / "qq-copy" / "results.json", [](auto& j) { j["steps"] = -5; });
+    refused(d.string() + "/runs/qq-copy/results.json: \"steps\": expected a number >= 1, got -5");
+    edit_json(runs / "qq-copy" / "results.json", [](auto& j) { j["steps"] = 40; j["test_bleu"] = 140.5; });
+    refused(d.string() + "/runs/qq-copy/results.json: \"test_bleu\": expected a number in [0, 100], got 140.5");
+    edit_json(runs / "qq-copy" / "results.json", [&](auto& j) {
+      j = nlohmann::json::parse(read_file((runs / "qq-s1" / "results.json").string()));
+    });
+    // metrics.csv without its header, with a step twice, with steps reversed
+    const std::string metrics = read_file((runs / "qq-s1" / "metrics.csv").string());
+    const std::string header = metrics.substr(0, metrics.find('\n') + 1), rows = metrics.substr(header.size());
+    const std::string first_row = rows.substr(0, rows.find('\n') + 1), last_row = rows.substr(rows.rfind('\n', rows.size() - 2) + 1);
+    attn::write_file_atomic((runs / "qq-copy" / "metrics.csv").string(), rows);
+    refused(d.string() + "/runs/qq-copy/metrics.csv:1: expected the header line 'step,epoch,train_loss,lr,grad_norm,"
+            "tokens_per_s,train_seconds,wall_seconds,valid_loss...' (12 fields), got '" +
+            first_row.substr(0, std::min<size_t>(80, first_row.size() - 1)) + "'");
+    attn::write_file_atomic((runs / "qq-copy" / "metrics.csv").string(), metrics + last_row);
+    const size_t lines = size_t(std::count(metrics.begin(), metrics.end(), '\n'));
+    const std::string last_step = last_row.substr(0, last_row.find(','));
+    refused(fmt::format("{}/runs/qq-copy/metrics.csv:{}: step {} after step {}: the steps of a run increase (two writers, or "
+                        "lines copied in by hand?)", d.string(), lines + 1, last_step, last_step));
+    attn::write_file_atomic((runs / "qq-copy" / "metrics.csv").string(), header + rows.substr(first_row.size()) + first_row);
+    CHECK_THAT(attnlab("compare --report " + d.string()).out, Catch::Contains("after step " + last_step + ": the steps of a run increase"));
+    // a diverged run: its non-finite values are left out of curves.csv and the plots, and said so;
+    // a folder that is not a run is named, not dropped silently
+    attn::write_file_atomic((runs / "qq-copy" / "metrics.csv").string(), metrics + "1000,0,nan,0.001,inf,1,1,1,nan,nan,0,0\n");
+    attn::write_file_atomic((runs / "qq-copy" / "dynamics.csv").string(),
+                            read_file((runs / "qq-s1" / "dynamics.csv").string()) + "1000,enc.0.self_attn,grad_wq,nan\n");
+    fs::create_directories(runs / "stray");
+    Result noted = attnlab("compare --report " + d.string());
+    INFO(noted.out);
+    REQUIRE(noted.code == 0);
+    const std::string md = read_file((d / "report.md").string());
+    CHECK_THAT(md, Catch::Contains("## Left out\n\n- `runs/stray`: no config.json there, so it is not read as a run"));
+    CHECK_THAT(md, Catch::Contains(fmt::format("- `runs/qq-copy/metrics.csv`: 1 rows with a value that is not a finite number "
+                                               "(the first on line {}) are left out of the curves and plots", lines + 1)));
+    CHECK_THAT(md, Catch::Contains("- `runs/qq-copy/dynamics.csv`: 1 values that are not finite numbers"));
+    const std::string curves = read_file((d / "curves.csv").string()) + read_file((d / "dynamics.csv").string());
+    CHECK_THAT(curves, !Catch::Contains("nan") && !Catch::Contains("inf"));
+    for (auto& e : fs::recursive_directory_iterator(d / "plots"))
+      if (e.path().extension() == ".csv") CHECK_THAT(read_file(e.path().string()), !Catch::Contains("nan") && !Catch::Contains("inf"));
+    fs::remove_all(runs / "qq-copy");
+    fs::remove_all(runs / "stray");
+    REQUIRE(attnlab("compare --report " + d.string()).code == 0);
+  }
   // seed-major: every variant's seed 1 comes before any seed 2
   REQUIRE(p.find("qq-s1") < p.find("qk-s2"));
   REQUIRE(p.find("qk-s2") != std::string::npos);
@@ -681,15 +716,6 @@ TEST_CASE("SIGINT to compare: no new runs start, running ones checkpoint, and th
   fs::remove_all(d);
 }
 
-// Every file's bytes and every directory under dir, by relative path: equal snapshots mean
-// nothing was written, changed or left behind.
-static std::map<std::string, std::string> snapshot(const fs::path& dir) {
-  std::map<std::string, std::string> files;
-  for (auto& e : fs::recursive_directory_iterator(dir))
-    files[fs::relative(e.path(), dir).string()] = e.is_regular_file() ? read_file(e.path().string()) : std::string("(directory)");
-  return files;
-}
-
 TEST_CASE("bad input gets one clear line naming the flag or file, a non-zero exit, and no damage") {
   fs::path d = temp_dir("bad");
   // Each case: its exit code from the table in docs/reliability.md (2 the command line, 1 files
@@ -818,9 +844,27 @@ TEST_CASE("bad input gets one clear line naming the flag or file, a non-zero exi
   attn::write_file_atomic((d / "sect.toml").string(), "# settings\n\n[train]\nsteps = 100\n");
   bad("train --config " + (d / "sect.toml").string() + " --task reverse --out " + (d / "h").string(), 2,
       "--config " + D + "/sect.toml:3: sections are not read: put every setting at the top level, as `name = value`");
-  attn::write_file_atomic((d / "switch.toml").string(), "steps = 100\ngelu = maybe\n");
+  attn::write_file_atomic((d / "switch.toml").string(), "steps = 100\ngelu = \"maybe\"\n");
   bad("train --config " + (d / "switch.toml").string() + " --task reverse --out " + (d / "h").string(), 2,
       "--config " + D + "/switch.toml:2: 'gelu' is a switch and takes true or false");
+  // what is not TOML, read by toml++: the line of the fault, and the parser's own words
+  const std::vector<std::array<std::string, 3>> files = {  // name, text, the line after "--config FILE"
+      {"bare.toml", "steps = 100\ngelu = maybe\n", ":2: Error while parsing value: could not determine value type"},
+      {"twice.toml", "steps = 100\n# again\nsteps = 200\n",
+       ":3: Error while parsing key-value pair: cannot redefine existing integer 'steps'"},
+      {"spelt.toml", "d-model = 32\nheads = 2\nd_model = 64\n", ":3: d_model sets the same option as d-model on line 1"},
+      {"dotted.toml", "steps = 100\n\nmodel.heads = 2\n",
+       ":3: sections are not read: put every setting at the top level, as `name = value`"},
+      {"tables.toml", "steps = 100\n[[run]]\nseed = 1\n",
+       ":2: sections are not read: put every setting at the top level, as `name = value`"},
+      {"date.toml", "steps = 100\nseed = 1979-05-27\n", ":2: seed: a date or time is not a setting"},
+      {"utf8.toml", "variant = \"\xff\"\n", ":1: Encountered invalid utf-8 sequence"},
+  };
+  for (const auto& [name, text, line] : files) {
+    attn::write_file_atomic((d / name).string(), text);
+    bad("train --config " + (d / name).string() + " --task reverse --out " + (d / "h").string(), 2,
+        "--config " + D + "/" + name + line);
+  }
   // numbers out of range or not numbers at all, named with what was expected
   const std::string out = " --task reverse --out " + (d / "k").string();
   const std::vector<std::array<std::string, 3>> numbers = {  // flag, value, what it takes
@@ -1007,6 +1051,15 @@ TEST_CASE("every switch can be set in a config file as a TOML boolean") {
   CHECK(cfg.at("model").at("post_ln") == true);
   CHECK(cfg.at("match_params") == false);
   CHECK(cfg.at("steps") == 2);
+  // TOML the hand-written reader did not take: a BOM, digit separators, a multi-line string
+  attn::write_file_atomic((d / "toml.toml").string(), "\xEF\xBB\xBF# a BOM first\nsteps = 1_2\nvariant = \"\"\"qq\"\"\"\nlr = 2.5e-3\n");
+  Result t = attnlab("train --config " + (d / "toml.toml").string() + " " + kTiny + " --eval-every 6 --out " + (d / "toml").string());
+  INFO(t.out);
+  REQUIRE(t.code == 0);
+  const auto tc = nlohmann::json::parse(read_file((d / "toml" / "config.json").string()));
+  CHECK(tc.at("steps") == 12);
+  CHECK(tc.at("variant") == "qq");
+  CHECK(tc.at("lr").get<double>() == double(2.5e-3f));  // lr is a float, kept exactly in config.json
   fs::remove_all(d);
 }
 
@@ -1091,7 +1144,87 @@ TEST_CASE("a tokenizer left in --out by an earlier attempt with another --vocab 
   CHECK(damaged.code == 1);
   CHECK_THAT(last_line(damaged.out), Catch::StartsWith("attnlab: error: " + run + "/tokenizer.json: not valid JSON"));
   attn::write_file_atomic(run + "/tokenizer.json", record);
+  // Shared with --tokenizer: without --vocab the tokenizer's own size is taken; with another one
+  // the refusal does not suggest removing the files another run uses.
+  const std::string other = (d / "other").string();
+  auto shared = [&](const std::string& flags) {
+    return "train --corpus " + (d / "corpus").string() + " --d-model 16 --heads 2 --enc-layers 1 --dec-layers 1 --d-ff 32 "
+           "--steps 2 --eval-every 2 --eval-sentences 0 --test-sentences 2 --beam 1 --threads 1 --quiet --tokenizer " + run +
+           "/tokenizer --out " + other + flags;
+  };
+  Result taken = attnlab(shared(""));
+  INFO(taken.out);
+  CHECK(taken.code == 0);
+  CHECK(nlohmann::json::parse(read_file(other + "/config.json")).at("vocab") == 40);
+  fs::remove_all(other);
+  Result wrong = attnlab(shared(" --vocab 50"));
+  CHECK(wrong.code == 2);
+  CHECK(last_line(wrong.out) == "attnlab: error: --vocab 50: the tokenizer " + run + "/tokenizer.model was trained with vocab "
+                                "40; give --vocab 40, or leave --vocab out to take the tokenizer's");
+  CHECK_FALSE(fs::exists(other));
+  // a damaged shared tokenizer is named as itself (not as the run's copy of it)
+  const std::string model = read_file(run + "/tokenizer.model");
+  attn::write_file_atomic(run + "/tokenizer.model", model.substr(0, model.size() / 2));
+  Result broken = attnlab(shared(""));
+  INFO(broken.out);
+  CHECK(broken.code == 1);
+  CHECK_THAT(last_line(broken.out), Catch::StartsWith("attnlab: error: " + run + "/tokenizer.model"));
+  CHECK_FALSE(fs::exists(other));
+  attn::write_file_atomic(run + "/tokenizer.model", model);
   fs::remove_all(d);
+}
+
+TEST_CASE("a real full disk (a small tmpfs) while a report is written: exit 1, the previous report whole", "[tmpfs]") {
+  fs::path d = temp_dir("tmpfs-report");
+  const fs::path mnt = d / "mnt";
+  fs::create_directories(mnt);
+  const bool mounted = shell("mount -t tmpfs -o size=2m tmpfs " + mnt.string()).code == 0;
+  if (!mounted) fs::remove_all(d);
+  skip_unless(mounted, "cannot mount a tmpfs here (needs root and mount)");
+  struct Unmount {
+    fs::path at;
+    ~Unmount() {
+      shell("umount " + at.string());
+      fs::remove_all(at.parent_path());
+    }
+  } unmount{mnt};
+  const fs::path g = mnt / "g";
+  Result grid = attnlab("compare --task reverse --out " + g.string() + " --variants qk,qq --jobs 1 "
+                        "--train-args=--steps,20,--d-model,16,--d-ff,32,--eval-every,10,--test-sentences,10,--eval-sentences,5,--threads,1");
+  INFO(grid.out);
+  REQUIRE(grid.code == 0);
+  for (auto& run : {"qk-s1", "qq-s1"})  // the checkpoints are not the report's: room for the test
+    for (auto& e : fs::directory_iterator(g / "runs" / run))
+      if (e.path().extension() == ".safetensors" || e.path().filename() == "checkpoints") fs::remove_all(e.path());
+  auto report_files = [&] {
+    auto all = snapshot(g);
+    for (auto it = all.begin(); it != all.end();) it = it->first.rfind("runs", 0) == 0 ? all.erase(it) : std::next(it);
+    return all;
+  };
+  const auto before = report_files();
+  REQUIRE(before.count("report.md") == 1);
+  REQUIRE(before.count("plots/valid_loss_by_step.png") == 1);
+  // fill the disk to within a few kB, in steps: every size between "report.md does not fit" and
+  // "a PNG does not fit" fails somewhere else, and each must leave the report whole
+  for (int64_t room : {4 * 1024, 24 * 1024, 64 * 1024, 160 * 1024}) {
+    fs::remove(mnt / "filler");
+    const auto space = fs::space(mnt);
+    const int64_t fill = int64_t(space.available) - room;
+    if (fill <= 0) continue;
+    {
+      std::ofstream f(mnt / "filler", std::ios::binary);
+      f << std::string(size_t(fill), 'x');
+    }
+    Result full = attnlab("compare --report " + g.string());
+    INFO("room " << room << ": " << full.out);
+    if (full.code == 0) continue;  // it fitted
+    CHECK(full.code == 1);
+    CHECK_THAT(last_line(full.out), Catch::StartsWith("attnlab: error: " + g.string() + "/") &&
+                                        Catch::Contains("the previous files in " + g.string() + " are untouched"));
+    CHECK(report_files() == before);
+  }
+  fs::remove(mnt / "filler");
+  CHECK(attnlab("compare --report " + g.string()).code == 0);
 }
 
 TEST_CASE("a real full disk (a small tmpfs) while the tokenizer is written: one line, exit 1, --out not left behind", "[tmpfs]") {

@@ -1,11 +1,13 @@
 // train/config.cpp — TrainConfig to and from config.json, its checks, and what runs compare by.
 #include "train/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/usage_error.h"
 
@@ -84,12 +86,68 @@ json comparable_settings(const json& config) {
   json out = json::object();
   for (auto& [key, value] : config.items())
     if (!per_run.count(key)) out[key] = value;
+  // What an architecture does not use (train refuses it typed, train/config.h) does not tell runs
+  // apart: an lm has no encoder and decodes no translation, an mlm has no decoder.
+  const std::string arch = config.contains("model") ? config.at("model").value("arch", std::string("seq2seq")) : "seq2seq";
+  if (arch != "seq2seq") out.erase("beam");
   // --match-params --match-widen d_model widens d_model itself: it then belongs to the variant.
   const bool widened = config.value("match_params", false) && config.value("match_widen", "d_ff") == "d_model";
   if (config.contains("model"))
     for (auto& [key, value] : config.at("model").items())
-      if (model_keys.count(key) && !(widened && key == "d_model")) out["model." + key] = value;
+      if (model_keys.count(key) && !(widened && key == "d_model") && !(arch == "lm" && key == "enc_layers") &&
+          !(arch == "mlm" && key == "dec_layers"))
+        out["model." + key] = value;
   return out;
+}
+
+std::string flag_not_applying(const std::string& flag, const std::string& arch) {
+  if (arch == "lm" && flag == "--enc-layers") return "--enc-layers: does not apply to --arch lm (a decoder-only model: its layers are --dec-layers)";
+  if (arch == "mlm" && flag == "--dec-layers") return "--dec-layers: does not apply to --arch mlm (an encoder-only model: its layers are --enc-layers)";
+  if (arch != "seq2seq" && flag == "--beam") return fmt::format("--beam: does not apply to --arch {} (it decodes no translation)", arch);
+  if (arch == "seq2seq" && flag == "--lm-text") return "--lm-text: applies to --arch lm and mlm (a translation model reads both sides)";
+  return "";
+}
+
+const std::vector<std::string>& resume_may_change() {
+  static const std::vector<std::string> flags = {"--steps", "--threads", "--quiet"};
+  return flags;
+}
+
+std::string resume_conflict(json saved, json given, const std::vector<std::string>& flags, const std::string& run_dir) {
+  for (json* j : {&saved, &given})  // config.json leaves out a translation model's arch (runs from before lm and mlm)
+    if (j->contains("model") && !j->at("model").contains("arch")) (*j)["model"]["arch"] = "seq2seq";
+  // Read or handled elsewhere: where the run is, the switch itself, the file the flags came from,
+  // and --tokenizer (compared by its files, see apps/commands.cpp).
+  static const std::set<std::string> not_settings = {"--out", "--resume", "--config", "--tokenizer"};
+  // a value as it would be typed: 3e-3 (not the float's 0.003000000026077032), qq, true
+  auto shown = [](const json& v) {
+    if (v.is_string()) return v.get<std::string>().empty() ? std::string("''") : v.get<std::string>();
+    if (v.is_number_float()) return fmt::format("{:g}", v.get<double>());
+    return v.dump();
+  };
+  // --match-params widened one dimension of the saved model: the typed value is the one before it.
+  const std::string widened = saved.value("match_params", false) ? saved.value("match_widen", std::string("d_ff")) : "";
+  const auto& may = resume_may_change();
+  for (const std::string& flag : flags) {
+    if (not_settings.count(flag) || std::find(may.begin(), may.end(), flag) != may.end()) continue;
+    std::string key = flag.substr(flag.find_first_not_of('-'));
+    std::replace(key.begin(), key.end(), '-', '_');
+    const json* was = saved.contains(key) ? &saved.at(key) : nullptr;
+    const json* now = given.contains(key) ? &given.at(key) : nullptr;
+    if (!was && saved.contains("model") && saved.at("model").contains(key)) {
+      if (key == widened) continue;
+      was = &saved.at("model").at(key);
+      now = given.contains("model") && given.at("model").contains(key) ? &given.at("model").at(key) : nullptr;
+    }
+    if (!was && !now)
+      return fmt::format("{}: does not apply to --resume (it acts on a run's first step); resume without it", flag);
+    if (!was || !now || *was != *now)
+      return fmt::format("{}{}: the run in {} has {} {}, and a resumed run keeps its settings (only {} may change); "
+                         "train it under another --out to change it", flag,
+                         now && now->is_boolean() ? "" : " " + (now ? shown(*now) : std::string("(not set)")), run_dir, key,
+                         was ? shown(*was) : "(not set)", fmt::join(may, ", "));
+  }
+  return "";
 }
 
 std::string default_corpus_dir() {

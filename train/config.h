@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -46,6 +47,8 @@ struct TrainConfig {
   // where and how (not in config.json)
   std::string out = "runs/default";
   bool resume = false;
+  bool steps_given = false;
+  bool vocab_given = true;       // false: a --tokenizer's own vocabulary size is taken (the command line: --vocab not typed)      // with resume: `steps` is the new budget (else the run's own stands)
   bool dump_tape = false;        // show the tape of the first step (through the progress callback)
   std::string dot;               // write the first step's tape as Graphviz
   bool quiet = false;
@@ -62,6 +65,20 @@ struct TrainConfig {
 // the variant and seed, and what the variant and --match-params derive from them (W_k, d_ff of a
 // widened model). Not: where the run writes, its threads, or how its output is printed.
 nlohmann::json comparable_settings(const nlohmann::json& config);
+
+// The flags a resumed run may change; any other flag given with --resume must have the run's own
+// value (train --help lists these).
+const std::vector<std::string>& resume_may_change();
+// With --resume: the first of `flags` (as typed, e.g. "--d-model") whose value in `given`
+// (TrainConfig::to_json of the command line) differs from the run's config.json `saved`, as a
+// refusal naming the flag, the run's value and the given one; empty when all agree. A flag with
+// no place in config.json (--dot, --dump-tape) does not apply to a resumed run and is refused.
+std::string resume_conflict(nlohmann::json saved, nlohmann::json given, const std::vector<std::string>& flags,
+                            const std::string& run_dir);
+
+// Why `flag` (as typed: "--enc-layers") does not apply to a model of `arch`, or "" when it does:
+// --enc-layers for an lm, --dec-layers for an mlm, --beam for either, --lm-text for translation.
+std::string flag_not_applying(const std::string& flag, const std::string& arch);
 
 // The embedded default corpus directory (data/corpora/gettext-en-de in the source tree, or
 // ATTNLAB_DATA_DIR), resolved at run time.

@@ -44,11 +44,13 @@ std::vector<std::string> translate_texts(const Transformer& model, const Tokeniz
 }
 
 std::pair<double, double> bleu_chrf(const Transformer& model, const Tokenizer& tok, const ParallelCorpus& c, int n,
-                                    int beam, std::vector<std::string>* hyps_out) {
+                                    int beam, std::vector<std::string>* hyps_out,
+                                    std::function<void(size_t, size_t)> on_progress) {
   const size_t k = std::min<size_t>(size_t(n), c.size());
   std::vector<std::string> src(c.src.begin(), c.src.begin() + int64_t(k)), ref(c.tgt.begin(), c.tgt.begin() + int64_t(k));
   DecodeOptions opt;
   opt.beam = beam;
+  opt.on_progress = std::move(on_progress);
   std::vector<std::string> hyps = translate_texts(model, tok, src, opt);
   if (hyps_out) *hyps_out = hyps;
   return {corpus_bleu(hyps, ref).score, corpus_chrf(hyps, ref)};

@@ -42,9 +42,10 @@ std::vector<std::string> translate_texts(const Transformer& model, const Tokeniz
                                          std::vector<CutLine>* cut = nullptr);
 
 // Corpus BLEU and chrF of the first n pairs of c, translated with `beam`; the translations in
-// *hyps_out when given.
+// *hyps_out when given; `on_progress` as DecodeOptions' (sentences translated so far, of n).
 std::pair<double, double> bleu_chrf(const Transformer& model, const Tokenizer& tok, const ParallelCorpus& c, int n,
-                                    int beam, std::vector<std::string>* hyps_out = nullptr);
+                                    int beam, std::vector<std::string>* hyps_out = nullptr,
+                                    std::function<void(size_t, size_t)> on_progress = {});
 
 // One row of dynamics.csv.
 struct DynRow {

@@ -130,6 +130,7 @@ struct Cell {
 
 struct Grid {
   std::string dir, baseline;
+  std::string out;  // where the report's files are written before they replace the old ones (StagedDir)
   double recipe_lr = 0;
   std::vector<std::string> variants;  // table order, baseline first
   std::vector<int> widths;
@@ -301,8 +302,7 @@ std::optional<double> final_diag_mass(const std::string& dir, const Cell& c, con
 }
 
 std::string plots(const Grid& g, std::vector<std::pair<std::string, std::string>>& images) {
-  fs::remove_all(g.dir + "/plots");
-  fs::create_directories(g.dir + "/plots");
+  fs::create_directories(g.out + "/plots");  // replaces the earlier report's plots/ whole (StagedDir)
   std::string gp = gnuplot_header();
   std::vector<Series> loss, bleu, cost, dist, diag_enc, diag_dec;
   for (size_t i = 0; i < g.variants.size(); i++) {
@@ -328,24 +328,24 @@ std::string plots(const Grid& g, std::vector<std::pair<std::string, std::string>
     images.push_back({caption, "plots/" + name + ".png"});
   };
   add("Validation loss against parameters (log scale), one line per variant through its widths; bars: seed standard deviation",
-      "loss_vs_params", xy_plot(g.dir, "loss_vs_params", "validation loss against parameters", "parameters (log scale)",
+      "loss_vs_params", xy_plot(g.out, "loss_vs_params", "validation loss against parameters", "parameters (log scale)",
                                 "validation loss (nats per target token)", loss, true, false));
   add("Test BLEU against parameters (log scale); bars: seed standard deviation", "bleu_vs_params",
-      xy_plot(g.dir, "bleu_vs_params", "test BLEU against parameters", "parameters (log scale)", "test BLEU", bleu, true, false));
+      xy_plot(g.out, "bleu_vs_params", "test BLEU against parameters", "parameters (log scale)", "test BLEU", bleu, true, false));
   add("Validation loss against the training step's product operations per target token (forward and backward, counted "
       "from the ops' shapes as attnlab bench counts them; sentences of 24 tokens)",
-      "loss_vs_flops", xy_plot(g.dir, "loss_vs_flops", "validation loss against operations", "MFLOP per target token (log scale)",
+      "loss_vs_flops", xy_plot(g.out, "loss_vs_flops", "validation loss against operations", "MFLOP per target token (log scale)",
                                "validation loss (nats per target token)", cost, true, false));
   add("Distance from the baseline's frontier: the variant's loss minus " + g.baseline + "'s interpolated at the same "
       "parameter count (above 0: worse); bars: the summed seed spread",
-      "frontier_distance", xy_plot(g.dir, "frontier_distance", "validation loss minus the frontier of " + g.baseline, "parameters (log scale)",
+      "frontier_distance", xy_plot(g.out, "frontier_distance", "validation loss minus the frontier of " + g.baseline, "parameters (log scale)",
                                    "difference in validation loss (nats)", dist, true, true));
   add("Attention mass on the diagonal P(i,i) at the end of training, encoder self-attention, by width (mean over layers "
       "and seeds)", "diag_mass_enc_by_width",
-      xy_plot(g.dir, "diag_mass_enc_by_width", "diagonal attention mass, encoder self-attention", "d_model (log scale)",
+      xy_plot(g.out, "diag_mass_enc_by_width", "diagonal attention mass, encoder self-attention", "d_model (log scale)",
               "P(i,i), mean over query positions", diag_enc, true, false));
   add("The same for decoder self-attention (causal: the first position can only attend to itself)", "diag_mass_dec_by_width",
-      xy_plot(g.dir, "diag_mass_dec_by_width", "diagonal attention mass, decoder self-attention", "d_model (log scale)",
+      xy_plot(g.out, "diag_mass_dec_by_width", "diagonal attention mass, decoder self-attention", "d_model (log scale)",
               "P(i,i), mean over query positions", diag_dec, true, false));
   // Each variant against the baseline at the same step, through training, one line per width:
   // x is the baseline's loss at that step (falling from left to right as training goes on), so
@@ -367,7 +367,7 @@ std::string plots(const Grid& g, std::vector<std::pair<std::string, std::string>
       by_width.push_back(s);
     }
     const std::string name = "progress_" + v;
-    const std::string script = xy_plot(g.dir, name, v + " minus " + g.baseline + " at the same step, by width",
+    const std::string script = xy_plot(g.out, name, v + " minus " + g.baseline + " at the same step, by width",
                                        "validation loss of " + g.baseline + " at that step (training runs left to right)",
                                        "difference in validation loss (nats)", by_width, false, true);
     if (!script.empty())
@@ -376,8 +376,8 @@ std::string plots(const Grid& g, std::vector<std::pair<std::string, std::string>
               "difference follows how far training has got, not the width",
           name, "set xrange [*:*] reverse\n" + script + "set xrange [*:*] noreverse\n");
   }
-  write_file_atomic(g.dir + "/progress.csv", progress_csv);
-  write_file_atomic(g.dir + "/frontier.gp", gp);
+  write_file_atomic(g.out + "/progress.csv", progress_csv);
+  write_file_atomic(g.out + "/frontier.gp", gp);
   return gp;
 }
 
@@ -450,7 +450,7 @@ std::string sweep_section(const Grid& g) {
     csv += fmt::format("{},{},{:g},{},{},{:.5f},{},{}\n", r->d_model, r->variant, r->lr, r->seed, r->name, r->valid_loss,
                        num(recipe, "{:.5f}"), num(minus, "{:.5f}"));
   }
-  write_file_atomic(g.dir + "/sweep.csv", csv);
+  write_file_atomic(g.out + "/sweep.csv", csv);
   return md;
 }
 
@@ -516,6 +516,8 @@ std::string write_frontier_report(const std::string& dir, const std::string& bas
   Grid g = gather(dir, baseline);
   if (g.cells.empty()) throw std::runtime_error(dir + "/runs: no finished runs to report on");
   measure(g);
+  StagedDir out(dir);  // every file below is written there first: a failure leaves the old report whole
+  g.out = out.path();
   std::string summary = fmt::format("{:<12} {:>7} {:>5} {:>10} {:>10} {:>9}  {}\n", "variant", "d_model", "seeds", "params",
                                     "valid loss", "vs front", "verdict");
   for (int w : g.widths)
@@ -548,7 +550,8 @@ std::string write_frontier_report(const std::string& dir, const std::string& bas
   std::vector<std::pair<std::string, std::string>> images;
   plots(g, images);
   const bool have_gnuplot = std::system("command -v gnuplot >/dev/null 2>&1") == 0;
-  const bool drew = have_gnuplot && std::system(fmt::format("cd '{}' && gnuplot frontier.gp 2>frontier.log", dir).c_str()) == 0;
+  const bool drew = have_gnuplot && std::system(fmt::format("cd '{}' && gnuplot frontier.gp 2>frontier.log", out.path()).c_str()) == 0;
+  if (have_gnuplot && !drew) out.check_written("gnuplot");
   md += "\n## Plots\n\n";
   if (!drew) md += "The plots were not drawn (gnuplot missing or failed: see `frontier.log`); their data is in `plots/*.csv` and `gnuplot frontier.gp` draws them.\n\n";
   for (auto& [caption, path] : images) md += fmt::format("### {}\n\n![{}]({})\n\n", caption, caption, path);
@@ -560,10 +563,11 @@ std::string write_frontier_report(const std::string& dir, const std::string& bas
   md += "\n## Files\n\n`summary.csv` (one row per run), `frontier.csv` (the table above), `sweep.csv` (the learning-rate "
         "check), `progress.csv` (each variant against the baseline at every evaluated step), `summary.txt` (the table in brief), `plots/*.csv` and `frontier.gp` (the plots' data and script), "
         "`widths/d<W>/` (each width's report; its `runs/` link to this grid's runs).\n";
-  write_file_atomic(dir + "/summary.csv", summary_csv(g));
-  write_file_atomic(dir + "/frontier.csv", frontier_csv(g));
-  write_file_atomic(dir + "/summary.txt", summary);
-  write_file_atomic(dir + "/report.md", md);
+  out.write("summary.csv", summary_csv(g));
+  out.write("frontier.csv", frontier_csv(g));
+  out.write("summary.txt", summary);
+  out.write("report.md", md);
+  out.commit();
   return dir + "/report.md";
 }
 

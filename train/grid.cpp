@@ -3,7 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -215,7 +215,14 @@ std::vector<RunSpec> plan_grid(const GridPreset& pre, const GridOptions& o) {
     r.args = {o.exe, "train", "--variant", v, "--seed", std::to_string(s), "--out", r.dir, "--tokenizer", tok,
               "--threads", std::to_string(o.threads), "--resume"};
     r.args.insert(r.args.end(), data_flags.begin(), data_flags.end());
-    r.args.insert(r.args.end(), pre.flags.begin(), pre.flags.end());
+    for (size_t i = 0; i < pre.flags.size(); i++) {  // only the preset's flags that apply to this architecture
+      const bool value_follows = i + 1 < pre.flags.size() && pre.flags[i + 1].rfind("--", 0) != 0;
+      if (!flag_not_applying(pre.flags[i], o.arch.empty() ? "seq2seq" : o.arch).empty()) {
+        i += value_follows;
+        continue;
+      }
+      r.args.push_back(pre.flags[i]);
+    }
     r.args.insert(r.args.end(), arch_flags.begin(), arch_flags.end());
     if (width)
       for (const std::string& f : std::vector<std::string>{"--d-model", std::to_string(width), "--d-ff", std::to_string(4 * width), "--heads",
@@ -325,14 +332,18 @@ void ensure_shared_tokenizer(const GridOptions& o, const std::function<void(cons
   const std::string tok = o.out + "/tokenizer";
   const TrainConfig& probe = o.train;  // vocabulary, languages and task size as every run gets them
   if (fs::exists(tok + ".model") || fs::exists(tok + ".symbols")) {
-    if (o.task.empty()) check_tokenizer_settings(tok, probe.vocab);
+    if (o.task.empty()) check_tokenizer_settings(tok, probe.vocab, true);
     return;
   }
   note(fmt::format("training the shared tokenizer ({})...", o.task.empty() ? "SentencePiece" : "symbols"));
   // Built from the same training split each run would read (synthetic tasks: symbols).
   CorpusSplits text;
   if (!o.task.empty()) text.train = synthetic_task(o.task, probe.task_train, probe.seed * 7919);
-  else text = load_corpus_dir(o.corpus.empty() ? default_corpus_dir() : o.corpus, probe.src_lang, probe.tgt_lang);
+  else {
+    const std::string dir = o.corpus.empty() ? default_corpus_dir() : o.corpus;
+    text = load_corpus_dir(dir, probe.src_lang, probe.tgt_lang);
+    require_usable(text.valid, dir, "valid");  // as each run would refuse it, before the tokenizer
+  }
   auto lines = text.train.src;
   lines.insert(lines.end(), text.train.tgt.begin(), text.train.tgt.end());
   if (!o.task.empty()) Tokenizer::build_symbols(lines, tok);
@@ -344,20 +355,48 @@ void ensure_shared_tokenizer(const GridOptions& o, const std::function<void(cons
 
 // ---- running ---------------------------------------------------------------------------
 
+// Starts one `attnlab train`, its output appended to the run's train.log. The child gets
+// SIGTERM when the thread that started it ends (PR_SET_PDEATHSIG, which follows the forking
+// thread, not the process: run_grid forks from the thread that waits), so a grid killed with
+// kill -9 takes its runs down with it, each at a checkpoint, instead of leaving them writing.
 static pid_t launch(const RunSpec& r) {
   fs::create_directories(r.dir);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
   const std::string log = r.dir + "/train.log";
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
   std::vector<char*> argv;
   for (auto& a : r.args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  pid_t pid;
-  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::runtime_error(fmt::format("could not start {}: {}", argv[0], std::strerror(rc)));
+  const pid_t parent = ::getpid();
+  int report[2];  // the child writes errno here when exec fails; closed on a successful exec
+  if (::pipe2(report, O_CLOEXEC) != 0) throw std::runtime_error(fmt::format("could not start {}: {}", argv[0], std::strerror(errno)));
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int err = errno;
+    ::close(report[0]), ::close(report[1]);
+    throw std::runtime_error(fmt::format("could not start {}: {}", argv[0], std::strerror(err)));
+  }
+  if (pid == 0) {  // only async-signal-safe calls until exec
+    int err = 0;
+    if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || ::getppid() != parent) err = ECHILD;  // the grid already gone
+    const int fd = err ? -1 : ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (!err && (fd < 0 || ::dup2(fd, STDOUT_FILENO) < 0 || ::dup2(fd, STDERR_FILENO) < 0)) err = errno;
+    if (!err) {
+      ::execve(argv[0], argv.data(), environ);
+      err = errno;
+    }
+    [[maybe_unused]] ssize_t n = ::write(report[1], &err, sizeof err);
+    ::_exit(127);
+  }
+  ::close(report[1]);
+  int err = 0;
+  ssize_t n;
+  while ((n = ::read(report[0], &err, sizeof err)) < 0 && errno == EINTR) {
+  }
+  ::close(report[0]);
+  if (n == ssize_t(sizeof err)) {
+    int status;
+    ::waitpid(pid, &status, 0);
+    throw std::runtime_error(fmt::format("could not start {}: {}", argv[0], std::strerror(err)));
+  }
   return pid;
 }
 
@@ -392,7 +431,7 @@ GridOutcome run_grid(const std::vector<RunSpec>& specs, int jobs, const std::fun
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, 0);
     if (*interrupted && *from_kill && !passed_on) {
-      for (auto& [child, spec] : running) ::kill(child, SIGINT);
+      for (auto& [child, spec] : running) ::kill(child, int(*interrupted));
       passed_on = true;
     }
     if (pid < 0 && errno == EINTR) continue;
@@ -401,7 +440,8 @@ GridOutcome run_grid(const std::vector<RunSpec>& specs, int jobs, const std::fun
     if (it == running.end()) continue;
     const RunSpec& r = *it->second;
     running.erase(it);
-    if (*interrupted && WIFEXITED(status) && WEXITSTATUS(status) == 130) {
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (*interrupted && (code == 128 + SIGINT || code == 128 + SIGTERM || code == 128 + SIGHUP)) {
       out.stopped++;
       on_event(event(GridEvent::Kind::Stopped, r));
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && fs::exists(r.dir + "/results.json")) {

@@ -96,9 +96,10 @@ struct GridOutcome {
   bool interrupted = false;
 };
 // Runs the specs `jobs` at a time, each as a process with its output in <run>/train.log;
-// finished runs (results.json) are skipped. When *interrupted becomes set no new run starts;
-// with *from_kill also set (a SIGINT sent to this process alone) it is passed on to the runs,
-// which save a checkpoint and stop.
+// finished runs (results.json) are skipped. When *interrupted becomes set (to the signal's
+// number: SIGINT, SIGTERM or SIGHUP) no new run starts; with *from_kill also set (a signal sent
+// to this process alone) the same signal is passed on to the runs, which save a checkpoint and
+// stop with 128 + it.
 GridOutcome run_grid(const std::vector<RunSpec>& specs, int jobs, const std::function<void(const GridEvent&)>& on_event,
                      const volatile std::sig_atomic_t* interrupted, const volatile std::sig_atomic_t* from_kill);
 

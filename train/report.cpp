@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "core/json_file.h"
+#include "core/usage_error.h"
 #include "core/words.h"
 #include "train/config.h"
 #include "core/fileio.h"
@@ -23,17 +24,32 @@ namespace attn {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-std::vector<RunSummary> read_runs(const std::string& dir) {
+// A results.json number that must lie in [lo, hi]: otherwise the file is refused by name.
+static double in_range(const json& res, const char* key, double lo, double hi) {
+  const double v = res.at(key).get<double>();
+  if (!(v >= lo && v <= hi))
+    throw UsageError(hi == INFINITY ? fmt::format("\"{}\": expected a number >= {}, got {}", key, lo, res.at(key).dump())
+                                    : fmt::format("\"{}\": expected a number in [{}, {}], got {}", key, lo, hi, res.at(key).dump()));
+  return v;
+}
+
+std::vector<RunSummary> read_runs(const std::string& dir, std::vector<std::string>* left_out) {
   std::vector<RunSummary> runs;
   const fs::path rd = fs::path(dir) / "runs";
   if (!fs::is_directory(rd)) return runs;
   std::vector<fs::path> dirs;
-  for (auto& e : fs::directory_iterator(rd))
-    if (e.is_directory() && fs::exists(e.path() / "config.json")) dirs.push_back(e.path());
+  for (auto& e : fs::directory_iterator(rd)) {
+    if (!e.is_directory()) continue;
+    if (fs::exists(e.path() / "config.json")) dirs.push_back(e.path());
+    else if (left_out)
+      left_out->push_back(fmt::format("`runs/{}`: no config.json there, so it is not read as a run (a run whose start "
+                                      "failed, or a folder put there by hand)", e.path().filename().string()));
+  }
   std::sort(dirs.begin(), dirs.end());
   for (auto& p : dirs) {
     RunSummary r;
     r.name = p.filename().string();
+    std::string config_arch = "seq2seq";
     // A damaged file stops the report with its name: a table that silently lacks a run would
     // misstate the seed-to-seed spread.
     with_json_file((p / "config.json").string(), [&](const json& cfg) {
@@ -41,23 +57,27 @@ std::vector<RunSummary> read_runs(const std::string& dir) {
       r.seed = cfg.at("seed");
       r.d_model = cfg.value("model", json::object()).value("d_model", 0);
       r.lr = cfg.value("lr", 0.0);
+      config_arch = cfg.value("model", json::object()).value("arch", std::string("seq2seq"));
       r.settings = comparable_settings(cfg).dump();
     });
+    r.arch = config_arch;
     if (fs::exists(p / "results.json"))
       with_json_file((p / "results.json").string(), [&](const json& res) {
         r.finished = true;
-        r.params = res.at("params");
-        r.steps = res.at("steps");
-        r.train_seconds = res.at("train_seconds");
-        r.tokens_per_s = res.at("tokens_per_s");
+        r.params = int64_t(in_range(res, "params", 1, INFINITY));
+        r.steps = int64_t(in_range(res, "steps", 1, INFINITY));
+        r.train_seconds = in_range(res, "train_seconds", 0, INFINITY);
+        r.tokens_per_s = in_range(res, "tokens_per_s", 0, INFINITY);
         r.valid_loss = res.at("valid_loss");
         r.valid_ppl = res.at("valid_ppl");
         r.arch = res.value("arch", "seq2seq");
+        if (r.arch != config_arch)
+          throw UsageError(fmt::format("\"arch\": {}, but config.json says {}", r.arch, config_arch));
         if (r.arch == "seq2seq") {
-          r.test_bleu = res.at("test_bleu");
-          r.test_chrf = res.at("test_chrf");
+          r.test_bleu = in_range(res, "test_bleu", 0, 100);
+          r.test_chrf = in_range(res, "test_chrf", 0, 100);
         } else {
-          r.test_accuracy = 100 * res.at("test_accuracy").get<double>();
+          r.test_accuracy = 100 * in_range(res, "test_accuracy", 0, 1);
           r.test_ppl = res.at("test_ppl");
         }
         r.build = res.value("attnlab", "not recorded");
@@ -65,6 +85,20 @@ std::vector<RunSummary> read_runs(const std::string& dir) {
       });
     runs.push_back(r);
   }
+  // One report, one architecture: the score columns (BLEU or accuracy) are the architecture's.
+  for (auto& r : runs)
+    if (r.arch != runs.front().arch)
+      throw std::runtime_error(fmt::format("{}/runs/{}: an {} run among {} runs (runs/{}): a report compares runs of one "
+                                           "architecture; move it to a grid of its own",
+                                           dir, r.name, r.arch, runs.front().arch, runs.front().name));
+  // A second seed is another seed: a copied run would count one result twice (and show ± 0).
+  std::map<std::tuple<std::string, int, std::string>, const RunSummary*> seen;
+  for (auto& r : runs)
+    if (!r.finished) continue;  // not counted in any table
+    else if (auto [it, fresh] = seen.emplace(std::make_tuple(r.variant, r.seed, r.settings), &r); !fresh)
+      throw std::runtime_error(fmt::format("{}/runs/{}: the same variant ({}), seed ({}) and settings as runs/{}: a copy "
+                                           "would count one result as two seeds; remove one, or train another seed "
+                                           "(--seed)", dir, r.name, r.variant, r.seed, it->second->name));
   return runs;
 }
 
@@ -104,6 +138,18 @@ std::vector<std::vector<std::string>> read_csv(const std::string& path) {
     rows.push_back(cells);
   }
   return rows;
+}
+
+// The first row of a run's CSV must be its header: a file without one would lose its first data
+// row to the header's place. `starts`: the header's fixed first columns.
+static void check_header(const std::string& path, const std::vector<std::vector<std::string>>& rows, const std::string& starts,
+                         size_t fields) {
+  if (rows.empty()) return;
+  std::string first;
+  for (size_t k = 0; k < rows[0].size(); k++) first += (k ? "," : "") + rows[0][k];
+  if (first.rfind(starts, 0) != 0 || rows[0].size() != fields)
+    throw std::runtime_error(fmt::format("{}:1: expected the header line '{}...' ({} fields), got '{}'", path, starts, fields,
+                                         first.substr(0, 80)));
 }
 
 // Layer-averaged site kind: "enc.2.self_attn" -> "enc self", "dec.0.cross_attn" -> "cross".
@@ -158,7 +204,7 @@ static ScoreColumns score_columns(const std::vector<RunSummary>& runs) {
 class ComparisonReport {
  public:
   ComparisonReport(std::string dir_, std::string baseline_, std::string title_)
-      : dir(std::move(dir_)), baseline(std::move(baseline_)), title(std::move(title_)) {}
+      : dir(std::move(dir_)), baseline(std::move(baseline_)), title(std::move(title_)), out(dir) {}
   std::string write();
 
  private:
@@ -181,6 +227,9 @@ class ComparisonReport {
   void draw_and_finish();
 
   const std::string dir, baseline, title;
+  StagedDir out;  // every file of the report, replaced together when it is complete
+  std::string summary;  // summary.txt
+  std::vector<std::string> left_out;  // what the report does not use, and why (its own section)
   std::vector<RunSummary> runs;
   ScoreColumns sc;
   std::vector<std::string> order;  // variants, baseline first
@@ -197,7 +246,7 @@ class ComparisonReport {
 };
 
 void ComparisonReport::group() {
-  runs = read_runs(dir);
+  runs = read_runs(dir, &left_out);
   if (runs.empty()) throw std::runtime_error(dir + "/runs: no runs found to report on");
   sc = score_columns(runs);
   // Group finished runs by variant, in a stable order with the baseline first.
@@ -225,7 +274,7 @@ void ComparisonReport::summary_table() {
       csv += fmt::format("{},{},{},{},{},{:.2f},{:.1f},{:.5f},{:.4f},{:.2f},{:.2f},{},{}\n", r.variant, r.seed, r.name, r.params,
                          r.steps, r.train_seconds, r.tokens_per_s, r.valid_loss, r.valid_ppl, r.*sc.first, r.*sc.second,
                          csv_field(r.build), csv_field(r.machine));
-  write_file_atomic(dir + "/summary.csv", csv);
+  out.write("summary.csv", csv);
 
   // Train time and tokens/s compare only between runs of one build on one machine (a grid
   // spread over machines with --plan, or resumed with a newer build, mixes them).
@@ -386,12 +435,12 @@ void ComparisonReport::verdicts() {
     }
     md += "\n";
   }
-  write_file_atomic(dir + "/paired.csv", paired);
+  out.write("paired.csv", paired);
   bool single = bb.n == 1;
   for (auto& v : order) single = single || by[v].size() == 1;
   if (single)
     text += "(a difference between single runs can be the seed's doing: `--seeds 3` measures the seed-to-seed spread)\n";
-  write_file_atomic(dir + "/summary.txt", text);
+  out.write("summary.txt", summary = text);
 
 }
 
@@ -403,25 +452,48 @@ void ComparisonReport::read_curves() {
     const std::string mpath = dir + "/runs/" + r.name + "/metrics.csv", dpath = dir + "/runs/" + r.name + "/dynamics.csv";
     const auto num = csv_number;
     auto m = read_csv(mpath);
+    check_header(mpath, m, "step,epoch,train_loss,lr,grad_norm,tokens_per_s,train_seconds,wall_seconds,valid_loss", 12);
+    // A non-finite value (a run that diverged) is left out of the curves and plots, and counted.
+    size_t bad = 0, first_bad = 0;
+    auto finite = [&](size_t line, double v) {
+      if (std::isfinite(v)) return true;
+      if (bad++ == 0) first_bad = line + 1;
+      return false;
+    };
+    double last_step = -1;
     for (size_t i = 1; i < m.size(); i++) {
       if (m[i].size() != 12)
         throw std::runtime_error(fmt::format("{}:{}: expected 12 comma-separated fields, got {}", mpath, i + 1, m[i].size()));
       const double step = num(mpath, i, m[i][0]), wall = num(mpath, i, m[i][7]), tl = num(mpath, i, m[i][2]);
-      tloss_step[r.variant][step].push_back(tl);
+      if (!(step > last_step))
+        throw std::runtime_error(fmt::format("{}:{}: step {} after step {}: the steps of a run increase (two writers, or "
+                                             "lines copied in by hand?)", mpath, i + 1, m[i][0], last_step));
+      last_step = step;
       progress[r.name].step = m[i][0];
-      curves += fmt::format("{},{},{},{},{},{},{}\n", r.variant, r.seed, m[i][0], m[i][7], m[i][2], m[i][8], m[i][10]);
-      if (!m[i][8].empty()) {
+      if (!finite(i, wall) || !finite(i, tl)) continue;
+      tloss_step[r.variant][step].push_back(tl);
+      const double vl = m[i][8].empty() ? 0 : num(mpath, i, m[i][8]);
+      const bool valid = !m[i][8].empty() && finite(i, vl);
+      curves += fmt::format("{},{},{},{},{},{},{}\n", r.variant, r.seed, m[i][0], m[i][7], m[i][2], valid ? m[i][8] : "",
+                            valid ? m[i][10] : "");
+      if (valid) {
         progress[r.name].valid_step = m[i][0];
         progress[r.name].valid_loss = m[i][8];
-        vloss_step[r.variant][step].push_back(num(mpath, i, m[i][8]));
-        vloss_run[{r.variant, r.seed}][step] = num(mpath, i, m[i][8]);
-        vloss_time[r.variant][wall].push_back(num(mpath, i, m[i][8]));
+        vloss_step[r.variant][step].push_back(vl);
+        vloss_run[{r.variant, r.seed}][step] = vl;
+        vloss_time[r.variant][wall].push_back(vl);
       }
     }
+    if (bad)
+      left_out.push_back(fmt::format("`runs/{}/metrics.csv`: {} rows with a value that is not a finite number (the first on "
+                                     "line {}) are left out of the curves and plots", r.name, bad, first_bad));
     auto d = read_csv(dpath);
+    check_header(dpath, d, "step,site,metric,value", 4);
+    bad = 0;
     for (size_t i = 1; i < d.size(); i++) {
       if (d[i].size() != 4)
         throw std::runtime_error(fmt::format("{}:{}: expected 4 comma-separated fields, got {}", dpath, i + 1, d[i].size()));
+      if (!finite(i, num(dpath, i, d[i][3]))) continue;
       dynall += fmt::format("{},{},{},{},{},{}\n", r.variant, r.seed, d[i][0], d[i][1], d[i][2], d[i][3]);
       // Gradient norms and W_q W_kᵀ asymmetry per layer; entropy and diagonal mass per site kind.
       const std::string& metric = d[i][2];
@@ -432,9 +504,12 @@ void ComparisonReport::read_curves() {
       const std::string label = per_layer ? d[i][1] : r.variant;
       dyn[key][label][num(dpath, i, d[i][0])].push_back(num(dpath, i, d[i][3]));
     }
+    if (bad)
+      left_out.push_back(fmt::format("`runs/{}/dynamics.csv`: {} values that are not finite numbers (the first on line {}) "
+                                     "are left out of the plots", r.name, bad, first_bad));
   }
-  write_file_atomic(dir + "/curves.csv", curves);
-  write_file_atomic(dir + "/dynamics.csv", dynall);
+  out.write("curves.csv", curves);
+  out.write("dynamics.csv", dynall);
 
 }
 
@@ -491,7 +566,7 @@ std::string ComparisonReport::series_plot(const std::string& name, const std::st
                         style, label);
     idx++;
   }
-  write_file_atomic(dir + "/plots/" + name + ".csv", data);
+  out.write("plots/" + name + ".csv", data);
   auto gq = [](std::string t) {  // gnuplot single-quoted string: no ' inside
     for (size_t k = 0; (k = t.find('\'', k)) != std::string::npos;) t.replace(k, 1, "\u2019"), k += 3;
     return t;
@@ -508,8 +583,7 @@ std::string ComparisonReport::series_plot(const std::string& name, const std::st
 void ComparisonReport::plots() {
   // One data file per plot: blocks separated by two blank lines, one block per series. The
   // directory is the report's own: what an earlier report drew there goes first.
-  fs::remove_all(dir + "/plots");
-  fs::create_directories(dir + "/plots");
+  fs::create_directories(out.path() + "/plots");  // replaces the earlier report's plots/ whole (StagedDir)
   gp = "# gnuplot script for the report's plots: gnuplot plots.gp (run inside the report directory)\n" + report_styles() +
                    "set terminal pngcairo noenhanced size 900,520 font 'sans,10'\nset datafile separator ','\nset key outside right\nset grid\n";
   auto add = [&](const std::string& caption, const std::string& path) {
@@ -573,23 +647,29 @@ void ComparisonReport::plots() {
     dyn_plot("grad_wq|" + v, "[" + v + "] gradient norm of W_q per layer (for qq sites: the shared W)", "|dL/dW_q|", true);
     dyn_plot("grad_wk|" + v, "[" + v + "] gradient norm of W_k per layer", "|dL/dW_k|", true);
   }
-  write_file_atomic(dir + "/plots.gp", gp);
+  out.write("plots.gp", gp);
 }
 
 void ComparisonReport::draw_and_finish() {
   bool have_gnuplot = std::system("command -v gnuplot >/dev/null 2>&1") == 0;
   bool drew = false;
-  if (have_gnuplot) drew = std::system(fmt::format("cd '{}' && gnuplot plots.gp 2>plots.log", dir).c_str()) == 0;
+  if (have_gnuplot) drew = std::system(fmt::format("cd '{}' && gnuplot plots.gp 2>plots.log", out.path()).c_str()) == 0;
   md += "\n## Plots\n\n";
   if (!have_gnuplot) {
     md += "gnuplot was not available, so the plots were not drawn. Their data is in `plots/*.csv`; install "
           "`gnuplot-nox` and run `gnuplot plots.gp` in this directory to draw them.\n\n";
   } else if (!drew) {
+    out.check_written("gnuplot");
     md += "gnuplot failed, so the plots were not drawn (its messages are in `plots.log`). Their data is in "
           "`plots/*.csv`; `gnuplot plots.gp` in this directory draws them.\n\n";
-    write_file_atomic(dir + "/summary.txt", read_file(dir + "/summary.txt") + fmt::format("(the plots were not drawn: gnuplot failed on {}/plots.gp, see {}/plots.log)\n", dir, dir));
+    out.write("summary.txt", summary += fmt::format("(the plots were not drawn: gnuplot failed on {}/plots.gp, see {}/plots.log)\n", dir, dir));
   }
   for (auto& [caption, path] : images) md += fmt::format("### {}\n\n![{}]({})\n\n", caption, caption, path);
+  if (!left_out.empty()) {
+    md += "## Left out\n\n";
+    for (auto& line : left_out) md += "- " + line + "\n";
+    md += "\n";
+  }
   md += "## Unfinished runs\n\n";
   bool any = false;
   for (auto& r : runs) {
@@ -606,8 +686,8 @@ void ComparisonReport::draw_and_finish() {
         "seed by seed, and the loss difference as a share of the baseline's), `curves.csv` (every logged step of every run), "
         "`dynamics.csv` (gradient norms, attention entropy, diagonal mass, W_q W_kᵀ asymmetry), `plots/*.csv` (the series "
         "drawn), `plots.gp` (the gnuplot script).\n";
-  write_file_atomic(dir + "/report.md", md);
-
+  out.write("report.md", md);
+  out.commit();
 }
 
 std::string ComparisonReport::write() {

@@ -21,8 +21,13 @@ struct RunSummary {
   std::string settings;        // comparable_settings(config.json), as JSON text: runs compared must share it
 };
 
-// Reads every run under dir/runs. Unfinished runs are listed but not aggregated.
-std::vector<RunSummary> read_runs(const std::string& dir);
+// Reads every run under dir/runs. Unfinished runs are listed but not aggregated. A folder there
+// without config.json is not a run: it is named in *left_out (with why) rather than read.
+// Refused, naming the file (a runtime_error): results.json values out of their range (steps < 1,
+// a BLEU outside [0, 100], ...); runs of more than one architecture (an lm among translation
+// runs would turn BLEU into accuracy); two runs of one variant, seed and settings (a copy
+// counted as a second seed).
+std::vector<RunSummary> read_runs(const std::string& dir, std::vector<std::string>* left_out = nullptr);
 // Writes dir/report.md (+ summary.csv, curves.csv, dynamics.csv, plots.gp, *.png). Returns the
 // report's path. `baseline` is the variant the others are compared with.
 std::string write_report(const std::string& dir, const std::string& baseline = "qk", const std::string& title = "");

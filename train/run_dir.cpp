@@ -1,7 +1,15 @@
 // train/run_dir.cpp — a run's files: config, logs, checkpoints, results; loading a finished run.
 #include "train/run_dir.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <regex>
 
 #include <algorithm>
 #include <charconv>
@@ -24,23 +32,107 @@ bool RunDir::has_config() const { return fs::exists(file("config.json")); }
 bool RunDir::has_checkpoint() const { return fs::exists(file("last.json")); }
 bool RunDir::finished() const { return fs::exists(file("results.json")); }
 
-void RunDir::create(const char* flag) const {
+bool RunDir::create(const char* flag) const {
   std::error_code ec;
-  fs::create_directories(path_, ec);
+  const bool made = fs::create_directories(path_, ec);
   if (ec || !fs::is_directory(path_))
     throw std::runtime_error(fmt::format("{} {}: cannot create directory: {}", flag, path_, ec.message()));
   if (::access(path_.c_str(), W_OK) != 0) throw std::runtime_error(fmt::format("{} {}: directory is not writable", flag, path_));
+  return made;
 }
 
 TrainConfig RunDir::read_config() const { return with_json_file(file("config.json"), TrainConfig::from_json); }
 
 void RunDir::write_config(const TrainConfig& cfg) const { write_file_atomic(file("config.json"), cfg.to_json().dump(2)); }
 
+// ---- one writer ------------------------------------------------------------------------
+
+static std::string host_name() {
+  char h[256] = {};
+  return ::gethostname(h, sizeof h - 1) == 0 && h[0] ? std::string(h) : std::string("?");
+}
+
+WriterLock::WriterLock(const std::string& dir, const std::string& flag) : path_(dir + "/" + kFile) {
+  // The file exists only while a writer holds it (the destructor removes it), so a finished or
+  // refused command leaves the directory as it was. A file removed between our open and our
+  // lock is another inode than the path's now: open again.
+  for (;;) {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw std::runtime_error(fmt::format("{} {}: cannot open {}: {}", flag, dir, kFile, std::strerror(errno)));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      std::string holder;
+      char buf[512] = {};
+      if (::pread(fd_, buf, sizeof buf - 1, 0) > 0) holder = buf;
+      while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+      ::close(fd_);
+      fd_ = -1;
+      if (err != EWOULDBLOCK)
+        throw std::runtime_error(fmt::format("{} {}: cannot lock {}: {}", flag, dir, kFile, std::strerror(err)));
+      // holder: "pid 4711 on host h" as the holder wrote it (empty for the moment between its
+      // lock and its write)
+      throw std::runtime_error(fmt::format("{} {}: another attnlab ({}) is writing there; wait for it to end, or stop it "
+                                           "(it checkpoints on Ctrl-C or kill -TERM) and give --resume", flag, dir,
+                                           holder.empty() ? "pid unknown" : holder));
+    }
+    struct stat held {}, named {};
+    if (::fstat(fd_, &held) == 0 && ::stat(path_.c_str(), &named) == 0 && held.st_ino == named.st_ino &&
+        held.st_dev == named.st_dev)
+      break;
+    ::close(fd_);  // the holder before us removed it after we opened it
+    fd_ = -1;
+  }
+  const std::string me = fmt::format("pid {} on host {}\n", ::getpid(), host_name());
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) != ssize_t(me.size())) {
+    // the lock itself holds; only the message for a second writer would lack the pid
+  }
+}
+
+void WriterLock::release() {
+  if (fd_ < 0) return;
+  ::unlink(path_.c_str());  // still holding the lock: no one else can have it open and locked
+  ::close(fd_);             // releases the flock
+  fd_ = -1;
+}
+
+WriterLock::~WriterLock() { release(); }
+
+WriterLock& WriterLock::operator=(WriterLock&& o) noexcept {
+  if (this != &o) {
+    release();
+    fd_ = o.fd_;
+    path_ = std::move(o.path_);
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+int remove_stale_temporaries(const std::string& dir) {
+  static const std::regex tmp_name(R"(\..+\.tmp\.([0-9]+))");
+  std::error_code ec;
+  std::vector<fs::path> stale;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::smatch m;
+    const std::string name = it->path().filename().string();
+    if (!it->is_regular_file(ec) || !std::regex_match(name, m, tmp_name)) continue;
+    const long pid = std::strtol(m[1].str().c_str(), nullptr, 10);
+    const bool alive = pid > 0 && pid != ::getpid() && (::kill(pid_t(pid), 0) == 0 || errno == EPERM);
+    if (!alive && pid != ::getpid()) stale.push_back(it->path());
+  }
+  int removed = 0;
+  for (auto& p : stale) removed += fs::remove(p, ec) ? 1 : 0;
+  return removed;
+}
+
 SetupUndo::SetupUndo(std::string dir) : dir_(std::move(dir)) {
   std::error_code ec;
   if (dir_.empty() || !fs::is_directory(dir_, ec)) return;
   existed_ = true;
   for (const auto& e : fs::directory_iterator(dir_, ec)) before_.push_back(e.path().filename().string());
+}
+
+SetupUndo::SetupUndo(std::string dir, bool created) : SetupUndo(std::move(dir)) {
+  if (created) existed_ = false, before_.clear();
 }
 
 SetupUndo::~SetupUndo() {

@@ -54,8 +54,9 @@ class RunDir {
   bool has_checkpoint() const;  // last.json
   bool finished() const;        // results.json
 
-  // Creates the directory; throws naming `flag` when it cannot be created or written.
-  void create(const char* flag) const;
+  // Creates the directory; throws naming `flag` when it cannot be created or written. True when
+  // this call made it (of two processes creating it at once, one only).
+  bool create(const char* flag) const;
   TrainConfig read_config() const;  // errors name config.json and the key
   void write_config(const TrainConfig& cfg) const;
 
@@ -86,6 +87,36 @@ class RunDir {
   std::ofstream metrics_, dynamics_;
 };
 
+// One writer per run directory. `attnlab train` (and `compare`, on its grid's directory) holds an
+// exclusive flock(2) on DIR/.writer.lock for as long as it may write there; the kernel releases
+// it when the process ends in any way, kill -9 included, so a lock is never stale. The file holds
+// the holder's pid and host, for the refusal's message. Readers (translate, a report) never lock.
+//
+//   WriterLock lock(cfg.out, "--out");   // throws: "--out runs/a: another attnlab (pid 4711 on
+//                                        //  host h) is writing there; ..."
+class WriterLock {
+ public:
+  WriterLock() = default;
+  WriterLock(const std::string& dir, const std::string& flag);  // dir must exist
+  ~WriterLock();
+  WriterLock(WriterLock&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
+  WriterLock& operator=(WriterLock&& o) noexcept;
+  WriterLock(const WriterLock&) = delete;
+  WriterLock& operator=(const WriterLock&) = delete;
+  static constexpr const char* kFile = ".writer.lock";  // present only while held
+
+ private:
+  void release();
+  int fd_ = -1;
+  std::string path_;
+};
+
+// Removes what a killed writer's atomic writes left in dir (and its subdirectories): files named
+// `.NAME.tmp.PID` (core/fileio.cpp) whose PID is no live process. Call it holding the dir's
+// WriterLock; another live process's temporaries (a `translate --output` into the directory) stay.
+// Returns how many were removed.
+int remove_stale_temporaries(const std::string& dir);
+
 // Puts a directory back as it was when a setup fails: removes the directory if this attempt
 // created it, else the entries that were not there before. A new run validates everything
 // (flags, corpus, tokenizer, model shape) before it may keep anything it wrote.
@@ -94,6 +125,10 @@ class RunDir {
 class SetupUndo {
  public:
   explicit SetupUndo(std::string dir);  // an empty dir: nothing to undo
+  // `created`: this process made dir (RunDir::create's answer), so undoing removes it whole;
+  // otherwise its entries now are what was there before. Taken under dir's WriterLock, the
+  // snapshot cannot include another writer's files.
+  SetupUndo(std::string dir, bool created);
   ~SetupUndo();
   void keep() { dir_.clear(); }
   SetupUndo(const SetupUndo&) = delete;

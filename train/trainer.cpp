@@ -2,6 +2,7 @@
 // the final test-set evaluation.
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -77,19 +78,29 @@ CorpusSplits load_text(const TrainConfig& cfg) {
   const std::string dir = cfg.corpus.empty() ? default_corpus_dir() : cfg.corpus;
   if (!cfg.corpus.empty() && !fs::is_directory(dir)) throw std::runtime_error("--corpus " + dir + ": no such directory");
   const bool synthetic_dir = fs::exists(dir + "/train.src");
-  return synthetic_dir ? load_corpus_dir(dir, "src", "tgt") : load_corpus_dir(dir, cfg.src_lang, cfg.tgt_lang);
+  CorpusSplits c = synthetic_dir ? load_corpus_dir(dir, "src", "tgt") : load_corpus_dir(dir, cfg.src_lang, cfg.tgt_lang);
+  require_usable(c.valid, dir, "valid");  // training evaluates on it; refused before a tokenizer is made
+  return c;
 }
 
 void record_tokenizer_settings(const std::string& prefix, int vocab) {
   write_file_atomic(prefix + ".json", nlohmann::json{{"kind", "sentencepiece"}, {"vocab", vocab}}.dump(2) + "\n");
 }
 
-void check_tokenizer_settings(const std::string& prefix, int vocab) {
-  if (!fs::exists(prefix + ".json") || !fs::exists(prefix + ".model")) return;  // symbols, or made before settings were recorded
-  const int was = with_json_file(prefix + ".json", [](const json& j) { return j.at("vocab").get<int>(); });
-  if (was != vocab)
-    throw UsageError(fmt::format("--vocab {}: {}.model was trained with vocab {}; give --vocab {}, or remove {}.* "
-                                 "to train it again", vocab, prefix, was, was, prefix));
+int recorded_tokenizer_vocab(const std::string& prefix) {
+  if (!fs::exists(prefix + ".json") || !fs::exists(prefix + ".model")) return 0;  // symbols, or made before settings were recorded
+  return with_json_file(prefix + ".json", [](const json& j) { return j.at("vocab").get<int>(); });
+}
+
+void check_tokenizer_settings(const std::string& prefix, int vocab, bool shared) {
+  const int was = recorded_tokenizer_vocab(prefix);
+  if (was == 0 || was == vocab) return;
+  // A shared tokenizer (--tokenizer, a grid's) serves other runs: never suggest removing it.
+  if (shared)
+    throw UsageError(fmt::format("--vocab {}: the tokenizer {}.model was trained with vocab {}; give --vocab {}, or leave "
+                                 "--vocab out to take the tokenizer's", vocab, prefix, was, was));
+  throw UsageError(fmt::format("--vocab {}: {}.model was trained with vocab {}; give --vocab {}, or remove {}.* "
+                               "to train it again", vocab, prefix, was, was, prefix));
 }
 
 static std::unique_ptr<Tokenizer> make_tokenizer(const TrainConfig& cfg, const CorpusSplits& text, const RunDir& run,
@@ -100,13 +111,16 @@ static std::unique_ptr<Tokenizer> make_tokenizer(const TrainConfig& cfg, const C
     const bool shared = fs::exists(cfg.tokenizer + ".model") || fs::exists(cfg.tokenizer + ".symbols");
     if (!shared && !have_own)  // (a resumed run keeps using its own copy)
       throw std::runtime_error(fmt::format("--tokenizer {0}: no tokenizer there (expected {0}.model or {0}.symbols)", cfg.tokenizer));
-    if (!have_own) check_tokenizer_settings(cfg.tokenizer, cfg.vocab);
-    for (const char* ext : {".model", ".vocab", ".symbols", ".json"})  // whole or not at all (a full disk leaves no torn copy)
-      if (fs::exists(cfg.tokenizer + ext)) write_file_atomic(prefix + ext, read_file(cfg.tokenizer + ext));
+    if (!have_own) {
+      check_tokenizer_settings(cfg.tokenizer, cfg.vocab, true);
+      Tokenizer::load(cfg.tokenizer);  // a damaged shared tokenizer is named as itself, before it is copied
+      for (const char* ext : {".model", ".vocab", ".symbols", ".json"})  // whole or not at all (a full disk leaves no torn copy)
+        if (fs::exists(cfg.tokenizer + ext)) write_file_atomic(prefix + ext, read_file(cfg.tokenizer + ext));
+    }
     return Tokenizer::load(prefix);
   }
   if (have_own) {
-    if (!cfg.resume) check_tokenizer_settings(prefix, cfg.vocab);  // left by an earlier attempt with other settings?
+    if (!cfg.resume) check_tokenizer_settings(prefix, cfg.vocab, false);  // left by an earlier attempt with other settings?
     return Tokenizer::load(prefix);
   }
   std::vector<std::string> lines = text.train.src;
@@ -134,9 +148,6 @@ Trainer::Trainer(TrainConfig cfg, ProgressFn progress) : cfg_(std::move(cfg)), p
     if (!cfg_.quiet) note(fmt::format("--resume {}: no run there yet, starting a new one", dir_.path()));
     cfg_.resume = false;
   }
-  if (!cfg_.resume && dir_.has_config())  // a second run there would overwrite the first's files and append to its logs
-    throw std::runtime_error(fmt::format("--out {}: holds a run already (config.json); give --resume to continue it, or "
-                                         "another --out", dir_.path()));
   resuming_ = cfg_.resume && dir_.has_checkpoint();
   if (cfg_.resume) {  // the run's own configuration wins; only the budget may be extended
     TrainConfig saved = dir_.read_config();
@@ -145,7 +156,7 @@ Trainer::Trainer(TrainConfig cfg, ProgressFn progress) : cfg_(std::move(cfg)), p
     } catch (const UsageError& e) {
       throw std::runtime_error(dir_.file("config.json") + ": " + e.what());
     }
-    if (cfg_.steps != TrainConfig{}.steps) saved.steps = cfg_.steps;  // an explicit --steps sets the new budget
+    if (cfg_.steps_given) saved.steps = cfg_.steps;  // a --steps given with --resume is the new budget
     saved.out = dir_.path();
     saved.resume = true;
     saved.quiet = cfg_.quiet;
@@ -153,13 +164,22 @@ Trainer::Trainer(TrainConfig cfg, ProgressFn progress) : cfg_(std::move(cfg)), p
     cfg_ = saved;
   }
   cfg_.validate();
-  SetupUndo undo(cfg_.resume ? "" : cfg_.out);  // a new run that fails its setup leaves --out as it found it
   if (!cfg_.resume) {  // checks that need no data, before the corpus is read and a tokenizer trained
     ModelConfig probe = cfg_.model;
     probe.apply_preset(cfg_.variant);
     probe.validate();
   }
-  dir_.create("--out");
+  // One writer: everything above only read --out; from here on this process alone writes there.
+  const bool created = dir_.create("--out");
+  lock_ = WriterLock(dir_.path(), "--out");
+  // A second run there would overwrite the first's files and append to its logs. Checked under the
+  // lock, so that a run still being written is named by its writer's pid instead.
+  if (!cfg_.resume && dir_.has_config())
+    throw std::runtime_error(fmt::format("--out {}: holds a run already (config.json); give --resume to continue it, or "
+                                         "another --out", dir_.path()));
+  SetupUndo undo(cfg_.resume ? "" : cfg_.out, created);  // a new run that fails its setup leaves --out as it found it
+  if (const int n = remove_stale_temporaries(dir_.path()); n > 0 && !cfg_.quiet)
+    note(fmt::format("removed {} left by a killed run in {}", counted(n, "temporary file"), dir_.path()));
   if (cfg_.resume) dir_.remove_stale_checkpoints();
   set_threads(cfg_.threads);
   t_start_ = Clock::now();
@@ -179,6 +199,9 @@ Trainer::Trainer(TrainConfig cfg, ProgressFn progress) : cfg_(std::move(cfg)), p
 // The corpus (or synthetic task), the tokenizer, the model's settings that follow from them
 // (vocabulary, the variant, --match-params), and the encoded splits. Writes config.json of a new run.
 void Trainer::prepare_data() {
+  // --tokenizer without --vocab: the tokenizer's own size (the default 8000 would only be refused)
+  if (!cfg_.resume && !cfg_.vocab_given && !cfg_.tokenizer.empty())
+    if (const int v = recorded_tokenizer_vocab(cfg_.tokenizer)) cfg_.vocab = v;
   text_ = load_text(cfg_);
   tok_ = make_tokenizer(cfg_, text_, dir_, [this](const std::string& s) {
     if (!cfg_.quiet) note(s);
@@ -412,8 +435,18 @@ json Trainer::finish() {
     const double valid_loss = eval_loss(*model_, valid_, cfg_.batch_tokens);
     const int n_test = cfg_.test_sentences > 0 ? cfg_.test_sentences : int(text_.test.size());
     std::vector<std::string> hyps;
+    // The test decoding takes a minute or more at the default size: say so, and how far it got
+    // at each quarter (by count, so that the log of a run is the same on every machine).
+    const size_t n_dec = std::min(size_t(n_test), text_.test.size());
+    if (!cfg_.quiet) note(fmt::format("test: translating {} with beam {}", counted(int64_t(n_dec), "sentence"), cfg_.beam));
+    size_t next_quarter = 1;
+    auto on_progress = [&](size_t done, size_t total) {
+      if (cfg_.quiet || done >= total || done * 4 < next_quarter * total) return;
+      note(fmt::format("test: {} of {} translated", done, total));
+      while (next_quarter * total <= done * 4) next_quarter++;
+    };
     auto t_dec = Clock::now();
-    auto [bleu, chrf] = bleu_chrf(translator(), *tok_, text_.test, n_test, cfg_.beam, &hyps);
+    auto [bleu, chrf] = bleu_chrf(translator(), *tok_, text_.test, n_test, cfg_.beam, &hyps, on_progress);
     const double dec_seconds = std::chrono::duration<double>(Clock::now() - t_dec).count();
     dir_.write_test_hyps(hyps);
     res.update(json{{"valid_loss", valid_loss},
@@ -429,6 +462,17 @@ json Trainer::finish() {
     p.text = fmt::format("done: {} in {} | best valid loss {:.4f} (ppl {:.2f}) | test BLEU {:.2f} chrF {:.2f} (beam {}, {})",
                          counted(st_.step, "step"), format_duration(st_.wall_seconds), valid_loss, std::exp(valid_loss), bleu, chrf,
                          cfg_.beam, counted(int64_t(hyps.size()), "sentence"));
+    // A model that has not learned yet translates most sentences to nothing; BLEU 0.00 alone
+    // does not say why.
+    const int64_t empty = std::count_if(hyps.begin(), hyps.end(), [](const std::string& h) {
+      return h.find_first_not_of(" \t") == std::string::npos;
+    });
+    if (!hyps.empty() && 2 * empty > int64_t(hyps.size()))
+      p.text += fmt::format("\nwarning: {} of {} test translations are empty: the model has not learned to translate yet "
+                            "(train longer{})", empty, hyps.size(),
+                            cfg_.warmup > cfg_.steps / 4 ? fmt::format(", or with a --warmup shorter than a quarter of the "
+                                                                       "{} steps", cfg_.steps)
+                                                         : "");
   } else {
     const SetScore v = eval_score(*model_, valid_, cfg_.batch_tokens), t = eval_score(*model_, test_, cfg_.batch_tokens);
     const char* what = cfg_.model.arch == "lm" ? "next-token" : "masked-token";

@@ -81,6 +81,7 @@ class Trainer {
   TrainConfig cfg_;
   ProgressFn progress_;
   RunDir dir_;
+  WriterLock lock_;  // held from setup to the end: one writer per run directory
   bool resuming_ = false;
   CorpusSplits text_;
   std::vector<Example> train_, valid_, test_;
@@ -103,9 +104,12 @@ class Trainer {
 
 // A SentencePiece tokenizer's settings beside it (PREFIX.json), and the check that one found in
 // a run directory or given with --tokenizer was trained with the vocabulary asked for (throws
-// naming --vocab; tokenizers from before settings were recorded pass).
+// naming --vocab; tokenizers from before settings were recorded pass). `shared`: a tokenizer other
+// runs use (--tokenizer, a grid's), which the refusal never suggests removing.
 void record_tokenizer_settings(const std::string& prefix, int vocab);
-void check_tokenizer_settings(const std::string& prefix, int vocab);
+void check_tokenizer_settings(const std::string& prefix, int vocab, bool shared);
+// The vocabulary size recorded beside a SentencePiece tokenizer; 0 when none is recorded.
+int recorded_tokenizer_vocab(const std::string& prefix);
 
 // The text a run trains, validates and tests on: the synthetic task's seeded splits (--task),
 // or the corpus directory's (--corpus, else the embedded default corpus).
