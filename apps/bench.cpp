@@ -11,13 +11,13 @@
 #include <map>
 #include <memory>
 
-#include "train/build_info.h"
+#include <attnlab/train/build_info.h>
 #include "apps/commands.h"
-#include "core/kernels.h"
-#include "core/threads.h"
-#include "data/corpus.h"
-#include "models/decode.h"
-#include "nn/optim.h"
+#include <attnlab/core/kernels.h>
+#include <attnlab/core/threads.h>
+#include <attnlab/data/corpus.h>
+#include <attnlab/models/decode.h>
+#include <attnlab/nn/optim.h>
 
 namespace attn {
 using Clock = std::chrono::steady_clock;

@@ -19,19 +19,19 @@
 
 #include "apps/commands.h"
 #include "apps/config_file.h"
-#include "autograd/gradcheck.h"
-#include "autograd/ops.h"
-#include "core/fileio.h"
-#include "core/json_file.h"
-#include "core/threads.h"
-#include "core/usage_error.h"
-#include "core/words.h"
-#include "data/corpus.h"
-#include "data/metrics.h"
-#include "data/synthetic.h"
-#include "data/utf8.h"
-#include "models/generate.h"
-#include "train/trainer.h"
+#include <attnlab/autograd/gradcheck.h>
+#include <attnlab/autograd/ops.h>
+#include <attnlab/core/fileio.h>
+#include <attnlab/core/json_file.h>
+#include <attnlab/core/threads.h>
+#include <attnlab/core/usage_error.h>
+#include <attnlab/core/words.h>
+#include <attnlab/data/corpus.h>
+#include <attnlab/data/metrics.h>
+#include <attnlab/data/synthetic.h>
+#include <attnlab/data/utf8.h>
+#include <attnlab/models/generate.h>
+#include <attnlab/train/trainer.h>
 
 namespace attn {
 

@@ -20,7 +20,7 @@ void add_bench_command(CLI::App& app);
 void add_internal_error_test_command(CLI::App& app);
 }  // namespace attn
 
-#include "train/trainer.h"
+#include <attnlab/train/trainer.h>
 
 namespace attn {
 // Exit code chosen by the subcommand that ran (0 unless it says otherwise).

@@ -17,12 +17,12 @@
 #include <fmt/ranges.h>
 
 #include "apps/commands.h"
-#include "core/threads.h"
-#include "core/usage_error.h"
-#include "core/words.h"
-#include "train/frontier.h"
-#include "train/grid.h"
-#include "train/run_dir.h"
+#include <attnlab/core/threads.h>
+#include <attnlab/core/usage_error.h>
+#include <attnlab/core/words.h>
+#include <attnlab/train/frontier.h>
+#include <attnlab/train/grid.h>
+#include <attnlab/train/run_dir.h>
 
 namespace attn {
 namespace fs = std::filesystem;

@@ -8,8 +8,8 @@
 #include <map>
 #include <string_view>
 
-#include "core/fileio.h"
-#include "core/usage_error.h"
+#include <attnlab/core/fileio.h>
+#include <attnlab/core/usage_error.h>
 
 #define TOML_HEADER_ONLY 1
 #define TOML_EXCEPTIONS 1

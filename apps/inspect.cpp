@@ -9,14 +9,14 @@
 #include <sstream>
 
 #include "apps/commands.h"
-#include "autograd/ops.h"
-#include "core/fileio.h"
-#include "core/kernels.h"
-#include "core/threads.h"
-#include "core/usage_error.h"
-#include "core/words.h"
-#include "data/utf8.h"
-#include "models/decode.h"
+#include <attnlab/autograd/ops.h>
+#include <attnlab/core/fileio.h>
+#include <attnlab/core/kernels.h>
+#include <attnlab/core/threads.h>
+#include <attnlab/core/usage_error.h>
+#include <attnlab/core/words.h>
+#include <attnlab/data/utf8.h>
+#include <attnlab/models/decode.h>
 
 namespace attn {
 namespace fs = std::filesystem;

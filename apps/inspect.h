@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "autograd/tape.h"
+#include <attnlab/autograd/tape.h>
 
 namespace attn {
 

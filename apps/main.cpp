@@ -22,10 +22,10 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "train/build_info.h"
+#include <attnlab/train/build_info.h>
 #include "apps/commands.h"
-#include "core/threads.h"
-#include "core/usage_error.h"
+#include <attnlab/core/threads.h>
+#include <attnlab/core/usage_error.h>
 
 // Exit codes: 0 success, 1 a runtime error (files, data, I/O, out of memory), 2 a usage error
 // (unknown commands or flags, bad values or combinations of flags: attn::UsageError), 70 an
@@ -152,6 +152,9 @@ int main(int argc, char** argv) {
     }
   }
   try {
+    // The command's default thread count (ATTNLAB_THREADS, else every core) for OpenMP and
+    // OpenBLAS: the library sets none on its own (core/threads.h); commands with --threads reset it.
+    attn::set_threads(0);
     std::vector<std::string> args(argv + 1, argv + argc);
     args = attn::expand_config_files(app, args);
     std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last-first

@@ -1,5 +1,5 @@
 // autograd/gradcheck.cpp — the op table and the finite-difference / VJP checkers.
-#include "autograd/gradcheck.h"
+#include <attnlab/autograd/gradcheck.h>
 
 #include <cmath>
 #include <limits>

@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "autograd/registry.h"
-#include "autograd/tape.h"
-#include "core/rng.h"
+#include <attnlab/autograd/registry.h>
+#include <attnlab/autograd/tape.h>
+#include <attnlab/core/rng.h>
 
 namespace attn {
 

@@ -1,8 +1,8 @@
 // autograd/ops_elementwise.cpp — add, mul, scale, relu, gelu, dropout, add_rows.
 #include <stdexcept>
 
-#include "autograd/ops.h"
-#include "core/kernels.h"
+#include <attnlab/autograd/ops.h>
+#include <attnlab/core/kernels.h>
 
 namespace attn {
 

@@ -1,8 +1,8 @@
 // autograd/ops_loss.cpp — fused softmax + label-smoothed cross-entropy, and sum.
 #include <stdexcept>
 
-#include "autograd/ops.h"
-#include "core/kernels.h"
+#include <attnlab/autograd/ops.h>
+#include <attnlab/core/kernels.h>
 
 namespace attn {
 

@@ -1,8 +1,8 @@
 // autograd/ops_matmul.cpp — matrix products: matmul, linear, and the symmetric gram (QQᵀ).
 #include <stdexcept>
 
-#include "autograd/ops.h"
-#include "core/kernels.h"
+#include <attnlab/autograd/ops.h>
+#include <attnlab/core/kernels.h>
 
 namespace attn {
 

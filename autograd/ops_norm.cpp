@@ -2,8 +2,8 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "autograd/ops.h"
-#include "core/kernels.h"
+#include <attnlab/autograd/ops.h>
+#include <attnlab/core/kernels.h>
 
 namespace attn {
 

@@ -1,8 +1,8 @@
 // autograd/ops_shape.cpp — embedding lookup, reshape, and the head transpose.
 #include <stdexcept>
 
-#include "autograd/ops.h"
-#include "core/kernels.h"
+#include <attnlab/autograd/ops.h>
+#include <attnlab/core/kernels.h>
 
 namespace attn {
 

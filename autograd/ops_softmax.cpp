@@ -1,8 +1,8 @@
 // autograd/ops_softmax.cpp — masked, scaled softmax (attention probabilities) and log-softmax.
 #include <stdexcept>
 
-#include "autograd/ops.h"
-#include "core/kernels.h"
+#include <attnlab/autograd/ops.h>
+#include <attnlab/core/kernels.h>
 
 namespace attn {
 

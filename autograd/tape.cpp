@@ -1,13 +1,13 @@
 // autograd/tape.cpp — recording, the reverse walk, anomaly checks, and the views of the tape.
-#include "autograd/tape.h"
+#include <attnlab/autograd/tape.h>
 
 #include <algorithm>
 #include <chrono>
 #include <map>
 #include <stdexcept>
 
-#include "autograd/registry.h"
-#include "core/kernels.h"
+#include <attnlab/autograd/registry.h>
+#include <attnlab/core/kernels.h>
 
 namespace attn {
 

@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/tensor.h"
+#include <attnlab/core/tensor.h>
 
 namespace attn {
 

@@ -8,8 +8,8 @@
 //
 // Result: docs/benchmarks.md ("the row maximum on AVX2").
 #include "bench/micro.h"
-#include "core/kernels.h"
-#include "core/rng.h"
+#include <attnlab/core/kernels.h>
+#include <attnlab/core/rng.h>
 
 #include <algorithm>
 #include <cstdio>

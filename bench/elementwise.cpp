@@ -7,8 +7,8 @@
 //
 // Result: docs/benchmarks.md ("masked loads in the AVX2 clone").
 #include "bench/micro.h"
-#include "core/kernels.h"
-#include "core/rng.h"
+#include <attnlab/core/kernels.h>
+#include <attnlab/core/rng.h>
 
 #include <algorithm>
 #include <cstdio>

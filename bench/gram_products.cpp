@@ -11,8 +11,8 @@
 //
 // Result: docs/benchmarks.md ("QQᵀ against QKᵀ" for each machine).
 #include "bench/micro.h"
-#include "core/kernels.h"
-#include "core/threads.h"
+#include <attnlab/core/kernels.h>
+#include <attnlab/core/threads.h>
 
 #include <algorithm>
 #include <cstdio>

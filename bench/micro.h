@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "core/threads.h"
+#include <attnlab/core/threads.h>
 
 namespace attn::bench {
 

@@ -13,8 +13,8 @@
 //
 // Result and what was decided: docs/benchmarks.md (measured on an AVX-512 Intel VM and on an AVX2 AMD EPYC VM).
 #include "bench/micro.h"
-#include "core/kernels.h"
-#include "core/threads.h"
+#include <attnlab/core/kernels.h>
+#include <attnlab/core/threads.h>
 
 #include <algorithm>
 #include <cstdio>

@@ -16,8 +16,8 @@
 //
 // Result: docs/benchmarks.md ("a hand-written kernel against OpenBLAS").
 #include "bench/micro.h"
-#include "core/kernels.h"
-#include "core/threads.h"
+#include <attnlab/core/kernels.h>
+#include <attnlab/core/threads.h>
 
 #include <omp.h>
 

@@ -12,8 +12,8 @@
 //
 // Result: docs/benchmarks.md ("one thread pool").
 #include "bench/micro.h"
-#include "core/kernels.h"
-#include "core/threads.h"
+#include <attnlab/core/kernels.h>
+#include <attnlab/core/threads.h>
 
 #include <algorithm>
 #include <cstdio>

@@ -12,8 +12,8 @@
 //
 // Result and what was decided: docs/benchmarks.md ("One packed product for Q, K and V").
 #include "bench/micro.h"
-#include "core/kernels.h"
-#include "core/threads.h"
+#include <attnlab/core/kernels.h>
+#include <attnlab/core/threads.h>
 
 #include <cstdio>
 #include <random>

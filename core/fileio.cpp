@@ -1,5 +1,5 @@
 // core/fileio.cpp — POSIX file plumbing with errors that name the file.
-#include "core/fileio.h"
+#include <attnlab/core/fileio.h>
 
 #include <fcntl.h>
 #include <signal.h>

@@ -1,7 +1,7 @@
 // core/json_file.cpp — JSON files read with errors that name the file.
-#include "core/json_file.h"
+#include <attnlab/core/json_file.h>
 
-#include "core/fileio.h"
+#include <attnlab/core/fileio.h>
 
 namespace attn {
 

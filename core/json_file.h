@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/usage_error.h"
+#include <attnlab/core/usage_error.h>
 
 namespace attn {
 

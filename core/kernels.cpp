@@ -1,5 +1,5 @@
 // core/kernels.cpp — plain loops and BLAS calls; the math of each kernel is in its comment.
-#include "core/kernels.h"
+#include <attnlab/core/kernels.h>
 
 #include <cblas.h>
 #include <omp.h>
@@ -10,7 +10,7 @@
 #include <limits>
 #include <vector>
 
-#include "core/threads.h"
+#include <attnlab/core/threads.h>
 
 // The elementwise and row-wise loops below are compiled three times (AVX-512, AVX2, baseline
 // x86-64) and the loader picks the one the CPU runs (GCC/Clang function multiversioning through

@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "core/rng.h"
+#include <attnlab/core/rng.h>
 
 namespace attn {
 

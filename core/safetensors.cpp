@@ -1,12 +1,12 @@
 // core/safetensors.cpp — the format's encoder and its validating decoder.
-#include "core/safetensors.h"
+#include <attnlab/core/safetensors.h>
 
 #include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
-#include "core/fileio.h"
+#include <attnlab/core/fileio.h>
 
 namespace attn {
 

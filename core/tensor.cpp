@@ -1,5 +1,5 @@
 // core/tensor.cpp — Tensor storage, reshape, and the numpy-like printer.
-#include "core/tensor.h"
+#include <attnlab/core/tensor.h>
 
 #include <algorithm>
 #include <cassert>
@@ -34,19 +34,18 @@ int64_t shape_numel(const Shape& s) {
 // step's CPU time in the kernel). Keeping freed memory in the heap makes the second step's
 // buffers come from the first step's memory; peak RSS is unchanged (it is the high-water mark
 // either way). Other C libraries keep their defaults; ATTNLAB_MALLOC_DEFAULTS=1 keeps glibc's.
-static bool keep_freed_memory() {
+// It changes the whole process's allocator, so only a program that asks gets it
+// (attn::init_runtime calls it; the attnlab command does).
+void keep_freed_memory() {
 #if defined(__GLIBC__)
   if (!std::getenv("ATTNLAB_MALLOC_DEFAULTS")) {
     mallopt(M_MMAP_THRESHOLD, 1 << 30);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
   }
 #endif
-  return true;
 }
-static const bool kKeepFreedMemory = keep_freed_memory();
 
 Storage::Storage(int64_t n) : size(n) {
-  (void)kKeepFreedMemory;
   // aligned_alloc needs a size that is a multiple of the alignment; allocate at least one line.
   const size_t bytes = std::max<size_t>(64, (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64);
   data = static_cast<float*>(std::aligned_alloc(64, bytes));

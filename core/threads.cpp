@@ -1,9 +1,11 @@
 // core/threads.cpp — applies the thread count to OpenMP and OpenBLAS (when linked).
-#include "core/threads.h"
-#include "core/usage_error.h"
+#include <attnlab/core/threads.h>
+#include <attnlab/core/tensor.h>
+#include <attnlab/core/usage_error.h>
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -52,15 +54,11 @@ void set_threads(int n) {
   if (openblas_set_num_threads) openblas_set_num_threads(g_split ? 1 : n);
 }
 
-bool splits_products() {
-  if (g_threads == 0) set_threads(0);
-  return g_split;
-}
+// Until a caller sets a thread count, attnlab changes nothing in OpenMP or OpenBLAS: its loops
+// take OpenMP's count as the host program has it, and the BLAS threads its own products.
+bool splits_products() { return g_threads != 0 && g_split; }
 
-int num_threads() {
-  if (g_threads == 0) set_threads(0);
-  return g_threads;
-}
+int num_threads() { return g_threads != 0 ? g_threads : std::max(1, omp_get_max_threads()); }
 
 }  // namespace attn
 
@@ -104,6 +102,7 @@ static bool traced() {
 }
 
 const char* init_runtime(char** argv) {
+  keep_freed_memory();  // the allocator setting (core/tensor.h): for this image, and again after an exec
   const char* core = openblas_get_corename ? openblas_get_corename() : "unknown BLAS";
   if (std::getenv("ATTNLAB_RUNTIME_SET")) return core;  // this is the re-executed process
   // Under a debugger a new program image would end the session's breakpoints and `next`

@@ -14,8 +14,11 @@
 // OpenBLAS's own threading, for comparison. With another BLAS, that BLAS threads its products.
 #pragma once
 
+// The library sets no thread count on its own: until set_threads is called (by the program, by a
+// Trainer for TrainConfig::threads, by each attnlab command), OpenMP and OpenBLAS keep what the
+// host program gave them, and num_threads() is OpenMP's count.
 namespace attn {
-void set_threads(int n);  // n <= 0: ATTNLAB_THREADS or the core count
+void set_threads(int n);  // n <= 0: ATTNLAB_THREADS or the core count; sets OpenMP's and OpenBLAS's
 int num_threads();
 bool splits_products();   // true: large products are split over attnlab's threads (see above)
 
@@ -40,6 +43,8 @@ bool splits_products();   // true: large products are split over attnlab's threa
 //    (docs/benchmarks.md). With attnlab splitting the products (above) there is one pool and
 //    passive measured the same as active; it stays, for the other BLAS libraries and for
 //    ATTNLAB_OPENBLAS_THREADS=1, and because a spinning thread burns a laptop's battery.
+// It also keeps freed memory in the heap (keep_freed_memory, core/tensor.h), a process-wide
+// allocator setting the library otherwise leaves alone.
 // Not under a debugger or tracer (TracerPid in /proc/self/status): there the program runs as
 // loaded, so that gdb's `start`, `next` and breakpoints stay in one program image. Nor without
 // /proc (the exec fails): then too it carries on as loaded.

@@ -1,5 +1,5 @@
 // core/words.cpp — numbers in messages as people write them.
-#include "core/words.h"
+#include <attnlab/core/words.h>
 
 #include <cmath>
 

@@ -1,9 +1,9 @@
 // data/batching.cpp — length bucketing: sort by length (ties broken by a seeded shuffle), cut
 // into batches under the token budget, shuffle the batch order per epoch.
-#include "data/batching.h"
+#include <attnlab/data/batching.h>
 
-#include "core/rng.h"
-#include "core/usage_error.h"
+#include <attnlab/core/rng.h>
+#include <attnlab/core/usage_error.h>
 
 #include <algorithm>
 #include <numeric>

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "data/batch.h"
+#include <attnlab/data/batch.h>
 
 namespace attn {
 

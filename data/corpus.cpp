@@ -1,5 +1,5 @@
 // data/corpus.cpp — corpus readers and the gettext extraction.
-#include "data/corpus.h"
+#include <attnlab/data/corpus.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -10,10 +10,10 @@
 
 #include <fmt/format.h>
 
-#include "core/fileio.h"
-#include "core/words.h"
-#include "data/mo.h"
-#include "data/utf8.h"
+#include <attnlab/core/fileio.h>
+#include <attnlab/core/words.h>
+#include <attnlab/data/mo.h>
+#include <attnlab/data/utf8.h>
 
 namespace attn {
 namespace fs = std::filesystem;

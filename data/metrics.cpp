@@ -1,5 +1,5 @@
 // data/metrics.cpp — sacrebleu's BLEU (13a, exp smoothing) and chrF (6, β=2), re-derived.
-#include "data/metrics.h"
+#include <attnlab/data/metrics.h>
 
 #include <cmath>
 #include <map>
@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "data/utf8.h"
+#include <attnlab/data/utf8.h>
 
 namespace attn {
 

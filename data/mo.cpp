@@ -1,6 +1,6 @@
 // data/mo.cpp — .mo layout: magic, revision, N, offset of original table O, offset of
 // translation table T, hash size, hash offset; each table holds N (length, offset) pairs.
-#include "data/mo.h"
+#include <attnlab/data/mo.h>
 
 #include <cstdint>
 #include <stdexcept>

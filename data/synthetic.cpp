@@ -1,14 +1,14 @@
 // data/synthetic.cpp — the generator.
-#include "data/synthetic.h"
+#include <attnlab/data/synthetic.h>
 
 #include <algorithm>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
-#include "core/fileio.h"
-#include "core/rng.h"
-#include "core/usage_error.h"
+#include <attnlab/core/fileio.h>
+#include <attnlab/core/rng.h>
+#include <attnlab/core/usage_error.h>
 
 namespace attn {
 

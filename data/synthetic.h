@@ -6,7 +6,7 @@
 #pragma once
 #include <string>
 
-#include "data/corpus.h"
+#include <attnlab/data/corpus.h>
 
 namespace attn {
 

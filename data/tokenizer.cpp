@@ -1,5 +1,5 @@
 // data/tokenizer.cpp — the SentencePiece and symbol tokenizers.
-#include "data/tokenizer.h"
+#include <attnlab/data/tokenizer.h>
 
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
@@ -14,9 +14,9 @@
 
 #include <fmt/format.h>
 
-#include "core/fileio.h"
-#include "core/threads.h"
-#include "core/usage_error.h"
+#include <attnlab/core/fileio.h>
+#include <attnlab/core/threads.h>
+#include <attnlab/core/usage_error.h>
 
 namespace attn {
 

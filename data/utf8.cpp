@@ -1,5 +1,5 @@
 // data/utf8.cpp — a strict UTF-8 validator (no overlongs, no surrogates, <= U+10FFFF).
-#include "data/utf8.h"
+#include <attnlab/data/utf8.h>
 
 namespace attn {
 

@@ -18,8 +18,8 @@
 #include <filesystem>
 #include <vector>
 
-#include "core/threads.h"
-#include "train/trainer.h"
+#include <attnlab/core/threads.h>
+#include <attnlab/train/trainer.h>
 
 int main(int argc, char** argv) {
   attn::init_runtime(argv);  // first: it may start the program again, once (core/threads.h)

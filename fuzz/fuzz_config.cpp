@@ -6,7 +6,7 @@
 #include <string>
 
 #include "apps/commands.h"
-#include "core/fileio.h"
+#include <attnlab/core/fileio.h>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/attnlab-fuzz-config-" + std::to_string(getpid()) + ".toml";

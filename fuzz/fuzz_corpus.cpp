@@ -5,8 +5,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "core/fileio.h"
-#include "data/corpus.h"
+#include <attnlab/core/fileio.h>
+#include <attnlab/data/corpus.h>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string dir = "/tmp/attnlab-fuzz-corpus-" + std::to_string(getpid());

@@ -3,7 +3,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "data/mo.h"
+#include <attnlab/data/mo.h>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -3,7 +3,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "core/safetensors.h"
+#include <attnlab/core/safetensors.h>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -1,5 +1,5 @@
 // models/blocks.cpp — embedding, self-attention block, masks and the tied output layer.
-#include "models/blocks.h"
+#include <attnlab/models/blocks.h>
 
 #include <cmath>
 #include <limits>

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "models/model.h"
+#include <attnlab/models/model.h>
 
 namespace attn {
 

@@ -1,9 +1,9 @@
 // models/checkpoint.cpp — weights in, weights out, with name and shape checks.
-#include "models/checkpoint.h"
+#include <attnlab/models/checkpoint.h>
 
 #include <stdexcept>
 
-#include "core/safetensors.h"
+#include <attnlab/core/safetensors.h>
 
 namespace attn {
 

@@ -6,7 +6,7 @@
 #include <map>
 #include <string>
 
-#include "models/model.h"
+#include <attnlab/models/model.h>
 
 namespace attn {
 

@@ -1,13 +1,13 @@
 // models/decode.cpp — greedy and beam search over the incremental decoder, several sentences
 // at a time.
-#include "models/decode.h"
+#include <attnlab/models/decode.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numeric>
 
-#include "core/kernels.h"
+#include <attnlab/core/kernels.h>
 
 namespace attn {
 

@@ -6,7 +6,7 @@
 #include <functional>
 #include <vector>
 
-#include "models/transformer.h"
+#include <attnlab/models/transformer.h>
 
 namespace attn {
 

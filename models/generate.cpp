@@ -1,5 +1,5 @@
 // models/generate.cpp — greedy and sampled continuation of a prompt, with or without the cache.
-#include "models/generate.h"
+#include <attnlab/models/generate.h>
 
 #include <algorithm>
 #include <cmath>

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "models/lm.h"
+#include <attnlab/models/lm.h>
 
 namespace attn {
 

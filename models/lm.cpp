@@ -1,5 +1,5 @@
 // models/lm.cpp — the decoder-only language model and the encoder-only masked-token model.
-#include "models/lm.h"
+#include <attnlab/models/lm.h>
 
 #include <cmath>
 

@@ -14,8 +14,8 @@
 #pragma once
 #include <vector>
 
-#include "models/blocks.h"
-#include "models/model.h"
+#include <attnlab/models/blocks.h>
+#include <attnlab/models/model.h>
 
 namespace attn {
 

@@ -1,14 +1,14 @@
 // models/model.cpp — the model configuration (presets, checks, JSON), the factory, scoring,
 // parameter counting and matching.
-#include "models/model.h"
+#include <attnlab/models/model.h>
 
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
-#include "core/usage_error.h"
-#include "models/lm.h"
-#include "models/transformer.h"
+#include <attnlab/core/usage_error.h>
+#include <attnlab/models/lm.h>
+#include <attnlab/models/transformer.h>
 
 namespace attn {
 

@@ -22,8 +22,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "data/batch.h"
-#include "nn/attention.h"
+#include <attnlab/data/batch.h>
+#include <attnlab/nn/attention.h>
 
 namespace attn {
 

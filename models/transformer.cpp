@@ -1,5 +1,5 @@
 // models/transformer.cpp — the encoder–decoder forward pass, masks, presets, parameter matching.
-#include "models/transformer.h"
+#include <attnlab/models/transformer.h>
 
 #include <cmath>
 #include <limits>

@@ -14,8 +14,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "models/blocks.h"
-#include "models/model.h"
+#include <attnlab/models/blocks.h>
+#include <attnlab/models/model.h>
 
 namespace attn {
 

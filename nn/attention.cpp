@@ -1,8 +1,8 @@
 // nn/attention.cpp — the attention variants, each a visible line in forward().
-#include "nn/attention.h"
+#include <attnlab/nn/attention.h>
 
-#include "core/kernels.h"
-#include "core/usage_error.h"
+#include <attnlab/core/kernels.h>
+#include <attnlab/core/usage_error.h>
 
 #include <cmath>
 #include <limits>

@@ -14,7 +14,7 @@
 #pragma once
 #include <string>
 
-#include "nn/layers.h"
+#include <attnlab/nn/layers.h>
 
 namespace attn {
 

@@ -1,5 +1,5 @@
 // nn/layers.cpp — parameter initialisation and the small layers.
-#include "nn/layers.h"
+#include <attnlab/nn/layers.h>
 
 #include <cmath>
 #include <stdexcept>

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "autograd/ops.h"
+#include <attnlab/autograd/ops.h>
 
 namespace attn {
 

@@ -1,11 +1,11 @@
 // nn/optim.cpp — the update rules.
-#include "nn/optim.h"
+#include <attnlab/nn/optim.h>
 
 #include <cmath>
 #include <stdexcept>
 
-#include "core/kernels.h"
-#include "core/usage_error.h"
+#include <attnlab/core/kernels.h>
+#include <attnlab/core/usage_error.h>
 
 namespace attn {
 

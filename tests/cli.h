@@ -9,7 +9,7 @@
 #include <map>
 #include <string>
 
-#include "core/fileio.h"
+#include <attnlab/core/fileio.h>
 
 namespace fs = std::filesystem;
 using attn::read_file;

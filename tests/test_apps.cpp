@@ -22,8 +22,8 @@
 
 #include <fmt/format.h>
 
-#include "core/fileio.h"
-#include "core/safetensors.h"
+#include <attnlab/core/fileio.h>
+#include <attnlab/core/safetensors.h>
 #include "tests/cli.h"
 #include "tests/skip.h"
 
@@ -1814,8 +1814,8 @@ TEST_CASE("docs/debugging.md: each gdb session runs as written and gdb prints wh
 
 #include <type_traits>
 
-#include "core/usage_error.h"
-#include "models/model.h"
+#include <attnlab/core/usage_error.h>
+#include <attnlab/models/model.h>
 
 TEST_CASE("a bug exits 70 with one line asking for a report and naming the build; a usage error still exits 2") {
   // the three kinds of error are three types: a catch of one never takes another

@@ -9,12 +9,12 @@
 #include <map>
 #include <set>
 
-#include "autograd/gradcheck.h"
-#include "autograd/ops.h"
-#include "core/kernels.h"
-#include "core/threads.h"
-#include "nn/layers.h"
-#include "nn/optim.h"
+#include <attnlab/autograd/gradcheck.h>
+#include <attnlab/autograd/ops.h>
+#include <attnlab/core/kernels.h>
+#include <attnlab/core/threads.h>
+#include <attnlab/nn/layers.h>
+#include <attnlab/nn/optim.h>
 
 using namespace attn;
 

@@ -18,7 +18,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "core/fileio.h"
+#include <attnlab/core/fileio.h>
 #include "tests/cli.h"
 
 namespace {

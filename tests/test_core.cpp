@@ -8,12 +8,12 @@
 #include <thread>
 #include <limits>
 
-#include "core/fileio.h"
-#include "core/kernels.h"
-#include "core/safetensors.h"
-#include "core/tensor.h"
-#include "core/threads.h"
-#include "core/words.h"
+#include <attnlab/core/fileio.h>
+#include <attnlab/core/kernels.h>
+#include <attnlab/core/safetensors.h>
+#include <attnlab/core/tensor.h>
+#include <attnlab/core/threads.h>
+#include <attnlab/core/words.h>
 
 using namespace attn;
 namespace fs = std::filesystem;

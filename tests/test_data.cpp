@@ -7,14 +7,14 @@
 #include <set>
 #include <sstream>
 
-#include "core/fileio.h"
-#include "core/rng.h"
-#include "data/batching.h"
-#include "data/corpus.h"
-#include "data/mo.h"
-#include "data/synthetic.h"
-#include "data/tokenizer.h"
-#include "data/utf8.h"
+#include <attnlab/core/fileio.h>
+#include <attnlab/core/rng.h>
+#include <attnlab/data/batching.h>
+#include <attnlab/data/corpus.h>
+#include <attnlab/data/mo.h>
+#include <attnlab/data/synthetic.h>
+#include <attnlab/data/tokenizer.h>
+#include <attnlab/data/utf8.h>
 
 using namespace attn;
 namespace fs = std::filesystem;

@@ -12,15 +12,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/fileio.h"
-#include "core/safetensors.h"
-#include "data/batching.h"
-#include "models/checkpoint.h"
+#include <attnlab/core/fileio.h>
+#include <attnlab/core/safetensors.h>
+#include <attnlab/data/batching.h>
+#include <attnlab/models/checkpoint.h>
 #include "tests/decisions.h"
 #include "tests/torch_parity.h"
-#include "models/generate.h"
-#include "models/lm.h"
-#include "nn/optim.h"
+#include <attnlab/models/generate.h>
+#include <attnlab/models/lm.h>
+#include <attnlab/nn/optim.h>
 
 using namespace attn;
 namespace fs = std::filesystem;

@@ -2,7 +2,7 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
-#include "core/threads.h"
+#include <attnlab/core/threads.h>
 #include "tests/skip.h"
 
 int main(int argc, char** argv) {

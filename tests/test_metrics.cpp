@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "data/metrics.h"
+#include <attnlab/data/metrics.h>
 
 using namespace attn;
 

@@ -5,14 +5,14 @@
 #include <filesystem>
 #include <set>
 
-#include "train/trainer.h"
-#include "data/synthetic.h"
-#include "core/fileio.h"
-#include "data/batching.h"
-#include "models/checkpoint.h"
+#include <attnlab/train/trainer.h>
+#include <attnlab/data/synthetic.h>
+#include <attnlab/core/fileio.h>
+#include <attnlab/data/batching.h>
+#include <attnlab/models/checkpoint.h>
 #include "tests/decisions.h"
 #include "tests/torch_parity.h"
-#include "models/decode.h"
+#include <attnlab/models/decode.h>
 
 using namespace attn;
 namespace fs = std::filesystem;
@@ -283,7 +283,7 @@ TEST_CASE("tiny qk and qq models learn to reverse sequences (>= 95% token accura
 
 #include <nlohmann/json.hpp>
 
-#include "core/safetensors.h"
+#include <attnlab/core/safetensors.h>
 
 TEST_CASE("PyTorch parity: loss and every parameter gradient of a tiny model (optional: needs python3-torch)", "[torch]") {
   skip_unless_torch();

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <limits>
 
-#include "nn/attention.h"
-#include "nn/optim.h"
+#include <attnlab/nn/attention.h>
+#include <attnlab/nn/optim.h>
 
 using namespace attn;
 

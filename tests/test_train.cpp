@@ -14,13 +14,13 @@
 
 #include <fmt/format.h>
 
-#include "core/fileio.h"
-#include "core/json_file.h"
-#include "train/config.h"
-#include "train/frontier.h"
-#include "train/trainer.h"
-#include "data/metrics.h"
-#include "models/decode.h"
+#include <attnlab/core/fileio.h>
+#include <attnlab/core/json_file.h>
+#include <attnlab/train/config.h>
+#include <attnlab/train/frontier.h>
+#include <attnlab/train/trainer.h>
+#include <attnlab/data/metrics.h>
+#include <attnlab/models/decode.h>
 #include "tests/decisions.h"
 
 using namespace attn;

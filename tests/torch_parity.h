@@ -9,9 +9,9 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "core/fileio.h"
-#include "core/safetensors.h"
-#include "models/checkpoint.h"
+#include <attnlab/core/fileio.h>
+#include <attnlab/core/safetensors.h>
+#include <attnlab/models/checkpoint.h>
 #include "tests/skip.h"
 
 // The [torch] cases' requirement: the system Python (not a virtualenv's) imports torch and numpy.

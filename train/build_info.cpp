@@ -1,5 +1,5 @@
 // train/build_info.cpp — which attnlab build and which machine a run was made with.
-#include "train/build_info.h"
+#include <attnlab/train/build_info.h>
 
 #include <unistd.h>
 
@@ -10,11 +10,11 @@
 
 #include <fmt/format.h>
 
-#include "build_id.h"  // generated at build time: ATTNLAB_COMMIT (cmake/build_id.cmake)
+#include <attnlab/version.h>
 
 namespace attn {
 
-std::string attnlab_build() { return fmt::format("{} (commit {})", ATTNLAB_VERSION, ATTNLAB_COMMIT); }
+std::string attnlab_build() { return fmt::format("{} (commit {})", version(), commit()); }
 
 std::string machine_description() {
   char host[256] = {};

@@ -1,18 +1,20 @@
 // train/config.cpp — TrainConfig to and from config.json, its checks, and what runs compare by.
-#include "train/config.h"
+#include <attnlab/train/config.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <vector>
 #include <set>
 #include <stdexcept>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "core/usage_error.h"
+#include <attnlab/core/usage_error.h>
 
-#ifndef ATTNLAB_SOURCE_DIR
-#define ATTNLAB_SOURCE_DIR "."
+#ifndef ATTNLAB_INSTALL_DATADIR
+#define ATTNLAB_INSTALL_DATADIR "/usr/local/share/attnlab"
 #endif
 
 namespace attn {
@@ -151,8 +153,21 @@ std::string resume_conflict(json saved, json given, const std::vector<std::strin
 }
 
 std::string default_corpus_dir() {
-  if (const char* env = std::getenv("ATTNLAB_DATA_DIR")) return std::string(env) + "/corpora/gettext-en-de";
-  return std::string(ATTNLAB_SOURCE_DIR) + "/data/corpora/gettext-en-de";
+  namespace fs = std::filesystem;
+  const std::string corpus = "corpora/gettext-en-de";
+  if (const char* env = std::getenv("ATTNLAB_DATA_DIR"); env && *env) return std::string(env) + "/" + corpus;
+  std::vector<fs::path> tried = {fs::path(ATTNLAB_INSTALL_DATADIR)};
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);  // Linux; elsewhere the install prefix alone
+  if (!ec) tried.insert(tried.end(), {exe.parent_path() / "share/attnlab", exe.parent_path().parent_path() / "share/attnlab"});
+  std::vector<std::string> names;
+  for (const fs::path& d : tried) {
+    if (fs::is_directory(d / corpus, ec)) return (d / corpus).string();
+    names.push_back(d.lexically_normal().string());
+  }
+  throw std::runtime_error(fmt::format("the embedded corpus is not installed: no {} in {}; give --corpus DIR, or set "
+                                       "ATTNLAB_DATA_DIR to the folder that holds {}", corpus, fmt::join(names, ", "),
+                                       corpus));
 }
 
 }  // namespace attn

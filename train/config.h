@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/transformer.h"
+#include <attnlab/models/transformer.h>
 
 namespace attn {
 
@@ -80,8 +80,11 @@ std::string resume_conflict(nlohmann::json saved, nlohmann::json given, const st
 // --enc-layers for an lm, --dec-layers for an mlm, --beam for either, --lm-text for translation.
 std::string flag_not_applying(const std::string& flag, const std::string& arch);
 
-// The embedded default corpus directory (data/corpora/gettext-en-de in the source tree, or
-// ATTNLAB_DATA_DIR), resolved at run time.
+// The embedded default corpus directory, DATA/corpora/gettext-en-de, where DATA is the first of:
+// $ATTNLAB_DATA_DIR; the install prefix's share/attnlab (as configured); share/attnlab beside
+// the running program or one folder above it (the build tree keeps a copy beside attnlab; an
+// install moved elsewhere has bin/ and share/ side by side). Throws naming all three when none
+// holds it. A corpus given by path (--corpus) is used as given and never looked up here.
 std::string default_corpus_dir();
 
 }  // namespace attn

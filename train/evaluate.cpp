@@ -1,10 +1,10 @@
 // train/evaluate.cpp — loss on a set, translations and their scores, learning-dynamics rows.
-#include "train/evaluate.h"
+#include <attnlab/train/evaluate.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "data/metrics.h"
+#include <attnlab/data/metrics.h>
 
 namespace attn {
 

@@ -10,11 +10,11 @@
 #include <utility>
 #include <vector>
 
-#include "data/batching.h"
-#include "data/corpus.h"
-#include "data/tokenizer.h"
-#include "models/decode.h"
-#include "models/transformer.h"
+#include <attnlab/data/batching.h>
+#include <attnlab/data/corpus.h>
+#include <attnlab/data/tokenizer.h>
+#include <attnlab/models/decode.h>
+#include <attnlab/models/transformer.h>
 
 namespace attn {
 

@@ -1,6 +1,6 @@
 // train/frontier.cpp — the width grid's report: quality against parameters and operations,
 // the distance of each variant from the baseline's frontier, settlement, per-width reports.
-#include "train/frontier.h"
+#include <attnlab/train/frontier.h>
 
 #include <algorithm>
 #include <array>
@@ -15,10 +15,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "autograd/tape.h"
-#include "core/fileio.h"
-#include "core/json_file.h"
-#include "core/rng.h"
+#include <attnlab/autograd/tape.h>
+#include <attnlab/core/fileio.h>
+#include <attnlab/core/json_file.h>
+#include <attnlab/core/rng.h>
 
 namespace attn {
 namespace fs = std::filesystem;

@@ -16,8 +16,8 @@
 #include <utility>
 #include <vector>
 
-#include "models/transformer.h"
-#include "train/report.h"
+#include <attnlab/models/transformer.h>
+#include <attnlab/train/report.h>
 
 namespace attn {
 

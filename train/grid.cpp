@@ -1,5 +1,5 @@
 // train/grid.cpp — grid presets, planning, job files, the shared tokenizer, running a grid.
-#include "train/grid.h"
+#include <attnlab/train/grid.h>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -19,14 +19,14 @@
 
 #include <fmt/format.h>
 
-#include "core/fileio.h"
-#include "core/json_file.h"
-#include "core/usage_error.h"
-#include "core/words.h"
-#include "data/corpus.h"
-#include "data/synthetic.h"
-#include "data/tokenizer.h"
-#include "train/trainer.h"
+#include <attnlab/core/fileio.h>
+#include <attnlab/core/json_file.h>
+#include <attnlab/core/usage_error.h>
+#include <attnlab/core/words.h>
+#include <attnlab/data/corpus.h>
+#include <attnlab/data/synthetic.h>
+#include <attnlab/data/tokenizer.h>
+#include <attnlab/train/trainer.h>
 
 extern char** environ;
 
@@ -428,16 +428,31 @@ GridOutcome run_grid(const std::vector<RunSpec>& specs, int jobs, const std::fun
       on_event(event(GridEvent::Kind::Started, r));
     }
     if (running.empty()) continue;
+    // Waits for one of this grid's own runs, by pid: waitpid(-1) would also reap children the
+    // host program started for itself. Runs take minutes, so a look every 100 ms costs nothing;
+    // a signal cuts the sleep short.
     int status = 0;
-    const pid_t pid = ::waitpid(-1, &status, 0);
+    pid_t pid = 0;
+    for (auto& [child, spec] : running) {
+      const pid_t w = ::waitpid(child, &status, WNOHANG);
+      if (w == child) {
+        pid = child;
+        break;
+      }
+      if (w < 0 && errno == ECHILD) {  // reaped by someone else (a host's SIGCHLD handler): judged by its files
+        pid = child, status = 0;
+        break;
+      }
+    }
     if (*interrupted && *from_kill && !passed_on) {
       for (auto& [child, spec] : running) ::kill(child, int(*interrupted));
       passed_on = true;
     }
-    if (pid < 0 && errno == EINTR) continue;
-    if (pid < 0) break;
+    if (pid == 0) {
+      ::usleep(100 * 1000);
+      continue;
+    }
     auto it = running.find(pid);
-    if (it == running.end()) continue;
     const RunSpec& r = *it->second;
     running.erase(it);
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

@@ -19,7 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "train/config.h"
+#include <attnlab/train/config.h>
 
 namespace attn {
 

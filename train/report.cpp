@@ -1,5 +1,5 @@
 // train/report.cpp — the comparison report: tables (mean ± std over seeds), verdicts, plots.
-#include "train/report.h"
+#include <attnlab/train/report.h>
 
 #include <algorithm>
 #include <cmath>
@@ -13,12 +13,12 @@
 
 #include <fmt/format.h>
 
-#include "core/json_file.h"
-#include "core/usage_error.h"
-#include "core/words.h"
-#include "train/config.h"
-#include "core/fileio.h"
-#include "models/transformer.h"
+#include <attnlab/core/json_file.h>
+#include <attnlab/core/usage_error.h>
+#include <attnlab/core/words.h>
+#include <attnlab/train/config.h>
+#include <attnlab/core/fileio.h>
+#include <attnlab/models/transformer.h>
 
 namespace attn {
 namespace fs = std::filesystem;

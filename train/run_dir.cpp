@@ -1,5 +1,5 @@
 // train/run_dir.cpp — a run's files: config, logs, checkpoints, results; loading a finished run.
-#include "train/run_dir.h"
+#include <attnlab/train/run_dir.h>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -18,11 +18,11 @@
 
 #include <fmt/format.h>
 
-#include "core/fileio.h"
-#include "core/json_file.h"
-#include "core/safetensors.h"
-#include "core/usage_error.h"
-#include "models/checkpoint.h"
+#include <attnlab/core/fileio.h>
+#include <attnlab/core/json_file.h>
+#include <attnlab/core/safetensors.h>
+#include <attnlab/core/usage_error.h>
+#include <attnlab/models/checkpoint.h>
 
 namespace attn {
 namespace fs = std::filesystem;

@@ -25,13 +25,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "data/batching.h"
-#include "data/tokenizer.h"
-#include "models/lm.h"
-#include "models/transformer.h"
-#include "nn/optim.h"
-#include "train/config.h"
-#include "train/evaluate.h"
+#include <attnlab/data/batching.h>
+#include <attnlab/data/tokenizer.h>
+#include <attnlab/models/lm.h>
+#include <attnlab/models/transformer.h>
+#include <attnlab/nn/optim.h>
+#include <attnlab/train/config.h>
+#include <attnlab/train/evaluate.h>
 
 namespace attn {
 

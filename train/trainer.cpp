@@ -1,6 +1,6 @@
 // train/trainer.cpp — data preparation, the training step, logging, evaluation, resume, and
 // the final test-set evaluation.
-#include "train/trainer.h"
+#include <attnlab/train/trainer.h>
 
 #include <algorithm>
 #include <cmath>
@@ -8,17 +8,17 @@
 
 #include <fmt/format.h>
 
-#include "core/fileio.h"
-#include "core/kernels.h"
-#include "core/json_file.h"
-#include "core/threads.h"
-#include "core/usage_error.h"
-#include "core/words.h"
-#include "data/metrics.h"
-#include "data/synthetic.h"
-#include "models/checkpoint.h"
-#include "train/build_info.h"
-#include "train/evaluate.h"
+#include <attnlab/core/fileio.h>
+#include <attnlab/core/kernels.h>
+#include <attnlab/core/json_file.h>
+#include <attnlab/core/threads.h>
+#include <attnlab/core/usage_error.h>
+#include <attnlab/core/words.h>
+#include <attnlab/data/metrics.h>
+#include <attnlab/data/synthetic.h>
+#include <attnlab/models/checkpoint.h>
+#include <attnlab/train/build_info.h>
+#include <attnlab/train/evaluate.h>
 
 namespace attn {
 namespace fs = std::filesystem;

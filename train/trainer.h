@@ -19,14 +19,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/rng.h"
-#include "data/batching.h"
-#include "data/corpus.h"
-#include "data/tokenizer.h"
-#include "models/transformer.h"
-#include "nn/optim.h"
-#include "train/config.h"
-#include "train/run_dir.h"
+#include <attnlab/core/rng.h>
+#include <attnlab/data/batching.h>
+#include <attnlab/data/corpus.h>
+#include <attnlab/data/tokenizer.h>
+#include <attnlab/models/transformer.h>
+#include <attnlab/nn/optim.h>
+#include <attnlab/train/config.h>
+#include <attnlab/train/run_dir.h>
 
 namespace attn {
 
