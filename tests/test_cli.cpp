@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -489,6 +490,27 @@ TEST_CASE("the final test decoding says what it does and how far it got, at each
   CHECK_THAT(q.out, !Catch::Contains("test:"));
   // the same decoding, so the same translations: progress changes nothing that is decoded
   CHECK(read_file((d / "loud" / "test.hyp").string()) == read_file((d / "quiet" / "test.hyp").string()));
+  fs::remove_all(d);
+}
+
+TEST_CASE("every shipped config file is read whole: its keys are train's flags and its values pass their checks") {
+  const fs::path d = temp_dir("cli-configs");
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(fs::path(ATTNLAB_TEST_DIR).parent_path() / "configs")) {
+    if (e.path().extension() != ".toml") continue;
+    files++;
+    // A --d-model no head count divides is refused after the file is read and checked and
+    // before any data is: the line names the file's own --heads, so the file was taken whole.
+    const std::string text = read_file(e.path().string());
+    std::smatch m;
+    REQUIRE(std::regex_search(text, m, std::regex(R"((?:^|\n)heads\s*=\s*(\d+))")));
+    Result r = attnlab("train --config " + e.path().string() + " --d-model 1001 --out " + (d / "run").string());
+    INFO(e.path() << "\n" << r.out);
+    CHECK(r.code == 2);
+    CHECK(last_line(r.out) == "attnlab: error: --d-model 1001 is not divisible by --heads " + m[1].str());
+    CHECK_FALSE(fs::exists(d / "run"));
+  }
+  CHECK(files >= 3);  // base, laptop, tiny-reverse
   fs::remove_all(d);
 }
 
