@@ -24,6 +24,7 @@
 
 #include <attnlab/train/build_info.h>
 #include "apps/commands.h"
+#include "apps/shell_docs.h"
 #include <attnlab/core/threads.h>
 #include <attnlab/core/usage_error.h>
 
@@ -110,6 +111,15 @@ int main(int argc, char** argv) {
   attn::add_bench_command(app);
   attn::add_corpus_command(app);
   attn::add_internal_error_test_command(app);
+  // What the build generates from these definitions (apps/shell_docs.h); not listed in --help.
+  if (argc == 2 && (std::string(argv[1]) == "--bash-completion" || std::string(argv[1]) == "--man-page")) {
+    const std::string text = std::string(argv[1]) == "--bash-completion" ? attn::bash_completion(app)
+                                                                         : attn::man_page(app, attn::attnlab_build());
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    errno = 0;
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) return stream_failed(0, errno ? errno : EIO);
+    return 0;
+  }
   // `attnlab help [COMMAND]`, and a mistyped command named with the nearest one (of those --help lists)
   std::vector<std::string> names, hidden;
   for (CLI::App* s : app.get_subcommands([](CLI::App*) { return true; }))

@@ -13,7 +13,8 @@ step() { echo "downstream: $*"; }
 step "cmake --install --prefix $W/prefix"
 cmake --install "$B" --prefix "$W/prefix" > "$W/install.log"
 for f in include/attnlab/attnlab.h include/attnlab/version.h include/attnlab/core/tensor.h lib*/cmake/attnlab/attnlabConfig.cmake \
-         lib*/cmake/attnlab/attnlabConfigVersion.cmake lib*/pkgconfig/attnlab.pc bin/attnlab share/attnlab/corpora/gettext-en-de/train.en; do
+         lib*/cmake/attnlab/attnlabConfigVersion.cmake lib*/pkgconfig/attnlab.pc bin/attnlab share/attnlab/corpora/gettext-en-de/train.en \
+         share/man/man1/attnlab.1 share/bash-completion/completions/attnlab; do
   ls "$W/prefix/"$f > /dev/null || { echo "downstream: the install lacks $f" >&2; exit 1; }
 done
 # the example includes only <attnlab/...> headers: no other project header could be found

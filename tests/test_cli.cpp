@@ -21,6 +21,7 @@
 
 #include <attnlab/core/fileio.h>
 #include "tests/cli.h"
+#include "tests/skip.h"
 
 namespace {
 
@@ -511,6 +512,55 @@ TEST_CASE("every shipped config file is read whole: its keys are train's flags a
     CHECK_FALSE(fs::exists(d / "run"));
   }
   CHECK(files >= 3);  // base, laptop, tiny-reverse
+  fs::remove_all(d);
+}
+
+TEST_CASE("bash completion offers commands, flags and the values the parser checks against") {
+  const fs::path d = temp_dir("cli-shell-docs");
+  Result comp = shell(std::string(ATTNLAB_BINARY) + " --bash-completion > " + (d / "attnlab.bash").string());
+  REQUIRE(comp.code == 0);
+  // each line: the words typed (the last is being completed) and what bash offers
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"attnlab tr", "train translate"},
+      {"attnlab inspect g", "grad"},
+      {"attnlab train --var", "--variant"},
+      {"attnlab train --variant qq-", "qq-noself qq-normk qq-enc qq-dec qq-all qq-noV-noO"},
+      {"attnlab compare --preset f", "full frontier"},
+      {"attnlab compare --variants qk,qq-n", "qk,qq-noself qk,qq-normk qk,qq-noV-noO"},
+      {"attnlab inspect grad --variant ''", "qk qq both"},
+      {"attnlab train --arch ''", "seq2seq lm mlm"},
+      {"attnlab help in", "inspect"},
+      {"attnlab corpus s", "split synthetic"},
+  };
+  std::string script = "source " + (d / "attnlab.bash").string() + "\n" +
+                       "c() { COMP_WORDS=(\"$@\"); COMP_CWORD=$(( $# - 1 )); _attnlab; echo \"${COMPREPLY[*]}\"; }\n";
+  for (auto& [typed, offered] : cases) script += "c " + typed + "\n";
+  attn::write_file_atomic((d / "cases.sh").string(), script);
+  Result r = shell("bash " + (d / "cases.sh").string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  std::istringstream lines(r.out);
+  for (auto& [typed, offered] : cases) {
+    std::string got;
+    std::getline(lines, got);
+    INFO(typed);
+    CHECK(got == offered);
+  }
+  fs::remove_all(d);
+}
+
+TEST_CASE("the man page renders without a warning and names every command and subcommand", "[man]") {
+  const fs::path d = temp_dir("cli-man");
+  Result page = shell(std::string(ATTNLAB_BINARY) + " --man-page > " + (d / "attnlab.1").string());
+  REQUIRE(page.code == 0);
+  skip_unless(shell("command -v man").code == 0, "man is not installed (Debian: man-db)");
+  Result warnings = shell("MANWIDTH=100 man --warnings=all -l " + (d / "attnlab.1").string() + " 2>&1 >/dev/null");
+  CHECK(warnings.out.empty());
+  const std::string text = shell("MANWIDTH=200 man -l " + (d / "attnlab.1").string() + " 2>/dev/null").out;
+  for (const char* c : {"compare", "train", "translate", "generate", "score", "inspect", "inspect grad",
+                        "inspect attention", "gradcheck", "bench", "corpus", "corpus extract", "corpus split", "corpus synthetic"})
+    CHECK_THAT(text, Catch::Contains(std::string("attnlab ") + c + "\n"));
+  CHECK_THAT(text, Catch::Contains("EXIT STATUS") && Catch::Contains("--variant"));
   fs::remove_all(d);
 }
 
