@@ -202,11 +202,6 @@ ATTN_VECTOR_CLONES void scale_forward(float* out, const float* inp, float alpha,
   for (int64_t i = 0; i < n; i++) out[i] = alpha * inp[i];
 }
 
-ATTN_VECTOR_CLONES void add_bias_forward(float* out, const float* inp, const float* bias, int64_t R, int C) {
-  for (int64_t r = 0; r < R; r++)
-    for (int c = 0; c < C; c++) out[r * C + c] = inp[r * C + c] + bias[c];
-}
-
 ATTN_VECTOR_CLONES void bias_backward(float* dbias, const float* dout, int64_t R, int C) {
   // Each thread owns a block of columns and sums it down all rows (same order as one thread).
   constexpr int kBlock = 64;

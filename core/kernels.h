@@ -80,7 +80,6 @@ void add_forward(float* out, const float* a, const float* b, int64_t n);
 void mul_forward(float* out, const float* a, const float* b, int64_t n);
 void axpy(float* y, float alpha, const float* x, int64_t n);  // y += alpha * x
 void scale_forward(float* out, const float* inp, float alpha, int64_t n);  // out = alpha * inp
-void add_bias_forward(float* out, const float* inp, const float* bias, int64_t R, int C);
 void bias_backward(float* dbias, const float* dout, int64_t R, int C);  // dbias += sum over rows
 void relu_forward(float* out, const float* inp, int64_t n);
 void relu_backward(float* dinp, const float* dout, const float* out, int64_t n, bool accumulate);

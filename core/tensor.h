@@ -4,7 +4,7 @@
 // shares the buffer (like numpy views); clone() deep-copies; reshape() shares.
 //
 //   Tensor x = Tensor::zeros({2, 3});     // (2,3) of 0
-//   x.at(1, 2) = 5.f;                     // bounds-checked in Debug builds
+//   x.at({1, 2}) = 5.f;                   // bounds-checked in Debug builds
 //   Tensor y = x.reshape({3, 2});         // same storage
 //   fmt::print("{}\n", x);                // prints like numpy
 #pragma once

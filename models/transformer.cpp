@@ -1,4 +1,4 @@
-// models/transformer.cpp — the encoder–decoder forward pass, masks, presets, parameter matching.
+// models/transformer.cpp — the encoder–decoder model: construction, forward pass and masks, scoring.
 #include <attnlab/models/transformer.h>
 
 #include <cmath>

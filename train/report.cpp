@@ -215,7 +215,6 @@ class ComparisonReport {
     return stat(x);
   }
   void summary_table();
-  void builds_and_settings();
   void settings_note();
   void verdicts();
   void read_curves();
