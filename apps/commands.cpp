@@ -140,6 +140,12 @@ std::vector<std::string> expand_config_files(CLI::App& app, std::vector<std::str
   return args;
 }
 
+CLI::Option* add_arch_option(CLI::App* cmd, Arch& arch, const std::string& help) {
+  return cmd->add_option_function<std::string>("--arch", [&arch](const std::string& name) { arch = parse_arch(name); }, help)
+      ->check(CLI::IsMember(arch_names()))
+      ->default_str(arch_name(arch));
+}
+
 void add_train_options(CLI::App* cmd, TrainConfig& c) {
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // later flags win
   // --config FILE is expanded into flags by expand_config_files() before parsing (apps/main.cpp).
@@ -149,9 +155,8 @@ void add_train_options(CLI::App* cmd, TrainConfig& c) {
   cmd->add_option("--task-train", c.task_train, "synthetic training pairs")->check(whole_number(1));
   cmd->add_option("--src-lang", c.src_lang, "source file suffix");
   cmd->add_option("--tgt-lang", c.tgt_lang, "target file suffix");
-  cmd->add_option("--arch", c.model.arch, "architecture: seq2seq (translation: encoder-decoder), lm (decoder-only: --dec-layers "
-                  "causal blocks, next-token prediction), mlm (encoder-only: --enc-layers blocks, masked-token prediction)")
-      ->check(CLI::IsMember(ModelConfig::arch_names()));
+  add_arch_option(cmd, c.model.arch, "architecture: seq2seq (translation: encoder-decoder), lm (decoder-only: --dec-layers "
+                  "causal blocks, next-token prediction), mlm (encoder-only: --enc-layers blocks, masked-token prediction)");
   cmd->add_option("--lm-text", c.lm_text, "--arch lm/mlm: which side of the corpus is the text (both, src, tgt)")
       ->check(CLI::IsMember({"both", "src", "tgt"}));
   cmd->add_option("--tokenizer", c.tokenizer, "reuse this tokenizer (path prefix of .model/.symbols) instead of training one");

@@ -36,4 +36,6 @@ CLI::Validator whole_number(int64_t lo, int64_t hi = 2147483647);
 CLI::Validator real_number(double lo, bool lo_open, double hi = 1e300, bool hi_open = false);
 // The model and training flags shared by `train` and `compare` (also readable from --config TOML).
 void add_train_options(CLI::App* cmd, TrainConfig& cfg);
+// --arch NAME into `arch`, checked against the architectures' names (models/arch.h).
+CLI::Option* add_arch_option(CLI::App* cmd, Arch& arch, const std::string& help);
 }  // namespace attn

@@ -65,10 +65,10 @@ static TrainConfig parse_train_flags(std::vector<std::string> flags) {
 }
 
 // The flags every run will get, checked once here rather than failing in every run; returned parsed.
-static TrainConfig check_train_args(const GridPreset& pre, const std::vector<std::string>& extra, const std::string& arch) {
+static TrainConfig check_train_args(const GridPreset& pre, const std::vector<std::string>& extra, Arch arch) {
   // a flag the grid's architecture does not use would have every run refuse it
   for (const std::string& a : extra)
-    if (std::string why = flag_not_applying(a.substr(0, a.find('=')), arch.empty() ? "seq2seq" : arch); !why.empty())
+    if (std::string why = flag_not_applying(a.substr(0, a.find('=')), arch); !why.empty())
       throw UsageError("--train-args: " + why);
   TrainConfig probe;
   CLI::App check{"train"};
@@ -125,12 +125,13 @@ static void run_here(const GridPreset& pre, const CompareOpts& o, const std::vec
   // (small products do not scale across threads); the quick preset runs all three at once.
   const int jobs = o.jobs > 0 ? o.jobs : pre.jobs > 0 ? pre.jobs
                                        : std::max(1, int(std::thread::hardware_concurrency()) / std::max(1, o.grid.threads));
-  const std::string arch = o.grid.arch.empty() ? "" : fmt::format(
-      " as an --arch {} model of {} layers ({})", o.grid.arch, o.grid.train.model.enc_layers + o.grid.train.model.dec_layers,
+  const ArchTraits& a = traits(o.grid.arch);
+  const std::string arch = a.translates() ? "" : fmt::format(
+      " as an --arch {} model of {} layers ({})", a.name, o.grid.train.model.enc_layers + o.grid.train.model.dec_layers,
       fmt::join(grid_variants(pre, o.grid), ", "));
   fmt::print("compare '{}' ({}){}: {}, {} at a time, {} each; expected {}\n", pre.name, pre.description, arch,
              counted(int64_t(specs.size()), "run"), jobs, counted(o.grid.threads, "thread"),
-             o.grid.arch.empty() ? pre.expected_time : pre.lm_expected_time);
+             a.translates() ? pre.expected_time : pre.lm_expected_time);
   std::fflush(stdout);
   constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
   struct sigaction sa {}, old_sa[3];
@@ -208,10 +209,9 @@ void add_compare_command(CLI::App& app) {
   cmd->footer(presets);
   GridOptions& g = o->grid;
   cmd->add_option("--preset", g.preset, "the grid: " + fmt::format("{}", fmt::join(names, ", ")))->check(CLI::IsMember(names));
-  cmd->add_option("--arch", g.arch, "lm or mlm: the preset's recipe as a decoder-only language model (encoder-only masked-token "
-                                    "model) with the encoder's and decoder's layers in one stack, and the preset's variants "
-                                    "that change its self-attention (default: translation)")
-      ->check(CLI::IsMember({"lm", "mlm"}));
+  add_arch_option(cmd, g.arch, "lm or mlm: the preset's recipe as a decoder-only language model (encoder-only masked-token "
+                               "model) with the encoder's and decoder's layers in one stack, and the preset's variants "
+                               "that change its self-attention (default: seq2seq, translation)");
   cmd->add_option("--widths", g.widths, "comma-separated model widths, each with d_ff 4x and the preset's heads (default: "
                                         "the preset's; e.g. --widths 64,128,256,512 --plan)");
   cmd->add_option("--out", g.out, "comparison directory (runs/, report.md, CSVs, plots)");

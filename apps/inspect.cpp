@@ -375,27 +375,13 @@ static void print_inspection(const std::vector<GradInspection>& rs) {
 
 // ---- inspect attention -----------------------------------------------------------------
 
-// One batch of the source and its translation, as training would feed them.
-static Batch source_and_translation(const std::vector<int32_t>& src, const std::vector<int32_t>& hyp) {
-  Batch b;
-  b.B = 1;
-  b.S = int(src.size());
-  b.T = int(hyp.size()) + 1;
-  b.src = src;
-  b.tgt_in = {Tokenizer::kBos};
-  b.tgt_in.insert(b.tgt_in.end(), hyp.begin(), hyp.end());
-  b.tgt_out = hyp;
-  b.tgt_out.push_back(Tokenizer::kEos);
-  return b;
-}
-
 static void inspect_attention(const std::string& run_dir, const std::string& text, const std::string& out_dir) {
   LoadedRun run = load_run(run_dir);
   const Model& m = *run.model;
-  const std::string arch = m.cfg.arch;
+  const ArchTraits& arch = m.arch();
   if (!valid_utf8(text)) throw UsageError("--text: invalid UTF-8 (give the sentence as UTF-8 text)");
   if (text.find_first_not_of(" \t") == std::string::npos)
-    throw UsageError(fmt::format("--text: empty; give a {}", arch == "seq2seq" ? "source sentence" : "sentence"));
+    throw UsageError(fmt::format("--text: empty; give a {}", arch.translates() ? "source sentence" : "sentence"));
   std::vector<int32_t> ids = run.tok->encode(text);
   if (int(ids.size()) > m.cfg.max_len - 1)
     throw UsageError(fmt::format("--text: {} tokens, more than this model reads ({})", ids.size(), m.cfg.max_len - 1));
@@ -407,27 +393,12 @@ static void inspect_attention(const std::string& run_dir, const std::string& tex
     NoGradScope ng;
     Context ctx;
     ctx.attention_probs = &probs;
-    if (arch == "seq2seq") {
-      const Transformer& t = translation_model(run);
-      ids.push_back(Tokenizer::kEos);
-      DecodeOptions opt;
-      opt.beam = 1;
-      auto hyp = translate_ids(t, {ids}, opt)[0];
-      fmt::print("source:      {}\ntranslation: {}\n\n", text, run.tok->decode(hyp));
-      b = source_and_translation(ids, hyp);
-      t.loss(b, ctx);
-    } else if (arch == "lm") {
-      b.B = 1, b.T = int(ids.size()) + 1;
-      b.tgt_in = {Tokenizer::kBos};
-      b.tgt_in.insert(b.tgt_in.end(), ids.begin(), ids.end());
-      dynamic_cast<const LanguageModel&>(m).hidden(b.tgt_in, 1, b.T, ctx);
-      fmt::print("text (after <s>): {}\n\n", text);
-    } else {
-      b.B = 1, b.S = int(ids.size());
-      b.src = ids;
-      dynamic_cast<const MaskedLM&>(m).hidden(b.src, 1, b.S, ctx);
-      fmt::print("text (no token masked): {}\n\n", text);
-    }
+    b = m.read_sentence(ids, ctx);
+    if (arch.translates())
+      fmt::print("source:      {}\ntranslation: {}\n\n", text,
+                 run.tok->decode(std::vector<int32_t>(b.tgt_out.begin(), b.tgt_out.end() - 1)));
+    else
+      fmt::print("{}: {}\n\n", arch.generates() ? "text (after <s>)" : "text (no token masked)", text);
   }
   auto piece = [&](int32_t id) {
     std::string s = run.tok->decode({id});

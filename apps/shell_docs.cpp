@@ -36,7 +36,7 @@ static std::vector<std::string> option_values(const CLI::Option& o) {
     return v;
   }
   if (name == "variant" || name == "variants") return ModelConfig::preset_names();
-  if (name == "arch") return ModelConfig::arch_names();
+  if (name == "arch") return arch_names();
   if (name == "preset") {
     std::vector<std::string> v;
     for (const GridPreset& p : grid_presets()) v.push_back(p.name);

@@ -40,6 +40,17 @@ Var LanguageModel::hidden(const std::vector<int32_t>& ids, int B, int T, const C
   return stack(ids, B, T, causal_mask(B, T), ctx);
 }
 
+Batch LanguageModel::read_sentence(const std::vector<int32_t>& ids, const Context& ctx) const {
+  Batch b;
+  b.B = 1, b.T = int(ids.size()) + 1;
+  b.tgt_in = {cfg.bos_id};
+  b.tgt_in.insert(b.tgt_in.end(), ids.begin(), ids.end());
+  b.tgt_out = ids;
+  b.tgt_out.push_back(cfg.eos_id);
+  hidden(b.tgt_in, 1, b.T, ctx);
+  return b;
+}
+
 Var LanguageModel::loss(const Batch& b, const Context& ctx) const {
   Var logits = tied_logits(*this, hidden(b.tgt_in, b.B, b.T, ctx), "dec.flat");
   return cross_entropy(logits, b.tgt_out, ctx.train ? cfg.label_smoothing : 0.f, cfg.pad_id, "loss");
@@ -108,6 +119,14 @@ MaskedLM::MaskedLM(const ModelConfig& c, uint64_t seed) : BlockStack(c, seed, "e
 
 Var MaskedLM::hidden(const std::vector<int32_t>& input, int B, int S, const Context& ctx) const {
   return stack(input, B, S, padding_mask(input, B, S, S, cfg.pad_id), ctx);
+}
+
+Batch MaskedLM::read_sentence(const std::vector<int32_t>& ids, const Context& ctx) const {
+  Batch b;
+  b.B = 1, b.S = int(ids.size());
+  b.src = ids;
+  hidden(b.src, 1, b.S, ctx);
+  return b;
 }
 
 Var MaskedLM::loss(const Batch& b, const Context& ctx) const {

@@ -8,7 +8,7 @@
 // MaskedLM (--arch mlm): the same with --enc-layers blocks of unmasked self-attention over a
 // batch's src, trained to predict masked tokens (mask_tokens below). Parameters "enc.N.*".
 //
-//   ModelConfig cfg;  cfg.arch = "lm";  cfg.vocab = 4000;  cfg.apply_preset("qq");
+//   ModelConfig cfg;  cfg.arch = Arch::lm;  cfg.vocab = 4000;  cfg.apply_preset("qq");
 //   LanguageModel lm(cfg, 1);
 //   LmState st = lm.start(1);  Tensor logits = lm.step(st, {Tokenizer::kBos});   // (1,V)
 #pragma once
@@ -50,6 +50,8 @@ class LanguageModel : public BlockStack {
   Var hidden(const std::vector<int32_t>& ids, int B, int T, const Context& ctx) const;
   Var loss(const Batch& batch, const Context& ctx) const override;
   Scored score(const Batch& batch) const override;
+  Batch read_sentence(const std::vector<int32_t>& ids, const Context& ctx) const override;
+  const LanguageModel* generator() const override { return this; }
 
   // Generation: start() makes empty caches for B rows; step() takes one token per row and
   // returns the logits (B,V) of the next position.
@@ -74,6 +76,7 @@ class MaskedLM : public BlockStack {
   Var hidden(const std::vector<int32_t>& input, int B, int S, const Context& ctx) const;
   Var loss(const Batch& batch, const Context& ctx) const override;  // masks with ctx.rng when training
   Scored score(const Batch& batch) const override;                   // the fixed mask
+  Batch read_sentence(const std::vector<int32_t>& ids, const Context& ctx) const override;  // no token masked
 };
 
 }  // namespace attn

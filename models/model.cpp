@@ -39,18 +39,16 @@ std::vector<std::string> ModelConfig::preset_names() {
   return names;
 }
 
-std::vector<std::string> ModelConfig::arch_names() { return {"seq2seq", "lm", "mlm"}; }
-
 void ModelConfig::apply_preset(const std::string& name) {
   for (auto& p : variant_presets())
     if (p.name == name) {
       // An lm has decoder self-attention only, an mlm encoder self-attention only: a preset
       // that changes other sites alone would train the baseline under another name.
-      const bool lm_same = arch == "lm" && p.dec_self == "qk" && name != "qk";
-      const bool mlm_same = arch == "mlm" && p.enc_self == "qk" && name != "qk";
-      if (lm_same || mlm_same)
+      const ArchTraits& a = traits(arch);
+      const std::string& only_site = a.has_encoder ? p.enc_self : p.dec_self;
+      if (!a.translates() && only_site == "qk" && name != "qk")
         throw UsageError(fmt::format("--variant {}: changes no {} self-attention, the only attention a --arch {} "
-                                     "model has (it would be qk)", name, lm_same ? "decoder" : "encoder", arch));
+                                     "model has (it would be qk)", name, a.has_encoder ? "encoder" : "decoder", a.name));
       enc_self = AttnVariant::parse(p.enc_self);
       dec_self = AttnVariant::parse(p.dec_self);
       cross = AttnVariant::parse(p.cross);
@@ -62,24 +60,28 @@ void ModelConfig::apply_preset(const std::string& name) {
   throw UsageError("--variant: unknown variant '" + name + "' (expected one of: " + all + ")");
 }
 
+int ModelConfig::layers() const {
+  const ArchTraits& a = traits(arch);
+  return (a.has_encoder ? enc_layers : 0) + (a.has_decoder ? dec_layers : 0);
+}
+
 void ModelConfig::validate() const {
   auto positive = [](const char* flag, int v) {
     if (v <= 0) throw UsageError(fmt::format("--{}: must be a positive integer, got {}", flag, v));
   };
-  if (arch != "seq2seq" && arch != "lm" && arch != "mlm")
-    throw UsageError(fmt::format("--arch: unknown architecture '{}' (expected one of: seq2seq, lm, mlm)", arch));
+  const ArchTraits& a = traits(arch);
   positive("vocab", vocab);
   positive("d-model", d_model);
   positive("heads", heads);
   positive("d-ff", d_ff);
   positive("max-len", max_len);
-  if (arch == "seq2seq" && (enc_layers < 0 || dec_layers <= 0))
+  if (a.translates() && (enc_layers < 0 || dec_layers <= 0))  // (0 encoder layers: the source's embeddings alone)
     throw UsageError(fmt::format("--enc-layers/--dec-layers: need enc >= 0 and dec >= 1, got {} and {}",
                                  enc_layers, dec_layers));
-  if (arch == "lm" && dec_layers <= 0)
-    throw UsageError(fmt::format("--dec-layers: a --arch lm model is --dec-layers blocks; need >= 1, got {}", dec_layers));
-  if (arch == "mlm" && enc_layers <= 0)
-    throw UsageError(fmt::format("--enc-layers: a --arch mlm model is --enc-layers blocks; need >= 1, got {}", enc_layers));
+  if (!a.translates() && layers() <= 0) {
+    const char* flag = a.has_encoder ? "--enc-layers" : "--dec-layers";
+    throw UsageError(fmt::format("{0}: a --arch {1} model is {0} blocks; need >= 1, got {2}", flag, a.name, layers()));
+  }
   if (d_model % heads != 0)
     throw UsageError(fmt::format("--d-model {} is not divisible by --heads {}", d_model, heads));
   if (!(dropout >= 0.f && dropout < 1.f)) throw UsageError(fmt::format("--dropout: must be in [0, 1), got {}", dropout));
@@ -100,7 +102,7 @@ nlohmann::json ModelConfig::to_json() const {
   ATTNLAB_MODEL_CONFIG_FIELDS(X)
 #undef X
   j["label_smoothing"] = label_smoothing;
-  if (arch != "seq2seq") j["arch"] = arch;  // absent: a translation model (runs from before lm and mlm)
+  if (!traits(arch).translates()) j["arch"] = arch_name(arch);  // absent: a translation model (runs from before lm and mlm)
   j["enc_self"] = enc_self.str();
   j["dec_self"] = dec_self.str();
   j["cross"] = cross.str();
@@ -113,7 +115,7 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j) {
   ATTNLAB_MODEL_CONFIG_FIELDS(X)
 #undef X
   c.label_smoothing = j.value("label_smoothing", 0.1f);
-  c.arch = j.value("arch", std::string("seq2seq"));
+  c.arch = j.contains("arch") ? parse_arch(j.at("arch").get<std::string>(), "\"arch\"") : Arch::seq2seq;
   c.enc_self = AttnVariant::parse(j.at("enc_self"));
   c.dec_self = AttnVariant::parse(j.at("dec_self"));
   c.cross = AttnVariant::parse(j.at("cross"));
@@ -123,11 +125,14 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j) {
 
 // ---- the factory and scoring -----------------------------------------------------------
 
+// The one place an architecture meets its class.
 std::unique_ptr<Model> make_model(const ModelConfig& cfg, uint64_t seed) {
-  if (cfg.arch == "lm") return std::make_unique<LanguageModel>(cfg, seed);
-  if (cfg.arch == "mlm") return std::make_unique<MaskedLM>(cfg, seed);
-  cfg.validate();  // an unknown arch is named
-  return std::make_unique<Transformer>(cfg, seed);
+  switch (cfg.arch) {
+    case Arch::seq2seq: return std::make_unique<Transformer>(cfg, seed);
+    case Arch::lm: return std::make_unique<LanguageModel>(cfg, seed);
+    case Arch::mlm: return std::make_unique<MaskedLM>(cfg, seed);
+  }
+  throw std::logic_error(fmt::format("make_model: no architecture {}", int(cfg.arch)));
 }
 
 Scored score_logits(const Var& logits, const std::vector<int32_t>& targets, int pad_id) {
@@ -156,18 +161,14 @@ int64_t count_params(const ModelConfig& cfg) {
     return n;
   };
   const int64_t ln = 2 * C, ff = C * F + F + F * C + C;
+  // The embedding; each stack's blocks (a decoder block attends to the encoder too, when there is
+  // one) and, pre-LN, its final LayerNorm (none for an empty encoder).
+  const ArchTraits& a = traits(cfg.arch);
   int64_t n = int64_t(cfg.vocab) * C;
-  if (cfg.arch == "lm") return n + cfg.dec_layers * (2 * ln + attn(cfg.dec_self) + ff) + (cfg.post_ln ? 0 : ln);
-  if (cfg.arch == "mlm") return n + cfg.enc_layers * (2 * ln + attn(cfg.enc_self) + ff) + (cfg.post_ln ? 0 : ln);
-  n += cfg.enc_layers * (2 * ln + attn(cfg.enc_self) + ff);
-  n += cfg.dec_layers * (3 * ln + attn(cfg.dec_self) + attn(cfg.cross) + ff);
-  if (!cfg.post_ln) n += (cfg.enc_layers > 0 ? ln : 0) + ln;
+  if (a.has_encoder) n += cfg.enc_layers * (2 * ln + attn(cfg.enc_self) + ff) + (cfg.post_ln || cfg.enc_layers == 0 ? 0 : ln);
+  if (a.has_decoder)
+    n += cfg.dec_layers * (2 * ln + attn(cfg.dec_self) + ff + (a.translates() ? ln + attn(cfg.cross) : 0)) + (cfg.post_ln ? 0 : ln);
   return n;
-}
-
-// Feed-forward layers the model has: what d_ff widens.
-static int stack_layers(const ModelConfig& cfg) {
-  return cfg.arch == "lm" ? cfg.dec_layers : cfg.arch == "mlm" ? cfg.enc_layers : cfg.enc_layers + cfg.dec_layers;
 }
 
 std::string match_params(ModelConfig& cfg, int64_t target, const std::string& widen) {
@@ -175,7 +176,7 @@ std::string match_params(ModelConfig& cfg, int64_t target, const std::string& wi
   const std::string was = widen == "d_model" ? fmt::format("d_model {}", cfg.d_model) : fmt::format("d_ff {}", cfg.d_ff);
   if (widen == "d_ff") {
     // count is linear in d_ff: slope = layers * (2C + 1)
-    const int64_t slope = int64_t(stack_layers(cfg)) * (2 * cfg.d_model + 1);
+    const int64_t slope = int64_t(cfg.layers()) * (2 * cfg.d_model + 1);
     cfg.d_ff += int(std::llround(double(target - before) / double(slope)));
     if (cfg.d_ff <= 0) cfg.d_ff = 1;
   } else if (widen == "d_model") {
@@ -187,7 +188,7 @@ std::string match_params(ModelConfig& cfg, int64_t target, const std::string& wi
       if (count_params(c) > target) break;
       cfg.d_model = d = c.d_model;
     }
-    const int64_t slope = int64_t(stack_layers(cfg)) * (2 * cfg.d_model + 1);
+    const int64_t slope = int64_t(cfg.layers()) * (2 * cfg.d_model + 1);
     cfg.d_ff += int(std::llround(double(target - count_params(cfg)) / double(slope)));
   } else {
     throw UsageError("--match-widen: expected d_ff or d_model, got '" + widen + "'");

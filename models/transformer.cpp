@@ -1,6 +1,8 @@
 // models/transformer.cpp — the encoder–decoder model: construction, forward pass and masks, scoring.
 #include <attnlab/models/transformer.h>
 
+#include <attnlab/models/decode.h>
+
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -75,6 +77,25 @@ Scored Transformer::score(const Batch& b) const {
   Context ctx;
   Var memory = encode(b.src, b.B, b.S, ctx);
   return score_logits(logits(decode(b.tgt_in, b.B, b.T, memory, b.src, b.S, ctx)), b.tgt_out, cfg.pad_id);
+}
+
+// The source (eos-terminated) and its greedy translation, read as training would feed them.
+Batch Transformer::read_sentence(const std::vector<int32_t>& ids, const Context& ctx) const {
+  Batch b;
+  b.B = 1;
+  b.src = ids;
+  b.src.push_back(cfg.eos_id);
+  b.S = int(b.src.size());
+  DecodeOptions opt;
+  opt.beam = 1;
+  const std::vector<int32_t> hyp = translate_ids(*this, {b.src}, opt)[0];
+  b.T = int(hyp.size()) + 1;
+  b.tgt_in = {cfg.bos_id};
+  b.tgt_in.insert(b.tgt_in.end(), hyp.begin(), hyp.end());
+  b.tgt_out = hyp;
+  b.tgt_out.push_back(cfg.eos_id);
+  loss(b, ctx);
+  return b;
 }
 
 // ---- incremental decoding --------------------------------------------------------------

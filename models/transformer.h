@@ -49,6 +49,8 @@ class Transformer : public Model {
   Var logits(const Var& hidden) const;  // (B,T,C) -> (B*T,V)
   Var loss(const Batch& batch, const Context& ctx) const override;
   Scored score(const Batch& batch) const override;
+  Batch read_sentence(const std::vector<int32_t>& ids, const Context& ctx) const override;
+  const Transformer* translator() const override { return this; }
 
   // Incremental decoding: start() encodes; step() takes one new token per row and returns
   // logits (B,V) of the next position, reusing cached keys and values.

@@ -27,7 +27,7 @@ namespace fs = std::filesystem;
 
 static ModelConfig tiny(const std::string& arch, const std::string& preset, int vocab = 20) {
   ModelConfig c;
-  c.arch = arch;
+  c.arch = parse_arch(arch);
   c.vocab = vocab;
   c.d_model = 16;
   c.heads = 2;
@@ -66,12 +66,17 @@ TEST_CASE("a decoder-only lm is self-attention blocks without cross-attention; a
     }
   // a preset that changes only a site the architecture lacks would train qk under another name
   ModelConfig c;
-  c.arch = "lm";
+  c.arch = Arch::lm;
   REQUIRE_THROWS_WITH(c.apply_preset("qq-enc"), Catch::Contains("--variant qq-enc: changes no decoder self-attention"));
-  c.arch = "mlm";
+  c.arch = Arch::mlm;
   REQUIRE_THROWS_WITH(c.apply_preset("qq-dec"), Catch::Contains("--variant qq-dec: changes no encoder self-attention"));
-  c.arch = "gpt";
-  REQUIRE_THROWS_WITH(c.validate(), "--arch: unknown architecture 'gpt' (expected one of: seq2seq, lm, mlm)");
+  // the names are read in one place: the flag, config.json
+  REQUIRE_THROWS_WITH(parse_arch("gpt"), "--arch: unknown architecture 'gpt' (expected one of: seq2seq, lm, mlm)");
+  nlohmann::json j = c.to_json();
+  REQUIRE(j.at("arch") == "mlm");
+  REQUIRE(ModelConfig::from_json(j).arch == Arch::mlm);
+  j["arch"] = "gpt";
+  REQUIRE_THROWS_WITH(ModelConfig::from_json(j), "\"arch\": unknown architecture 'gpt' (expected one of: seq2seq, lm, mlm)");
 }
 
 // The cached and the full path's logits are required below to agree within this; it bounds the

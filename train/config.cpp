@@ -34,7 +34,7 @@ json TrainConfig::to_json() const {
   ATTNLAB_TRAIN_CONFIG_FIELDS(X)
 #undef X
   j["model"] = model.to_json();
-  if (model.arch != "seq2seq") j["lm_text"] = lm_text;  // (a translation model reads pairs)
+  if (!traits(model.arch).translates()) j["lm_text"] = lm_text;  // (a translation model reads pairs)
   return j;
 }
 
@@ -75,7 +75,6 @@ void TrainConfig::validate() const {
   if (!resume) {
     ModelConfig probe;
     probe.arch = model.arch;
-    probe.validate();             // an unknown --arch
     probe.apply_preset(variant);  // an unknown --variant, or one that changes nothing in this arch
   }
 }
@@ -90,23 +89,28 @@ json comparable_settings(const json& config) {
     if (!per_run.count(key)) out[key] = value;
   // What an architecture does not use (train refuses it typed, train/config.h) does not tell runs
   // apart: an lm has no encoder and decodes no translation, an mlm has no decoder.
-  const std::string arch = config.contains("model") ? config.at("model").value("arch", std::string("seq2seq")) : "seq2seq";
-  if (arch != "seq2seq") out.erase("beam");
+  const ArchTraits& a = traits(config.contains("model") && config.at("model").contains("arch")
+                                    ? parse_arch(config.at("model").at("arch").get<std::string>(), "\"arch\"")
+                                    : Arch::seq2seq);
+  if (!a.translates()) out.erase("beam");
   // --match-params --match-widen d_model widens d_model itself: it then belongs to the variant.
   const bool widened = config.value("match_params", false) && config.value("match_widen", "d_ff") == "d_model";
   if (config.contains("model"))
     for (auto& [key, value] : config.at("model").items())
-      if (model_keys.count(key) && !(widened && key == "d_model") && !(arch == "lm" && key == "enc_layers") &&
-          !(arch == "mlm" && key == "dec_layers"))
+      if (model_keys.count(key) && !(widened && key == "d_model") && !(!a.has_encoder && key == "enc_layers") &&
+          !(!a.has_decoder && key == "dec_layers"))
         out["model." + key] = value;
   return out;
 }
 
-std::string flag_not_applying(const std::string& flag, const std::string& arch) {
-  if (arch == "lm" && flag == "--enc-layers") return "--enc-layers: does not apply to --arch lm (a decoder-only model: its layers are --dec-layers)";
-  if (arch == "mlm" && flag == "--dec-layers") return "--dec-layers: does not apply to --arch mlm (an encoder-only model: its layers are --enc-layers)";
-  if (arch != "seq2seq" && flag == "--beam") return fmt::format("--beam: does not apply to --arch {} (it decodes no translation)", arch);
-  if (arch == "seq2seq" && flag == "--lm-text") return "--lm-text: applies to --arch lm and mlm (a translation model reads both sides)";
+std::string flag_not_applying(const std::string& flag, Arch arch) {
+  const ArchTraits& a = traits(arch);
+  if (!a.has_encoder && flag == "--enc-layers")
+    return fmt::format("--enc-layers: does not apply to --arch {} (a {} model: its layers are --dec-layers)", a.name, a.shape);
+  if (!a.has_decoder && flag == "--dec-layers")
+    return fmt::format("--dec-layers: does not apply to --arch {} (an {} model: its layers are --enc-layers)", a.name, a.shape);
+  if (!a.translates() && flag == "--beam") return fmt::format("--beam: does not apply to --arch {} (it decodes no translation)", a.name);
+  if (a.translates() && flag == "--lm-text") return "--lm-text: applies to --arch lm and mlm (a translation model reads both sides)";
   return "";
 }
 
@@ -117,7 +121,7 @@ const std::vector<std::string>& resume_may_change() {
 
 std::string resume_conflict(json saved, json given, const std::vector<std::string>& flags, const std::string& run_dir) {
   for (json* j : {&saved, &given})  // config.json leaves out a translation model's arch (runs from before lm and mlm)
-    if (j->contains("model") && !j->at("model").contains("arch")) (*j)["model"]["arch"] = "seq2seq";
+    if (j->contains("model") && !j->at("model").contains("arch")) (*j)["model"]["arch"] = arch_name(Arch::seq2seq);
   // Read or handled elsewhere: where the run is, the switch itself, the file the flags came from,
   // and --tokenizer (compared by its files, see apps/commands.cpp).
   static const std::set<std::string> not_settings = {"--out", "--resume", "--config", "--tokenizer"};

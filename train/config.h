@@ -78,7 +78,7 @@ std::string resume_conflict(nlohmann::json saved, nlohmann::json given, const st
 
 // Why `flag` (as typed: "--enc-layers") does not apply to a model of `arch`, or "" when it does:
 // --enc-layers for an lm, --dec-layers for an mlm, --beam for either, --lm-text for translation.
-std::string flag_not_applying(const std::string& flag, const std::string& arch);
+std::string flag_not_applying(const std::string& flag, Arch arch);
 
 // The embedded default corpus directory, DATA/corpora/gettext-en-de, where DATA is the first of:
 // $ATTNLAB_DATA_DIR; the install prefix's share/attnlab (as configured); share/attnlab beside

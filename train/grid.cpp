@@ -157,16 +157,17 @@ std::vector<std::string> grid_variants(const GridPreset& pre, const GridOptions&
   if (!o.variants.empty()) return o.variants;
   std::vector<std::string> out;
   std::set<std::string> sites;  // an lm's decoder (mlm's encoder) self-attention specs so far
+  const ArchTraits& a = traits(o.arch);
   for (auto& v : pre.variants) {
     ModelConfig probe;
-    probe.arch = o.arch.empty() ? "seq2seq" : o.arch;
+    probe.arch = o.arch;
     try {
       probe.apply_preset(v);
     } catch (const UsageError&) {  // qq-enc in an lm: nothing to change there
       continue;
     }
     // qq-dec in an lm is qq again: one of them
-    if (o.arch.empty() || sites.insert((o.arch == "lm" ? probe.dec_self : probe.enc_self).str()).second) out.push_back(v);
+    if (a.translates() || sites.insert((a.has_decoder ? probe.dec_self : probe.enc_self).str()).second) out.push_back(v);
   }
   return out;
 }
@@ -174,11 +175,9 @@ std::vector<std::string> grid_variants(const GridPreset& pre, const GridOptions&
 std::vector<RunSpec> plan_grid(const GridPreset& pre, const GridOptions& o) {
   const std::vector<std::string> variants = grid_variants(pre, o);
   if (variants.empty()) throw UsageError("--variants: no variant named (e.g. --variants qk,qq)");
-  if (!o.arch.empty() && o.arch != "lm" && o.arch != "mlm")
-    throw UsageError("--arch: expected lm or mlm (translation is the default), got '" + o.arch + "'");
   for (auto& v : variants) {
     ModelConfig probe;
-    probe.arch = o.arch.empty() ? "seq2seq" : o.arch;
+    probe.arch = o.arch;
     try {
       probe.apply_preset(v);
     } catch (const UsageError& e) {  // "--variant: unknown variant 'zz' ...", named as compare's flag
@@ -204,8 +203,8 @@ std::vector<RunSpec> plan_grid(const GridPreset& pre, const GridOptions& o) {
   if (widths.empty()) widths = qk_widths = {0};  // 0: the width the flags give
 
   std::vector<std::string> arch_flags;  // an lm (mlm) has the encoder's and the decoder's layers in one stack
-  if (!o.arch.empty())
-    arch_flags = {"--arch", o.arch, o.arch == "lm" ? "--dec-layers" : "--enc-layers",
+  if (const ArchTraits& a = traits(o.arch); !a.translates())
+    arch_flags = {"--arch", a.name, a.has_decoder ? "--dec-layers" : "--enc-layers",
                   std::to_string(o.train.model.enc_layers + o.train.model.dec_layers)};
   std::vector<RunSpec> specs;
   auto add = [&](const std::string& v, bool matched, int s, int width, const std::string& lr) {
@@ -218,7 +217,7 @@ std::vector<RunSpec> plan_grid(const GridPreset& pre, const GridOptions& o) {
     r.args.insert(r.args.end(), data_flags.begin(), data_flags.end());
     for (size_t i = 0; i < pre.flags.size(); i++) {  // only the preset's flags that apply to this architecture
       const bool value_follows = i + 1 < pre.flags.size() && pre.flags[i + 1].rfind("--", 0) != 0;
-      if (!flag_not_applying(pre.flags[i], o.arch.empty() ? "seq2seq" : o.arch).empty()) {
+      if (!flag_not_applying(pre.flags[i], o.arch).empty()) {
         i += value_follows;
         continue;
       }

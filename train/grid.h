@@ -43,10 +43,10 @@ const GridPreset& grid_preset(const std::string& name);  // throws naming --pres
 
 struct GridOptions {
   std::string preset = "quick", out, corpus, task;
-  // "lm" or "mlm": the preset's recipe as a decoder-only (encoder-only) model with as many layers
-  // as the translation model's encoder and decoder together, and those of its variants that
-  // change the self-attention it has. Empty: translation.
-  std::string arch;
+  // lm or mlm: the preset's recipe as a decoder-only (encoder-only) model with as many layers as
+  // the translation model's encoder and decoder together, and those of its variants that change
+  // the self-attention it has. seq2seq: the preset's translation model itself.
+  Arch arch = Arch::seq2seq;
   std::string widths;                   // "64,128,256": instead of the preset's
   std::vector<std::string> variants;    // empty: the preset's
   int seeds = 0, threads = 1;           // seeds 0: the preset's

@@ -49,7 +49,7 @@ std::vector<RunSummary> read_runs(const std::string& dir, std::vector<std::strin
   for (auto& p : dirs) {
     RunSummary r;
     r.name = p.filename().string();
-    std::string config_arch = "seq2seq";
+    Arch config_arch = Arch::seq2seq;
     // A damaged file stops the report with its name: a table that silently lacks a run would
     // misstate the seed-to-seed spread.
     with_json_file((p / "config.json").string(), [&](const json& cfg) {
@@ -57,7 +57,7 @@ std::vector<RunSummary> read_runs(const std::string& dir, std::vector<std::strin
       r.seed = cfg.at("seed");
       r.d_model = cfg.value("model", json::object()).value("d_model", 0);
       r.lr = cfg.value("lr", 0.0);
-      config_arch = cfg.value("model", json::object()).value("arch", std::string("seq2seq"));
+      config_arch = parse_arch(cfg.value("model", json::object()).value("arch", arch_name(Arch::seq2seq)), "\"arch\"");
       r.settings = comparable_settings(cfg).dump();
     });
     r.arch = config_arch;
@@ -70,10 +70,10 @@ std::vector<RunSummary> read_runs(const std::string& dir, std::vector<std::strin
         r.tokens_per_s = in_range(res, "tokens_per_s", 0, INFINITY);
         r.valid_loss = res.at("valid_loss");
         r.valid_ppl = res.at("valid_ppl");
-        r.arch = res.value("arch", "seq2seq");
+        r.arch = parse_arch(res.value("arch", arch_name(Arch::seq2seq)), "\"arch\"");
         if (r.arch != config_arch)
-          throw UsageError(fmt::format("\"arch\": {}, but config.json says {}", r.arch, config_arch));
-        if (r.arch == "seq2seq") {
+          throw UsageError(fmt::format("\"arch\": {}, but config.json says {}", arch_name(r.arch), arch_name(config_arch)));
+        if (traits(r.arch).translates()) {
           r.test_bleu = in_range(res, "test_bleu", 0, 100);
           r.test_chrf = in_range(res, "test_chrf", 0, 100);
         } else {
@@ -90,7 +90,7 @@ std::vector<RunSummary> read_runs(const std::string& dir, std::vector<std::strin
     if (r.arch != runs.front().arch)
       throw std::runtime_error(fmt::format("{}/runs/{}: an {} run among {} runs (runs/{}): a report compares runs of one "
                                            "architecture; move it to a grid of its own",
-                                           dir, r.name, r.arch, runs.front().arch, runs.front().name));
+                                           dir, r.name, arch_name(r.arch), arch_name(runs.front().arch), runs.front().name));
   // A second seed is another seed: a copied run would count one result twice (and show ± 0).
   std::map<std::tuple<std::string, int, std::string>, const RunSummary*> seen;
   for (auto& r : runs)
@@ -194,10 +194,10 @@ struct ScoreColumns {
   double RunSummary::*second;
 };
 static ScoreColumns score_columns(const std::vector<RunSummary>& runs) {
-  std::string arch = "seq2seq";
+  Arch arch = Arch::seq2seq;
   for (auto& r : runs)
     if (r.finished) arch = r.arch;
-  if (arch == "seq2seq") return {"test BLEU", "test chrF", "test_bleu", "test_chrf", "BLEU", &RunSummary::test_bleu, &RunSummary::test_chrf};
+  if (traits(arch).translates()) return {"test BLEU", "test chrF", "test_bleu", "test_chrf", "BLEU", &RunSummary::test_bleu, &RunSummary::test_chrf};
   return {"test accuracy (%)", "test ppl", "test_accuracy", "test_ppl", "accuracy", &RunSummary::test_accuracy, &RunSummary::test_ppl};
 }
 
@@ -282,11 +282,10 @@ void ComparisonReport::summary_table() {
     if (r.finished) made_by[{r.build, r.machine}].push_back(r.name);
 
   const Stat base_params = col(baseline, &RunSummary::params);
-  const std::string arch = sc.csv == "test_bleu" ? "" : runs.front().arch;
-  md = fmt::format("# {}\n\n", !title.empty() ? title
-                                : arch == "lm"  ? "QKᵀ vs QQᵀ in a decoder-only language model: comparison report"
-                                : arch == "mlm" ? "QKᵀ vs QQᵀ in an encoder-only masked-token model: comparison report"
-                                                : "QKᵀ vs QQᵀ: comparison report");
+  const ArchTraits& arch = traits(runs.front().arch);
+  md = fmt::format("# {}\n\n", !title.empty()       ? title
+                                : arch.translates() ? "QKᵀ vs QQᵀ: comparison report"
+                                                    : fmt::format("QKᵀ vs QQᵀ in {}: comparison report", arch.described));
   md += fmt::format("Runs in `{}/runs`: {} finished, {} unfinished. Every number below is read from the runs' "
                     "`results.json` (written at the end of each run; the CSVs beside this report hold them all). "
                     "{}\n\n",

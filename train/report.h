@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <attnlab/models/arch.h>
+
 namespace attn {
 
 struct RunSummary {
@@ -15,7 +17,7 @@ struct RunSummary {
   bool finished = false;
   int64_t params = 0, steps = 0;
   double train_seconds = 0, tokens_per_s = 0, valid_loss = 0, valid_ppl = 0, test_bleu = 0, test_chrf = 0;
-  std::string arch = "seq2seq";            // lm and mlm runs are scored on the test set by
+  Arch arch = Arch::seq2seq;               // a model that does not translate is scored on the test set by
   double test_accuracy = 0, test_ppl = 0;  // top-1 accuracy (%) and perplexity instead of BLEU/chrF
   std::string build, machine;  // results.json's "attnlab" and "machine"; "not recorded" before they were
   std::string settings;        // comparable_settings(config.json), as JSON text: runs compared must share it

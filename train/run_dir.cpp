@@ -309,24 +309,23 @@ LoadedRun load_run(const std::string& dir, const std::string& which) {
   return r;
 }
 
+// What a run's model cannot do, said with what it can.
+static std::string cannot(const LoadedRun& run, const char* what) {
+  const ArchTraits& a = run.model->arch();
+  const std::string head = fmt::format("--run {}: {} (--arch {})", run.dir, a.kind, a.name);
+  if (a.translates()) return fmt::format("{} does not {}; attnlab translate --run {} translates", head, what, run.dir);
+  if (a.generates()) return fmt::format("{} does not {}; attnlab generate --run {} continues a prompt", head, what, run.dir);
+  return head + " neither translates nor generates";
+}
+
 const Transformer& translation_model(const LoadedRun& run) {
-  const std::string& arch = run.cfg.model.arch;
-  if (arch == "lm")
-    throw UsageError("--run " + run.dir + ": a language model (--arch lm) does not translate; "
-                     "attnlab generate --run " + run.dir + " continues a prompt");
-  if (arch == "mlm")
-    throw UsageError("--run " + run.dir + ": a masked-token model (--arch mlm) neither translates nor generates");
-  return dynamic_cast<const Transformer&>(*run.model);
+  if (const Transformer* t = run.model->translator()) return *t;
+  throw UsageError(cannot(run, "translate"));
 }
 
 const LanguageModel& language_model(const LoadedRun& run) {
-  const std::string& arch = run.cfg.model.arch;
-  if (arch == "seq2seq")
-    throw UsageError("--run " + run.dir + ": a translation model (--arch seq2seq) does not generate; "
-                     "attnlab translate --run " + run.dir + " translates");
-  if (arch == "mlm")
-    throw UsageError("--run " + run.dir + ": a masked-token model (--arch mlm) neither translates nor generates");
-  return dynamic_cast<const LanguageModel&>(*run.model);
+  if (const LanguageModel* lm = run.model->generator()) return *lm;
+  throw UsageError(cannot(run, "generate"));
 }
 
 std::vector<std::string> translate_lines(const LoadedRun& run, const std::vector<std::string>& lines,

@@ -43,24 +43,25 @@ static std::vector<Example> encode_split(const ParallelCorpus& c, const Tokenize
   return out;
 }
 
-// --arch lm and mlm read sentences, not pairs: the source side, the target side or both, each
-// sentence once (an lm predicts it after bos, an mlm fills in its masked tokens).
+// A model of one stack (--arch lm, mlm) reads sentences, not pairs: the source side, the target
+// side or both, each sentence once — a decoder's as its targets (an lm predicts it after bos), an
+// encoder's as its input (an mlm fills in its masked tokens).
 static std::vector<Example> encode_sentences(const ParallelCorpus& c, const Tokenizer& tok, const TrainConfig& cfg,
                                              int64_t* skipped) {
   std::vector<const std::vector<std::string>*> sides;
   if (cfg.lm_text != "tgt") sides.push_back(&c.src);
   if (cfg.lm_text != "src") sides.push_back(&c.tgt);
-  const bool lm = cfg.model.arch == "lm";
+  const bool decoder = traits(cfg.model.arch).has_decoder;  // reads bos first
   std::vector<Example> out;
   for (auto* side : sides)
     for (const std::string& line : *side) {
       std::vector<int32_t> ids = tok.encode(line);
-      if (ids.empty() || int(ids.size()) + (lm ? 1 : 0) > cfg.model.max_len) {
+      if (ids.empty() || int(ids.size()) + (decoder ? 1 : 0) > cfg.model.max_len) {
         (*skipped)++;
         continue;
       }
       Example e;
-      (lm ? e.tgt : e.src) = std::move(ids);
+      (decoder ? e.tgt : e.src) = std::move(ids);
       out.push_back(std::move(e));
     }
   return out;
@@ -218,8 +219,8 @@ void Trainer::prepare_data() {
   }
   cfg_.model.validate();
   auto encode = [&](const ParallelCorpus& c) {
-    return cfg_.model.arch == "seq2seq" ? encode_split(c, *tok_, cfg_.model.max_len, &skipped_long_)
-                                        : encode_sentences(c, *tok_, cfg_, &skipped_long_);
+    return traits(cfg_.model.arch).translates() ? encode_split(c, *tok_, cfg_.model.max_len, &skipped_long_)
+                                                : encode_sentences(c, *tok_, cfg_, &skipped_long_);
   };
   train_ = encode(text_.train);
   valid_ = encode(text_.valid);
@@ -257,21 +258,20 @@ void Trainer::resume() {
 
 void Trainer::announce() const {
   const ModelConfig& m = cfg_.model;
+  const ArchTraits& a = model_->arch();
   note(fmt::format("attnlab train: {} | corpus {} | train {} valid {} test {} {} ({} skipped empty, {} too long)",
-                   dir_.path(), text_.dir, train_.size(), valid_.size(), test_.size(),
-                   cfg_.model.arch == "seq2seq" ? "pairs" : "sentences",
+                   dir_.path(), text_.dir, train_.size(), valid_.size(), test_.size(), a.translates() ? "pairs" : "sentences",
                    text_.train.skipped_empty + text_.valid.skipped_empty + text_.test.skipped_empty, skipped_long_));
-  if (m.arch == "seq2seq") {
+  if (a.translates()) {
     note(fmt::format("model {} (enc self {}, dec self {}, cross {}): d_model {} heads {} layers {}+{} d_ff {} vocab {} ({})",
                      m.preset, m.enc_self.str(), m.dec_self.str(), m.cross.str(), m.d_model, m.heads, m.enc_layers,
                      m.dec_layers, m.d_ff, m.vocab, tok_->kind()));
     note(fmt::format("parameters: total {} | embedding {} | encoder {} | decoder {}", model_->params.count(),
                      model_->params.count("emb."), model_->params.count("enc."), model_->params.count("dec.")));
   } else {
-    const bool lm = m.arch == "lm";
     note(fmt::format("model {} {} ({} self-attention {}): d_model {} heads {} layers {} d_ff {} vocab {} ({}); text: {} side{}",
-                     m.arch, m.preset, lm ? "causal" : "bidirectional", (lm ? m.dec_self : m.enc_self).str(), m.d_model,
-                     m.heads, lm ? m.dec_layers : m.enc_layers, m.d_ff, m.vocab, tok_->kind(), cfg_.lm_text,
+                     a.name, m.preset, a.has_decoder ? "causal" : "bidirectional", (a.has_decoder ? m.dec_self : m.enc_self).str(),
+                     m.d_model, m.heads, m.layers(), m.d_ff, m.vocab, tok_->kind(), cfg_.lm_text,
                      cfg_.lm_text == "both" ? "s" : ""));
     note(fmt::format("parameters: total {} | embedding {} | blocks {}", model_->params.count(), model_->params.count("emb."),
                      model_->params.count() - model_->params.count("emb.")));
@@ -313,7 +313,7 @@ void Trainer::step() {
     if (first && cfg_.dump_tape) note("after backward:\n" + tape.dump());
     if (first && !cfg_.dot.empty()) write_file_atomic(cfg_.dot, tape.to_dot());
     loss_sum += loss->value.item();
-    toks += cfg_.model.arch == "mlm" ? x.src_tokens : x.tgt_tokens;  // the tokens the model reads and predicts
+    toks += model_->predicted_tokens(x);
   }
   st_.step++;
   const double gnorm = clip_grad_norm(model_->params.params, cfg_.clip);
@@ -385,9 +385,9 @@ void Trainer::log(double train_loss, float lr, double gnorm, bool log_now, bool 
 EvalResult Trainer::evaluate() {
   EvalResult r;
   std::vector<DynRow> rows;
-  if (cfg_.model.arch == "seq2seq") {
+  if (const Transformer* translator = model_->translator()) {
     r.loss = eval_loss(*model_, valid_, cfg_.batch_tokens);
-    if (cfg_.eval_sentences > 0) std::tie(r.bleu, r.chrf) = bleu_chrf(translator(), *tok_, text_.valid, cfg_.eval_sentences, 1);
+    if (cfg_.eval_sentences > 0) std::tie(r.bleu, r.chrf) = bleu_chrf(*translator, *tok_, text_.valid, cfg_.eval_sentences, 1);
   } else {  // an lm or mlm is measured by its loss and how often its top guess is right
     const SetScore s = eval_score(*model_, valid_, cfg_.batch_tokens);
     r.loss = s.loss;
@@ -431,7 +431,7 @@ json Trainer::finish() {
   Progress p;
   p.kind = Progress::Kind::Done;
   p.step = p.steps = st_.step;
-  if (cfg_.model.arch == "seq2seq") {
+  if (const Transformer* translator = model_->translator()) {
     const double valid_loss = eval_loss(*model_, valid_, cfg_.batch_tokens);
     const int n_test = cfg_.test_sentences > 0 ? cfg_.test_sentences : int(text_.test.size());
     std::vector<std::string> hyps;
@@ -446,7 +446,7 @@ json Trainer::finish() {
       while (next_quarter * total <= done * 4) next_quarter++;
     };
     auto t_dec = Clock::now();
-    auto [bleu, chrf] = bleu_chrf(translator(), *tok_, text_.test, n_test, cfg_.beam, &hyps, on_progress);
+    auto [bleu, chrf] = bleu_chrf(*translator, *tok_, text_.test, n_test, cfg_.beam, &hyps, on_progress);
     const double dec_seconds = std::chrono::duration<double>(Clock::now() - t_dec).count();
     dir_.write_test_hyps(hyps);
     res.update(json{{"valid_loss", valid_loss},
@@ -475,8 +475,8 @@ json Trainer::finish() {
                                                          : "");
   } else {
     const SetScore v = eval_score(*model_, valid_, cfg_.batch_tokens), t = eval_score(*model_, test_, cfg_.batch_tokens);
-    const char* what = cfg_.model.arch == "lm" ? "next-token" : "masked-token";
-    res.update(json{{"arch", cfg_.model.arch},
+    const char* what = model_->arch().task;
+    res.update(json{{"arch", model_->arch().name},
                     {"valid_loss", v.loss},
                     {"valid_ppl", std::exp(v.loss)},
                     {"valid_accuracy", v.accuracy},

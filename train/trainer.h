@@ -87,7 +87,6 @@ class Trainer {
   std::vector<Example> train_, valid_, test_;
   int64_t skipped_long_ = 0;
   std::unique_ptr<Tokenizer> tok_;
-  const Transformer& translator() const { return dynamic_cast<const Transformer&>(*model_); }  // seq2seq only
   std::unique_ptr<Model> model_;
   std::unique_ptr<Adam> opt_;
   Schedule sched_;

@@ -42,6 +42,7 @@
 #include <attnlab/data/tokenizer.h>
 #include <attnlab/data/utf8.h>
 
+#include <attnlab/models/arch.h>
 #include <attnlab/models/blocks.h>
 #include <attnlab/models/checkpoint.h>
 #include <attnlab/models/decode.h>
