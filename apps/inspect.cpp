@@ -17,6 +17,7 @@
 #include <attnlab/core/words.h>
 #include <attnlab/data/utf8.h>
 #include <attnlab/models/decode.h>
+#include <attnlab/train/plot.h>
 
 namespace attn {
 namespace fs = std::filesystem;
@@ -408,8 +409,8 @@ static void inspect_attention(const std::string& run_dir, const std::string& tex
   for (auto id : b.src) src_tok.push_back(piece(id));
   for (auto id : b.tgt_in) tgt_tok.push_back(piece(id));
   fs::create_directories(out_dir);
-  std::string gp = "set terminal pngcairo noenhanced size 520,440 font 'sans,9'\nset datafile separator ','\nunset key\n"
-                   "set palette defined (0 'white', 1 '#08306b')\nset cbrange [0:1]\nset yrange [] reverse\n";
+  std::string gp = plot::script_header("the attention maps", "attention.gp", 520, 440, 9, 1.5, false) +
+                   "unset key\nunset grid\nset palette defined (0 'white', 1 '#08306b')\nset cbrange [0:1]\nset yrange [] reverse\n";
   for (auto& [name, mha] : m.sites()) {
     const Tensor& P = probs.at(name);  // (1,H,Tq,Tk)
     const int H = int(P.dim(1)), Tq = int(P.dim(2)), Tk = int(P.dim(3));
@@ -457,14 +458,15 @@ static void inspect_attention(const std::string& run_dir, const std::string& tex
       const std::string file = fmt::format("{}_h{}", name, h);
       write_file_atomic(out_dir + "/" + file + ".csv", data);
       std::string xt, yt;
-      for (int j = 0; j < Tk; j++) xt += fmt::format("{}\"{}\" {}", j ? ", " : "", kt[size_t(j)], j);
-      for (int i = 0; i < Tq; i++) yt += fmt::format("{}\"{}\" {}", i ? ", " : "", qt[size_t(i)], i);
-      gp += fmt::format("set output '{}.png'\nset title '{} head {}'\nset xtics ({}) rotate by 60 right\nset ytics ({})\n"
-                        "plot '{}.csv' matrix with image\n", file, name, h, xt, yt, file);
+      for (int j = 0; j < Tk; j++) xt += fmt::format("{}{} {}", j ? ", " : "", plot::quoted(kt[size_t(j)]), j);
+      for (int i = 0; i < Tq; i++) yt += fmt::format("{}{} {}", i ? ", " : "", plot::quoted(qt[size_t(i)]), i);
+      gp += fmt::format("set output {}\nset title {}\nset xtics ({}) rotate by 60 right\nset ytics ({})\n"
+                        "plot {} matrix with image\n", plot::quoted(file + ".png"), plot::quoted(fmt::format("{} head {}", name, h)),
+                        xt, yt, plot::quoted(file + ".csv"));
     }
   }
   write_file_atomic(out_dir + "/attention.gp", gp);
-  if (std::system(fmt::format("cd '{}' && gnuplot attention.gp 2>/dev/null", out_dir).c_str()) == 0)
+  if (plot::draw(out_dir, "attention.gp", "") == plot::Drawn::yes)
     fmt::print("\nheatmaps: {}/*.png\n", out_dir);
   else
     fmt::print("\ngnuplot not available: heatmap data in {}/*.csv, script {}/attention.gp\n", out_dir, out_dir);

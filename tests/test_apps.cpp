@@ -283,7 +283,7 @@ TEST_CASE("a tiny comparison runs end to end and its report rows equal the runs'
     const std::string first_row = rows.substr(0, rows.find('\n') + 1), last_row = rows.substr(rows.rfind('\n', rows.size() - 2) + 1);
     attn::write_file_atomic((runs / "qq-copy" / "metrics.csv").string(), rows);
     refused(d.string() + "/runs/qq-copy/metrics.csv:1: expected the header line 'step,epoch,train_loss,lr,grad_norm,"
-            "tokens_per_s,train_seconds,wall_seconds,valid_loss...' (12 fields), got '" +
+            "tokens_per_s,train_seconds,wall_seconds,valid_loss,valid_ppl,valid_bleu,valid_chrf' (12 fields), got '" +
             first_row.substr(0, std::min<size_t>(80, first_row.size() - 1)) + "'");
     attn::write_file_atomic((runs / "qq-copy" / "metrics.csv").string(), metrics + last_row);
     const size_t lines = size_t(std::count(metrics.begin(), metrics.end(), '\n'));
@@ -1426,7 +1426,7 @@ TEST_CASE("--arch lm and mlm train, generate and inspect; each kind of run refus
   refused("train --arch lm --lm-text fr " + common + " --out " + D + "/x", "--lm-text: fr not in {both,src,tgt} (see attnlab train --help)");
   refused("train --arch lm --variant qq-enc " + common + " --out " + D + "/x",
           "--variant qq-enc: changes no decoder self-attention, the only attention a --arch lm model has (it would be qk)");
-  refused("compare --arch gpt --task reverse --out " + D + "/x", "--arch: gpt not in {lm,mlm} (see attnlab compare --help)");
+  refused("compare --arch gpt --task reverse --out " + D + "/x", "--arch: gpt not in {seq2seq,lm,mlm} (see attnlab compare --help)");
   fs::remove_all(d);
 }
 

@@ -8,6 +8,7 @@
 #include <thread>
 #include <limits>
 
+#include <attnlab/core/csv.h>
 #include <attnlab/core/fileio.h>
 #include <attnlab/core/kernels.h>
 #include <attnlab/core/safetensors.h>
@@ -708,4 +709,24 @@ TEST_CASE("the stand-in for another CPU computes other bits than this machine's 
   else
     REQUIRE(field(here, "loops") == field(same_blas, "loops"));
 #endif
+}
+
+TEST_CASE("csv: a cell is read back as it was written, by one quoting rule") {
+  const std::vector<std::string> cells = {"plain", "a,b", "say \"qq\"", "two\nlines", "", "AMD EPYC, 2 cores"};
+  std::string line;
+  for (const std::string& c : cells) line += (line.empty() ? "" : ",") + attn::csv_field(c);
+  REQUIRE(attn::csv_field("plain") == "plain");
+  REQUIRE(attn::csv_field("a,b") == "\"a,b\"");
+  REQUIRE(attn::csv_field("say \"qq\"") == "\"say \"\"qq\"\"\"");
+  auto rows = attn::parse_csv("h1,h2,h3,h4,h5,h6\n" + line + "\n", "t.csv");
+  REQUIRE(rows.size() == 2);
+  REQUIRE(rows[1] == cells);
+  // a line its writer has not finished is left out, quoted or not
+  REQUIRE(attn::parse_csv("a,b\n1,2\n3,", "t.csv").size() == 2);
+  REQUIRE(attn::parse_csv("a,b\n1,\"open", "t.csv").size() == 1);
+  REQUIRE(attn::parse_csv("a,,\n", "t.csv")[0] == std::vector<std::string>{"a", "", ""});
+  // a quote still open when the writer has ended its lines is damage, named
+  REQUIRE_THROWS_WITH(attn::parse_csv("a,b\n1,\"x\n", "t.csv"), "t.csv:2: a quoted cell is not closed");
+  REQUIRE_THROWS_WITH(attn::csv_number("t.csv", 3, "1.5x"), "t.csv:4: expected a number, got '1.5x'");
+  REQUIRE(std::isnan(attn::csv_number("t.csv", 3, "nan")));
 }

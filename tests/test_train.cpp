@@ -18,6 +18,7 @@
 #include <attnlab/core/json_file.h>
 #include <attnlab/train/config.h>
 #include <attnlab/train/frontier.h>
+#include <attnlab/train/run_logs.h>
 #include <attnlab/train/trainer.h>
 #include <attnlab/data/metrics.h>
 #include <attnlab/models/decode.h>
@@ -273,7 +274,7 @@ TEST_CASE("a run written before the run layer existed (commit 7ee9dfd) still loa
   const std::vector<std::string> now = lines(d / "test.hyp"), then = lines(fixture / "test.hyp");
   REQUIRE(now.size() == then.size());
   const CorpusSplits text = load_text(t.config());
-  const Transformer& model = dynamic_cast<const Transformer&>(t.model());
+  const Transformer& model = *t.model().translator();
   const double delta = 20 * 32 * u * 20;
   DecidedTokens decided;
   for (size_t i = 0; i < now.size(); i++) {
@@ -300,5 +301,52 @@ TEST_CASE("a run written before the run layer existed (commit 7ee9dfd) still loa
   // the score
   REQUIRE(after.at("test_bleu").get<double>() == corpus_bleu(now, std::vector<std::string>(text.test.tgt.begin(), text.test.tgt.begin() + int64_t(now.size()))).score);
   if (now == then) REQUIRE(after.at("test_bleu").get<double>() == before.at("test_bleu").get<double>());
+  fs::remove_all(d);
+}
+
+TEST_CASE("run logs: one row type each, written and read by one piece of code") {
+  using namespace attn;
+  const fs::path d = fs::temp_directory_path() / fmt::format("attnlab-logs-{}", getpid());
+  fs::create_directories(d);
+  MetricsRow a;
+  a.step = 25, a.epoch = 0, a.train_loss = 7.123456, a.lr = 0.000125, a.grad_norm = 1.23456, a.tokens_per_s = 1945.04,
+  a.train_seconds = 12.345, a.wall_seconds = 13.5;
+  MetricsRow b = a;
+  b.step = 50, b.valid_loss = 6.5, b.valid_ppl = 665.14, b.valid_bleu = 1.5;
+  // the text is the schema's: each column at its precision, empty cells where nothing was measured
+  REQUIRE(metrics_header() == "step,epoch,train_loss,lr,grad_norm,tokens_per_s,train_seconds,wall_seconds,valid_loss,valid_ppl,"
+                              "valid_bleu,valid_chrf");
+  REQUIRE(metrics_line(a) == "25,0,7.12346,0.000125,1.2346,1945.0,12.35,13.50,,,,");
+  REQUIRE(metrics_line(b) == "50,0,7.12346,0.000125,1.2346,1945.0,12.35,13.50,6.50000,665.1400,1.50,");
+  REQUIRE(metrics_cell(b, "valid_loss") == "6.50000");
+  REQUIRE_THROWS(metrics_cell(b, "valid_los"));
+  const std::string text = metrics_header() + "\n" + metrics_line(a) + "\n" + metrics_line(b) + "\n";
+  const std::string path = (d / "metrics.csv").string();
+  write_file_atomic(path, text);
+  std::vector<MetricsRow> rows = read_metrics(path);
+  REQUIRE(rows.size() == 2);
+  REQUIRE(!rows[0].valid_loss);
+  REQUIRE(*rows[1].valid_loss == 6.5);
+  REQUIRE(!rows[1].valid_chrf);
+  std::string again = metrics_header() + "\n";  // read and written again: the same text
+  for (auto& r : rows) again += metrics_line(r) + "\n";
+  REQUIRE(again == text);
+  // what a reader refuses, naming the file and line
+  write_file_atomic(path, metrics_line(a) + "\n");
+  REQUIRE_THROWS_WITH(read_metrics(path), Catch::StartsWith(path + ":1: expected the header line 'step,epoch,"));
+  write_file_atomic(path, metrics_header() + "\n25,0,1\n");
+  REQUIRE_THROWS_WITH(read_metrics(path), path + ":2: expected 12 comma-separated fields, got 3");
+  write_file_atomic(path, text + metrics_line(a) + "\n");
+  REQUIRE_THROWS_WITH(read_metrics(path), path + ":4: step 25 after step 50: the steps of a run increase (two writers, or "
+                                                 "lines copied in by hand?)");
+  // dynamics: several rows share a step; a site name with a comma survives the round trip
+  const std::vector<DynRow> dyn = {{25, "enc.0.self_attn", "diag_mass", 0.125}, {25, "odd,site", "entropy", 1.5e-7}};
+  std::string dtext = dynamics_header() + "\n";
+  for (auto& r : dyn) dtext += dynamics_line(r) + "\n";
+  write_file_atomic((d / "dynamics.csv").string(), dtext);
+  std::vector<DynRow> back = read_dynamics((d / "dynamics.csv").string());
+  REQUIRE(back.size() == 2);
+  REQUIRE(back[1].site == "odd,site");
+  REQUIRE(back[1].value == Approx(1.5e-7));
   fs::remove_all(d);
 }

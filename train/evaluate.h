@@ -15,6 +15,7 @@
 #include <attnlab/data/tokenizer.h>
 #include <attnlab/models/decode.h>
 #include <attnlab/models/transformer.h>
+#include <attnlab/train/run_logs.h>
 
 namespace attn {
 
@@ -47,12 +48,6 @@ std::pair<double, double> bleu_chrf(const Transformer& model, const Tokenizer& t
                                     int beam, std::vector<std::string>* hyps_out = nullptr,
                                     std::function<void(size_t, size_t)> on_progress = {});
 
-// One row of dynamics.csv.
-struct DynRow {
-  int64_t step;
-  std::string site, metric;
-  double value;
-};
 // Attention entropy (nats) and diagonal mass per site, and W_q W_kᵀ asymmetry where W_k is
 // its own matrix, on one evaluation batch.
 void attention_stats(const Model& model, const Batch& x, int64_t step, std::vector<DynRow>& rows);

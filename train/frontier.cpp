@@ -16,9 +16,12 @@
 #include <fmt/ranges.h>
 
 #include <attnlab/autograd/tape.h>
+#include <attnlab/core/csv.h>
 #include <attnlab/core/fileio.h>
 #include <attnlab/core/json_file.h>
 #include <attnlab/core/rng.h>
+#include <attnlab/train/plot.h>
+#include <attnlab/train/run_logs.h>
 
 namespace attn {
 namespace fs = std::filesystem;
@@ -145,10 +148,8 @@ LossCurve read_curve(const std::string& dir, const std::vector<const RunSummary*
   std::vector<double> finals;
   for (auto* r : runs) {
     const std::string path = dir + "/runs/" + r->name + "/metrics.csv";
-    auto rows = read_csv(path);
-    for (size_t i = 1; i < rows.size(); i++)
-      if (rows[i].size() == 12 && !rows[i][8].empty())
-        at[int64_t(csv_number(path, i, rows[i][0]))].push_back(csv_number(path, i, rows[i][8]));
+    for (const MetricsRow& row : read_metrics(path))
+      if (row.valid_loss) at[row.step].push_back(*row.valid_loss);
     finals.push_back(r->valid_loss);
   }
   for (auto& [step, v] : at)
@@ -236,20 +237,6 @@ void measure(Grid& g) {
 
 // ---- writing ---------------------------------------------------------------------------
 
-// Eight colours that stay apart (Dark2, with grey), each with its own dash pattern: no two
-// series of a plot share a style.
-constexpr const char* kColours[] = {"#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"};
-constexpr int kStyles = 8;
-
-std::string gnuplot_header() {
-  std::string gp = "# gnuplot script for the frontier plots: gnuplot frontier.gp (run inside the report directory)\n"
-                   "set terminal pngcairo noenhanced size 900,560 font 'sans,11'\nset datafile separator ','\n"
-                   "set key outside right\nset grid\n";
-  for (int i = 0; i < kStyles; i++)
-    gp += fmt::format("set linetype {} lc rgb '{}' lw 2 dt {} pt {} ps 1.1\n", i + 1, kColours[i], i + 1, (i % 7) + 1);
-  return gp;
-}
-
 // A plot of one y value against x per variant, with error bars; one data block per variant.
 struct Series {
   std::string label;
@@ -258,26 +245,22 @@ struct Series {
 };
 std::string xy_plot(const std::string& dir, const std::string& name, const std::string& title, const std::string& xl,
                     const std::string& yl, const std::vector<Series>& series, bool logx, bool zero_line) {
-  std::string data, plot;
+  std::string data, cmd;  // the data file, and the plot command
   int idx = 0;
   for (auto& s : series) {
     if (s.points.empty()) continue;
     data += "# " + s.label + " (x,y,error)\n";
     for (auto& p : s.points) data += fmt::format("{:.6g},{:.6g},{:.6g}\n", p[0], p[1], p[2]);
     data += "\n\n";
-    plot += fmt::format("{}'plots/{}.csv' index {} using 1:2:3 with yerrorlines lt {} title '{}'", plot.empty() ? "" : ", ",
-                        name, idx, (s.style % kStyles) + 1, s.label);
+    cmd += fmt::format("{}{} index {} using 1:2:3 with yerrorlines lt {} title {}", cmd.empty() ? "" : ", ",
+                        plot::quoted("plots/" + name + ".csv"), idx, (s.style % plot::kStyles) + 1, plot::quoted(s.label));
     idx++;
   }
-  if (plot.empty()) return "";
+  if (cmd.empty()) return "";
   write_file_atomic(dir + "/plots/" + name + ".csv", data);
-  if (zero_line) plot += ", 0 with lines lc rgb 'black' dt 1 lw 1 notitle";
-  auto gq = [](std::string t) {  // a gnuplot single-quoted string holds no '
-    std::replace(t.begin(), t.end(), '\'', '`');
-    return t;
-  };
-  return fmt::format("set output 'plots/{}.png'\nset title '{}'\nset xlabel '{}'\nset ylabel '{}'\n{}plot {}\n{}", name,
-                     gq(title), gq(xl), gq(yl), logx ? "set logscale x 2\nset format x '%.1s%c'\n" : "", plot,
+  if (zero_line) cmd += ", 0 with lines lc rgb 'black' dt 1 lw 1 notitle";
+  return fmt::format("set output {}\nset title {}\nset xlabel {}\nset ylabel {}\n{}plot {}\n{}", plot::quoted("plots/" + name + ".png"),
+                     plot::quoted(title), plot::quoted(xl), plot::quoted(yl), logx ? "set logscale x 2\nset format x '%.1s%c'\n" : "", cmd,
                      logx ? "unset logscale x\nset format x '% h'\n" : "");
 }
 
@@ -286,15 +269,13 @@ std::optional<double> final_diag_mass(const std::string& dir, const Cell& c, con
   std::vector<double> per_run;
   for (auto* r : c.runs) {
     const std::string path = dir + "/runs/" + r->name + "/dynamics.csv";
-    auto rows = read_csv(path);
+    const std::vector<DynRow> rows = read_dynamics(path);
     int64_t last = -1;
-    for (size_t i = 1; i < rows.size(); i++)
-      if (rows[i].size() == 4 && rows[i][2] == "diag_mass") last = std::max(last, int64_t(csv_number(path, i, rows[i][0])));
+    for (const DynRow& d : rows)
+      if (d.metric == "diag_mass") last = std::max(last, d.step);
     std::vector<double> v;
-    for (size_t i = 1; i < rows.size(); i++)
-      if (rows[i].size() == 4 && rows[i][2] == "diag_mass" && int64_t(csv_number(path, i, rows[i][0])) == last &&
-          rows[i][1].rfind(kind + ".", 0) == 0)
-        v.push_back(csv_number(path, i, rows[i][3]));
+    for (const DynRow& d : rows)
+      if (d.metric == "diag_mass" && d.step == last && d.site.rfind(kind + ".", 0) == 0) v.push_back(d.value);
     if (!v.empty()) per_run.push_back(stat(v).mean);
   }
   if (per_run.empty()) return std::nullopt;
@@ -303,7 +284,7 @@ std::optional<double> final_diag_mass(const std::string& dir, const Cell& c, con
 
 std::string plots(const Grid& g, std::vector<std::pair<std::string, std::string>>& images) {
   fs::create_directories(g.out + "/plots");  // replaces the earlier report's plots/ whole (StagedDir)
-  std::string gp = gnuplot_header();
+  std::string gp = plot::script_header("the frontier plots", "frontier.gp", 900, 560, 11, 2, true);
   std::vector<Series> loss, bleu, cost, dist, diag_enc, diag_dec;
   for (size_t i = 0; i < g.variants.size(); i++) {
     const std::string& v = g.variants[i];
@@ -549,9 +530,9 @@ std::string write_frontier_report(const std::string& dir, const std::string& bas
   md += sweep_section(g);
   std::vector<std::pair<std::string, std::string>> images;
   plots(g, images);
-  const bool have_gnuplot = std::system("command -v gnuplot >/dev/null 2>&1") == 0;
-  const bool drew = have_gnuplot && std::system(fmt::format("cd '{}' && gnuplot frontier.gp 2>frontier.log", out.path()).c_str()) == 0;
-  if (have_gnuplot && !drew) out.check_written("gnuplot");
+  const plot::Drawn drawn = plot::draw(out.path(), "frontier.gp", "frontier.log");
+  const bool drew = drawn == plot::Drawn::yes;
+  if (drawn == plot::Drawn::failed) out.check_written("gnuplot");
   md += "\n## Plots\n\n";
   if (!drew) md += "The plots were not drawn (gnuplot missing or failed: see `frontier.log`); their data is in `plots/*.csv` and `gnuplot frontier.gp` draws them.\n\n";
   for (auto& [caption, path] : images) md += fmt::format("### {}\n\n![{}]({})\n\n", caption, caption, path);

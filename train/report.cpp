@@ -13,10 +13,13 @@
 
 #include <fmt/format.h>
 
+#include <attnlab/core/csv.h>
 #include <attnlab/core/json_file.h>
 #include <attnlab/core/usage_error.h>
 #include <attnlab/core/words.h>
 #include <attnlab/train/config.h>
+#include <attnlab/train/plot.h>
+#include <attnlab/train/run_logs.h>
 #include <attnlab/core/fileio.h>
 #include <attnlab/models/transformer.h>
 
@@ -120,58 +123,10 @@ std::string pm(const Stat& s, int prec) {
   return fmt::format("{:.{}f} ± {:.{}f}", s.mean, prec, s.std, prec);
 }
 
-// Rows of a CSV file written by the training loop. A last line without its newline is one the
-// run is still writing (report while training) and is left out.
-std::vector<std::vector<std::string>> read_csv(const std::string& path) {
-  std::vector<std::vector<std::string>> rows;
-  if (!fs::exists(path)) return rows;
-  std::string text = read_file(path);
-  text.erase(text.find_last_of('\n') == std::string::npos ? 0 : text.find_last_of('\n') + 1);
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> cells;
-    std::string cell;
-    std::istringstream ls(line);
-    while (std::getline(ls, cell, ',')) cells.push_back(cell);
-    if (!line.empty() && line.back() == ',') cells.push_back("");
-    rows.push_back(cells);
-  }
-  return rows;
-}
-
-// The first row of a run's CSV must be its header: a file without one would lose its first data
-// row to the header's place. `starts`: the header's fixed first columns.
-static void check_header(const std::string& path, const std::vector<std::vector<std::string>>& rows, const std::string& starts,
-                         size_t fields) {
-  if (rows.empty()) return;
-  std::string first;
-  for (size_t k = 0; k < rows[0].size(); k++) first += (k ? "," : "") + rows[0][k];
-  if (first.rfind(starts, 0) != 0 || rows[0].size() != fields)
-    throw std::runtime_error(fmt::format("{}:1: expected the header line '{}...' ({} fields), got '{}'", path, starts, fields,
-                                         first.substr(0, 80)));
-}
-
 // Layer-averaged site kind: "enc.2.self_attn" -> "enc self", "dec.0.cross_attn" -> "cross".
 static std::string site_kind(const std::string& site) {
   if (site.rfind("enc.", 0) == 0) return "enc self";
   return site.find("cross") != std::string::npos ? "cross" : "dec self";
-}
-
-// A CSV cell: quoted (with inner quotes doubled) when it holds a comma, quote or newline.
-double csv_number(const std::string& path, size_t line, const std::string& cell) {
-  char* end = nullptr;
-  const double v = std::strtod(cell.c_str(), &end);
-  if (cell.empty() || end != cell.c_str() + cell.size())
-    throw std::runtime_error(fmt::format("{}:{}: expected a number, got '{}'", path, line + 1, cell));
-  return v;
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string o = "\"";
-  for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return o + "\"";
 }
 
 static std::string safe(const std::string& s) {
@@ -448,59 +403,48 @@ void ComparisonReport::read_curves() {
   std::string dynall = "variant,seed,step,site,metric,value\n";
   for (auto& r : runs) {
     const std::string mpath = dir + "/runs/" + r.name + "/metrics.csv", dpath = dir + "/runs/" + r.name + "/dynamics.csv";
-    const auto num = csv_number;
-    auto m = read_csv(mpath);
-    check_header(mpath, m, "step,epoch,train_loss,lr,grad_norm,tokens_per_s,train_seconds,wall_seconds,valid_loss", 12);
     // A non-finite value (a run that diverged) is left out of the curves and plots, and counted.
     size_t bad = 0, first_bad = 0;
     auto finite = [&](size_t line, double v) {
       if (std::isfinite(v)) return true;
-      if (bad++ == 0) first_bad = line + 1;
+      if (bad++ == 0) first_bad = line;
       return false;
     };
-    double last_step = -1;
-    for (size_t i = 1; i < m.size(); i++) {
-      if (m[i].size() != 12)
-        throw std::runtime_error(fmt::format("{}:{}: expected 12 comma-separated fields, got {}", mpath, i + 1, m[i].size()));
-      const double step = num(mpath, i, m[i][0]), wall = num(mpath, i, m[i][7]), tl = num(mpath, i, m[i][2]);
-      if (!(step > last_step))
-        throw std::runtime_error(fmt::format("{}:{}: step {} after step {}: the steps of a run increase (two writers, or "
-                                             "lines copied in by hand?)", mpath, i + 1, m[i][0], last_step));
-      last_step = step;
-      progress[r.name].step = m[i][0];
-      if (!finite(i, wall) || !finite(i, tl)) continue;
-      tloss_step[r.variant][step].push_back(tl);
-      const double vl = m[i][8].empty() ? 0 : num(mpath, i, m[i][8]);
-      const bool valid = !m[i][8].empty() && finite(i, vl);
-      curves += fmt::format("{},{},{},{},{},{},{}\n", r.variant, r.seed, m[i][0], m[i][7], m[i][2], valid ? m[i][8] : "",
-                            valid ? m[i][10] : "");
+    const std::vector<MetricsRow> m = read_metrics(mpath);
+    for (size_t i = 0; i < m.size(); i++) {
+      const MetricsRow& row = m[i];
+      const size_t line = i + 2;  // (the header is line 1)
+      progress[r.name].step = metrics_cell(row, "step");
+      if (!finite(line, row.wall_seconds) || !finite(line, row.train_loss)) continue;
+      tloss_step[r.variant][double(row.step)].push_back(row.train_loss);
+      const bool valid = row.valid_loss && finite(line, *row.valid_loss);
+      curves += fmt::format("{},{},{},{},{},{},{}\n", r.variant, r.seed, metrics_cell(row, "step"), metrics_cell(row, "wall_seconds"),
+                            metrics_cell(row, "train_loss"), valid ? metrics_cell(row, "valid_loss") : "",
+                            valid ? metrics_cell(row, "valid_bleu") : "");
       if (valid) {
-        progress[r.name].valid_step = m[i][0];
-        progress[r.name].valid_loss = m[i][8];
-        vloss_step[r.variant][step].push_back(vl);
-        vloss_run[{r.variant, r.seed}][step] = vl;
-        vloss_time[r.variant][wall].push_back(vl);
+        progress[r.name].valid_step = metrics_cell(row, "step");
+        progress[r.name].valid_loss = metrics_cell(row, "valid_loss");
+        vloss_step[r.variant][double(row.step)].push_back(*row.valid_loss);
+        vloss_run[{r.variant, r.seed}][double(row.step)] = *row.valid_loss;
+        vloss_time[r.variant][row.wall_seconds].push_back(*row.valid_loss);
       }
     }
     if (bad)
       left_out.push_back(fmt::format("`runs/{}/metrics.csv`: {} rows with a value that is not a finite number (the first on "
                                      "line {}) are left out of the curves and plots", r.name, bad, first_bad));
-    auto d = read_csv(dpath);
-    check_header(dpath, d, "step,site,metric,value", 4);
     bad = 0;
-    for (size_t i = 1; i < d.size(); i++) {
-      if (d[i].size() != 4)
-        throw std::runtime_error(fmt::format("{}:{}: expected 4 comma-separated fields, got {}", dpath, i + 1, d[i].size()));
-      if (!finite(i, num(dpath, i, d[i][3]))) continue;
-      dynall += fmt::format("{},{},{},{},{},{}\n", r.variant, r.seed, d[i][0], d[i][1], d[i][2], d[i][3]);
+    const std::vector<DynRow> d = read_dynamics(dpath);
+    for (size_t i = 0; i < d.size(); i++) {
+      if (!finite(i + 2, d[i].value)) continue;
+      dynall += fmt::format("{},{},{}\n", csv_field(r.variant), r.seed, dynamics_line(d[i]));
       // Gradient norms and W_q W_kᵀ asymmetry per layer; entropy and diagonal mass per site kind.
-      const std::string& metric = d[i][2];
+      const std::string& metric = d[i].metric;
       const bool per_layer = metric == "grad_wq" || metric == "grad_wk" || metric == "wqk_asymmetry";
       // one plot per metric and site kind (a plot of every variant at every kind held more
       // series than a palette has distinct styles)
-      const std::string key = per_layer ? metric + "|" + r.variant : metric + "|" + site_kind(d[i][1]);
-      const std::string label = per_layer ? d[i][1] : r.variant;
-      dyn[key][label][num(dpath, i, d[i][0])].push_back(num(dpath, i, d[i][3]));
+      const std::string key = per_layer ? metric + "|" + r.variant : metric + "|" + site_kind(d[i].site);
+      const std::string label = per_layer ? d[i].site : r.variant;
+      dyn[key][label][double(d[i].step)].push_back(d[i].value);
     }
     if (bad)
       left_out.push_back(fmt::format("`runs/{}/dynamics.csv`: {} values that are not finite numbers (the first on line {}) "
@@ -509,20 +453,6 @@ void ComparisonReport::read_curves() {
   out.write("curves.csv", curves);
   out.write("dynamics.csv", dynall);
 
-}
-
-// Twelve line styles, each a colour clearly apart from the others with its own dash pattern:
-// no two series of a plot share one (a plot with more series is split: see dyn_plot).
-constexpr size_t kReportStyles = 12;
-static std::string report_styles() {
-  static const char* colours[kReportStyles] = {"#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
-                                               "#a6761d", "#666666", "#1f78b4", "#b2182b", "#000000", "#80cdc1"};
-  static const char* dashes[kReportStyles] = {"1", "2", "3", "4", "5", "(8,4,2,4)", "(2,6)", "(12,4)", "(6,3,6,3,1,3)",
-                                              "(16,4,4,4)", "(1,2)", "(10,2,2,2,2,2)"};
-  std::string s;
-  for (size_t i = 0; i < kReportStyles; i++)
-    s += fmt::format("set linetype {} lc rgb '{}' lw 1.5 dt {}\n", i + 1, colours[i], dashes[i]);
-  return s;
 }
 
 // One series of a plot's data file: x, the mean over seeds, the lowest and the highest seed.
@@ -543,7 +473,7 @@ std::string ComparisonReport::series_plot(const std::string& name, const std::st
   if (series.empty()) return std::string();
   // Each point: x, the mean over seeds, and the lowest and highest seed; a series with more
   // than one seed gets a shaded band between them, so the seed spread is visible.
-  std::string data, plot;
+  std::string data, cmd;  // the data file, and the plot command
   int idx = 0;
   // Variants in the table's order (then any other series, e.g. layers, in name order).
   std::vector<std::pair<std::string, const std::map<double, std::vector<double>>*>> ordered;
@@ -556,24 +486,20 @@ std::string ComparisonReport::series_plot(const std::string& name, const std::st
     const std::string src = fmt::format("'plots/{}.csv' index {}", name, idx);
     // A variant keeps its style (colour and dashes) in every plot: its place in the table, when
     // the table fits the palette; otherwise, and for other series (layers), the series' place here.
-    const bool by_variant = order.size() <= kReportStyles && rank_of(label) < order.size();
-    const int style = (by_variant ? int(rank_of(label)) : idx) % int(kReportStyles) + 1;
-    if (seeds) plot += fmt::format("{}{} using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt {} notitle",
-                                   plot.empty() ? "" : ", ", src, style);
-    plot += fmt::format("{}{} using 1:2 with linespoints pt 7 ps 0.4 lt {} title '{}'", plot.empty() ? "" : ", ", src,
-                        style, label);
+    const bool by_variant = order.size() <= plot::kStyles && rank_of(label) < order.size();
+    const int style = (by_variant ? int(rank_of(label)) : idx) % int(plot::kStyles) + 1;
+    if (seeds) cmd += fmt::format("{}{} using 1:3:4 with filledcurves fs transparent solid 0.15 noborder lt {} notitle",
+                                   cmd.empty() ? "" : ", ", src, style);
+    cmd += fmt::format("{}{} using 1:2 with linespoints pt 7 ps 0.4 lt {} title {}", cmd.empty() ? "" : ", ", src,
+                        style, plot::quoted(label));
     idx++;
   }
   out.write("plots/" + name + ".csv", data);
-  auto gq = [](std::string t) {  // gnuplot single-quoted string: no ' inside
-    for (size_t k = 0; (k = t.find('\'', k)) != std::string::npos;) t.replace(k, 1, "\u2019"), k += 3;
-    return t;
-  };
   const std::string range = xmin >= 0 ? fmt::format("set xrange [{}:*]\n", xmin) : "";
-  if (zero_line) plot += ", 0 with lines dt 2 lc 'black' notitle";
-  if (!ref_title.empty()) plot += fmt::format(", {} with lines dt 3 lw 2 lc 'black' title '{}'", ref, ref_title);
-  gp += fmt::format("set output 'plots/{}.png'\nset title '{}'\nset xlabel '{}'\nset ylabel '{}'\n{}{}plot {}\n{}{}", name,
-                    gq(title_), xl, yl, logy ? "set logscale y\n" : "", range, plot, logy ? "unset logscale y\n" : "",
+  if (zero_line) cmd += ", 0 with lines dt 2 lc 'black' notitle";
+  if (!ref_title.empty()) cmd += fmt::format(", {} with lines dt 3 lw 2 lc 'black' title {}", ref, plot::quoted(ref_title));
+  gp += fmt::format("set output {}\nset title {}\nset xlabel {}\nset ylabel {}\n{}{}plot {}\n{}{}", plot::quoted("plots/" + name + ".png"),
+                    plot::quoted(title_), plot::quoted(xl), plot::quoted(yl), logy ? "set logscale y\n" : "", range, cmd, logy ? "unset logscale y\n" : "",
                     range.empty() ? "" : "set xrange [*:*]\n");
   return "plots/" + name + ".png";
 }
@@ -582,8 +508,7 @@ void ComparisonReport::plots() {
   // One data file per plot: blocks separated by two blank lines, one block per series. The
   // directory is the report's own: what an earlier report drew there goes first.
   fs::create_directories(out.path() + "/plots");  // replaces the earlier report's plots/ whole (StagedDir)
-  gp = "# gnuplot script for the report's plots: gnuplot plots.gp (run inside the report directory)\n" + report_styles() +
-                   "set terminal pngcairo noenhanced size 900,520 font 'sans,10'\nset datafile separator ','\nset key outside right\nset grid\n";
+  gp = plot::script_header("the report's plots", "plots.gp", 900, 520, 10, 1.5, false);
   auto add = [&](const std::string& caption, const std::string& path) {
     if (!path.empty()) images.push_back({caption, path});
   };
@@ -618,7 +543,7 @@ void ComparisonReport::plots() {
                       double ref = 0, const std::string& ref_title = "") {
     if (!dyn.count(metric)) return;
     const SeriesMap& all = dyn[metric];
-    if (all.size() <= kReportStyles) {
+    if (all.size() <= plot::kStyles) {
       add(caption, series_plot(safe(metric), caption, "step", yl, all, logy, -1, false, ref, ref_title));
       return;
     }
@@ -626,7 +551,7 @@ void ComparisonReport::plots() {
     int n = 0;
     for (auto it = all.begin(); it != all.end(); ++it) {
       part.insert(*it);
-      if (part.size() == kReportStyles || std::next(it) == all.end()) {
+      if (part.size() == plot::kStyles || std::next(it) == all.end()) {
         const std::string c = fmt::format("{} (part {})", caption, ++n);
         add(c, series_plot(fmt::format("{}_{}", safe(metric), n), c, "step", yl, part, logy, -1, false, ref, ref_title));
         part.clear();
@@ -649,14 +574,12 @@ void ComparisonReport::plots() {
 }
 
 void ComparisonReport::draw_and_finish() {
-  bool have_gnuplot = std::system("command -v gnuplot >/dev/null 2>&1") == 0;
-  bool drew = false;
-  if (have_gnuplot) drew = std::system(fmt::format("cd '{}' && gnuplot plots.gp 2>plots.log", out.path()).c_str()) == 0;
+  const plot::Drawn drawn = plot::draw(out.path(), "plots.gp", "plots.log");
   md += "\n## Plots\n\n";
-  if (!have_gnuplot) {
+  if (drawn == plot::Drawn::no_gnuplot) {
     md += "gnuplot was not available, so the plots were not drawn. Their data is in `plots/*.csv`; install "
           "`gnuplot-nox` and run `gnuplot plots.gp` in this directory to draw them.\n\n";
-  } else if (!drew) {
+  } else if (drawn == plot::Drawn::failed) {
     out.check_written("gnuplot");
     md += "gnuplot failed, so the plots were not drawn (its messages are in `plots.log`). Their data is in "
           "`plots/*.csv`; `gnuplot plots.gp` in this directory draws them.\n\n";

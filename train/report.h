@@ -45,10 +45,5 @@ struct Stat {
 };
 Stat stat(const std::vector<double>& v);
 std::string pm(const Stat& s, int prec);  // "2.5140 ± 0.0123", "2.5140" for one value, "—" for none
-// Rows of a CSV file written by training; a last line without its newline (still being written) is left out.
-std::vector<std::vector<std::string>> read_csv(const std::string& path);
-std::string csv_field(const std::string& s);
-// A CSV cell that must be a number; otherwise "PATH:LINE: expected a number, got 'x'" (line: 0-based row).
-double csv_number(const std::string& path, size_t line, const std::string& cell);  // quoted when it holds a comma, quote or newline
 
 }  // namespace attn

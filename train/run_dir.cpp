@@ -156,15 +156,15 @@ void RunDir::open_logs() {
   dynamics_.open(file("dynamics.csv"), std::ios::app);
   if (!metrics_ || !dynamics_) throw std::runtime_error(file("metrics.csv") + ": cannot open for writing");
   if (new_files) {
-    metrics_ << "step,epoch,train_loss,lr,grad_norm,tokens_per_s,train_seconds,wall_seconds,valid_loss,valid_ppl,valid_bleu,valid_chrf\n";
-    dynamics_ << "step,site,metric,value\n";
+    metrics_ << metrics_header() << "\n";
+    dynamics_ << dynamics_header() << "\n";
   }
 }
 
-void RunDir::log_metrics(const std::string& row) { metrics_ << row << "\n"; }
+void RunDir::log_metrics(const MetricsRow& row) { metrics_ << metrics_line(row) << "\n"; }
 
 void RunDir::log_dynamics(const std::vector<DynRow>& rows) {
-  for (auto& d : rows) dynamics_ << fmt::format("{},{},{},{:.6g}\n", d.step, d.site, d.metric, d.value);
+  for (auto& d : rows) dynamics_ << dynamics_line(d) << "\n";
 }
 
 void RunDir::flush_logs() {

@@ -4,9 +4,9 @@
 //   config.json            model + training configuration (TrainConfig::to_json)
 //   tokenizer.model        SentencePiece (or tokenizer.symbols for synthetic tasks)
 //   metrics.csv            step, train loss, lr, grad norm, tokens/s, and at evaluations
-//                          valid loss, perplexity, BLEU, chrF
+//                          valid loss, perplexity, BLEU, chrF (train/run_logs.h)
 //   dynamics.csv           step, site, metric, value: W_q/W_k grad norms, attention entropy,
-//                          diagonal mass, asymmetry of W_q W_kᵀ
+//                          diagonal mass, asymmetry of W_q W_kᵀ (train/run_logs.h)
 //   model.best.safetensors the weights of the best validation loss
 //   checkpoints/step-N/    model.safetensors, state.safetensors (Adam moments), state.json;
 //   last.json              points at the newest complete checkpoint (replaced atomically)
@@ -62,7 +62,7 @@ class RunDir {
 
   // metrics.csv and dynamics.csv, opened for appending (with their headers when new).
   void open_logs();
-  void log_metrics(const std::string& row);  // one CSV line without its newline
+  void log_metrics(const MetricsRow& row);
   void log_dynamics(const std::vector<DynRow>& rows);
   void flush_logs();
   // Keeps only the rows up to `step` in both logs: a resumed run rewrites what the

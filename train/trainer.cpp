@@ -341,11 +341,21 @@ void Trainer::step() {
 void Trainer::log(double train_loss, float lr, double gnorm, bool log_now, bool eval_now, const std::vector<DynRow>& grad_rows) {
   st_.wall_seconds = wall_now();
   const double tps = window_tokens_ / std::max(window_seconds_, 1e-9);
-  std::string evalcols = ",,,";
+  MetricsRow row;
+  row.step = st_.step;
+  row.epoch = batcher_->position().epoch;
+  row.train_loss = train_loss;
+  row.lr = lr;
+  row.grad_norm = gnorm;
+  row.tokens_per_s = tps;
+  row.train_seconds = st_.train_seconds;
+  row.wall_seconds = st_.wall_seconds;
   if (eval_now) {
     EvalResult r = evaluate();
-    evalcols = fmt::format("{:.5f},{:.4f},{},{}", r.loss, r.ppl, r.bleu >= 0 ? fmt::format("{:.2f}", r.bleu) : "",
-                           r.chrf >= 0 ? fmt::format("{:.2f}", r.chrf) : "");
+    row.valid_loss = r.loss;
+    row.valid_ppl = r.ppl;
+    if (r.bleu >= 0) row.valid_bleu = r.bleu;
+    if (r.chrf >= 0) row.valid_chrf = r.chrf;
     if (r.loss < st_.best_valid) {
       st_.best_valid = r.loss;
       dir_.save_best(*model_, st_.step);
@@ -360,8 +370,7 @@ void Trainer::log(double train_loss, float lr, double gnorm, bool log_now, bool 
     }
   }
   dir_.log_dynamics(grad_rows);
-  dir_.log_metrics(fmt::format("{},{},{:.5f},{:.6g},{:.4f},{:.1f},{:.2f},{:.2f},{}", st_.step, batcher_->position().epoch,
-                               train_loss, lr, gnorm, tps, st_.train_seconds, st_.wall_seconds, evalcols));
+  dir_.log_metrics(row);
   dir_.flush_logs();
   if (eval_now) checkpoint();
   if (progress_) {
