@@ -26,10 +26,13 @@ Var add(const Var& a, const Var& b, const std::string& name) {
 }
 
 static void add_backward(TapeEntry& e) {
-  // dL/da += G;  dL/db += G   (b gets a copy first; then a may take G's buffer itself)
-  const Var &a = e.inputs[0], &b = e.inputs[1];
-  if (b->requires_grad) add_to_grad(b, 1.f, e.out->grad.data());
-  if (a->requires_grad) pass_grad(e, a);
+  // dL/da (+)= G;  dL/db (+)= G   (a == b: the second adds)
+  const Tensor& G = e.out->grad;
+  for (const Var& v : {e.inputs[1], e.inputs[0]})
+    if (v->requires_grad) {
+      const GradDst d = grad_dst(v);
+      scale_backward(d.data, G.data(), 1.f, G.numel(), d.accumulate);
+    }
 }
 
 // ---- mul: out = a * b (elementwise) ----------------------------------------------------
@@ -51,11 +54,11 @@ static void mul_backward(TapeEntry& e) {
   const Tensor& G = e.out->grad;
   const int64_t n = G.numel();
   if (a->requires_grad) {
-    float* da = grad_of(a).data();
+    float* da = grad_dst(a).zeroed_if_fresh(n);
     for (int64_t i = 0; i < n; i++) da[i] += G[i] * b->value[i];
   }
   if (b->requires_grad) {
-    float* db = grad_of(b).data();
+    float* db = grad_dst(b).zeroed_if_fresh(n);
     for (int64_t i = 0; i < n; i++) db[i] += G[i] * a->value[i];
   }
 }
@@ -74,7 +77,8 @@ Var scale(const Var& a, float s, const std::string& name) {
 }
 
 static void scale_backward(TapeEntry& e, float s) {
-  add_to_grad(e.inputs[0], s, e.out->grad.data());  // out = s x  =>  dL/dx += s G
+  const GradDst dx = grad_dst(e.inputs[0]);  // out = s x  =>  dL/dx (+)= s G
+  scale_backward(dx.data, e.out->grad.data(), s, e.out->grad.numel(), dx.accumulate);
 }
 
 // ---- relu, gelu ------------------------------------------------------------------------
@@ -155,13 +159,17 @@ Var add_rows(const Var& x, const Var& rows, const std::string& name) {
 }
 
 static void add_rows_backward(TapeEntry& e) {
-  // dL/dx += G;  dL/drows += sum over the broadcast copies of G
+  // dL/dx (+)= G;  dL/drows (+)= sum over the broadcast copies of G
   const Tensor& G = e.out->grad;
   const Var &xv = e.inputs[0], &rw = e.inputs[1];
-  if (xv->requires_grad) add_to_grad(xv, 1.f, G.data());
+  if (xv->requires_grad) {
+    const GradDst dx = grad_dst(xv);
+    scale_backward(dx.data, G.data(), 1.f, G.numel(), dx.accumulate);
+  }
   if (rw->requires_grad) {
     const int64_t blk = rw->value.numel();
-    for (int64_t k = 0; k < G.numel() / blk; k++) axpy(grad_of(rw).data(), 1.f, G.data() + k * blk, blk);
+    float* drows = grad_dst(rw).zeroed_if_fresh(blk);
+    for (int64_t k = 0; k < G.numel() / blk; k++) axpy(drows, 1.f, G.data() + k * blk, blk);
   }
 }
 

@@ -56,9 +56,10 @@ Var sum(const Var& x, const std::string& name) {
 
 static void sum_backward(TapeEntry& e) {
   // dL/dx_i += G
-  Tensor& dx = grad_of(e.inputs[0]);
+  const int64_t n = e.inputs[0]->value.numel();
+  float* dx = grad_dst(e.inputs[0]).zeroed_if_fresh(n);
   const float g = e.out->grad.item();
-  for (int64_t i = 0; i < dx.numel(); i++) dx[i] += g;
+  for (int64_t i = 0; i < n; i++) dx[i] += g;
 }
 
 }  // namespace attn

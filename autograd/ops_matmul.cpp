@@ -52,13 +52,13 @@ static void matmul_backward(TapeEntry& e, bool ta, bool tb, float alpha) {
   const float *g = G.data(), *av = a->value.data(), *bv = b->value.data();
   if (a->requires_grad) {
     const GradDst da = grad_dst(a);
-    const float beta = da.accumulate ? 1.f : 0.f;
+    const float beta = da.beta();
     if (!ta) matmul_batched(da.data, g, bv, batch, M, K, N, false, !tb, alpha, beta);  // (M,N) op(b)ᵀ
     else matmul_batched(da.data, bv, g, batch, K, M, N, tb, true, alpha, beta);        // op(b) Gᵀ
   }
   if (b->requires_grad) {
     const GradDst db = grad_dst(b);
-    const float beta = db.accumulate ? 1.f : 0.f;
+    const float beta = db.beta();
     if (!tb) matmul_batched(db.data, av, g, batch, K, N, M, !ta, false, alpha, beta);  // op(a)ᵀ G
     else matmul_batched(db.data, g, av, batch, N, K, M, true, ta, alpha, beta);        // Gᵀ op(a)
   }
@@ -98,13 +98,13 @@ static void linear_backward(TapeEntry& e) {
   const int R = int(x->value.numel() / I);
   if (x->requires_grad) {
     const GradDst dx = grad_dst(x);
-    matmul_forward(dx.data, G.data(), w->value.data(), R, I, O, false, true, 1.f, dx.accumulate ? 1.f : 0.f);
+    matmul_forward(dx.data, G.data(), w->value.data(), R, I, O, false, true, 1.f, dx.beta());
   }
   if (w->requires_grad) {
     const GradDst dw = grad_dst(w);
-    matmul_forward(dw.data, x->value.data(), G.data(), I, O, R, true, false, 1.f, dw.accumulate ? 1.f : 0.f);
+    matmul_forward(dw.data, x->value.data(), G.data(), I, O, R, true, false, 1.f, dw.beta());
   }
-  if (e.inputs.size() > 2 && e.inputs[2]->requires_grad) bias_backward(grad_of(e.inputs[2]).data(), G.data(), R, O);
+  if (e.inputs.size() > 2 && e.inputs[2]->requires_grad) bias_backward(grad_dst(e.inputs[2]).zeroed_if_fresh(O), G.data(), R, O);
 }
 
 // ---- gram: S = alpha * Q Qᵀ --------------------------------------------------------------

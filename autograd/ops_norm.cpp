@@ -31,8 +31,9 @@ static void layernorm_op_backward(TapeEntry& e) {
   const Var &x = e.inputs[0], &w = e.inputs[1], &b = e.inputs[2];
   const int64_t C = x->value.dim(-1), R = x->value.numel() / C;
   const GradDst dx = x->requires_grad ? grad_dst(x) : GradDst{nullptr, false};
-  layernorm_backward(dx.data, w->requires_grad ? grad_of(w).data() : nullptr,
-                     b->requires_grad ? grad_of(b).data() : nullptr, e.out->grad.data(), x->value.data(),
+  // (the weight's and the bias's gradients are sums over rows: added to)
+  layernorm_backward(dx.data, w->requires_grad ? grad_dst(w).zeroed_if_fresh(C) : nullptr,
+                     b->requires_grad ? grad_dst(b).zeroed_if_fresh(C) : nullptr, e.out->grad.data(), x->value.data(),
                      w->value.data(), e.get("mean").data(), e.get("rstd").data(), R, int(C), dx.accumulate);
 }
 
@@ -61,7 +62,7 @@ static void l2_normalize_backward(TapeEntry& e) {
   // y = x / n, n = |x|  =>  dL/dx = (G − y <G, y>) / n
   const Tensor &y = e.out->value, &G = e.out->grad, &norm = e.get("norm");
   const int64_t C = y.dim(-1), R = y.numel() / C;
-  float* dx = grad_of(e.inputs[0]).data();
+  float* dx = grad_dst(e.inputs[0]).zeroed_if_fresh(R * C);
   for (int64_t r = 0; r < R; r++) {
     float dot = 0.f;
     for (int64_t c = 0; c < C; c++) dot += G[r * C + c] * y[r * C + c];

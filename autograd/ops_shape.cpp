@@ -31,7 +31,8 @@ Var embedding(const Var& table, const std::vector<int32_t>& ids, const Shape& id
 static void embedding_op_backward(TapeEntry& e) {
   // dtable[ids[n]] += G[n]
   const int C2 = int(e.inputs[0]->value.dim(1));
-  embedding_backward(grad_of(e.inputs[0]).data(), e.out->grad.data(), e.ids.data(), int64_t(e.ids.size()), C2);
+  float* dtable = grad_dst(e.inputs[0]).zeroed_if_fresh(e.inputs[0]->value.numel());
+  embedding_backward(dtable, e.out->grad.data(), e.ids.data(), int64_t(e.ids.size()), C2);
 }
 
 // ---- reshape (a view: the output shares the input's storage) ---------------------------
@@ -47,7 +48,8 @@ Var reshape(const Var& x, const Shape& shape, const std::string& name) {
 }
 
 static void reshape_backward(TapeEntry& e) {
-  pass_grad(e, e.inputs[0]);  // same numbers, old shape: dL/dx = G
+  const GradDst dx = grad_dst(e.inputs[0]);  // same numbers, old shape: dL/dx (+)= G
+  scale_backward(dx.data, e.out->grad.data(), 1.f, e.out->grad.numel(), dx.accumulate);
 }
 
 // ---- transpose12: (A,B,C,D) -> (A,C,B,D) -------------------------------------------------

@@ -12,8 +12,6 @@
 namespace attn {
 
 static thread_local Tape* g_current_tape = nullptr;
-// True while a backward() that frees each entry's output gradient after the entry is running.
-static thread_local bool g_backward_frees_grads = false;
 
 static double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -40,31 +38,15 @@ Var constant(Tensor value, const std::string& name) {
   return v;
 }
 
-Tensor& grad_of(const Var& v) {
-  if (!v->grad.defined()) v->grad = Tensor::zeros(v->value.shape());
-  return v->grad;
-}
-
 GradDst grad_dst(const Var& v) {
   if (v->grad.defined()) return {v->grad.data(), true};
   v->grad = Tensor::empty(v->value.shape());
   return {v->grad.data(), false};
 }
 
-void add_to_grad(const Var& v, float alpha, const float* g) {
-  const GradDst d = grad_dst(v);
-  const int64_t n = v->value.numel();
-  if (d.accumulate) axpy(d.data, alpha, g, n);
-  else if (alpha == 1.f) std::copy(g, g + n, d.data);
-  else scale_forward(d.data, g, alpha, n);
-}
-
-void pass_grad(TapeEntry& e, const Var& v) {
-  if (g_backward_frees_grads && !v->grad.defined()) {
-    v->grad = e.out->grad.reshape(v->value.shape());  // shares the storage; e.out lets go of it next
-    return;
-  }
-  add_to_grad(v, 1.f, e.out->grad.data());
+float* GradDst::zeroed_if_fresh(int64_t n) const {
+  if (!accumulate) std::fill(data, data + n, 0.f);
+  return data;
 }
 
 const Tensor& TapeEntry::get(const std::string& what) const {
@@ -104,12 +86,8 @@ void Tape::backward(const Var& loss) {
     throw std::logic_error("backward() needs a scalar loss, got shape " + shape_str(loss->value.shape()));
   // Intermediate gradients belong to one backward pass; leaves (parameters) accumulate.
   for (TapeEntry& e : entries) e.out->grad = Tensor();
-  grad_of(loss).fill(1.f);
-  struct Restore {
-    bool prev;
-    ~Restore() { g_backward_frees_grads = prev; }
-  } restore{g_backward_frees_grads};
-  g_backward_frees_grads = !keep_grads;
+  const GradDst seed = grad_dst(loss);  // d(loss)/d(loss) = 1
+  seed.data[0] = 1.f;
   for (int i = static_cast<int>(entries.size()) - 1; i >= 0; i--) {
     TapeEntry& e = entries[i];
     if (!e.out->grad.defined()) continue;  // does not influence the loss

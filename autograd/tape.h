@@ -3,8 +3,9 @@
 // A Variable is a named value with an optional gradient. Every differentiable op appends
 // one TapeEntry (op, node name, inputs, output, named saved tensors, backward) to the
 // current Tape; Tape::backward(loss) walks the entries in reverse creation order — no
-// topological sort needed — and each backward *accumulates* (+=) into its inputs' grads.
-// So a Variable used twice, like Q in S = Q Qᵀ, receives the sum of both paths.
+// topological sort needed — and each backward writes its inputs' gradients by the one rule
+// below (grad_dst): the first path into a variable assigns, later ones add, so a Variable used
+// twice, like Q in S = Q Qᵀ, receives the sum of both paths.
 //
 //   Tape tape;                      // records while a TapeScope is alive
 //   TapeScope scope(tape);
@@ -35,26 +36,25 @@ using Var = std::shared_ptr<Variable>;
 Var parameter(const std::string& name, Tensor value);  // a leaf that requires grad
 Var constant(Tensor value, const std::string& name = "const");  // a leaf that does not
 
-// The gradient buffer of v, allocated as zeros on first use (named "grad for <name>" in dumps).
-Tensor& grad_of(const Var& v);
-
-// Where a backward writes v's gradient without zero-filling it first. The first consumer of v
-// that the reverse walk reaches gets fresh, uninitialised memory and must assign every element
-// (accumulate = false); any later one adds (accumulate = true). Zero-filling every gradient was
-// ~10% of a training step. Writers that only scatter-add (embedding) use grad_of().
+// ---- How a backward writes a gradient: the one rule -----------------------------------
+// For each input v that needs a gradient, a backward asks d = grad_dst(v) once and writes v's
+// whole gradient through d:
+//   d.accumulate == false  the first consumer of v that the reverse walk reaches: d.data is
+//                          fresh, uninitialised memory, and every element must be ASSIGNED;
+//   d.accumulate == true   a later consumer: the buffer holds the earlier paths' sum; ADD.
+// Backward kernels take d.accumulate (BLAS products d.beta(): 0 or 1) and write `(+)=` by it.
+// A writer that can only add (a scatter such as embedding rows, a sum over rows) starts from
+// d.zeroed_if_fresh(n), which zero-fills a fresh buffer first. So a variable used twice, like Q
+// in S = Q Qᵀ, receives the sum of both paths, and no gradient is zero-filled only to be
+// overwritten (that zero-fill, on every gradient, was ~10% of a training step). Ops reach a
+// gradient buffer no other way (tests/lint.sh checks it).
 struct GradDst {
   float* data;
   bool accumulate;
+  float beta() const { return accumulate ? 1.f : 0.f; }
+  float* zeroed_if_fresh(int64_t n) const;  // n: v's numel()
 };
 GradDst grad_dst(const Var& v);
-// v's gradient (+)= alpha * g, g holding v's numel() values (scale, add).
-void add_to_grad(const Var& v, float alpha, const float* g);
-struct TapeEntry;
-// v's gradient (+)= e's output gradient, the same numbers in v's shape (reshape, add). When v
-// has no gradient yet and the running backward() frees e's output gradient right after this
-// entry (keep_grads off, as in training), v takes over that buffer instead of a copy, as
-// PyTorch's view and add backwards do; otherwise the numbers are copied or added.
-void pass_grad(TapeEntry& e, const Var& v);
 
 struct TapeEntry {
   std::string op;    // op kind: "matmul", "softmax", ...

@@ -202,6 +202,12 @@ ATTN_VECTOR_CLONES void scale_forward(float* out, const float* inp, float alpha,
   for (int64_t i = 0; i < n; i++) out[i] = alpha * inp[i];
 }
 
+void scale_backward(float* dinp, const float* dout, float alpha, int64_t n, bool accumulate) {
+  if (accumulate) axpy(dinp, alpha, dout, n);
+  else if (alpha == 1.f) std::copy(dout, dout + n, dinp);
+  else scale_forward(dinp, dout, alpha, n);
+}
+
 ATTN_VECTOR_CLONES void bias_backward(float* dbias, const float* dout, int64_t R, int C) {
   // Each thread owns a block of columns and sums it down all rows (same order as one thread).
   constexpr int kBlock = 64;
