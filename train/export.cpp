@@ -3,6 +3,7 @@
 #include <attnlab/train/export.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include <attnlab/core/fileio.h>
@@ -39,7 +40,31 @@ static std::unique_ptr<Model> without_dropout(const LoadedRun& run) {
   return m;
 }
 
-// The training loss of b and every parameter's gradient; the batch with the masks that loss used.
+// ReLU's derivative jumps at 0: an input within rounding of 0 can fall on one side in attnlab and
+// on the other in another implementation, and the gradients then differ by that unit's whole
+// contribution (at the default size a batch has millions of inputs; some are that close). Each
+// ReLU's inputs within kNearZero of its largest |input| are listed with the side attnlab took
+// (derivative 1 when positive), so that a checker can take the same side there and only there.
+static constexpr float kNearZero = 1e-4f;
+
+static json relu_sides(const Tape& tape) {
+  json out = json::array();
+  for (const TapeEntry& e : tape.entries) {
+    if (e.op != "relu") continue;
+    const Tensor& h = e.inputs[0]->value;
+    float top = 0.f;
+    for (int64_t i = 0; i < h.numel(); i++) top = std::max(top, std::fabs(h.data()[i]));
+    std::vector<int64_t> index;
+    std::vector<int> positive;
+    for (int64_t i = 0; i < h.numel(); i++)
+      if (std::fabs(h.data()[i]) <= kNearZero * top) index.push_back(i), positive.push_back(h.data()[i] > 0.f);
+    out.push_back({{"node", e.out->name}, {"index", index}, {"positive", positive}});
+  }
+  return out;
+}
+
+// The training loss of b and every parameter's gradient; the batch with the masks that loss used,
+// and the ReLU inputs near 0 with their sides.
 static json gradients(const Model& model, const Batch& b, std::vector<std::pair<std::string, Tensor>>& out) {
   json j = batch_json(b);
   if (model.cfg.arch == "mlm") {
@@ -52,6 +77,8 @@ static json gradients(const Model& model, const Batch& b, std::vector<std::pair<
   Rng rng(kGradSeed);
   Var loss = model.loss(b, Context{true, &rng});
   tape.backward(loss);
+  j["relu_near_zero"] = relu_sides(tape);
+  j["near_zero"] = kNearZero;
   out.push_back({"loss", loss->value.reshape({1})});
   for (const Var& p : model.params.params)
     out.push_back({"grad/" + p->name, p->grad.defined() ? p->grad : Tensor::zeros(p->value.shape())});

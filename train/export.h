@@ -11,7 +11,9 @@
 //                  tgt_out; an mlm's also `input` and `targets`: its fixed mask), and `loss`, the
 //                  mean loss per scored token as evaluation computes it for these weights now
 //   grad_batch     the first validation batch with the masks its training loss used (an mlm's
-//                  drawn from Rng(grad_seed), as a training step draws them)
+//                  drawn from Rng(grad_seed), as a training step draws them), and each ReLU's
+//                  inputs within `near_zero` of its largest |input|: `relu_near_zero`, a list of
+//                  {node, index (flat), positive (the side attnlab took)}
 //   test           seq2seq only: the first test source `lines`, their token ids `src` (as
 //                  translate reads them: cut to max_len - 1, eos appended) and their `greedy`
 //                  translations (token ids without bos and eos)
