@@ -21,12 +21,14 @@ Linear weight as (in, out), PyTorch as (out, in), so those are transposed on loa
 
 --check runs `attnlab export` (train/export.h) for the run's own batches, masks and gradients, and
 requires (a) the validation loss within 1e-4 (relative) of the one attnlab recorded for these
-weights, (b) every parameter's gradient of one batch within 1e-4 (relative), and (c) for seq2seq,
-the test sources tokenized alike and the greedy translations equal, except at near ties (below).
+weights, (b) every parameter's gradient of one batch within 1e-4 (relative) of PyTorch's in
+float64 (check_gradients), and (c) for seq2seq, the test sources tokenized alike and the greedy
+translations equal, except at near ties (near_tie_tolerance).
 Exit status: 0 every check agrees; 1 a check disagrees; 2 nothing could be checked (bad usage, a
 file that is not what a run holds, attnlab failing), with one line naming the file.
 """
 import argparse
+import copy
 import dataclasses
 import json
 import math
@@ -233,14 +235,40 @@ class Attention(nn.Module):
         return self.wo(o) if self.wo is not None else o  # noO: no output projection
 
 
+class ReLUWithSides(torch.autograd.Function):
+    """ReLU whose derivative is a given 0/1 mask: [h > 0], except where another side is given."""
+
+    @staticmethod
+    def forward(ctx, h, derivative):
+        ctx.save_for_backward(derivative)
+        return torch.relu(h)
+
+    @staticmethod
+    def backward(ctx, dout):
+        (derivative,) = ctx.saved_tensors
+        return dout * derivative, None
+
+
 class FeedForward(nn.Module):  # w2(act(w1 x)), ReLU or GELU (tanh approximation)
     def __init__(self, C, F_, gelu, dropout):
         super().__init__()
         self.w1, self.w2, self.gelu, self.drop = nn.Linear(C, F_), nn.Linear(F_, C), gelu, nn.Dropout(dropout)
+        self.relu_sides = None  # (flat index, side, near): the side of 0 attnlab's inputs took (use_relu_sides)
+        self.other_side = 0     # how many of those PyTorch's own inputs had on the other side
 
     def forward(self, x):
         h = self.w1(x)
-        return self.w2(self.drop(F.gelu(h, approximate="tanh") if self.gelu else torch.relu(h)))
+        return self.w2(self.drop(F.gelu(h, approximate="tanh") if self.gelu else self.relu(h)))
+
+    def relu(self, h):
+        if self.relu_sides is None:
+            return torch.relu(h)
+        index, positive, near = self.relu_sides
+        derivative = (h > 0).flatten()
+        close = h.detach().flatten()[index].abs() <= near * h.detach().abs().max()  # near 0 in PyTorch too
+        self.other_side = int(((derivative[index] != positive) & close).sum())
+        derivative[index[close]] = positive[close]
+        return ReLUWithSides.apply(h, derivative.view_as(h).to(h.dtype))
 
 
 class Sublayers(nn.Module):
@@ -419,6 +447,22 @@ def load_weights(model, path):
     return meta
 
 
+def use_relu_sides(model, listed, near):
+    """At each ReLU input attnlab exported as near 0 (within `near` of the largest |input|, in
+    PyTorch too), takes the side attnlab's input was on for the derivative; elsewhere [h > 0].
+    `listed`: attnlab export's relu_near_zero ({node: "dec.0.ff.act", index, positive}); [] resets."""
+    ffs = {name: m for name, m in model.named_modules() if isinstance(m, FeedForward)}
+    for m in ffs.values():
+        m.relu_sides, m.other_side = None, 0
+    for r in listed:
+        name = r["node"][: -len(".act")] if r["node"].endswith(".act") else r["node"]
+        if name not in ffs:
+            raise RunError(f"attnlab export lists a ReLU '{r['node']}' that the model has no feed-forward layer for")
+        ffs[name].relu_sides = (torch.tensor(r["index"], dtype=torch.long), torch.tensor(r["positive"], dtype=torch.bool),
+                                near)
+    return ffs.values()
+
+
 def grads_in_attnlab_layout(model):
     """{name: gradient} of every parameter, Linear weights transposed back to (in, out)."""
     linear = linear_weights(model)
@@ -553,8 +597,9 @@ def greedy(model, srcs, batch=32):
 
 # ---- the checks -------------------------------------------------------------------------
 
-def tensors_of(batch):
-    return {k: torch.tensor(v).view(batch["B"], -1) for k, v in batch.items() if isinstance(v, list)}
+def tensors_of(batch):  # an exported batch's token ids as (B, S or T) tensors
+    return {k: torch.tensor(batch[k]).view(batch["B"], -1) for k in ("src", "tgt_in", "tgt_out", "input", "targets")
+            if k in batch}
 
 
 def rel_err(a, b):
@@ -630,16 +675,29 @@ def check_valid(run, ref, say):
 
 
 def check_gradients(run, ref, grads, say):
+    """attnlab's gradients against PyTorch's computed in float64, the same function (the same
+    float32 weights and positions) with less rounding than either float32 implementation: a
+    float32 reference adds its own rounding, which in a gradient summed over thousands of
+    positions (a LayerNorm weight's) reaches 1e-4 of the largest entry at a few hundred thousand
+    parameters. ReLU's derivative jumps at 0, so an input that rounding puts on the other side
+    of 0 than in attnlab changes the gradients by its unit's whole contribution (a column of
+    ff.w1's gradient, and everything before it): at those inputs alone, within 1e-4 of the largest
+    |input| of their layer (train/export.cpp), the derivative is taken on attnlab's side."""
+    model = copy.deepcopy(run.model).double()
     batch = tensors_of(ref["grad_batch"])
-    run.model.zero_grad()
-    logits, targets = run.model.batch_logits(batch)
+    listed = ref["grad_batch"].get("relu_near_zero", [])
+    ffs = use_relu_sides(model, listed, ref["grad_batch"].get("near_zero", TOLERANCE))
+    logits, targets = model.batch_logits(batch)
     loss = F.cross_entropy(logits, targets, ignore_index=run.cfg.pad_id, label_smoothing=run.cfg.label_smoothing)
     loss.backward()
-    r = gradient_report(run.model, loss, grads)
+    other = sum(m.other_side for m in ffs)
+    r = gradient_report(model, loss, grads)
     ok = r["max_rel_err"] <= TOLERANCE
+    near = sum(len(x["index"]) for x in listed)
+    kinks = f"; {other} of {near} ReLU inputs near 0 on the other side of it than attnlab's, its side taken" if near else ""
     say(f"gradients     {r['params']} parameters on one batch of {ref['grad_batch']['B']} (training loss, label smoothing "
-        f"{run.cfg.label_smoothing:g}): loss rel err {r['loss_rel_err']:.1e}, max rel err {r['grad_rel_err']:.1e} "
-        f"({r['worst_param']}) {'<=' if ok else '>'} {TOLERANCE:.0e}  {'ok' if ok else 'MISMATCH'}")
+        f"{run.cfg.label_smoothing:g}; PyTorch in float64{kinks}): loss rel err {r['loss_rel_err']:.1e}, max rel err "
+        f"{r['grad_rel_err']:.1e} ({r['worst_param']}) {'<=' if ok else '>'} {TOLERANCE:.0e}  {'ok' if ok else 'MISMATCH'}")
     return ok
 
 
@@ -695,13 +753,16 @@ def check_translations(run, ref, say, show):
 
 
 def find_attnlab(given):
-    for candidate in (given, os.environ.get("ATTNLAB"), shutil.which("attnlab"),
-                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "attnlab")):
-        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    where = given or os.environ.get("ATTNLAB")
-    raise RunError(f"{where}: not an executable attnlab" if where else
-                   "attnlab: not found (give --attnlab PATH or set ATTNLAB; looked on PATH and in build/)")
+    """--attnlab, else $ATTNLAB (each used as given), else attnlab on PATH, else build/attnlab beside tools/."""
+    for flag, path in (("--attnlab", given), ("ATTNLAB", os.environ.get("ATTNLAB"))):
+        if path:
+            if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+                raise RunError(f"{flag} {path}: not an executable file (expected the attnlab program)")
+            return path
+    for path in (shutil.which("attnlab"), os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "attnlab")):
+        if path and os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    raise RunError("attnlab: not found (give --attnlab PATH or set ATTNLAB; looked on PATH and for build/attnlab)")
 
 
 def export(attnlab, run, out, threads, sentences):
@@ -736,17 +797,24 @@ def spec(v):
         "+" + n for n, on in (("noself", v.noself), ("normk", v.normk), ("noV", not v.value_proj), ("noO", not v.out_proj)) if on)
 
 
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, as every other error
+        self.exit(2, f"attnlab_torch: error: {message} (see attnlab_torch.py --help)\n")
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog="attnlab_torch.py", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Load an attnlab run into a plain PyTorch module (nn.Module) of its architecture and variant, "
+        description="Load an attnlab run into a plain PyTorch module (nn.Module) of its architecture and variant,\n"
                     "and with --check, verify that PyTorch computes what attnlab computed with its weights.",
         epilog="""--check prints, per run:
   valid loss    PyTorch's and attnlab's validation loss (results.json, or metrics.csv at the weights' step), rel err <= 1e-4
-  gradients     every parameter's gradient of one validation batch against attnlab export's, max rel err <= 1e-4
+  gradients     every parameter's gradient of one validation batch, attnlab export's against PyTorch's in float64
+                (ReLU inputs within rounding of 0 taken on attnlab's side), max rel err <= 1e-4
   tokenization  seq2seq: the test sources tokenized by this tool as attnlab tokenized them
-  greedy test   seq2seq: greedy translations equal to attnlab's; a difference where PyTorch's two choices are
-                within 2e-4 of the largest logit is a near tie (counted and printed, not a failure)
+  greedy test   seq2seq: greedy translations equal to attnlab's; a different choice whose two tokens' PyTorch
+                logits differ by at most 2e-4 x the position's largest |logit| is a near tie (counted and
+                printed, not a failure)
 exit status: 0 all agree, 1 a check disagrees, 2 nothing could be checked (bad usage or input, attnlab failing).
 Weights, names and layout: docs/checkpoints.md.""")
     ap.add_argument("runs", nargs="+", metavar="RUN", help="run directory (attnlab train --out)")
@@ -756,8 +824,8 @@ Weights, names and layout: docs/checkpoints.md.""")
     ap.add_argument("--attnlab", help="the attnlab program --check runs (default: $ATTNLAB, attnlab on PATH, build/attnlab)")
     ap.add_argument("--sentences", type=int, metavar="N",
                     help="seq2seq: greedy test translations compared (default: as many as the run's final test)")
-    ap.add_argument("--threads", type=int, default=0, help="threads for PyTorch and attnlab (default: their own)")
-    ap.add_argument("--show", type=int, default=5, help="near ties and differences printed per run (default: 5)")
+    ap.add_argument("--threads", type=int, default=0, metavar="N", help="threads for PyTorch and attnlab (default: their own)")
+    ap.add_argument("--show", type=int, default=5, metavar="N", help="near ties and differences printed per run (default: 5)")
     args = ap.parse_args(argv)
     if args.sentences is not None and args.sentences < 0:
         ap.error(f"--sentences: expected a whole number >= 0, got {args.sentences}")
