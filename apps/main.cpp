@@ -1,4 +1,4 @@
-// apps/main.cpp — `attnlab`: train, compare, translate, score, inspect, gradcheck, bench, corpus.
+// apps/main.cpp — `attnlab`: train, compare, translate, score, inspect, gradcheck, bench, corpus, export.
 //
 //   attnlab compare --preset quick --out reports/quick      # the main job (make demo)
 //   attnlab train --config configs/base.toml --variant qq --out runs/qq
@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
   attn::add_inspect_command(app);
   attn::add_gradcheck_command(app);
   attn::add_bench_command(app);
+  attn::add_export_command(app);
   attn::add_corpus_command(app);
   attn::add_internal_error_test_command(app);
   // What the build generates from these definitions (apps/shell_docs.h); not listed in --help.

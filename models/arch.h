@@ -34,6 +34,8 @@ struct ArchTraits {
   bool translates() const { return has_encoder && has_decoder; }
   // A decoder alone continues a prompt (attnlab generate).
   bool generates() const { return has_decoder && !has_encoder; }
+  // An encoder alone fills in masked tokens: its batches carry a mask (models/lm.h, mask_tokens).
+  bool masks() const { return has_encoder && !has_decoder; }
 };
 
 const ArchTraits& traits(Arch a);

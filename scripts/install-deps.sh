@@ -3,7 +3,8 @@
 # Idempotent: when every package is already installed it makes no apt call at all.
 # Usage: scripts/install-deps.sh [--with-torch]
 #   --with-torch  also install what the tests use: python3-torch (only the optional PyTorch
-#                 reference test and benchmark use it; the product never does), gdb, and GNU
+#                 reference tests, a benchmark and tools/attnlab_torch.py use it, the tool with
+#                 python3-sentencepiece; the product never does), gdb, and GNU
 #                 parallel (a test runs a compare plan through it), script (bsdutils: a terminal
 #                 for translate), mount (a small tmpfs: a real full disk) and man-db (the man
 #                 page is rendered).
@@ -12,7 +13,7 @@ set -eu
 pkgs="g++ make cmake pkg-config libopenblas-dev catch2 libfmt-dev libcli11-dev \
 nlohmann-json3-dev libtomlplusplus-dev libsentencepiece-dev sentencepiece gnuplot-nox"
 if [ "${1:-}" = "--with-torch" ]; then
-    pkgs="$pkgs python3 python3-torch python3-numpy gdb parallel bsdutils mount man-db"
+    pkgs="$pkgs python3 python3-torch python3-numpy python3-sentencepiece gdb parallel bsdutils mount man-db"
 fi
 
 missing=""

@@ -561,7 +561,8 @@ TEST_CASE("the man page renders without a warning and names every command and su
   CHECK(warnings.out.empty());
   const std::string text = shell("MANWIDTH=200 man -l " + (d / "attnlab.1").string() + " 2>/dev/null").out;
   for (const char* c : {"compare", "train", "translate", "generate", "score", "inspect", "inspect grad",
-                        "inspect attention", "gradcheck", "bench", "corpus", "corpus extract", "corpus split", "corpus synthetic"})
+                        "inspect attention", "gradcheck", "bench", "corpus", "corpus extract", "corpus split", "corpus synthetic",
+                        "export"})
     CHECK_THAT(text, Catch::Contains(std::string("attnlab ") + c + "\n"));
   CHECK_THAT(text, Catch::Contains("EXIT STATUS") && Catch::Contains("--variant"));
   fs::remove_all(d);

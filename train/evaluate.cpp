@@ -24,11 +24,10 @@ SetScore eval_score(const Model& model, const std::vector<Example>& data, int ba
   return s;
 }
 
-std::vector<std::string> translate_texts(const Transformer& model, const Tokenizer& tok,
-                                         const std::vector<std::string>& lines, const DecodeOptions& opt,
-                                         std::vector<CutLine>* cut) {
+std::vector<std::vector<int32_t>> encode_sources(const Tokenizer& tok, const std::vector<std::string>& lines, int max_len,
+                                                 std::vector<CutLine>* cut) {
   std::vector<std::vector<int32_t>> srcs;
-  const size_t keep = size_t(model.cfg.max_len - 1);  // room for eos
+  const size_t keep = size_t(max_len - 1);  // room for eos
   for (size_t i = 0; i < lines.size(); i++) {
     auto ids = tok.encode(lines[i]);
     if (ids.size() > keep) {
@@ -38,8 +37,14 @@ std::vector<std::string> translate_texts(const Transformer& model, const Tokeniz
     ids.push_back(Tokenizer::kEos);
     srcs.push_back(ids);
   }
+  return srcs;
+}
+
+std::vector<std::string> translate_texts(const Transformer& model, const Tokenizer& tok,
+                                         const std::vector<std::string>& lines, const DecodeOptions& opt,
+                                         std::vector<CutLine>* cut) {
   std::vector<std::string> res;
-  for (auto& o : translate_ids(model, srcs, opt)) res.push_back(tok.decode(o));
+  for (auto& o : translate_ids(model, encode_sources(tok, lines, model.cfg.max_len, cut), opt)) res.push_back(tok.decode(o));
   return res;
 }
 

@@ -36,8 +36,11 @@ struct CutLine {
   size_t line;  // 0-based index into the lines given
   size_t tokens, kept;
 };
-// Translate source lines. Lines longer than the model's max_len - 1 tokens are cut to that
-// length; `cut`, when given, lists them so the caller can say so.
+// Source lines as the translator reads them: tokenized, cut to max_len - 1 tokens, eos appended.
+// `cut`, when given, lists the lines that were cut so the caller can say so.
+std::vector<std::vector<int32_t>> encode_sources(const Tokenizer& tok, const std::vector<std::string>& lines, int max_len,
+                                                 std::vector<CutLine>* cut = nullptr);
+// Translate source lines (encoded by encode_sources).
 std::vector<std::string> translate_texts(const Transformer& model, const Tokenizer& tok,
                                          const std::vector<std::string>& lines, const DecodeOptions& opt,
                                          std::vector<CutLine>* cut = nullptr);

@@ -301,12 +301,14 @@ LoadedRun load_run(const std::string& dir, const std::string& which) {
     throw std::runtime_error(fmt::format("{}/tokenizer: vocabulary of {} does not match the model's {}", dir,
                                          r.tok->vocab_size(), r.cfg.model.vocab));
   r.model = make_model(r.cfg.model, r.cfg.seed);
-  std::string path = dir + "/model." + which + ".safetensors";
-  if (which == "last")
-    path = dir + "/" + with_json_file(dir + "/last.json", [](const json& j) { return j.at("dir").get<std::string>(); }) +
-           "/model.safetensors";
-  load_model_weights(*r.model, path);
+  load_model_weights(*r.model, run_weights_file(dir, which));
   return r;
+}
+
+std::string run_weights_file(const std::string& dir, const std::string& which) {
+  if (which != "last") return dir + "/model." + which + ".safetensors";
+  return dir + "/" + with_json_file(dir + "/last.json", [](const json& j) { return j.at("dir").get<std::string>(); }) +
+         "/model.safetensors";
 }
 
 // What a run's model cannot do, said with what it can.

@@ -149,6 +149,8 @@ struct LoadedRun {
 };
 // `which`: "best" (model.best.safetensors) or "last" (the newest checkpoint).
 LoadedRun load_run(const std::string& dir, const std::string& which = "best");
+// The weights file load_run reads for `which`.
+std::string run_weights_file(const std::string& dir, const std::string& which);
 // The run's model as a translation model; an lm or mlm run is refused naming the command it needs.
 const Transformer& translation_model(const LoadedRun& run);
 // The run's model as a language model; a translation or mlm run is refused the same way.

@@ -67,6 +67,11 @@ static std::vector<Example> encode_sentences(const ParallelCorpus& c, const Toke
   return out;
 }
 
+std::vector<Example> encode_examples(const ParallelCorpus& c, const Tokenizer& tok, const TrainConfig& cfg, int64_t* skipped) {
+  return traits(cfg.model.arch).translates() ? encode_split(c, tok, cfg.model.max_len, skipped)
+                                             : encode_sentences(c, tok, cfg, skipped);
+}
+
 CorpusSplits load_text(const TrainConfig& cfg) {
   if (!cfg.task.empty()) {
     CorpusSplits s;
@@ -218,10 +223,7 @@ void Trainer::prepare_data() {
     }
   }
   cfg_.model.validate();
-  auto encode = [&](const ParallelCorpus& c) {
-    return traits(cfg_.model.arch).translates() ? encode_split(c, *tok_, cfg_.model.max_len, &skipped_long_)
-                                                : encode_sentences(c, *tok_, cfg_, &skipped_long_);
-  };
+  auto encode = [&](const ParallelCorpus& c) { return encode_examples(c, *tok_, cfg_, &skipped_long_); };
   train_ = encode(text_.train);
   valid_ = encode(text_.valid);
   test_ = encode(text_.test);

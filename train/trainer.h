@@ -114,6 +114,10 @@ int recorded_tokenizer_vocab(const std::string& prefix);
 // or the corpus directory's (--corpus, else the embedded default corpus).
 CorpusSplits load_text(const TrainConfig& cfg);
 
+// A split as the run trains and evaluates on it: translation pairs (seq2seq), or the sentences of
+// --lm-text's sides (lm, mlm); what is longer than --max-len allows is left out and counted in *skipped.
+std::vector<Example> encode_examples(const ParallelCorpus& c, const Tokenizer& tok, const TrainConfig& cfg, int64_t* skipped);
+
 // "4m05s", "1h02m" ("?" when not known).
 std::string format_duration(double seconds);
 

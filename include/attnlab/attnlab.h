@@ -54,6 +54,7 @@
 #include <attnlab/train/build_info.h>
 #include <attnlab/train/config.h>
 #include <attnlab/train/evaluate.h>
+#include <attnlab/train/export.h>
 #include <attnlab/train/frontier.h>
 #include <attnlab/train/grid.h>
 #include <attnlab/train/report.h>
