@@ -12,8 +12,10 @@
 #include <memory>
 
 #include <attnlab/train/build_info.h>
+#include <attnlab/train/loaded_run.h>
 #include "apps/commands.h"
 #include <attnlab/core/kernels.h>
+#include <attnlab/core/runtime.h>
 #include <attnlab/core/threads.h>
 #include <attnlab/data/corpus.h>
 #include <attnlab/models/decode.h>
@@ -25,7 +27,7 @@ using Clock = std::chrono::steady_clock;
 static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // What a benchmark report needs besides the numbers: where and when they were measured, with
-// which BLAS kernels and which of attnlab's vectorised loop versions (core/threads.h).
+// which BLAS kernels and which of attnlab's vectorised loop versions (core/runtime.h).
 static void print_machine_line() {
   char when[32] = "unknown date";
   const std::time_t now = std::time(nullptr);

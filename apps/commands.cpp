@@ -31,6 +31,7 @@
 #include <attnlab/data/synthetic.h>
 #include <attnlab/data/utf8.h>
 #include <attnlab/models/generate.h>
+#include <attnlab/train/loaded_run.h>
 #include <attnlab/train/trainer.h>
 
 namespace attn {

@@ -17,6 +17,7 @@
 #include <attnlab/core/words.h>
 #include <attnlab/data/utf8.h>
 #include <attnlab/models/decode.h>
+#include <attnlab/train/loaded_run.h>
 #include <attnlab/train/plot.h>
 
 namespace attn {

@@ -25,6 +25,7 @@
 #include <attnlab/train/build_info.h>
 #include "apps/commands.h"
 #include "apps/shell_docs.h"
+#include <attnlab/core/runtime.h>
 #include <attnlab/core/threads.h>
 #include <attnlab/core/usage_error.h>
 
@@ -98,7 +99,7 @@ int main(int argc, char** argv) {
   app.name("attnlab");
   app.option_defaults()->always_capture_default();  // --help shows every option's default
   app.require_subcommand(1);
-  // For bug reports: the version and the BLAS kernels this process runs (see core/threads.h).
+  // For bug reports: the version and the BLAS kernels this process runs (see core/runtime.h).
   app.set_version_flag("--version", fmt::format("attnlab {}, BLAS kernels: {}", attn::attnlab_build(), blas_core));
   app.set_help_all_flag("--help-all", "help for every subcommand");
   attn::add_compare_command(app);

@@ -81,7 +81,8 @@ class Tape {
   // Seeds d(loss)/d(loss) = 1 and runs every entry's backward in reverse order.
   void backward(const Var& loss);
   void clear() { entries.clear(); }
-  // Index, op, name, input ids, shape, |value|, |grad| — one line per entry.
+  // The views (autograd/tape_views.cpp). Index, op, name, input ids, shape, |value|, |grad| —
+  // one line per entry.
   std::string dump() const;
   // Graphviz: leaves as boxes, entries as ellipses labelled "#i op\nname".
   std::string to_dot() const;
@@ -93,8 +94,8 @@ class Tape {
   // After backward its ->grad holds dL/d(that node): the way to capture any gradient.
   Var find(const std::string& name) const;
   // Floating-point operations (2 per multiply-add) of the products on the tape (matmul, linear,
-  // gram), forward and backward as implemented, counted from their shapes: what a step costs
-  // in the work that dominates it (attnlab bench, and the frontier report's cost axis).
+  // gram; autograd/tape_flops.cpp), forward and backward as implemented, counted from their
+  // shapes: what a step costs in the work that dominates it (attnlab bench, and the frontier report's cost axis).
   double product_flops() const;
 };
 

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <attnlab/core/runtime.h>
 #include <attnlab/core/threads.h>
 
 namespace attn::bench {
@@ -43,7 +44,7 @@ inline double seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Call first in main: may re-execute the program once (core/threads.h), then sets the threads.
+// Call first in main: may re-execute the program once (core/runtime.h), then sets the threads.
 inline void start(int argc, char** argv) {
   init_runtime(argv);  // the same BLAS kernel and OpenMP setting as attnlab
   int threads = 0;

@@ -59,14 +59,10 @@ const char* vector_isa() {
 // waking the other threads is more than the work (a few microseconds against ~1 ns per element).
 static constexpr int64_t kParallelMin = 65536;
 
-// Largest of x[0..n). GCC does not vectorise a max reduction over floats (`omp simd
-// reduction(max)` included) without -ffinite-math-only, nor 16 running maxima kept in an array
-// (an array of 16 maxima was unrolled into 16 scalar vmaxss, still 35% of cross-entropy's
-// forward). So the 16 running maxima are four GCC/Clang vectors of 4 floats — the width every
-// SIMD x86 and ARM CPU has — and the comparison is written on them. (One 16-float vector
-// is a single register on an AVX-512 CPU, but where the CPU has no such width GCC lowered it
-// to scalar vmaxss with stack spills: half of cross-entropy's forward on an AVX2 AMD EPYC,
-// measured 2026-11-28 with bench/cross_entropy.cpp. The exponentials, not the maximum, bound the rows that use it.)
+// Largest of x[0..n). GCC does not vectorise a max reduction over floats without
+// -ffinite-math-only, so the 16 running maxima are four vectors of 4 floats, the width every SIMD
+// x86 and ARM CPU has (one 16-float vector is lowered to scalar code with spills where the CPU
+// lacks that width: docs/benchmarks.md, "What was tried").
 static inline __attribute__((always_inline)) float row_max(const float* x, int64_t n) {
   typedef float v4 __attribute__((vector_size(16)));
   const float ninf = -std::numeric_limits<float>::infinity();
@@ -270,7 +266,7 @@ ATTN_VECTOR_CLONES void softmax_forward(float* out, const float* inp, const floa
                      float scale) {
   // Rows go in blocks of 32: the exponentials of a block run as one loop over its contiguous
   // values, because a row alone (Tk = 24 in training) leaves most of an AVX-512 loop to its
-  // scalar remainder (softmax took 19 ms of a step, most of it in that remainder).
+  // scalar remainder (docs/benchmarks.md, "What was tried").
   const int64_t rows = int64_t(B) * H * Tq;
   constexpr int64_t kRowBlock = 32;
   const float ninf = -std::numeric_limits<float>::infinity();
@@ -516,10 +512,8 @@ bool dropout_dropped(uint64_t seed, int64_t i, float p) {
 ATTN_VECTOR_CLONES void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed) {
   const float keep = 1.f / (1.f - p);
   const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
-  // Each input is loaded whether or not it is dropped. Written as `dropped ? 0 : inp[i] * keep`,
-  // GCC must not read inp[i] for dropped elements and emits a masked load (vmaskmovps) in the
-  // AVX2 clone, which runs slowly on AMD's Zen cores (AMD EPYC, 2026-11-28, 1536 x 1024 floats, one
-  // thread: 1.5-1.8 ms with it, 1.1 ms without; relu_backward the same way, 0.9 -> 0.7 ms).
+  // Each input is loaded whether or not it is dropped: `dropped ? 0 : inp[i] * keep` makes GCC
+  // emit a masked load in the AVX2 clone, slow on AMD's Zen cores (docs/benchmarks.md).
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) {
     const float v = inp[i] * keep;

@@ -26,7 +26,7 @@ int64_t shape_numel(const Shape& s);
 // Keeps freed memory in glibc's heap (mallopt: no fresh mmap and no trim for large blocks), so
 // that a training step's buffers reuse the previous step's pages: ~15% of a step was page faults
 // without it. It sets the whole process's allocator, so the library never calls it on its own:
-// attn::init_runtime does (core/threads.h), for the programs that ask.
+// attn::init_runtime does (core/runtime.h), for the programs that ask.
 void keep_freed_memory();
 
 // The buffer behind one or more Tensors: `size` floats at `data`, 64-byte aligned, freed when

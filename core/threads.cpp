@@ -1,6 +1,5 @@
 // core/threads.cpp — applies the thread count to OpenMP and OpenBLAS (when linked).
 #include <attnlab/core/threads.h>
-#include <attnlab/core/tensor.h>
 #include <attnlab/core/usage_error.h>
 
 #include <omp.h>
@@ -59,72 +58,5 @@ void set_threads(int n) {
 bool splits_products() { return g_threads != 0 && g_split; }
 
 int num_threads() { return g_threads != 0 ? g_threads : std::max(1, omp_get_max_threads()); }
-
-}  // namespace attn
-
-extern "C" char* openblas_get_corename(void) __attribute__((weak));
-
-#include <unistd.h>
-
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <string>
-
-namespace attn {
-
-// OpenBLAS picks its kernels by CPU model; on CPUs it does not know (new ones, many VMs) it falls
-// back to old SSE3 kernels. Pick the widest kernel family the CPU and OS support instead:
-// AVX-512 (SkylakeX) or AVX2+FMA (Haswell). Measured on this repository's VM: Prescott 16,
-// Haswell 33, SkylakeX 56-60 GFLOP/s single-threaded (docs/benchmarks.md).
-const char* fast_blas_core_for_this_cpu(const char* current) {
-  const bool generic = std::strcmp(current, "Prescott") == 0 || std::strcmp(current, "Core2") == 0 ||
-                       std::strcmp(current, "Nehalem") == 0 || std::strcmp(current, "Sandybridge") == 0;
-  __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if ((generic || std::strcmp(current, "Haswell") == 0) && avx512) return "SkylakeX";
-  if (generic && avx2) return "Haswell";
-  return nullptr;  // the current choice is as good as we know
-}
-
-// True when a debugger (or strace) is attached: /proc/self/status says "TracerPid: <pid>".
-static bool traced() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (!f) return false;
-  char line[256];
-  long pid = 0;
-  while (std::fgets(line, sizeof line, f))
-    if (std::strncmp(line, "TracerPid:", 10) == 0) pid = std::strtol(line + 10, nullptr, 10);
-  std::fclose(f);
-  return pid != 0;
-}
-
-const char* init_runtime(char** argv) {
-  keep_freed_memory();  // the allocator setting (core/tensor.h): for this image, and again after an exec
-  const char* core = openblas_get_corename ? openblas_get_corename() : "unknown BLAS";
-  if (std::getenv("ATTNLAB_RUNTIME_SET")) return core;  // this is the re-executed process
-  // Under a debugger a new program image would end the session's breakpoints and `next`
-  // ("process N is executing new program"): run as loaded instead, with the BLAS's own kernel
-  // choice and OpenMP's default waiting — slower on some CPUs, the same code paths.
-  if (traced()) return core;
-  std::string set;  // the variables set here, recorded in ATTNLAB_RUNTIME_SET
-  if (openblas_get_corename && !std::getenv("OPENBLAS_CORETYPE") && !std::getenv("ATTNLAB_KEEP_BLAS_CORE"))
-    if (const char* better = fast_blas_core_for_this_cpu(core)) {
-      ::setenv("OPENBLAS_CORETYPE", better, 1);
-      set += "OPENBLAS_CORETYPE ";
-    }
-  if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT")) {
-    ::setenv("OMP_WAIT_POLICY", "passive", 1);
-    set += "OMP_WAIT_POLICY ";
-  }
-  if (set.empty()) return core;
-  ::setenv("ATTNLAB_RUNTIME_SET", set.c_str(), 1);  // also: never loop
-  ::execv("/proc/self/exe", argv);
-  return core;  // exec failed (no /proc): carry on with the library defaults
-}
-
-const char* blas_kernels() { return openblas_get_corename ? openblas_get_corename() : "unknown BLAS"; }
 
 }  // namespace attn

@@ -4,7 +4,7 @@
 // builds the tokenizer, model and optimizer, and reports its progress through a callback.
 // Here: a 1+1-layer model learns to reverse sequences of symbols; the program checks that the
 // validation loss fell and exits 1 if it did not. It runs the kernels `attnlab train` runs
-// (attn::init_runtime, core/threads.h), so `attnlab train` with the same settings gives the same
+// (attn::init_runtime, core/runtime.h), so `attnlab train` with the same settings gives the same
 // losses, bit for bit, on one machine (tests/test_apps.cpp):
 //   build/examples/train_reverse [run directory [steps]]     # 400 steps unless told
 // and the same run from the command line, in one line:
@@ -18,11 +18,12 @@
 #include <filesystem>
 #include <vector>
 
+#include <attnlab/core/runtime.h>
 #include <attnlab/core/threads.h>
 #include <attnlab/train/trainer.h>
 
 int main(int argc, char** argv) {
-  attn::init_runtime(argv);  // first: it may start the program again, once (core/threads.h)
+  attn::init_runtime(argv);  // first: it may start the program again, once (core/runtime.h)
   attn::TrainConfig cfg;
   cfg.task = "reverse";  // synthetic pairs: "a b c" -> "c b a"
   cfg.task_train = 2000;

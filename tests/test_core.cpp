@@ -13,6 +13,7 @@
 #include <attnlab/core/kernels.h>
 #include <attnlab/core/safetensors.h>
 #include <attnlab/core/tensor.h>
+#include <attnlab/core/runtime.h>
 #include <attnlab/core/threads.h>
 #include <attnlab/core/words.h>
 

@@ -2,6 +2,7 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include <attnlab/core/runtime.h>
 #include <attnlab/core/threads.h>
 #include "tests/skip.h"
 

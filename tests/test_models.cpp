@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include <attnlab/train/loaded_run.h>
 #include <attnlab/train/trainer.h>
 #include <attnlab/data/synthetic.h>
 #include <attnlab/core/fileio.h>

@@ -19,6 +19,7 @@
 #include <attnlab/train/config.h>
 #include <attnlab/train/frontier.h>
 #include <attnlab/train/run_logs.h>
+#include <attnlab/train/loaded_run.h>
 #include <attnlab/train/trainer.h>
 #include <attnlab/data/metrics.h>
 #include <attnlab/models/decode.h>

@@ -12,6 +12,7 @@
 #include <attnlab/models/decode.h>
 #include <attnlab/models/lm.h>
 #include <attnlab/train/run_dir.h>
+#include <attnlab/train/loaded_run.h>
 #include <attnlab/train/trainer.h>
 
 namespace attn {

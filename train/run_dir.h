@@ -14,7 +14,7 @@
 //
 //   RunDir dir("runs/qq");
 //   dir.open_logs();  dir.log_metrics(row);  dir.save_checkpoint(model, opt, state);
-//   LoadedRun r = load_run("runs/qq");      // config, tokenizer and best weights
+// A finished run is loaded for use by train/loaded_run.h.
 #pragma once
 #include <array>
 #include <fstream>
@@ -139,23 +139,5 @@ class SetupUndo {
   bool existed_ = false;
   std::vector<std::string> before_;  // its entries' names, when it existed
 };
-
-// Everything needed to use a finished run.
-struct LoadedRun {
-  std::string dir;
-  TrainConfig cfg;
-  std::unique_ptr<Tokenizer> tok;
-  std::unique_ptr<Model> model;
-};
-// `which`: "best" (model.best.safetensors) or "last" (the newest checkpoint).
-LoadedRun load_run(const std::string& dir, const std::string& which = "best");
-// The weights file load_run reads for `which`.
-std::string run_weights_file(const std::string& dir, const std::string& which);
-// The run's model as a translation model; an lm or mlm run is refused naming the command it needs.
-const Transformer& translation_model(const LoadedRun& run);
-// The run's model as a language model; a translation or mlm run is refused the same way.
-const LanguageModel& language_model(const LoadedRun& run);
-std::vector<std::string> translate_lines(const LoadedRun& run, const std::vector<std::string>& lines,
-                                         const DecodeOptions& opt, std::vector<CutLine>* cut = nullptr);
 
 }  // namespace attn

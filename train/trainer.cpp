@@ -11,6 +11,7 @@
 #include <attnlab/core/fileio.h>
 #include <attnlab/core/kernels.h>
 #include <attnlab/core/json_file.h>
+#include <attnlab/core/runtime.h>
 #include <attnlab/core/threads.h>
 #include <attnlab/core/usage_error.h>
 #include <attnlab/core/words.h>

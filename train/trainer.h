@@ -7,7 +7,7 @@
 //   while (!t.done()) t.step();           // logs, evaluates and checkpoints on cfg's schedule
 //   nlohmann::json results = t.finish();  // best weights on the test set; results.json
 // or, to the end with an interrupt flag (SIGINT in the command line): run_training(cfg, progress, &stop).
-// A program's main calls attn::init_runtime(argv) first (core/threads.h): then it runs the kernels
+// A program's main calls attn::init_runtime(argv) first (core/runtime.h): then it runs the kernels
 // `attnlab train` runs, and the same config gives the same losses (examples/train_reverse.cpp).
 #pragma once
 #include <atomic>

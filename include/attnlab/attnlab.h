@@ -14,10 +14,12 @@
 
 #include <attnlab/version.h>
 
+#include <attnlab/core/csv.h>
 #include <attnlab/core/fileio.h>
 #include <attnlab/core/json_file.h>
 #include <attnlab/core/kernels.h>
 #include <attnlab/core/rng.h>
+#include <attnlab/core/runtime.h>
 #include <attnlab/core/safetensors.h>
 #include <attnlab/core/tensor.h>
 #include <attnlab/core/threads.h>
@@ -57,6 +59,9 @@
 #include <attnlab/train/export.h>
 #include <attnlab/train/frontier.h>
 #include <attnlab/train/grid.h>
+#include <attnlab/train/loaded_run.h>
+#include <attnlab/train/plot.h>
 #include <attnlab/train/report.h>
 #include <attnlab/train/run_dir.h>
+#include <attnlab/train/run_logs.h>
 #include <attnlab/train/trainer.h>
