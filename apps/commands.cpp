@@ -187,6 +187,11 @@ void add_train_options(CLI::App* cmd, TrainConfig& c) {
   cmd->add_option("--accum", c.accum, "gradient accumulation steps")->check(whole_number(1));
   cmd->add_option("--steps", c.steps, "optimizer steps")->check(whole_number(1));
   cmd->add_option("--time-budget", c.time_budget, "stop after this many seconds of training (0: no limit)")->check(real_number(0, false));
+  cmd->add_option("--until-plateau", c.until_plateau,
+                  "train to the end: stop once the validation loss has not improved by more than --plateau-delta for "
+                  "this many evaluations in a row, or at --steps (0: off)")->check(whole_number(0));
+  cmd->add_option("--plateau-delta", c.plateau_delta, "the least fall of the validation loss that counts as improving "
+                                                      "(with --until-plateau; default 0.002)")->check(real_number(0, false));
   cmd->add_option("--eval-every", c.eval_every, "steps between evaluations and checkpoints")->check(whole_number(1));
   cmd->add_option("--log-every", c.log_every, "steps between log lines")->check(whole_number(1));
   cmd->add_option("--eval-sentences", c.eval_sentences, "valid sentences decoded for BLEU/chrF at evaluations (0: none)")->check(whole_number(0));

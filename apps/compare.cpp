@@ -44,7 +44,21 @@ struct CompareOpts {
   std::string variants, report_dir;
   int jobs = 0;
   bool plan = false;
+  int until_plateau = 0;   // training to the end: every run gets --until-plateau and --steps max_steps
+  int64_t max_steps = 0;   // 0: 20,000 with --until-plateau
 };
+
+// --until-plateau P [--max-steps N]: every run trains until its validation loss stops improving
+// (train --until-plateau) or N steps, the schedule unchanged; passed on as train flags after the
+// preset's, so they win.
+static void add_plateau_flags(CompareOpts& o) {
+  if (o.max_steps > 0 && o.until_plateau == 0)
+    throw UsageError("--max-steps: only with --until-plateau (it is the step limit of training to the end; "
+                     "--train-args=--steps,N sets a fixed budget)");
+  if (o.until_plateau == 0) return;
+  const int64_t limit = o.max_steps > 0 ? o.max_steps : 20000;
+  o.grid.extra.insert(o.grid.extra.end(), {"--until-plateau", std::to_string(o.until_plateau), "--steps", std::to_string(limit)});
+}
 
 static std::string self_exe() {
   std::error_code ec;
@@ -168,6 +182,7 @@ static void run_compare(CompareOpts o) {
   if (!o.variants.empty() && o.grid.variants.empty())
     throw UsageError("--variants '" + o.variants + "': no variant named (e.g. --variants qk,qq)");
   o.grid.exe = self_exe();
+  add_plateau_flags(o);
   o.grid.train = check_train_args(pre, o.grid.extra, o.grid.arch);
   std::vector<RunSpec> specs = plan_grid(pre, o.grid);  // checks variants and widths before anything is written
   // One compare per grid directory (each run's `attnlab train` locks its own as well).
@@ -224,6 +239,12 @@ void add_compare_command(CLI::App& app) {
   cmd->add_option("--jobs", o->jobs, "runs at a time (default: cores / threads)")->check(whole_number(1, 1024));
   cmd->add_flag("--plan", o->plan, "write DIR/plan.sh (one command per run, for GNU parallel or a shell) and DIR/slurm.sh "
                                    "(a Slurm array) instead of running");
+  cmd->add_option("--until-plateau", o->until_plateau,
+                  "train every run to the end: until its validation loss has not improved by more than 0.002 for this "
+                  "many evaluations in a row, or --max-steps (the schedule unchanged; the best checkpoint is scored)")
+      ->check(whole_number(1));
+  cmd->add_option("--max-steps", o->max_steps, "with --until-plateau: the most steps a run may take (default 20000)")
+      ->check(whole_number(1));
   cmd->add_option("--report", o->report_dir, "only aggregate the finished runs in this directory into its report");
   cmd->add_option("--train-args", g.extra, "further flags passed to every `attnlab train` (e.g. --train-args=--steps,200)")->delimiter(',');
   cmd->callback([o]() { run_compare(*o); });

@@ -594,6 +594,72 @@ TEST_CASE("the frontier preset: six variants at three widths spanning 4x, qk als
   fs::remove_all(d);
 }
 
+TEST_CASE("--until-plateau: a run stops at the evaluation that completes its patience, and the count survives a resume") {
+  fs::path d = temp_dir("plateau");
+  auto results = [&](const char* run) { return nlohmann::json::parse(read_file((d / run / "results.json").string())); };
+  // At lr 1e-9 the validation loss cannot fall by 0.002: the first evaluation (step 10) improves
+  // on nothing, then 20 and 30 do not improve, so a patience of 2 ends the run at step 30.
+  const std::string still = std::string(kTiny) + " --lr 1e-9 --warmup 1 --eval-every 10 --log-every 10 --seed 3";
+  Result a = attnlab("train " + still + " --until-plateau 2 --steps 200 --out " + (d / "a").string());
+  INFO(a.out);
+  REQUIRE(a.code == 0);
+  CHECK(results("a")["steps"] == 30);
+  CHECK(results("a")["plateaued"] == true);
+  CHECK(nlohmann::json::parse(read_file((d / "a/config.json").string()))["until_plateau"] == 2);
+  // The same with a patience of 3, stopped by --steps 20 first (one evaluation without
+  // improvement counted), then resumed with a longer budget: it stops at 40, not at 50.
+  Result b = attnlab("train " + still + " --until-plateau 3 --steps 20 --out " + (d / "b").string());
+  REQUIRE(b.code == 0);
+  CHECK(results("b")["steps"] == 20);
+  CHECK(results("b")["plateaued"] == false);
+  Result more = attnlab("train --resume --quiet --steps 200 --out " + (d / "b").string());
+  INFO(more.out);
+  REQUIRE(more.code == 0);
+  CHECK(results("b")["steps"] == 40);
+  CHECK(results("b")["plateaued"] == true);
+  // A learning run with a patience it never exhausts goes to --steps; a run without the flag
+  // keeps config.json and results.json free of it.
+  Result c = attnlab("train " + std::string(kTiny) + " --lr 3e-3 --eval-every 20 --until-plateau 50 --steps 60 --out " +
+                     (d / "c").string());
+  REQUIRE(c.code == 0);
+  CHECK(results("c")["steps"] == 60);
+  CHECK(results("c")["plateaued"] == false);
+  Result plain = attnlab("train " + still + " --steps 20 --out " + (d / "plain").string());
+  REQUIRE(plain.code == 0);
+  CHECK_FALSE(results("plain").contains("plateaued"));
+  CHECK_FALSE(nlohmann::json::parse(read_file((d / "plain/config.json").string())).contains("until_plateau"));
+  // Bad values name the flag.
+  Result neg = attnlab("train " + still + " --until-plateau -1 --out " + (d / "x").string());
+  CHECK(neg.code != 0);
+  CHECK_THAT(last_line(neg.out), Catch::StartsWith("attnlab: error: --until-plateau"));
+  CHECK(!fs::exists(d / "x"));
+  fs::remove_all(d);
+}
+
+TEST_CASE("compare --until-plateau: every run gets the patience and the step limit; --max-steps alone is refused") {
+  fs::path d = temp_dir("plateau-grid");
+  Result r = attnlab("compare --preset quick --task reverse --plan --until-plateau 5 --out " + (d / "p").string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  std::istringstream in(read_file((d / "p" / "plan.sh").string()));
+  int lines = 0;
+  for (std::string l; std::getline(in, l);) {
+    if (l.empty() || l[0] == '#') continue;
+    lines++;
+    INFO(l);
+    CHECK_THAT(l, Catch::Contains(" --until-plateau 5 --steps 20000 "));  // after the preset's --steps 1000: it wins
+  }
+  CHECK(lines == 3);
+  Result m = attnlab("compare --preset quick --task reverse --plan --until-plateau 5 --max-steps 3000 --out " + (d / "m").string());
+  REQUIRE(m.code == 0);
+  CHECK_THAT(read_file((d / "m" / "plan.sh").string()), Catch::Contains(" --until-plateau 5 --steps 3000 "));
+  Result alone = attnlab("compare --preset quick --task reverse --plan --max-steps 3000 --out " + (d / "x").string());
+  CHECK(alone.code != 0);
+  CHECK_THAT(last_line(alone.out), Catch::StartsWith("attnlab: error: --max-steps: only with --until-plateau"));
+  CHECK(!fs::exists(d / "x"));
+  fs::remove_all(d);
+}
+
 static std::vector<std::string> loss_columns(const std::string& metrics_path) {
   // step, epoch, train_loss, lr, grad_norm, [tokens/s, seconds: timing], valid loss...
   std::vector<std::string> rows;

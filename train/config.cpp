@@ -33,6 +33,10 @@ json TrainConfig::to_json() const {
 #define X(field) j[#field] = field;
   ATTNLAB_TRAIN_CONFIG_FIELDS(X)
 #undef X
+  if (until_plateau > 0) {
+    j["until_plateau"] = until_plateau;
+    j["plateau_delta"] = plateau_delta;
+  }
   j["model"] = model.to_json();
   if (!traits(model.arch).translates()) j["lm_text"] = lm_text;  // (a translation model reads pairs)
   return j;
@@ -43,6 +47,8 @@ TrainConfig TrainConfig::from_json(const json& j) {
 #define X(field) j.at(#field).get_to(c.field);
   ATTNLAB_TRAIN_CONFIG_FIELDS(X)
 #undef X
+  c.until_plateau = j.value("until_plateau", 0);
+  c.plateau_delta = j.value("plateau_delta", 0.002);
   c.model = ModelConfig::from_json(j.at("model"));
   c.lm_text = j.value("lm_text", std::string("both"));
   return c;
@@ -58,6 +64,8 @@ void TrainConfig::validate() const {
   need(std::isfinite(weight_decay) && weight_decay >= 0, "weight-decay", "a number >= 0", weight_decay);
   need(std::isfinite(clip) && clip >= 0, "clip", "a number >= 0 (0: off)", clip);
   need(std::isfinite(time_budget) && time_budget >= 0, "time-budget", "seconds >= 0 (0: no limit)", time_budget);
+  need(until_plateau >= 0, "until-plateau", "a whole number of evaluations >= 0 (0: off)", until_plateau);
+  need(std::isfinite(plateau_delta) && plateau_delta >= 0, "plateau-delta", "a loss difference >= 0", plateau_delta);
   need(warmup >= 0, "warmup", "a whole number >= 0", warmup);
   need(batch_tokens >= 1, "batch-tokens", "a whole number >= 1", batch_tokens);
   need(accum >= 1, "accum", "a whole number >= 1", accum);

@@ -38,6 +38,11 @@ struct TrainConfig {
   int batch_tokens = 2048, accum = 1;
   int64_t steps = 8000;
   double time_budget = 0;        // seconds; 0: steps only
+  // Training to the end: stop once the validation loss has not fallen by more than plateau_delta
+  // below its best for until_plateau evaluations in a row (0: off; `steps` stays the limit). In
+  // config.json only when on, so that the files of runs without it stay as they were.
+  int until_plateau = 0;
+  double plateau_delta = 0.002;
   int eval_every = 500, log_every = 50;
   int eval_sentences = 300;      // valid sentences decoded (greedy) for BLEU/chrF at evaluations
   int test_sentences = 0;        // 0: the whole test set at the end

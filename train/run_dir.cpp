@@ -221,6 +221,10 @@ void RunDir::save_checkpoint(const Model& model, const Adam& opt, const TrainSta
   json s = {{"step", st.step},        {"adam_t", opt.t},         {"epoch", st.pos.epoch},
             {"index", st.pos.index},  {"rng", st.rng},           {"best_valid", st.best_valid},
             {"train_seconds", st.train_seconds}, {"wall_seconds", st.wall_seconds}, {"tokens", st.tokens}};
+  if (st.plateau_on) {
+    s["plateau_best"] = std::isfinite(st.plateau_best) ? json(st.plateau_best) : json(nullptr);
+    s["plateau_stale"] = st.plateau_stale;
+  }
   write_file_atomic(dir + "/state.json", s.dump(2));
   const std::string prev = has_checkpoint() ? read_json(file("last.json")).value("dir", "") : "";
   write_file_atomic(file("last.json"), json{{"dir", rel}, {"step", st.step}}.dump());
@@ -268,6 +272,11 @@ TrainState RunDir::load_checkpoint(Model& model, Adam& opt) const {
     st.train_seconds = s.at("train_seconds");
     st.wall_seconds = s.at("wall_seconds");
     st.tokens = s.at("tokens");
+    if (s.contains("plateau_stale")) {  // a run with --until-plateau (also one that had it before a resume)
+      st.plateau_best = s.at("plateau_best").is_null() ? std::numeric_limits<double>::infinity()
+                                                       : s.at("plateau_best").get<double>();
+      st.plateau_stale = s.at("plateau_stale");
+    }
   });
   return st;
 }

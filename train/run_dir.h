@@ -41,6 +41,11 @@ struct TrainState {
   Batcher::Position pos;
   std::array<uint32_t, 4> rng{};  // the dropout generator
   double best_valid = std::numeric_limits<double>::infinity();
+  // --until-plateau: the loss of the last evaluation that improved by more than the delta, and
+  // the evaluations since (in state.json only when the run uses it).
+  double plateau_best = std::numeric_limits<double>::infinity();
+  int plateau_stale = 0;
+  bool plateau_on = false;
   double train_seconds = 0, wall_seconds = 0;
   int64_t tokens = 0;
 };

@@ -293,7 +293,22 @@ double Trainer::wall_now() const { return wall_before_ + std::chrono::duration<d
 // ---- training --------------------------------------------------------------------------
 
 bool Trainer::done() const {
-  return st_.step >= cfg_.steps || (cfg_.time_budget > 0 && st_.train_seconds >= cfg_.time_budget);
+  return st_.step >= cfg_.steps || (cfg_.time_budget > 0 && st_.train_seconds >= cfg_.time_budget) ||
+         plateaued();
+}
+
+bool Trainer::plateaued() const { return cfg_.until_plateau > 0 && st_.plateau_stale >= cfg_.until_plateau; }
+
+// --until-plateau's count, at each evaluation: an improvement is a fall of more than the delta
+// below the loss of the last improvement (so that many small falls add up to one).
+void Trainer::count_plateau(double valid_loss) {
+  if (cfg_.until_plateau <= 0) return;
+  if (valid_loss < st_.plateau_best - cfg_.plateau_delta) {
+    st_.plateau_best = valid_loss;
+    st_.plateau_stale = 0;
+  } else {
+    st_.plateau_stale++;
+  }
 }
 
 void Trainer::step() {
@@ -363,6 +378,7 @@ void Trainer::log(double train_loss, float lr, double gnorm, bool log_now, bool 
       st_.best_valid = r.loss;
       dir_.save_best(*model_, st_.step);
     }
+    count_plateau(r.loss);
     if (progress_) {
       Progress p;
       p.kind = Progress::Kind::Eval;
@@ -421,6 +437,7 @@ void Trainer::stop() {
 void Trainer::checkpoint() {
   st_.pos = batcher_->position();
   st_.rng = drop_rng_.state;
+  st_.plateau_on = cfg_.until_plateau > 0;
   dir_.save_checkpoint(*model_, *opt_, st_);
 }
 
@@ -440,6 +457,7 @@ json Trainer::finish() {
               {"train_seconds", st_.train_seconds},
               {"wall_seconds", st_.wall_seconds},
               {"tokens_per_s", st_.tokens / std::max(st_.train_seconds, 1e-9)}};
+  if (cfg_.until_plateau > 0) res["plateaued"] = plateaued();  // false: it reached --steps first
   Progress p;
   p.kind = Progress::Kind::Done;
   p.step = p.steps = st_.step;

@@ -58,7 +58,8 @@ class Trainer {
   // from the newest checkpoint when cfg.resume and the run has one. Throws on bad settings or
   // data, naming the flag or file; writes config.json of a new run.
   explicit Trainer(TrainConfig cfg, ProgressFn progress = {});
-  bool done() const;   // the step budget (or time budget) is spent
+  bool done() const;   // the step budget (or time budget) is spent, or --until-plateau's count is reached
+  bool plateaued() const;  // --until-plateau stopped it
   void step();         // one optimizer step; logs, evaluates and checkpoints on the config's schedule
   EvalResult evaluate();  // valid loss, perplexity, BLEU/chrF; attention statistics into dynamics.csv
   void checkpoint();      // saves where training stands (the newest checkpoint replaces the previous)
@@ -93,6 +94,7 @@ class Trainer {
   std::unique_ptr<Batcher> batcher_;
   Rng drop_rng_{0};
   TrainState st_;
+  void count_plateau(double valid_loss);
   Batch probe_batch_;  // a fixed validation batch for attention statistics
   std::chrono::steady_clock::time_point t_start_;
   double wall_before_ = 0;
