@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include <fmt/ranges.h>
@@ -23,6 +24,7 @@
 #include <attnlab/train/frontier.h>
 #include <attnlab/train/grid.h>
 #include <attnlab/train/run_dir.h>
+#include <attnlab/train/tune.h>
 
 namespace attn {
 namespace fs = std::filesystem;
@@ -133,8 +135,18 @@ static void print_report(std::string dir) {
   fmt::print("{}", summary_text(dir));
 }
 
-// Runs the grid here, then reports on what finished.
-static void run_here(const GridPreset& pre, const CompareOpts& o, const std::vector<RunSpec>& specs) {
+// The runs still to come in a tuned grid, as the rules see the finished ones (train/tune.h).
+static std::vector<RunSpec> tuned_round(const GridPreset& pre, const CompareOpts& o, const std::vector<Rate>& rates,
+                                        TunedPlan* plan = nullptr) {
+  TunedPlan p = plan_tuned_grid(pre, o.grid, rates);
+  if (std::string stale = stale_runs(o.grid.out, p.specs, parse_train_flags); !stale.empty()) throw UsageError(stale);
+  if (plan) *plan = p;
+  return p.specs;
+}
+
+// Runs the grid here, then reports on what finished. A tuned grid (rates given) runs in rounds:
+// each round is what the rules call for once the runs before it have finished.
+static void run_here(const GridPreset& pre, const CompareOpts& o, std::vector<RunSpec> specs, const std::vector<Rate>& rates) {
   // Single-threaded runs side by side use the cores better than one multi-threaded run at a time
   // (small products do not scale across threads); the quick preset runs all three at once.
   const int jobs = o.jobs > 0 ? o.jobs : pre.jobs > 0 ? pre.jobs
@@ -143,9 +155,11 @@ static void run_here(const GridPreset& pre, const CompareOpts& o, const std::vec
   const std::string arch = a.translates() ? "" : fmt::format(
       " as an --arch {} model of {} layers ({})", a.name, o.grid.train.model.enc_layers + o.grid.train.model.dec_layers,
       fmt::join(grid_variants(pre, o.grid), ", "));
-  fmt::print("compare '{}' ({}){}: {}, {} at a time, {} each; expected {}\n", pre.name, pre.description, arch,
+  const std::string tuned = rates.empty() ? "" : fmt::format("; each variant at its own best rate of {}, in rounds as "
+                                                             "the rules call for runs", o.grid.tune_lr);
+  fmt::print("compare '{}' ({}){}: {}, {} at a time, {} each; expected {}{}\n", pre.name, pre.description, arch,
              counted(int64_t(specs.size()), "run"), jobs, counted(o.grid.threads, "thread"),
-             a.translates() ? pre.expected_time : pre.lm_expected_time);
+             a.translates() ? pre.expected_time : pre.lm_expected_time, tuned);
   std::fflush(stdout);
   constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
   struct sigaction sa {}, old_sa[3];
@@ -155,7 +169,21 @@ static void run_here(const GridPreset& pre, const CompareOpts& o, const std::vec
   g_interrupted = 0;
   g_interrupt_from_kill = 0;
   for (int i = 0; i < 3; i++) ::sigaction(kStopSignals[i], &sa, &old_sa[i]);
-  const GridOutcome r = run_grid(specs, jobs, print_event, &g_interrupted, &g_interrupt_from_kill);
+  GridOutcome r;
+  size_t total = 0;
+  for (std::set<std::string> started;;) {
+    const GridOutcome round = run_grid(specs, jobs, print_event, &g_interrupted, &g_interrupt_from_kill);
+    r.done += round.done, r.failed += round.failed, r.stopped += round.stopped;
+    r.interrupted = round.interrupted;
+    for (auto& s : specs) total += started.insert(s.name).second;
+    if (rates.empty() || r.interrupted) break;
+    std::vector<RunSpec> next = tuned_round(pre, o, rates);
+    const bool news = std::any_of(next.begin(), next.end(), [&](const RunSpec& s) { return !started.count(s.name); });
+    if (!news) break;  // every run the rules call for has had its turn (a failed one is not retried here)
+    fmt::print("the rules call for {} more: the next round\n", counted(int64_t(std::count_if(next.begin(), next.end(),
+               [&](const RunSpec& s) { return !started.count(s.name); })), "run"));
+    specs = std::move(next);
+  }
   for (int i = 0; i < 3; i++) ::sigaction(kStopSignals[i], &old_sa[i], nullptr);
   try {
     print_report(o.grid.out);
@@ -166,12 +194,12 @@ static void run_here(const GridPreset& pre, const CompareOpts& o, const std::vec
     const int sig = g_interrupted;
     fmt::print(stderr, "{}: {} of {} finished, {} stopped at a checkpoint{}; run the same command again to "
                        "resume\n", sig == SIGTERM ? "terminated (SIGTERM)" : sig == SIGHUP ? "hung up (SIGHUP)" : "interrupted",
-               r.done - r.failed, counted(int64_t(specs.size()), "run"), r.stopped,
+               r.done - r.failed, counted(int64_t(total), "run"), r.stopped,
                r.failed ? fmt::format(", {} failed (their logs are named above)", r.failed) : "");
     exit_code() = 128 + sig;
     return;
   }
-  if (r.failed) throw std::runtime_error(fmt::format("{} of {} failed (their logs are named above)", r.failed, counted(int64_t(specs.size()), "run")));
+  if (r.failed) throw std::runtime_error(fmt::format("{} of {} failed (their logs are named above)", r.failed, counted(int64_t(total), "run")));
 }
 
 static void run_compare(CompareOpts o) {
@@ -181,10 +209,19 @@ static void run_compare(CompareOpts o) {
   o.grid.variants = split_commas(o.variants);
   if (!o.variants.empty() && o.grid.variants.empty())
     throw UsageError("--variants '" + o.variants + "': no variant named (e.g. --variants qk,qq)");
+  std::vector<Rate> rates;
+  if (!o.grid.tune_lr.empty()) {
+    rates = parse_rates(o.grid.tune_lr, "--tune-lr");
+    if (o.grid.match_params || pre.also_matched)
+      throw UsageError("--tune-lr: not with parameter-matched runs (--match-params, or the full preset): each variant is "
+                       "tuned as it is");
+  }
   o.grid.exe = self_exe();
   add_plateau_flags(o);
   o.grid.train = check_train_args(pre, o.grid.extra, o.grid.arch);
-  std::vector<RunSpec> specs = plan_grid(pre, o.grid);  // checks variants and widths before anything is written
+  // checks variants and widths before anything is written
+  std::vector<RunSpec> specs = rates.empty() ? plan_grid(pre, o.grid) : std::vector<RunSpec>{};
+  if (!rates.empty()) grid_cells(pre, o.grid);
   // One compare per grid directory (each run's `attnlab train` locks its own as well).
   std::error_code ec;
   const bool created = fs::create_directories(o.grid.out, ec);
@@ -192,6 +229,15 @@ static void run_compare(CompareOpts o) {
     throw std::runtime_error("--out " + o.grid.out + ": cannot create or write the directory");
   WriterLock lock(o.grid.out, "--out");
   SetupUndo undo(o.grid.out, created);  // a failed setup (the shared tokenizer, a changed grid) leaves --out as it found it
+  if (!rates.empty()) {  // a grid tuned over other rates would mix two sweeps' rules
+    const TuneFile before = read_tune_file(o.grid.out);
+    std::vector<std::string> was, now;
+    for (auto& r : before.rates) was.push_back(r.text);
+    for (auto& r : rates) now.push_back(r.text);
+    if (!before.rates.empty() && was != now)
+      throw UsageError(fmt::format("--tune-lr {}: --out {} is tuned over {} (its tune.json); give those rates or another --out",
+                                   o.grid.tune_lr, o.grid.out, fmt::join(was, ",")));
+  }
   fs::create_directories(o.grid.out + "/runs", ec);
   if (ec) throw std::runtime_error("--out " + o.grid.out + "/runs: cannot create the directory: " + ec.message());
   set_threads(o.grid.threads);
@@ -199,15 +245,30 @@ static void run_compare(CompareOpts o) {
     fmt::print("{}\n", s);
     std::fflush(stdout);
   });
-  if (std::string stale = stale_runs(o.grid.out, specs, parse_train_flags); !stale.empty()) throw UsageError(stale);
+  TunedPlan tp;
+  if (!rates.empty())
+    specs = tuned_round(pre, o, rates, &tp);
+  else if (std::string stale = stale_runs(o.grid.out, specs, parse_train_flags); !stale.empty())
+    throw UsageError(stale);
+  if (!rates.empty()) write_tune_file(o.grid.out, rates, grid_recipe_lr(pre, o.grid));
   undo.keep();
   if (o.plan) {
     write_plan(o.grid.out, o.grid.exe, specs);
     fmt::print("wrote {} ({}) and {}. Run its lines in any order, then: attnlab compare --report {}\n",
                o.grid.out + "/plan.sh", counted(int64_t(specs.size()), "run"), o.grid.out + "/slurm.sh", o.grid.out);
+    if (!rates.empty()) {
+      fmt::print("tuned over {}: {} of {} (variant, width) sweeps have settled; {} not run yet", o.grid.tune_lr, tp.settled,
+                 tp.cells, counted(tp.pending, "run"));
+      if (tp.settled < tp.cells)
+        fmt::print("; {} wait for lower rates' results. Once these runs have finished, `compare --plan` again (same "
+                   "flags) writes what the rules call for next (higher rates, a doubling, the other seeds at each best rate)\n",
+                   counted(tp.waiting, "seed-1 run"));
+      else
+        fmt::print("; every run the rules call for is in this plan\n");
+    }
     return;
   }
-  run_here(pre, o, specs);
+  run_here(pre, o, specs, rates);
 }
 
 void add_compare_command(CLI::App& app) {
@@ -239,6 +300,12 @@ void add_compare_command(CLI::App& app) {
   cmd->add_option("--jobs", o->jobs, "runs at a time (default: cores / threads)")->check(whole_number(1, 1024));
   cmd->add_flag("--plan", o->plan, "write DIR/plan.sh (one command per run, for GNU parallel or a shell) and DIR/slurm.sh "
                                    "(a Slurm array) instead of running");
+  cmd->add_option("--tune-lr", g.tune_lr,
+                  "comma-separated learning rates: every (variant, width) at its own best rate. Seed 1 at each rate as "
+                  "the rules allow (a higher rate is skipped once the next lower one was worse than the one below it; "
+                  "the doubling of the highest is tried when that is best), then the other seeds at the best rate. "
+                  "Run here, it goes in rounds; with --plan, each plan holds the runs whose turn has come: run "
+                  "--plan again (same flags) after they finish, for the next rates and the other seeds");
   cmd->add_option("--until-plateau", o->until_plateau,
                   "train every run to the end: until its validation loss has not improved by more than 0.002 for this "
                   "many evaluations in a row, or --max-steps (the schedule unchanged; the best checkpoint is scored)")

@@ -636,6 +636,41 @@ TEST_CASE("--until-plateau: a run stops at the evaluation that completes its pat
   fs::remove_all(d);
 }
 
+TEST_CASE("compare --tune-lr --plan: the runs whose turn has come, tune.json, and refusals naming the flag") {
+  fs::path d = temp_dir("tune");
+  Result r = attnlab("compare --preset frontier --task reverse --plan --tune-lr 3e-3,1.5e-3,6e-3 --out " + (d / "t").string());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  std::vector<std::string> lines;
+  {
+    std::istringstream in(read_file((d / "t" / "plan.sh").string()));
+    for (std::string l; std::getline(in, l);)
+      if (!l.empty() && l[0] != '#') lines.push_back(l);
+  }
+  // 19 (variant, width) cells (6 variants x 3 widths, qk at d 32) at the two lowest rates, seed 1;
+  // 6e-3 waits for them. The preset's own rate keeps the grid's usual run names.
+  CHECK(lines.size() == 19 * 2);
+  const std::string plan = read_file((d / "t" / "plan.sh").string());
+  CHECK_THAT(plan, Catch::Contains("/runs/qq-d64-s1 ") && Catch::Contains("/runs/qq-d64-lr3e-3-s1 ") &&
+                   Catch::Contains("/runs/qk-d32-lr3e-3-s1 ") && !Catch::Contains("lr6e-3") && !Catch::Contains("-s2 "));
+  CHECK_THAT(r.out, Catch::Contains("0 of 19 (variant, width) sweeps have settled; 38 runs not run yet; 19 seed-1 runs wait"));
+  CHECK(nlohmann::json::parse(read_file((d / "t" / "tune.json").string()))["rates"] ==
+        nlohmann::json::array({"1.5e-3", "3e-3", "6e-3"}));
+  Result other = attnlab("compare --preset frontier --task reverse --plan --tune-lr 1e-3,2e-3 --out " + (d / "t").string());
+  CHECK(other.code != 0);
+  CHECK(last_line(other.out) == "attnlab: error: --tune-lr 1e-3,2e-3: --out " + (d / "t").string() +
+                                    " is tuned over 1.5e-3,3e-3,6e-3 (its tune.json); give those rates or another --out");
+  Result bad = attnlab("compare --preset frontier --task reverse --plan --tune-lr 1e-3,x --out " + (d / "x").string());
+  CHECK(bad.code != 0);
+  CHECK(last_line(bad.out) == "attnlab: error: --tune-lr '1e-3,x': expected comma-separated learning rates > 0 (e.g. "
+                              "1.5e-3,3e-3,6e-3), got 'x'");
+  Result matched = attnlab("compare --preset quick --task reverse --plan --tune-lr 1e-3 --match-params --out " + (d / "x").string());
+  CHECK(matched.code != 0);
+  CHECK_THAT(last_line(matched.out), Catch::StartsWith("attnlab: error: --tune-lr: not with parameter-matched runs"));
+  CHECK(!fs::exists(d / "x"));
+  fs::remove_all(d);
+}
+
 TEST_CASE("compare --until-plateau: every run gets the patience and the step limit; --max-steps alone is refused") {
   fs::path d = temp_dir("plateau-grid");
   Result r = attnlab("compare --preset quick --task reverse --plan --until-plateau 5 --out " + (d / "p").string());

@@ -21,6 +21,7 @@
 #include <attnlab/train/run_logs.h>
 #include <attnlab/train/loaded_run.h>
 #include <attnlab/train/trainer.h>
+#include <attnlab/train/tune.h>
 #include <attnlab/data/metrics.h>
 #include <attnlab/models/decode.h>
 #include "tests/decisions.h"
@@ -224,6 +225,187 @@ TEST_CASE("the frontier report on a synthetic grid: interpolated frontier, verdi
   // a damaged log stops the report with the file and line, as the comparison report's does
   std::ofstream(d / "runs" / "qq-d32-s1" / "metrics.csv", std::ios::app) << "x,0,4,0.001,1,100,1,1,4.1,1,,\n";
   REQUIRE_THROWS_WITH(write_grid_report(d.string()), Catch::Contains("qq-d32-s1/metrics.csv:5: expected a number, got 'x'"));
+  fs::remove_all(d);
+}
+
+TEST_CASE("the rate sweep's rules on synthetic sweeps whose answers are known") {
+  const std::vector<Rate> rates = parse_rates("6e-3,1.5e-3,3e-3", "--tune-lr");  // any order: ascending after
+  REQUIRE(rates.size() == 3);
+  CHECK(rates[0].text == "1.5e-3");
+  CHECK(rates[2].text == "6e-3");
+  CHECK(doubled(rates[2]).text == "1.2e-2");
+  CHECK(doubled(rates[0]).text == "3e-3");
+  CHECK(doubled({"5e-4", 5e-4}).text == "1e-3");
+  CHECK(doubled({"0.01", 0.01}).text == "2e-2");
+  CHECK_THROWS_WITH(parse_rates("1e-3,x", "--tune-lr"), Catch::StartsWith("--tune-lr '1e-3,x': expected comma-separated learning rates"));
+  CHECK_THROWS_WITH(parse_rates("0,1e-3", "--tune-lr"), Catch::EndsWith("got '0'"));
+  CHECK_THROWS_WITH(parse_rates("1e-3,0.001", "--tune-lr"), Catch::Contains("1e-3 and 0.001 are the same rate"));
+  CHECK_THROWS_WITH(parse_rates(",", "--tune-lr"), Catch::Contains("no rate given"));
+
+  using S = RateOutcome::State;
+  auto sweep = [&](std::map<std::string, RateOutcome> known) {
+    return sweep_state(rates, [&](const Rate& r) { return known.count(r.text) ? known[r.text] : RateOutcome{}; });
+  };
+  auto texts = [](const std::vector<Rate>& v) {
+    std::vector<std::string> t;
+    for (auto& r : v) t.push_back(r.text);
+    return t;
+  };
+  const RateOutcome nan{S::diverged, 0};
+  auto at = [](double loss) { return RateOutcome{S::finished, loss}; };
+  // Nothing run: the two lowest rates, the third waits for them.
+  Sweep s = sweep({});
+  CHECK(texts(s.to_run) == std::vector<std::string>{"1.5e-3", "3e-3"});
+  CHECK(texts(s.waiting) == std::vector<std::string>{"6e-3"});
+  CHECK_FALSE(s.settled);
+  // 3e-3 better than 1.5e-3: 6e-3 runs; still better: the doubling 1.2e-2, once.
+  s = sweep({{"1.5e-3", at(3.0)}, {"3e-3", at(2.5)}});
+  CHECK(texts(s.to_run) == std::vector<std::string>{"6e-3"});
+  s = sweep({{"1.5e-3", at(3.0)}, {"3e-3", at(2.5)}, {"6e-3", at(2.4)}});
+  CHECK(texts(s.to_run) == std::vector<std::string>{"1.2e-2"});
+  CHECK(s.doubling);
+  CHECK_FALSE(s.settled);
+  // The doubling worse: 6e-3 is the best, inside the sweep.
+  s = sweep({{"1.5e-3", at(3.0)}, {"3e-3", at(2.5)}, {"6e-3", at(2.4)}, {"1.2e-2", at(2.6)}});
+  REQUIRE(s.settled);
+  CHECK(s.best.text == "6e-3");
+  CHECK_FALSE(s.at_edge);
+  // The doubling better still: at the edge of the sweep, and nothing more is tried.
+  s = sweep({{"1.5e-3", at(3.0)}, {"3e-3", at(2.5)}, {"6e-3", at(2.4)}, {"1.2e-2", at(2.3)}});
+  REQUIRE(s.settled);
+  CHECK(s.best.text == "1.2e-2");
+  CHECK(s.at_edge);
+  CHECK(s.to_run.empty());
+  // 3e-3 worse than 1.5e-3: 6e-3 is skipped, whatever it would have given; the best is the lowest.
+  s = sweep({{"1.5e-3", at(2.5)}, {"3e-3", at(2.7)}, {"6e-3", at(1.0)}});
+  REQUIRE(s.settled);
+  CHECK(texts(s.skipped) == std::vector<std::string>{"6e-3"});
+  CHECK(s.best.text == "1.5e-3");
+  CHECK(s.at_low_edge);
+  CHECK(s.tried.size() == 2);
+  // A diverged run ranks worst and stops nothing but the rates above it.
+  s = sweep({{"1.5e-3", at(3.0)}, {"3e-3", nan}});
+  REQUIRE(s.settled);
+  CHECK(texts(s.skipped) == std::vector<std::string>{"6e-3"});
+  CHECK(s.best.text == "1.5e-3");
+  s = sweep({{"1.5e-3", at(3.0)}, {"3e-3", at(2.0)}, {"6e-3", nan}});
+  REQUIRE(s.settled);
+  CHECK(s.best.text == "3e-3");
+  // A tie goes to the lower rate.
+  s = sweep({{"1.5e-3", at(2.5)}, {"3e-3", at(2.5)}, {"6e-3", at(2.6)}});
+  REQUIRE(s.settled);
+  CHECK(s.best.text == "1.5e-3");
+  // One rate given: it is the highest, so its doubling is tried.
+  const std::vector<Rate> one = parse_rates("1e-3", "--tune-lr");
+  s = sweep_state(one, [&](const Rate& r) { return r.text == "1e-3" ? at(2.0) : RateOutcome{}; });
+  CHECK(texts(s.to_run) == std::vector<std::string>{"2e-3"});
+}
+
+TEST_CASE("a run's outcome: finished, diverged (NaN, or ending above its first evaluation), or not run") {
+  const fs::path d = fs::temp_directory_path() / ("attnlab-outcome-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fake_run(d / "ok", "qk", 16, 1, 1e-3, 3.0, 10);  // its evaluations fall from 3.2 to 3.0
+  CHECK(run_outcome((d / "ok").string()).state == RateOutcome::State::finished);
+  CHECK(run_outcome((d / "ok").string()).loss == 3.0);
+  fake_run(d / "up", "qk", 16, 1, 1e-3, 3.0, 10);
+  write_file_atomic((d / "up" / "metrics.csv").string(),
+                    "step,epoch,train_loss,lr,grad_norm,tokens_per_s,train_seconds,wall_seconds,valid_loss,valid_ppl,valid_bleu,valid_chrf\n"
+                    "100,0,4,0.001,1,100,1,1,2.90000,1,,\n300,0,4,0.001,1,100,1,1,3.00000,1,,\n");
+  CHECK(run_outcome((d / "up").string()).state == RateOutcome::State::diverged);
+  fs::create_directories(d / "nan");
+  write_file_atomic((d / "nan" / "diverged.json").string(), "{\"step\": 40}\n");
+  CHECK(run_outcome((d / "nan").string()).state == RateOutcome::State::diverged);
+  fs::create_directories(d / "half");
+  CHECK(run_outcome((d / "half").string()).state == RateOutcome::State::not_run);
+  fs::remove_all(d);
+}
+
+TEST_CASE("a tuned grid: the runs the rules call for, round by round, and the report's tuned verdicts") {
+  const fs::path d = fs::temp_directory_path() / ("attnlab-tuned-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  GridOptions o;
+  o.preset = "frontier";
+  o.out = d.string();
+  o.task = "reverse";
+  o.variants = {"qk", "qq"};
+  o.widths = "16,32";
+  o.exe = "attnlab";
+  const GridPreset& pre = grid_preset("frontier");
+  const std::vector<Rate> rates = parse_rates("1.5e-3,3e-3,6e-3", "--tune-lr");
+  CHECK(grid_recipe_lr(pre, o) == "1.5e-3");
+  auto pending = [&](TunedPlan* plan = nullptr) {
+    TunedPlan p = plan_tuned_grid(pre, o, rates);
+    std::set<std::string> names;
+    for (auto& r : p.specs)
+      if (!fs::exists(r.dir + "/results.json")) names.insert(r.name);
+    REQUIRE(int(names.size()) == p.pending);
+    if (plan) *plan = p;
+    return names;
+  };
+  // seed 1 and the final loss of each (variant, width) at each rate; seed 2 ends 0.02 above seed 1
+  const std::map<std::string, double> loss = {
+      {"qk-d16-s1", 4.0}, {"qk-d16-lr3e-3-s1", 3.7}, {"qk-d16-lr6e-3-s1", 3.8},       // best 3e-3
+      {"qk-d32-s1", 3.5}, {"qk-d32-lr3e-3-s1", 3.2}, {"qk-d32-lr6e-3-s1", 3.3},       // best 3e-3
+      {"qq-d16-s1", 4.1}, {"qq-d16-lr3e-3-s1", 3.9}, {"qq-d16-lr6e-3-s1", 3.8},       // the doubling, then 6e-3
+      {"qq-d16-lr1.2e-2-s1", 3.85},
+      {"qq-d32-s1", 3.4}, {"qq-d32-lr3e-3-s1", 3.6}};                                  // 6e-3 skipped: 1.5e-3
+  auto finish = [&](const std::set<std::string>& names) {
+    for (auto& n : names) {
+      const bool s2 = n.size() > 3 && n.substr(n.size() - 3) == "-s2";
+      const std::string s1 = s2 ? n.substr(0, n.size() - 1) + "1" : n;
+      REQUIRE(loss.count(s1));
+      const std::string v = n.substr(0, 2);
+      const int w = std::stoi(n.substr(4, 2));
+      const size_t lr_at = n.find("-lr");
+      const double lr = lr_at == std::string::npos ? 1.5e-3 : std::stod(n.substr(lr_at + 3, n.rfind("-s") - lr_at - 3));
+      fake_run(d / "runs" / n, v, w, s2 ? 2 : 1, lr, loss.at(s1) + (s2 ? 0.02 : 0), 10);
+    }
+  };
+  TunedPlan p;
+  auto round1 = pending(&p);
+  CHECK(round1 == std::set<std::string>{"qk-d16-s1", "qk-d16-lr3e-3-s1", "qq-d16-s1", "qq-d16-lr3e-3-s1", "qk-d32-s1",
+                                        "qk-d32-lr3e-3-s1", "qq-d32-s1", "qq-d32-lr3e-3-s1"});
+  CHECK(p.waiting == 4);
+  CHECK(p.settled == 0);
+  finish(round1);
+  auto round2 = pending(&p);
+  CHECK(round2 == std::set<std::string>{"qk-d16-lr6e-3-s1", "qk-d32-lr6e-3-s1", "qq-d16-lr6e-3-s1", "qq-d32-s2"});
+  CHECK(p.settled == 1);
+  finish(round2);
+  auto round3 = pending(&p);
+  CHECK(round3 == std::set<std::string>{"qk-d16-lr3e-3-s2", "qk-d32-lr3e-3-s2", "qq-d16-lr1.2e-2-s1"});
+  finish(round3);
+  auto round4 = pending(&p);
+  CHECK(round4 == std::set<std::string>{"qq-d16-lr6e-3-s2"});
+  finish(round4);
+  CHECK(pending(&p).empty());
+  CHECK(p.settled == 4);
+  // Seed 2 comes after every seed-1 run in a plan.
+  bool seen_s2 = false;
+  for (auto& r : p.specs) {
+    const bool s2 = r.name.substr(r.name.size() - 3) == "-s2";
+    CHECK(!(seen_s2 && !s2));
+    seen_s2 = seen_s2 || s2;
+  }
+
+  write_tune_file(d.string(), rates, "1.5e-3");
+  REQUIRE(read_tune_file(d.string()).rates.size() == 3);
+  write_grid_report(d.string());
+  const std::string md = read_file((d / "report.md").string());
+  INFO(md);
+  CHECK_THAT(md, Catch::Contains("| qq | 16 | 4.1000 | 3.9000 | **3.8000** | 3.8500 | 6e-3 |"));
+  CHECK_THAT(md, Catch::Contains("| qq | 32 | **3.4000** | 3.6000 | skipped | — | 1.5e-3 (the lowest rate tried) |"));
+  CHECK_THAT(md, Catch::Contains("| qk | 32 | 3.5000 | **3.2000** | 3.3000 | — | 3e-3 |"));
+  // qq at d 32 (fewer parameters than qk at 32): 3.41 against qk's tuned frontier between 3.71 and
+  // 3.21, near 3.21 — above it by far more than the spread.
+  const std::string tuned = read_file((d / "tuned.csv").string());
+  INFO(tuned);
+  CHECK_THAT(tuned, Catch::Contains("\nqq,32,1.5e-3,bottom,2,"));
+  CHECK_THAT(tuned, Catch::Contains(",above (worse),"));
+  CHECK_THAT(tuned, Catch::Contains("\nqk,16,3e-3,,2,"));
+  CHECK(fs::exists(d / "plots" / "loss_vs_rate_d16.csv"));
+  CHECK_THAT(read_file((d / "plots" / "loss_vs_rate_d16.csv").string()), Catch::Contains("0.012,3.85,0"));
+  CHECK_THAT(md, Catch::Contains("- qq at d_model 32: best rate 1.5e-3 (the lowest rate tried); "));
   fs::remove_all(d);
 }
 

@@ -22,6 +22,7 @@
 #include <attnlab/core/rng.h>
 #include <attnlab/train/plot.h>
 #include <attnlab/train/run_logs.h>
+#include <attnlab/train/tune.h>
 
 namespace attn {
 namespace fs = std::filesystem;
@@ -161,17 +162,21 @@ LossCurve read_curve(const std::string& dir, const std::vector<const RunSummary*
   return c;
 }
 
-Grid gather(const std::string& dir, const std::string& baseline) {
+Grid gather(const std::string& dir, const std::string& baseline, const TuneFile& tune) {
   Grid g;
   g.dir = dir;
   g.baseline = baseline;
   g.runs = read_runs(dir);
-  // The recipe's learning rate: the one most of the baseline's finished runs have.
+  // The recipe's learning rate: a tuned grid's tune.json names it, else the one most of the
+  // baseline's finished runs have.
   std::map<double, int> lr_count;
   for (auto& r : g.runs)
     if (r.finished && r.variant == baseline) lr_count[r.lr]++;
   for (auto& [lr, n] : lr_count)
     if (n > lr_count[g.recipe_lr]) g.recipe_lr = lr;
+  if (!tune.recipe_lr.empty())
+    for (auto& [lr, n] : lr_count)
+      if (std::fabs(lr - std::stod(tune.recipe_lr)) <= 1e-6 * lr) g.recipe_lr = lr;  // as config.json has it (a float)
   const std::vector<std::string> known = ModelConfig::preset_names();
   std::set<int> widths;
   for (auto& r : g.runs) {
@@ -195,6 +200,19 @@ Grid gather(const std::string& dir, const std::string& baseline) {
   return g;
 }
 
+// The seeds behind the frontier at p: the fewer of the two baseline widths it lies between (a
+// width whose seed 2 has finished is confirmed there, whatever the others have). `base` holds
+// (parameters, seeds) of each baseline width.
+int seeds_between(const std::vector<std::pair<double, int>>& base, double p) {
+  int below = 0, above = 0;
+  double pb = -1, pa = std::numeric_limits<double>::infinity();
+  for (auto& [bp, n] : base) {
+    if (bp <= p && bp > pb) pb = bp, below = n;
+    if (bp >= p && bp < pa) pa = bp, above = n;
+  }
+  return std::min(below, above);
+}
+
 // Means and spreads per cell, the operations per token, and each cell's distance from the frontier.
 void measure(Grid& g) {
   std::vector<std::pair<double, double>> base_loss, base_std;
@@ -216,17 +234,7 @@ void measure(Grid& g) {
   std::vector<std::pair<double, int>> base_seeds;  // (parameters, seeds) of each baseline width
   for (auto& [key, c] : g.cells)
     if (c.variant == g.baseline) base_seeds.push_back({c.params.mean, c.loss.n});
-  // The seeds behind the frontier at p: the fewer of the two baseline widths it lies between
-  // (a width whose seed 2 has finished is confirmed there, whatever the others have).
-  auto seeds_at = [&](double p) {
-    int below = 0, above = 0;
-    double pb = -1, pa = std::numeric_limits<double>::infinity();
-    for (auto& [bp, n] : base_seeds) {
-      if (bp <= p && bp > pb) pb = bp, below = n;
-      if (bp >= p && bp < pa) pa = bp, above = n;
-    }
-    return std::min(below, above);
-  };
+  auto seeds_at = [&](double p) { return seeds_between(base_seeds, p); };
   for (auto& [key, c] : g.cells) {
     c.frontier_loss = interpolate_log_params(base_loss, c.params.mean);
     c.frontier_std = interpolate_log_params(base_std, c.params.mean);
@@ -282,7 +290,7 @@ std::optional<double> final_diag_mass(const std::string& dir, const Cell& c, con
   return stat(per_run).mean;
 }
 
-std::string plots(const Grid& g, std::vector<std::pair<std::string, std::string>>& images) {
+std::string plots(const Grid& g, std::vector<std::pair<std::string, std::string>>& images, const std::string& more_gp) {
   fs::create_directories(g.out + "/plots");  // replaces the earlier report's plots/ whole (StagedDir)
   std::string gp = plot::script_header("the frontier plots", "frontier.gp", 900, 560, 11, 2, true);
   std::vector<Series> loss, bleu, cost, dist, diag_enc, diag_dec;
@@ -358,6 +366,7 @@ std::string plots(const Grid& g, std::vector<std::pair<std::string, std::string>
           name, "set xrange [*:*] reverse\n" + script + "set xrange [*:*] noreverse\n");
   }
   write_file_atomic(g.out + "/progress.csv", progress_csv);
+  gp += more_gp;
   write_file_atomic(g.out + "/frontier.gp", gp);
   return gp;
 }
@@ -435,6 +444,211 @@ std::string sweep_section(const Grid& g) {
   return md;
 }
 
+// ---- the tuned grid (compare --tune-lr) -------------------------------------------------
+
+// One (variant, width) at its own best rate.
+struct TunedCell {
+  std::string variant;
+  int width = 0;
+  Sweep sweep;
+  std::vector<const RunSummary*> runs;  // at the best rate, every seed
+  Stat params, loss, bleu;
+  const RunSummary* seed2 = nullptr;
+  std::optional<double> frontier_loss, frontier_std, d, d2;
+  FrontierVerdict verdict = FrontierVerdict::Outside, verdict2 = FrontierVerdict::Outside;
+};
+
+bool same_rate(double a, double b) { return std::fabs(a - b) <= 1e-6 * std::max(std::fabs(a), std::fabs(b)); }
+
+const RunSummary* run_at(const Grid& g, const std::string& v, int w, int seed, double lr) {
+  for (auto& r : g.runs)
+    if (r.variant == v && r.d_model == w && r.seed == seed && same_rate(r.lr, lr) && r.name.find("+matched") == std::string::npos)
+      return &r;
+  return nullptr;
+}
+
+std::vector<TunedCell> tune_cells(const Grid& g, const TuneFile& t) {
+  std::vector<std::string> variants = g.variants;
+  std::set<int> widths;
+  for (auto& r : g.runs) {
+    if (r.seed != 1) continue;
+    bool tuned_rate = same_rate(r.lr, doubled(t.rates.back()).value);
+    for (const Rate& x : t.rates) tuned_rate = tuned_rate || same_rate(r.lr, x.value);
+    if (!tuned_rate) continue;
+    widths.insert(r.d_model);
+    if (std::find(variants.begin(), variants.end(), r.variant) == variants.end()) variants.push_back(r.variant);
+  }
+  std::vector<TunedCell> cells;
+  for (int w : widths)
+    for (auto& v : variants) {
+      TunedCell c;
+      c.variant = v;
+      c.width = w;
+      bool any = false;
+      c.sweep = sweep_state(t.rates, [&](const Rate& rate) {
+        const RunSummary* r = run_at(g, v, w, 1, rate.value);
+        any = any || r;
+        return r ? run_outcome(g.dir + "/runs/" + r->name) : RateOutcome{};
+      });
+      if (!any) continue;
+      if (c.sweep.settled)
+        for (auto& r : g.runs)
+          if (r.finished && r.variant == v && r.d_model == w && same_rate(r.lr, c.sweep.best.value) &&
+              r.name.find("+matched") == std::string::npos) {
+            c.runs.push_back(&r);
+            if (r.seed == 2) c.seed2 = &r;
+          }
+      std::vector<double> p, l, b;
+      for (auto* r : c.runs) p.push_back(double(r->params)), l.push_back(r->valid_loss), b.push_back(r->test_bleu);
+      c.params = stat(p);
+      c.loss = stat(l);
+      c.bleu = stat(b);
+      cells.push_back(c);
+    }
+  // The baseline's frontier through its best rates, with every seed and with seed 2 alone.
+  std::vector<std::pair<double, double>> base_loss, base_std, base_loss2;
+  std::vector<std::pair<double, int>> base_seeds;
+  for (auto& c : cells)
+    if (c.variant == g.baseline && !c.runs.empty()) {
+      base_loss.push_back({c.params.mean, c.loss.mean});
+      base_std.push_back({c.params.mean, c.loss.std});
+      base_seeds.push_back({c.params.mean, c.loss.n});
+      if (c.seed2) base_loss2.push_back({c.params.mean, c.seed2->valid_loss});
+    }
+  for (auto& c : cells) {
+    if (c.runs.empty()) continue;
+    c.frontier_loss = interpolate_log_params(base_loss, c.params.mean);
+    c.frontier_std = interpolate_log_params(base_std, c.params.mean);
+    if (c.frontier_loss) c.d = c.loss.mean - *c.frontier_loss;
+    const double spread = c.loss.std + c.frontier_std.value_or(0);
+    c.verdict = frontier_verdict(c.d, spread, c.loss.n, seeds_between(base_seeds, c.params.mean));
+    // Seed 2 alone did not pick the rate: its distance from seed 2's frontier, judged by the two-seed spread.
+    if (c.seed2)
+      if (auto f2 = interpolate_log_params(base_loss2, double(c.seed2->params))) {
+        c.d2 = c.seed2->valid_loss - *f2;
+        c.verdict2 = frontier_verdict(c.d2, spread, c.loss.n, seeds_between(base_seeds, c.params.mean));
+      }
+  }
+  return cells;
+}
+
+std::string rate_won(const Sweep& s) {
+  if (!s.settled) return "not settled";
+  return s.best.text + (s.at_edge ? " (at the edge of the sweep)" : s.at_low_edge ? " (the lowest rate tried)" : "");
+}
+
+std::string tuned_section(const Grid& g, const TuneFile& t, std::string& summary, std::string& gp,
+                          std::vector<std::pair<std::string, std::string>>& images) {
+  const std::vector<TunedCell> cells = tune_cells(g, t);
+  fs::create_directories(g.out + "/plots");
+  std::vector<Rate> columns = t.rates;
+  columns.push_back(doubled(t.rates.back()));
+  std::string md = "\n## Each variant at its own best learning rate\n\n**The rules**, fixed before the runs: " +
+                   tuning_rules(t.rates) + ". The verdicts are the rule above, against " + g.baseline +
+                   "'s frontier through " + g.baseline + "'s own best rates.\n\n";
+  // The sweep: seed 1 at every rate.
+  md += "### The sweep (seed 1, validation loss at the budget; bold: the best)\n\n| variant | d_model |";
+  for (auto& r : columns) md += " " + r.text + " |";
+  md += " best rate |\n|---|---|";
+  for (size_t i = 0; i < columns.size(); i++) md += "---|";
+  md += "---|\n";
+  std::string csv = "variant,d_model,lr,seed,run,valid_loss,outcome\n";
+  for (auto& c : cells) {
+    md += fmt::format("| {} | {} |", c.variant, c.width);
+    for (auto& r : columns) {
+      std::string cell = "—";
+      for (auto& x : c.sweep.tried)
+        if (x.rate.value == r.value) {
+          const bool best = c.sweep.settled && x.rate.value == c.sweep.best.value;
+          cell = x.outcome.state == RateOutcome::State::diverged ? "diverged"
+                 : best ? fmt::format("**{:.4f}**", x.outcome.loss) : fmt::format("{:.4f}", x.outcome.loss);
+          const RunSummary* run = run_at(g, c.variant, c.width, 1, r.value);
+          csv += fmt::format("{},{},{},1,{},{:.5f},{}\n", c.variant, c.width, r.text, run ? run->name : "", x.outcome.loss,
+                             x.outcome.state == RateOutcome::State::diverged ? "diverged" : "finished");
+        }
+      for (auto& x : c.sweep.skipped)
+        if (x.value == r.value) cell = "skipped";
+      for (auto& x : c.sweep.waiting)
+        if (x.value == r.value) cell = "waiting";
+      for (auto& x : c.sweep.to_run)
+        if (x.value == r.value) cell = "to run";
+      md += " " + cell + " |";
+    }
+    md += " " + rate_won(c.sweep) + " |\n";
+  }
+  write_file_atomic(g.out + "/sweep.csv", csv);
+  // The tuned table.
+  md += "\n### Against the frontier, each at its best rate\n\n| variant | d_model | best rate | seeds | params | valid loss | "
+        "test BLEU | " + g.baseline + "'s tuned frontier | difference | verdict | at lr " + t.recipe_lr +
+        " (one rate) | seed 2 alone: difference, verdict |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  std::string tcsv = "variant,d_model,best_lr,edge,seeds,params,valid_loss,valid_loss_std,test_bleu,frontier_loss,frontier_std,"
+                     "difference,verdict,one_rate_verdict,seed2_difference,seed2_verdict\n";
+  std::string changes;
+  std::string rates;
+  for (auto& r : t.rates) rates += (rates.empty() ? "" : ",") + r.text;
+  summary += fmt::format("\neach at its own best rate (tuned over {}):\n{:<12} {:>7} {:>8} {:>5} {:>10} {:>9}  {}\n", rates, "variant", "d_model", "best lr", "seeds", "valid loss", "vs front", "verdict");
+  for (auto& c : cells) {
+    if (c.runs.empty()) {
+      md += fmt::format("| {} | {} | {} | — | — | — | — | — | — | — | — | — |\n", c.variant, c.width, rate_won(c.sweep));
+      continue;
+    }
+    const bool base = c.variant == g.baseline;
+    auto one = g.cells.find({c.variant, c.width});
+    const std::string one_rate = base ? "—" : one != g.cells.end() ? verdict_name(one->second.verdict) : "—";
+    const std::string verdict = base ? "—" : verdict_name(c.verdict);
+    const std::string front = base ? "(the frontier)" : c.frontier_loss ? fmt::format("{:.4f} ± {:.4f}", *c.frontier_loss, c.frontier_std.value_or(0)) : "—";
+    const std::string s2 = base || !c.d2 ? "—" : fmt::format("{:+.4f}, {}", *c.d2, verdict_name(c.verdict2));
+    md += fmt::format("| {} | {} | {} | {} | {:.0f} | {} | {} | {} | {} | {} | {} | {} |\n", c.variant, c.width, rate_won(c.sweep),
+                      c.loss.n, c.params.mean, pm(c.loss, 4), pm(c.bleu, 2), front,
+                      c.d && !base ? fmt::format("{:+.4f}", *c.d) : "—", verdict, one_rate, s2);
+    tcsv += fmt::format("{},{},{},{},{},{:.0f},{:.5f},{:.5f},{:.2f},{},{},{},{},{},{},{}\n", c.variant, c.width, c.sweep.best.text,
+                        c.sweep.at_edge ? "top" : c.sweep.at_low_edge ? "bottom" : "", c.loss.n, c.params.mean, c.loss.mean,
+                        c.loss.std, c.bleu.mean, c.frontier_loss ? fmt::format("{:.5f}", *c.frontier_loss) : "",
+                        c.frontier_std ? fmt::format("{:.5f}", *c.frontier_std) : "", c.d && !base ? fmt::format("{:.5f}", *c.d) : "",
+                        base ? "baseline" : csv_field(verdict), base ? "" : csv_field(one_rate),
+                        c.d2 && !base ? fmt::format("{:.5f}", *c.d2) : "", base || !c.d2 ? "" : csv_field(verdict_name(c.verdict2)));
+    summary += fmt::format("{:<12} {:>7} {:>8} {:>5} {:>10.4f} {:>9}  {}\n", c.variant, c.width, c.sweep.best.text, c.loss.n,
+                           c.loss.mean, c.d && !base ? fmt::format("{:+.4f}", *c.d) : "", base ? "" : verdict);
+    if (!base)
+      changes += fmt::format("- {} at d_model {}: best rate {}; {}\n", c.variant, c.width, rate_won(c.sweep),
+                             one_rate == "—" ? "no one-rate verdict to compare with"
+                             : one_rate == verdict ? fmt::format("the verdict is unchanged ({})", verdict)
+                                                   : fmt::format("the verdict changed: {} at lr {}, {} at its own best rate",
+                                                                 one_rate, t.recipe_lr, verdict));
+  }
+  write_file_atomic(g.out + "/tuned.csv", tcsv);
+  md += "\nSeed 2 alone: seed 2's loss minus " + g.baseline + "'s seed-2 frontier (through its best rates), judged by the "
+        "two-seed spread; seed 2 did not take part in picking the rate, so a verdict that holds there is not the rate "
+        "search's luck.\n\n### What changed from the one-rate table\n\n" + changes;
+  // Loss against rate, one plot per width.
+  for (int w : [&] {
+         std::set<int> ws;
+         for (auto& c : cells) ws.insert(c.width);
+         return ws;
+       }()) {
+    std::vector<Series> series;
+    for (auto& c : cells) {
+      if (c.width != w) continue;
+      const auto at = std::find(g.variants.begin(), g.variants.end(), c.variant);
+      Series s{c.variant, int(at - g.variants.begin()), {}};
+      for (auto& x : c.sweep.tried)
+        if (x.outcome.state == RateOutcome::State::finished) s.points.push_back({x.rate.value, x.outcome.loss, 0});
+      series.push_back(s);
+    }
+    const std::string name = fmt::format("loss_vs_rate_d{}", w);
+    const std::string script = xy_plot(g.out, name, fmt::format("validation loss against learning rate, d_model {}", w),
+                                       "peak learning rate (log scale)", "validation loss (nats per target token)",
+                                       series, true, false);
+    if (script.empty()) continue;
+    std::string tics;  // the rates themselves on the axis, as they are written
+    for (auto& r : columns) tics += fmt::format("{}\"{}\" {:g}", tics.empty() ? "" : ", ", r.text, r.value);
+    gp += "set xtics (" + tics + ")\n" + script + "set xtics autofreq\n";
+    images.push_back({fmt::format("Validation loss against the learning rate at d_model {} (seed 1), one line per variant", w),
+                      "plots/" + name + ".png"});
+  }
+  return md;
+}
+
 // dir/widths/d<W>/runs/<run> -> the run, then the usual comparison report there.
 std::vector<std::string> width_reports(const Grid& g) {
   std::vector<std::string> made;
@@ -494,7 +708,8 @@ std::string builds_note(const Grid& g) {
 }  // namespace
 
 std::string write_frontier_report(const std::string& dir, const std::string& baseline) {
-  Grid g = gather(dir, baseline);
+  const TuneFile tune = read_tune_file(dir);
+  Grid g = gather(dir, baseline, tune);
   if (g.cells.empty()) throw std::runtime_error(dir + "/runs: no finished runs to report on");
   measure(g);
   StagedDir out(dir);  // every file below is written there first: a failure leaves the old report whole
@@ -527,9 +742,11 @@ std::string write_frontier_report(const std::string& dir, const std::string& bas
         "variants whose final validation losses differ by more than their seed spread (the sum of the two standard "
         "deviations) is in the other order at any evaluation in the last third of training.\n\n";
   md += settlement_section(g, summary);
-  md += sweep_section(g);
-  std::vector<std::pair<std::string, std::string>> images;
-  plots(g, images);
+  std::string tuned_gp;
+  std::vector<std::pair<std::string, std::string>> images, tuned_images;
+  md += tune.rates.empty() ? sweep_section(g) : tuned_section(g, tune, summary, tuned_gp, tuned_images);
+  plots(g, images, tuned_gp);
+  images.insert(images.end(), tuned_images.begin(), tuned_images.end());
   const plot::Drawn drawn = plot::draw(out.path(), "frontier.gp", "frontier.log");
   const bool drew = drawn == plot::Drawn::yes;
   if (drawn == plot::Drawn::failed) out.check_written("gnuplot");
@@ -542,7 +759,7 @@ std::string write_frontier_report(const std::string& dir, const std::string& bas
         "asymmetry):\n\n";
   for (auto& s : subs) md += fmt::format("- [{}]({})\n", s, s);
   md += "\n## Files\n\n`summary.csv` (one row per run), `frontier.csv` (the table above), `sweep.csv` (the learning-rate "
-        "check), `progress.csv` (each variant against the baseline at every evaluated step), `summary.txt` (the table in brief), `plots/*.csv` and `frontier.gp` (the plots' data and script), "
+        "check, or a tuned grid's sweep), `tuned.csv` (a tuned grid: each variant at its best rate), `progress.csv` (each variant against the baseline at every evaluated step), `summary.txt` (the table in brief), `plots/*.csv` and `frontier.gp` (the plots' data and script), "
         "`widths/d<W>/` (each width's report; its `runs/` link to this grid's runs).\n";
   out.write("summary.csv", summary_csv(g));
   out.write("frontier.csv", frontier_csv(g));

@@ -172,7 +172,16 @@ std::vector<std::string> grid_variants(const GridPreset& pre, const GridOptions&
   return out;
 }
 
-std::vector<RunSpec> plan_grid(const GridPreset& pre, const GridOptions& o) {
+// The widths of a grid: the preset's or --widths, checked against the heads ({0}: the flags' width).
+static std::vector<int> grid_widths(const GridPreset& pre, const GridOptions& o) {
+  std::vector<int> widths = o.widths.empty() ? pre.widths : parse_widths(o.widths);
+  for (int w : widths)
+    if (w % pre.heads != 0)
+      throw UsageError(fmt::format("--widths {}: {} is not divisible by the preset's {} heads", o.widths, w, pre.heads));
+  return widths.empty() ? std::vector<int>{0} : widths;
+}
+
+std::vector<GridCell> grid_cells(const GridPreset& pre, const GridOptions& o) {
   const std::vector<std::string> variants = grid_variants(pre, o);
   if (variants.empty()) throw UsageError("--variants: no variant named (e.g. --variants qk,qq)");
   for (auto& v : variants) {
@@ -186,67 +195,75 @@ std::vector<RunSpec> plan_grid(const GridPreset& pre, const GridOptions& o) {
       throw UsageError("--variants: " + what);
     }
   }
-  std::vector<int> widths = o.widths.empty() ? pre.widths : parse_widths(o.widths);
-  for (int w : widths)
-    if (w % pre.heads != 0)
-      throw UsageError(fmt::format("--widths {}: {} is not divisible by the preset's {} heads", o.widths, w, pre.heads));
-  const int seeds = o.seeds > 0 ? o.seeds : pre.seeds;
+  const std::vector<int> widths = grid_widths(pre, o);
+  std::vector<int> qk_widths = widths;  // with the baseline-only widths, when qk is in the grid
+  if (widths.front() != 0)
+    for (int w : pre.baseline_only_widths)
+      if (w < widths.front()) qk_widths.push_back(w);
+  std::sort(qk_widths.begin(), qk_widths.end());
+  std::vector<GridCell> cells;
+  for (int w : qk_widths)
+    for (auto& v : variants) {
+      if (std::find(widths.begin(), widths.end(), w) == widths.end() && v != "qk") continue;
+      cells.push_back({v, w});
+    }
+  return cells;
+}
+
+RunSpec grid_run(const GridPreset& pre, const GridOptions& o, const std::string& v, bool matched, int s, int width,
+                 const std::string& lr) {
   const std::string tok = o.out + "/tokenizer";
   std::vector<std::string> data_flags;
   if (!o.corpus.empty()) data_flags = {"--corpus", o.corpus};
   if (!o.task.empty()) data_flags = {"--task", o.task};
-  std::vector<int> qk_widths = widths;  // with the baseline-only widths, when qk is in the grid
-  if (!widths.empty())
-    for (int w : pre.baseline_only_widths)
-      if (w < widths.front()) qk_widths.push_back(w);
-  std::sort(qk_widths.begin(), qk_widths.end());
-  if (widths.empty()) widths = qk_widths = {0};  // 0: the width the flags give
-
   std::vector<std::string> arch_flags;  // an lm (mlm) has the encoder's and the decoder's layers in one stack
   if (const ArchTraits& a = traits(o.arch); !a.translates())
     arch_flags = {"--arch", a.name, a.has_decoder ? "--dec-layers" : "--enc-layers",
                   std::to_string(o.train.model.enc_layers + o.train.model.dec_layers)};
-  std::vector<RunSpec> specs;
-  auto add = [&](const std::string& v, bool matched, int s, int width, const std::string& lr) {
-    RunSpec r;
-    r.name = v + (matched ? "+matched" : "") + (width ? fmt::format("-d{}", width) : "") + (lr.empty() ? "" : "-lr" + lr) +
-             fmt::format("-s{}", s);
-    r.dir = o.out + "/runs/" + r.name;
-    r.args = {o.exe, "train", "--variant", v, "--seed", std::to_string(s), "--out", r.dir, "--tokenizer", tok,
-              "--threads", std::to_string(o.threads), "--resume"};
-    r.args.insert(r.args.end(), data_flags.begin(), data_flags.end());
-    for (size_t i = 0; i < pre.flags.size(); i++) {  // only the preset's flags that apply to this architecture
-      const bool value_follows = i + 1 < pre.flags.size() && pre.flags[i + 1].rfind("--", 0) != 0;
-      if (!flag_not_applying(pre.flags[i], o.arch).empty()) {
-        i += value_follows;
-        continue;
-      }
-      r.args.push_back(pre.flags[i]);
+  RunSpec r;
+  r.name = v + (matched ? "+matched" : "") + (width ? fmt::format("-d{}", width) : "") + (lr.empty() ? "" : "-lr" + lr) +
+           fmt::format("-s{}", s);
+  r.dir = o.out + "/runs/" + r.name;
+  r.args = {o.exe, "train", "--variant", v, "--seed", std::to_string(s), "--out", r.dir, "--tokenizer", tok,
+            "--threads", std::to_string(o.threads), "--resume"};
+  r.args.insert(r.args.end(), data_flags.begin(), data_flags.end());
+  for (size_t i = 0; i < pre.flags.size(); i++) {  // only the preset's flags that apply to this architecture
+    const bool value_follows = i + 1 < pre.flags.size() && pre.flags[i + 1].rfind("--", 0) != 0;
+    if (!flag_not_applying(pre.flags[i], o.arch).empty()) {
+      i += value_follows;
+      continue;
     }
-    r.args.insert(r.args.end(), arch_flags.begin(), arch_flags.end());
-    if (width)
-      for (const std::string& f : std::vector<std::string>{"--d-model", std::to_string(width), "--d-ff", std::to_string(4 * width), "--heads",
-                            std::to_string(pre.heads)})
-        r.args.push_back(f);
-    if (!lr.empty()) r.args.insert(r.args.end(), {"--lr", lr});
-    if (matched) r.args.push_back("--match-params");
-    r.args.insert(r.args.end(), o.extra.begin(), o.extra.end());
-    specs.push_back(r);
-  };
+    r.args.push_back(pre.flags[i]);
+  }
+  r.args.insert(r.args.end(), arch_flags.begin(), arch_flags.end());
+  if (width)
+    for (const std::string& f : std::vector<std::string>{"--d-model", std::to_string(width), "--d-ff", std::to_string(4 * width),
+                                                         "--heads", std::to_string(pre.heads)})
+      r.args.push_back(f);
+  if (!lr.empty()) r.args.insert(r.args.end(), {"--lr", lr});
+  if (matched) r.args.push_back("--match-params");
+  r.args.insert(r.args.end(), o.extra.begin(), o.extra.end());
+  return r;
+}
+
+std::vector<RunSpec> plan_grid(const GridPreset& pre, const GridOptions& o) {
+  const std::vector<GridCell> cells = grid_cells(pre, o);
+  const std::vector<int> widths = grid_widths(pre, o);
+  const std::vector<std::string> variants = grid_variants(pre, o);
+  const int seeds = o.seeds > 0 ? o.seeds : pre.seeds;
+  std::vector<RunSpec> specs;
   const bool has_qk = std::find(variants.begin(), variants.end(), "qk") != variants.end();
   for (int s = 1; s <= seeds; s++) {
-    for (int w : qk_widths)
-      for (auto& v : variants)
-        for (bool matched : {false, true}) {
-          if (std::find(widths.begin(), widths.end(), w) == widths.end() && v != "qk") continue;
-          if (v == "qk" && matched) continue;
-          if (matched && !o.match_params && !pre.also_matched) continue;
-          if (!matched && o.match_params && v != "qk" && !pre.also_matched) continue;
-          add(v, matched, s, w, "");
-        }
+    for (const GridCell& c : cells)
+      for (bool matched : {false, true}) {
+        if (c.variant == "qk" && matched) continue;
+        if (matched && !o.match_params && !pre.also_matched) continue;
+        if (!matched && o.match_params && c.variant != "qk" && !pre.also_matched) continue;
+        specs.push_back(grid_run(pre, o, c.variant, matched, s, c.width, ""));
+      }
     if (s == 1 && has_qk && !pre.lr_sweep.empty())
       for (int w : std::set<int>{widths.front(), widths.back()})
-        for (auto& lr : pre.lr_sweep) add("qk", false, 1, w, lr);
+        for (auto& lr : pre.lr_sweep) specs.push_back(grid_run(pre, o, "qk", false, 1, w, lr));
   }
   return specs;
 }

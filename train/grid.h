@@ -51,6 +51,7 @@ struct GridOptions {
   std::vector<std::string> variants;    // empty: the preset's
   int seeds = 0, threads = 1;           // seeds 0: the preset's
   bool match_params = false;
+  std::string tune_lr;                  // "1.5e-3,3e-3,6e-3": each cell at its own best rate (train/tune.h)
   std::vector<std::string> extra;       // further train flags
   TrainConfig train;                    // the settings every run gets (the preset's flags and `extra`, parsed)
   std::string exe = "attnlab";          // the attnlab binary the runs start
@@ -71,6 +72,18 @@ std::vector<std::string> grid_variants(const GridPreset& pre, const GridOptions&
 // The runs of the grid in the order they start (checks the variants and widths first). o.train
 // must hold the preset's flags and o.extra, parsed (an lm's layers are counted from them).
 std::vector<RunSpec> plan_grid(const GridPreset& pre, const GridOptions& o);
+// One (variant, width) of a grid; width 0: the flags' own.
+struct GridCell {
+  std::string variant;
+  int width = 0;
+};
+// The grid's cells in plan order: by width, the variants in order; qk also at the preset's
+// baseline-only widths below the others (checks the variants and widths).
+std::vector<GridCell> grid_cells(const GridPreset& pre, const GridOptions& o);
+// One run of the grid: <variant>[+matched][-d<width>][-lr<lr>]-s<seed>, at `lr` as typed ("": the
+// preset's rate), the preset's flags then o.extra (later flags win).
+RunSpec grid_run(const GridPreset& pre, const GridOptions& o, const std::string& variant, bool matched, int seed,
+                 int width, const std::string& lr);
 // Trains DIR/tokenizer once, from the training split every run reads, unless it is there.
 void ensure_shared_tokenizer(const GridOptions& o, const std::function<void(const std::string&)>& note);
 

@@ -335,8 +335,12 @@ void Trainer::step() {
   }
   st_.step++;
   const double gnorm = clip_grad_norm(model_->params.params, cfg_.clip);
-  if (!std::isfinite(gnorm))
+  if (!std::isfinite(gnorm)) {
+    // Said in a file too, for a grid that tunes rates (train/tune.h): a diverged run is an
+    // outcome there (it ranks worst), not a run to start again.
+    write_file_atomic(dir_.file("diverged.json"), json{{"step", st_.step}, {"grad_norm", fmt::format("{}", gnorm)}}.dump() + "\n");
     throw std::runtime_error(fmt::format("step {}: gradient norm is {} — training diverged (try a lower --lr)", st_.step, gnorm));
+  }
   const bool log_now = st_.step % cfg_.log_every == 0 || st_.step == cfg_.steps;
   std::vector<DynRow> grad_rows;
   if (log_now) grad_norm_rows(*model_, st_.step, grad_rows);
