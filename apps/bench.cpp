@@ -205,13 +205,14 @@ static void bench_train(const BenchOpts& o) {
     dt += seconds_since(t_free);
     if (s >= 0) total += dt;
   }
+  const double rss_mib = max_rss_kb() / 1024.0;  // the steps' high-water, before the closing sgemm's buffers
   peak = std::max(peak, measure_sgemm_peak());
   const double tok = double(o.batch) * o.len * o.steps / total;
   const double gflops = flops / total / 1e9;
   fmt::print("attnlab {} d={} heads={} layers={}+{} ff={} vocab={} batch={}x{} threads={}: {:.0f} target tok/s, {:.1f} ms/step, "
              "{:.1f} GFLOP/s ({:.0f}% of measured sgemm peak {:.1f} GFLOP/s), max RSS {:.0f} MiB, params {}\n",
              o.variant, o.d, o.heads, o.layers, o.layers, o.ff, o.vocab, o.batch, o.len, num_threads(), tok,
-             1000 * total / o.steps, gflops, 100 * gflops / peak, peak, max_rss_kb() / 1024.0, model.params.count());
+             1000 * total / o.steps, gflops, 100 * gflops / peak, peak, rss_mib, model.params.count());
   print_machine_line();
   if (o.profile) print_profile(per_op, alone, total, flops, peak, o.steps);
 }
