@@ -52,18 +52,20 @@ double measure_sgemm_peak() {
 }
 
 // The step's products replayed alone: every matmul, linear and gram on the tape, forward and
-// backward, with the same shapes and data and nothing in between (best of 3). The step time
-// minus this is what elementwise passes, glue and the products' interplay with them cost: the
-// most that fusing elementwise work could ever save. Transposes are read from the shapes (a
-// square operand counts as not transposed: the same multiply-adds either way).
+// backward, with the same shapes and nothing in between (best of 3). The step time minus this is
+// what elementwise passes, glue and the products' interplay with them cost: the most that fusing
+// elementwise work could ever save. Operands are scratch buffers (a training backward has let go
+// of the step's activations; a product's speed does not depend on its numbers). Transposes are
+// read from the shapes (a square operand counts as not transposed: the same multiply-adds either way).
 // Returns seconds per op kind ("linear", "matmul", "gram") of the fastest of the 3 replays.
 static std::map<std::string, double> replay_products(const Tape& tape) {
   size_t most = 0;
   for (auto& e : tape.entries)
     for (const Var& v : e.inputs) most = std::max(most, size_t(v->value.numel()));
   for (auto& e : tape.entries) most = std::max(most, size_t(e.out->value.numel()));
-  std::vector<float> scratch(most);
-  float* s = scratch.data();
+  std::vector<float> out_buf(most), a_buf(most, 0.5f), b_buf(most, 0.25f), g_buf(most, 0.125f);
+  float* s = out_buf.data();
+  const float *x = a_buf.data(), *w = b_buf.data(), *g = g_buf.data();
   auto once = [&]() {
     std::map<std::string, double> t;
     for (auto& e : tape.entries) {
@@ -71,24 +73,24 @@ static std::map<std::string, double> replay_products(const Tape& tape) {
       const auto start = Clock::now();
       const Tensor& out = e.out->value;
       if (e.op == "linear") {
-        const Var &x = e.inputs[0], &w = e.inputs[1];
-        const int I = int(w->value.dim(0)), O = int(w->value.dim(1)), R = int(x->value.numel() / I);
-        matmul_forward(s, x->value.data(), w->value.data(), R, O, I, false, false);
-        if (x->requires_grad) matmul_forward(s, out.data(), w->value.data(), R, I, O, false, true);
-        if (w->requires_grad) matmul_forward(s, x->value.data(), out.data(), I, O, R, true, false);
+        const Var &xv = e.inputs[0], &wv = e.inputs[1];
+        const int I = int(wv->value.dim(0)), O = int(wv->value.dim(1)), R = int(xv->value.numel() / I);
+        matmul_forward(s, x, w, R, O, I, false, false);
+        if (xv->requires_grad) matmul_forward(s, g, w, R, I, O, false, true);
+        if (wv->requires_grad) matmul_forward(s, x, g, I, O, R, true, false);
       } else if (e.op == "matmul") {
         const Tensor &a = e.inputs[0]->value, &b = e.inputs[1]->value;
         const int M = int(out.dim(-2)), N = int(out.dim(-1)), batch = int(out.numel() / (int64_t(M) * N));
         const int K = int(a.numel() / (int64_t(batch) * M));
         const bool ta = a.dim(-2) != M, tb = b.dim(-2) != K;
-        matmul_batched(s, a.data(), b.data(), batch, M, N, K, ta, tb);
-        if (e.inputs[0]->requires_grad) matmul_batched(s, out.data(), b.data(), batch, M, K, N, false, !tb);
-        if (e.inputs[1]->requires_grad) matmul_batched(s, a.data(), out.data(), batch, K, N, M, !ta, false);
+        matmul_batched(s, x, w, batch, M, N, K, ta, tb);
+        if (e.inputs[0]->requires_grad) matmul_batched(s, g, w, batch, M, K, N, false, !tb);
+        if (e.inputs[1]->requires_grad) matmul_batched(s, x, g, batch, K, N, M, !ta, false);
       } else if (e.op == "gram") {
         const Tensor& q = e.inputs[0]->value;
         const int N = int(q.dim(-2)), K = int(q.dim(-1)), batch = int(q.numel() / (int64_t(N) * K));
-        gram_batched(s, q.data(), batch, N, K, 1.f);
-        if (e.inputs[0]->requires_grad) gram_backward_batched(s, out.data(), q.data(), batch, N, K, 1.f, false);
+        gram_batched(s, x, batch, N, K, 1.f);
+        if (e.inputs[0]->requires_grad) gram_backward_batched(s, g, x, batch, N, K, 1.f, false);
       }
       t[e.op] += seconds_since(start);
     }
@@ -126,7 +128,7 @@ static void print_profile(const std::map<std::string, std::pair<double, double>>
   double profiled = 0;
   for (auto& r : rows) profiled += r.second.first + r.second.second;
   fmt::print("per-op profile (ms per step; forward = time since the previous op was recorded; alone = the op's\n"
-             "products replayed with nothing between them, same shapes and data):\n");
+             "products replayed with nothing between them, same shapes):\n");
   fmt::print("  {:<14} {:>10} {:>10} {:>8} {:>10}\n", "op", "forward", "backward", "share", "alone");
   for (auto& [op, t] : rows) {
     const std::string a = alone.count(op) ? fmt::format("{:.2f}", 1000 * alone[op]) : "";
@@ -138,7 +140,7 @@ static void print_profile(const std::map<std::string, std::pair<double, double>>
   double products_alone = 0;
   for (auto& [op, sec] : alone) products_alone += sec;
   const double step_flops = flops / steps;
-  fmt::print("the step's products replayed alone (same shapes and data, nothing between them): {:.3g} ms, {:.1f} GFLOP/s "
+  fmt::print("the step's products replayed alone (same shapes, nothing between them): {:.3g} ms, {:.1f} GFLOP/s "
              "({:.0f}% of the step; {:.0f}% of the measured sgemm peak)\n",
              1000 * products_alone, step_flops / products_alone / 1e9, 100 * products_alone / (total / steps),
              100 * step_flops / products_alone / 1e9 / peak);
@@ -175,6 +177,7 @@ static void bench_train(const BenchOpts& o) {
   std::map<std::string, std::pair<double, double>> per_op;  // op -> (forward, backward) seconds
   double total = 0, flops = 0;
   std::map<std::string, double> alone;  // the last step's products replayed alone, per op kind
+  long steps_rss_kb = 0;
   for (int s = -2; s < o.steps; s++) {  // two warm-up steps
     Batch b = make();
     auto tape = std::make_unique<Tape>();
@@ -196,7 +199,10 @@ static void bench_train(const BenchOpts& o) {
         per_op[e.op].first += e.fwd_seconds;
         per_op[e.op].second += e.bwd_seconds;
       }
-      if (o.profile && s == o.steps - 1) alone = replay_products(*tape);
+      if (o.profile && s == o.steps - 1) {
+        steps_rss_kb = max_rss_kb();  // before the replay's own buffers
+        alone = replay_products(*tape);
+      }
     }
     // Freeing the step's activations belongs to the step too (PyTorch frees its graph inside
     // backward()); it is timed apart only so that the profile above can read the tape first.
@@ -205,7 +211,8 @@ static void bench_train(const BenchOpts& o) {
     dt += seconds_since(t_free);
     if (s >= 0) total += dt;
   }
-  const double rss_mib = max_rss_kb() / 1024.0;  // the steps' high-water, before the closing sgemm's buffers
+  // The steps' high-water, before the closing sgemm's (and a profile's replay's) own buffers.
+  const double rss_mib = double(steps_rss_kb > 0 ? steps_rss_kb : max_rss_kb()) / 1024.0;
   peak = std::max(peak, measure_sgemm_peak());
   const double tok = double(o.batch) * o.len * o.steps / total;
   const double gflops = flops / total / 1e9;

@@ -51,8 +51,12 @@ Var l2_normalize(const Var& x, const std::string& name = "");  // x / |x| over t
 // ---- ops_loss.cpp ----------------------------------------------------------------------
 // Mean label-smoothed cross-entropy of logits (..., V) against targets (one per row),
 // ignoring rows whose target is ignore_id. Returns a scalar.
+// logits_unread_after: the caller reads the logits no more (a model's training loss). Then, in a
+// training backward (grad_take, autograd/tape.h), one buffer serves three purposes, as in llm.c:
+// the logits' own holds the probabilities after this op and dL/dlogits after its backward,
+// instead of two more (rows x vocabulary) buffers. Otherwise probabilities and gradient get their own.
 Var cross_entropy(const Var& logits, const std::vector<int32_t>& targets, float smoothing, int ignore_id,
-                  const std::string& name = "");
+                  const std::string& name = "", bool logits_unread_after = false);
 Var sum(const Var& x, const std::string& name = "");  // scalar
 
 // ---- ops_shape.cpp ---------------------------------------------------------------------

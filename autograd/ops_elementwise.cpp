@@ -28,8 +28,8 @@ Var add(const Var& a, const Var& b, const std::string& name) {
 static void add_backward(TapeEntry& e) {
   // dL/da (+)= G;  dL/db (+)= G   (a == b: the second adds)
   const Tensor& G = e.out->grad;
-  for (const Var& v : {e.inputs[1], e.inputs[0]})
-    if (v->requires_grad) {
+  for (const Var& v : {e.inputs[1], e.inputs[0]})  // the second may take G itself (the residual stream)
+    if (v->requires_grad && !(v == e.inputs[0] && grad_take(v, G) != nullptr)) {
       const GradDst d = grad_dst(v);
       scale_backward(d.data, G.data(), 1.f, G.numel(), d.accumulate);
     }

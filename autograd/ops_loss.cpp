@@ -11,14 +11,17 @@ namespace attn {
 static void cross_entropy_op_backward(TapeEntry& e, float smoothing, int ignore_id, int64_t count);  // below
 
 Var cross_entropy(const Var& logits, const std::vector<int32_t>& targets, float smoothing, int ignore_id,
-                  const std::string& name) {
+                  const std::string& name, bool logits_unread_after) {
   const int64_t V = logits->value.dim(-1), R = logits->value.numel() / V;
   if (int64_t(targets.size()) != R)
     throw std::invalid_argument(fmt::format("cross_entropy '{}': {} targets for {} rows of logits", name, targets.size(), R));
   for (int32_t t : targets)
     if (t != ignore_id && (t < 0 || t >= V))
       throw std::invalid_argument(fmt::format("cross_entropy '{}': target {} outside vocabulary of {}", name, t, V));
-  Tensor probs = Tensor::empty(logits->value.shape());
+  // The logits of an op (not a leaf, whose value is someone's), read by nobody after this, in a
+  // training step: the probabilities overwrite them (the kernel reads each logit before writing it).
+  const bool in_place = logits_unread_after && gradients_handed_over() && logits->tape_index >= 0;
+  Tensor probs = in_place ? logits->value : Tensor::empty(logits->value.shape());
   int64_t count = 0;
   double total = cross_entropy_forward(probs.data(), &count, logits->value.data(), targets.data(), R, int(V),
                                        smoothing, ignore_id);
@@ -37,6 +40,10 @@ static void cross_entropy_op_backward(TapeEntry& e, float smoothing, int ignore_
   const Tensor& probs = e.get("probs");
   const int64_t V = probs.dim(-1), R = probs.numel() / V;
   const float g = e.out->grad.item() / float(count > 0 ? count : 1);
+  if (float* dx = grad_take(e.inputs[0], probs)) {  // the probabilities become the gradient, in place
+    cross_entropy_backward(dx, dx, e.ids.data(), R, int(V), smoothing, ignore_id, g, false);
+    return;
+  }
   const GradDst dx = grad_dst(e.inputs[0]);
   cross_entropy_backward(dx.data, probs.data(), e.ids.data(), R, int(V), smoothing, ignore_id, g, dx.accumulate);
 }

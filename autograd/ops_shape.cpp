@@ -48,7 +48,8 @@ Var reshape(const Var& x, const Shape& shape, const std::string& name) {
 }
 
 static void reshape_backward(TapeEntry& e) {
-  const GradDst dx = grad_dst(e.inputs[0]);  // same numbers, old shape: dL/dx (+)= G
+  if (grad_take(e.inputs[0], e.out->grad) != nullptr) return;  // same numbers, old shape: G itself
+  const GradDst dx = grad_dst(e.inputs[0]);           // dL/dx (+)= G
   scale_backward(dx.data, e.out->grad.data(), 1.f, e.out->grad.numel(), dx.accumulate);
 }
 

@@ -12,6 +12,8 @@
 namespace attn {
 
 static thread_local Tape* g_current_tape = nullptr;
+// True while a backward() that frees each entry's output gradient after the entry is running.
+static thread_local bool g_backward_frees_grads = false;
 
 static double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -42,6 +44,17 @@ GradDst grad_dst(const Var& v) {
   if (v->grad.defined()) return {v->grad.data(), true};
   v->grad = Tensor::empty(v->value.shape());
   return {v->grad.data(), false};
+}
+
+float* grad_take(const Var& v, const Tensor& buffer) {
+  if (!g_backward_frees_grads || v->grad.defined() || buffer.numel() != v->value.numel()) return nullptr;
+  v->grad = buffer.reshape(v->value.shape());  // shares the storage
+  return v->grad.data();
+}
+
+bool gradients_handed_over() {
+  const Tape* t = current_tape();
+  return t != nullptr && !t->keep_grads;
 }
 
 float* GradDst::zeroed_if_fresh(int64_t n) const {
@@ -88,23 +101,33 @@ void Tape::backward(const Var& loss) {
   for (TapeEntry& e : entries) e.out->grad = Tensor();
   const GradDst seed = grad_dst(loss);  // d(loss)/d(loss) = 1
   seed.data[0] = 1.f;
+  struct FreesGrads {  // for grad_take, on this thread, while this walk runs
+    bool prev;
+    explicit FreesGrads(bool on) : prev(g_backward_frees_grads) { g_backward_frees_grads = on; }
+    ~FreesGrads() { g_backward_frees_grads = prev; }
+  } frees(!keep_grads);
   for (int i = static_cast<int>(entries.size()) - 1; i >= 0; i--) {
     TapeEntry& e = entries[i];
-    if (!e.out->grad.defined()) continue;  // does not influence the loss
-    if (profile) {
-      const double t0 = now_seconds();
-      e.backward(e);
-      e.bwd_seconds = now_seconds() - t0;
-    } else {
-      e.backward(e);
+    if (e.out->grad.defined()) {  // else: does not influence the loss
+      if (profile) {
+        const double t0 = now_seconds();
+        e.backward(e);
+        e.bwd_seconds = now_seconds() - t0;
+      } else {
+        e.backward(e);
+      }
+      if (anomaly)
+        for (const Var& in : e.inputs)
+          if (in->grad.defined() && !all_finite(in->grad))
+            throw std::runtime_error(fmt::format("anomaly: backward of op '{}' node '{}' (tape #{}) produced NaN/Inf "
+                                                 "in the gradient for '{}'",
+                                                 e.op, e.out->name, i, in->name));
     }
-    if (!keep_grads) e.out->grad = Tensor();  // every consumer of e.out came later and has run
-    if (!anomaly) continue;
-    for (const Var& in : e.inputs)
-      if (in->grad.defined() && !all_finite(in->grad))
-        throw std::runtime_error(fmt::format("anomaly: backward of op '{}' node '{}' (tape #{}) produced NaN/Inf "
-                                             "in the gradient for '{}'",
-                                             e.op, e.out->name, i, in->name));
+    if (!keep_grads) {  // every consumer of e.out came later and has run, and so has e itself
+      e.out->grad = Tensor();
+      e.saved.clear();
+      if (e.out != loss) e.out->value.release_storage();  // the shape stays, for whoever counts
+    }
   }
 }
 

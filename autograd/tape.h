@@ -55,6 +55,19 @@ struct GradDst {
   float* zeroed_if_fresh(int64_t n) const;  // n: v's numel()
 };
 GradDst grad_dst(const Var& v);
+// The rule's one shortcut, for training. A backward that holds a buffer of v's size it will not
+// read again — its output's gradient, which a training backward frees right after the entry, or a
+// tensor it saved for itself alone — may offer it as v's fresh gradient instead of copying:
+//   if (!grad_take(v, buffer)) { const GradDst d = grad_dst(v); ... }  // else: buffer is v's gradient
+// It is taken (the buffer's data returned, for a backward that rewrites it in place) only when v
+// has no gradient yet and the running backward keeps none for reading (Tape::keep_grads off);
+// the backward must leave v's whole gradient in it. Otherwise (nullptr) nothing changes and the
+// backward writes through grad_dst. With keep_grads on (inspect, tests, gdb sessions) no buffer
+// is ever shared, so every node's gradient stays its own.
+float* grad_take(const Var& v, const Tensor& buffer);
+// True when the current tape's backward will free gradients as it goes (keep_grads off), so
+// grad_take will take: a forward may then plan for buffers its backward hands over (cross_entropy).
+bool gradients_handed_over();
 
 struct TapeEntry {
   std::string op;    // op kind: "matmul", "softmax", ...
@@ -72,9 +85,12 @@ class Tape {
   std::vector<TapeEntry> entries;
   bool anomaly = false;  // check every forward output and backward gradient for NaN/Inf
   bool profile = false;  // time each entry: forward = time since the previous entry was recorded
-  // Keep every intermediate's gradient after backward() so it can be read (inspect, dumps, tests).
-  // Training turns it off: an entry's output gradient is freed as soon as that entry's backward
-  // has used it, which keeps only the frontier of the reverse walk alive (parameters keep theirs).
+  // Keep every intermediate's gradient and value after backward() so they can be read (inspect,
+  // dumps, tests). Training turns it off: as the reverse walk passes an entry (its consumers all
+  // came later and have run), its output's gradient, its saved tensors and its output's value
+  // are let go — as PyTorch frees its graph inside backward() — so the backward's gradients reuse
+  // the activations' memory. The shapes stay; the loss backward() was called on keeps its value;
+  // parameters keep their gradients. Read any other intermediate before backward().
   bool keep_grads = true;
   double profile_mark = 0;  // (seconds, steady clock) when the previous entry was recorded
 

@@ -22,8 +22,9 @@ std::string Tape::dump() const {
     std::string ins;
     for (size_t k = 0; k < e.inputs.size(); k++) ins += (k ? ", " : "") + input_ref(e.inputs[k]);
     std::string g = e.out->grad.defined() ? fmt::format("{:.4g}", l2_norm(e.out->grad)) : "-";
-    out += fmt::format("{:>4}  {:<14} {:<34} {:<32} {:<16} {:>10.4g} {:>10}\n", i, e.op, e.out->name, ins,
-                       shape_str(e.out->value.shape()), l2_norm(e.out->value), g);
+    std::string v = e.out->value.defined() ? fmt::format("{:.4g}", l2_norm(e.out->value)) : "-";  // "-": released
+    out += fmt::format("{:>4}  {:<14} {:<34} {:<32} {:<16} {:>10} {:>10}\n", i, e.op, e.out->name, ins,
+                       shape_str(e.out->value.shape()), v, g);
   }
   return out;
 }

@@ -441,23 +441,26 @@ ATTN_VECTOR_CLONES double cross_entropy_forward(float* probs, int64_t* count, co
 #pragma omp parallel for schedule(static) reduction(+ : total, counted) if (R * V > 65536)
   for (int64_t r = 0; r < R; r++) {
     const float* x = logits + r * V;
-    float* p = probs + r * V;
+    float* p = probs + r * V;  // may be x itself: each x[v] is read before p[v] is written
     const float maxv = row_max(x, V);
+    const float x_target = targets[r] == ignore_id ? 0.f : x[targets[r]];
     // Float partial sums (one per vector lane, then added up): each term is at most 1, so the
     // rounding error stays near 1e-7 * sqrt(V) relative — double lanes halved the vector width.
     float sum = 0.f, sum_x = 0.f;
 #pragma omp simd reduction(+ : sum, sum_x)
     for (int v = 0; v < V; v++) {
-      p[v] = exp_fast(x[v] - maxv);
-      sum += p[v];
-      sum_x += x[v];
+      const float xv = x[v];
+      const float e = exp_fast(xv - maxv);
+      p[v] = e;
+      sum += e;
+      sum_x += xv;
     }
     const float inv = 1.f / sum;
     for (int v = 0; v < V; v++) p[v] *= inv;
     if (targets[r] == ignore_id) continue;
     // loss = -(1-eps) log p_y - eps/V sum_v log p_v,   log p_v = x_v - lse
     const double lse = maxv + std::log(double(sum));
-    const double nll = lse - x[targets[r]];
+    const double nll = lse - x_target;
     const double smooth = lse - double(sum_x) / V;
     total += (1.0 - smoothing) * nll + smoothing * smooth;
     counted += 1;
@@ -473,7 +476,7 @@ ATTN_VECTOR_CLONES void cross_entropy_backward(float* dlogits, const float* prob
 #pragma omp parallel for schedule(static) if (R * V > 65536)
   for (int64_t r = 0; r < R; r++) {
     float* dx = dlogits + r * V;
-    const float* p = probs + r * V;
+    const float* p = probs + r * V;  // may be dx itself: each p[v] is read before dx[v] is written
     if (targets[r] == ignore_id) {  // padding: no gradient
       if (!accumulate) std::fill(dx, dx + V, 0.f);
       continue;

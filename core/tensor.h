@@ -75,6 +75,9 @@ class Tensor {
   void fill(float v);
   void zero() { fill(0.f); }
   bool same_storage(const Tensor& o) const { return storage_ == o.storage_; }
+  // Lets go of the numbers and keeps the shape (defined() turns false): for a value nobody reads
+  // again whose shape is still asked for (a training backward's walk, autograd/tape.cpp).
+  void release_storage() { storage_.reset(); }
   std::vector<float> to_vector() const { return std::vector<float>(data(), data() + numel_); }
 
  private:

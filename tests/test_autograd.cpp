@@ -554,9 +554,10 @@ TEST_CASE("a variable used twice receives both paths: dQ of alpha Q Qᵀ is alph
     }
 }
 
-TEST_CASE("keep_grads = false frees intermediate gradients and leaves parameter gradients unchanged") {
+TEST_CASE("keep_grads = false frees intermediate gradients and values and leaves parameter gradients unchanged") {
   // A two-layer net where an intermediate (h) feeds two consumers: freeing must wait for both.
-  auto run = [](bool keep, std::vector<Tensor>* grads) {
+  // relu and mul read their inputs' values in backward, so a value let go too early fails here.
+  auto run = [](bool keep, std::vector<Tensor>* grads, int* values_alive = nullptr) {
     Var w1 = rand_param("w1", {5, 6}, 11), w2 = rand_param("w2", {6, 3}, 12), x = rand_param("x", {4, 5}, 13);
     Tape tape;
     tape.keep_grads = keep;
@@ -565,14 +566,23 @@ TEST_CASE("keep_grads = false frees intermediate gradients and leaves parameter 
     Var y = add(linear(h, w2, nullptr, "l2"), linear(h, w2, nullptr, "l2b"), "y");
     tape.backward(sum(mul(y, y, "sq"), "L"));
     *grads = {w1->grad.clone(), w2->grad.clone(), x->grad.clone()};
-    int alive = 0;
-    for (auto& e : tape.entries) alive += e.out->grad.defined();
+    int alive = 0, values = 0;
+    for (auto& e : tape.entries) {
+      alive += e.out->grad.defined();
+      values += e.out->value.defined();
+      CHECK(e.out->value.numel() > 0);  // shapes stay
+    }
+    if (values_alive) *values_alive = values;
+    CHECK(w1->value.defined());  // leaves are not the tape's to free
     return alive;
   };
   std::vector<Tensor> kept, freed;
-  const int alive_kept = run(true, &kept), alive_freed = run(false, &freed);
+  int values_kept = 0, values_freed = 0;
+  const int alive_kept = run(true, &kept, &values_kept), alive_freed = run(false, &freed, &values_freed);
   CHECK(alive_kept == 7);   // l1, h, l2, l2b, y, sq, L: every output gradient is still readable
   CHECK(alive_freed == 0);  // none is, once the walk has passed it
+  CHECK(values_kept == 7);
+  CHECK(values_freed == 1);  // the loss backward() was called on keeps its value
   for (size_t i = 0; i < kept.size(); i++) REQUIRE(max_abs_diff(kept[i], freed[i]) == 0.f);
 }
 
@@ -597,8 +607,9 @@ TEST_CASE("reshape and add hand their gradient over when the tape frees it, and 
     Var L = add(add(sum(mul(a, constant(Wa))), sum(b)), sum(mul(c, constant(Wc))));
     tape.backward(add(L, sum(mul(d, constant(Wd))), "L"));
     INFO("keep_grads " << keep);
-    for (int64_t k = 0; k < 24; k++) {  // dL/dx = Wa + Wc + 2h + Wd (1 + 2u) where x > 0
-      const float expect = x->value[k] > 0 ? Wa[k] + Wc[k] + 2 * h->value[k] + Wd[k] * (1 + 2 * u->value[k]) : 0.f;
+    for (int64_t k = 0; k < 24; k++) {  // dL/dx = Wa + Wc + 2h + Wd (1 + 2u) where x > 0 (h = u = x there)
+      const float xk = x->value[k];       // (h's and u's values are let go when the tape frees)
+      const float expect = xk > 0 ? Wa[k] + Wc[k] + 2 * xk + Wd[k] * (1 + 2 * xk) : 0.f;
       REQUIRE(x->grad[k] == Approx(expect).margin(1e-5));
     }
     if (keep) {  // kept gradients stay each node's own numbers

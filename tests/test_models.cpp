@@ -184,8 +184,9 @@ TEST_CASE("sentences translated together get the translations each gets alone, e
 }
 
 TEST_CASE("training's backward (gradients freed and handed over) gives the kept backward's gradients, every preset") {
-  // keep_grads off frees each intermediate gradient after use and lets reshape and add take
-  // their output gradient's buffer instead of copying it; the parameter gradients must not change.
+  // keep_grads off frees each intermediate gradient after use, lets reshape and add take their
+  // output gradient's buffer instead of copying it, and lets cross-entropy keep its probabilities
+  // and its gradient in the logits' buffer; the loss and the parameter gradients must not change.
   std::vector<Example> ex = {{{5, 6, 7, 8, 2}, {9, 10, 11}}, {{12, 13, 2}, {14, 15, 16, 17, 18}}, {{4, 2}, {19}}};
   std::vector<const Example*> ptr = {&ex[0], &ex[1], &ex[2]};
   const Batch b = make_batch(ptr, 0, 1, 2);
@@ -196,15 +197,19 @@ TEST_CASE("training's backward (gradients freed and handed over) gives the kept 
     cfg.label_smoothing = 0.1f;
     Transformer m(cfg, 5);
     std::vector<std::vector<float>> grads[2];
+    float losses[2] = {0, 0};
     for (int keep : {1, 0}) {
       m.params.zero_grad();
       Tape tape;
       tape.keep_grads = keep;
       TapeScope scope(tape);
       Rng drop(7);  // the same dropout draws both times
-      tape.backward(m.loss(b, Context{true, &drop}));
+      Var loss = m.loss(b, Context{true, &drop});  // keep_grads off: the logits' buffer also serves cross-entropy
+      losses[keep] = loss->value.item();
+      tape.backward(loss);
       for (auto& prm : m.params.params) grads[keep].push_back(prm->grad.defined() ? prm->grad.to_vector() : std::vector<float>{});
     }
+    REQUIRE(losses[0] == losses[1]);
     REQUIRE(grads[0].size() == m.params.params.size());
     for (size_t i = 0; i < grads[0].size(); i++) {
       INFO(m.params.params[i]->name);

@@ -327,10 +327,10 @@ void Trainer::step() {
     Var scaled = cfg_.accum > 1 ? scale(loss, 1.f / float(cfg_.accum), "loss/accum") : loss;
     const bool first = st_.step == 0 && a == 0;
     if (first && cfg_.dump_tape) note(tape.dump());
+    loss_sum += loss->value.item();  // before backward, which lets go of every value but its root's
     tape.backward(scaled);
     if (first && cfg_.dump_tape) note("after backward:\n" + tape.dump());
     if (first && !cfg_.dot.empty()) write_file_atomic(cfg_.dot, tape.to_dot());
-    loss_sum += loss->value.item();
     toks += model_->predicted_tokens(x);
   }
   st_.step++;
