@@ -24,10 +24,8 @@ Var embed(const Model& m, const std::vector<int32_t>& ids, int B, int T, int off
   if (offset + T > m.cfg.max_len)
     throw std::invalid_argument(fmt::format("sequence of {} tokens exceeds max_len {}", offset + T, m.cfg.max_len));
   Var x = scale(embedding(m.emb, ids, {B, T}, name + ".tok"), std::sqrt(float(C)), name + ".scaled");
-  Tensor pe = sinusoidal_positions(offset + T, C);
-  Tensor rows({T, C});
-  std::copy(pe.data() + int64_t(offset) * C, pe.data() + int64_t(offset + T) * C, rows.data());
-  x = add_rows(x, constant(rows, "positions"), name + ".pos");
+  // Only the positions offset .. offset+T-1 (decoding adds one a step).
+  x = add_rows(x, constant(sinusoidal_positions(T, C, offset), "positions"), name + ".pos");
   if (ctx.train) x = dropout(x, m.cfg.dropout, *ctx.rng, name + ".drop");
   return x;
 }

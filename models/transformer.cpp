@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -69,7 +70,8 @@ Var Transformer::logits(const Var& hidden) const { return tied_logits(*this, hid
 Var Transformer::loss(const Batch& b, const Context& ctx) const {
   Var memory = encode(b.src, b.B, b.S, ctx);
   Var h = decode(b.tgt_in, b.B, b.T, memory, b.src, b.S, ctx);
-  return cross_entropy(logits(h), b.tgt_out, ctx.train ? cfg.label_smoothing : 0.f, cfg.pad_id, "loss");
+  return cross_entropy(logits(h), b.tgt_out, ctx.train ? cfg.label_smoothing : 0.f, cfg.pad_id, "loss",
+                       /*logits_unread_after=*/true);
 }
 
 Scored Transformer::score(const Batch& b) const {
@@ -107,6 +109,8 @@ DecodeState Transformer::start(const std::vector<int32_t>& src, int B, int S) co
   st.cross_mask = src_mask(src, B, 1, S);
   st.self_cache.resize(dec.size());
   st.cross_cache.resize(dec.size());
+  st.source.resize(size_t(B));
+  std::iota(st.source.begin(), st.source.end(), 0);
   return st;
 }
 
@@ -143,12 +147,18 @@ static Tensor gather_rows(const Tensor& t, const std::vector<int>& rows) {  // a
 }
 
 void Transformer::reorder(DecodeState& st, const std::vector<int>& rows) const {
-  bool same = int64_t(rows.size()) == st.memory->value.dim(0);  // every row kept, in place: nothing to do
-  for (size_t i = 0; same && i < rows.size(); i++) same = rows[i] == int(i);
-  if (same) return;
+  for (int r : rows)
+    if (r < 0 || size_t(r) >= st.source.size())
+      throw std::logic_error(fmt::format("reorder: row {} of {}", r, st.source.size()));
+  for (auto& c : st.self_cache) c.reorder(rows);  // indices only
+  // The source side moves only when a row comes to hold another sentence: a beam search's
+  // reordering among one sentence's rows leaves it (every row of a sentence holds the same).
+  std::vector<int> source(rows.size());
+  for (size_t i = 0; i < rows.size(); i++) source[i] = st.source[size_t(rows[i])];
+  if (source == st.source) return;
+  st.source = std::move(source);
   st.memory = constant(gather_rows(st.memory->value, rows), "memory");
   st.cross_mask = gather_rows(st.cross_mask, rows);
-  for (auto& c : st.self_cache) c.k = gather_rows(c.k, rows), c.v = gather_rows(c.v, rows);
   for (auto& c : st.cross_cache) c.k = gather_rows(c.k, rows), c.v = gather_rows(c.v, rows);
 }
 

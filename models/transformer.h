@@ -31,6 +31,7 @@ struct DecodeState {
   Var memory;            // (B,S,C)
   Tensor cross_mask;     // (B,1,S)
   std::vector<KVCache> self_cache, cross_cache;
+  std::vector<int> source;  // which encoded sentence each row holds (its memory, mask and cross keys)
   int step = 0;
 };
 
@@ -57,7 +58,9 @@ class Transformer : public Model {
   DecodeState start(const std::vector<int32_t>& src, int B, int S) const;
   Tensor step(DecodeState& st, const std::vector<int32_t>& tokens) const;
   // Keeps rows `rows` of every cache, in that order: beam search reordering, finished sentences
-  // leaving a batch, one encoded source repeated for its beam rows.
+  // leaving a batch, one encoded source repeated for its beam rows. The self-attention caches
+  // move indices only (nn/kv_cache.h); the source side is copied only when a row comes to hold
+  // another sentence.
   void reorder(DecodeState& st, const std::vector<int>& rows) const;
 
   // Attention sites for analysis: (site name, module).

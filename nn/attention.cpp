@@ -61,17 +61,6 @@ MultiHeadAttention::MultiHeadAttention(ParamStore& ps, const std::string& name_,
   if (v.out_proj) wo = Linear(ps, name + ".wo", d_model, d_model, rng);    // variant: noO
 }
 
-static Tensor concat_time(const Tensor& a, const Tensor& b) {  // (B,H,Ta,D) ++ (B,H,Tb,D)
-  if (!a.defined()) return b;
-  const int64_t B = a.dim(0), H = a.dim(1), Ta = a.dim(2), Tb = b.dim(2), D = a.dim(3);
-  Tensor out = Tensor::empty({B, H, Ta + Tb, D});
-  for (int64_t bh = 0; bh < B * H; bh++) {
-    std::copy(a.data() + bh * Ta * D, a.data() + (bh + 1) * Ta * D, out.data() + bh * (Ta + Tb) * D);
-    std::copy(b.data() + bh * Tb * D, b.data() + (bh + 1) * Tb * D, out.data() + bh * (Ta + Tb) * D + Ta * D);
-  }
-  return out;
-}
-
 Var MultiHeadAttention::forward(const Var& x, const Var& kv, const Tensor& mask, const Context& ctx, KVCache* cache,
                                 bool is_self) const {
   const int D = d_model / heads;
@@ -89,19 +78,23 @@ Var MultiHeadAttention::forward(const Var& x, const Var& kv, const Tensor& mask,
     return variant.value_proj ? split_heads(wv(src, n + ".v_proj"), heads, n + ".v")
                               : split_heads(src, heads, n + ".v");  // variant: noV, V = X
   };
-  // noself masks the diagonal: position i of these queries is position q_offset + i of the keys.
-  const int64_t q_offset = cache && is_self && cache->k.defined() ? cache->k.dim(2) : 0;
-  Var k, v;
-  const bool same_input = is_self && cache == nullptr;
-  if (same_input && variant.shared_qk) {
-    k = q;  // variant: qq self-attention — the very same Q is used as keys, so backward adds both paths
-  } else if (cache && is_self) {
+  if (cache && is_self) {  // incremental decoding: this position's key and value join the cache
+    if (x->value.dim(1) != 1)
+      throw std::logic_error(fmt::format("{}: a cached self-attention step takes one position per row, got {}", n,
+                                         x->value.dim(1)));
     Var k_new = variant.shared_qk ? q : project_k(x);  // for qq the cache holds Q
-    cache->k = concat_time(cache->k, k_new->value);
-    cache->v = concat_time(cache->v, project_v(x)->value);
-    k = constant(cache->k, n + ".k_cache");
-    v = constant(cache->v, n + ".v_cache");
-  } else if (cache && !is_self) {
+    if (variant.normk) k_new = l2_normalize(k_new, n + ".k_unit");  // variant: normk, each key once
+    cache->append(k_new->value, project_v(x)->value);
+    Tensor probs;
+    Tensor o = cache->attend(q->value, mask, inv_sqrt_d, variant.noself, ctx.attention_probs ? &probs : nullptr);
+    if (ctx.attention_probs) (*ctx.attention_probs)[name] = probs;
+    Var merged = merge_heads(constant(o, n + ".ctx"), n + ".merged");  // (B,1,C)
+    return variant.out_proj ? wo(merged, n + ".out") : merged;  // variant: noO
+  }
+  Var k, v;
+  if (is_self && cache == nullptr && variant.shared_qk) {
+    k = q;  // variant: qq self-attention — the very same Q is used as keys, so backward adds both paths
+  } else if (cache) {  // cross-attention
     if (!cache->filled) {
       cache->k = project_k(kv)->value;
       cache->v = project_v(kv)->value;
@@ -125,7 +118,7 @@ Var MultiHeadAttention::forward(const Var& x, const Var& kv, const Tensor& mask,
   Tensor noself_mask;
   if (variant.noself && is_self) {  // variant: noself, a token attends to itself only when nothing else is visible
     noself_mask = mask.clone();
-    apply_noself(noself_mask, int(q_offset));
+    apply_noself(noself_mask);
   }
   Var p = softmax(s, noself_mask.defined() ? noself_mask : mask, 1.f, n + ".probs");  // mask: padding, causal, noself
   if (ctx.attention_probs) (*ctx.attention_probs)[name] = p->value;  // observed: maps, entropy, diagonal mass

@@ -14,6 +14,7 @@
 #pragma once
 #include <string>
 
+#include <attnlab/nn/kv_cache.h>
 #include <attnlab/nn/layers.h>
 
 namespace attn {
@@ -32,12 +33,6 @@ struct AttnVariant {
   bool operator==(const AttnVariant&) const = default;
 };
 
-// Keys and values of the positions decoded so far (incremental decoding). For qq the key
-// cache holds the shared projection Q itself.
-struct KVCache {
-  Tensor k, v;  // (B, H, T_so_far, D)
-  bool filled = false;  // cross-attention: memory K/V computed once
-};
 
 struct MultiHeadAttention {
   std::string name;
@@ -51,8 +46,10 @@ struct MultiHeadAttention {
                      Rng& rng);
 
   // x (B,Tq,C) attends over kv (B,Tk,C); kv == x (the same Var) for self-attention.
-  // mask (B,Tq,Tk) additive. With a cache, x holds only the newest positions (self) and
-  // K/V are appended to / read from the cache.
+  // mask (B,Tq,Tk) additive. With a cache (incremental decoding, no gradients), self-attention
+  // takes one new position per row (Tq = 1), appends its key and value to the cache (for qq the
+  // key is Q itself) and attends over all of them; cross-attention computes the memory's keys
+  // and values once.
   Var forward(const Var& x, const Var& kv, const Tensor& mask, const Context& ctx, KVCache* cache = nullptr,
               bool is_self = true) const;
 };

@@ -69,14 +69,16 @@ Var FeedForward::operator()(const Var& x, const Context& ctx) const {
   return w2(h, name + ".w2");
 }
 
-Tensor sinusoidal_positions(int T, int C) {
+Tensor sinusoidal_positions(int T, int C, int from) {
   Tensor pe({T, C});
-  for (int t = 0; t < T; t++)
+  for (int r = 0; r < T; r++) {
+    const int t = from + r;
     for (int i = 0; i < C; i += 2) {
       const double freq = std::pow(10000.0, -double(i) / C);
-      pe.at({t, i}) = float(std::sin(t * freq));
-      if (i + 1 < C) pe.at({t, i + 1}) = float(std::cos(t * freq));
+      pe.at({r, i}) = float(std::sin(t * freq));
+      if (i + 1 < C) pe.at({r, i + 1}) = float(std::cos(t * freq));
     }
+  }
   return pe;
 }
 

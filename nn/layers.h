@@ -58,7 +58,8 @@ struct FeedForward {  // w2(dropout(act(w1 x)))
   Var operator()(const Var& x, const Context& ctx) const;
 };
 
-// Sinusoidal position table (T, C): PE[t, 2i] = sin(t / 10000^(2i/C)), PE[t, 2i+1] = cos(...).
-Tensor sinusoidal_positions(int T, int C);
+// Sinusoidal position table (T, C) of positions from .. from+T-1:
+// PE[t, 2i] = sin(t / 10000^(2i/C)), PE[t, 2i+1] = cos(...).
+Tensor sinusoidal_positions(int T, int C, int from = 0);
 
 }  // namespace attn

@@ -32,6 +32,7 @@
 #include <attnlab/autograd/tape.h>
 
 #include <attnlab/nn/attention.h>
+#include <attnlab/nn/kv_cache.h>
 #include <attnlab/nn/layers.h>
 #include <attnlab/nn/optim.h>
 
