@@ -2,9 +2,11 @@
 #include "apps/inspect.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <sstream>
 
@@ -57,14 +59,61 @@ std::vector<double> symmetric_eigenvalues(const Tensor& s) {
   return ev;
 }
 
-// One head's scores S = α Q Kᵀ and attention P = softmax(S) (masked causally when asked),
-// as the worked example and your own matrices both record them on the tape.
-static std::pair<Var, Var> scores_and_probs(const Var& Q, const Var& K, float alpha, bool causal) {
+// One head's scores S = α Q Kᵀ and attention P = softmax(S) (masked causally when asked; for
+// qq-noself each token's own score hidden unless nothing else is visible), as the worked example
+// and your own matrices both record them on the tape.
+static std::pair<Var, Var> scores_and_probs(const Var& Q, const Var& K, float alpha, bool causal, bool noself) {
   const int N = int(Q->value.dim(0));
   Var S = matmul(Q, K, false, true, alpha, "S");
-  const Tensor mask = causal ? causal_mask(1, N) : Tensor();
+  Tensor mask = causal ? causal_mask(1, N) : noself ? Tensor({1, N, N}) : Tensor();
+  if (noself) apply_noself(mask);
   Var P = reshape(softmax(reshape(S, {1, 1, N, N}, "S4"), mask, 1.f, "P4"), {N, N}, "P");
   return {S, P};
+}
+
+static bool shares_q(const std::string& variant) { return variant != "qk"; }
+
+// The two paths into Q when K is Q: as the query (dQ = G Q/√d) and as the key (Gᵀ Q/√d); the tape
+// adds them. And each token's attention to itself, P_ii.
+static void paths_and_diagonal(GradInspection& r, const Var& S, const Var& Q, const Var& P, float inv) {
+  const int N = int(Q->value.dim(0)), D = int(Q->value.dim(1));
+  if (shares_q(r.variant)) {
+    Tensor as_query({N, D}), as_key({N, D});
+    matmul_reference(as_query.data(), S->grad.data(), Q->value.data(), N, D, N, false, false, inv);  // G Q/√d
+    matmul_reference(as_key.data(), S->grad.data(), Q->value.data(), N, D, N, true, false, inv);     // Gᵀ Q/√d
+    r.tensors["dQ as query"] = as_query;
+    r.tensors["dQ as key"] = as_key;
+  }
+  r.diagonal_share.clear();
+  for (int i = 0; i < N; i++) r.diagonal_share.push_back(P->value.at({i, i}));
+}
+
+// Central differences of L = loss() with respect to the leaves' entries (at most 2048 of them,
+// evenly spread), against the gradients the tape left in the leaves.
+static void finite_differences(GradInspection& r, const std::vector<Var>& leaves, const std::function<float()>& loss) {
+  NoGradScope ng;
+  const float h = 5e-3f;  // the step actually taken is (keep + h) − (keep − h) in float
+  int64_t total = 0;
+  for (const Var& v : leaves) total += v->value.numel();
+  const int64_t stride = std::max<int64_t>(1, (total + 2047) / 2048);
+  r.fd_step = 5e-3;
+  r.fd_total = int(total);
+  r.fd_entries = 0;
+  r.fd_error = 0;
+  int64_t k = 0;
+  for (const Var& v : leaves)
+    for (int64_t i = 0; i < v->value.numel(); i++, k++) {
+      if (k % stride) continue;
+      const float keep = v->value[i], hi = keep + h, lo = keep - h;
+      v->value[i] = hi;
+      const double up = loss();
+      v->value[i] = lo;
+      const double down = loss();
+      v->value[i] = keep;
+      const double numeric = (up - down) / (double(hi) - double(lo)), tape = v->grad[i];
+      r.fd_error = std::max(r.fd_error, std::fabs(tape - numeric) / std::max({1.0, std::fabs(tape), std::fabs(numeric)}));
+      r.fd_entries++;
+    }
 }
 
 // The identities the printout states, each as the largest difference between the tape's
@@ -101,7 +150,8 @@ static void check_identities(GradInspection& r, const Var& S, const Var& Q, cons
 }
 
 GradInspection inspect_grad(const std::string& variant, int N, int D, uint64_t seed, bool causal) {
-  if (variant != "qk" && variant != "qq") throw UsageError("--variant: expected qk, qq or both, got '" + variant + "'");
+  if (variant != "qk" && variant != "qq" && variant != "qq-noself")
+    throw UsageError("--variant: expected qk, qq, qq-noself, both or all, got '" + variant + "'");
   if (N < 1 || N > 64) throw UsageError(fmt::format("--tokens: expected 1..64, got {}", N));
   if (D < 1 || D > 64) throw UsageError(fmt::format("--dim: expected 1..64, got {}", D));
   GradInspection r;
@@ -122,12 +172,16 @@ GradInspection inspect_grad(const std::string& variant, int N, int D, uint64_t s
   Tensor R = randn({N, N}, 1.f);  // the upstream gradient dL/dP: L = Σ P ⊙ R
   Var Wk = variant == "qk" ? parameter("W_k", wk_init) : nullptr;
   const float inv = 1.f / std::sqrt(float(D));
+  auto forward = [&]() {
+    Var Q = matmul(X, Wq, false, false, 1.f, "Q");  // Q = X W_q
+    Var K = Wk ? matmul(X, Wk, false, false, 1.f, "K") : Q;  // qq: K is Q itself
+    auto [S, P] = scores_and_probs(Q, K, inv, causal, variant == "qq-noself");  // S = Q Kᵀ/√d (qq: Q feeds it twice)
+    Var L = sum(mul(P, constant(R, "dL/dP"), "P*R"), "L");
+    return std::array<Var, 5>{Q, K, S, P, L};
+  };
   Tape tape;
   TapeScope scope(tape);
-  Var Q = matmul(X, Wq, false, false, 1.f, "Q");  // Q = X W_q
-  Var K = Wk ? matmul(X, Wk, false, false, 1.f, "K") : Q;  // qq: K is Q itself
-  auto [S, P] = scores_and_probs(Q, K, inv, causal);  // S = Q Kᵀ/√d (qq: Q feeds this product twice)
-  Var L = sum(mul(P, constant(R, "dL/dP"), "P*R"), "L");
+  auto [Q, K, S, P, L] = forward();
   tape.backward(L);
   r.tape_dump = tape.dump();
   r.dot = tape.to_dot();
@@ -141,8 +195,12 @@ GradInspection inspect_grad(const std::string& variant, int N, int D, uint64_t s
     r.tensors["dK"] = K->grad;
     r.tensors["dW_k"] = Wk->grad;
   }
-  // The identities, computed by hand from the printed G, Q, K.
+  // The identities, computed by hand from the printed G, Q, K; the two paths; finite differences.
   check_identities(r, S, Q, Wk ? K : nullptr, inv);
+  paths_and_diagonal(r, S, Q, P, inv);
+  std::vector<Var> leaves = {X, Wq};
+  if (Wk) leaves.push_back(Wk);
+  finite_differences(r, leaves, [&]() { return forward()[4]->value.item(); });
   return r;
 }
 
@@ -243,16 +301,20 @@ GradInspection inspect_matrices(const std::string& variant, const UserMatrices& 
     for (int64_t i = 0; i < R.numel(); i++) R[i] = std::round(rng.normal() * 100.f) / 100.f;
   }
   const float inv = 1.f / std::sqrt(float(D));
-  Tape tape;
-  TapeScope scope(tape);
   Var Q = parameter("Q", u.q.clone());
   Var K = variant == "qk" ? parameter("K", u.k.clone()) : Q;  // qq: K is Q itself
-  auto [S, P] = scores_and_probs(Q, K, inv, causal);
   Var V = u.v.defined() ? parameter("V", u.v.clone()) : nullptr;
   Var Wo = u.wo.defined() ? parameter("W_o", u.wo.clone()) : nullptr;
-  Var O = V ? matmul(P, V, false, false, 1.f, "O") : P;
-  if (Wo) O = matmul(O, Wo, false, false, 1.f, "O");
-  Var L = sum(mul(O, constant(R, "dL/dout"), "out*R"), "L");
+  auto forward = [&]() {
+    auto [S, P] = scores_and_probs(Q, K, inv, causal, variant == "qq-noself");
+    Var O = V ? matmul(P, V, false, false, 1.f, "O") : P;
+    if (Wo) O = matmul(O, Wo, false, false, 1.f, "O");
+    Var L = sum(mul(O, constant(R, "dL/dout"), "out*R"), "L");
+    return std::array<Var, 4>{S, P, O, L};
+  };
+  Tape tape;
+  TapeScope scope(tape);
+  auto [S, P, O, L] = forward();
   tape.backward(L);
   r.tape_dump = tape.dump();
   r.dot = tape.to_dot();
@@ -266,6 +328,11 @@ GradInspection inspect_matrices(const std::string& variant, const UserMatrices& 
   for (auto& [name, t] : r.tensors)  // finite scores can still overflow in the products after them
     need(all_finite(t), fmt::format("--q: {} overflows float32 with these matrices (largest {:.4g}); scale them down", name, fmax));
   check_identities(r, S, Q, variant == "qk" ? K : nullptr, inv);
+  paths_and_diagonal(r, S, Q, P, inv);
+  std::vector<Var> leaves = {Q};
+  for (const Var& v : {variant == "qk" ? K : nullptr, V, Wo})
+    if (v) leaves.push_back(v);
+  finite_differences(r, leaves, [&]() { return forward()[3]->value.item(); });
   return r;
 }
 
@@ -297,6 +364,35 @@ std::string heatmap_svg(const Tensor& m, const std::string& title) {
 
 // ---- printing --------------------------------------------------------------------------
 
+nlohmann::json inspection_json(const GradInspection& r) {
+  using nlohmann::json;
+  json matrices = json::object();
+  for (auto& [name, t] : r.tensors) {
+    json rows = json::array();
+    for (int64_t i = 0; i < t.dim(0); i++) {
+      json row = json::array();
+      for (int64_t j = 0; j < t.dim(1); j++) {
+        const float v = t.at({i, j});
+        row.push_back(std::isfinite(v) ? json(v) : json(nullptr));
+      }
+      rows.push_back(row);
+    }
+    matrices[name] = rows;
+  }
+  json checks = {{"identity_error", r.identity_error},
+                 {"symmetry_error", r.symmetry_error},
+                 {"diagonal_share", r.diagonal_share},
+                 {"finite_differences", {{"max_relative_error", r.fd_error}, {"step", r.fd_step},
+                                         {"entries", r.fd_entries}, {"of", r.fd_total}}}};
+  if (shares_q(r.variant)) {
+    checks["diagonal_error"] = r.diagonal_error;
+    checks["eigenvalues"] = r.eigenvalues;
+  }
+  if (r.causal) checks["masked_asymmetry"] = r.masked_asymmetry;
+  return {{"variant", r.variant}, {"tokens", r.tokens}, {"dim", r.dim}, {"causal", r.causal},
+          {"matrices", matrices}, {"checks", checks}};
+}
+
 static std::vector<std::string> matrix_lines(const std::string& title, const Tensor& t) {
   std::vector<std::string> lines = {title + " " + shape_str(t.shape())};
   const int R = int(t.dim(0)), C = int(t.dim(1));
@@ -313,12 +409,21 @@ static std::vector<std::string> matrix_lines(const std::string& title, const Ten
   return lines;
 }
 
-static void print_side_by_side(const std::vector<std::string>& a, const std::vector<std::string>& b) {
-  size_t w = 0;
-  for (auto& l : a) w = std::max(w, l.size());
-  for (size_t i = 0; i < std::max(a.size(), b.size()); i++) {
-    std::string left = i < a.size() ? a[i] : "";
-    fmt::print("  {:<{}}    {}\n", left, w, i < b.size() ? b[i] : "");
+static void print_side_by_side(const std::vector<std::vector<std::string>>& cols) {
+  std::vector<size_t> w(cols.size(), 0);
+  size_t lines = 0;
+  for (size_t c = 0; c < cols.size(); c++) {
+    for (auto& l : cols[c]) w[c] = std::max(w[c], l.size());
+    lines = std::max(lines, cols[c].size());
+  }
+  for (size_t i = 0; i < lines; i++) {
+    std::string line = " ";
+    for (size_t c = 0; c < cols.size(); c++) {
+      const std::string cell = i < cols[c].size() ? cols[c][i] : "";
+      line += " " + (c + 1 < cols.size() ? fmt::format("{:<{}}   ", cell, w[c]) : cell);
+    }
+    if (cols.size() == 1) line = fmt::format("  {:<{}}    ", i < cols[0].size() ? cols[0][i] : "", w[0]);  // as always printed
+    fmt::print("{}\n", line);
   }
   fmt::print("\n");
 }
@@ -330,16 +435,19 @@ static void print_inspection(const std::vector<GradInspection>& rs) {
   fmt::print("One attention head: {} tokens, d = {}{}. L = Σ {} ⊙ R with a fixed upstream gradient R = dL/d{}.\n"
              "Every gradient below is read from the tape after backward(L).\n\n",
              f.tokens, f.dim, f.causal ? ", causal mask" : "", out, out);
-  if (rs.size() == 2)
-    fmt::print("Left: qk, S = Q Kᵀ/√d{}.  Right: qq, S = Q Qᵀ/√d (W_k = W_q, K = Q).\n\n", user ? "" : " with K = X W_k");
+  if (rs.size() >= 2)
+    fmt::print("Left: qk, S = Q Kᵀ/√d{}.  Right: qq, S = Q Qᵀ/√d (W_k = W_q, K = Q){}.\n\n", user ? "" : " with K = X W_k",
+               rs.size() == 3 ? "; then qq-noself, qq with each token's own score masked" : "");
   const std::vector<std::pair<std::string, std::string>> rows =
       user ? std::vector<std::pair<std::string, std::string>>{
                  {"Q", "Q"}, {"K", "K"}, {"V", "V"}, {"W_o", "W_o"}, {"S", "S = Q Kᵀ/√d"}, {"P", "P = softmax(S)"},
                  {"O", f.tensors.count("W_o") ? "O = P V W_o" : "O = P V"}, {"dL/dP", "dL/dP (upstream)"},
-                 {"dL/dO", "dL/dO (upstream)"}, {"G", "G = dL/dS"}, {"dQ", "dQ"}, {"dK", "dK"}, {"dV", "dV"}, {"dW_o", "dW_o"}}
+                 {"dL/dO", "dL/dO (upstream)"}, {"G", "G = dL/dS"}, {"dQ as query", "dQ as query = G Q/√d"},
+                 {"dQ as key", "dQ as key = Gᵀ Q/√d"}, {"dQ", "dQ"}, {"dK", "dK"}, {"dV", "dV"}, {"dW_o", "dW_o"}}
            : std::vector<std::pair<std::string, std::string>>{
                  {"X", "X"}, {"W_q", "W_q"}, {"W_k", "W_k"}, {"Q", "Q = X W_q"}, {"K", "K = X W_k"}, {"S", "S"},
-                 {"P", "P = softmax(S)"}, {"dL/dP", "dL/dP (upstream)"}, {"G", "G = dL/dS"}, {"dQ", "dQ"}, {"dK", "dK"},
+                 {"P", "P = softmax(S)"}, {"dL/dP", "dL/dP (upstream)"}, {"G", "G = dL/dS"},
+                 {"dQ as query", "dQ as query = G Q/√d"}, {"dQ as key", "dQ as key = Gᵀ Q/√d"}, {"dQ", "dQ"}, {"dK", "dK"},
                  {"dW_q", "dW_q"}, {"dW_k", "dW_k"}};
   for (auto& [key, label] : rows) {
     bool any = false;  // your own matrices: only what this head has (no V given: no O, no dV)
@@ -348,16 +456,16 @@ static void print_inspection(const std::vector<GradInspection>& rs) {
     std::vector<std::vector<std::string>> cols;
     for (auto& r : rs) {
       auto it = r.tensors.find(key);
-      const std::string title = "[" + r.variant + "] " + (user && key == "S" && r.variant == "qq" ? "S = Q Qᵀ/√d" : label);
+      const std::string title = "[" + r.variant + "] " + (user && key == "S" && shares_q(r.variant) ? "S = Q Qᵀ/√d" : label);
       if (it != r.tensors.end()) cols.push_back(matrix_lines(title, it->second));
+      else if (key.rfind("dQ as", 0) == 0) cols.push_back({title + ": none (Q is used once: dQ = G K/√d)"});
       else cols.push_back({title + ": none (qq has no separate key)"});
     }
-    if (cols.size() == 2) print_side_by_side(cols[0], cols[1]);
-    else print_side_by_side(cols[0], {});
+    print_side_by_side(cols);
   }
   for (auto& r : rs) {
     fmt::print("{}:\n", r.variant);
-    if (r.variant == "qq") {
+    if (shares_q(r.variant)) {
       fmt::print("  dQ from the tape vs (G + Gᵀ) Q/√d by hand: max |difference| = {:.2e}  (Q is used twice; the tape adds both paths)\n",
                  r.identity_error);
       fmt::print("  S symmetric: max |S − Sᵀ| = {:.2e};  diagonal S_ii vs |q_i|²/√d: max |difference| = {:.2e}\n",
@@ -371,7 +479,16 @@ static void print_inspection(const std::vector<GradInspection>& rs) {
     }
     if (r.causal)
       fmt::print("  causal mask: S + mask has -inf above the diagonal, so the masked scores are not symmetric{}; "
-                 "max |P − Pᵀ| = {:.4f}\n", r.variant == "qq" ? " even though Q Qᵀ is" : "", r.masked_asymmetry);
+                 "max |P − Pᵀ| = {:.4f}\n", shares_q(r.variant) ? " even though Q Qᵀ is" : "", r.masked_asymmetry);
+    if (shares_q(r.variant))
+      fmt::print("  the two paths into Q: dQ as query (G Q/√d) + dQ as key (Gᵀ Q/√d) = dQ, each printed above\n");
+    std::string diag;
+    double mean = 0;
+    for (double p : r.diagonal_share) diag += fmt::format(" {:.3f}", p), mean += p / double(r.diagonal_share.size());
+    fmt::print("  diagonal of P (each token's attention to itself):{}  (mean {:.3f}{})\n", diag, mean,
+               r.variant == "qq-noself" ? "; 0 wherever another token is visible" : "");
+    fmt::print("  finite differences (h = {:g}, {} of {} entries of the inputs): max |tape − numeric| / max(1, |·|) = {:.2e}\n",
+               r.fd_step, r.fd_entries, r.fd_total, r.fd_error);
   }
 }
 
@@ -480,18 +597,20 @@ void add_inspect_command(CLI::App& app) {
     std::string variant = "both", dot;
     int tokens = 3, dim = 2;
     uint64_t seed = 1;
-    bool causal = false, dump_tape = false;
+    bool causal = false, dump_tape = false, json = false;
     std::string q, k, v, o, dout;  // your own matrices
     std::string svg;                // a directory for the figures
   };
   auto g = std::make_shared<GradOpts>();
   CLI::App* grad = cmd->add_subcommand("grad", "one attention head at readable size: QKᵀ next to QQᵀ, gradients from the tape");
-  grad->add_option("--variant", g->variant, "qk, qq or both")->check(CLI::IsMember({"qk", "qq", "both"}));
+  grad->add_option("--variant", g->variant, "qk, qq, qq-noself (qq, each token's own score masked), both (qk and qq) or all")
+      ->check(CLI::IsMember({"qk", "qq", "qq-noself", "both", "all"}));
   grad->add_option("--tokens", g->tokens, "sequence length")->check(whole_number(1, 64));
   grad->add_option("--dim", g->dim, "head dimension d")->check(whole_number(1, 64));
   grad->add_option("--seed", g->seed, "random seed for X, W and the upstream gradient")->check(whole_number(0));
   grad->add_flag("--causal", g->causal, "apply a causal mask (decoder self-attention)");
   grad->add_flag("--dump-tape", g->dump_tape, "print the tape after backward");
+  grad->add_flag("--json", g->json, "print everything as JSON instead (matrices as rows, the checks; with --dump-tape the tape too)");
   grad->add_option("--dot", g->dot, "write the tape as Graphviz to this file");
   grad->add_option("--svg", g->svg, "write DIR/tape-<variant>.svg (the tape: Q feeding the score product twice for qq) "
                                     "and DIR/attention-<variant>.svg (P as a heatmap)");
@@ -512,13 +631,16 @@ void add_inspect_command(CLI::App& app) {
       for (const char* f : {"--tokens", "--dim"})
         if (grad->count(f) > 0)
           throw UsageError(fmt::format("{}: does not apply with --q (the tokens and d are --q's rows and columns)", f));
-    if (own && grad->count("--k") > 0 && g->variant == "qq")
-      throw UsageError("--k: qq has no K (Q stands in for it); drop --k, or give --variant qk or both");
+    if (own && grad->count("--k") > 0 && (g->variant == "qq" || g->variant == "qq-noself"))
+      throw UsageError(fmt::format("--k: {} has no K (Q stands in for it); drop --k, or give --variant qk, both or all", g->variant));
+    auto wanted = [&](const std::string& v) {
+      return g->variant == v || g->variant == "all" || (g->variant == "both" && v != "qq-noself");
+    };
     if (!own) {
       for (const std::string& f : {g->k, g->v, g->o, g->dout})
         if (!f.empty()) throw UsageError("--k, --v, --o, --dout: go with --q (your own matrices)");
-      for (std::string v : {"qk", "qq"})
-        if (g->variant == "both" || g->variant == v) rs.push_back(inspect_grad(v, g->tokens, g->dim, g->seed, g->causal));
+      for (std::string v : {"qk", "qq", "qq-noself"})
+        if (wanted(v)) rs.push_back(inspect_grad(v, g->tokens, g->dim, g->seed, g->causal));
     } else {
       UserMatrices m;
       m.q = parse_matrix("--q", g->q);
@@ -526,17 +648,25 @@ void add_inspect_command(CLI::App& app) {
       if (!g->v.empty()) m.v = parse_matrix("--v", g->v);
       if (!g->o.empty()) m.wo = parse_matrix("--o", g->o);
       if (!g->dout.empty()) m.dout = parse_matrix("--dout", g->dout);
-      for (std::string v : {"qk", "qq"})
-        if ((g->variant == "both" && (v == "qq" || m.k.defined())) || g->variant == v)
-          rs.push_back(inspect_matrices(v, m, g->seed, g->causal));
+      for (std::string v : {"qk", "qq", "qq-noself"})
+        if (wanted(v) && (v != "qk" || m.k.defined() || g->variant == "qk")) rs.push_back(inspect_matrices(v, m, g->seed, g->causal));
     }
-    print_inspection(rs);
+    if (g->json) {
+      nlohmann::json out = nlohmann::json::array();
+      for (auto& r : rs) {
+        out.push_back(inspection_json(r));
+        if (g->dump_tape) out.back()["tape"] = r.tape_dump;
+      }
+      fmt::print("{}\n", out.dump(1));
+    } else {
+      print_inspection(rs);
+    }
     for (auto& r : rs) {
-      if (g->dump_tape) fmt::print("\ntape ({}):\n{}", r.variant, r.tape_dump);
+      if (g->dump_tape && !g->json) fmt::print("\ntape ({}):\n{}", r.variant, r.tape_dump);
       if (!g->dot.empty()) {
-        const std::string path = rs.size() == 2 ? g->dot + "." + r.variant + ".dot" : g->dot;
+        const std::string path = rs.size() > 1 ? g->dot + "." + r.variant + ".dot" : g->dot;
         write_file_atomic(path, r.dot);
-        fmt::print("wrote {}\n", path);
+        fmt::print(g->json ? stderr : stdout, "wrote {}\n", path);
       }
       if (!g->svg.empty()) {
         std::error_code ec;
@@ -545,7 +675,7 @@ void add_inspect_command(CLI::App& app) {
         write_file_atomic(g->svg + "/tape-" + r.variant + ".svg", r.svg);
         write_file_atomic(g->svg + "/attention-" + r.variant + ".svg",
                           heatmap_svg(r.tensors.at("P"), fmt::format("{}: P = softmax(S), {} tokens", r.variant, r.tokens)));
-        fmt::print("wrote {0}/tape-{1}.svg and {0}/attention-{1}.svg\n", g->svg, r.variant);
+        fmt::print(g->json ? stderr : stdout, "wrote {0}/tape-{1}.svg and {0}/attention-{1}.svg\n", g->svg, r.variant);
       }
     }
   });

@@ -3,6 +3,7 @@
 //   GradInspection g = inspect_grad("qq", /*tokens=*/3, /*dim=*/2, /*seed=*/1, /*causal=*/false);
 //   g.tensors["dQ"], g.identity_error   // ∂Q from the tape vs (G + Gᵀ) Q/√d computed by hand
 #pragma once
+#include <nlohmann/json.hpp>
 #include <map>
 #include <string>
 #include <vector>
@@ -12,7 +13,7 @@
 namespace attn {
 
 struct GradInspection {
-  std::string variant;  // "qk" | "qq"
+  std::string variant;  // "qk" | "qq" | "qq-noself" (qq whose tokens do not attend to themselves)
   int tokens = 0, dim = 0;
   bool causal = false;
   std::map<std::string, Tensor> tensors;  // X, Wq, Wk, Q, K, S, P, dL/dP, G, dQ, dK, dWq, dWk (all from the tape)
@@ -22,10 +23,18 @@ struct GradInspection {
   double diagonal_error = 0;   // qq: |S_ii − |q_i|²/√d|
   std::vector<double> eigenvalues;  // of S (qq: symmetric, ≥ 0 up to rounding)
   double masked_asymmetry = 0;  // with a causal mask: |P − Pᵀ| (no longer symmetric)
+  std::vector<double> diagonal_share;  // P_ii: each token's attention to itself
+  // Central differences of L against the tape's gradients of the leaves (X, W_q, W_k; or your
+  // Q, K, V, W_o): the largest |tape − numeric| / max(1, |tape|, |numeric|) over fd_entries entries.
+  double fd_error = 0, fd_step = 0;
+  int fd_entries = 0, fd_total = 0;
   std::string tape_dump, dot, svg;  // the tape as text, Graphviz and SVG
 };
 
 GradInspection inspect_grad(const std::string& variant, int tokens, int dim, uint64_t seed, bool causal);
+// Everything an inspection holds (matrices as rows of numbers, the checks) as JSON: what
+// `inspect grad --json` prints, one object per variant.
+nlohmann::json inspection_json(const GradInspection& r);
 
 // Your own matrices, rows are tokens: Q (N,d) and, for qk, K (N,d); optionally V (N,dv) and
 // W_o (dv,m), giving the output O = P V (W_o); and the gradient of the loss with respect to the

@@ -988,7 +988,7 @@ TEST_CASE("bad input gets one clear line naming the flag or file, a non-zero exi
   bad("compare --task reverse --variants ,, --out " + (d / "c3").string(), 2,
       "--variants ',,': no variant named (e.g. --variants qk,qq)");
   bad("inspect grad --variant qz", 2,
-      "--variant: qz not in {qk,qq,both} (see attnlab inspect grad --help)");
+      "--variant: qz not in {qk,qq,qq-noself,both,all} (see attnlab inspect grad --help)");
   bad("bench --decode-run " + (d / "none").string(), 1,
       "--decode-run " + D + "/none: not a run directory (no config.json)");
   REQUIRE(!fs::exists(d / "c1"));
@@ -1051,6 +1051,55 @@ TEST_CASE("inspect grad: the printed QQᵀ identities hold on the tape's gradien
   Result bad = attnlab("inspect grad --tokens 0");
   REQUIRE(bad.code != 0);
   REQUIRE_THAT(bad.out, Catch::Contains("--tokens"));
+}
+
+TEST_CASE("inspect grad --json: qq-noself, the two paths into Q, each token's share of itself, finite differences") {
+  Result r = attnlab("inspect grad --variant all --tokens 4 --dim 3 --seed 2 --json");
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  const nlohmann::json all = nlohmann::json::parse(r.out);
+  REQUIRE(all.size() == 3);
+  auto at = [](const nlohmann::json& m, int i, int j) { return m[size_t(i)][size_t(j)].get<double>(); };
+  for (const auto& v : all) {
+    const std::string variant = v["variant"];
+    INFO(variant);
+    const auto& m = v["matrices"];
+    const auto& fd = v["checks"]["finite_differences"];
+    // every leaf entry checked: X (4x3), W_q (3x3), and W_k (3x3) for qk; the tape agrees with them
+    CHECK(fd["entries"] == (variant == "qk" ? 30 : 21));
+    CHECK(fd["of"] == fd["entries"]);
+    CHECK(fd["max_relative_error"].get<double>() < 1e-2);
+    for (int i = 0; i < 4; i++) CHECK(v["checks"]["diagonal_share"][size_t(i)].get<double>() == Approx(at(m["P"], i, i)));
+    if (variant == "qk") {
+      CHECK(!m.contains("dQ as query"));
+      continue;
+    }
+    // the two paths, each computed from G and Q, add up to the tape's dQ; neither alone is it
+    double alone = 0;
+    for (int i = 0; i < 4; i++)
+      for (int d = 0; d < 3; d++) {
+        CHECK(at(m["dQ as query"], i, d) + at(m["dQ as key"], i, d) == Approx(at(m["dQ"], i, d)).margin(1e-5));
+        alone = std::max(alone, std::fabs(at(m["dQ as key"], i, d)));
+      }
+    CHECK(alone > 1e-4);
+    if (variant == "qq-noself")
+      for (int i = 0; i < 4; i++) CHECK(at(m["P"], i, i) == 0.0);  // every token sees another
+  }
+  // with a causal mask, the first token of qq-noself sees only itself: its own share is all of it
+  Result c = attnlab("inspect grad --variant qq-noself --tokens 3 --dim 2 --causal --json");
+  REQUIRE(c.code == 0);
+  const auto share = nlohmann::json::parse(c.out)[0]["checks"]["diagonal_share"];
+  CHECK(share[0].get<double>() == 1.0);
+  CHECK(share[1].get<double>() == 0.0);
+  CHECK(share[2].get<double>() == 0.0);
+  // the text says the same
+  Result t = attnlab("inspect grad --variant qq-noself --tokens 3 --dim 2 --causal");
+  REQUIRE_THAT(t.out, Catch::Contains("diagonal of P (each token's attention to itself): 1.000 0.000 0.000") &&
+                          Catch::Contains("the two paths into Q: dQ as query (G Q/√d) + dQ as key (Gᵀ Q/√d) = dQ") &&
+                          Catch::Contains("finite differences (h = 0.005, 10 of 10 entries"));
+  Result bad = attnlab("inspect grad --variant qq-noself --q '1 2; 3 4' --k '1 0; 0 1'");
+  CHECK(bad.code == 2);
+  CHECK_THAT(bad.out, Catch::Contains("--k: qq-noself has no K"));
 }
 
 // Every file under dir with its bytes: a run directory that a refused command must leave as it was.

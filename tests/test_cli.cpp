@@ -385,7 +385,7 @@ TEST_CASE("inspect grad's own matrices: empty, overflowing, out of range, @ with
   refused("--q '1;;2'", 2, "--q: row 2 is empty (rows are split by ';': \"1 2; 3 4\")");
   refused("--q '1 2; 3 4' --tokens 3", 2, "--tokens: does not apply with --q (the tokens and d are --q's rows and columns)");
   refused("--q '1 2; 3 4' --dim 3", 2, "--dim: does not apply with --q (the tokens and d are --q's rows and columns)");
-  refused("--q '1 2; 3 4' --k '1 2; 3 4' --variant qq", 2, "--k: qq has no K (Q stands in for it); drop --k, or give --variant qk or both");
+  refused("--q '1 2; 3 4' --k '1 2; 3 4' --variant qq", 2, "--k: qq has no K (Q stands in for it); drop --k, or give --variant qk, both or all");
   refused("--q @/dev/zero", 1, "--q @/dev/zero: larger than 1 MiB (the limit for this input; is it the right file?)");
   // accepted, and documented (docs/tutorial.md): commas separate values as spaces do, a last ';'
   // ends the matrix, and @FILE may start with a byte-order mark and hold blank lines
@@ -530,7 +530,7 @@ TEST_CASE("bash completion offers commands, flags and the values the parser chec
       {"attnlab train --variant qq-", "qq-noself qq-normk qq-enc qq-dec qq-all qq-noV-noO"},
       {"attnlab compare --preset f", "full frontier"},
       {"attnlab compare --variants qk,qq-n", "qk,qq-noself qk,qq-normk qk,qq-noV-noO"},
-      {"attnlab inspect grad --variant ''", "qk qq both"},
+      {"attnlab inspect grad --variant ''", "qk qq qq-noself both all"},
       {"attnlab train --arch ''", "seq2seq lm mlm"},
       {"attnlab help in", "inspect"},
       {"attnlab corpus s", "split synthetic"},
