@@ -120,12 +120,32 @@ static int64_t flat_index(const Shape& shape, std::initializer_list<int64_t> idx
   return flat;
 }
 
-float& Tensor::at(std::initializer_list<int64_t> idx) { return data()[flat_index(shape_, idx)]; }
-float Tensor::at(std::initializer_list<int64_t> idx) const { return data()[flat_index(shape_, idx)]; }
+// A value a training backward let go of (release_storage): reading it is a clear error, not a crash.
+static void check_readable(const Tensor& t, const char* what) {
+  if (!t.defined() && t.numel() > 0)
+    throw std::logic_error(std::string(what) + " on a tensor of shape " + shape_str(t.shape()) +
+                           " whose numbers were released (a training backward, Tape::keep_grads off, lets go of "
+                           "intermediate values: read them before backward())");
+}
+
+float& Tensor::at(std::initializer_list<int64_t> idx) {
+  check_readable(*this, "at()");
+  return data()[flat_index(shape_, idx)];
+}
+float Tensor::at(std::initializer_list<int64_t> idx) const {
+  check_readable(*this, "at()");
+  return data()[flat_index(shape_, idx)];
+}
 
 float Tensor::item() const {
   if (numel_ != 1) throw std::logic_error("item() on a tensor of shape " + shape_str(shape_));
+  check_readable(*this, "item()");
   return data()[0];
+}
+
+std::vector<float> Tensor::to_vector() const {
+  check_readable(*this, "to_vector()");
+  return std::vector<float>(data(), data() + numel_);
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {

@@ -78,7 +78,7 @@ class Tensor {
   // Lets go of the numbers and keeps the shape (defined() turns false): for a value nobody reads
   // again whose shape is still asked for (a training backward's walk, autograd/tape.cpp).
   void release_storage() { storage_.reset(); }
-  std::vector<float> to_vector() const { return std::vector<float>(data(), data() + numel_); }
+  std::vector<float> to_vector() const;  // (at, item and to_vector refuse a released tensor)
 
  private:
   std::shared_ptr<Storage> storage_;

@@ -573,6 +573,10 @@ TEST_CASE("keep_grads = false frees intermediate gradients and values and leaves
       CHECK(e.out->value.numel() > 0);  // shapes stay
     }
     if (values_alive) *values_alive = values;
+    if (!keep) {  // a released value is refused when read, not a crash
+      CHECK_THROWS_WITH(h->value.to_vector(), Catch::Contains("released"));
+      CHECK_THROWS_WITH(h->value.at({0, 0}), Catch::Contains("released"));
+    }
     CHECK(w1->value.defined());  // leaves are not the tape's to free
     return alive;
   };
