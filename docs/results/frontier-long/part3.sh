@@ -20,7 +20,8 @@ grep -v '^#' $OUT/plan.sh | grep -v -- '-d32-' > $OUT/part3.all
 : > $OUT/part3.todo
 while IFS= read -r line; do
   dir=$(printf '%s\n' "$line" | grep -o -- "--out [^ ]*" | cut -d' ' -f2)
-  [ -f "$dir/results.json" ] || printf '%s\n' "$line" >> $OUT/part3.todo
+  # finished here, or committed (its run directory may have been lost with a machine)
+  [ -f "$dir/results.json" ] || [ -f "/work/main/docs/results/frontier-long/runs/$(basename "$dir")/results.json" ] || printf '%s\n' "$line" >> $OUT/part3.todo
 done < $OUT/part3.all
 wc -l $OUT/part3.all $OUT/part3.todo
 exec parallel --jobs 2 < $OUT/part3.todo

@@ -55,7 +55,8 @@ done > $OUT/part1d.all
 : > $OUT/part1d.todo
 while IFS= read -r line; do
   dir=$(printf '%s\n' "$line" | grep -o -- "--out [^ ]*" | cut -d' ' -f2)
-  [ -f "$dir/results.json" ] || printf '%s\n' "$line" >> $OUT/part1d.todo
+  # finished here, or committed (its run directory may have been lost with a machine)
+  [ -f "$dir/results.json" ] || [ -f "/work/main/docs/results/frontier-tuned/runs/$(basename "$dir")/results.json" ] || printf '%s\n' "$line" >> $OUT/part1d.todo
 done < $OUT/part1d.all
 wc -l $OUT/part1d.all $OUT/part1d.todo
 exec parallel --jobs 2 < $OUT/part1d.todo

@@ -25,7 +25,8 @@ line_for() {  # $1 variant, $2 seed, $3 rate
 : > $OUT/part2.todo
 while IFS= read -r line; do
   dir=$(printf '%s\n' "$line" | grep -o -- "--out [^ ]*" | cut -d' ' -f2)
-  [ -f "$dir/results.json" ] || printf '%s\n' "$line" >> $OUT/part2.todo
+  # finished here, or committed (its run directory may have been lost with a machine)
+  [ -f "$dir/results.json" ] || [ -f "/work/main/docs/results/frontier-d512/runs/$(basename "$dir")/results.json" ] || printf '%s\n' "$line" >> $OUT/part2.todo
 done < $OUT/part2.all
 wc -l $OUT/part2.all $OUT/part2.todo
 exec parallel --jobs 2 < $OUT/part2.todo
