@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps deps-test build debug test test-alt demo test-asan test-asan-quick fuzz clean
+.PHONY: all deps deps-test deps-debug build debug test test-alt demo test-asan test-asan-quick fuzz clean
 
 all: build
 
@@ -14,6 +14,9 @@ deps:
 deps-test:
 	@sh scripts/install-deps.sh --with-torch
 
+deps-debug:
+	@sh scripts/install-deps.sh --with-gdb
+
 # The attnlab command alone (make test builds the test programs too).
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -22,7 +25,7 @@ build: deps
 
 # For stepping through backprop: -O0 -g everywhere, bounds-checked tensor access (Debug), the gdb
 # printers beside the binary: gdb -iex "add-auto-load-safe-path $PWD/build-debug" --args build-debug/attnlab ...
-debug: deps-test
+debug: deps-debug
 	@cmake -S . -B build-debug -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build build-debug -j$(JOBS) --target attnlab
 	@# every op's backward, reached through gradcheck, shows all its arguments and locals in gdb

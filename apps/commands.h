@@ -15,6 +15,7 @@ void add_compare_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_export_command(CLI::App& app);  // apps/export.cpp
+void add_serve_command(CLI::App& app);   // apps/serve.cpp
 // `attnlab internal-error-test`, hidden, for tests only (tests/test_apps.cpp): a real op refuses
 // shapes, as it would under a bug in a layer, so that the test sees what a user who meets a bug
 // sees: exit 70 and one line asking for a report, with the version (apps/main.cpp).

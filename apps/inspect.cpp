@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <set>
 #include <sstream>
 
 #include "apps/commands.h"
@@ -263,7 +264,7 @@ GradInspection inspect_matrices(const std::string& variant, const UserMatrices& 
     if (!ok) throw UsageError(what);
   };
   auto dims = [](const Tensor& t) { return fmt::format("{}x{}", t.dim(0), t.dim(1)); };
-  need(variant == "qq" || u.k.defined(), "--k: qk needs K (rows are tokens, as --q's); give --k, or --variant qq");
+  need(variant != "qk" || u.k.defined(), "--k: qk needs K (rows are tokens, as --q's); give --k, or --variant qq");
   if (u.k.defined()) need(u.k.shape() == u.q.shape(), fmt::format("--k: {}, but --q is {}: K has Q's shape (tokens x d)", dims(u.k), dims(u.q)));
   if (u.v.defined()) need(u.v.dim(0) == N, fmt::format("--v: {} rows, but --q has {}: one row per token", u.v.dim(0), N));
   if (u.wo.defined()) {
@@ -360,6 +361,64 @@ std::string heatmap_svg(const Tensor& m, const std::string& title) {
     svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", left + j * cell + cell / 2,
                        top + R * cell + 14, j + 1);
   return svg + "</svg>\n";
+}
+
+// ---- a request, from the command line or from `attnlab serve` -----------------------------
+
+std::vector<GradInspection> inspect_request(const GradRequest& req) {
+  static const std::set<std::string> variants = {"qk", "qq", "qq-noself", "both", "all"};
+  if (!variants.count(req.variant))
+    throw UsageError(fmt::format("--variant: '{}' is not one of qk, qq, qq-noself, both, all", req.variant));
+  for (auto [flag, n] : {std::pair<const char*, int>{"--tokens", req.tokens}, {"--dim", req.dim}})
+    if (n < 1 || n > req.max_size) throw UsageError(fmt::format("--{}: {} is not in 1..{}", flag + 2, n, req.max_size));
+  for (auto& [flag, value] : req.matrices) {
+    if (flag != "--q" && flag != "--k" && flag != "--v" && flag != "--o" && flag != "--dout")
+      throw UsageError(fmt::format("{}: not a matrix of inspect grad (--q, --k, --v, --o, --dout)", flag));
+    if (value.empty())  // typed but empty (--q ""): not the random example
+      throw UsageError(fmt::format("{}: empty; give a matrix ({} \"1 2; 3 4\": one row per token) or @FILE", flag, flag));
+    if (!req.allow_files && value[0] == '@')
+      throw UsageError(fmt::format("{}: a matrix as text (\"1 2; 3 4\"); @FILE is for the command line", flag));
+  }
+  const bool own = req.matrices.count("--q") > 0;
+  auto given = [&](const char* flag) { return req.matrices.count(flag) ? req.matrices.at(flag) : std::string(); };
+  if (own && !req.size_flag.empty())
+    throw UsageError(fmt::format("{}: does not apply with --q (the tokens and d are --q's rows and columns)", req.size_flag));
+  if (own && req.matrices.count("--k") && (req.variant == "qq" || req.variant == "qq-noself"))
+    throw UsageError(fmt::format("--k: {} has no K (Q stands in for it); drop --k, or give --variant qk, both or all", req.variant));
+  auto wanted = [&](const std::string& v) {
+    return req.variant == v || req.variant == "all" || (req.variant == "both" && v != "qq-noself");
+  };
+  std::vector<GradInspection> rs;
+  if (!own) {
+    if (!req.matrices.empty()) throw UsageError("--k, --v, --o, --dout: go with --q (your own matrices)");
+    for (std::string v : {"qk", "qq", "qq-noself"})
+      if (wanted(v)) rs.push_back(inspect_grad(v, req.tokens, req.dim, req.seed, req.causal));
+    return rs;
+  }
+  UserMatrices m;
+  auto parse = [&](const char* flag) {
+    Tensor t = parse_matrix(flag, given(flag));
+    if (t.dim(0) > req.max_size || t.dim(1) > req.max_size)
+      throw UsageError(fmt::format("{}: {}x{}, larger than {}x{}", flag, t.dim(0), t.dim(1), req.max_size, req.max_size));
+    return t;
+  };
+  m.q = parse("--q");
+  if (req.matrices.count("--k")) m.k = parse("--k");
+  if (req.matrices.count("--v")) m.v = parse("--v");
+  if (req.matrices.count("--o")) m.wo = parse("--o");
+  if (req.matrices.count("--dout")) m.dout = parse("--dout");
+  for (std::string v : {"qk", "qq", "qq-noself"})
+    if (wanted(v) && (v != "qk" || m.k.defined() || req.variant == "qk")) rs.push_back(inspect_matrices(v, m, req.seed, req.causal));
+  return rs;
+}
+
+nlohmann::json inspections_json(const std::vector<GradInspection>& rs, bool with_tape) {
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& r : rs) {
+    out.push_back(inspection_json(r));
+    if (with_tape) out.back()["tape"] = r.tape_dump;
+  }
+  return out;
 }
 
 // ---- printing --------------------------------------------------------------------------
@@ -494,8 +553,7 @@ static void print_inspection(const std::vector<GradInspection>& rs) {
 
 // ---- inspect attention -----------------------------------------------------------------
 
-static void inspect_attention(const std::string& run_dir, const std::string& text, const std::string& out_dir) {
-  LoadedRun run = load_run(run_dir);
+AttentionMaps attention_maps(const LoadedRun& run, const std::string& text) {
   const Model& m = *run.model;
   const ArchTraits& arch = m.arch();
   if (!valid_utf8(text)) throw UsageError("--text: invalid UTF-8 (give the sentence as UTF-8 text)");
@@ -504,6 +562,10 @@ static void inspect_attention(const std::string& run_dir, const std::string& tex
   std::vector<int32_t> ids = run.tok->encode(text);
   if (int(ids.size()) > m.cfg.max_len - 1)
     throw UsageError(fmt::format("--text: {} tokens, more than this model reads ({})", ids.size(), m.cfg.max_len - 1));
+  AttentionMaps maps;
+  maps.text = text;
+  maps.translates = arch.translates();
+  maps.generates = arch.generates();
   // The attention of one forward pass: the source and its greedy translation (seq2seq), the
   // sentence after bos (lm), the sentence unmasked (mlm).
   std::map<std::string, Tensor> probs;
@@ -514,10 +576,7 @@ static void inspect_attention(const std::string& run_dir, const std::string& tex
     ctx.attention_probs = &probs;
     b = m.read_sentence(ids, ctx);
     if (arch.translates())
-      fmt::print("source:      {}\ntranslation: {}\n\n", text,
-                 run.tok->decode(std::vector<int32_t>(b.tgt_out.begin(), b.tgt_out.end() - 1)));
-    else
-      fmt::print("{}: {}\n\n", arch.generates() ? "text (after <s>)" : "text (no token masked)", text);
+      maps.translation = run.tok->decode(std::vector<int32_t>(b.tgt_out.begin(), b.tgt_out.end() - 1));
   }
   auto piece = [&](int32_t id) {
     std::string s = run.tok->decode({id});
@@ -526,60 +585,121 @@ static void inspect_attention(const std::string& run_dir, const std::string& tex
   std::vector<std::string> src_tok, tgt_tok;
   for (auto id : b.src) src_tok.push_back(piece(id));
   for (auto id : b.tgt_in) tgt_tok.push_back(piece(id));
+  for (auto& [name, mha] : m.sites()) {
+    const Tensor& P = probs.at(name);  // (1,H,Tq,Tk)
+    AttentionMaps::Site site;
+    site.name = name;
+    site.variant = mha->variant.str();
+    const bool enc = name.rfind("enc.", 0) == 0;
+    site.cross = name.find("cross") != std::string::npos;
+    site.queries = enc ? src_tok : tgt_tok;
+    site.keys = (enc || site.cross) ? src_tok : tgt_tok;
+    const bool causal = !enc && !site.cross;
+    site.note = !mha->variant.shared_qk ? fmt::format("W_q W_kᵀ asymmetry |A−Aᵀ|/|A| = {:.3f}", wqk_asymmetry(*mha))
+                : causal ? "scores QQᵀ/√d symmetric by construction (qq); the causal mask keeps j <= i only, so the "
+                           "masked scores are not"
+                         : "scores QQᵀ/√d symmetric by construction (qq)";
+    const int64_t H = P.dim(1), Tq = P.dim(2), Tk = P.dim(3);
+    for (int64_t h = 0; h < H; h++) {
+      Tensor head({Tq, Tk});
+      std::copy(P.data() + h * Tq * Tk, P.data() + (h + 1) * Tq * Tk, head.data());
+      site.heads.push_back(head);
+    }
+    maps.sites.push_back(std::move(site));
+  }
+  return maps;
+}
+
+// One head's summary: entropy in nats per row; for self-attention the mean diagonal mass and
+// |P − Pᵀ|/|P| (QQᵀ scores are symmetric, but softmax normalises rows and a causal mask keeps
+// only j <= i, so P is not: 0 only if P were symmetric).
+struct HeadSummary {
+  double entropy = 0, diagonal = 0, asymmetry = 0;
+};
+static HeadSummary summarise(const Tensor& P, bool cross) {
+  const int Tq = int(P.dim(0)), Tk = int(P.dim(1));
+  HeadSummary s;
+  double asym = 0, norm = 0;
+  for (int i = 0; i < Tq; i++)
+    for (int j = 0; j < Tk; j++) {
+      const float p = P[int64_t(i) * Tk + j];
+      if (p > 0) s.entropy -= p * std::log(p);
+      if (!cross && i == j) s.diagonal += p;
+      if (!cross) {
+        const double pt = P[int64_t(j) * Tk + i];
+        asym += (double(p) - pt) * (double(p) - pt);
+        norm += double(p) * p;
+      }
+    }
+  s.entropy /= Tq;
+  s.diagonal /= Tq;
+  s.asymmetry = norm > 0 ? std::sqrt(asym / norm) : 0;
+  return s;
+}
+
+nlohmann::json attention_json(const AttentionMaps& maps) {
+  using nlohmann::json;
+  json sites = json::array();
+  for (const auto& site : maps.sites) {
+    json heads = json::array();
+    for (const Tensor& P : site.heads) {
+      const HeadSummary s = summarise(P, site.cross);
+      json rows = json::array();
+      for (int64_t i = 0; i < P.dim(0); i++) {
+        json row = json::array();
+        for (int64_t j = 0; j < P.dim(1); j++) row.push_back(P[i * P.dim(1) + j]);
+        rows.push_back(row);
+      }
+      heads.push_back({{"probs", rows}, {"entropy", s.entropy},
+                       {"diagonal_mass", site.cross ? json(nullptr) : json(s.diagonal)},
+                       {"asymmetry", site.cross ? json(nullptr) : json(s.asymmetry)}});
+    }
+    sites.push_back({{"name", site.name}, {"variant", site.variant}, {"note", site.note}, {"cross", site.cross},
+                     {"queries", site.queries}, {"keys", site.keys}, {"heads", heads}});
+  }
+  return {{"text", maps.text}, {"translation", maps.translates ? json(maps.translation) : json(nullptr)},
+          {"sites", sites}};
+}
+
+static void inspect_attention(const std::string& run_dir, const std::string& text, const std::string& out_dir) {
+  LoadedRun run = load_run(run_dir);
+  const AttentionMaps maps = attention_maps(run, text);
+  if (maps.translates)
+    fmt::print("source:      {}\ntranslation: {}\n\n", text, maps.translation);
+  else
+    fmt::print("{}: {}\n\n", maps.generates ? "text (after <s>)" : "text (no token masked)", text);
   fs::create_directories(out_dir);
   std::string gp = plot::script_header("the attention maps", "attention.gp", 520, 440, 9, 1.5, false) +
                    "unset key\nunset grid\nset palette defined (0 'white', 1 '#08306b')\nset cbrange [0:1]\nset yrange [] reverse\n";
-  for (auto& [name, mha] : m.sites()) {
-    const Tensor& P = probs.at(name);  // (1,H,Tq,Tk)
-    const int H = int(P.dim(1)), Tq = int(P.dim(2)), Tk = int(P.dim(3));
-    const bool enc = name.rfind("enc.", 0) == 0, cross = name.find("cross") != std::string::npos;
-    const auto& qt = enc ? src_tok : tgt_tok;
-    const auto& kt = (enc || cross) ? src_tok : tgt_tok;
-    const bool causal = !enc && !cross;
-    std::string sym = !mha->variant.shared_qk ? ""
-                      : causal ? "scores QQᵀ/√d symmetric by construction (qq); the causal mask keeps j <= i only, so the "
-                                 "masked scores are not"
-                               : "scores QQᵀ/√d symmetric by construction (qq)";
-    if (!mha->variant.shared_qk) sym = fmt::format("W_q W_kᵀ asymmetry |A−Aᵀ|/|A| = {:.3f}", wqk_asymmetry(*mha));
-    fmt::print("== {} ({}; {})\n", name, mha->variant.str(), sym);
-    for (int h = 0; h < H; h++) {
-      double ent = 0, diag = 0;
+  for (const auto& site : maps.sites) {
+    const auto& qt = site.queries;
+    const auto& kt = site.keys;
+    fmt::print("== {} ({}; {})\n", site.name, site.variant, site.note);
+    for (size_t h = 0; h < site.heads.size(); h++) {
+      const Tensor& P = site.heads[h];
+      const int Tq = int(P.dim(0)), Tk = int(P.dim(1));
       std::string data;
       for (int i = 0; i < Tq; i++) {
-        for (int j = 0; j < Tk; j++) {
-          const float p = P[((int64_t(h) * Tq) + i) * Tk + j];
-          if (p > 0) ent -= p * std::log(p);
-          if (!cross && i == j) diag += p;
-          data += fmt::format("{}{:.4f}", j ? "," : "", p);
-        }
+        for (int j = 0; j < Tk; j++) data += fmt::format("{}{:.4f}", j ? "," : "", P[int64_t(i) * Tk + j]);
         data += "\n";
       }
-      // |P − Pᵀ|/|P|: QQᵀ scores are symmetric, but softmax normalises rows and a causal mask
-      // keeps only j <= i, so P is not (0 only if P were symmetric).
-      double asym = 0, norm = 0;
-      if (!cross)
-        for (int i = 0; i < Tq; i++)
-          for (int j = 0; j < Tk; j++) {
-            const double p = P[((int64_t(h) * Tq) + i) * Tk + j], pt = P[((int64_t(h) * Tq) + j) * Tk + i];
-            asym += (p - pt) * (p - pt);
-            norm += p * p;
-          }
-      fmt::print("  head {}: entropy {:.3f} nats/row{}\n", h, ent / Tq,
-                 cross ? "" : fmt::format(", diagonal mass {:.3f}, |P−Pᵀ|/|P| = {:.3f}", diag / Tq, std::sqrt(asym / norm)));
+      const HeadSummary s = summarise(P, site.cross);
+      fmt::print("  head {}: entropy {:.3f} nats/row{}\n", h, s.entropy,
+                 site.cross ? "" : fmt::format(", diagonal mass {:.3f}, |P−Pᵀ|/|P| = {:.3f}", s.diagonal, s.asymmetry));
       // compact text view: the strongest key per query
       for (int i = 0; i < Tq; i++) {
         int best = 0;
         for (int j = 1; j < Tk; j++)
-          if (P[((int64_t(h) * Tq) + i) * Tk + j] > P[((int64_t(h) * Tq) + i) * Tk + best]) best = j;
-        fmt::print("    {:>12} -> {:<12} {:.2f}\n", qt[size_t(i)], kt[size_t(best)], P[((int64_t(h) * Tq) + i) * Tk + best]);
+          if (P[int64_t(i) * Tk + j] > P[int64_t(i) * Tk + best]) best = j;
+        fmt::print("    {:>12} -> {:<12} {:.2f}\n", qt[size_t(i)], kt[size_t(best)], P[int64_t(i) * Tk + best]);
       }
-      const std::string file = fmt::format("{}_h{}", name, h);
+      const std::string file = fmt::format("{}_h{}", site.name, h);
       write_file_atomic(out_dir + "/" + file + ".csv", data);
       std::string xt, yt;
       for (int j = 0; j < Tk; j++) xt += fmt::format("{}{} {}", j ? ", " : "", plot::quoted(kt[size_t(j)]), j);
       for (int i = 0; i < Tq; i++) yt += fmt::format("{}{} {}", i ? ", " : "", plot::quoted(qt[size_t(i)]), i);
       gp += fmt::format("set output {}\nset title {}\nset xtics ({}) rotate by 60 right\nset ytics ({})\n"
-                        "plot {} matrix with image\n", plot::quoted(file + ".png"), plot::quoted(fmt::format("{} head {}", name, h)),
+                        "plot {} matrix with image\n", plot::quoted(file + ".png"), plot::quoted(fmt::format("{} head {}", site.name, h)),
                         xt, yt, plot::quoted(file + ".csv"));
     }
   }
@@ -620,44 +740,20 @@ void add_inspect_command(CLI::App& app) {
   grad->add_option("--o", g->o, "with --v: the output projection W_o: O = P V W_o");
   grad->add_option("--dout", g->dout, "with --q: the upstream gradient dL/dO (dL/dP without --v) instead of one drawn from --seed");
   grad->callback([g, grad]() {
-    std::vector<GradInspection> rs;
-    const bool own = grad->count("--q") > 0;
+    GradRequest req;
+    req.variant = g->variant;
+    req.tokens = g->tokens;
+    req.dim = g->dim;
+    req.size_flag = grad->count("--tokens") > 0 ? "--tokens" : grad->count("--dim") > 0 ? "--dim" : "";
+    req.seed = g->seed;
+    req.causal = g->causal;
     const std::pair<const char*, const std::string*> matrices[] = {
         {"--q", &g->q}, {"--k", &g->k}, {"--v", &g->v}, {"--o", &g->o}, {"--dout", &g->dout}};
-    for (auto [flag, value] : matrices)  // typed but empty (--q ""): not the random example
-      if (grad->count(flag) > 0 && value->empty())
-        throw UsageError(fmt::format("{}: empty; give a matrix ({} \"1 2; 3 4\": one row per token) or @FILE", flag, flag));
-    if (own)
-      for (const char* f : {"--tokens", "--dim"})
-        if (grad->count(f) > 0)
-          throw UsageError(fmt::format("{}: does not apply with --q (the tokens and d are --q's rows and columns)", f));
-    if (own && grad->count("--k") > 0 && (g->variant == "qq" || g->variant == "qq-noself"))
-      throw UsageError(fmt::format("--k: {} has no K (Q stands in for it); drop --k, or give --variant qk, both or all", g->variant));
-    auto wanted = [&](const std::string& v) {
-      return g->variant == v || g->variant == "all" || (g->variant == "both" && v != "qq-noself");
-    };
-    if (!own) {
-      for (const std::string& f : {g->k, g->v, g->o, g->dout})
-        if (!f.empty()) throw UsageError("--k, --v, --o, --dout: go with --q (your own matrices)");
-      for (std::string v : {"qk", "qq", "qq-noself"})
-        if (wanted(v)) rs.push_back(inspect_grad(v, g->tokens, g->dim, g->seed, g->causal));
-    } else {
-      UserMatrices m;
-      m.q = parse_matrix("--q", g->q);
-      if (!g->k.empty()) m.k = parse_matrix("--k", g->k);
-      if (!g->v.empty()) m.v = parse_matrix("--v", g->v);
-      if (!g->o.empty()) m.wo = parse_matrix("--o", g->o);
-      if (!g->dout.empty()) m.dout = parse_matrix("--dout", g->dout);
-      for (std::string v : {"qk", "qq", "qq-noself"})
-        if (wanted(v) && (v != "qk" || m.k.defined() || g->variant == "qk")) rs.push_back(inspect_matrices(v, m, g->seed, g->causal));
-    }
+    for (auto [flag, value] : matrices)
+      if (grad->count(flag) > 0) req.matrices[flag] = *value;
+    std::vector<GradInspection> rs = inspect_request(req);
     if (g->json) {
-      nlohmann::json out = nlohmann::json::array();
-      for (auto& r : rs) {
-        out.push_back(inspection_json(r));
-        if (g->dump_tape) out.back()["tape"] = r.tape_dump;
-      }
-      fmt::print("{}\n", out.dump(1));
+      fmt::print("{}\n", inspections_json(rs, g->dump_tape).dump(1));
     } else {
       print_inspection(rs);
     }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <attnlab/autograd/tape.h>
+#include <attnlab/train/loaded_run.h>
 
 namespace attn {
 
@@ -47,8 +48,40 @@ struct UserMatrices {
 Tensor parse_matrix(const std::string& flag, const std::string& text);
 // Checks the shapes fit together (naming the flags), then one head on them, gradients from the tape.
 GradInspection inspect_matrices(const std::string& variant, const UserMatrices& m, uint64_t seed, bool causal);
+// What `inspect grad` is asked, as its flags: from the command line, or from `attnlab serve`'s
+// POST /api/grad. Checked here, so both refuse the same input with the same one-line errors.
+struct GradRequest {
+  std::string variant = "both";  // qk, qq, qq-noself, both (qk and qq) or all
+  int tokens = 3, dim = 2;       // the random example's size
+  std::string size_flag;         // "--tokens" or "--dim" when one was given (refused with --q)
+  uint64_t seed = 1;
+  bool causal = false;
+  std::map<std::string, std::string> matrices;  // the given ones of --q, --k, --v, --o, --dout, as typed
+  int max_size = 64;             // tokens, dim and every matrix's rows and columns at most
+  bool allow_files = true;       // a matrix may be @FILE (not from the server)
+};
+std::vector<GradInspection> inspect_request(const GradRequest& req);
+// What `inspect grad --json` prints: inspection_json of each, with the tape when asked.
+nlohmann::json inspections_json(const std::vector<GradInspection>& rs, bool with_tape);
+
 std::vector<double> symmetric_eigenvalues(const Tensor& s);  // Jacobi rotations, ascending
 // A matrix as an SVG heatmap (white 0 to dark blue 1, each cell's value written in it): P of a head.
 std::string heatmap_svg(const Tensor& m, const std::string& title);
+
+// A trained run's attention for one sentence, in memory: what `inspect attention` prints and
+// draws, and what `attnlab serve` shows.
+struct AttentionMaps {
+  std::string text, translation;  // translation: the greedy one (seq2seq runs)
+  bool translates = false, generates = false;
+  struct Site {
+    std::string name, variant, note;  // note: the scores' symmetry (qq) or W_q W_kᵀ's asymmetry (qk)
+    bool cross = false;
+    std::vector<std::string> queries, keys;  // the tokens of P's rows and columns
+    std::vector<Tensor> heads;               // P of each head, (Tq, Tk)
+  };
+  std::vector<Site> sites;
+};
+AttentionMaps attention_maps(const LoadedRun& run, const std::string& text);
+nlohmann::json attention_json(const AttentionMaps& maps);
 
 }  // namespace attn

@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
   attn::add_gradcheck_command(app);
   attn::add_bench_command(app);
   attn::add_export_command(app);
+  attn::add_serve_command(app);
   attn::add_corpus_command(app);
   attn::add_internal_error_test_command(app);
   // What the build generates from these definitions (apps/shell_docs.h); not listed in --help.

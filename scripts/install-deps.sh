@@ -1,19 +1,24 @@
 #!/bin/sh
 # Install the Debian 12 packages attnlab needs to build, test and run its demo.
 # Idempotent: when every package is already installed it makes no apt call at all.
-# Usage: scripts/install-deps.sh [--with-torch]
+# Usage: scripts/install-deps.sh [--with-torch | --with-gdb]
 #   --with-torch  also install what the tests use: python3-torch (only the optional PyTorch
 #                 reference tests, a benchmark and tools/attnlab_torch.py use it, the tool with
 #                 python3-sentencepiece; the product never does), gdb, and GNU
 #                 parallel (a test runs a compare plan through it), script (bsdutils: a terminal
-#                 for translate), mount (a small tmpfs: a real full disk) and man-db (the man
-#                 page is rendered).
+#                 for translate), mount (a small tmpfs: a real full disk), man-db (the man
+#                 page is rendered), and chromium, chromium-driver and python3-selenium (the
+#                 browser tests of attnlab serve's pages).
+#   --with-gdb    also gdb alone (make debug).
 set -eu
 
 pkgs="g++ make cmake pkg-config libopenblas-dev catch2 libfmt-dev libcli11-dev \
-nlohmann-json3-dev libtomlplusplus-dev libsentencepiece-dev sentencepiece gnuplot-nox"
+nlohmann-json3-dev libtomlplusplus-dev libsentencepiece-dev sentencepiece gnuplot-nox libcpp-httplib-dev"
 if [ "${1:-}" = "--with-torch" ]; then
-    pkgs="$pkgs python3 python3-torch python3-numpy python3-sentencepiece gdb parallel bsdutils mount man-db"
+    pkgs="$pkgs python3 python3-torch python3-numpy python3-sentencepiece gdb parallel bsdutils mount man-db \
+chromium chromium-driver python3-selenium"
+elif [ "${1:-}" = "--with-gdb" ]; then
+    pkgs="$pkgs gdb python3"
 fi
 
 missing=""

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""tests/test_browser.py — `attnlab serve`'s two pages in a real browser (headless Chromium).
+
+    python3 tests/test_browser.py BUILD/attnlab [--screenshots DIR]
+
+The explorer: load it, change one entry of Q, read the dQ it shows and compare it with
+`attnlab inspect grad --json` for the same matrices; switch qk -> qq and see the two paths into
+Q add up to dQ; 20 edits, the median time from the edit to the redrawn dQ printed (a figure for
+docs/benchmarks.md, not a pass/fail line). The runs page: a training started here appears, and a
+new evaluation shows in its row and on the chart without a reload; a grid's report.md renders;
+the trained run's attention maps for a typed sentence. Exits 77 (skipped) without Chromium,
+its driver or Selenium (`make test` installs them).
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+SKIP = 77
+BINARY = None
+SHOTS = None
+
+try:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+except ImportError:
+    webdriver = None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def browser():
+    opts = webdriver.ChromeOptions()
+    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]:
+        opts.add_argument(a)  # --no-sandbox: Chromium refuses to run as root otherwise
+    opts.binary_location = shutil.which("chromium")
+    service = Service(executable_path=shutil.which("chromedriver"))
+    return webdriver.Chrome(options=opts, service=service)
+
+
+def matrix_of(driver, section, name):
+    """The numbers a heatmap shows, from its cells' data-value (the server's JSON numbers)."""
+    table = driver.find_element(By.CSS_SELECTOR, f'section[data-variant="{section}"] table[data-matrix="{name}"]')
+    cells = table.find_elements(By.CSS_SELECTOR, "td[data-row]")
+    rows = 1 + max(int(c.get_attribute("data-row")) for c in cells)
+    cols = 1 + max(int(c.get_attribute("data-col")) for c in cells)
+    m = [[None] * cols for _ in range(rows)]
+    for c in cells:
+        m[int(c.get_attribute("data-row"))][int(c.get_attribute("data-col"))] = float(c.get_attribute("data-value"))
+    return m
+
+
+def renders(driver):
+    return int(driver.find_element(By.ID, "status").get_attribute("data-renders") or 0)
+
+
+class BrowserTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.runs = os.path.join(cls.tmp.name, "runs")
+        grid = os.path.join(cls.runs, "grid")
+        os.makedirs(os.path.join(grid, "runs"))
+        with open(os.path.join(grid, "report.md"), "w") as f:
+            f.write("# Tiny grid\n\n| variant | valid loss |\n|---|---|\n| qk | 1.23 |\n| qq | 1.45 |\n")
+        cls.port = free_port()
+        cls.server = subprocess.Popen([BINARY, "serve", "--runs", cls.runs, "--port", str(cls.port)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert "explorer" in cls.server.stdout.readline()
+        cls.url = f"http://127.0.0.1:{cls.port}"
+        cls.driver = browser()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.driver.quit()
+        cls.server.send_signal(signal.SIGINT)
+        assert cls.server.wait(timeout=20) == 0
+        cls.tmp.cleanup()
+
+    def wait(self, cond, timeout=30, what="the page"):
+        return WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(lambda d: cond(d), f"{what} did not appear")
+
+    def shot(self, name):
+        if SHOTS:
+            os.makedirs(SHOTS, exist_ok=True)
+            self.driver.save_screenshot(os.path.join(SHOTS, name))
+
+    def test_1_explorer_edit_one_entry_of_q_and_read_dq(self):
+        q, k, dout = "1 0.5; -0.5 1; 0.25 -1", "0.5 -1; 1 0.5; -0.25 0.75", "0.1 -0.2 0.3; 0 0.5 -0.5; -0.3 0.2 0.1"
+        enc = __import__("urllib.parse").parse.quote
+        self.driver.get(f"{self.url}/#variant=qk&seed=1&q={enc(q)}&k={enc(k)}&dout={enc(dout)}")
+        self.wait(lambda d: renders(d) >= 1, what="the first results")
+        before = renders(self.driver)
+        cell = self.driver.find_element(By.CSS_SELECTOR, '#edit-Q input.cell[data-row="1"][data-col="0"]')
+        cell.clear()  # fires input: a redraw with the cell empty (an error) or the rest of the matrix
+        cell.send_keys("2")
+        self.wait(lambda d: renders(d) > before and "2" in d.current_url, what="the redraw after the edit")
+        time.sleep(0.3)  # the newest answer drawn
+        shown = matrix_of(self.driver, "qk", "dQ")
+        q2 = "1 0.5; 2 1; 0.25 -1"
+        out = subprocess.run([BINARY, "inspect", "grad", "--variant", "qk", "--q", q2, "--k", k, "--dout", dout,
+                              "--json"], capture_output=True, text=True, check=True)
+        expected = json.loads(out.stdout)[0]["matrices"]["dQ"]
+        self.assertEqual(shown, expected, "the dQ the page shows is not inspect grad's for the edited Q")
+        self.shot("explorer-qk.png")
+
+    def test_2_explorer_qq_shows_the_two_paths_into_q(self):
+        Select(self.driver.find_element(By.ID, "variant")).select_by_value("qq")
+        self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, 'section[data-variant="qq"] .paths'), what="qq's two paths")
+        time.sleep(0.3)
+        as_query = matrix_of(self.driver, "qq", "dQ as query")
+        as_key = matrix_of(self.driver, "qq", "dQ as key")
+        dq = matrix_of(self.driver, "qq", "dQ")
+        for i in range(len(dq)):
+            for j in range(len(dq[0])):
+                self.assertAlmostEqual(as_query[i][j] + as_key[i][j], dq[i][j], places=5)
+        self.assertIn("variant=qq", self.driver.current_url)
+        self.shot("explorer-qq.png")
+
+    def test_3_explorer_twenty_edits(self):
+        latencies = []
+        for n in range(20):
+            before = renders(self.driver)
+            cell = self.driver.find_element(By.CSS_SELECTOR, '#edit-Q input.cell[data-row="0"][data-col="1"]')
+            cell.send_keys("\b" * 8 + f"{0.1 * (n + 1):.1f}")
+            self.wait(lambda d: renders(d) > before, what="a redraw")
+            time.sleep(0.05)
+            latencies.append(float(self.driver.find_element(By.ID, "status").get_attribute("data-latency-ms")))
+        print(f"explorer: edit -> redrawn dQ, median of 20 edits: {statistics.median(latencies):.1f} ms "
+              f"(min {min(latencies):.1f}, max {max(latencies):.1f})", flush=True)
+
+    def test_4_runs_page_follows_a_training(self):
+        out = os.path.join(self.runs, "grid", "runs", "reverse-qq-s1")
+        train = subprocess.Popen([BINARY, "train", "--task", "reverse", "--task-train", "400", "--variant", "qq",
+                                  "--d-model", "16", "--heads", "2", "--d-ff", "32", "--threads", "1", "--steps", "400",
+                                  "--eval-every", "40", "--log-every", "20", "--eval-sentences", "20", "--out", out],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            self.driver.get(f"{self.url}/runs")
+            self.driver.execute_script("window.__not_reloaded = true;")
+            row = 'tr[data-run="0/grid/runs/reverse-qq-s1"]'
+            self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, row), what="the training's row")
+            self.driver.find_element(By.CSS_SELECTOR, f"{row} input.overlay").click()
+            first = self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "circle.valid-point")), 60,
+                              "a first evaluation on the chart")
+            self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "circle.valid-point")) > first, 120,
+                      "a new evaluation without reload")
+            self.assertTrue(self.driver.execute_script("return window.__not_reloaded === true;"), "the page reloaded")
+            valid = self.driver.find_element(By.CSS_SELECTOR, f'{row} td[data-key="valid_loss"]').text
+            self.assertRegex(valid, r"\d")
+            self.shot("runs.png")
+        finally:
+            train.wait(timeout=600)
+        self.assertEqual(train.returncode, 0, train.stderr.read())
+        # finished: the status changes in place
+        self.wait(lambda d: "finished" in d.find_element(By.CSS_SELECTOR, f'tr[data-run="0/grid/runs/reverse-qq-s1"] '
+                                                                          f'td[data-key="status"]').text, 30, "finished")
+        # the grid's report
+        Select(self.driver.find_element(By.ID, "grid")).select_by_value("0/grid")
+        self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#report table"), what="the report's table")
+        self.assertIn("1.45", self.driver.find_element(By.ID, "report").text)
+        # the attention maps of the trained run, for a typed sentence
+        self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, '#attn-run option[value="0/grid/runs/reverse-qq-s1"]'),
+                  what="the run among those with attention maps")
+        Select(self.driver.find_element(By.ID, "attn-run")).select_by_value("0/grid/runs/reverse-qq-s1")
+        self.driver.find_element(By.ID, "attn-text").send_keys("a b c d")
+        self.driver.find_element(By.ID, "attn-go").click()
+        self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#attn-out table.heatmap"), 60, "attention heatmaps")
+
+
+if __name__ == "__main__":
+    BINARY = os.path.abspath(sys.argv.pop(1))
+    if "--screenshots" in sys.argv:
+        i = sys.argv.index("--screenshots")
+        SHOTS = os.path.abspath(sys.argv[i + 1])
+        del sys.argv[i:i + 2]
+    missing = [m for m, ok in [("python3-selenium", webdriver is not None), ("chromium", shutil.which("chromium")),
+                               ("chromium-driver", shutil.which("chromedriver"))] if not ok]
+    if missing:
+        print(f"SKIPPED: {', '.join(missing)} not installed (make test installs them)")
+        sys.exit(SKIP)
+    unittest.main(verbosity=2)
