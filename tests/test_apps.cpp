@@ -1451,20 +1451,24 @@ TEST_CASE("gdb shows named variables and tensors when stopped in the QQᵀ score
   const std::string dir = bin.substr(0, bin.rfind('/'));
   const std::string cmd = "gdb -batch -nx -iex 'add-auto-load-safe-path " + dir + "' -ex 'break attn::matmul_backward' -ex run "
                           "-ex 'p *e.out' -ex 'p *e.inputs[0]' -ex 'p e.inputs[0].get() == e.inputs[1].get()' -ex 'p e' "
-                          "-ex 'set attnlab-print-limit 4' -ex 'p e.out->value' -ex 'frame function attn::Tape::backward' "
+                          "-ex 'p e.out->value' -ex 'p e.inputs[0]' -ex 'frame function attn::Tape::backward' "
                           "-ex 'p i' --args " + bin +
                           " inspect grad --variant qq --tokens 3 --dim 2";
   const std::string out = shell(cmd).out;
   INFO(out);
   // the first score-product backward reached is S = Q Qᵀ/√d, whose two inputs are the same Q
-  REQUIRE_THAT(out, Catch::Contains("Variable 'S' (tape #1) value Tensor (3, 3) [") && Catch::Contains("grad Tensor (3, 3) ["));
-  REQUIRE_THAT(out, Catch::Contains("Variable 'Q' (tape #0) value Tensor (3, 2) [") && Catch::Contains("grad Tensor (undefined)"));
+  REQUIRE_THAT(out, Catch::Contains("Variable 'S' (tape #1) value Tensor (3, 3) [[") && Catch::Contains("grad Tensor (3, 3) [["));
+  REQUIRE_THAT(out, Catch::Contains("Variable 'Q' (tape #0) value Tensor (3, 2) [[") && Catch::Contains("grad Tensor (undefined)"));
   REQUIRE_THAT(out, Catch::Contains("= true"));
-  // the tape entry printer, all nine values of a 3 x 3 tensor by default, a print limit the user sets
+  // the tape entry printer; a Variable's tensors by rows on one line, all nine values of S
   REQUIRE_THAT(out, Catch::Contains("= TapeEntry matmul 'S' (3, 3) <- 'Q' (3, 2), 'Q' (3, 2) |grad| "));
-  REQUIRE(std::regex_search(out, std::regex(R"(value Tensor \(3, 3\) \[([^,\]]+, ){8}[^,\]]+\] grad)")));
-  REQUIRE(std::regex_search(out, std::regex(R"(= Tensor \(3, 3\) \[([^,\]]+, ){3}[^,\]]+, \.\.\.\])")));
-  REQUIRE_THAT(out, Catch::Contains("in attn::Tape::backward") && Catch::Contains("$6 = 1"));
+  const std::string row = R"(\[([^,\[\]]+, ){2}[^,\[\]]+\])";
+  REQUIRE(std::regex_search(out, std::regex("value Tensor \\(3, 3\\) \\[" + row + ", " + row + ", " + row + "\\] grad")));
+  // a tensor alone: its shape, then its rows a line each, as numpy prints an array
+  REQUIRE(std::regex_search(out, std::regex("= Tensor \\(3, 3\\)\n\\[" + row + ",\n " + row + ",\n " + row + "\\]\n")));
+  // a Var (a shared_ptr) shows its Variable, not an address
+  REQUIRE_THAT(out, Catch::Contains("= Var 'Q' (tape #0) value Tensor (3, 2) [[") && !Catch::Contains("get() = 0x"));
+  REQUIRE_THAT(out, Catch::Contains("in attn::Tape::backward") && Catch::Contains("$7 = 1"));
 }
 
 TEST_CASE("inspect attention prints per-head statistics and writes heatmap data for a trained run") {
@@ -1681,11 +1685,13 @@ TEST_CASE("gdb started in the repository loads the printers from its .gdbinit, o
   const std::string dir = bin.substr(0, bin.rfind('/'));
   // -nh: not this machine's ~/.gdbinit, only the repository's
   const Result r = shell("cd " + repo + " && gdb -batch -nh -iex 'add-auto-load-safe-path " + repo + "/.gdbinit' -iex "
-                         "'add-auto-load-safe-path " + dir + "' -ex 'set attnlab-print-limit 4' -ex 'break attn::matmul_backward' "
+                         "'add-auto-load-safe-path " + dir + "' -ex 'set attnlab-print-limit 32' -ex 'break attn::matmul_backward' "
                          "-ex run -ex 'p e.out->value' -ex 'info pretty-printer' --args " + bin +
-                         " inspect grad --variant qq --tokens 3 --dim 2");
+                         " inspect grad --variant qq --tokens 8 --dim 2");
   INFO(r.out);
-  REQUIRE(std::regex_search(r.out, std::regex(R"(= Tensor \(3, 3\) \[([^,\]]+, ){3}[^,\]]+, \.\.\.\])")));  // the limit the user set
+  // the limit the user set: 64 values are more than 32, so each axis shows 3 at each end
+  const std::string row = R"(\[([^,\[\]]+, ){3}\.\.\., ([^,\[\]]+, ){2}[^,\[\]]+\])";
+  REQUIRE(std::regex_search(r.out, std::regex("= Tensor \\(8, 8\\)\n\\[" + row + ",\n " + row + ",\n " + row + ",\n \\.\\.\\.,\n " + row)));
   size_t registered = 0;
   for (size_t at = r.out.find("  attnlab\n"); at != std::string::npos; at = r.out.find("  attnlab\n", at + 1)) registered++;
   REQUIRE(registered == 1);
