@@ -180,8 +180,19 @@ T field(const json& body, const char* name, T fallback) {
   }
 }
 
+// A request's body as a JSON object, or a 400 saying what was expected.
+json json_body(const httplib::Request& req, const std::string& expected) {
+  json body;
+  try {
+    body = json::parse(req.body);
+  } catch (const json::exception&) {
+    throw BadField{"", "the body: not JSON (expected " + expected + ")"};
+  }
+  if (!body.is_object()) throw BadField{"", "the body: expected " + expected};
+  return body;
+}
+
 GradRequest grad_request(const json& body) {
-  if (!body.is_object()) throw BadField{"", "the body: expected a JSON object of inspect grad's flags (docs/serve.md)"};
   static const std::set<std::string> known = {"variant", "causal", "seed", "tokens", "dim", "q", "k", "v", "o", "dout"};
   for (auto& [key, value] : body.items())
     if (!known.count(key)) throw BadField{key, fmt::format("\"{}\": not a field of /api/grad (variant, causal, seed, tokens, dim, q, k, v, o, dout)", key)};
@@ -298,13 +309,7 @@ void Server::routes() {
 
   http_.Post("/api/grad", [this](const httplib::Request& req, httplib::Response& res) {
     computing(res, [&] {
-      json body;
-      try {
-        body = json::parse(req.body);
-      } catch (const json::exception&) {
-        throw BadField{"", "the body: not JSON (expected an object of inspect grad's flags, docs/serve.md)"};
-      }
-      const std::vector<GradInspection> rs = inspect_request(grad_request(body));
+      const std::vector<GradInspection> rs = inspect_request(grad_request(json_body(req, "an object of inspect grad's flags, docs/serve.md")));
       res.set_content(inspections_json(rs, false).dump(1) + "\n", "application/json");
     });
   });
@@ -312,14 +317,15 @@ void Server::routes() {
   http_.Get("/api/runs", [this](const httplib::Request&, httplib::Response& res) {
     json runs = json::array(), grids = json::array(), roots = json::array();
     auto number = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
-    for (const auto& r : index_.runs())
+    const RunIndex::Listing listing = index_.list();
+    for (const auto& r : listing.runs)
       runs.push_back({{"id", r.id}, {"name", r.name}, {"grid", r.grid.empty() ? json(nullptr) : json(r.grid)},
                       {"arch", r.arch}, {"variant", r.variant}, {"params", r.params < 0 ? json(nullptr) : json(r.params)},
                       {"d_model", r.d_model}, {"seed", r.seed}, {"lr", r.lr}, {"step", r.step}, {"steps", r.steps},
                       {"train_loss", number(r.train_loss)}, {"valid_loss", number(r.valid_loss)},
                       {"bleu", number(r.bleu)}, {"accuracy", number(r.accuracy)}, {"status", r.status},
                       {"updated", r.updated}});
-    for (const auto& g : index_.grids()) grids.push_back({{"id", g.id}, {"name", g.name}, {"report", g.report}});
+    for (const auto& g : listing.grids) grids.push_back({{"id", g.id}, {"name", g.name}, {"report", g.report}});
     for (const auto& r : index_.roots()) roots.push_back(r.string());
     send_json(res, 200, {{"roots", roots}, {"runs", runs}, {"grids", grids}});
   });
@@ -354,13 +360,7 @@ void Server::routes() {
 
   http_.Post("/api/attention", [this](const httplib::Request& req, httplib::Response& res) {
     computing(res, [&] {
-      json body;
-      try {
-        body = json::parse(req.body);
-      } catch (const json::exception&) {
-        throw BadField{"", "the body: not JSON (expected {\"run\": ID, \"text\": \"a sentence\"})"};
-      }
-      if (!body.is_object()) throw BadField{"", "the body: expected {\"run\": ID, \"text\": \"a sentence\"}"};
+      const json body = json_body(req, "{\"run\": ID, \"text\": \"a sentence\"}");
       const std::string id = field<std::string>(body, "run", ""), text = field<std::string>(body, "text", "");
       const auto dir = index_.resolve(id);
       std::error_code ec;

@@ -13,6 +13,7 @@ its driver or Selenium (`make test` installs them).
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 
 SKIP = 77
 BINARY = None
@@ -93,14 +95,17 @@ class BrowserTest(unittest.TestCase):
     def wait(self, cond, timeout=30, what="the page"):
         return WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(lambda d: cond(d), f"{what} did not appear")
 
-    def shot(self, name):
+    def shot(self, name, height=900):
         if SHOTS:
             os.makedirs(SHOTS, exist_ok=True)
+            self.driver.set_window_size(1280, height)
+            time.sleep(0.5)
             self.driver.save_screenshot(os.path.join(SHOTS, name))
+            self.driver.set_window_size(1280, 900)
 
     def test_1_explorer_edit_one_entry_of_q_and_read_dq(self):
         q, k, dout = "1 0.5; -0.5 1; 0.25 -1", "0.5 -1; 1 0.5; -0.25 0.75", "0.1 -0.2 0.3; 0 0.5 -0.5; -0.3 0.2 0.1"
-        enc = __import__("urllib.parse").parse.quote
+        enc = urllib.parse.quote
         self.driver.get(f"{self.url}/#variant=qk&seed=1&q={enc(q)}&k={enc(k)}&dout={enc(dout)}")
         self.wait(lambda d: renders(d) >= 1, what="the first results")
         before = renders(self.driver)
@@ -179,6 +184,58 @@ class BrowserTest(unittest.TestCase):
         self.driver.find_element(By.ID, "attn-text").send_keys("a b c d")
         self.driver.find_element(By.ID, "attn-go").click()
         self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#attn-out table.heatmap"), 60, "attention heatmaps")
+
+    def test_5_every_tutorial_link_opens_the_explorer_on_its_commands_numbers(self):
+        tutorial = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "tutorial.md")
+        links = re.findall(r"\((http://127\.0\.0\.1:8765/#[^)\s]+)\)", open(tutorial, encoding="utf-8").read())
+        self.assertGreaterEqual(len(links), 7, "the tutorial's links to the explorer")
+        for link in links:
+            params = dict(urllib.parse.parse_qsl(link.split("#", 1)[1]))
+            flags = ["--variant", params.get("variant", "both"), "--seed", params.get("seed", "1")]
+            for name in ["q", "k", "v", "o", "dout", "tokens", "dim"]:
+                if name in params:
+                    flags += [f"--{name}", params[name]]
+            if params.get("causal") in ("1", "true"):
+                flags.append("--causal")
+            expected = json.loads(subprocess.run([BINARY, "inspect", "grad", *flags, "--json"], capture_output=True,
+                                                 text=True, check=True).stdout)
+            self.driver.get("about:blank")
+            self.driver.get(link.replace("http://127.0.0.1:8765", self.url))
+            self.wait(lambda d: renders(d) >= 1, what=f"the explorer at {link}")
+            time.sleep(0.3)
+            for r in expected:
+                shown = matrix_of(self.driver, r["variant"], "dQ")
+                if "q" in params:  # the command's own matrices: the same numbers
+                    self.assertEqual(shown, r["matrices"]["dQ"], link)
+                else:  # the random example, put into the editors to 6 significant digits
+                    for row, want in zip(shown, r["matrices"]["dQ"]):
+                        for a, b in zip(row, want):
+                            self.assertAlmostEqual(a, b, delta=1e-4 * max(1, abs(b)), msg=link)
+            if link == links[0]:
+                self.shot("explorer.png", 1500)
+
+    def test_6_the_readmes_runs_link_shows_its_chart_and_report(self):
+        # the committed grids of docs/results, served as the README shows them
+        results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "results")
+        readme = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md"), encoding="utf-8").read()
+        link = re.search(r"(http://127\.0\.0\.1:8765/runs#[^)\s`]+)", readme).group(1)
+        port = free_port()
+        server = subprocess.Popen([BINARY, "serve", "--runs", results, "--port", str(port)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertIn("explorer", server.stdout.readline())
+            self.driver.get(link.replace("http://127.0.0.1:8765", f"http://127.0.0.1:{port}"))
+            params = dict(urllib.parse.parse_qsl(link.split("#", 1)[1]))
+            ticked = params["runs"].split(",")
+            self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "input.overlay:checked")) == len(ticked), 60,
+                      "the ticked runs of the link")
+            self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "svg#chart path.valid-line"), 60, "their curves")
+            self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#report table"), 60, "the grid's report")
+            time.sleep(0.5)
+            self.shot("runs-results.png", 1700)
+        finally:
+            server.send_signal(signal.SIGINT)
+            self.assertEqual(server.wait(timeout=20), 0)
 
 
 if __name__ == "__main__":

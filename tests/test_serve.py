@@ -67,8 +67,10 @@ class Serving:
             raise AssertionError(f"no banner from attnlab serve: {self.banner!r} {self.proc.stderr.read()!r}")
 
     def stop(self):
+        """Ctrl-C; its exit code. What it wrote to stderr is kept in self.err."""
         self.proc.send_signal(signal.SIGINT)
-        return self.proc.wait(timeout=20)
+        _, self.err = self.proc.communicate(timeout=20)
+        return self.proc.returncode
 
 
 def make_run(dir, steps_done, finished, lock=None):
@@ -122,7 +124,7 @@ class ServeTest(unittest.TestCase):
     def tearDownClass(cls):
         code = cls.server.stop()
         cls.holder.kill()
-        cls.holder.wait()
+        cls.holder.communicate()
         cls.tmp.cleanup()
         assert code == 0, f"attnlab serve exited {code} on SIGINT, expected 0"
 
@@ -273,7 +275,7 @@ class CommandTest(unittest.TestCase):
             time.sleep(0.3)
         finally:
             self.assertEqual(s.stop(), 0)
-        self.assertIn("warning", s.proc.stderr.read())
+        self.assertIn("warning", s.err)
 
     def test_runs_that_is_not_a_folder_is_refused(self):
         out = subprocess.run([BINARY, "serve", "--runs", "/nonexistent/runs"], capture_output=True, text=True, timeout=30)

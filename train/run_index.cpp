@@ -200,20 +200,11 @@ void RunIndex::scan(size_t root, const fs::path& dir, int depth, const std::stri
   }
 }
 
-std::vector<IndexedRun> RunIndex::runs() {
+RunIndex::Listing RunIndex::list() {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<IndexedRun> runs;
-  std::vector<IndexedGrid> grids;
-  for (size_t r = 0; r < roots_.size(); r++) scan(r, roots_[r], 0, "", runs, grids);
-  return runs;
-}
-
-std::vector<IndexedGrid> RunIndex::grids() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<IndexedRun> runs;
-  std::vector<IndexedGrid> grids;
-  for (size_t r = 0; r < roots_.size(); r++) scan(r, roots_[r], 0, "", runs, grids);
-  return grids;
+  Listing l;
+  for (size_t r = 0; r < roots_.size(); r++) scan(r, roots_[r], 0, "", l.runs, l.grids);
+  return l;
 }
 
 }  // namespace attn

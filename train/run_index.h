@@ -3,7 +3,7 @@
 // run's progress and status from its own files. It never takes a run's lock: a run is "running"
 // while its writer lock is held by some process, which Linux lists in /proc/locks.
 //   RunIndex index({"/work/runs"});
-//   for (const IndexedRun& r : index.runs()) fmt::print("{} step {} {}\n", r.id, r.step, r.status);
+//   for (const IndexedRun& r : index.list().runs) fmt::print("{} step {} {}\n", r.id, r.step, r.status);
 //   std::optional<std::filesystem::path> p = index.resolve("0/quick/runs/qk-s1/metrics.csv");
 #pragma once
 #include <cstdint>
@@ -50,8 +50,11 @@ class RunIndex {
   const std::vector<std::filesystem::path>& roots() const { return roots_; }
   // A fresh scan (at most kMaxDepth folders deep, kMaxRuns runs); a run's files are read again
   // only when they changed since the last scan.
-  std::vector<IndexedRun> runs();
-  std::vector<IndexedGrid> grids();
+  struct Listing {
+    std::vector<IndexedRun> runs;
+    std::vector<IndexedGrid> grids;
+  };
+  Listing list();
   // The path an id names ("<root index>/<path>", or "<root index>" alone for the root), when it
   // exists and stays inside its root once symlinks are followed; nullopt otherwise (absolute
   // paths, "..", a symlink that leads out, a root index that is not one).

@@ -18,7 +18,7 @@ const VARIANT_NOTES = {
 // The editors' matrices as rows of cell texts (what is typed; sent as typed). dout is dL/dP
 // without V and dL/dO with V; both are kept, so ticking "with V" back and forth loses nothing.
 const state = {
-  variant: "both", causal: false, seed: 1, withV: false,
+  variant: "both", causal: false, seed: 1, withV: false, withO: false,
   Q: [], K: [], V: [], W_o: [], dP: [], dO: [],
 };
 
@@ -62,9 +62,6 @@ function resized(rows, r, c, fill) {
   return fill.map((fillRow, i) => fillRow.map((x, j) => (rows[i] && rows[i][j] !== undefined ? rows[i][j] : x)));
 }
 
-function identityMatrix(n) {
-  return Array.from({length: n}, (_, i) => Array.from({length: n}, (_, j) => (i === j ? "1" : "0")));
-}
 
 const SALT = {K: 2, V: 3, W_o: 4, dO: 5, dP: 6, Q: 7};
 
@@ -73,7 +70,7 @@ function usesK() {
 }
 
 // Fills what the current settings need but is missing (K for qk; V, W_o, dL/dO with V), in
-// shapes that fit Q: small numbers from the seed, W_o the identity when V came without it.
+// shapes that fit Q: small numbers from the seed (W_o only when asked for: O = P V without it).
 function completeState() {
   const [t, d] = shapeOf(state.Q);
   if (usesK() && shapeOf(state.K).join() !== shapeOf(state.Q).join())
@@ -83,8 +80,8 @@ function completeState() {
   if (state.withV) {
     if (state.V.length !== t) state.V = resized(state.V, t, d, smallNumbers(t, d, state.seed, SALT.V));
     const dv = shapeOf(state.V)[1];
-    if (state.W_o.length !== dv) state.W_o = resized(state.W_o, dv, dv, smallNumbers(dv, dv, state.seed, SALT.W_o));
-    const out = shapeOf(state.W_o)[1];
+    if (state.withO && state.W_o.length !== dv) state.W_o = resized(state.W_o, dv, dv, smallNumbers(dv, dv, state.seed, SALT.W_o));
+    const out = state.withO ? shapeOf(state.W_o)[1] : dv;
     if (shapeOf(state.dO).join() !== [t, out].join())
       state.dO = resized(state.dO, t, out, smallNumbers(t, out, state.seed, SALT.dO));
   }
@@ -98,7 +95,7 @@ function resizeAll(t, d) {
   fit("dP", t, t);
   if (state.withV || state.V.length) {
     fit("V", t, d);
-    fit("W_o", d, d);
+    if (state.withO) fit("W_o", d, d);
     fit("dO", t, d);
   }
 }
@@ -132,7 +129,7 @@ function writeHash() {
   if (state.K.length) add("k", state.K);
   if (state.withV) {
     add("v", state.V);
-    add("o", state.W_o);
+    if (state.withO) add("o", state.W_o);
   }
   add("dout", state.withV ? state.dO : state.dP);
   history.replaceState(null, "", "#" + parts.join("&"));
@@ -151,7 +148,8 @@ const EDITORS = [  // editor id, the matrix in state it shows
 function buildEditors() {
   $("edit-K").hidden = !usesK();
   $("edit-V").hidden = !state.withV;
-  $("edit-W_o").hidden = !state.withV;
+  $("edit-W_o").hidden = !(state.withV && state.withO);
+  $("with-o").disabled = !state.withV;
   $("edit-dout").querySelector(".name").textContent = state.withV ? "dL/dO" : "dL/dP";
   for (const editor of EDITORS) {
     const box = $(editor.id), key = editor.key();
@@ -175,7 +173,8 @@ function buildEditors() {
   $("tokens").value = shapeOf(state.Q)[0];
   $("dim").value = shapeOf(state.Q)[1];
   $("loss-note").textContent = state.withV
-    ? "O = P V W_o and L = Σ O ⊙ dL/dO: the upstream gradient reaches P through V and W_o."
+    ? (state.withO ? "O = P V W_o and L = Σ O ⊙ dL/dO: the upstream gradient reaches P through V and W_o."
+                   : "O = P V and L = Σ O ⊙ dL/dO: the upstream gradient reaches P through V.")
     : "L = Σ P ⊙ dL/dP: with dL/dP the identity, L = Σᵢ Pᵢᵢ, how much each token attends to itself.";
 }
 
@@ -194,7 +193,7 @@ function requestBody() {
   if (usesK()) body.k = matrixText(state.K);
   if (state.withV) {
     body.v = matrixText(state.V);
-    body.o = matrixText(state.W_o);
+    if (state.withO) body.o = matrixText(state.W_o);
   }
   body.dout = matrixText(state.withV ? state.dO : state.dP);
   for (const name of ["k", "v", "o", "dout"])
@@ -257,7 +256,7 @@ async function randomExample(startedAt) {
     state.dP = text(m["dL/dP"]);
     if (state.withV) {
       state.V = smallNumbers(tokens, dim, state.seed, SALT.V);
-      state.W_o = smallNumbers(dim, dim, state.seed, SALT.W_o);
+      state.W_o = state.withO ? smallNumbers(dim, dim, state.seed, SALT.W_o) : [];
       state.dO = smallNumbers(tokens, dim, state.seed, SALT.dO);
     }
     clearErrors();
@@ -411,16 +410,18 @@ function loadFromHash(startedAt) {
   state.causal = h.causal;
   state.seed = h.seed;
   state.withV = h.v !== null;
+  state.withO = state.withV && h.o !== null;
   $("variant").value = state.variant;
   $("causal").checked = state.causal;
   $("seed").value = state.seed;
   $("with-v").checked = state.withV;
+  $("with-o").checked = state.withO;
   $("tokens").value = h.tokens;
   $("dim").value = h.dim;
   const rows = text => (text === null ? [] : parseMatrixText(text));
   state.K = rows(h.k);
   state.V = rows(h.v);
-  state.W_o = h.o !== null ? rows(h.o) : state.withV ? identityMatrix(shapeOf(state.V)[1]) : [];  // O = P V, exactly
+  state.W_o = state.withO ? rows(h.o) : [];
   state.dP = state.withV ? [] : rows(h.dout);
   state.dO = state.withV ? rows(h.dout) : [];
   if (h.q === null) {  // no matrices in the link: the random example of tokens, dim and seed
@@ -447,6 +448,13 @@ function setUpControls() {
   });
   $("with-v").addEventListener("change", event => {
     state.withV = $("with-v").checked;
+    completeState();
+    buildEditors();
+    compute(event.timeStamp);
+  });
+  $("with-o").addEventListener("change", event => {
+    state.withO = $("with-o").checked;
+    if (!state.withO) state.W_o = [];
     completeState();
     buildEditors();
     compute(event.timeStamp);

@@ -114,6 +114,42 @@ function updateRuns(data) {
   arrangeRows();
   updateGridChoices(data.grids || []);
   updateAttentionRuns();
+  if (!page.hashRead) readHash();
+}
+
+// ---- the URL: ticked runs, the grid, the chart's settings (a link shows the same chart) ----
+
+function readHash() {
+  page.hashRead = true;
+  const params = new URLSearchParams(location.hash.replace(/^#/, ""));
+  if (params.get("filter")) $("filter").value = params.get("filter");
+  if (["step", "wall_seconds"].includes(params.get("x"))) $("x-axis").value = params.get("x");
+  $("spread").checked = params.get("spread") === "1";
+  $("log-y").checked = params.get("log") === "1";
+  arrangeRows();
+  for (const id of (params.get("runs") || "").split(",").filter(Boolean))
+    if (page.rows.has(id)) {
+      page.rows.get(id).querySelector("input.overlay").checked = true;
+      setTicked(id, true);
+    }
+  const grid = params.get("grid");
+  if (grid && [...$("grid").options].some(o => o.value === grid)) {
+    $("grid").value = grid;
+    showReport();
+  }
+  page.chartDirty = true;
+}
+
+function writeHash() {
+  if (!page.hashRead) return;
+  const parts = [];
+  if (page.selected.size) parts.push("runs=" + [...page.selected].map(encodeURIComponent).join(","));
+  if ($("grid").value) parts.push("grid=" + encodeURIComponent($("grid").value));
+  if ($("x-axis").value !== "step") parts.push("x=" + $("x-axis").value);
+  if ($("spread").checked) parts.push("spread=1");
+  if ($("log-y").checked) parts.push("log=1");
+  if ($("filter").value) parts.push("filter=" + encodeURIComponent($("filter").value));
+  history.replaceState(null, "", parts.length ? "#" + parts.join("&") : location.pathname);
 }
 
 function setUpTable() {
@@ -123,7 +159,10 @@ function setUpTable() {
       else page.sortKey = th.dataset.key, page.sortDir = 1;
       arrangeRows();
     });
-  $("filter").addEventListener("input", arrangeRows);
+  $("filter").addEventListener("input", () => {
+    arrangeRows();
+    writeHash();
+  });
 }
 
 // ---- selecting runs for the chart ------------------------------------------------------
@@ -141,6 +180,7 @@ async function setTicked(id, on) {
   tr.classList.toggle("selected", on);
   tr.querySelector(".swatch").style.background = on ? page.colors.get(id) : "";
   page.chartDirty = true;
+  writeHash();
   await refreshMetrics();
   drawChart();
 }
@@ -365,6 +405,7 @@ function setUpChart() {
   for (const id of ["x-axis", "log-y", "spread"])
     $(id).addEventListener("change", () => {
       page.chartDirty = true;
+      writeHash();
       drawChart();
     });
 }
@@ -483,5 +524,8 @@ async function poll() {
 setUpTable();
 setUpChart();
 setUpAttention();
-$("grid").addEventListener("change", showReport);
+$("grid").addEventListener("change", () => {
+  writeHash();
+  showReport();
+});
 poll();
