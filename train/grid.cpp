@@ -92,8 +92,9 @@ const std::vector<GridPreset>& grid_presets() {
                    "qk also at d 32; 2000 steps, 2 seeds; qk at lr 7e-4 and 3e-3 too (seed 1, d 64 and 256)",
        "about 6 hours on 2 cores, two runs at a time (measured: 42 runs, 11.2 hours of training summed, Intel Xeon VM, "
        "2026-11-30; --seeds 3: about 3 more); a 2000-step run, two side by side, took 3-6 min at d 32, 5-11 at d 64, "
-       "10-13 at d 128 and 16-42 at d 256; at d 512 (--widths 64,128,256,512 --plan) about 80 min (qk) and 72 min (qq) "
-       "a run (measured: 250 steps in 574 s and 527 s, two side by side at 1 thread each, AMD EPYC VM, 2026-12-05)",
+       "10-13 at d 128 and 16-42 at d 256; at d 512 (--widths 64,128,256,512 --plan) about 2 hours a run (measured: "
+       "five 2000-step runs, 108-126 min of training each, two side by side at 1 thread each, AMD EPYC VM, 2026-12-05). "
+       "--tune-lr 1.5e-3,3e-3,6e-3 adds about 8 hours: 66 more runs, 16.5 hours summed (AMD EPYC VM, 2026-12-04/05)",
        {"qk", "qq", "qq-noself", "noV", "noO", "qq-noV-noO"},
        2,
        {"--enc-layers", "2", "--dec-layers", "2", "--vocab", "4000", "--lr", "1.5e-3", "--batch-tokens", "2048",
