@@ -370,7 +370,8 @@ std::vector<GradInspection> inspect_request(const GradRequest& req) {
   if (!variants.count(req.variant))
     throw UsageError(fmt::format("--variant: '{}' is not one of qk, qq, qq-noself, both, all", req.variant));
   for (auto [flag, n] : {std::pair<const char*, int>{"--tokens", req.tokens}, {"--dim", req.dim}})
-    if (n < 1 || n > req.max_size) throw UsageError(fmt::format("--{}: {} is not in 1..{}", flag + 2, n, req.max_size));
+    if (n < 1 || n > req.max_size)  // as the command line's check says it (whole_number)
+      throw UsageError(fmt::format("{}: expected a whole number from 1 to {}, got '{}'", flag, req.max_size, n));
   for (auto& [flag, value] : req.matrices) {
     if (flag != "--q" && flag != "--k" && flag != "--v" && flag != "--o" && flag != "--dout")
       throw UsageError(fmt::format("{}: not a matrix of inspect grad (--q, --k, --v, --o, --dout)", flag));
@@ -390,7 +391,8 @@ std::vector<GradInspection> inspect_request(const GradRequest& req) {
   };
   std::vector<GradInspection> rs;
   if (!own) {
-    if (!req.matrices.empty()) throw UsageError("--k, --v, --o, --dout: go with --q (your own matrices)");
+    if (!req.matrices.empty())
+      throw UsageError(fmt::format("{}: goes with --q (your own matrices); --k, --v, --o and --dout all do", req.matrices.begin()->first));
     for (std::string v : {"qk", "qq", "qq-noself"})
       if (wanted(v)) rs.push_back(inspect_grad(v, req.tokens, req.dim, req.seed, req.causal));
     return rs;

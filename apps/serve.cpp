@@ -18,6 +18,7 @@
 #include <csignal>
 #include <cstring>
 #include <set>
+#include <sstream>
 #include <cmath>
 #include <filesystem>
 #include <list>
@@ -50,7 +51,7 @@ volatile std::sig_atomic_t g_stop_requested = 0;
 constexpr size_t kMaxBody = 64 << 10;       // a request body: a few matrices or a sentence
 constexpr int kMaxMatrix = 8;                // tokens and dims of the explorer's head
 constexpr int kMaxComputing = 2;             // gradient or attention computations at once
-constexpr int kThreads = 8;                  // connections served at once (the rest wait)
+constexpr int kThreads = 16;                 // connections served at once (the rest wait)
 constexpr int64_t kMaxFile = int64_t(64) << 20;
 
 struct ServeOptions {
@@ -71,9 +72,13 @@ std::string content_type(const std::string& name) {
   return it == types.end() ? "application/octet-stream" : it->second;
 }
 
+// Names read from disk (a folder, a csv header) need not be UTF-8: such bytes are sent as U+FFFD
+// rather than failing the whole answer.
+std::string dump(const json& body) { return body.dump(1, ' ', false, json::error_handler_t::replace) + "\n"; }
+
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(1) + "\n", "application/json");
+  res.set_content(dump(body), "application/json");
 }
 
 void send_error(httplib::Response& res, int status, const std::string& message, const std::string& field = "") {
@@ -93,26 +98,35 @@ std::string field_of(const std::string& message) {
 // name other than localhost is refused: that is how a page from elsewhere would reach a local
 // server (DNS rebinding), and an IP literal cannot be rebound.
 bool host_allowed(const std::string& host_header, int port) {
+  if (host_header.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:[]-") != std::string::npos)
+    return false;  // a NUL, a '%', spaces: nothing a browser sends
   std::string host = host_header;
   if (!host.empty() && host.front() == '[') {  // [v6]:port
     const size_t close = host.find(']');
     if (close == std::string::npos) return false;
     const std::string rest = host.substr(close + 1);
     if (!rest.empty() && rest != ":" + std::to_string(port)) return false;
-    return host.substr(1, close - 1).find_first_not_of("0123456789abcdefABCDEF:.") == std::string::npos;
+    const std::string v6 = host.substr(1, close - 1);
+    return v6.find(':') != std::string::npos && v6.find_first_not_of("0123456789abcdefABCDEF:.") == std::string::npos;
   }
   const size_t colon = host.rfind(':');
   if (colon != std::string::npos) {
     if (host.substr(colon + 1) != std::to_string(port)) return false;
     host = host.substr(0, colon);
   }
-  if (host == "localhost") return true;
-  int dots = 0;
-  for (char c : host) {
-    if (c == '.') dots++;
-    else if (c < '0' || c > '9') return false;
+  std::string lower = host;
+  for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "localhost") return true;
+  // a dotted IPv4 address: four numbers 0-255
+  std::istringstream in(host);
+  std::string part;
+  int parts = 0;
+  while (std::getline(in, part, '.')) {
+    if (part.empty() || part.size() > 3 || part.find_first_not_of("0123456789") != std::string::npos || std::stoi(part) > 255)
+      return false;
+    parts++;
   }
-  return dots == 3;
+  return parts == 4 && host.back() != '.';
 }
 
 bool loopback(const std::string& host) {
@@ -141,13 +155,16 @@ class RunCache {
     const std::string weights = run_weights_file(dir.string(), "best");
     std::error_code ec;
     const auto stamp = fs::last_write_time(weights, ec);
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto it = runs_.begin(); it != runs_.end(); ++it)
-      if (it->dir == dir && it->stamp == stamp) {
-        runs_.splice(runs_.begin(), runs_, it);
-        return it->run;
-      }
-    auto run = std::make_shared<LoadedRun>(load_run(dir.string()));
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto it = runs_.begin(); it != runs_.end(); ++it)
+        if (it->dir == dir && it->stamp == stamp) {
+          runs_.splice(runs_.begin(), runs_, it);
+          return it->run;
+        }
+    }
+    auto run = std::make_shared<LoadedRun>(load_run(dir.string()));  // not under the lock: one slow load
+    std::lock_guard<std::mutex> lock(mutex_);                          // holds up no other run's
     runs_.push_front({dir, stamp, run});
     if (runs_.size() > 2) runs_.pop_back();
     return run;
@@ -167,16 +184,27 @@ class RunCache {
 struct BadField {
   std::string field, message;
 };
+// A field of the body: null or absent is the fallback; a value of another kind is a 400 naming
+// it, as the command line words it. Whole numbers must be JSON integers in [lo, hi] (2.9, true or
+// 1e300 are refused, not cast).
 template <class T>
-T field(const json& body, const char* name, T fallback) {
+T field(const json& body, const char* name, T fallback, int64_t lo = 0, int64_t hi = INT32_MAX) {
   if (!body.contains(name) || body.at(name).is_null()) return fallback;
-  try {
-    return body.at(name).get<T>();
-  } catch (const json::exception&) {
-    throw BadField{name, fmt::format("\"{}\": expected {}", name,
-                                     std::is_same_v<T, bool> ? "true or false"
-                                     : std::is_same_v<T, std::string> ? "a string"
-                                                                       : "a whole number >= 0")};
+  const json& v = body.at(name);
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_boolean()) throw BadField{name, fmt::format("\"{}\": expected true or false, got {}", name, dump(v).substr(0, 40))};
+    return v.get<bool>();
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) throw BadField{name, fmt::format("\"{}\": expected a string", name)};
+    return v.get<std::string>();
+  } else {
+    const bool whole = v.is_number_unsigned() || v.is_number_integer();
+    if (!whole || (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(hi) : v.get<int64_t>() < lo || v.get<int64_t>() > hi))
+      throw BadField{name, fmt::format("--{}: expected {}, got '{}'", name,
+                                       hi == INT32_MAX ? fmt::format("a whole number >= {}", lo)
+                                                       : fmt::format("a whole number from {} to {}", lo, hi),
+                                       v.is_string() ? v.get<std::string>().substr(0, 40) : v.dump().substr(0, 40))};
+    return T(v.get<int64_t>());
   }
 }
 
@@ -201,11 +229,12 @@ GradRequest grad_request(const json& body) {
   req.allow_files = false;
   req.variant = field<std::string>(body, "variant", req.variant);
   req.causal = field<bool>(body, "causal", false);
-  req.seed = field<uint64_t>(body, "seed", 1);
-  req.tokens = field<int>(body, "tokens", req.tokens);
-  req.dim = field<int>(body, "dim", req.dim);
-  if (body.contains("tokens")) req.size_flag = "--tokens";
-  else if (body.contains("dim")) req.size_flag = "--dim";
+  req.seed = field<uint64_t>(body, "seed", 1, 0, INT32_MAX);
+  req.tokens = field<int>(body, "tokens", req.tokens, 1, kMaxMatrix);
+  req.dim = field<int>(body, "dim", req.dim, 1, kMaxMatrix);
+  const auto given = [&](const char* name) { return body.contains(name) && !body.at(name).is_null(); };
+  if (given("tokens")) req.size_flag = "--tokens";
+  else if (given("dim")) req.size_flag = "--dim";
   for (const char* m : {"q", "k", "v", "o", "dout"})
     if (body.contains(m) && !body.at(m).is_null()) req.matrices[std::string("--") + m] = field<std::string>(body, m, "");
   return req;
@@ -219,9 +248,9 @@ class Server {
   void bind() {
     if (!http_.bind_to_port(opt_.host, opt_.port)) {
       const int err = errno;
-      throw std::runtime_error(fmt::format("--port {}: cannot listen on {}:{} ({}); another program has it, or give another "
-                                           "--port / --host", opt_.port, opt_.host, opt_.port,
-                                           err ? std::strerror(err) : "address in use or not available"));
+      throw std::runtime_error(fmt::format("--port {}: cannot listen on {}:{} ({}): the port is taken, or the address is "
+                                           "not one of this machine's; give another --port or --host", opt_.port, opt_.host,
+                                           opt_.port, err ? std::strerror(err) : "address in use or not available"));
     }
   }
   void run() { http_.listen_after_bind(); }
@@ -265,7 +294,7 @@ void Server::page(const std::string& path, const std::string& asset) {
 }
 
 void Server::routes() {
-  http_.new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
+  http_.new_task_queue = [] { return new httplib::ThreadPool(kThreads); };  // the rest wait
   // SO_REUSEADDR alone (a restart binds at once), not httplib's default SO_REUSEPORT too, with
   // which a second server would share a taken port silently instead of being refused
   http_.set_socket_options([](socket_t sock) {
@@ -274,16 +303,31 @@ void Server::routes() {
   });
   http_.set_payload_max_length(kMaxBody);
   http_.set_keep_alive_max_count(100);
-  http_.set_keep_alive_timeout(5);
-  http_.set_read_timeout(10);
+  http_.set_keep_alive_timeout(2);
+  http_.set_read_timeout(5);
   http_.set_default_headers({{"X-Content-Type-Options", "nosniff"}, {"Cache-Control", "no-store"},
                              {"Referrer-Policy", "no-referrer"}});
   const int port = opt_.port;
+  // Before a body is read: the Host (DNS rebinding), and a POST's body must be JSON with a length
+  // (a chunked body would pass the size limit; a form-encoded or text/plain one is what a page on
+  // another site can send without asking first, so the API does not take it).
   http_.set_pre_routing_handler([port](const httplib::Request& req, httplib::Response& res) {
-    if (!host_allowed(req.get_header_value("Host"), port)) {
-      send_error(res, 403, fmt::format("Host '{}' refused: ask for this server by its address (127.0.0.1:{}) or localhost",
-                                       req.get_header_value("Host"), port));
+    auto refuse = [&](int status, const std::string& message) {
+      send_error(res, status, message);
+      res.set_header("Connection", "close");
       return httplib::Server::HandlerResponse::Handled;
+    };
+    // the whole value: get_header_value() gives a C string, cut at a NUL (httplib decodes %00)
+    const auto host = req.headers.find("Host");
+    if (req.get_header_value_count("Host") != 1 || !host_allowed(host->second, port))
+      return refuse(403, fmt::format("Host '{}' refused: ask for this server by its address (127.0.0.1:{}) or localhost",
+                                     req.get_header_value("Host"), port));
+    if (req.method == "POST") {
+      if (req.has_header("Transfer-Encoding"))
+        return refuse(411, "a body with Content-Length, not chunked");
+      const std::string type = req.get_header_value("Content-Type");
+      if (type.rfind("application/json", 0) != 0)
+        return refuse(415, fmt::format("Content-Type '{}': send the body as application/json (curl -H 'Content-Type: application/json')", type));
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
@@ -332,22 +376,26 @@ void Server::routes() {
 
   http_.Get("/api/metrics", [this](const httplib::Request& req, httplib::Response& res) {
     const std::string id = req.get_param_value("run");
-    const auto dir = index_.resolve(id);
-    std::error_code ec;
-    if (!dir || !fs::is_regular_file(*dir / "config.json", ec)) return send_error(res, 404, fmt::format("no run '{}'", id), "run");
-    const fs::path csv = *dir / "metrics.csv";
-    if (!fs::is_regular_file(csv, ec)) return send_json(res, 200, {{"run", id}, {"columns", json::object()}});
-    send_json(res, 200, {{"run", id}, {"columns", metrics_columns(csv)}});
+    if (!index_.file(id, "config.json")) return send_error(res, 404, fmt::format("no run '{}'", id), "run");
+    const auto csv = index_.file(id, "metrics.csv");
+    if (!csv) return send_json(res, 200, {{"run", id}, {"columns", json::object()}});
+    try {
+      send_json(res, 200, {{"run", id}, {"columns", metrics_columns(*csv)}});
+    } catch (const std::exception& e) {  // larger than 64 MiB, a quote left open: the file's own fault
+      send_error(res, 400, e.what(), "run");
+    }
   });
 
   http_.Get("/api/report", [this](const httplib::Request& req, httplib::Response& res) {
     const std::string id = req.get_param_value("grid");
-    const auto dir = index_.resolve(id);
-    std::error_code ec;
-    if (!dir || !fs::is_regular_file(*dir / "report.md", ec))
-      return send_error(res, 404, fmt::format("no grid with a report.md '{}'", id), "grid");
-    send_json(res, 200, {{"grid", id}, {"markdown", read_file_limited((*dir / "report.md").string(), 4 << 20, "report.md")},
-                         {"base", "/files/" + id + "/"}});
+    const auto report = index_.file(id, "report.md");
+    if (!report) return send_error(res, 404, fmt::format("no grid with a report.md '{}'", id), "grid");
+    try {
+      send_json(res, 200, {{"grid", id}, {"markdown", read_file_limited(report->string(), 4 << 20, "report.md")},
+                           {"base", "/files/" + id + "/"}});
+    } catch (const std::exception& e) {
+      send_error(res, 400, e.what(), "grid");
+    }
   });
 
   http_.Get(R"(/files/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
@@ -356,6 +404,7 @@ void Server::routes() {
     if (!path || !fs::is_regular_file(*path, ec) || fs::file_size(*path, ec) > uintmax_t(kMaxFile))
       return send_error(res, 404, "not found");
     res.set_content(read_file_limited(path->string(), kMaxFile, "file"), content_type(path->string()).c_str());
+    res.set_header("Content-Security-Policy", "sandbox");  // a run's SVG or HTML runs no script here
   });
 
   http_.Post("/api/attention", [this](const httplib::Request& req, httplib::Response& res) {
@@ -363,9 +412,10 @@ void Server::routes() {
       const json body = json_body(req, "{\"run\": ID, \"text\": \"a sentence\"}");
       const std::string id = field<std::string>(body, "run", ""), text = field<std::string>(body, "text", "");
       const auto dir = index_.resolve(id);
-      std::error_code ec;
-      if (!dir || !fs::is_regular_file(*dir / "config.json", ec))
-        return send_error(res, 404, fmt::format("no run '{}'", id), "run");
+      if (!dir || !index_.file(id, "config.json")) return send_error(res, 404, fmt::format("no run '{}'", id), "run");
+      if (const std::string odd = index_.foreign_entry(*dir); !odd.empty())
+        return send_error(res, 400, fmt::format("run '{}': {} is not a regular file inside --runs (a link out, a FIFO); "
+                                                "the run is not read", id, odd), "run");
       const auto run = loaded_.get(*dir);
       json out = attention_json(attention_maps(*run, text));
       out["run"] = id;
@@ -380,7 +430,8 @@ void add_serve_command(CLI::App& app) {
   auto opt = std::make_shared<ServeOptions>();
   CLI::App* cmd = app.add_subcommand("serve", "the gradient explorer and the runs in a browser (a local web server)");
   cmd->add_option("--runs", opt->runs, "a folder of runs or grids to show on /runs (may be repeated)");
-  cmd->add_option("--host", opt->host, "address to listen on (other than 127.0.0.1: anyone on that network can read the runs)");
+  cmd->add_option("--host", opt->host, "address to listen on (other than 127.0.0.1: anyone on that network can read the runs)")
+      ->check([](const std::string& h) { return h.empty() ? std::string("expected an address, e.g. 127.0.0.1 or ::1, got ''") : ""; });
   cmd->add_option("--port", opt->port, "port to listen on")->check(whole_number(1, 65535));
   cmd->callback([opt]() {
     // Ctrl-C (SIGINT) or SIGTERM sets a flag that this thread polls: the handler does nothing
@@ -404,8 +455,18 @@ void add_serve_command(CLI::App& app) {
     std::thread serving([&] { server.run(); });
     while (!g_stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     server.stop();
-    serving.join();
+    // A client that is slow to send holds its thread until the read timeout: the server is not
+    // waited for past two seconds. It only reads, so there is nothing to finish writing.
+    std::atomic<bool> stopped{false};
+    std::thread waiter([&] {
+      serving.join();
+      stopped = true;
+    });
+    for (int i = 0; i < 20 && !stopped; i++) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     fmt::print("attnlab serve: stopped\n");
+    std::fflush(stdout);
+    if (!stopped) std::_Exit(0);
+    waiter.join();
   });
 }
 

@@ -1672,7 +1672,7 @@ TEST_CASE("inspect grad --q/--k/--v/--o/--dout: one head on your own matrices, e
   refused("--q '1 2; 3 4' --o '1 0; 0 1'", "--o: the output projection needs --v (O = P V W_o)");
   refused("--q '1 2; 3 4' --v '1; 2' --dout '1 2; 3 4'",
           "--dout: 2x2, but O is 2x1: the gradient has the shape of what it is the gradient of");
-  refused("--k '1 2'", "--k, --v, --o, --dout: go with --q (your own matrices)");
+  refused("--k '1 2'", "--k: goes with --q (your own matrices); --k, --v, --o and --dout all do");
   Result svg = attnlab("inspect grad --svg /proc/attnlab-no-such-dir");  // a directory that cannot be made: a file error
   CHECK(svg.code == 1);
   CHECK_THAT(last_line(svg.out), Catch::StartsWith("attnlab: error: --svg /proc/attnlab-no-such-dir: cannot create the directory: "));

@@ -12,6 +12,7 @@ would normalise the '..' away before sending.
 import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,14 +30,16 @@ def free_port():
         return s.getsockname()[1]
 
 
-def raw_request(port, method, path, body=b"", host=None, headers=()):
+def raw_request(port, method, path, body=b"", host=None, headers=(), content_type="application/json", raw_body=None):
     """One request as bytes on a socket, the path sent exactly as given. -> (status, body bytes)"""
     host = host if host is not None else f"127.0.0.1:{port}"
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: close"]
     lines += list(headers)
     if body:
-        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-    data = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        lines += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
+    elif raw_body is not None:
+        lines += [f"Content-Type: {content_type}"]
+    data = ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or raw_body or b"")
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall(data)
         reply = b""
@@ -74,6 +77,7 @@ class Serving:
 
 
 def make_run(dir, steps_done, finished, lock=None):
+    dir = os.fsdecode(dir)  # a name given as bytes (not UTF-8) as the str Python maps it to
     os.makedirs(dir, exist_ok=True)
     with open(os.path.join(dir, "config.json"), "w") as f:
         json.dump({"variant": "qq", "steps": 100, "seed": 2, "lr": 0.003,
@@ -110,6 +114,17 @@ class ServeTest(unittest.TestCase):
         os.symlink("/etc/passwd", os.path.join(cls.runs, "passwd-link"))
         with open(os.path.join(root, "secret.txt"), "w") as f:
             f.write("SECRET beside the runs folder\n")
+        # a grid and a run whose own files lead out, a run whose weights are a FIFO (a reader
+        # that opened it would wait for a writer forever), a folder whose name is not UTF-8
+        os.makedirs(os.path.join(cls.runs, "leaky", "runs"))
+        os.symlink(os.path.join(root, "secret.txt"), os.path.join(cls.runs, "leaky", "report.md"))
+        os.makedirs(os.path.join(cls.runs, "leakyrun"))
+        shutil.copy(os.path.join(grid, "runs", "qq-s1", "config.json"), os.path.join(cls.runs, "leakyrun"))
+        os.symlink(os.path.join(root, "secret.txt"), os.path.join(cls.runs, "leakyrun", "metrics.csv"))
+        os.symlink(os.path.join(root, "secret.txt"), os.path.join(cls.runs, "leakyrun", "results.json"))
+        make_run(os.path.join(cls.runs, "fifo"), 25, False)
+        os.mkfifo(os.path.join(cls.runs, "fifo", "model.best.safetensors"))
+        make_run(os.path.join(cls.runs.encode(), b"name\xff"), 25, False)
         # "alone" is running: its lock held by another process, as a training's is
         cls.holder = subprocess.Popen([sys.executable, "-c",
                                        "import fcntl,sys,time\n"
@@ -193,6 +208,24 @@ class ServeTest(unittest.TestCase):
         self.assertEqual((status, answer["field"]), (400, "qq"))
         status, body = raw_request(self.port, "POST", "/api/grad", b"{not json")
         self.assertEqual(status, 400)
+        # whole numbers as the command line takes them: no casting of -1, 2.9, true or 1e300
+        for name, value in [("seed", -1), ("seed", 1.5), ("seed", 1e300), ("seed", 2 ** 64), ("tokens", 2.9),
+                            ("tokens", True), ("dim", 4294967297), ("tokens", 0)]:
+            status, answer = self.post("/api/grad", {name: value})
+            self.assertEqual((status, answer["field"]), (400, name), (name, value))
+        out = cli("inspect", "grad", "--seed", "-1")
+        status, answer = self.post("/api/grad", {"seed": -1})
+        self.assertIn(answer["error"], out.stderr)
+        status, answer = self.post("/api/grad", {"dout": "1 2; 3 4"})
+        self.assertEqual((status, answer["field"]), (400, "dout"))
+        # a body the API does not take: chunked (it would pass the size limit), or not JSON by its
+        # type (a form or text/plain is what a page elsewhere can send without asking first)
+        chunked = b"10000\r\n" + b" " * 0x10000 + b"\r\n0\r\n\r\n"
+        status, _ = raw_request(self.port, "POST", "/api/grad", headers=["Transfer-Encoding: chunked"], raw_body=chunked)
+        self.assertEqual(status, 411)
+        for ctype in ["text/plain", "application/x-www-form-urlencoded"]:
+            status, _ = raw_request(self.port, "POST", "/api/grad", b'{"variant": "qq"}', content_type=ctype)
+            self.assertEqual(status, 415, ctype)
         status, body = raw_request(self.port, "POST", "/api/grad", b"[" + b"1," * 40000 + b"1]")
         self.assertEqual(status, 413)
 
@@ -213,6 +246,8 @@ class ServeTest(unittest.TestCase):
 
     def test_a_host_that_is_a_name_is_refused(self):
         for host, expected in [(f"evil.example:{self.port}", 403), ("evil.example", 403), (f"127.0.0.1:{self.port + 1}", 403),
+                               (f"localhost%00.evil.example:{self.port}", 403), ("1.2.3.999", 403), ("[abcd]", 403),
+                               (f"LOCALHOST:{self.port}", 200),
                                (f"localhost:{self.port}", 200), (f"127.0.0.1:{self.port}", 200), (f"[::1]:{self.port}", 200)]:
             status, _ = raw_request(self.port, "GET", "/api/runs", host=host)
             self.assertEqual(status, expected, host)
@@ -231,7 +266,7 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(status, 200)
         answer = json.loads(body)
         runs = {r["name"]: r for r in answer["runs"]}
-        self.assertEqual(set(runs), {"grid/runs/qq-s1", "grid/runs/qq-s2", "alone"})
+        self.assertEqual(set(runs), {"grid/runs/qq-s1", "grid/runs/qq-s2", "alone", "leakyrun", "fifo", "name\ufffd"})
         self.assertEqual(runs["grid/runs/qq-s1"]["status"], "finished")
         self.assertEqual(runs["grid/runs/qq-s1"]["params"], 12345)
         self.assertEqual(runs["grid/runs/qq-s1"]["bleu"], 12.5)
@@ -240,7 +275,10 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(runs["alone"]["step"], 75)
         self.assertEqual(runs["alone"]["valid_loss"], 2.5)
         self.assertEqual(runs["grid/runs/qq-s2"]["grid"], "0/grid")
-        self.assertEqual(answer["grids"], [{"id": "0/grid", "name": "grid", "report": True}])
+        self.assertEqual(answer["grids"], [{"id": "0/grid", "name": "grid", "report": True},
+                                           {"id": "0/leaky", "name": "leaky", "report": True}])
+        self.assertEqual(runs["leakyrun"]["step"], 0)  # its metrics.csv leads out: not read
+        self.assertNotIn(b"SECRET", body)
         # reading took no lock: the holder still has it, and a second one cannot get it
         with open(os.path.join(self.runs, "alone", ".writer.lock")) as f:
             with self.assertRaises(BlockingIOError):
@@ -256,6 +294,22 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(status, 400)  # a run without weights: an error, not a crash
         status, answer = self.post("/api/attention", {"run": "0/../x", "text": "hello"})
         self.assertEqual(status, 404)
+
+    def test_a_runs_own_files_that_lead_out_or_block_are_not_read(self):
+        for path in ["/api/report?grid=0/leaky", "/api/metrics?run=0/leakyrun"]:
+            status, body = raw_request(self.port, "GET", path)
+            self.assertNotIn(b"SECRET", body, path)
+        self.assertEqual(raw_request(self.port, "GET", "/api/report?grid=0/leaky")[0], 404)
+        status, body = raw_request(self.port, "GET", "/api/metrics?run=0/leakyrun")
+        self.assertEqual((status, json.loads(body)["columns"]), (200, {}))
+        started = time.monotonic()
+        status, answer = self.post("/api/attention", {"run": "0/fifo", "text": "hello"})
+        self.assertEqual(status, 400)
+        self.assertIn("model.best.safetensors", answer["error"])
+        self.assertLess(time.monotonic() - started, 10)
+        status, answer = self.post("/api/attention", {"run": "0/leakyrun", "text": "hello"})
+        self.assertEqual(status, 400)
+        self.assertNotIn("SECRET", answer["error"])
 
 
 class CommandTest(unittest.TestCase):
@@ -276,6 +330,22 @@ class CommandTest(unittest.TestCase):
         finally:
             self.assertEqual(s.stop(), 0)
         self.assertIn("warning", s.err)
+
+    def test_ctrl_c_does_not_wait_for_slow_clients(self):
+        s = Serving()
+        slow = []
+        for _ in range(4):  # each has sent half a request line, and then nothing
+            c = socket.create_connection(("127.0.0.1", s.port))
+            c.sendall(b"GET /api/ru")
+            slow.append(c)
+        time.sleep(0.5)
+        started = time.monotonic()
+        try:
+            self.assertEqual(s.stop(), 0)
+        finally:
+            for c in slow:
+                c.close()
+        self.assertLess(time.monotonic() - started, 5)
 
     def test_runs_that_is_not_a_folder_is_refused(self):
         out = subprocess.run([BINARY, "serve", "--runs", "/nonexistent/runs"], capture_output=True, text=True, timeout=30)

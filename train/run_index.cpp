@@ -10,6 +10,7 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
 
 #include <fmt/core.h>
 
@@ -101,6 +102,40 @@ std::optional<fs::path> RunIndex::resolve(const std::string& id) const {
   return real;
 }
 
+std::optional<fs::path> RunIndex::file(const std::string& id, const std::string& name) const {
+  const auto p = resolve(id + "/" + name);
+  std::error_code ec;
+  if (!p || !fs::is_regular_file(*p, ec)) return std::nullopt;
+  return p;
+}
+
+std::optional<fs::path> RunIndex::readable(size_t root, const fs::path& path) const {
+  std::error_code ec;
+  const fs::path real = fs::canonical(path, ec);
+  if (ec || !fs::is_regular_file(real, ec)) return std::nullopt;
+  const fs::path inside = real.lexically_relative(roots_[root]);
+  if (inside.empty() || *inside.begin() == "..") return std::nullopt;
+  return real;
+}
+
+std::string RunIndex::foreign_entry(const fs::path& run_dir) const {
+  std::error_code ec;
+  for (fs::directory_iterator it(run_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path real = fs::canonical(it->path(), ec);
+    bool ok = !ec && (fs::is_regular_file(real, ec) || fs::is_directory(real, ec));
+    if (ok) {
+      ok = false;
+      for (const auto& root : roots_) {
+        const fs::path inside = real.lexically_relative(root);
+        if (!inside.empty() && *inside.begin() != "..") ok = true;
+      }
+    }
+    if (!ok) return it->path().filename().string();
+    ec.clear();
+  }
+  return "";
+}
+
 static double file_number(const nlohmann::json& j, const char* key) {
   return j.contains(key) && j.at(key).is_number() ? j.at(key).get<double>() : kNone;
 }
@@ -112,7 +147,9 @@ IndexedRun RunIndex::summarise(size_t root, const fs::path& dir, const std::stri
   s.grid = grid;
   s.train_loss = s.valid_loss = s.bleu = s.accuracy = kNone;
   try {
-    const auto cfg = nlohmann::json::parse(read_file_limited((dir / "config.json").string(), 1 << 20, "config.json"));
+    const auto config = readable(root, dir / "config.json");
+    if (!config) throw std::runtime_error("config.json: not a file inside the root");
+    const auto cfg = nlohmann::json::parse(read_file_limited(config->string(), 1 << 20, "config.json"));
     const auto model = cfg.value("model", nlohmann::json::object());
     s.arch = model.value("arch", "seq2seq");
     s.variant = cfg.value("variant", model.value("preset", ""));
@@ -126,9 +163,8 @@ IndexedRun RunIndex::summarise(size_t root, const fs::path& dir, const std::stri
   std::error_code ec;
   std::vector<std::vector<std::string>> csv;
   try {  // none yet (a run that has just started); one being written is read up to its last whole line
-    if (fs::is_regular_file(dir / "metrics.csv", ec))
-      csv = parse_csv(read_file_limited((dir / "metrics.csv").string(), int64_t(64) << 20, "metrics.csv"),
-                      (dir / "metrics.csv").string());
+    if (const auto metrics = readable(root, dir / "metrics.csv"))
+      csv = parse_csv(read_file_limited(metrics->string(), int64_t(64) << 20, "metrics.csv"), metrics->string());
   } catch (const std::exception&) {
   }
   if (!csv.empty()) {
@@ -142,7 +178,7 @@ IndexedRun RunIndex::summarise(size_t root, const fs::path& dir, const std::stri
               acc = col("valid_accuracy");
     auto cell = [&](size_t r, int c) { return c >= 0 && size_t(c) < csv[r].size() ? number_or_none(csv[r][size_t(c)]) : kNone; };
     for (size_t r = 1; r < csv.size(); r++) {
-      if (std::isfinite(cell(r, step))) s.step = int(cell(r, step));
+      if (const double v = cell(r, step); v >= 0 && v < 1e9) s.step = int(v);
       if (std::isfinite(cell(r, train))) s.train_loss = cell(r, train);
       if (std::isfinite(cell(r, valid))) s.valid_loss = cell(r, valid), s.bleu = cell(r, bleu), s.accuracy = cell(r, acc);
     }
@@ -150,14 +186,14 @@ IndexedRun RunIndex::summarise(size_t root, const fs::path& dir, const std::stri
     if (!ec) s.updated = double(std::chrono::duration_cast<std::chrono::seconds>(
                                    std::chrono::file_clock::to_sys(t).time_since_epoch()).count());
   }
-  if (fs::is_regular_file(dir / "results.json", ec)) {
+  if (const auto results = readable(root, dir / "results.json")) {
     try {
-      const auto res = nlohmann::json::parse(read_file_limited((dir / "results.json").string(), 1 << 20, "results.json"));
+      const auto res = nlohmann::json::parse(read_file_limited(results->string(), 1 << 20, "results.json"));
       if (res.contains("params") && res.at("params").is_number()) s.params = res.at("params").get<int64_t>();
       if (const double v = file_number(res, "valid_loss"); std::isfinite(v)) s.valid_loss = v;
       if (const double v = file_number(res, "test_bleu"); std::isfinite(v)) s.bleu = v;
       if (const double v = file_number(res, "test_accuracy"); std::isfinite(v)) s.accuracy = 100 * v;
-      if (const double v = file_number(res, "steps"); std::isfinite(v)) s.step = int(v);
+      if (const double v = file_number(res, "steps"); v >= 0 && v < 1e9) s.step = int(v);
     } catch (const std::exception&) {
     }
   }

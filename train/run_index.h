@@ -59,6 +59,12 @@ class RunIndex {
   // exists and stays inside its root once symlinks are followed; nullopt otherwise (absolute
   // paths, "..", a symlink that leads out, a root index that is not one).
   std::optional<std::filesystem::path> resolve(const std::string& id) const;
+  // resolve(id + "/" + name) when that is a regular file (not a FIFO, a device, a folder).
+  std::optional<std::filesystem::path> file(const std::string& id, const std::string& name) const;
+  // The first entry of a run folder that is not a regular file or folder inside a root once
+  // symlinks are followed (a link out, a FIFO that would block a reader), or empty: what
+  // load_run may open there is then all inside --runs.
+  std::string foreign_entry(const std::filesystem::path& run_dir) const;
 
   static constexpr int kMaxDepth = 5;
   static constexpr size_t kMaxRuns = 5000;
@@ -73,6 +79,8 @@ class RunIndex {
   void scan(size_t root, const std::filesystem::path& dir, int depth, const std::string& grid, std::vector<IndexedRun>& runs,
             std::vector<IndexedGrid>& grids);
   IndexedRun summarise(size_t root, const std::filesystem::path& dir, const std::string& grid);
+  // path, when it is a regular file inside roots_[root] once symlinks are followed
+  std::optional<std::filesystem::path> readable(size_t root, const std::filesystem::path& path) const;
   std::vector<std::filesystem::path> roots_;
   std::map<std::string, Cached> cache_;
   std::mutex mutex_;
