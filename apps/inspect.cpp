@@ -372,9 +372,14 @@ std::vector<GradInspection> inspect_request(const GradRequest& req) {
   for (auto [flag, n] : {std::pair<const char*, int>{"--tokens", req.tokens}, {"--dim", req.dim}})
     if (n < 1 || n > req.max_size)  // as the command line's check says it (whole_number)
       throw UsageError(fmt::format("{}: expected a whole number from 1 to {}, got '{}'", flag, req.max_size, n));
-  for (auto& [flag, value] : req.matrices) {
-    if (flag != "--q" && flag != "--k" && flag != "--v" && flag != "--o" && flag != "--dout")
+  static const char* const kMatrixFlags[] = {"--q", "--k", "--v", "--o", "--dout"};  // the order they are checked in
+  for (auto& [flag, value] : req.matrices)
+    if (std::find_if(std::begin(kMatrixFlags), std::end(kMatrixFlags), [&](const char* f) { return flag == f; }) ==
+        std::end(kMatrixFlags))
       throw UsageError(fmt::format("{}: not a matrix of inspect grad (--q, --k, --v, --o, --dout)", flag));
+  for (const char* flag : kMatrixFlags) {
+    if (!req.matrices.count(flag)) continue;
+    const std::string& value = req.matrices.at(flag);
     if (value.empty())  // typed but empty (--q ""): not the random example
       throw UsageError(fmt::format("{}: empty; give a matrix ({} \"1 2; 3 4\": one row per token) or @FILE", flag, flag));
     if (!req.allow_files && value[0] == '@')
@@ -391,8 +396,9 @@ std::vector<GradInspection> inspect_request(const GradRequest& req) {
   };
   std::vector<GradInspection> rs;
   if (!own) {
-    if (!req.matrices.empty())
-      throw UsageError(fmt::format("{}: goes with --q (your own matrices); --k, --v, --o and --dout all do", req.matrices.begin()->first));
+    for (const char* flag : kMatrixFlags)
+      if (req.matrices.count(flag))
+        throw UsageError(fmt::format("{}: goes with --q (your own matrices); --k, --v, --o and --dout all do", flag));
     for (std::string v : {"qk", "qq", "qq-noself"})
       if (wanted(v)) rs.push_back(inspect_grad(v, req.tokens, req.dim, req.seed, req.causal));
     return rs;

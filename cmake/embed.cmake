@@ -30,5 +30,6 @@ ${table}  };
 }
 }  // namespace attn
 ")
-file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)
+# replaced only when it changed (then nothing recompiles), as CMake 3.18 can say it
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${OUT}.tmp ${OUT})
 file(REMOVE ${OUT}.tmp)

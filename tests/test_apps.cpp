@@ -1471,6 +1471,26 @@ TEST_CASE("gdb shows named variables and tensors when stopped in the QQᵀ score
   REQUIRE_THAT(out, Catch::Contains("in attn::Tape::backward") && Catch::Contains("$7 = 1"));
 }
 
+TEST_CASE("inspect grad on your own Q without K: qq-noself alone, and all gives the two variants that need no K") {
+  const std::string q = " --q '1 0; 0 1; 1 1' --json";
+  Result one = attnlab("inspect grad --variant qq-noself" + q);
+  INFO(one.out);
+  REQUIRE(one.code == 0);
+  const auto j = nlohmann::json::parse(one.out);
+  REQUIRE(j.size() == 1);
+  CHECK(j[0]["variant"] == "qq-noself");
+  for (int i = 0; i < 3; i++) CHECK(j[0]["matrices"]["P"][i][i].get<double>() == 0.0);  // its own score masked
+  Result all = attnlab("inspect grad --variant all" + q);
+  INFO(all.out);
+  REQUIRE(all.code == 0);
+  const auto a = nlohmann::json::parse(all.out);
+  REQUIRE(a.size() == 2);
+  CHECK(a[0]["variant"] == "qq");
+  CHECK(a[1]["variant"] == "qq-noself");
+  // a flag that goes with --q, given without it: the first of --k, --v, --o, --dout is named
+  CHECK_THAT(attnlab("inspect grad --dout '1 0; 0 1' --v '1; 2'").out, Catch::Contains("--v: goes with --q"));
+}
+
 TEST_CASE("inspect attention prints per-head statistics and writes heatmap data for a trained run") {
   fs::path d = temp_dir("attention");
   Result t = attnlab(std::string("train ") + kTiny + " --steps 30 --eval-every 30 --out " + (d / "run").string());

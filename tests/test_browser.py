@@ -31,6 +31,7 @@ SHOTS = None
 
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -93,7 +94,10 @@ class BrowserTest(unittest.TestCase):
         cls.tmp.cleanup()
 
     def wait(self, cond, timeout=30, what="the page"):
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(lambda d: cond(d), f"{what} did not appear")
+        # a redraw may replace what a condition is reading: read again at the next poll
+        return WebDriverWait(self.driver, timeout, poll_frequency=0.05,
+                             ignored_exceptions=[StaleElementReferenceException, NoSuchElementException]).until(
+            lambda d: cond(d), f"{what} did not appear")
 
     def shot(self, name, height=900):
         if SHOTS:
@@ -108,18 +112,17 @@ class BrowserTest(unittest.TestCase):
         enc = urllib.parse.quote
         self.driver.get(f"{self.url}/#variant=qk&seed=1&q={enc(q)}&k={enc(k)}&dout={enc(dout)}")
         self.wait(lambda d: renders(d) >= 1, what="the first results")
-        before = renders(self.driver)
-        cell = self.driver.find_element(By.CSS_SELECTOR, '#edit-Q input.cell[data-row="1"][data-col="0"]')
-        cell.clear()  # fires input: a redraw with the cell empty (an error) or the rest of the matrix
-        cell.send_keys("2")
-        self.wait(lambda d: renders(d) > before and "2" in d.current_url, what="the redraw after the edit")
-        time.sleep(0.3)  # the newest answer drawn
-        shown = matrix_of(self.driver, "qk", "dQ")
         q2 = "1 0.5; 2 1; 0.25 -1"
         out = subprocess.run([BINARY, "inspect", "grad", "--variant", "qk", "--q", q2, "--k", k, "--dout", dout,
                               "--json"], capture_output=True, text=True, check=True)
         expected = json.loads(out.stdout)[0]["matrices"]["dQ"]
-        self.assertEqual(shown, expected, "the dQ the page shows is not inspect grad's for the edited Q")
+        self.assertNotEqual(matrix_of(self.driver, "qk", "dQ"), expected, "the edit must change dQ")
+        cell = self.driver.find_element(By.CSS_SELECTOR, '#edit-Q input.cell[data-row="1"][data-col="0"]')
+        cell.clear()  # fires input: a redraw with the cell empty (an error) or the rest of the matrix
+        cell.send_keys("2")
+        # the page's URL holds the edited Q once the edit is drawn; then the dQ it shows is compared
+        self.wait(lambda d: f"q={enc(q2, safe='')}" in d.current_url, what="the edited Q in the URL")
+        self.wait(lambda d: matrix_of(d, "qk", "dQ") == expected, 10, "inspect grad's dQ for the edited Q")
         self.shot("explorer-qk.png")
 
     def test_2_explorer_qq_shows_the_two_paths_into_q(self):

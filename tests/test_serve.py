@@ -208,6 +208,11 @@ class ServeTest(unittest.TestCase):
         self.assertEqual((status, answer["field"]), (400, "qq"))
         status, body = raw_request(self.port, "POST", "/api/grad", b"{not json")
         self.assertEqual(status, 400)
+        # deep nesting is refused as it is read, not printed back (a 64 KiB nest of [ would be ~1 GB indented)
+        status, body = raw_request(self.port, "POST", "/api/grad", b'{"causal": ' + b"[" * 30000 + b"]" * 30000 + b"}")
+        self.assertEqual(status, 400)
+        self.assertLess(len(body), 1000)
+        self.assertEqual(len(json.loads(body)["error"].splitlines()), 1)
         # whole numbers as the command line takes them: no casting of -1, 2.9, true or 1e300
         for name, value in [("seed", -1), ("seed", 1.5), ("seed", 1e300), ("seed", 2 ** 64), ("tokens", 2.9),
                             ("tokens", True), ("dim", 4294967297), ("tokens", 0)]:

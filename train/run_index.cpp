@@ -82,6 +82,12 @@ RunIndex::RunIndex(const std::vector<std::string>& roots, const std::string& fla
   }
 }
 
+// real (a canonical path) is root or below it
+static bool within(const fs::path& real, const fs::path& root) {
+  const fs::path inside = real.lexically_relative(root);
+  return !inside.empty() && *inside.begin() != "..";
+}
+
 std::optional<fs::path> RunIndex::resolve(const std::string& id) const {
   const size_t slash = id.find('/');
   const std::string index = id.substr(0, slash);
@@ -96,9 +102,7 @@ std::optional<fs::path> RunIndex::resolve(const std::string& id) const {
     if (part == "..") return std::nullopt;
   std::error_code ec;
   const fs::path real = fs::canonical(roots_[root] / rel, ec);  // every symlink followed
-  if (ec) return std::nullopt;
-  const fs::path inside = real.lexically_relative(roots_[root]);
-  if (inside.empty() || *inside.begin() == "..") return std::nullopt;
+  if (ec || !within(real, roots_[root])) return std::nullopt;
   return real;
 }
 
@@ -112,24 +116,18 @@ std::optional<fs::path> RunIndex::file(const std::string& id, const std::string&
 std::optional<fs::path> RunIndex::readable(size_t root, const fs::path& path) const {
   std::error_code ec;
   const fs::path real = fs::canonical(path, ec);
-  if (ec || !fs::is_regular_file(real, ec)) return std::nullopt;
-  const fs::path inside = real.lexically_relative(roots_[root]);
-  if (inside.empty() || *inside.begin() == "..") return std::nullopt;
+  if (ec || !fs::is_regular_file(real, ec) || !within(real, roots_[root])) return std::nullopt;
   return real;
 }
 
 std::string RunIndex::foreign_entry(const fs::path& run_dir) const {
   std::error_code ec;
   for (fs::directory_iterator it(run_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code gone;
+    if (!fs::exists(fs::symlink_status(it->path(), gone))) continue;  // removed since listed (a writer's temporary)
     const fs::path real = fs::canonical(it->path(), ec);
     bool ok = !ec && (fs::is_regular_file(real, ec) || fs::is_directory(real, ec));
-    if (ok) {
-      ok = false;
-      for (const auto& root : roots_) {
-        const fs::path inside = real.lexically_relative(root);
-        if (!inside.empty() && *inside.begin() != "..") ok = true;
-      }
-    }
+    ok = ok && std::any_of(roots_.begin(), roots_.end(), [&](const fs::path& root) { return within(real, root); });
     if (!ok) return it->path().filename().string();
     ec.clear();
   }
@@ -183,8 +181,10 @@ IndexedRun RunIndex::summarise(size_t root, const fs::path& dir, const std::stri
       if (std::isfinite(cell(r, valid))) s.valid_loss = cell(r, valid), s.bleu = cell(r, bleu), s.accuracy = cell(r, acc);
     }
     const auto t = fs::last_write_time(dir / "metrics.csv", ec);
-    if (!ec) s.updated = double(std::chrono::duration_cast<std::chrono::seconds>(
-                                   std::chrono::file_clock::to_sys(t).time_since_epoch()).count());
+    // to the nanosecond (with the size, beside it): two writes within one second are two changes
+    if (!ec) s.updated = 1e-9 * double(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::file_clock::to_sys(t).time_since_epoch()).count());
+    s.metrics_bytes = int64_t(fs::file_size(dir / "metrics.csv", ec));
   }
   if (const auto results = readable(root, dir / "results.json")) {
     try {

@@ -29,7 +29,8 @@ struct IndexedRun {
   uint64_t seed = 0;
   double lr = 0, train_loss = 0, valid_loss = 0, bleu = 0, accuracy = 0;
   std::string status;  // "running", "finished" (a results.json) or "interrupted"
-  double updated = 0;  // metrics.csv's modification time, seconds since the epoch
+  double updated = 0;  // metrics.csv's modification time, seconds since the epoch (to the ns)
+  int64_t metrics_bytes = 0;
 };
 struct IndexedGrid {
   std::string id, name;

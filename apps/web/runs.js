@@ -34,7 +34,7 @@ const page = {
   sortDir: 1,
   selected: new Set(),  // ids ticked for the chart
   colors: new Map(),    // id → colour, kept while ticked
-  metrics: new Map(),   // id → {updated, columns}
+  metrics: new Map(),   // id → {updated, bytes, columns}: metrics.csv as last read
   chartDirty: true,
 };
 
@@ -189,13 +189,13 @@ async function setTicked(id, on) {
 async function refreshMetrics() {
   const stale = [...page.selected].filter(id => {
     const run = page.runs.get(id), have = page.metrics.get(id);
-    return run && (!have || have.updated !== run.updated);
+    return run && (!have || have.updated !== run.updated || have.bytes !== run.metrics_bytes);
   });
   await Promise.all(stale.map(async id => {
-    const updated = page.runs.get(id).updated;
+    const updated = page.runs.get(id).updated, bytes = page.runs.get(id).metrics_bytes;
     try {
       const answer = await fetchJSON(`/api/metrics?run=${encodeURIComponent(id)}`);
-      page.metrics.set(id, {updated, columns: answer.columns});
+      page.metrics.set(id, {updated, bytes, columns: answer.columns});
       page.chartDirty = true;
     } catch (error) {
       showError($("runs-error"), error);
