@@ -269,7 +269,10 @@ class Server {
   void stop() { http_.stop(); }
 
  private:
-  void routes();
+  void routes();  // the server's settings and checks, then the three below
+  void pages();
+  void grad_api();
+  void runs_api();
   void page(const std::string& path, const std::string& asset);
   template <class F>
   void computing(httplib::Response& res, F&& f);
@@ -357,6 +360,13 @@ void Server::routes() {
     send_error(res, 500, "internal error");
   });
 
+  pages();
+  grad_api();
+  runs_api();
+}
+
+// The pages and their files, built into the binary.
+void Server::pages() {
   page("/", "explorer.html");
   page("/runs", "runs.html");
   page("/tutorial", "tutorial.html");
@@ -367,14 +377,20 @@ void Server::routes() {
     if (it == assets.end() || name.find("..") != std::string::npos) return send_error(res, 404, "not found");
     res.set_content(std::string(it->second), content_type(name).c_str());
   });
+}
 
+// The explorer's computation: inspect grad's, on the body's flags.
+void Server::grad_api() {
   http_.Post("/api/grad", [this](const httplib::Request& req, httplib::Response& res) {
     computing(res, [&] {
       const std::vector<GradInspection> rs = inspect_request(grad_request(json_body(req, "an object of inspect grad's flags, docs/serve.md")));
-      res.set_content(inspections_json(rs, false).dump(1) + "\n", "application/json");
+      res.set_content(inspections_json(rs, false).dump(1) + "\n", "application/json");  // as the command prints it
     });
   });
+}
 
+// What is under --runs: the listing, a run's metrics, a grid's report, a file, attention maps.
+void Server::runs_api() {
   http_.Get("/api/runs", [this](const httplib::Request&, httplib::Response& res) {
     json runs = json::array(), grids = json::array(), roots = json::array();
     auto number = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
