@@ -366,8 +366,7 @@ std::string heatmap_svg(const Tensor& m, const std::string& title) {
 // ---- a request, from the command line or from `attnlab serve` -----------------------------
 
 std::vector<GradInspection> inspect_request(const GradRequest& req) {
-  static const std::set<std::string> variants = {"qk", "qq", "qq-noself", "both", "all"};
-  if (!variants.count(req.variant))
+  if (std::find(kGradVariantChoices.begin(), kGradVariantChoices.end(), req.variant) == kGradVariantChoices.end())
     throw UsageError(fmt::format("--variant: '{}' is not one of qk, qq, qq-noself, both, all", req.variant));
   for (auto [flag, n] : {std::pair<const char*, int>{"--tokens", req.tokens}, {"--dim", req.dim}})
     if (n < 1 || n > req.max_size)  // as the command line's check says it (whole_number)
@@ -399,7 +398,7 @@ std::vector<GradInspection> inspect_request(const GradRequest& req) {
     for (const char* flag : kMatrixFlags)
       if (req.matrices.count(flag))
         throw UsageError(fmt::format("{}: goes with --q (your own matrices); --k, --v, --o and --dout all do", flag));
-    for (std::string v : {"qk", "qq", "qq-noself"})
+    for (const std::string& v : kGradVariants)
       if (wanted(v)) rs.push_back(inspect_grad(v, req.tokens, req.dim, req.seed, req.causal));
     return rs;
   }
@@ -415,7 +414,7 @@ std::vector<GradInspection> inspect_request(const GradRequest& req) {
   if (req.matrices.count("--v")) m.v = parse("--v");
   if (req.matrices.count("--o")) m.wo = parse("--o");
   if (req.matrices.count("--dout")) m.dout = parse("--dout");
-  for (std::string v : {"qk", "qq", "qq-noself"})
+  for (const std::string& v : kGradVariants)
     if (wanted(v) && (v != "qk" || m.k.defined() || req.variant == "qk")) rs.push_back(inspect_matrices(v, m, req.seed, req.causal));
   return rs;
 }
@@ -732,7 +731,7 @@ void add_inspect_command(CLI::App& app) {
   auto g = std::make_shared<GradOpts>();
   CLI::App* grad = cmd->add_subcommand("grad", "one attention head at readable size: QKᵀ next to QQᵀ, gradients from the tape");
   grad->add_option("--variant", g->variant, "qk, qq, qq-noself (qq, each token's own score masked), both (qk and qq) or all")
-      ->check(CLI::IsMember({"qk", "qq", "qq-noself", "both", "all"}));
+      ->check(CLI::IsMember(kGradVariantChoices));
   grad->add_option("--tokens", g->tokens, "sequence length")->check(whole_number(1, 64));
   grad->add_option("--dim", g->dim, "head dimension d")->check(whole_number(1, 64));
   grad->add_option("--seed", g->seed, "random seed for X, W and the upstream gradient")->check(whole_number(0));

@@ -50,6 +50,11 @@ Tensor parse_matrix(const std::string& flag, const std::string& text);
 GradInspection inspect_matrices(const std::string& variant, const UserMatrices& m, uint64_t seed, bool causal);
 // What `inspect grad` is asked, as its flags: from the command line, or from `attnlab serve`'s
 // POST /api/grad. Checked here, so both refuse the same input with the same one-line errors.
+// The heads inspect grad works, in the order it prints them; --variant also takes "both" (qk and
+// qq) and "all" (the three).
+inline const std::vector<std::string> kGradVariants = {"qk", "qq", "qq-noself"};
+inline const std::vector<std::string> kGradVariantChoices = {"qk", "qq", "qq-noself", "both", "all"};
+
 struct GradRequest {
   std::string variant = "both";  // qk, qq, qq-noself, both (qk and qq) or all
   int tokens = 3, dim = 2;       // the random example's size
