@@ -352,6 +352,19 @@ class CommandTest(unittest.TestCase):
                 c.close()
         self.assertLess(time.monotonic() - started, 5)
 
+    def test_a_runs_folder_that_is_a_run_itself_is_listed(self):
+        with tempfile.TemporaryDirectory() as d:
+            make_run(os.path.join(d, "one"), 50, True)
+            s = Serving("--runs", os.path.join(d, "one"))
+            try:
+                status, body = raw_request(s.port, "GET", "/api/runs")
+                runs = json.loads(body)["runs"]
+                self.assertEqual([(r["id"], r["name"], r["step"]) for r in runs], [("0", "one", 50)])
+                status, body = raw_request(s.port, "GET", "/api/metrics?run=0")
+                self.assertEqual(json.loads(body)["columns"]["step"], [25.0, 50.0])
+            finally:
+                self.assertEqual(s.stop(), 0)
+
     def test_runs_that_is_not_a_folder_is_refused(self):
         out = subprocess.run([BINARY, "serve", "--runs", "/nonexistent/runs"], capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 2)

@@ -142,6 +142,7 @@ IndexedRun RunIndex::summarise(size_t root, const fs::path& dir, const std::stri
   IndexedRun s;
   s.name = dir.lexically_relative(roots_[root]).generic_string();
   s.id = fmt::format("{}/{}", root, s.name);
+  if (s.name == ".") s.name = roots_[root].filename().string(), s.id = std::to_string(root);  // --runs is the run
   s.grid = grid;
   s.train_loss = s.valid_loss = s.bleu = s.accuracy = kNone;
   try {
@@ -156,7 +157,7 @@ IndexedRun RunIndex::summarise(size_t root, const fs::path& dir, const std::stri
     s.seed = cfg.value("seed", uint64_t(0));
     s.lr = cfg.value("lr", 0.0);
   } catch (const std::exception&) {
-    s.arch = "?";  // a config being written, or not attnlab's: listed, with what is known
+    s.arch.assign(1, '?');  // a config being written, or not attnlab's: listed, with what is known (assign: GCC 12 warns wrongly on = "?")
   }
   std::error_code ec;
   std::vector<std::vector<std::string>> csv;
@@ -218,28 +219,37 @@ void RunIndex::scan(size_t root, const fs::path& dir, int depth, const std::stri
   for (const auto& child : children) {
     if (runs.size() >= kMaxRuns) return;
     if (fs::is_regular_file(child / "config.json", ec)) {
-      // a run's folder is read again only when its metrics or results changed
-      Cached& c = cache_[child.string()];
-      const auto mt = fs::last_write_time(child / "metrics.csv", ec);
-      const auto ms = ec ? 0 : fs::file_size(child / "metrics.csv", ec);
-      const auto rt = fs::last_write_time(child / "results.json", ec);
-      if (c.summary.id.empty() || mt != c.metrics_time || ms != c.metrics_size || rt != c.results_time) {
-        c.summary = summarise(root, child, grid);
-        c.metrics_time = mt, c.metrics_size = ms, c.results_time = rt;
-      }
-      IndexedRun s = c.summary;
-      s.status = run_status(child);  // the lock changes without the files
-      runs.push_back(s);
+      add_run(root, child, grid, runs);
     } else {
       scan(root, child, depth + 1, is_grid && child.filename() == "runs" ? id : "", runs, grids);
     }
   }
 }
 
+void RunIndex::add_run(size_t root, const fs::path& dir, const std::string& grid, std::vector<IndexedRun>& runs) {
+  // a run's folder is read again only when its metrics or results changed
+  std::error_code ec;
+  Cached& c = cache_[dir.string()];
+  const auto mt = fs::last_write_time(dir / "metrics.csv", ec);
+  const auto ms = ec ? 0 : fs::file_size(dir / "metrics.csv", ec);
+  const auto rt = fs::last_write_time(dir / "results.json", ec);
+  if (c.summary.id.empty() || mt != c.metrics_time || ms != c.metrics_size || rt != c.results_time) {
+    c.summary = summarise(root, dir, grid);
+    c.metrics_time = mt, c.metrics_size = ms, c.results_time = rt;
+  }
+  IndexedRun s = c.summary;
+  s.status = run_status(dir);  // the lock changes without the files
+  runs.push_back(s);
+}
+
 RunIndex::Listing RunIndex::list() {
   std::lock_guard<std::mutex> lock(mutex_);
   Listing l;
-  for (size_t r = 0; r < roots_.size(); r++) scan(r, roots_[r], 0, "", l.runs, l.grids);
+  std::error_code ec;
+  for (size_t r = 0; r < roots_.size(); r++) {
+    if (fs::is_regular_file(roots_[r] / "config.json", ec)) add_run(r, roots_[r], "", l.runs);  // --runs is a run itself
+    else scan(r, roots_[r], 0, "", l.runs, l.grids);
+  }
   return l;
 }
 

@@ -79,6 +79,7 @@ class RunIndex {
   // grid: the id of the grid whose runs/ `dir` is, or empty
   void scan(size_t root, const std::filesystem::path& dir, int depth, const std::string& grid, std::vector<IndexedRun>& runs,
             std::vector<IndexedGrid>& grids);
+  void add_run(size_t root, const std::filesystem::path& dir, const std::string& grid, std::vector<IndexedRun>& runs);
   IndexedRun summarise(size_t root, const std::filesystem::path& dir, const std::string& grid);
   // path, when it is a regular file inside roots_[root] once symlinks are followed
   std::optional<std::filesystem::path> readable(size_t root, const std::filesystem::path& path) const;
