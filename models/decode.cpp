@@ -59,22 +59,30 @@ static std::vector<int> advance(Search& s, const float* lp, int V, int beam, con
                                 const DecodeOptions& opt) {
   const float ninf = -std::numeric_limits<float>::infinity();
   auto penalty = [&](size_t len) { return std::pow((5.f + float(len)) / 6.f, opt.length_penalty); };
-  // Candidates: every (row, token) extension of a live hypothesis.
+  // Candidates: every (row, token) extension of a live hypothesis; only the best 2·beam are
+  // looked at (and with margins the best one after them), kept sorted as they stream past
+  // (best first; an equal score ranks after those before it: the lower row, then the lower
+  // token) instead of collecting all beam·V of them to sort.
+  const size_t k = size_t(2 * beam), keep = k + (opt.margins ? 1 : 0);
   std::vector<std::pair<float, int64_t>> cand;
+  cand.reserve(keep + 1);
   for (int b = 0; b < beam; b++) {
     if (s.scores[b] == ninf) continue;
+    const float* row = lp + int64_t(b) * V;
     for (int v = 0; v < V; v++) {
       if (v == cfg.pad_id || v == cfg.bos_id) continue;
-      cand.push_back({s.scores[b] + lp[int64_t(b) * V + v], int64_t(b) * V + v});
+      const float score = s.scores[b] + row[v];
+      if (cand.size() == keep && !(score > cand.back().first)) continue;
+      const auto at = std::upper_bound(cand.begin(), cand.end(), score, [](float x, auto& c) { return x > c.first; });
+      cand.insert(at, {score, int64_t(b) * V + v});
+      if (cand.size() > keep) cand.pop_back();
     }
   }
-  const size_t k = std::min(cand.size(), size_t(2 * beam));
-  std::partial_sort(cand.begin(), cand.begin() + int64_t(k), cand.end(), [](auto& a, auto& b) { return a.first > b.first; });
   std::vector<int> rows;
   std::vector<std::vector<int32_t>> next_hyps;
   std::vector<float> next_scores;
   size_t used = 0;  // candidates looked at: their order, and the next one's, decided this step
-  for (size_t i = 0; i < k && int(rows.size()) < beam; i++) {
+  for (size_t i = 0; i < std::min(k, cand.size()) && int(rows.size()) < beam; i++) {
     used = i + 1;
     const int b = int(cand[i].second / V), v = int(cand[i].second % V);
     if (v == cfg.eos_id) {
@@ -88,13 +96,7 @@ static std::vector<int> advance(Search& s, const float* lp, int V, int beam, con
     next_hyps.back().push_back(v);
     next_scores.push_back(cand[i].first);
   }
-  if (opt.margins) {
-    if (cand.size() > k) {  // the best of those left out, after the k considered: its gap counts too
-      cand[k] = *std::max_element(cand.begin() + int64_t(k), cand.end(), [](auto& a, auto& b) { return a.first < b.first; });
-      cand.resize(k + 1);
-    }
-    s.margins.push_back(smallest_gap(cand, used));
-  }
+  if (opt.margins) s.margins.push_back(smallest_gap(cand, used));  // cand[k], if any: the best of those left out
   if (int(s.finished.size()) >= beam || rows.empty()) return {};
   // Stop when no live hypothesis can beat the best finished one (scores only fall).
   if (!s.finished.empty() && beam > 1) {
