@@ -7,7 +7,8 @@ The explorer: load it, change one entry of Q, read the dQ it shows and compare i
 `attnlab inspect grad --json` for the same matrices; switch qk -> qq and see the two paths into
 Q add up to dQ; 20 edits, the median time from the edit to the redrawn dQ printed (a figure for
 docs/benchmarks.md, not a pass/fail line). The runs page: a training started here appears, and a
-new evaluation shows in its row and on the chart without a reload; a grid's report.md renders;
+new evaluation shows in its row and on the chart without a reload, and once stopped (Ctrl-C) it reads
+interrupted; a grid's report.md renders;
 the trained run's attention maps for a typed sentence. Exits 77 (skipped) without Chromium,
 its driver or Selenium (`make test` installs them).
 """
@@ -151,31 +152,38 @@ class BrowserTest(unittest.TestCase):
               f"(min {min(latencies):.1f}, max {max(latencies):.1f})", flush=True)
 
     def test_4_runs_page_follows_a_training(self):
+        # long enough that it is still training when the page is up, on any machine; stopped
+        # with Ctrl-C (a checkpoint, exit 130) once the page has shown a new evaluation
         out = os.path.join(self.runs, "grid", "runs", "reverse-qq-s1")
         train = subprocess.Popen([BINARY, "train", "--task", "reverse", "--task-train", "400", "--variant", "qq",
-                                  "--d-model", "16", "--heads", "2", "--d-ff", "32", "--threads", "1", "--steps", "400",
+                                  "--d-model", "16", "--heads", "2", "--d-ff", "32", "--threads", "1", "--steps", "20000",
                                   "--eval-every", "40", "--log-every", "20", "--eval-sentences", "20", "--out", out],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        row = 'tr[data-run="0/grid/runs/reverse-qq-s1"]'
         try:
             self.driver.get(f"{self.url}/runs")
             self.driver.execute_script("window.__not_reloaded = true;")
-            row = 'tr[data-run="0/grid/runs/reverse-qq-s1"]'
             self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, row), what="the training's row")
             self.driver.find_element(By.CSS_SELECTOR, f"{row} input.overlay").click()
             first = self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "circle.valid-point")), 60,
                               "a first evaluation on the chart")
+            self.assertIsNone(train.poll(), "the training ended before the page could follow it")
             self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "circle.valid-point")) > first, 120,
                       "a new evaluation without reload")
             self.assertTrue(self.driver.execute_script("return window.__not_reloaded === true;"), "the page reloaded")
+            self.assertEqual(self.driver.find_element(By.CSS_SELECTOR, f'{row} td[data-key="status"]').text.strip(), "running")
             valid = self.driver.find_element(By.CSS_SELECTOR, f'{row} td[data-key="valid_loss"]').text
             self.assertRegex(valid, r"\d")
             self.shot("runs.png")
         finally:
-            train.wait(timeout=600)
-        self.assertEqual(train.returncode, 0, train.stderr.read())
-        # finished: the status changes in place
-        self.wait(lambda d: "finished" in d.find_element(By.CSS_SELECTOR, f'tr[data-run="0/grid/runs/reverse-qq-s1"] '
-                                                                          f'td[data-key="status"]').text, 30, "finished")
+            train.send_signal(signal.SIGINT)
+            code = train.wait(timeout=120)
+            err = train.stderr.read()
+            train.stderr.close()
+        self.assertEqual(code, 130, err)
+        # stopped: the status changes in place
+        self.wait(lambda d: "interrupted" in d.find_element(By.CSS_SELECTOR, f'{row} td[data-key="status"]').text, 30,
+                  "interrupted")
         # the grid's report
         Select(self.driver.find_element(By.ID, "grid")).select_by_value("0/grid")
         self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#report table"), what="the report's table")
