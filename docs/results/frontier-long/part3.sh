@@ -14,8 +14,9 @@ for f in model vocab json; do
 done
 [ -f $OUT/plan.sh ] || $P compare --preset frontier --variants qk,qq,qq-noself --widths 128 --until-plateau 5 \
   --max-steps 20000 --train-args=--lr,6e-3,--beam,5 --plan --out $OUT
-# qk at d 32 anchors the frontier preset's line; it is not part of this experiment
-grep -v '^#' $OUT/plan.sh | grep -v -- '-d32-' > $OUT/part3.all
+# qk at d 32 and qk's extra rates at d 128 (-lr7e-4-, -lr3e-3-) draw the frontier preset's qk
+# line; they are not part of this experiment (and --train-args' --lr 6e-3 would override theirs)
+grep -v '^#' $OUT/plan.sh | grep -v -- '-d32-' | grep -v -- '-lr[0-9.e-]*-s[0-9]' > $OUT/part3.all
 [ "$(wc -l < $OUT/part3.all)" = 6 ] || { echo "part3: expected 6 runs in $OUT/part3.all" >&2; exit 1; }
 : > $OUT/part3.todo
 while IFS= read -r line; do
