@@ -57,7 +57,8 @@ double measure_sgemm_peak() {
 // elementwise work could ever save. Operands are scratch buffers (a training backward has let go
 // of the step's activations; a product's speed does not depend on its numbers). Transposes are
 // read from the shapes (a square operand counts as not transposed: the same multiply-adds either way).
-// Returns seconds per op kind ("linear", "matmul", "gram") of the fastest of the 3 replays.
+// Returns seconds per op kind ("linear", "matmul", "gram", "head_scores", "head_gram",
+// "head_context") of the fastest of the 3 replays.
 static std::map<std::string, double> replay_products(const Tape& tape) {
   size_t most = 0;
   for (auto& e : tape.entries)
@@ -69,7 +70,7 @@ static std::map<std::string, double> replay_products(const Tape& tape) {
   auto once = [&]() {
     std::map<std::string, double> t;
     for (auto& e : tape.entries) {
-      if (e.op != "linear" && e.op != "matmul" && e.op != "gram") continue;
+      if (e.op != "linear" && e.op != "matmul" && e.op != "gram" && e.op.rfind("head_", 0) != 0) continue;
       const auto start = Clock::now();
       const Tensor& out = e.out->value;
       if (e.op == "linear") {
@@ -86,6 +87,27 @@ static std::map<std::string, double> replay_products(const Tape& tape) {
         matmul_batched(s, x, w, batch, M, N, K, ta, tb);
         if (e.inputs[0]->requires_grad) matmul_batched(s, g, w, batch, M, K, N, false, !tb);
         if (e.inputs[1]->requires_grad) matmul_batched(s, x, g, batch, K, N, M, !ta, false);
+      } else if (e.op == "head_scores" || e.op == "head_gram" || e.op == "head_context") {
+        // heads side by side (B, T, H·D) against one matrix per head (B, H, Tq, Tk), as the ops read them
+        const Tensor& sc = e.op == "head_context" ? e.inputs[0]->value : out;  // the scores' shape
+        const int B = int(sc.dim(0)), H = int(sc.dim(1)), Tq = int(sc.dim(2)), Tk = int(sc.dim(3));
+        const Tensor& wide = e.op == "head_context" ? out : e.inputs[0]->value;  // (B, Tq, H·D)
+        const int D = int(wide.dim(2)) / H;
+        const HeadLayout lq = HeadLayout::side_by_side(H, Tq, D), lk = HeadLayout::side_by_side(H, Tk, D),
+                         ls = HeadLayout::contiguous(Tq, Tk);
+        const bool grad0 = e.inputs[0]->requires_grad, grad1 = e.inputs.size() > 1 && e.inputs[1]->requires_grad;
+        if (e.op == "head_scores") {
+          matmul_heads(s, ls, x, lq, w, lk, B * H, Tq, Tk, D, false, true);
+          if (grad0) matmul_heads(s, lq, g, ls, w, lk, B * H, Tq, D, Tk, false, false);
+          if (grad1) matmul_heads(s, lk, g, ls, x, lq, B * H, Tk, D, Tq, true, false);
+        } else if (e.op == "head_gram") {
+          gram_heads(s, ls, x, lq, B * H, Tq, D, 1.f);
+          if (grad0) gram_backward_heads(s, lq, g, ls, x, lq, B * H, Tq, D, 1.f, false);
+        } else {
+          matmul_heads(s, lq, x, ls, w, lk, B * H, Tq, D, Tk, false, false);
+          if (grad0) matmul_heads(s, ls, g, lq, w, lk, B * H, Tq, Tk, D, false, true);
+          if (grad1) matmul_heads(s, lk, x, ls, g, lq, B * H, Tk, D, Tq, true, false);
+        }
       } else if (e.op == "gram") {
         const Tensor& q = e.inputs[0]->value;
         const int N = int(q.dim(-2)), K = int(q.dim(-1)), batch = int(q.numel() / (int64_t(N) * K));

@@ -27,6 +27,14 @@ Var matmul(const Var& a, const Var& b, bool trans_a, bool trans_b, float alpha =
 Var linear(const Var& x, const Var& w, const Var& bias, const std::string& name = "");
 // alpha * q qᵀ over the last two axes, through ssyrk: the symmetric score product of QQᵀ.
 Var gram(const Var& q, float alpha, const std::string& name = "");
+// Attention's per-head products on heads side by side, (B, T, H·D) as the projections write them,
+// without splitting heads into (B, H, T, D) first:
+//   head_scores  q (B,Tq,H·D), k (B,Tk,H·D)    -> S (B,H,Tq,Tk) = alpha Q_h K_hᵀ for each head h
+//   head_gram    q (B,T,H·D)                   -> S (B,H,T,T)   = alpha Q_h Q_hᵀ (ssyrk, as gram)
+//   head_context p (B,H,Tq,Tk), v (B,Tk,H·D)  -> O (B,Tq,H·D)  = P_h V_h, head h in its own columns
+Var head_scores(const Var& q, const Var& k, int heads, float alpha, const std::string& name = "");
+Var head_gram(const Var& q, int heads, float alpha, const std::string& name = "");
+Var head_context(const Var& p, const Var& v, const std::string& name = "");
 
 // ---- ops_elementwise.cpp ---------------------------------------------------------------
 Var add(const Var& a, const Var& b, const std::string& name = "");     // same shapes

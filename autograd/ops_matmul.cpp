@@ -132,4 +132,113 @@ static void gram_backward(TapeEntry& e, float alpha) {
   gram_backward_batched(dq.data, G.data(), q->value.data(), d.batch, d.rows, d.cols, alpha, dq.accumulate);
 }
 
+// ---- attention heads side by side ---------------------------------------------------------
+// The projections write (B, T, H·D): each row holds every head's D columns next to each other.
+// These three ops read and write that layout directly (BLAS takes a row stride), so heads are
+// never split or merged by copying. Head h of sequence b is the (T, D) matrix of columns
+// h·D .. h·D+D-1 of sequence b; the scores (B, H, Tq, Tk) stay one matrix per head.
+
+struct HeadShape {
+  int B, H, Tq, Tk, D;
+};
+static HeadLayout side_by_side(const HeadShape& s, int T) { return HeadLayout::side_by_side(s.H, T, s.D); }
+static HeadLayout scores_layout(const HeadShape& s) { return HeadLayout::contiguous(s.Tq, s.Tk); }
+
+static void check_heads(const Tensor& t, int heads, const std::string& what, const std::string& name) {
+  if (t.rank() != 3 || heads <= 0 || t.dim(2) % heads != 0)
+    throw std::invalid_argument(fmt::format("{} '{}': {} is not (batch, tokens, heads·head_dim) with {} heads", what,
+                                            name, shape_str(t.shape()), heads));
+}
+
+static void head_scores_backward(TapeEntry& e, HeadShape s, float alpha);  // below
+
+Var head_scores(const Var& q, const Var& k, int heads, float alpha, const std::string& name) {
+  check_heads(q->value, heads, "head_scores", name);
+  check_heads(k->value, heads, "head_scores", name);
+  if (q->value.dim(0) != k->value.dim(0) || q->value.dim(2) != k->value.dim(2))
+    throw std::invalid_argument(fmt::format("head_scores '{}': queries {} and keys {} do not fit", name,
+                                            shape_str(q->value.shape()), shape_str(k->value.shape())));
+  const HeadShape s{int(q->value.dim(0)), heads, int(q->value.dim(1)), int(k->value.dim(1)), int(q->value.dim(2)) / heads};
+  Tensor out = Tensor::empty({s.B, s.H, s.Tq, s.Tk});  // beta = 0: BLAS overwrites it
+  // S_h = alpha Q_h K_hᵀ
+  matmul_heads(out.data(), scores_layout(s), q->value.data(), side_by_side(s, s.Tq), k->value.data(),
+               side_by_side(s, s.Tk), s.B * s.H, s.Tq, s.Tk, s.D, false, true, alpha);
+  Recorded r = record("head_scores", name, out, {q, k});
+  if (r.entry) r.entry->backward = [s, alpha](TapeEntry& e) { head_scores_backward(e, s, alpha); };
+  return r.out;
+}
+
+static void head_scores_backward(TapeEntry& e, HeadShape s, float alpha) {
+  // S_h = alpha Q_h K_hᵀ, G_h = dL/dS_h:  dQ_h (+)= alpha G_h K_h,  dK_h (+)= alpha G_hᵀ Q_h.
+  // When q and k are the same variable (QQᵀ without gram) the second adds to what the first wrote.
+  const Var &q = e.inputs[0], &k = e.inputs[1];
+  const float* g = e.out->grad.data();
+  if (q->requires_grad) {
+    const GradDst dq = grad_dst(q);
+    matmul_heads(dq.data, side_by_side(s, s.Tq), g, scores_layout(s), k->value.data(), side_by_side(s, s.Tk), s.B * s.H,
+                 s.Tq, s.D, s.Tk, false, false, alpha, dq.beta());
+  }
+  if (k->requires_grad) {
+    const GradDst dk = grad_dst(k);
+    matmul_heads(dk.data, side_by_side(s, s.Tk), g, scores_layout(s), q->value.data(), side_by_side(s, s.Tq), s.B * s.H,
+                 s.Tk, s.D, s.Tq, true, false, alpha, dk.beta());
+  }
+}
+
+static void head_gram_backward(TapeEntry& e, HeadShape s, float alpha);  // below
+
+Var head_gram(const Var& q, int heads, float alpha, const std::string& name) {
+  check_heads(q->value, heads, "head_gram", name);
+  const int T = int(q->value.dim(1));
+  const HeadShape s{int(q->value.dim(0)), heads, T, T, int(q->value.dim(2)) / heads};
+  Tensor out = Tensor::empty({s.B, s.H, T, T});  // ssyrk's triangle, mirrored: every element written
+  gram_heads(out.data(), scores_layout(s), q->value.data(), side_by_side(s, T), s.B * s.H, T, s.D, alpha);
+  Recorded r = record("head_gram", name, out, {q});
+  if (r.entry) r.entry->backward = [s, alpha](TapeEntry& e) { head_gram_backward(e, s, alpha); };
+  return r.out;
+}
+
+static void head_gram_backward(TapeEntry& e, HeadShape s, float alpha) {
+  // S_h = alpha Q_h Q_hᵀ: Q_h appears twice, so dL/dQ_h = alpha (G_h + G_hᵀ) Q_h.
+  const Var& q = e.inputs[0];
+  if (!q->requires_grad) return;
+  const GradDst dq = grad_dst(q);
+  gram_backward_heads(dq.data, side_by_side(s, s.Tq), e.out->grad.data(), scores_layout(s), q->value.data(),
+                      side_by_side(s, s.Tq), s.B * s.H, s.Tq, s.D, alpha, dq.accumulate);
+}
+
+static void head_context_backward(TapeEntry& e, HeadShape s);  // below
+
+Var head_context(const Var& p, const Var& v, const std::string& name) {
+  const Tensor &pv = p->value, &vv = v->value;
+  if (pv.rank() != 4 || vv.rank() != 3 || pv.dim(0) != vv.dim(0) || pv.dim(3) != vv.dim(1) || vv.dim(2) % pv.dim(1) != 0)
+    throw std::invalid_argument(fmt::format("head_context '{}': weights {} (batch, heads, queries, keys) do not fit "
+                                            "values {} (batch, keys, heads·head_dim)",
+                                            name, shape_str(pv.shape()), shape_str(vv.shape())));
+  const HeadShape s{int(pv.dim(0)), int(pv.dim(1)), int(pv.dim(2)), int(pv.dim(3)), int(vv.dim(2) / pv.dim(1))};
+  Tensor out = Tensor::empty({s.B, s.Tq, s.H * s.D});  // every head writes its D columns of every row
+  // O_h = P_h V_h, each head into its own columns
+  matmul_heads(out.data(), side_by_side(s, s.Tq), pv.data(), scores_layout(s), vv.data(), side_by_side(s, s.Tk),
+               s.B * s.H, s.Tq, s.D, s.Tk, false, false);
+  Recorded r = record("head_context", name, out, {p, v});
+  if (r.entry) r.entry->backward = [s](TapeEntry& e) { head_context_backward(e, s); };
+  return r.out;
+}
+
+static void head_context_backward(TapeEntry& e, HeadShape s) {
+  // O_h = P_h V_h, G_h = dL/dO_h (head h's columns of dL/dO):  dP_h (+)= G_h V_hᵀ,  dV_h (+)= P_hᵀ G_h
+  const Var &p = e.inputs[0], &v = e.inputs[1];
+  const float* g = e.out->grad.data();
+  if (p->requires_grad) {
+    const GradDst dp = grad_dst(p);
+    matmul_heads(dp.data, scores_layout(s), g, side_by_side(s, s.Tq), v->value.data(), side_by_side(s, s.Tk), s.B * s.H,
+                 s.Tq, s.Tk, s.D, false, true, 1.f, dp.beta());
+  }
+  if (v->requires_grad) {
+    const GradDst dv = grad_dst(v);
+    matmul_heads(dv.data, side_by_side(s, s.Tk), p->value.data(), scores_layout(s), g, side_by_side(s, s.Tq), s.B * s.H,
+                 s.Tk, s.D, s.Tq, true, false, 1.f, dv.beta());
+  }
+}
+
 }  // namespace attn

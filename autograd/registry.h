@@ -10,10 +10,11 @@
 
 namespace attn {
 
-inline constexpr std::array<std::string_view, 19> kOps = {
-    "matmul", "linear",  "gram",         "add",        "mul",      "scale",   "relu",
-    "gelu",   "softmax", "log_softmax",  "layernorm",  "embedding", "cross_entropy", "dropout",
-    "reshape", "transpose12", "sum",     "l2_normalize", "add_rows"};
+inline constexpr std::array<std::string_view, 22> kOps = {
+    "matmul",      "linear",       "gram",      "head_scores",   "head_gram", "head_context", "add",
+    "mul",         "scale",        "relu",      "gelu",          "softmax",   "log_softmax",  "layernorm",
+    "embedding",   "cross_entropy", "dropout",  "reshape",       "transpose12", "sum",        "l2_normalize",
+    "add_rows"};
 
 constexpr bool is_registered_op(std::string_view op) {
   for (auto k : kOps)

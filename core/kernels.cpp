@@ -90,18 +90,23 @@ static inline __attribute__((always_inline)) float row_max(const float* x, int64
 // matmul_forward splits a product over the threads only above the same size.
 static bool blas_runs_single_threaded(int M, int N, int K) { return int64_t(M) * N * K < 4 * 65536; }
 
-void matmul_forward(float* out, const float* a, const float* b, int M, int N, int K, bool trans_a,
-                    bool trans_b, float alpha, float beta) {
+// out (M,N, rows ldo apart) = alpha op(a) op(b) + beta out, with each operand's rows lda / ldb
+// apart: matmul_forward's product on matrices that may sit inside wider ones (attention heads
+// side by side, matmul_heads).
+static void gemm(float* out, int ldo, const float* a, int lda, const float* b, int ldb, int M, int N, int K,
+                 bool trans_a, bool trans_b, float alpha, float beta) {
   if (M == 0 || N == 0) return;
   if (K == 0) {  // BLAS leaves out untouched when K = 0; the product is beta * out.
-    for (int64_t i = 0; i < int64_t(M) * N; i++) out[i] = beta == 0.f ? 0.f : beta * out[i];
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++) {
+        float& o = out[int64_t(i) * ldo + j];
+        o = beta == 0.f ? 0.f : beta * o;
+      }
     return;
   }
-  const int lda = trans_a ? M : K;
-  const int ldb = trans_b ? K : N;
   const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
   if (omp_in_parallel() || blas_runs_single_threaded(M, N, K) || !splits_products()) {
-    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, out, N);
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, out, ldo);
     return;
   }
   // One block of out's rows (or, when it is wider than tall, of its columns) per thread; each
@@ -112,12 +117,17 @@ void matmul_forward(float* out, const float* a, const float* b, int M, int N, in
     const int64_t len = by_rows ? M : N, nt = omp_get_num_threads(), t = omp_get_thread_num();
     const int lo = int(len * t / nt), hi = int(len * (t + 1) / nt);
     if (hi > lo && by_rows)
-      cblas_sgemm(CblasRowMajor, ta, tb, hi - lo, N, K, alpha, trans_a ? a + lo : a + int64_t(lo) * K, lda, b, ldb,
-                  beta, out + int64_t(lo) * N, N);
+      cblas_sgemm(CblasRowMajor, ta, tb, hi - lo, N, K, alpha, trans_a ? a + lo : a + int64_t(lo) * lda, lda, b, ldb,
+                  beta, out + int64_t(lo) * ldo, ldo);
     else if (hi > lo)
-      cblas_sgemm(CblasRowMajor, ta, tb, M, hi - lo, K, alpha, a, lda, trans_b ? b + int64_t(lo) * K : b + lo, ldb,
-                  beta, out + lo, N);
+      cblas_sgemm(CblasRowMajor, ta, tb, M, hi - lo, K, alpha, a, lda, trans_b ? b + int64_t(lo) * ldb : b + lo, ldb,
+                  beta, out + lo, ldo);
   }
+}
+
+void matmul_forward(float* out, const float* a, const float* b, int M, int N, int K, bool trans_a,
+                    bool trans_b, float alpha, float beta) {
+  gemm(out, N, a, trans_a ? M : K, b, trans_b ? K : N, M, N, K, trans_a, trans_b, alpha, beta);
 }
 
 void matmul_reference(float* out, const float* a, const float* b, int M, int N, int K, bool trans_a,
@@ -136,32 +146,52 @@ void matmul_reference(float* out, const float* a, const float* b, int M, int N, 
   }
 }
 
-void matmul_batched(float* out, const float* a, const float* b, int batch, int M, int N, int K, bool trans_a,
-                    bool trans_b, float alpha, float beta) {
-  const int64_t sa = int64_t(M) * K, sb = int64_t(K) * N, so = int64_t(M) * N;
+void matmul_heads(float* out, HeadLayout lo, const float* a, HeadLayout la, const float* b, HeadLayout lb, int batch,
+                  int M, int N, int K, bool trans_a, bool trans_b, float alpha, float beta) {
+  // Small products (every head of a training batch) one per thread at a time; a large one (long
+  // sequences) is split over the threads by gemm itself.
 #pragma omp parallel for schedule(static) if (batch > 1 && blas_runs_single_threaded(M, N, K))
   for (int i = 0; i < batch; i++)
-    matmul_forward(out + i * so, a + i * sa, b + i * sb, M, N, K, trans_a, trans_b, alpha, beta);
+    gemm(out + lo.offset(i), lo.ld, a + la.offset(i), la.ld, b + lb.offset(i), lb.ld, M, N, K, trans_a, trans_b,
+         alpha, beta);
+}
+
+void matmul_batched(float* out, const float* a, const float* b, int batch, int M, int N, int K, bool trans_a,
+                    bool trans_b, float alpha, float beta) {
+  const auto one_after_another = [](int rows, int cols) { return HeadLayout::contiguous(rows, cols); };
+  matmul_heads(out, one_after_another(M, N), a, trans_a ? one_after_another(K, M) : one_after_another(M, K), b,
+               trans_b ? one_after_another(N, K) : one_after_another(K, N), batch, M, N, K, trans_a, trans_b, alpha,
+               beta);
+}
+
+// out (N,N, rows ldo apart) = alpha a aᵀ + beta out, a (N,K) with rows lda apart.
+static void gram(float* out, int ldo, const float* a, int lda, int N, int K, float alpha, float beta) {
+  if (N == 0) return;
+  // ssyrk writes only the upper triangle of out = alpha a a^T + beta out ...
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, N, K, alpha, a, lda, beta, out, ldo);
+  // ... S is symmetric, so mirror it into the lower triangle.
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < i; j++) out[int64_t(i) * ldo + j] = out[int64_t(j) * ldo + i];
 }
 
 void gram_forward(float* out, const float* a, int N, int K, float alpha, float beta) {
-  if (N == 0) return;
-  // ssyrk writes only the upper triangle of out = alpha a a^T + beta out ...
-  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, N, K, alpha, a, K, beta, out, N);
-  // ... S is symmetric, so mirror it into the lower triangle.
-  for (int i = 0; i < N; i++)
-    for (int j = 0; j < i; j++) out[int64_t(i) * N + j] = out[int64_t(j) * N + i];
+  gram(out, N, a, K, N, K, alpha, beta);
+}
+
+void gram_heads(float* out, HeadLayout lo, const float* a, HeadLayout la, int batch, int N, int K, float alpha,
+                float beta) {
+  // ssyrk is not split (gemm's splitting is for sgemm): with attnlab's threads in charge, its
+  // batch is spread over them at every size.
+#pragma omp parallel for schedule(static) if (batch > 1 && (blas_runs_single_threaded(N, N, K) || splits_products()))
+  for (int i = 0; i < batch; i++) gram(out + lo.offset(i), lo.ld, a + la.offset(i), la.ld, N, K, alpha, beta);
 }
 
 void gram_batched(float* out, const float* a, int batch, int N, int K, float alpha, float beta) {
-  // ssyrk is not split (matmul_forward's splitting is for sgemm): with attnlab's threads in
-  // charge, its batch is spread over them at every size.
-#pragma omp parallel for schedule(static) if (batch > 1 && (blas_runs_single_threaded(N, N, K) || splits_products()))
-  for (int i = 0; i < batch; i++) gram_forward(out + int64_t(i) * N * N, a + int64_t(i) * N * K, N, K, alpha, beta);
+  gram_heads(out, HeadLayout::contiguous(N, N), a, HeadLayout::contiguous(N, K), batch, N, K, alpha, beta);
 }
 
-void gram_backward_batched(float* dq, const float* g, const float* q, int batch, int N, int K, float alpha,
-                           bool accumulate) {
+void gram_backward_heads(float* dq, HeadLayout ldq, const float* g, HeadLayout lg, const float* q, HeadLayout lq,
+                         int batch, int N, int K, float alpha, bool accumulate) {
   // S = alpha Q Qᵀ: Q appears twice, so dL/dQ (+)= alpha (G + Gᵀ) Q — the symmetrised gradient.
   const float beta = accumulate ? 1.f : 0.f;
 #pragma omp parallel if (batch > 1 && blas_runs_single_threaded(N, K, N))
@@ -169,12 +199,18 @@ void gram_backward_batched(float* dq, const float* g, const float* q, int batch,
     std::vector<float> sym(size_t(N) * N);  // G + Gᵀ of one batch entry, per thread
 #pragma omp for schedule(static)
     for (int b = 0; b < batch; b++) {
-      const float* gb = g + int64_t(b) * N * N;
+      const float* gb = g + lg.offset(b);
       for (int i = 0; i < N; i++)
-        for (int j = 0; j < N; j++) sym[size_t(i) * N + j] = gb[int64_t(i) * N + j] + gb[int64_t(j) * N + i];
-      matmul_forward(dq + int64_t(b) * N * K, sym.data(), q + int64_t(b) * N * K, N, K, N, false, false, alpha, beta);
+        for (int j = 0; j < N; j++) sym[size_t(i) * N + j] = gb[int64_t(i) * lg.ld + j] + gb[int64_t(j) * lg.ld + i];
+      gemm(dq + ldq.offset(b), ldq.ld, sym.data(), N, q + lq.offset(b), lq.ld, N, K, N, false, false, alpha, beta);
     }
   }
+}
+
+void gram_backward_batched(float* dq, const float* g, const float* q, int batch, int N, int K, float alpha,
+                           bool accumulate) {
+  gram_backward_heads(dq, HeadLayout::contiguous(N, K), g, HeadLayout::contiguous(N, N), q, HeadLayout::contiguous(N, K),
+                      batch, N, K, alpha, accumulate);
 }
 
 // ---- elementwise -----------------------------------------------------------------------

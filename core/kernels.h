@@ -64,6 +64,23 @@ void matmul_reference(float* out, const float* a, const float* b, int M, int N, 
 // `batch` independent products with contiguous operands (heads of attention).
 void matmul_batched(float* out, const float* a, const float* b, int batch, int M, int N, int K, bool trans_a,
                     bool trans_b, float alpha = 1.f, float beta = 0.f);
+// Where each matrix of a batch lies in memory: matrix i of the batch starts at offset(i) and its
+// rows are ld floats apart. Attention keeps H heads per sequence; head (b, h) is matrix b·H + h.
+//   contiguous(rows, cols): one matrix after another, (batch, rows, cols), e.g. scores (B,H,Tq,Tk)
+//   side_by_side(H, T, D):  the heads' columns next to each other in each row, (B, T, H·D): the
+//                           projections' own layout, read and written without splitting heads
+struct HeadLayout {
+  int heads;               // matrices per sequence
+  int64_t seq_stride;      // floats from one sequence's first matrix to the next's
+  int64_t head_stride;     // floats from one head's first element to the next head's
+  int ld;                  // floats from one row to the next
+  int64_t offset(int i) const { return (i / heads) * seq_stride + (i % heads) * head_stride; }
+  static HeadLayout contiguous(int rows, int cols) { return {1, int64_t(rows) * cols, 0, cols}; }
+  static HeadLayout side_by_side(int H, int T, int D) { return {H, int64_t(T) * H * D, D, H * D}; }
+};
+// matmul_batched over matrices laid out as given: out_i = alpha op(a_i) op(b_i) + beta out_i.
+void matmul_heads(float* out, HeadLayout lo, const float* a, HeadLayout la, const float* b, HeadLayout lb, int batch,
+                  int M, int N, int K, bool trans_a, bool trans_b, float alpha = 1.f, float beta = 0.f);
 // Symmetric product out(N,N) = alpha * a a^T + beta * out, a (N,K), through cblas_ssyrk
 // (half the flops of sgemm); both triangles of out are written.
 void gram_forward(float* out, const float* a, int N, int K, float alpha, float beta = 0.f);
@@ -71,6 +88,11 @@ void gram_batched(float* out, const float* a, int batch, int N, int K, float alp
 // dq (batch,N,K) (+)= alpha (G + Gᵀ) Q for each batch entry: the gradient of S = alpha Q Qᵀ.
 void gram_backward_batched(float* dq, const float* g, const float* q, int batch, int N, int K, float alpha,
                            bool accumulate);
+// The same two over matrices laid out as given (a, dq and q may be heads side by side).
+void gram_heads(float* out, HeadLayout lo, const float* a, HeadLayout la, int batch, int N, int K, float alpha,
+                float beta = 0.f);
+void gram_backward_heads(float* dq, HeadLayout ldq, const float* g, HeadLayout lg, const float* q, HeadLayout lq,
+                         int batch, int N, int K, float alpha, bool accumulate);
 
 // ---- elementwise -----------------------------------------------------------------------
 // Backward kernels take `accumulate`: true adds into the gradient buffer (`d += ...`, a later

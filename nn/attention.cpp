@@ -67,34 +67,42 @@ Var MultiHeadAttention::forward(const Var& x, const Var& kv, const Tensor& mask,
   const float inv_sqrt_d = 1.f / std::sqrt(float(D));
   const std::string& n = name;
 
-  Var q = split_heads(wq(x, n + ".q_proj"), heads, n + ".q");  // (B,H,Tq,D)
-
-  // Keys and values: from kv, or (incremental decoding) from the cache.
+  // Queries, keys and values are (B, T, C) with the heads side by side: head h is columns
+  // h·D .. h·D+D-1. The per-head products read that layout directly (head_scores, head_context).
+  Var q = wq(x, n + ".q");
   auto project_k = [&](const Var& src) {
-    return variant.shared_qk ? split_heads(wq(src, n + ".k_proj"), heads, n + ".k")  // variant: qq, W_k = W_q
-                             : split_heads(wk(src, n + ".k_proj"), heads, n + ".k");
+    return variant.shared_qk ? wq(src, n + ".k")  // variant: qq, W_k = W_q
+                             : wk(src, n + ".k");
   };
   auto project_v = [&](const Var& src) {
-    return variant.value_proj ? split_heads(wv(src, n + ".v_proj"), heads, n + ".v")
-                              : split_heads(src, heads, n + ".v");  // variant: noV, V = X
+    return variant.value_proj ? wv(src, n + ".v") : src;  // variant: noV, V = X
   };
+  // variant: normk, each head's key of unit length: l2_normalize over D of the (B, T, H, D) view
+  auto unit_keys = [&](const Var& k) {
+    const Shape s = k->value.shape();
+    return reshape(l2_normalize(reshape(k, {s[0], s[1], heads, D}, n + ".k_heads"), n + ".k_unit"), s, n + ".k_normed");
+  };
+
   if (cache && is_self) {  // incremental decoding: this position's key and value join the cache
     if (x->value.dim(1) != 1)
       throw std::logic_error(fmt::format("{}: a cached self-attention step takes one position per row, got {}", n,
                                          x->value.dim(1)));
+    // One position: the cache keeps heads split, (rows, H, 1, D) is (rows, 1, H·D) read as is.
+    const Shape one = {x->value.dim(0), heads, 1, D};
     Var k_new = variant.shared_qk ? q : project_k(x);  // for qq the cache holds Q
-    if (variant.normk) k_new = l2_normalize(k_new, n + ".k_unit");  // variant: normk, each key once
-    cache->append(k_new->value, project_v(x)->value);
+    if (variant.normk) k_new = unit_keys(k_new);        // variant: normk, each key once
+    cache->append(k_new->value.reshape(one), project_v(x)->value.reshape(one));
     Tensor probs;
-    Tensor o = cache->attend(q->value, mask, inv_sqrt_d, variant.noself, ctx.attention_probs ? &probs : nullptr);
+    Tensor o = cache->attend(q->value.reshape(one), mask, inv_sqrt_d, variant.noself,
+                             ctx.attention_probs ? &probs : nullptr);
     if (ctx.attention_probs) (*ctx.attention_probs)[name] = probs;
-    Var merged = merge_heads(constant(o, n + ".ctx"), n + ".merged");  // (B,1,C)
+    Var merged = constant(o.reshape({x->value.dim(0), 1, d_model}), n + ".ctx");  // (B,1,C)
     return variant.out_proj ? wo(merged, n + ".out") : merged;  // variant: noO
   }
   Var k, v;
   if (is_self && cache == nullptr && variant.shared_qk) {
     k = q;  // variant: qq self-attention — the very same Q is used as keys, so backward adds both paths
-  } else if (cache) {  // cross-attention
+  } else if (cache) {  // cross-attention: the memory's keys and values, projected once per decode
     if (!cache->filled) {
       cache->k = project_k(kv)->value;
       cache->v = project_v(kv)->value;
@@ -107,13 +115,13 @@ Var MultiHeadAttention::forward(const Var& x, const Var& kv, const Tensor& mask,
   }
   if (!v) v = project_v(kv);
 
-  if (variant.normk) k = l2_normalize(k, n + ".k_unit");  // variant: normk, keys of unit length
+  if (variant.normk) k = unit_keys(k);  // variant: normk, keys of unit length
 
-  // Scores S = Q Kᵀ/√D (B,H,Tq,Tk). For qq self-attention without normk, S = Q Qᵀ/√D is
-  // symmetric: one ssyrk (gram) instead of a general product.
+  // Scores S_h = Q_h K_hᵀ/√D (B,H,Tq,Tk). For qq self-attention without normk, S_h = Q_h Q_hᵀ/√D
+  // is symmetric: one ssyrk (gram) instead of a general product.
   Var s;
-  if (k == q && variant.use_gram) s = gram(q, inv_sqrt_d, n + ".scores");
-  else s = matmul(q, k, false, true, inv_sqrt_d, n + ".scores");
+  if (k == q && variant.use_gram) s = head_gram(q, heads, inv_sqrt_d, n + ".scores");
+  else s = head_scores(q, k, heads, inv_sqrt_d, n + ".scores");
 
   Tensor noself_mask;
   if (variant.noself && is_self) {  // variant: noself, a token attends to itself only when nothing else is visible
@@ -123,7 +131,7 @@ Var MultiHeadAttention::forward(const Var& x, const Var& kv, const Tensor& mask,
   Var p = softmax(s, noself_mask.defined() ? noself_mask : mask, 1.f, n + ".probs");  // mask: padding, causal, noself
   if (ctx.attention_probs) (*ctx.attention_probs)[name] = p->value;  // observed: maps, entropy, diagonal mass
   if (ctx.train) p = dropout(p, dropout_p, *ctx.rng, n + ".probs_drop");
-  Var o = merge_heads(matmul(p, v, false, false, 1.f, n + ".ctx"), n + ".merged");  // (B,Tq,C)
+  Var o = head_context(p, v, n + ".ctx");  // (B,Tq,C): O_h = P_h V_h in head h's columns
   return variant.out_proj ? wo(o, n + ".out") : o;  // variant: noO
 }
 

@@ -513,7 +513,8 @@ TEST_CASE("bench prints the step line, the per-op profile and the step's product
   CHECK(second.find("(commit ") != std::string::npos);
   CHECK(second.find(" UTC") == second.size() - 4);
   CHECK(r.out.find("\n  linear ") != std::string::npos);
-  CHECK(r.out.find("\n  gram ") == std::string::npos);  // qk has no symmetric score product
+  CHECK(r.out.find("\n  head_gram ") == std::string::npos);  // qk has no symmetric score product
+  CHECK(r.out.find("\n  head_scores ") != std::string::npos);
   const auto at = r.out.find("the step's products replayed alone (same shapes, nothing between them): ");
   REQUIRE(at != std::string::npos);
   double ms = 0, gflops = 0;
@@ -523,7 +524,7 @@ TEST_CASE("bench prints the step line, the per-op profile and the step's product
   Result q = attnlab("bench --d 32 --heads 2 --layers 1 --ff 64 --vocab 64 --batch 4 --len 6 --steps 1 --threads 1 --variant qq");
   INFO(q.out);
   REQUIRE(q.code == 0);
-  CHECK(q.out.find("\n  gram ") != std::string::npos);  // QQᵀ self-attention: the ssyrk path, profiled
+  CHECK(q.out.find("\n  head_gram ") != std::string::npos);  // QQᵀ self-attention: the ssyrk path, profiled
 }
 
 TEST_CASE("every preset's training flags pass the checks its runs will apply") {

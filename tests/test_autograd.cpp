@@ -109,6 +109,9 @@ TEST_CASE("vector-Jacobian identity holds on large inputs") {
   std::vector<GradcheckCase> big = {
       {"matmul", "large", {{64, 48}, {40, 48}}, [](auto& in) { return matmul(in[0], in[1], false, true, 0.3f); }},
       {"gram", "large", {{4, 32, 16}}, [](auto& in) { return gram(in[0], 0.25f); }},
+      {"head_scores", "large", {{3, 24, 64}, {3, 20, 64}}, [](auto& in) { return head_scores(in[0], in[1], 4, 0.25f); }},
+      {"head_gram", "large", {{3, 24, 64}}, [](auto& in) { return head_gram(in[0], 4, 0.25f); }},
+      {"head_context", "large", {{3, 4, 24, 20}, {3, 20, 64}}, [](auto& in) { return head_context(in[0], in[1]); }},
       {"softmax", "attention block", {{2, 4, 24, 16}, {2, 4, 24, 16}},
        [](auto& in) { return softmax(matmul(in[0], in[1], false, true, 0.25f), Tensor(), 1.f); }},
       {"layernorm", "large", {{128, 64}, {64}, {64}}, [](auto& in) { return layernorm(in[0], in[1], in[2]); }},
@@ -805,4 +808,27 @@ TEST_CASE("ops refuse shapes and arguments that do not fit, naming the op and th
   for (float p : {-0.1f, 1.f, std::numeric_limits<float>::quiet_NaN()})
     REQUIRE_THROWS_WITH(dropout(a, p, rng, "drop"), Catch::Contains("dropout 'drop': p must be in [0, 1)"));
   REQUIRE_THROWS_WITH(cross_entropy(a, {0, 7}, 0.f, -1, "ce"), Catch::Contains("cross_entropy 'ce': target 7 outside vocabulary of 3"));
+}
+
+TEST_CASE("the per-head products on heads side by side count the flops of the same products on split heads") {
+  // The frontier report's cost axis comes from these counts: the layout must not change them.
+  const int B = 2, T = 5, S = 7, H = 3, D = 4;
+  Var q = rand_param("q", {B, T, H * D}, 1), k = rand_param("k", {B, S, H * D}, 2), p = rand_param("p", {B, H, T, S}, 3);
+  auto flops = [](auto build) {
+    Tape tape;
+    TapeScope scope(tape);
+    build();
+    return tape.product_flops();
+  };
+  const double scores = flops([&] { head_scores(q, k, H, 0.5f); });
+  const double scores_split = flops([&] { matmul(split_heads(q, H), split_heads(k, H), false, true, 0.5f); });
+  CHECK(scores == scores_split);
+  CHECK(scores == 3 * 2.0 * B * H * T * S * D);  // forward and both gradients
+  const double context = flops([&] { head_context(p, k); });
+  const double context_split = flops([&] { matmul(p, split_heads(k, H), false, false); });
+  CHECK(context == context_split);
+  Var qs = rand_param("qs", {B, T, H * D}, 4);
+  const double g = flops([&] { head_gram(qs, H, 0.5f); });
+  const double g_split = flops([&] { gram(split_heads(qs, H), 0.5f); });
+  CHECK(g == g_split);
 }

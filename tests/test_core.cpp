@@ -340,6 +340,52 @@ TEST_CASE("batched products spread over threads equal the plain-loop reference, 
   set_threads(0);
 }
 
+TEST_CASE("products on heads side by side equal the same products on split heads, bit for bit") {
+  // Attention reads (B, T, H·D) with a row stride instead of copying it to (B, H, T, D) first;
+  // BLAS computes each element the same way whatever the stride, so this is equality, not a
+  // tolerance. T 24 is a training batch's (one head per thread); T 300 makes each head's product
+  // large enough that gemm splits it over the threads.
+  for (int T : {24, 300})
+    for (int threads : {1, 2}) {
+      set_threads(threads);
+      const int B = 3, H = 4, D = 8, C = H * D, batch = B * H;
+      const HeadLayout packed = HeadLayout::side_by_side(H, T, D), split = HeadLayout::contiguous(T, D),
+                       scores = HeadLayout::contiguous(T, T);
+      Tensor q = random_tensor({B, T, C}, 41), k = random_tensor({B, T, C}, 42), g = random_tensor({B, H, T, T}, 43);
+      Tensor qs = Tensor::empty({B, H, T, D}), ks = Tensor::empty({B, H, T, D});
+      permute0213(qs.data(), q.data(), B, T, H, D);
+      permute0213(ks.data(), k.data(), B, T, H, D);
+      INFO("T " << T << ", threads " << threads);
+      // S = α Q Kᵀ, then dQ = α G K and dK += α Gᵀ Q (beta 1: a second writer), and O = P V
+      Tensor s1 = Tensor::empty({B, H, T, T}), s2 = Tensor::empty({B, H, T, T});
+      matmul_heads(s1.data(), scores, q.data(), packed, k.data(), packed, batch, T, T, D, false, true, 0.3f);
+      matmul_batched(s2.data(), qs.data(), ks.data(), batch, T, T, D, false, true, 0.3f);
+      for (int64_t i = 0; i < s1.numel(); i++) REQUIRE(s1[i] == s2[i]);
+      Tensor dk1 = random_tensor({B, T, C}, 44), dk2 = Tensor::empty({B, H, T, D});
+      permute0213(dk2.data(), dk1.data(), B, T, H, D);
+      matmul_heads(dk1.data(), packed, g.data(), scores, q.data(), packed, batch, T, D, T, true, false, 0.3f, 1.f);
+      matmul_batched(dk2.data(), g.data(), qs.data(), batch, T, D, T, true, false, 0.3f, 1.f);
+      Tensor dk2_packed = Tensor::empty({B, T, C});
+      permute0213(dk2_packed.data(), dk2.data(), B, H, T, D);
+      for (int64_t i = 0; i < dk1.numel(); i++) REQUIRE(dk1[i] == dk2_packed[i]);
+      Tensor o1 = Tensor::empty({B, T, C}), o2 = Tensor::empty({B, H, T, D}), o2_packed = Tensor::empty({B, T, C});
+      matmul_heads(o1.data(), packed, g.data(), scores, k.data(), packed, batch, T, D, T, false, false);
+      matmul_batched(o2.data(), g.data(), ks.data(), batch, T, D, T, false, false);
+      permute0213(o2_packed.data(), o2.data(), B, H, T, D);
+      for (int64_t i = 0; i < o1.numel(); i++) REQUIRE(o1[i] == o2_packed[i]);
+      // the symmetric product and its gradient α (G + Gᵀ) Q
+      gram_heads(s1.data(), scores, q.data(), packed, batch, T, D, 0.3f);
+      gram_batched(s2.data(), qs.data(), batch, T, D, 0.3f);
+      for (int64_t i = 0; i < s1.numel(); i++) REQUIRE(s1[i] == s2[i]);
+      Tensor dq1 = Tensor::empty({B, T, C}), dq2 = Tensor::empty({B, H, T, D}), dq2_packed = Tensor::empty({B, T, C});
+      gram_backward_heads(dq1.data(), packed, g.data(), scores, q.data(), packed, batch, T, D, 0.3f, false);
+      gram_backward_batched(dq2.data(), g.data(), qs.data(), batch, T, D, 0.3f, false);
+      permute0213(dq2_packed.data(), dq2.data(), B, H, T, D);
+      for (int64_t i = 0; i < dq1.numel(); i++) REQUIRE(dq1[i] == dq2_packed[i]);
+    }
+  set_threads(0);
+}
+
 TEST_CASE("backward kernels: assigning into a fresh buffer equals adding onto zeros, element for element") {
   // The first writer of a gradient assigns (accumulate = false) into memory nobody zeroed; here
   // that memory is NaN, so an element the assign path skips (e.g. a padding row) fails the test.

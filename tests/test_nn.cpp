@@ -133,15 +133,15 @@ TEST_CASE("QQᵀ scores are symmetric with diagonal |q_i|²/√D; a causal mask 
   const Tensor& Q = tape.find("sa.q")->value;
   for (int i = 0; i < 5; i++) {
     double qn = 0;
-    for (int d = 0; d < 6; d++) qn += Q.at({0, 0, i, d}) * Q.at({0, 0, i, d});
+    for (int d = 0; d < 6; d++) qn += Q.at({0, i, d}) * Q.at({0, i, d});  // Q (B, T, H·D), one head
     REQUIRE(S.at({0, 0, i, i}) == Approx(qn / std::sqrt(6.0)).epsilon(1e-5));
     for (int j = 0; j < 5; j++) REQUIRE(S.at({0, 0, i, j}) == S.at({0, 0, j, i}));
   }
   REQUIRE(tape.find("sa.scores") == tape.find("sa.scores"));
-  // The score op's inputs: QQᵀ reads Q (the gram op has a single input, used twice).
+  // The score op's inputs: QQᵀ reads Q (the head_gram op has a single input, used twice).
   bool found = false;
   for (auto& e : tape.entries)
-    if (e.out->name == "sa.scores") found = e.op == "gram" && e.inputs[0]->name == "sa.q";
+    if (e.out->name == "sa.scores") found = e.op == "head_gram" && e.inputs[0]->name == "sa.q";
   REQUIRE(found);
   std::map<std::string, Tensor> probs;
   Context observe;
