@@ -57,6 +57,9 @@ const char* vector_isa() {
 
 // Loops over more elements than this run on all threads (`--threads`); below it the cost of
 // waking the other threads is more than the work (a few microseconds against ~1 ns per element).
+// One threshold for every loop in this file (softmax's used to be half of it; its rows are
+// independent, so where the split falls changes no result). Products have their own:
+// blas_runs_single_threaded below.
 static constexpr int64_t kParallelMin = 65536;
 
 // Largest of x[0..n). GCC does not vectorise a max reduction over floats without
@@ -306,7 +309,7 @@ ATTN_VECTOR_CLONES void softmax_forward(float* out, const float* inp, const floa
   const int64_t rows = int64_t(B) * H * Tq;
   constexpr int64_t kRowBlock = 32;
   const float ninf = -std::numeric_limits<float>::infinity();
-#pragma omp parallel for schedule(static) if (rows * Tk > 32768)
+#pragma omp parallel for schedule(static) if (rows * Tk > kParallelMin)
   for (int64_t r0 = 0; r0 < rows; r0 += kRowBlock) {
     const int64_t r1 = std::min(rows, r0 + kRowBlock);
     for (int64_t r = r0; r < r1; r++) {  // y = scale x + mask − max of the row
@@ -342,7 +345,7 @@ ATTN_VECTOR_CLONES void softmax_forward(float* out, const float* inp, const floa
 ATTN_VECTOR_CLONES void softmax_backward(float* dinp, const float* dout, const float* out, int64_t rows, int Tk,
                                          float scale, bool accumulate) {
   // y = softmax(s x + m)  =>  dL/dx_j = s * y_j (dL/dy_j - sum_k dL/dy_k y_k)
-#pragma omp parallel for schedule(static) if (rows * Tk > 32768)
+#pragma omp parallel for schedule(static) if (rows * Tk > kParallelMin)
   for (int64_t r = 0; r < rows; r++) {
     const float* dy = dout + r * Tk;
     const float* y = out + r * Tk;
@@ -387,7 +390,7 @@ ATTN_VECTOR_CLONES void log_softmax_backward(float* dinp, const float* dout, con
 
 ATTN_VECTOR_CLONES void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                        const float* bias, int64_t R, int C, float eps) {
-#pragma omp parallel for schedule(static) if (R * C > 65536)
+#pragma omp parallel for schedule(static) if (R * C > kParallelMin)
   for (int64_t r = 0; r < R; r++) {
     const float* x = inp + r * C;
     float m = 0.f;
@@ -474,7 +477,7 @@ ATTN_VECTOR_CLONES double cross_entropy_forward(float* probs, int64_t* count, co
                              int64_t R, int V, float smoothing, int ignore_id) {
   double total = 0;
   int64_t counted = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total, counted) if (R * V > 65536)
+#pragma omp parallel for schedule(static) reduction(+ : total, counted) if (R * V > kParallelMin)
   for (int64_t r = 0; r < R; r++) {
     const float* x = logits + r * V;
     float* p = probs + r * V;  // may be x itself: each x[v] is read before p[v] is written
@@ -509,7 +512,7 @@ ATTN_VECTOR_CLONES void cross_entropy_backward(float* dlogits, const float* prob
                             float smoothing, int ignore_id, float scale, bool accumulate) {
   // dloss/dx_v = p_v - q_v,  q = (1-eps) onehot(y) + eps/V
   const float uniform = smoothing / V;
-#pragma omp parallel for schedule(static) if (R * V > 65536)
+#pragma omp parallel for schedule(static) if (R * V > kParallelMin)
   for (int64_t r = 0; r < R; r++) {
     float* dx = dlogits + r * V;
     const float* p = probs + r * V;  // may be dx itself: each p[v] is read before dx[v] is written

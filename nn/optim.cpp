@@ -40,12 +40,7 @@ double clip_grad_norm(const std::vector<Var>& params, double max_norm) {
   if (max_norm > 0 && norm > max_norm) {
     const float s = float(max_norm / (norm + 1e-6));
     for (const Var& p : params)
-      if (p->grad.defined()) {
-        float* g = p->grad.data();
-        const int64_t n = p->grad.numel();
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-        for (int64_t k = 0; k < n; k++) g[k] *= s;
-      }
+      if (p->grad.defined()) scale_forward(p->grad.data(), p->grad.data(), s, p->grad.numel());  // g *= s
   }
   return norm;
 }
