@@ -51,7 +51,7 @@ double measure_sgemm_peak() {
   return best;
 }
 
-// The step's products replayed alone: every matmul, linear and gram on the tape, forward and
+// The step's products replayed alone: every matmul, linear, gram and head_* product on the tape, forward and
 // backward, with the same shapes and nothing in between (best of 3). The step time minus this is
 // what elementwise passes, glue and the products' interplay with them cost: the most that fusing
 // elementwise work could ever save. Operands are scratch buffers (a training backward has let go

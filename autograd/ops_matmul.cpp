@@ -211,7 +211,8 @@ static void head_context_backward(TapeEntry& e, HeadShape s);  // below
 
 Var head_context(const Var& p, const Var& v, const std::string& name) {
   const Tensor &pv = p->value, &vv = v->value;
-  if (pv.rank() != 4 || vv.rank() != 3 || pv.dim(0) != vv.dim(0) || pv.dim(3) != vv.dim(1) || vv.dim(2) % pv.dim(1) != 0)
+  if (pv.rank() != 4 || vv.rank() != 3 || pv.dim(0) != vv.dim(0) || pv.dim(3) != vv.dim(1) || pv.dim(1) <= 0 ||
+      vv.dim(2) % pv.dim(1) != 0)
     throw std::invalid_argument(fmt::format("head_context '{}': weights {} (batch, heads, queries, keys) do not fit "
                                             "values {} (batch, keys, heads·head_dim)",
                                             name, shape_str(pv.shape()), shape_str(vv.shape())));

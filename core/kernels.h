@@ -61,7 +61,7 @@ void matmul_forward(float* out, const float* a, const float* b, int M, int N, in
 // The same product with plain loops: the reference the BLAS path is tested against.
 void matmul_reference(float* out, const float* a, const float* b, int M, int N, int K, bool trans_a,
                       bool trans_b, float alpha = 1.f, float beta = 0.f);
-// `batch` independent products with contiguous operands (heads of attention).
+// `batch` independent products with contiguous operands, one matrix after another.
 void matmul_batched(float* out, const float* a, const float* b, int batch, int M, int N, int K, bool trans_a,
                     bool trans_b, float alpha = 1.f, float beta = 0.f);
 // Where each matrix of a batch lies in memory: matrix i of the batch starts at offset(i) and its

@@ -19,7 +19,8 @@
 namespace attn {
 
 struct KVCache {
-  // Cross-attention: the memory's keys and values (B, H, S, D), computed once per decode.
+  // Cross-attention: the memory's keys and values (B, S, H·D), heads side by side as the
+  // projections write them (head_scores and head_context read them so), computed once per decode.
   Tensor k, v;
   bool filled = false;
 
