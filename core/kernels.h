@@ -31,7 +31,12 @@ inline float exp_fast(float x) {
   float xc = x < lo ? 0.f : x;
   xc = xc > hi ? hi : xc;
   float k = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);  // one instruction from SSE4.1 on
-  k = k > 127.f ? 127.f : k;                                      // 2^k must stay a normal float
+  // 2^k must stay a normal float: k <= 127. Clamped as an integer: written on the float
+  // (k > 127.f ? 127.f : k), GCC evaluated the whole polynomial twice, for k and for 127, and
+  // blended — 54 vector instructions per 16 values against 41 (same bits for all 2^32 inputs).
+  int32_t ki = static_cast<int32_t>(k);
+  ki = ki > 127 ? 127 : ki;
+  k = static_cast<float>(ki);
   const float r = xc - k * 0.693359375f + k * 2.12194440e-4f;  // ln2 in two parts (Cody–Waite)
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -40,7 +45,7 @@ inline float exp_fast(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.f;
-  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
+  const int32_t bits = (ki + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
   float y = p * scale;
