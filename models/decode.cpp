@@ -11,11 +11,10 @@
 
 namespace attn {
 
+// In place: the decoder's logits are a fresh tensor nobody else holds.
 static void log_softmax_rows(Tensor& logits) {
   const int64_t V = logits.dim(-1), R = logits.numel() / V;
-  Tensor out(logits.shape());
-  log_softmax_forward(out.data(), logits.data(), R, int(V));
-  logits = out;
+  log_softmax_forward(logits.data(), logits.data(), R, int(V));  // each row is read before it is written
 }
 
 Tensor next_logprobs_full(const Transformer& model, const Var& memory, const std::vector<int32_t>& src, int S,
@@ -53,6 +52,14 @@ static float smallest_gap(const std::vector<std::pair<float, int64_t>>& sorted, 
   return gap;
 }
 
+// Whether base + x[i] > bar for any of kScanBlock scores (a fixed count, so the loop vectorises).
+constexpr int kScanBlock = 32;
+static bool any_above(float base, const float* x, float bar) {
+  int hit = 0;
+  for (int i = 0; i < kScanBlock; i++) hit |= int(base + x[i] > bar);
+  return hit != 0;
+}
+
 // Extends s by one token, given its rows' next-token log-probabilities lp (beam × V). Returns
 // the row each new hypothesis continues (beam of them), or nothing when s has ended.
 static std::vector<int> advance(Search& s, const float* lp, int V, int beam, const ModelConfig& cfg,
@@ -68,14 +75,21 @@ static std::vector<int> advance(Search& s, const float* lp, int V, int beam, con
   cand.reserve(keep + 1);
   for (int b = 0; b < beam; b++) {
     if (s.scores[b] == ninf) continue;
+    const float base = s.scores[b];
     const float* row = lp + int64_t(b) * V;
-    for (int v = 0; v < V; v++) {
-      if (v == cfg.pad_id || v == cfg.bos_id) continue;
-      const float score = s.scores[b] + row[v];
-      if (cand.size() == keep && !(score > cand.back().first)) continue;
-      const auto at = std::upper_bound(cand.begin(), cand.end(), score, [](float x, auto& c) { return x > c.first; });
-      cand.insert(at, {score, int64_t(b) * V + v});
-      if (cand.size() > keep) cand.pop_back();
+    for (int v0 = 0; v0 < V; v0 += kScanBlock) {
+      const int end = std::min(V, v0 + kScanBlock);
+      // Once the list is full, a block with no score above its last entry changes nothing (the
+      // bar only rises within the block): most blocks, skipped after one branch-free pass.
+      if (cand.size() == keep && end - v0 == kScanBlock && !any_above(base, row + v0, cand.back().first)) continue;
+      for (int v = v0; v < end; v++) {
+        if (v == cfg.pad_id || v == cfg.bos_id) continue;
+        const float score = base + row[v];
+        if (cand.size() == keep && !(score > cand.back().first)) continue;
+        const auto at = std::upper_bound(cand.begin(), cand.end(), score, [](float x, auto& c) { return x > c.first; });
+        cand.insert(at, {score, int64_t(b) * V + v});
+        if (cand.size() > keep) cand.pop_back();
+      }
     }
   }
   std::vector<int> rows;
