@@ -33,7 +33,8 @@ inline float exp_fast(float x) {
   float k = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);  // one instruction from SSE4.1 on
   // 2^k must stay a normal float: k <= 127. Clamped as an integer: written on the float
   // (k > 127.f ? 127.f : k), GCC evaluated the whole polynomial twice, for k and for 127, and
-  // blended — 54 vector instructions per 16 values against 41 (same bits for all 2^32 inputs).
+  // blended: 54 AVX-512 instructions per 16 values against 40 (AVX2: 59 against 41), with the
+  // same bits for all 2^32 inputs.
   int32_t ki = static_cast<int32_t>(k);
   ki = ki > 127 ? 127 : ki;
   k = static_cast<float>(ki);
@@ -123,7 +124,7 @@ void softmax_forward(float* out, const float* inp, const float* mask, int B, int
 // dinp (+)= scale * out * (dout - <dout, out>_row), rows = B*H*Tq.
 void softmax_backward(float* dinp, const float* dout, const float* out, int64_t rows, int Tk, float scale,
                       bool accumulate);
-void log_softmax_forward(float* out, const float* inp, int64_t R, int C);
+void log_softmax_forward(float* out, const float* inp, int64_t R, int C);  // out may be inp itself
 void log_softmax_backward(float* dinp, const float* dout, const float* out, int64_t R, int C, bool accumulate);
 
 // ---- layer norm (over the last axis C) -------------------------------------------------

@@ -11,7 +11,8 @@
 
 namespace attn {
 
-// In place: the decoder's logits are a fresh tensor nobody else holds.
+// In place: the decoder's logits are a fresh tensor nobody else holds (decode_group records no
+// tape: NoGradScope).
 static void log_softmax_rows(Tensor& logits) {
   const int64_t V = logits.dim(-1), R = logits.numel() / V;
   log_softmax_forward(logits.data(), logits.data(), R, int(V));  // each row is read before it is written
@@ -26,7 +27,7 @@ Tensor next_logprobs_full(const Transformer& model, const Var& memory, const std
   Var h = model.decode(tgt, B, T, memory, src, S, ctx);
   Tensor all = model.logits(h)->value;  // (B*T, V)
   const int64_t V = all.dim(-1);
-  Tensor last({B, V});
+  Tensor last = Tensor::empty({B, V});  // every row written below
   for (int b = 0; b < B; b++) std::copy(all.data() + (int64_t(b) * T + T - 1) * V, all.data() + (int64_t(b) * T + T) * V, last.data() + int64_t(b) * V);
   log_softmax_rows(last);
   return last;
@@ -80,7 +81,7 @@ static std::vector<int> advance(Search& s, const float* lp, int V, int beam, con
     for (int v0 = 0; v0 < V; v0 += kScanBlock) {
       const int end = std::min(V, v0 + kScanBlock);
       // Once the list is full, a block with no score above its last entry changes nothing (the
-      // bar only rises within the block): most blocks, skipped after one branch-free pass.
+      // bar never falls within the block): most blocks, skipped after one branch-free pass.
       if (cand.size() == keep && end - v0 == kScanBlock && !any_above(base, row + v0, cand.back().first)) continue;
       for (int v = v0; v < end; v++) {
         if (v == cfg.pad_id || v == cfg.bos_id) continue;
