@@ -308,7 +308,9 @@ void add_compare_command(CLI::App& app) {
                   "--plan again (same flags) after they finish, for the next rates and the other seeds");
   cmd->add_option("--until-plateau", o->until_plateau,
                   "train every run to the end: until its validation loss has not improved by more than 0.002 for this "
-                  "many evaluations in a row, or --max-steps (the schedule unchanged; the best checkpoint is scored)")
+                  "many evaluations in a row, or --max-steps (the schedule unchanged; the best checkpoint is scored). The "
+                  "report then says where each run stopped and whether each variant's gap to the baseline closes, holds "
+                  "or grows from step 2,000 to the end")
       ->check(whole_number(1));
   cmd->add_option("--max-steps", o->max_steps, "with --until-plateau: the most steps a run may take (default 20000)")
       ->check(whole_number(1));

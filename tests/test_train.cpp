@@ -20,6 +20,7 @@
 #include <attnlab/train/frontier.h>
 #include <attnlab/train/run_logs.h>
 #include <attnlab/train/loaded_run.h>
+#include <attnlab/train/report.h>
 #include <attnlab/train/trainer.h>
 #include <attnlab/train/tune.h>
 #include <attnlab/data/metrics.h>
@@ -226,6 +227,83 @@ TEST_CASE("the frontier report on a synthetic grid: interpolated frontier, verdi
   std::ofstream(d / "runs" / "qq-d32-s1" / "metrics.csv", std::ios::app) << "x,0,4,0.001,1,100,1,1,4.1,1,,\n";
   REQUIRE_THROWS_WITH(write_grid_report(d.string()), Catch::Contains("qq-d32-s1/metrics.csv:5: expected a number, got 'x'"));
   fs::remove_all(d);
+}
+
+TEST_CASE("the gap's change: closes below g0 minus both spreads, grows above g0 plus them, else holds") {
+  REQUIRE(gap_change(0.20, 0.02, 0.05, 0.02, 2, 2) == GapChange::Closes);
+  REQUIRE(gap_change(0.20, 0.02, 0.30, 0.02, 2, 2) == GapChange::Grows);
+  REQUIRE(gap_change(0.20, 0.02, 0.17, 0.02, 2, 2) == GapChange::Holds);
+  REQUIRE(gap_change(0.20, 0.02, 0.16, 0.02, 2, 2) == GapChange::Holds);  // the boundary holds
+  REQUIRE(gap_change(0.20, 0.02, 0.25, 0.03, 3, 2) == GapChange::Holds);
+  REQUIRE(gap_change(-0.10, 0.01, 0.00, 0.01, 2, 2) == GapChange::Grows);  // a variant ahead that falls behind
+  REQUIRE(gap_change(0.20, 0.00, 0.0, 0.00, 1, 2) == GapChange::Unconfirmed);
+  REQUIRE(gap_change(0.20, 0.00, 0.0, 0.00, 2, 1) == GapChange::Unconfirmed);
+}
+
+// A run of compare --until-plateau: evaluations every 250 steps, falling linearly to `at2000` at
+// step 2,000 and on to `best` at `steps`; the best checkpoint's loss is `best`.
+static void fake_long_run(const fs::path& dir, const std::string& variant, int seed, double at2000, double best, int steps,
+                          bool plateaued) {
+  fs::create_directories(dir);
+  TrainConfig cfg;
+  cfg.variant = variant;
+  cfg.seed = uint64_t(seed);
+  cfg.steps = 20000;
+  cfg.until_plateau = 5;
+  cfg.model.vocab = 40;
+  cfg.model.d_model = 16;
+  cfg.model.heads = 2;
+  cfg.model.enc_layers = cfg.model.dec_layers = 1;
+  cfg.model.d_ff = 64;
+  cfg.model.apply_preset(variant);
+  write_file_atomic((dir / "config.json").string(), cfg.to_json().dump(2));
+  nlohmann::json res = {{"params", count_params(cfg.model)}, {"steps", steps}, {"train_seconds", 10.0}, {"tokens_per_s", 100.0},
+                        {"valid_loss", best}, {"valid_ppl", std::exp(best)}, {"test_bleu", 30.0 - 10 * best}, {"test_chrf", 30.0},
+                        {"plateaued", plateaued}, {"attnlab", "test"}, {"machine", "test"}};
+  write_file_atomic((dir / "results.json").string(), res.dump(2));
+  std::string m = "step,epoch,train_loss,lr,grad_norm,tokens_per_s,train_seconds,wall_seconds,valid_loss,valid_ppl,valid_bleu,valid_chrf\n";
+  for (int step = 250; step <= steps; step += 250) {
+    const double loss = step <= 2000 ? at2000 + 0.5 * (2000 - step) / 1750.0 : at2000 + (best - at2000) * (step - 2000) / (steps - 2000);
+    m += fmt::format("{},0,4,0.001,1,100,1,1,{:.5f},1,,\n", step, loss);
+  }
+  write_file_atomic((dir / "metrics.csv").string(), m);
+  write_file_atomic((dir / "dynamics.csv").string(), "step,site,metric,value\n");
+}
+
+TEST_CASE("a grid trained to the end: where each run stopped, and whether each gap closes, holds or grows") {
+  const fs::path d = fs::temp_directory_path() / ("attnlab-to-the-end-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  // qk: 2.00/2.02 at step 2000, best 1.60/1.62. qq: 0.20 behind at 2000, 0.05 at the end (closes);
+  // qq-noself: 0.05 behind at 2000, 0.20 at the end (grows), one seed stopped by the step limit;
+  // noO: 0.10 behind at both (holds).
+  for (int s : {1, 2}) {
+    const double e = s == 1 ? 0.0 : 0.02;
+    fake_long_run(d / "runs" / fmt::format("qk-s{}", s), "qk", s, 2.00 + e, 1.60 + e, 4000, true);
+    fake_long_run(d / "runs" / fmt::format("qq-s{}", s), "qq", s, 2.20 + e, 1.65 + e, 3000, true);
+    fake_long_run(d / "runs" / fmt::format("qq-noself-s{}", s), "qq-noself", s, 2.05 + e, 1.80 + e, s == 1 ? 20000 : 5000, s != 1);
+    fake_long_run(d / "runs" / fmt::format("noO-s{}", s), "noO", s, 2.10 + e, 1.70 + e, 4500, true);
+  }
+  const std::string md = read_file(write_report(d.string()));
+  REQUIRE_THAT(md, Catch::Contains("## Trained to the end"));
+  REQUIRE_THAT(md, Catch::Contains("| qk-s1 | 4000 | plateau | 1.6000 (4000) | 14.00 |"));
+  REQUIRE_THAT(md, Catch::Contains("| qq-noself-s1 | 20000 | step limit: not converged | 1.8000 (20000) |"));
+  REQUIRE_THAT(md, Catch::Contains("- **qq**: g(2000) = +0.2000 (σ 0.0283), g_end = +0.0500 (σ 0.0283): the gap **closes**.\n"));
+  REQUIRE_THAT(md, Catch::Contains("- **qq-noself**: g(2000) = +0.0500 (σ 0.0283), g_end = +0.2000 (σ 0.0283): the gap **grows** — "
+                                   "but qq-noself-s1 reached the step limit without a plateau (not converged).\n"));
+  REQUIRE_THAT(md, Catch::Contains("- **noO**: g(2000) = +0.1000 (σ 0.0283), g_end = +0.1000 (σ 0.0283): the gap **holds**.\n"));
+  const std::string csv = read_file((d / "to_the_end.csv").string());
+  REQUIRE_THAT(csv, Catch::Contains("\nqq,2,0.20000,0.02828,0.05000,0.02828,closes,\n"));
+  // A grid of fixed-length runs has no such section.
+  const fs::path f = fs::temp_directory_path() / ("attnlab-fixed-" + std::to_string(::getpid()));
+  fs::remove_all(f);
+  for (int s : {1, 2}) {
+    fake_run(f / "runs" / fmt::format("qk-s{}", s), "qk", 16, s, 1e-3, 2.0 + 0.01 * s, 10);
+    fake_run(f / "runs" / fmt::format("qq-s{}", s), "qq", 16, s, 1e-3, 2.2 + 0.01 * s, 10);
+  }
+  REQUIRE_THAT(read_file(write_report(f.string())), !Catch::Contains("Trained to the end"));
+  REQUIRE_FALSE(fs::exists(f / "to_the_end.csv"));
+  fs::remove_all(d);
+  fs::remove_all(f);
 }
 
 TEST_CASE("the rate sweep's rules on synthetic sweeps whose answers are known") {

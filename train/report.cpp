@@ -62,6 +62,7 @@ std::vector<RunSummary> read_runs(const std::string& dir, std::vector<std::strin
       r.lr = cfg.value("lr", 0.0);
       config_arch = parse_arch(cfg.value("model", json::object()).value("arch", arch_name(Arch::seq2seq)), "\"arch\"");
       r.settings = comparable_settings(cfg).dump();
+      r.until_plateau = cfg.value("until_plateau", 0);
     });
     r.arch = config_arch;
     if (fs::exists(p / "results.json"))
@@ -83,6 +84,7 @@ std::vector<RunSummary> read_runs(const std::string& dir, std::vector<std::strin
           r.test_accuracy = 100 * in_range(res, "test_accuracy", 0, 1);
           r.test_ppl = res.at("test_ppl");
         }
+        if (res.contains("plateaued")) r.plateaued = res.at("plateaued").get<bool>() ? 1 : 0;
         r.build = res.value("attnlab", "not recorded");
         r.machine = res.value("machine", "not recorded");
       });
@@ -103,6 +105,24 @@ std::vector<RunSummary> read_runs(const std::string& dir, std::vector<std::strin
                                            "would count one result as two seeds; remove one, or train another seed "
                                            "(--seed)", dir, r.name, r.variant, r.seed, it->second->name));
   return runs;
+}
+
+GapChange gap_change(double g0, double spread0, double g_end, double spread_end, int n_variant, int n_baseline) {
+  if (n_variant < 2 || n_baseline < 2) return GapChange::Unconfirmed;
+  const double spread = spread_end + spread0;
+  if (g_end < g0 - spread) return GapChange::Closes;
+  if (g_end > g0 + spread) return GapChange::Grows;
+  return GapChange::Holds;
+}
+
+const char* gap_change_name(GapChange c) {
+  switch (c) {
+    case GapChange::Closes: return "closes";
+    case GapChange::Holds: return "holds";
+    case GapChange::Grows: return "grows";
+    case GapChange::Unconfirmed: return "unconfirmed (one seed on a side: the spread is unknown)";
+  }
+  return "?";
 }
 
 Stat stat(const std::vector<double>& v) {
@@ -173,6 +193,7 @@ class ComparisonReport {
   void settings_note();
   void verdicts();
   void read_curves();
+  void to_the_end();
   std::string series_plot(const std::string& name, const std::string& title_, const std::string& xl, const std::string& yl,
                           const SeriesMap& series, bool logy = false,
                           double xmin = -1,  // xmin >= 0: plot only from there on (y scales to what is shown)
@@ -197,6 +218,7 @@ class ComparisonReport {
   };
   std::map<std::string, Progress> progress;  // by run name
   std::map<std::pair<std::string, int>, std::map<double, double>> vloss_run;  // (variant, seed) -> step -> valid loss
+  bool ended = false;  // runs trained to the end: to_the_end.csv written
 };
 
 void ComparisonReport::group() {
@@ -455,6 +477,74 @@ void ComparisonReport::read_curves() {
 
 }
 
+void ComparisonReport::to_the_end() {
+  // ---- trained to the end (docs/results.md §8) -------------------------------------------
+  // Runs of compare --until-plateau: where each stopped, and whether each variant's gap to the
+  // baseline closed, held or grew between the reference step and the end (the best checkpoint's
+  // validation loss, on the same full validation set the curves use).
+  bool any = false;
+  for (auto& r : runs) any = any || (r.finished && r.until_plateau > 0);
+  if (!any) return;
+  md += fmt::format("\n## Trained to the end\n\nEach run trained until its validation loss had not fallen by more than its "
+                    "plateau delta for `--until-plateau` evaluations in a row, or until its step limit; its best checkpoint "
+                    "is scored. The gap g is a variant's mean validation loss minus {}'s (over seeds), σ the sum of the two "
+                    "sides' seed standard deviations; at the end both use each run's best validation loss. The gap "
+                    "**closes** when g_end < g({}) − (σ_end + σ({})), **grows** when g_end > g({}) + (σ_end + σ({})), and "
+                    "**holds** otherwise (docs/results.md §8). The plot of each variant minus {}, seed by seed, shows g "
+                    "over the whole run.\n\n",
+                    baseline, kGapFromStep, kGapFromStep, kGapFromStep, kGapFromStep, baseline);
+  md += "| run | steps | stopped | best valid loss (step) | " + sc.name + " |\n|---|---|---|---|---|\n";
+  std::string csv = "variant,seeds,g_from,spread_from,g_end,spread_end,change,not_converged\n";
+  std::map<std::string, std::vector<std::string>> not_converged;  // variant -> runs that hit the step limit
+  for (auto& r : runs) {
+    if (!r.finished) continue;
+    std::string best = fmt::format("{:.4f}", r.valid_loss);
+    auto curve = vloss_run.find({r.variant, r.seed});
+    if (curve != vloss_run.end() && !curve->second.empty()) {
+      auto lowest = std::min_element(curve->second.begin(), curve->second.end(), [](auto& a, auto& b) { return a.second < b.second; });
+      best += fmt::format(" ({:.0f})", lowest->first);
+    }
+    const char* stopped = r.until_plateau == 0 ? "fixed steps" : r.plateaued == 1 ? "plateau" : r.plateaued == 0 ? "step limit: not converged" : "not recorded";
+    if (r.until_plateau > 0 && r.plateaued == 0) not_converged[r.variant].push_back(r.name);
+    md += fmt::format("| {} | {} | {} | {} | {:.2f} |\n", r.name, r.steps, stopped, best, r.*sc.first);
+  }
+  md += "\n";
+  // The reference step's losses, per seed, from the curves; every finished run must have one.
+  auto at_step = [&](const std::string& v, std::vector<double>& out) {
+    for (auto* r : by[v]) {
+      auto c = vloss_run.find({v, r->seed});
+      if (c == vloss_run.end() || !c->second.count(double(kGapFromStep))) return false;
+      out.push_back(c->second.at(double(kGapFromStep)));
+    }
+    return !out.empty();
+  };
+  std::vector<double> base0;
+  const bool have_base0 = at_step(baseline, base0);
+  const Stat b0 = stat(base0), bend = col(baseline, &RunSummary::valid_loss);
+  for (auto& v : order) {
+    if (v == baseline || by[v].empty() || bend.n == 0) continue;
+    std::vector<double> v0;
+    if (!have_base0 || !at_step(v, v0)) {
+      md += fmt::format("- **{}**: no validation loss at step {} in every run of {} and {}, so the change of the gap "
+                        "cannot be stated.\n", v, kGapFromStep, v, baseline);
+      continue;
+    }
+    const Stat s0 = stat(v0), send = col(v, &RunSummary::valid_loss);
+    const double g0 = s0.mean - b0.mean, sp0 = s0.std + b0.std, gend = send.mean - bend.mean, spend = send.std + bend.std;
+    const GapChange change = gap_change(g0, sp0, gend, spend, send.n, bend.n);
+    std::string nc;
+    for (const std::string& side : {v, baseline})
+      for (auto& n : not_converged[side]) nc += (nc.empty() ? "" : ", ") + n;
+    md += fmt::format("- **{}**: g({}) = {:+.4f} (σ {:.4f}), g_end = {:+.4f} (σ {:.4f}): the gap **{}**{}.\n", v,
+                      kGapFromStep, g0, sp0, gend, spend, gap_change_name(change),
+                      nc.empty() ? "" : fmt::format(" — but {} reached the step limit without a plateau (not converged)", nc));
+    csv += fmt::format("{},{},{:.5f},{:.5f},{:.5f},{:.5f},{},{}\n", v, send.n, g0, sp0, gend, spend,
+                       csv_field(gap_change_name(change)), csv_field(nc));
+  }
+  out.write("to_the_end.csv", csv);
+  ended = true;
+}
+
 // One series of a plot's data file: x, the mean over seeds, the lowest and the highest seed.
 // `seeds`: whether any point has more than one seed (the plot then shades the spread).
 static std::string series_block(const std::string& label, const std::map<double, std::vector<double>>& pts, bool& seeds) {
@@ -606,7 +696,10 @@ void ComparisonReport::draw_and_finish() {
   md += "\n## Files\n\n`summary.csv` (one row per run: the table above), `summary.txt` (the verdicts in brief, as compare prints them), `paired.csv` (each variant minus the baseline, "
         "seed by seed, and the loss difference as a share of the baseline's), `curves.csv` (every logged step of every run), "
         "`dynamics.csv` (gradient norms, attention entropy, diagonal mass, W_q W_kᵀ asymmetry), `plots/*.csv` (the series "
-        "drawn), `plots.gp` (the gnuplot script).\n";
+        "drawn), `plots.gp` (the gnuplot script)";
+  if (ended)
+    md += fmt::format(", `to_the_end.csv` (each variant's gap to the baseline at step {} and at the end, and the change)", kGapFromStep);
+  md += ".\n";
   out.write("report.md", md);
   out.commit();
 }
@@ -617,6 +710,7 @@ std::string ComparisonReport::write() {
   settings_note();
   verdicts();
   read_curves();
+  to_the_end();
   plots();
   draw_and_finish();
   return dir + "/report.md";

@@ -21,6 +21,8 @@ struct RunSummary {
   double test_accuracy = 0, test_ppl = 0;  // top-1 accuracy (%) and perplexity instead of BLEU/chrF
   std::string build, machine;  // results.json's "attnlab" and "machine"; "not recorded" before they were
   std::string settings;        // comparable_settings(config.json), as JSON text: runs compared must share it
+  int until_plateau = 0;       // config.json: trained to the end (train --until-plateau), 0 if not
+  int plateaued = -1;          // results.json: 1 stopped on the plateau, 0 reached --steps first, -1 not recorded
 };
 
 // Reads every run under dir/runs. Unfinished runs are listed but not aggregated. A folder there
@@ -37,6 +39,18 @@ std::string write_report(const std::string& dir, const std::string& baseline = "
 // and test BLEU (means) with their difference from the baseline, and whether that difference is
 // beyond the seed-to-seed spread. Written to dir/summary.txt by write_report.
 std::string summary_text(const std::string& dir);
+
+// Trained to the end (docs/results.md §8): does a variant's gap to the baseline close, hold or grow
+// between the reference step and the end? g0 and g_end are differences of mean validation losses
+// (variant − baseline), spread0 and spread_end the sums of the two sides' seed standard
+// deviations there. It closes when g_end < g0 − (spread_end + spread0), grows when g_end > g0 +
+// (spread_end + spread0), and holds otherwise (the boundary holds). With one seed on either side
+// the spread is unknown: unconfirmed.
+enum class GapChange { Closes, Holds, Grows, Unconfirmed };
+GapChange gap_change(double g0, double spread0, double g_end, double spread_end, int n_variant, int n_baseline);
+const char* gap_change_name(GapChange c);  // "closes", "holds", "grows", "unconfirmed (one seed)"
+// §8's reference step: the 2,000 steps the frontier grid's runs were trained for.
+constexpr int64_t kGapFromStep = 2000;
 
 // Mean and sample standard deviation (0 for one value).
 struct Stat {
