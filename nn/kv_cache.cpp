@@ -65,7 +65,7 @@ Tensor KVCache::attend(const Tensor& q, const Tensor& mask, float scale, bool no
     }
   }
   // The mask, with noself's: the newest position (the query's own) hidden when another is visible.
-  Tensor m = mask.defined() ? mask.clone() : Tensor({R, 1, T});
+  Tensor m = !mask.defined() ? Tensor({R, 1, T}) : noself ? mask.clone() : mask;  // noself writes into its own copy
   if (m.shape() != Shape{R, 1, T})
     throw std::logic_error("KVCache::attend: mask " + shape_str(m.shape()) + " for " + std::to_string(R) + " rows of " +
                            std::to_string(T) + " positions");
