@@ -361,7 +361,6 @@ ATTN_VECTOR_CLONES void softmax_backward(float* dinp, const float* dout, const f
 }
 
 ATTN_VECTOR_CLONES void log_softmax_forward(float* out, const float* inp, int64_t R, int C) {
-#pragma omp parallel for schedule(static) if (R * C > kParallelMin)
   for (int64_t r = 0; r < R; r++) {
     const float* x = inp + r * C;
     const float maxv = row_max(x, C);

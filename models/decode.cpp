@@ -199,16 +199,11 @@ static void decode_group(const Transformer& model, const std::vector<std::vector
       lp = next_logprobs_full(model, memory, src, S, search[alive[0]].hyps);
     }
     const int V = int(lp.dim(-1));
-    // Each search advances on its own rows and state, so the searches run side by side.
-    std::vector<std::vector<int>> next(alive.size());
-#pragma omp parallel for schedule(static) if (alive.size() > 1)
-    for (size_t a = 0; a < alive.size(); a++)
-      next[a] = advance(search[alive[a]], lp.data() + int64_t(a) * beam * V, V, beam, cfg, opt);
     std::vector<int> keep;  // batch rows that carry on, in their new order
     std::vector<size_t> still;
     for (size_t a = 0; a < alive.size(); a++) {
       Search& s = search[alive[a]];
-      const std::vector<int>& r = next[a];
+      const std::vector<int> r = advance(s, lp.data() + int64_t(a) * beam * V, V, beam, cfg, opt);
       if (r.empty() || t + 1 >= s.max_len) {
         out[ids[alive[a]]] = best_of(s);
         if (opt.margins) (*opt.margins)[ids[alive[a]]] = std::move(s.margins);
