@@ -637,6 +637,45 @@ TEST_CASE("--until-plateau: a run stops at the evaluation that completes its pat
   fs::remove_all(d);
 }
 
+TEST_CASE("results.json records each stretch of a run, from its start and from each resume, with its build and machine") {
+  fs::path d = temp_dir("segments");
+  auto results = [&](const char* run) { return nlohmann::json::parse(read_file((d / run / "results.json").string())); };
+  const std::string args = std::string(kTiny) + " --eval-every 10 --log-every 10 --seed 3";
+  REQUIRE(attnlab("train " + args + " --steps 20 --out " + (d / "a").string()).code == 0);
+  nlohmann::json one = results("a")["segments"];
+  REQUIRE(one.size() == 1);
+  CHECK(one[0]["from_step"] == 0);
+  CHECK(one[0]["to_step"] == 20);
+  CHECK(one[0]["machine"] == results("a")["machine"]);
+  CHECK(one[0]["attnlab"] == results("a")["attnlab"]);
+  CHECK(one[0]["blas_kernels"] == results("a")["blas_kernels"]);
+  // Resumed twice: three stretches, each from where the last checkpoint stood.
+  REQUIRE(attnlab("train --resume --quiet --steps 30 --out " + (d / "a").string()).code == 0);
+  REQUIRE(attnlab("train --resume --quiet --steps 40 --out " + (d / "a").string()).code == 0);
+  nlohmann::json three = results("a")["segments"];
+  REQUIRE(three.size() == 3);
+  CHECK(three[1]["from_step"] == 20);
+  CHECK(three[1]["to_step"] == 30);
+  CHECK(three[2]["from_step"] == 30);
+  CHECK(three[2]["to_step"] == 40);
+  // A checkpoint written before segments were kept: its steps' machine is "not recorded".
+  const fs::path last = d / "a" / nlohmann::json::parse(read_file((d / "a/last.json").string()))["dir"].get<std::string>() / "state.json";
+  nlohmann::json state = nlohmann::json::parse(read_file(last.string()));
+  REQUIRE(state["segments"].size() == 3);
+  state.erase("segments");
+  attn::write_file_atomic(last.string(), state.dump(2));
+  REQUIRE(attnlab("train --resume --quiet --steps 50 --out " + (d / "a").string()).code == 0);
+  nlohmann::json old = results("a")["segments"];
+  REQUIRE(old.size() == 2);
+  CHECK(old[0]["from_step"] == 0);
+  CHECK(old[0]["to_step"] == 40);
+  CHECK(old[0]["machine"] == "not recorded");
+  CHECK(old[1]["from_step"] == 40);
+  CHECK(old[1]["to_step"] == 50);
+  CHECK(old[1]["machine"] == results("a")["machine"]);
+  fs::remove_all(d);
+}
+
 TEST_CASE("compare --tune-lr --plan: the runs whose turn has come, tune.json, and refusals naming the flag") {
   fs::path d = temp_dir("tune");
   Result r = attnlab("compare --preset frontier --task reverse --plan --tune-lr 3e-3,1.5e-3,6e-3 --out " + (d / "t").string());

@@ -293,6 +293,15 @@ TEST_CASE("a grid trained to the end: where each run stopped, and whether each g
   REQUIRE_THAT(md, Catch::Contains("- **noO**: g(2000) = +0.1000 (σ 0.0283), g_end = +0.1000 (σ 0.0283): the gap **holds**.\n"));
   const std::string csv = read_file((d / "to_the_end.csv").string());
   REQUIRE_THAT(csv, Catch::Contains("\nqq,2,0.20000,0.02828,0.05000,0.02828,closes,\n"));
+  REQUIRE_THAT(md, !Catch::Contains("Runs resumed on another build or machine"));
+  // A run resumed on another machine is named, stretch by stretch (its train time mixes them).
+  const fs::path res = d / "runs" / "qk-s1" / "results.json";
+  nlohmann::json j = nlohmann::json::parse(read_file(res.string()));
+  j["segments"] = {{{"from_step", 0}, {"to_step", 2000}, {"attnlab", "test"}, {"machine", "A"}},
+                   {{"from_step", 2000}, {"to_step", 4000}, {"attnlab", "test"}, {"machine", "B"}}};
+  write_file_atomic(res.string(), j.dump(2));
+  REQUIRE_THAT(read_file(write_report(d.string())),
+               Catch::Contains("- `qk-s1`: steps 0–2000: attnlab test on A; steps 2000–4000: attnlab test on B\n"));
   // A grid of fixed-length runs has no such section.
   const fs::path f = fs::temp_directory_path() / ("attnlab-fixed-" + std::to_string(::getpid()));
   fs::remove_all(f);

@@ -85,6 +85,14 @@ std::vector<RunSummary> read_runs(const std::string& dir, std::vector<std::strin
           r.test_ppl = res.at("test_ppl");
         }
         if (res.contains("plateaued")) r.plateaued = res.at("plateaued").get<bool>() ? 1 : 0;
+        if (res.contains("segments") && res.at("segments").is_array()) {
+          std::set<std::pair<std::string, std::string>> where;
+          for (const json& g : res.at("segments")) where.insert({g.value("attnlab", ""), g.value("machine", "")});
+          if (where.size() > 1)
+            for (const json& g : res.at("segments"))
+              r.stretches.push_back(fmt::format("steps {}–{}: attnlab {} on {}", g.value("from_step", 0), g.value("to_step", 0),
+                                                g.value("attnlab", "not recorded"), g.value("machine", "not recorded")));
+        }
         r.build = res.value("attnlab", "not recorded");
         r.machine = res.value("machine", "not recorded");
       });
@@ -284,6 +292,17 @@ void ComparisonReport::summary_table() {
                       pm(col(v, &RunSummary::tokens_per_s), 0), pm(col(v, &RunSummary::valid_loss), 4),
                       pm(col(v, &RunSummary::valid_ppl), 2), pm(col(v, sc.first), 2), pm(col(v, sc.second), 2));
   }
+  // A run resumed on another build or machine: its own train time mixes them.
+  std::string mixed;
+  for (auto& r : runs)
+    if (r.finished && !r.stretches.empty()) {
+      mixed += fmt::format("- `{}`:", r.name);
+      for (auto& line : r.stretches) mixed += fmt::format(" {};", line);
+      mixed.back() = '\n';
+    }
+  if (!mixed.empty())
+    md += "\n**Runs resumed on another build or machine** (their train time and tokens/s mix the two; results.json "
+          "lists each stretch):\n\n" + mixed;
   const bool unrecorded = made_by.count({"not recorded", "not recorded"}) > 0;  // runs of attnlab before 2026-11-27
   if (made_by.size() > 1 || unrecorded) {
     md += made_by.size() > 1

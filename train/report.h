@@ -23,6 +23,8 @@ struct RunSummary {
   std::string settings;        // comparable_settings(config.json), as JSON text: runs compared must share it
   int until_plateau = 0;       // config.json: trained to the end (train --until-plateau), 0 if not
   int plateaued = -1;          // results.json: 1 stopped on the plateau, 0 reached --steps first, -1 not recorded
+  std::vector<std::string> stretches;  // results.json's segments when they ran on more than one build or machine:
+                                       // "steps 0–2000: attnlab 0.1.0 (commit x) on vm, ..." (else empty)
 };
 
 // Reads every run under dir/runs. Unfinished runs are listed but not aggregated. A folder there

@@ -221,6 +221,9 @@ void RunDir::save_checkpoint(const Model& model, const Adam& opt, const TrainSta
   json s = {{"step", st.step},        {"adam_t", opt.t},         {"epoch", st.pos.epoch},
             {"index", st.pos.index},  {"rng", st.rng},           {"best_valid", st.best_valid},
             {"train_seconds", st.train_seconds}, {"wall_seconds", st.wall_seconds}, {"tokens", st.tokens}};
+  for (const Segment& g : st.segments)
+    s["segments"].push_back({{"from_step", g.from_step}, {"attnlab", g.attnlab}, {"machine", g.machine},
+                             {"blas_kernels", g.blas_kernels}, {"vector_isa", g.vector_isa}});
   if (st.plateau_on) {
     s["plateau_best"] = std::isfinite(st.plateau_best) ? json(st.plateau_best) : json(nullptr);
     s["plateau_stale"] = st.plateau_stale;
@@ -272,6 +275,12 @@ TrainState RunDir::load_checkpoint(Model& model, Adam& opt) const {
     st.train_seconds = s.at("train_seconds");
     st.wall_seconds = s.at("wall_seconds");
     st.tokens = s.at("tokens");
+    if (s.contains("segments"))
+      for (const json& g : s.at("segments"))
+        st.segments.push_back({g.at("from_step").get<int64_t>(), g.at("attnlab"), g.at("machine"), g.at("blas_kernels"),
+                               g.at("vector_isa")});
+    else  // a checkpoint from before segments were kept: where its steps were made is unknown
+      st.segments.push_back({0, "not recorded", "not recorded", "not recorded", "not recorded"});
     if (s.contains("plateau_stale")) {  // a run with --until-plateau (also one that had it before a resume)
       st.plateau_best = s.at("plateau_best").is_null() ? std::numeric_limits<double>::infinity()
                                                        : s.at("plateau_best").get<double>();

@@ -36,6 +36,12 @@
 namespace attn {
 
 // Where training stands: what a checkpoint stores besides the weights and Adam's moments.
+// One stretch of a run's training on one build and machine: from its start, and from each resume.
+struct Segment {
+  int64_t from_step = 0;
+  std::string attnlab, machine, blas_kernels, vector_isa;  // "not recorded" in checkpoints older than segments
+};
+
 struct TrainState {
   int64_t step = 0;
   Batcher::Position pos;
@@ -48,6 +54,7 @@ struct TrainState {
   bool plateau_on = false;
   double train_seconds = 0, wall_seconds = 0;
   int64_t tokens = 0;
+  std::vector<Segment> segments;  // in order; the last is the one running
 };
 
 class RunDir {

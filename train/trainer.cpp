@@ -194,6 +194,8 @@ Trainer::Trainer(TrainConfig cfg, ProgressFn progress) : cfg_(std::move(cfg)), p
   build_model();
   if (resuming_) resume();
   else if (cfg_.resume) dir_.clear_logs();  // stopped before its first checkpoint: it starts again from step 0
+  // This process's stretch of the run: a run resumed on another machine or build says so (results.json).
+  st_.segments.push_back({st_.step, attnlab_build(), machine_description(), blas_kernels(), vector_isa()});
   if (!cfg_.quiet) announce();
   dir_.open_logs();
   std::vector<const Example*> probe;
@@ -533,6 +535,17 @@ json Trainer::finish() {
                   {"blas_kernels", blas_kernels()},      // and the kernels that ran: the last bits of
                   {"vector_isa", vector_isa()},          // a loss differ between kernel families
                   {"threads", num_threads()}});          // (docs/reliability.md)
+  // Every stretch of the run, from its start and from each resume, with its build and machine.
+  res["segments"] = json::array();
+  for (size_t i = 0; i < st_.segments.size(); i++) {
+    const Segment& g = st_.segments[i];
+    const int64_t to = i + 1 < st_.segments.size() ? st_.segments[i + 1].from_step : st_.step;
+    if (to == g.from_step && st_.segments.size() > 1) continue;  // resumed and stopped again before a step
+    res["segments"].push_back({{"from_step", g.from_step},
+                               {"to_step", to},
+                               {"attnlab", g.attnlab}, {"machine", g.machine}, {"blas_kernels", g.blas_kernels},
+                               {"vector_isa", g.vector_isa}});
+  }
   dir_.write_results(res);
   if (progress_) progress_(p);
   return res;
