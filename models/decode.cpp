@@ -61,22 +61,14 @@ static bool any_above(float base, const float* x, float bar) {
   return hit != 0;
 }
 
-// Extends s by one token, given its rows' next-token log-probabilities lp (beam × V). Returns
-// the row each new hypothesis continues (beam of them), or nothing when s has ended.
-static std::vector<int> advance(Search& s, const float* lp, int V, int beam, const ModelConfig& cfg,
-                                const DecodeOptions& opt) {
-  const float ninf = -std::numeric_limits<float>::infinity();
-  auto penalty = [&](size_t len) { return std::pow((5.f + float(len)) / 6.f, opt.length_penalty); };
-  // Candidates: every (row, token) extension of a live hypothesis; only the best 2·beam are
-  // looked at (and with margins the best one after them), kept sorted as they stream past
-  // (best first; an equal score ranks after those before it: the lower row, then the lower
-  // token) instead of collecting all beam·V of them to sort.
-  const size_t k = size_t(2 * beam), keep = k + (opt.margins ? 1 : 0);
+std::vector<std::pair<float, int64_t>> best_extensions(const float* scores, const float* lp, int rows, int V, size_t keep,
+                                                       int pad_id, int bos_id) {
+  // Kept sorted as the candidates stream past, instead of collecting all rows·V of them to sort.
   std::vector<std::pair<float, int64_t>> cand;
   cand.reserve(keep + 1);
-  for (int b = 0; b < beam; b++) {
-    if (s.scores[b] == ninf) continue;
-    const float base = s.scores[b];
+  for (int b = 0; b < rows; b++) {
+    if (scores[b] == -std::numeric_limits<float>::infinity()) continue;
+    const float base = scores[b];
     const float* row = lp + int64_t(b) * V;
     for (int v0 = 0; v0 < V; v0 += kScanBlock) {
       const int end = std::min(V, v0 + kScanBlock);
@@ -84,7 +76,7 @@ static std::vector<int> advance(Search& s, const float* lp, int V, int beam, con
       // bar never falls within the block): most blocks, skipped after one branch-free pass.
       if (cand.size() == keep && end - v0 == kScanBlock && !any_above(base, row + v0, cand.back().first)) continue;
       for (int v = v0; v < end; v++) {
-        if (v == cfg.pad_id || v == cfg.bos_id) continue;
+        if (v == pad_id || v == bos_id) continue;
         const float score = base + row[v];
         if (cand.size() == keep && !(score > cand.back().first)) continue;
         const auto at = std::upper_bound(cand.begin(), cand.end(), score, [](float x, auto& c) { return x > c.first; });
@@ -93,6 +85,18 @@ static std::vector<int> advance(Search& s, const float* lp, int V, int beam, con
       }
     }
   }
+  return cand;
+}
+
+// Extends s by one token, given its rows' next-token log-probabilities lp (beam × V). Returns
+// the row each new hypothesis continues (beam of them), or nothing when s has ended.
+static std::vector<int> advance(Search& s, const float* lp, int V, int beam, const ModelConfig& cfg,
+                                const DecodeOptions& opt) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  auto penalty = [&](size_t len) { return std::pow((5.f + float(len)) / 6.f, opt.length_penalty); };
+  // Only the best 2·beam extensions are looked at (with margins, also the best one after them).
+  const size_t k = size_t(2 * beam), keep = k + (opt.margins ? 1 : 0);
+  const std::vector<std::pair<float, int64_t>> cand = best_extensions(s.scores.data(), lp, beam, V, keep, cfg.pad_id, cfg.bos_id);
   std::vector<int> rows;
   std::vector<std::vector<int32_t>> next_hyps;
   std::vector<float> next_scores;

@@ -3,7 +3,9 @@
 //   DecodeOptions opt;  opt.beam = 5;
 //   auto out = translate_ids(model, {{12, 7, 99, 2}}, opt);   // token ids in, token ids out
 #pragma once
+#include <cstdint>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include <attnlab/models/transformer.h>
@@ -32,6 +34,14 @@ struct DecodeOptions {
 // srcs. Each sentence's translation is the same whatever the batch (tests/test_models.cpp).
 std::vector<std::vector<int32_t>> translate_ids(const Transformer& model, const std::vector<std::vector<int32_t>>& srcs,
                                                 const DecodeOptions& opt);
+
+// A beam search's step: the best `keep` extensions (score + lp, and row · V + token) of the
+// live rows (scores[b] > −inf) of lp (rows × V), best first; an equal score ranks after those
+// before it (the lower row, then the lower token); pad and bos are never extensions. Fast (it
+// skips, branch-free, blocks of tokens that cannot enter), and tested against sorting all of them
+// (tests/test_models.cpp).
+std::vector<std::pair<float, int64_t>> best_extensions(const float* scores, const float* lp, int rows, int V, size_t keep,
+                                                       int pad_id, int bos_id);
 
 // Log-probabilities (rows, V) of the next token after each prefix, recomputing the whole
 // decoder: the reference the cached path is tested against.

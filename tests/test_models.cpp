@@ -2,7 +2,10 @@
 // recomputation, checkpoints, and tiny qk / qq models that must learn the reverse task.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <set>
 
 #include <attnlab/train/loaded_run.h>
@@ -217,6 +220,33 @@ TEST_CASE("training's backward (gradients freed and handed over) gives the kept 
       REQUIRE(grads[0][i] == grads[1][i]);
     }
   }
+}
+
+TEST_CASE("a beam step's best extensions equal sorting all of them: ties, dead rows, -inf, any vocabulary size") {
+  Rng rng(11);
+  for (bool ties : {true, false})
+  for (int V : {5, 31, 32, 33, 100, 4000})
+    for (int rows : {1, 3, 5})
+      for (size_t keep : {size_t(1), size_t(2 * rows), size_t(2 * rows + 1), size_t(40)}) {
+        // Log-probabilities on a coarse grid, so that many tie, or all distinct; some -inf; row 1 dead.
+        std::vector<float> lp(size_t(rows) * V), scores(static_cast<size_t>(rows));
+        for (auto& x : lp)
+          x = rng.uniform() < 0.02f ? -std::numeric_limits<float>::infinity()
+              : ties                ? -std::floor(rng.uniform() * 8.f) / 4.f
+                                    : -8.f * rng.uniform();
+        for (auto& x : scores) x = -std::floor(rng.uniform() * 4.f) / 4.f;
+        if (rows > 1) scores[1] = -std::numeric_limits<float>::infinity();
+        const int pad = 0, bos = V > 2 ? 2 : 1;
+        std::vector<std::pair<float, int64_t>> all;
+        for (int b = 0; b < rows; b++)
+          if (scores[size_t(b)] != -std::numeric_limits<float>::infinity())
+            for (int v = 0; v < V; v++)
+              if (v != pad && v != bos) all.push_back({scores[size_t(b)] + lp[size_t(b) * V + v], int64_t(b) * V + v});
+        std::stable_sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.first > b.first; });
+        if (all.size() > keep) all.resize(keep);
+        INFO("V " << V << ", rows " << rows << ", keep " << keep);
+        REQUIRE(best_extensions(scores.data(), lp.data(), rows, V, keep, pad, bos) == all);
+      }
 }
 
 TEST_CASE("checkpoints round-trip, and a checkpoint of another variant or a damaged file is refused") {
