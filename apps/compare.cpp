@@ -44,6 +44,7 @@ extern "C" void on_compare_signal(int sig, siginfo_t* info, void*) {
 struct CompareOpts {
   GridOptions grid;
   std::string variants, report_dir;
+  int64_t gap_from = 2000;  // runs trained to the end: the step their report compares the end's gap with
   int jobs = 0;
   bool plan = false;
   int until_plateau = 0;   // training to the end: every run gets --until-plateau and --steps max_steps
@@ -129,9 +130,9 @@ static void print_event(const GridEvent& e) {
   std::fflush(stdout);
 }
 
-static void print_report(std::string dir) {
+static void print_report(std::string dir, int64_t gap_from) {
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();  // "reports/x/" from a shell's completion
-  fmt::print("report: {}\n", write_grid_report(dir));
+  fmt::print("report: {}\n", write_grid_report(dir, "qk", gap_from));
   fmt::print("{}", summary_text(dir));
 }
 
@@ -186,7 +187,7 @@ static void run_here(const GridPreset& pre, const CompareOpts& o, std::vector<Ru
   }
   for (int i = 0; i < 3; i++) ::sigaction(kStopSignals[i], &old_sa[i], nullptr);
   try {
-    print_report(o.grid.out);
+    print_report(o.grid.out, o.gap_from);
   } catch (const std::exception&) {
     if (!r.failed && !r.interrupted) throw;  // with every run failed there is nothing to report; the failure is the news
   }
@@ -203,7 +204,7 @@ static void run_here(const GridPreset& pre, const CompareOpts& o, std::vector<Ru
 }
 
 static void run_compare(CompareOpts o) {
-  if (!o.report_dir.empty()) return print_report(o.report_dir);
+  if (!o.report_dir.empty()) return print_report(o.report_dir, o.gap_from);
   if (o.grid.out.empty()) throw UsageError("--out: required (the comparison's directory)");
   const GridPreset& pre = grid_preset(o.grid.preset);
   o.grid.variants = split_commas(o.variants);
@@ -315,6 +316,10 @@ void add_compare_command(CLI::App& app) {
   cmd->add_option("--max-steps", o->max_steps, "with --until-plateau: the most steps a run may take (default 20000)")
       ->check(whole_number(1));
   cmd->add_option("--report", o->report_dir, "only aggregate the finished runs in this directory into its report");
+  cmd->add_option("--gap-from", o->gap_from,
+                  "for runs trained to the end (--until-plateau): the step whose gap to the baseline the end's is "
+                  "compared with (default 2000, where the frontier preset's runs stop)")
+      ->check(whole_number(1));
   cmd->add_option("--train-args", g.extra, "further flags passed to every `attnlab train` (e.g. --train-args=--steps,200)")->delimiter(',');
   cmd->callback([o]() { run_compare(*o); });
 }

@@ -292,8 +292,14 @@ TEST_CASE("a grid trained to the end: where each run stopped, and whether each g
                                    "but qq-noself-s1 reached the step limit without a plateau (not converged).\n"));
   REQUIRE_THAT(md, Catch::Contains("- **noO**: g(2000) = +0.1000 (σ 0.0283), g_end = +0.1000 (σ 0.0283): the gap **holds**.\n"));
   const std::string csv = read_file((d / "to_the_end.csv").string());
-  REQUIRE_THAT(csv, Catch::Contains("\nqq,2,0.20000,0.02828,0.05000,0.02828,closes,\n"));
+  REQUIRE_THAT(csv, Catch::Contains("\nqq,2,2000,0.20000,0.02828,0.05000,0.02828,closes,\n"));
   REQUIRE_THAT(md, !Catch::Contains("Runs resumed on another build or machine"));
+  // Another reference step: at 1000 every curve is 0.5 · 1000/1750 above its step-2000 value, so
+  // the gaps there are the same; at 2100 (not evaluated) the change cannot be stated.
+  REQUIRE_THAT(read_file(write_report(d.string(), "qk", "", 1000)),
+               Catch::Contains("- **qq**: g(1000) = +0.2000 (σ 0.0283), g_end = +0.0500 (σ 0.0283): the gap **closes**.\n"));
+  REQUIRE_THAT(read_file(write_report(d.string(), "qk", "", 2100)),
+               Catch::Contains("- **qq**: no validation loss at step 2100 in every run of qq and qk"));
   // A run resumed on another machine is named, stretch by stretch (its train time mixes them).
   const fs::path res = d / "runs" / "qk-s1" / "results.json";
   nlohmann::json j = nlohmann::json::parse(read_file(res.string()));

@@ -773,8 +773,8 @@ std::string write_frontier_report(const std::string& dir, const std::string& bas
 
 namespace attn {
 
-std::string write_grid_report(const std::string& dir, const std::string& baseline) {
-  return is_width_grid(read_runs(dir)) ? write_frontier_report(dir, baseline) : write_report(dir, baseline);
+std::string write_grid_report(const std::string& dir, const std::string& baseline, int64_t gap_from) {
+  return is_width_grid(read_runs(dir)) ? write_frontier_report(dir, baseline) : write_report(dir, baseline, "", gap_from);
 }
 
 }  // namespace attn

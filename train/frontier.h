@@ -62,6 +62,6 @@ bool is_width_grid(const std::vector<RunSummary>& runs);
 // report in dir/widths/d<W>/ (its runs linked there). Returns the report's path.
 std::string write_frontier_report(const std::string& dir, const std::string& baseline = "qk");
 // The frontier report for a width grid, the comparison report (train/report.h) otherwise.
-std::string write_grid_report(const std::string& dir, const std::string& baseline = "qk");
+std::string write_grid_report(const std::string& dir, const std::string& baseline = "qk", int64_t gap_from = 2000);
 
 }  // namespace attn

@@ -186,8 +186,8 @@ static ScoreColumns score_columns(const std::vector<RunSummary>& runs) {
 
 class ComparisonReport {
  public:
-  ComparisonReport(std::string dir_, std::string baseline_, std::string title_)
-      : dir(std::move(dir_)), baseline(std::move(baseline_)), title(std::move(title_)), out(dir) {}
+  ComparisonReport(std::string dir_, std::string baseline_, std::string title_, int64_t gap_from_)
+      : dir(std::move(dir_)), baseline(std::move(baseline_)), title(std::move(title_)), gap_from(gap_from_), out(dir) {}
   std::string write();
 
  private:
@@ -210,6 +210,7 @@ class ComparisonReport {
   void draw_and_finish();
 
   const std::string dir, baseline, title;
+  const int64_t gap_from;  // trained to the end: the step the end's gap is compared with
   StagedDir out;  // every file of the report, replaced together when it is complete
   std::string summary;  // summary.txt
   std::vector<std::string> left_out;  // what the report does not use, and why (its own section)
@@ -511,9 +512,9 @@ void ComparisonReport::to_the_end() {
                     "**closes** when g_end < g({}) − (σ_end + σ({})), **grows** when g_end > g({}) + (σ_end + σ({})), and "
                     "**holds** otherwise (docs/results.md §8). The plot of each variant minus {}, seed by seed, shows g "
                     "over the whole run.\n\n",
-                    baseline, kGapFromStep, kGapFromStep, kGapFromStep, kGapFromStep, baseline);
+                    baseline, gap_from, gap_from, gap_from, gap_from, baseline);
   md += "| run | steps | stopped | best valid loss (step) | " + sc.name + " |\n|---|---|---|---|---|\n";
-  std::string csv = "variant,seeds,g_from,spread_from,g_end,spread_end,change,not_converged\n";
+  std::string csv = "variant,seeds,from_step,g_from,spread_from,g_end,spread_end,change,not_converged\n";
   std::map<std::string, std::vector<std::string>> not_converged;  // variant -> runs that hit the step limit
   for (auto& r : runs) {
     if (!r.finished) continue;
@@ -532,8 +533,8 @@ void ComparisonReport::to_the_end() {
   auto at_step = [&](const std::string& v, std::vector<double>& out) {
     for (auto* r : by[v]) {
       auto c = vloss_run.find({v, r->seed});
-      if (c == vloss_run.end() || !c->second.count(double(kGapFromStep))) return false;
-      out.push_back(c->second.at(double(kGapFromStep)));
+      if (c == vloss_run.end() || !c->second.count(double(gap_from))) return false;
+      out.push_back(c->second.at(double(gap_from)));
     }
     return !out.empty();
   };
@@ -545,7 +546,8 @@ void ComparisonReport::to_the_end() {
     std::vector<double> v0;
     if (!have_base0 || !at_step(v, v0)) {
       md += fmt::format("- **{}**: no validation loss at step {} in every run of {} and {}, so the change of the gap "
-                        "cannot be stated.\n", v, kGapFromStep, v, baseline);
+                        "cannot be stated (`compare --report DIR --gap-from STEP` takes another step that all evaluated).\n",
+                        v, gap_from, v, baseline);
       continue;
     }
     const Stat s0 = stat(v0), send = col(v, &RunSummary::valid_loss);
@@ -555,9 +557,9 @@ void ComparisonReport::to_the_end() {
     for (const std::string& side : {v, baseline})
       for (auto& n : not_converged[side]) nc += (nc.empty() ? "" : ", ") + n;
     md += fmt::format("- **{}**: g({}) = {:+.4f} (σ {:.4f}), g_end = {:+.4f} (σ {:.4f}): the gap **{}**{}.\n", v,
-                      kGapFromStep, g0, sp0, gend, spend, gap_change_name(change),
+                      gap_from, g0, sp0, gend, spend, gap_change_name(change),
                       nc.empty() ? "" : fmt::format(" — but {} reached the step limit without a plateau (not converged)", nc));
-    csv += fmt::format("{},{},{:.5f},{:.5f},{:.5f},{:.5f},{},{}\n", v, send.n, g0, sp0, gend, spend,
+    csv += fmt::format("{},{},{},{:.5f},{:.5f},{:.5f},{:.5f},{},{}\n", v, send.n, gap_from, g0, sp0, gend, spend,
                        csv_field(gap_change_name(change)), csv_field(nc));
   }
   out.write("to_the_end.csv", csv);
@@ -717,7 +719,7 @@ void ComparisonReport::draw_and_finish() {
         "`dynamics.csv` (gradient norms, attention entropy, diagonal mass, W_q W_kᵀ asymmetry), `plots/*.csv` (the series "
         "drawn), `plots.gp` (the gnuplot script)";
   if (ended)
-    md += fmt::format(", `to_the_end.csv` (each variant's gap to the baseline at step {} and at the end, and the change)", kGapFromStep);
+    md += fmt::format(", `to_the_end.csv` (each variant's gap to the baseline at step {} and at the end, and the change)", gap_from);
   md += ".\n";
   out.write("report.md", md);
   out.commit();
@@ -737,8 +739,8 @@ std::string ComparisonReport::write() {
 
 }  // namespace
 
-std::string write_report(const std::string& dir, const std::string& baseline, const std::string& title) {
-  return ComparisonReport(dir, baseline, title).write();
+std::string write_report(const std::string& dir, const std::string& baseline, const std::string& title, int64_t gap_from) {
+  return ComparisonReport(dir, baseline, title, gap_from).write();
 }
 
 std::string summary_text(const std::string& dir) { return read_file(dir + "/summary.txt"); }

@@ -2,6 +2,7 @@
 //
 //   write_report("reports/quick");   // reads reports/quick/runs/*/{results.json,metrics.csv,dynamics.csv}
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -36,14 +37,17 @@ struct RunSummary {
 std::vector<RunSummary> read_runs(const std::string& dir, std::vector<std::string>* left_out = nullptr);
 // Writes dir/report.md (+ summary.csv, curves.csv, dynamics.csv, plots.gp, *.png). Returns the
 // report's path. `baseline` is the variant the others are compared with.
-std::string write_report(const std::string& dir, const std::string& baseline = "qk", const std::string& title = "");
+// gap_from: for runs trained to the end, the step the end's gap is compared with (below).
+std::string write_report(const std::string& dir, const std::string& baseline = "qk", const std::string& title = "",
+                         int64_t gap_from = 2000);
 // The report's answer in a few plain lines for the terminal: per variant, seeds, validation loss
 // and test BLEU (means) with their difference from the baseline, and whether that difference is
 // beyond the seed-to-seed spread. Written to dir/summary.txt by write_report.
 std::string summary_text(const std::string& dir);
 
 // Trained to the end (docs/results.md §8): does a variant's gap to the baseline close, hold or grow
-// between the reference step and the end? g0 and g_end are differences of mean validation losses
+// between a reference step (compare --gap-from; §8's is 2,000, where the frontier grid's
+// fixed-length runs stop) and the end? g0 and g_end are differences of mean validation losses
 // (variant − baseline), spread0 and spread_end the sums of the two sides' seed standard
 // deviations there. It closes when g_end < g0 − (spread_end + spread0), grows when g_end > g0 +
 // (spread_end + spread0), and holds otherwise (the boundary holds). With one seed on either side
@@ -51,8 +55,6 @@ std::string summary_text(const std::string& dir);
 enum class GapChange { Closes, Holds, Grows, Unconfirmed };
 GapChange gap_change(double g0, double spread0, double g_end, double spread_end, int n_variant, int n_baseline);
 const char* gap_change_name(GapChange c);  // "closes", "holds", "grows", "unconfirmed (one seed)"
-// §8's reference step: the 2,000 steps the frontier grid's runs were trained for.
-constexpr int64_t kGapFromStep = 2000;
 
 // Mean and sample standard deviation (0 for one value).
 struct Stat {
