@@ -65,6 +65,7 @@ std::vector<std::pair<float, int64_t>> best_extensions(const float* scores, cons
                                                        int pad_id, int bos_id) {
   // Kept sorted as the candidates stream past, instead of collecting all rows·V of them to sort.
   std::vector<std::pair<float, int64_t>> cand;
+  if (keep == 0) return cand;
   cand.reserve(keep + 1);
   for (int b = 0; b < rows; b++) {
     if (scores[b] == -std::numeric_limits<float>::infinity()) continue;

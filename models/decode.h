@@ -37,9 +37,9 @@ std::vector<std::vector<int32_t>> translate_ids(const Transformer& model, const 
 
 // A beam search's step: the best `keep` extensions (score + lp, and row · V + token) of the
 // live rows (scores[b] > −inf) of lp (rows × V), best first; an equal score ranks after those
-// before it (the lower row, then the lower token); pad and bos are never extensions. Fast (it
-// skips, branch-free, blocks of tokens that cannot enter), and tested against sorting all of them
-// (tests/test_models.cpp).
+// before it (the lower row, then the lower token); pad and bos are never extensions; keep 0 gives
+// none. Fast (it skips, branch-free, blocks of tokens that cannot enter), and tested against
+// sorting all of them (tests/test_models.cpp).
 std::vector<std::pair<float, int64_t>> best_extensions(const float* scores, const float* lp, int rows, int V, size_t keep,
                                                        int pad_id, int bos_id);
 

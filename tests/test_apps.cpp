@@ -649,6 +649,7 @@ TEST_CASE("results.json records each stretch of a run, from its start and from e
   CHECK(one[0]["machine"] == results("a")["machine"]);
   CHECK(one[0]["attnlab"] == results("a")["attnlab"]);
   CHECK(one[0]["blas_kernels"] == results("a")["blas_kernels"]);
+  CHECK(one[0]["threads"] == results("a")["threads"]);
   // Resumed twice: three stretches, each from where the last checkpoint stood.
   REQUIRE(attnlab("train --resume --quiet --steps 30 --out " + (d / "a").string()).code == 0);
   REQUIRE(attnlab("train --resume --quiet --steps 40 --out " + (d / "a").string()).code == 0);

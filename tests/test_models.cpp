@@ -244,9 +244,11 @@ TEST_CASE("a beam step's best extensions equal sorting all of them: ties, dead r
               if (v != pad && v != bos) all.push_back({scores[size_t(b)] + lp[size_t(b) * V + v], int64_t(b) * V + v});
         std::stable_sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.first > b.first; });
         if (all.size() > keep) all.resize(keep);
-        INFO("V " << V << ", rows " << rows << ", keep " << keep);
+        INFO("V " << V << ", rows " << rows << ", keep " << keep << (ties ? ", tied" : ", distinct"));
         REQUIRE(best_extensions(scores.data(), lp.data(), rows, V, keep, pad, bos) == all);
       }
+  const float lp[2] = {-1.f, -2.f}, score = 0.f;
+  REQUIRE(best_extensions(&score, lp, 1, 2, 0, -1, -1).empty());  // nothing asked, nothing returned
 }
 
 TEST_CASE("checkpoints round-trip, and a checkpoint of another variant or a damaged file is refused") {

@@ -300,6 +300,13 @@ TEST_CASE("a grid trained to the end: where each run stopped, and whether each g
                Catch::Contains("- **qq**: g(1000) = +0.2000 (σ 0.0283), g_end = +0.0500 (σ 0.0283): the gap **closes**.\n"));
   REQUIRE_THAT(read_file(write_report(d.string(), "qk", "", 2100)),
                Catch::Contains("- **qq**: no validation loss at step 2100 in every run of qq and qk"));
+  // A fixed-length run among them is not judged against runs trained to the end.
+  fake_run(d / "runs" / "qq-normk-s1", "qq-normk", 16, 1, 1e-3, 2.0, 10);
+  const std::string mixed = read_file(write_report(d.string()));
+  REQUIRE_THAT(mixed, Catch::Contains("- **qq-normk**: not every run of qq-normk and qk was trained to the end"));
+  REQUIRE_THAT(mixed, Catch::Contains("| qq-normk-s1 | 300 | fixed steps |"));
+  REQUIRE_THAT(mixed, Catch::Contains("the gap **closes**"));  // the others keep their verdicts
+  fs::remove_all(d / "runs" / "qq-normk-s1");
   // A run resumed on another machine is named, stretch by stretch (its train time mixes them).
   const fs::path res = d / "runs" / "qk-s1" / "results.json";
   nlohmann::json j = nlohmann::json::parse(read_file(res.string()));

@@ -7,7 +7,8 @@ Every file under BEFORE must exist under AFTER and the other way round. Files ar
 for byte, except what is allowed to differ between two builds or two clones of one machine:
   - timings: tokens_per_s, train_seconds, wall_seconds, decode_sentences_per_s (metrics.csv,
     results.json, state.json, summary.csv) and the progress lines of train.log;
-  - the build string ("attnlab": "0.1.0 (commit ...)") and where the corpus was read from;
+  - the build string ("attnlab": "0.1.0 (commit ...)"), each stretch's build and machine
+    ("segments") and where the corpus was read from;
   - what a report draws from those (curves.csv's time columns, the by-time plot, report.md's
     time and tokens/s columns, plots.gp's comment).
 Prints each file that differs in anything else and exits 1; exits 0 when none does.
@@ -20,7 +21,7 @@ import re
 import sys
 
 TIMING = {"tokens_per_s", "train_seconds", "wall_seconds", "decode_sentences_per_s", "seconds", "minutes"}
-BUILD = {"attnlab"}
+BUILD = {"attnlab", "segments"}  # segments: where each stretch of a run ran (results.json, state.json), not what it computed
 
 
 def files(root):

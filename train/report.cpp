@@ -128,7 +128,7 @@ const char* gap_change_name(GapChange c) {
     case GapChange::Closes: return "closes";
     case GapChange::Holds: return "holds";
     case GapChange::Grows: return "grows";
-    case GapChange::Unconfirmed: return "unconfirmed (one seed on a side: the spread is unknown)";
+    case GapChange::Unconfirmed: return "unconfirmed";
   }
   return "?";
 }
@@ -227,6 +227,7 @@ class ComparisonReport {
   };
   std::map<std::string, Progress> progress;  // by run name
   std::map<std::pair<std::string, int>, std::map<double, double>> vloss_run;  // (variant, seed) -> step -> valid loss
+  std::map<std::string, std::map<double, double>> vloss_of;  // run name -> step -> valid loss
   bool ended = false;  // runs trained to the end: to_the_end.csv written
 };
 
@@ -468,6 +469,7 @@ void ComparisonReport::read_curves() {
         progress[r.name].valid_loss = metrics_cell(row, "valid_loss");
         vloss_step[r.variant][double(row.step)].push_back(*row.valid_loss);
         vloss_run[{r.variant, r.seed}][double(row.step)] = *row.valid_loss;
+        vloss_of[r.name][double(row.step)] = *row.valid_loss;
         vloss_time[r.variant][row.wall_seconds].push_back(*row.valid_loss);
       }
     }
@@ -519,8 +521,8 @@ void ComparisonReport::to_the_end() {
   for (auto& r : runs) {
     if (!r.finished) continue;
     std::string best = fmt::format("{:.4f}", r.valid_loss);
-    auto curve = vloss_run.find({r.variant, r.seed});
-    if (curve != vloss_run.end() && !curve->second.empty()) {
+    auto curve = vloss_of.find(r.name);
+    if (curve != vloss_of.end() && !curve->second.empty()) {
       auto lowest = std::min_element(curve->second.begin(), curve->second.end(), [](auto& a, auto& b) { return a.second < b.second; });
       best += fmt::format(" ({:.0f})", lowest->first);
     }
@@ -529,20 +531,33 @@ void ComparisonReport::to_the_end() {
     md += fmt::format("| {} | {} | {} | {} | {:.2f} |\n", r.name, r.steps, stopped, best, r.*sc.first);
   }
   md += "\n";
-  // The reference step's losses, per seed, from the curves; every finished run must have one.
+  // The reference step's losses, one per run, from its own curve; every finished run must have one.
   auto at_step = [&](const std::string& v, std::vector<double>& out) {
     for (auto* r : by[v]) {
-      auto c = vloss_run.find({v, r->seed});
-      if (c == vloss_run.end() || !c->second.count(double(gap_from))) return false;
+      auto c = vloss_of.find(r->name);
+      if (c == vloss_of.end() || !c->second.count(double(gap_from))) return false;
       out.push_back(c->second.at(double(gap_from)));
     }
     return !out.empty();
+  };
+  // A verdict compares runs trained to the end, on both sides, one run per seed.
+  auto to_the_end_only = [&](const std::string& v) {
+    std::set<int> seeds;
+    for (auto* r : by[v])
+      if (r->until_plateau == 0 || !seeds.insert(r->seed).second) return false;
+    return true;
   };
   std::vector<double> base0;
   const bool have_base0 = at_step(baseline, base0);
   const Stat b0 = stat(base0), bend = col(baseline, &RunSummary::valid_loss);
   for (auto& v : order) {
     if (v == baseline || by[v].empty() || bend.n == 0) continue;
+    if (!to_the_end_only(v) || !to_the_end_only(baseline)) {
+      md += fmt::format("- **{}**: not every run of {} and {} was trained to the end, or a seed has more than one run "
+                        "(other settings), so the change of the gap is not stated; give such runs a directory of their "
+                        "own.\n", v, v, baseline);
+      continue;
+    }
     std::vector<double> v0;
     if (!have_base0 || !at_step(v, v0)) {
       md += fmt::format("- **{}**: no validation loss at step {} in every run of {} and {}, so the change of the gap "
@@ -556,8 +571,10 @@ void ComparisonReport::to_the_end() {
     std::string nc;
     for (const std::string& side : {v, baseline})
       for (auto& n : not_converged[side]) nc += (nc.empty() ? "" : ", ") + n;
-    md += fmt::format("- **{}**: g({}) = {:+.4f} (σ {:.4f}), g_end = {:+.4f} (σ {:.4f}): the gap **{}**{}.\n", v,
-                      gap_from, g0, sp0, gend, spend, gap_change_name(change),
+    md += fmt::format("- **{}**: g({}) = {:+.4f} (σ {:.4f}), g_end = {:+.4f} (σ {:.4f}): {}{}.\n", v, gap_from, g0, sp0,
+                      gend, spend,
+                      change == GapChange::Unconfirmed ? std::string("the change is unconfirmed (one seed on a side: the spread is unknown)")
+                                                       : fmt::format("the gap **{}**", gap_change_name(change)),
                       nc.empty() ? "" : fmt::format(" — but {} reached the step limit without a plateau (not converged)", nc));
     csv += fmt::format("{},{},{},{:.5f},{:.5f},{:.5f},{:.5f},{},{}\n", v, send.n, gap_from, g0, sp0, gend, spend,
                        csv_field(gap_change_name(change)), csv_field(nc));

@@ -51,10 +51,10 @@ std::string summary_text(const std::string& dir);
 // (variant − baseline), spread0 and spread_end the sums of the two sides' seed standard
 // deviations there. It closes when g_end < g0 − (spread_end + spread0), grows when g_end > g0 +
 // (spread_end + spread0), and holds otherwise (the boundary holds). With one seed on either side
-// the spread is unknown: unconfirmed.
+// the spread is unknown: unconfirmed (§8 does not say; a single run's gap is not read as a change).
 enum class GapChange { Closes, Holds, Grows, Unconfirmed };
 GapChange gap_change(double g0, double spread0, double g_end, double spread_end, int n_variant, int n_baseline);
-const char* gap_change_name(GapChange c);  // "closes", "holds", "grows", "unconfirmed (one seed)"
+const char* gap_change_name(GapChange c);  // "closes", "holds", "grows", "unconfirmed"
 
 // Mean and sample standard deviation (0 for one value).
 struct Stat {

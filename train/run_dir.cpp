@@ -223,7 +223,7 @@ void RunDir::save_checkpoint(const Model& model, const Adam& opt, const TrainSta
             {"train_seconds", st.train_seconds}, {"wall_seconds", st.wall_seconds}, {"tokens", st.tokens}};
   for (const Segment& g : st.segments)
     s["segments"].push_back({{"from_step", g.from_step}, {"attnlab", g.attnlab}, {"machine", g.machine},
-                             {"blas_kernels", g.blas_kernels}, {"vector_isa", g.vector_isa}});
+                             {"blas_kernels", g.blas_kernels}, {"vector_isa", g.vector_isa}, {"threads", g.threads}});
   if (st.plateau_on) {
     s["plateau_best"] = std::isfinite(st.plateau_best) ? json(st.plateau_best) : json(nullptr);
     s["plateau_stale"] = st.plateau_stale;
@@ -278,9 +278,9 @@ TrainState RunDir::load_checkpoint(Model& model, Adam& opt) const {
     if (s.contains("segments"))
       for (const json& g : s.at("segments"))
         st.segments.push_back({g.at("from_step").get<int64_t>(), g.at("attnlab"), g.at("machine"), g.at("blas_kernels"),
-                               g.at("vector_isa")});
+                               g.at("vector_isa"), g.at("threads")});
     else  // a checkpoint from before segments were kept: where its steps were made is unknown
-      st.segments.push_back({0, "not recorded", "not recorded", "not recorded", "not recorded"});
+      st.segments.push_back({0, "not recorded", "not recorded", "not recorded", "not recorded", 0});
     if (s.contains("plateau_stale")) {  // a run with --until-plateau (also one that had it before a resume)
       st.plateau_best = s.at("plateau_best").is_null() ? std::numeric_limits<double>::infinity()
                                                        : s.at("plateau_best").get<double>();

@@ -40,6 +40,7 @@ namespace attn {
 struct Segment {
   int64_t from_step = 0;
   std::string attnlab, machine, blas_kernels, vector_isa;  // "not recorded" in checkpoints older than segments
+  int threads = 0;                                          // 0: not recorded
 };
 
 struct TrainState {

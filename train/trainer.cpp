@@ -195,7 +195,7 @@ Trainer::Trainer(TrainConfig cfg, ProgressFn progress) : cfg_(std::move(cfg)), p
   if (resuming_) resume();
   else if (cfg_.resume) dir_.clear_logs();  // stopped before its first checkpoint: it starts again from step 0
   // This process's stretch of the run: a run resumed on another machine or build says so (results.json).
-  st_.segments.push_back({st_.step, attnlab_build(), machine_description(), blas_kernels(), vector_isa()});
+  st_.segments.push_back({st_.step, attnlab_build(), machine_description(), blas_kernels(), vector_isa(), num_threads()});
   if (!cfg_.quiet) announce();
   dir_.open_logs();
   std::vector<const Example*> probe;
@@ -544,7 +544,7 @@ json Trainer::finish() {
     res["segments"].push_back({{"from_step", g.from_step},
                                {"to_step", to},
                                {"attnlab", g.attnlab}, {"machine", g.machine}, {"blas_kernels", g.blas_kernels},
-                               {"vector_isa", g.vector_isa}});
+                               {"vector_isa", g.vector_isa}, {"threads", g.threads}});
   }
   dir_.write_results(res);
   if (progress_) progress_(p);
