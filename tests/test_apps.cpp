@@ -733,6 +733,13 @@ TEST_CASE("compare --until-plateau: every run gets the patience and the step lim
   CHECK(alone.code != 0);
   CHECK_THAT(last_line(alone.out), Catch::StartsWith("attnlab: error: --max-steps: only with --until-plateau"));
   CHECK(!fs::exists(d / "x"));
+  // --gap-from takes a step >= 1, named when it is not one.
+  for (const char* bad : {"0", "-5", "1.5", "two"}) {
+    Result g = attnlab("compare --report " + (d / "p").string() + " --gap-from " + bad);
+    INFO(bad);
+    CHECK(g.code == 2);
+    CHECK_THAT(last_line(g.out), Catch::StartsWith("attnlab: error: --gap-from"));
+  }
   fs::remove_all(d);
 }
 

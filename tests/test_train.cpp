@@ -315,6 +315,15 @@ TEST_CASE("a grid trained to the end: where each run stopped, and whether each g
   write_file_atomic(res.string(), j.dump(2));
   REQUIRE_THAT(read_file(write_report(d.string())),
                Catch::Contains("- `qk-s1`: steps 0–2000: attnlab test on A; steps 2000–4000: attnlab test on B\n"));
+  // Damaged fields are refused with the file's name, not read as something else.
+  for (auto [key, bad] : {std::pair<const char*, nlohmann::json>{"plateaued", "yes"}, {"segments", nlohmann::json::array({1, 2})}}) {
+    nlohmann::json broken = j;
+    broken[key] = bad;
+    write_file_atomic(res.string(), broken.dump(2));
+    INFO(key);
+    REQUIRE_THROWS_WITH(write_report(d.string()), Catch::Contains(res.string()));
+  }
+  write_file_atomic(res.string(), j.dump(2));
   // A grid of fixed-length runs has no such section.
   const fs::path f = fs::temp_directory_path() / ("attnlab-fixed-" + std::to_string(::getpid()));
   fs::remove_all(f);
