@@ -360,16 +360,26 @@ ATTN_VECTOR_CLONES void softmax_backward(float* dinp, const float* dout, const f
   }
 }
 
+// log Σ_c exp(x_c), as log_softmax_forward subtracts it: one body, inlined into each vector
+// version of both callers, so the two agree to the bit.
+static inline __attribute__((always_inline)) float row_logsumexp(const float* x, int C) {
+  const float maxv = row_max(x, C);
+  double sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int c = 0; c < C; c++) sum += exp_fast(x[c] - maxv);
+  return maxv + float(std::log(sum));
+}
+
 ATTN_VECTOR_CLONES void log_softmax_forward(float* out, const float* inp, int64_t R, int C) {
   for (int64_t r = 0; r < R; r++) {
     const float* x = inp + r * C;
-    const float maxv = row_max(x, C);
-    double sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int c = 0; c < C; c++) sum += exp_fast(x[c] - maxv);
-    const float lse = maxv + float(std::log(sum));
+    const float lse = row_logsumexp(x, C);
     for (int c = 0; c < C; c++) out[r * C + c] = x[c] - lse;
   }
+}
+
+ATTN_VECTOR_CLONES void logsumexp_rows(float* lse, const float* inp, int64_t R, int C) {
+  for (int64_t r = 0; r < R; r++) lse[r] = row_logsumexp(inp + r * C, C);
 }
 
 ATTN_VECTOR_CLONES void log_softmax_backward(float* dinp, const float* dout, const float* out, int64_t R, int C,
@@ -383,6 +393,41 @@ ATTN_VECTOR_CLONES void log_softmax_backward(float* dinp, const float* dout, con
       for (int c = 0; c < C; c++) dinp[r * C + c] += dout[r * C + c] - exp_fast(out[r * C + c]) * sum;
     else
       for (int c = 0; c < C; c++) dinp[r * C + c] = dout[r * C + c] - exp_fast(out[r * C + c]) * sum;
+  }
+}
+
+// ---- attention over a decoder's cache ----------------------------------------------------
+
+ATTN_VECTOR_CLONES void cache_scores(float* s, const float* q, const float* keys, const int32_t* const* slot, int64_t R,
+                                     int64_t H, int64_t T, int64_t D, int64_t slots) {
+#pragma omp parallel for schedule(static) if (R * H * T * D > kParallelMin)
+  for (int64_t rh = 0; rh < R * H; rh++) {
+    const int64_t r = rh / H, h = rh % H;
+    const float* qv = q + rh * D;
+    for (int64_t t = 0; t < T; t++) {
+      const float* kv = keys + ((t * slots + slot[t][r]) * H + h) * D;
+      float dot = 0.f;
+#pragma omp simd reduction(+ : dot)
+      for (int64_t d = 0; d < D; d++) dot += qv[d] * kv[d];
+      s[rh * T + t] = dot;
+    }
+  }
+}
+
+ATTN_VECTOR_CLONES void cache_context(float* o, const float* p, const float* values, const int32_t* const* slot,
+                                      int64_t R, int64_t H, int64_t T, int64_t D, int64_t slots) {
+#pragma omp parallel for schedule(static) if (R * H * T * D > kParallelMin)
+  for (int64_t rh = 0; rh < R * H; rh++) {
+    const int64_t r = rh / H, h = rh % H;
+    float* ov = o + rh * D;
+    std::fill_n(ov, D, 0.f);
+    for (int64_t t = 0; t < T; t++) {
+      const float pt = p[rh * T + t];
+      if (pt == 0.f) continue;
+      const float* vv = values + ((t * slots + slot[t][r]) * H + h) * D;
+#pragma omp simd
+      for (int64_t d = 0; d < D; d++) ov[d] += pt * vv[d];
+    }
   }
 }
 

@@ -125,7 +125,19 @@ void softmax_forward(float* out, const float* inp, const float* mask, int B, int
 void softmax_backward(float* dinp, const float* dout, const float* out, int64_t rows, int Tk, float scale,
                       bool accumulate);
 void log_softmax_forward(float* out, const float* inp, int64_t R, int C);  // out may be inp itself
+// lse[r] = log Σ_c exp(inp[r, c]): log_softmax_forward's out is inp − lse, to the bit.
+void logsumexp_rows(float* lse, const float* inp, int64_t R, int C);
 void log_softmax_backward(float* dinp, const float* dout, const float* out, int64_t R, int C, bool accumulate);
+
+// ---- attention over a decoder's cache (nn/kv_cache.h) ----------------------------------
+// One query per row r and head h over T cached positions: position t of row r is the D floats
+// at kv + ((t * slots + slot[t][r]) * H + h) * D.
+//   cache_scores:  s[(r H + h) T + t] = q[r, h] · key(t, r, h)
+//   cache_context: o[r, h] = Σ_t p[(r H + h) T + t] value(t, r, h)   (o overwritten; p = 0 skipped)
+void cache_scores(float* s, const float* q, const float* keys, const int32_t* const* slot, int64_t R, int64_t H,
+                  int64_t T, int64_t D, int64_t slots);
+void cache_context(float* o, const float* p, const float* values, const int32_t* const* slot, int64_t R, int64_t H,
+                   int64_t T, int64_t D, int64_t slots);
 
 // ---- layer norm (over the last axis C) -------------------------------------------------
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,

@@ -53,32 +53,33 @@ static float smallest_gap(const std::vector<std::pair<float, int64_t>>& sorted, 
   return gap;
 }
 
-// Whether base + x[i] > bar for any of kScanBlock scores (a fixed count, so the loop vectorises).
+// Whether base + (x[i] − lse) > bar for any of kScanBlock scores (a fixed count, so the loop
+// vectorises).
 constexpr int kScanBlock = 32;
-static bool any_above(float base, const float* x, float bar) {
+static bool any_above(float base, const float* x, float lse, float bar) {
   int hit = 0;
-  for (int i = 0; i < kScanBlock; i++) hit |= int(base + x[i] > bar);
+  for (int i = 0; i < kScanBlock; i++) hit |= int(base + (x[i] - lse) > bar);
   return hit != 0;
 }
 
-std::vector<std::pair<float, int64_t>> best_extensions(const float* scores, const float* lp, int rows, int V, size_t keep,
-                                                       int pad_id, int bos_id) {
+std::vector<std::pair<float, int64_t>> best_extensions(const float* scores, const float* logits, const float* lse, int rows,
+                                                       int V, size_t keep, int pad_id, int bos_id) {
   // Kept sorted as the candidates stream past, instead of collecting all rows·V of them to sort.
   std::vector<std::pair<float, int64_t>> cand;
   if (keep == 0) return cand;
   cand.reserve(keep + 1);
   for (int b = 0; b < rows; b++) {
     if (scores[b] == -std::numeric_limits<float>::infinity()) continue;
-    const float base = scores[b];
-    const float* row = lp + int64_t(b) * V;
+    const float base = scores[b], z = lse ? lse[b] : 0.f;  // x − 0 is x, to the bit
+    const float* row = logits + int64_t(b) * V;
     for (int v0 = 0; v0 < V; v0 += kScanBlock) {
       const int end = std::min(V, v0 + kScanBlock);
       // Once the list is full, a block with no score above its last entry changes nothing (the
       // bar never falls within the block): most blocks, skipped after one branch-free pass.
-      if (cand.size() == keep && end - v0 == kScanBlock && !any_above(base, row + v0, cand.back().first)) continue;
+      if (cand.size() == keep && end - v0 == kScanBlock && !any_above(base, row + v0, z, cand.back().first)) continue;
       for (int v = v0; v < end; v++) {
         if (v == pad_id || v == bos_id) continue;
-        const float score = base + row[v];
+        const float score = base + (row[v] - z);
         if (cand.size() == keep && !(score > cand.back().first)) continue;
         const auto at = std::upper_bound(cand.begin(), cand.end(), score, [](float x, auto& c) { return x > c.first; });
         cand.insert(at, {score, int64_t(b) * V + v});
@@ -89,15 +90,16 @@ std::vector<std::pair<float, int64_t>> best_extensions(const float* scores, cons
   return cand;
 }
 
-// Extends s by one token, given its rows' next-token log-probabilities lp (beam × V). Returns
-// the row each new hypothesis continues (beam of them), or nothing when s has ended.
-static std::vector<int> advance(Search& s, const float* lp, int V, int beam, const ModelConfig& cfg,
+// Extends s by one token, given its rows' next-token log-probabilities logits − lse (beam × V;
+// lse null: logits are log-probabilities). Returns the row each new hypothesis continues (beam
+// of them), or nothing when s has ended.
+static std::vector<int> advance(Search& s, const float* logits, const float* lse, int V, int beam, const ModelConfig& cfg,
                                 const DecodeOptions& opt) {
   const float ninf = -std::numeric_limits<float>::infinity();
   auto penalty = [&](size_t len) { return std::pow((5.f + float(len)) / 6.f, opt.length_penalty); };
   // Only the best 2·beam extensions are looked at (with margins, also the best one after them).
   const size_t k = size_t(2 * beam), keep = k + (opt.margins ? 1 : 0);
-  const std::vector<std::pair<float, int64_t>> cand = best_extensions(s.scores.data(), lp, beam, V, keep, cfg.pad_id, cfg.bos_id);
+  const std::vector<std::pair<float, int64_t>> cand = best_extensions(s.scores.data(), logits, lse, beam, V, keep, cfg.pad_id, cfg.bos_id);
   std::vector<int> rows;
   std::vector<std::vector<int32_t>> next_hyps;
   std::vector<float> next_scores;
@@ -193,13 +195,15 @@ static void decode_group(const Transformer& model, const std::vector<std::vector
   std::vector<size_t> alive(ids.size());  // searches whose rows are in the batch, in row order
   std::iota(alive.begin(), alive.end(), size_t(0));
   for (int t = 0; !alive.empty(); t++) {
-    Tensor lp;  // (rows, V)
+    Tensor lp;               // (rows, V): logits with the cache, else log-probabilities
+    std::vector<float> lse;  // with the cache: each row's log Σ exp(logits), so lp − lse are log-probabilities
     if (opt.use_cache) {
       std::vector<int32_t> last;
       for (size_t j : alive)
         for (auto& h : search[j].hyps) last.push_back(h.back());
       lp = model.step(st, last);
-      log_softmax_rows(lp);
+      lse.resize(size_t(lp.dim(0)));
+      logsumexp_rows(lse.data(), lp.data(), lp.dim(0), int(lp.dim(-1)));
     } else {
       lp = next_logprobs_full(model, memory, src, S, search[alive[0]].hyps);
     }
@@ -208,7 +212,8 @@ static void decode_group(const Transformer& model, const std::vector<std::vector
     std::vector<size_t> still;
     for (size_t a = 0; a < alive.size(); a++) {
       Search& s = search[alive[a]];
-      const std::vector<int> r = advance(s, lp.data() + int64_t(a) * beam * V, V, beam, cfg, opt);
+      const std::vector<int> r =
+          advance(s, lp.data() + int64_t(a) * beam * V, lse.empty() ? nullptr : lse.data() + a * size_t(beam), V, beam, cfg, opt);
       if (r.empty() || t + 1 >= s.max_len) {
         out[ids[alive[a]]] = best_of(s);
         if (opt.margins) (*opt.margins)[ids[alive[a]]] = std::move(s.margins);

@@ -36,12 +36,14 @@ std::vector<std::vector<int32_t>> translate_ids(const Transformer& model, const 
                                                 const DecodeOptions& opt);
 
 // A beam search's step: the best `keep` extensions (score + lp, and row · V + token) of the
-// live rows (scores[b] > −inf) of lp (rows × V), best first; an equal score ranks after those
-// before it (the lower row, then the lower token); pad and bos are never extensions; keep 0 gives
-// none. Fast (it skips, branch-free, blocks of tokens that cannot enter), and tested against
-// sorting all of them (tests/test_models.cpp).
-std::vector<std::pair<float, int64_t>> best_extensions(const float* scores, const float* lp, int rows, int V, size_t keep,
-                                                       int pad_id, int bos_id);
+// live rows (scores[b] > −inf), best first; an equal score ranks after those before it (the
+// lower row, then the lower token); pad and bos are never extensions; keep 0 gives none. The
+// log-probabilities are lp[b, v] = logits[b, v] − lse[b] (rows × V; lse null: the logits are
+// log-probabilities already), so the decoder's logits are never rewritten. Fast (it skips,
+// branch-free, blocks of tokens that cannot enter), and tested against sorting all of them
+// (tests/test_models.cpp).
+std::vector<std::pair<float, int64_t>> best_extensions(const float* scores, const float* logits, const float* lse, int rows,
+                                                       int V, size_t keep, int pad_id, int bos_id);
 
 // Log-probabilities (rows, V) of the next token after each prefix, recomputing the whole
 // decoder: the reference the cached path is tested against.

@@ -116,6 +116,8 @@ DecodeState Transformer::start(const std::vector<int32_t>& src, int B, int S) co
 
 Tensor Transformer::step(DecodeState& st, const std::vector<int32_t>& tokens) const {
   const int B = int(tokens.size());
+  if (size_t(B) != st.source.size())
+    throw std::logic_error(fmt::format("step: {} tokens for {} rows", B, st.source.size()));
   Context ctx;
   Var x = embed(*this, tokens, B, 1, st.step, ctx, "dec.emb");
   const int Tk = st.step + 1;
@@ -125,8 +127,10 @@ Tensor Transformer::step(DecodeState& st, const std::vector<int32_t>& tokens) co
     const std::string p = fmt::format("dec.{}", i);
     x = residual(*this, x, l.ln1, ctx, p + ".sa",
                  [&](const Var& h) { return l.self_attn.forward(h, h, self_mask, ctx, &st.self_cache[i], true); });
-    x = residual(*this, x, l.ln2, ctx, p + ".ca", [&](const Var& h) {
-      return l.cross_attn.forward(h, st.memory, st.cross_mask, ctx, &st.cross_cache[i], false);
+    x = residual(*this, x, l.ln2, ctx, p + ".ca", [&](const Var& h) {  // a group's rows: its source's queries
+      const Var q = st.group == 1 ? h : reshape(h, {B / st.group, st.group, cfg.d_model}, p + ".ca.group");
+      const Var o = l.cross_attn.forward(q, st.memory, st.cross_mask, ctx, &st.cross_cache[i], false);
+      return st.group == 1 ? o : reshape(o, {B, 1, cfg.d_model}, p + ".ca.rows");
     });
     x = residual(*this, x, l.ln3, ctx, p + ".ffn", [&](const Var& h) { return l.ff(h, ctx); });
   }
@@ -146,20 +150,43 @@ static Tensor gather_rows(const Tensor& t, const std::vector<int>& rows) {  // a
   return out;
 }
 
+// How many consecutive rows share each entry of the source side: the length of the first run of
+// one sentence, when every run has that length (a beam search's rows), else 1.
+static int source_group(const std::vector<int>& source) {
+  const size_t R = source.size();
+  size_t g = 1;
+  while (g < R && source[g] == source[0]) g++;
+  if (R == 0 || R % g != 0) return 1;
+  for (size_t i = 0; i < R; i++)
+    if (source[i] != source[i - i % g]) return 1;
+  return int(g);
+}
+
 void Transformer::reorder(DecodeState& st, const std::vector<int>& rows) const {
   for (int r : rows)
     if (r < 0 || size_t(r) >= st.source.size())
       throw std::logic_error(fmt::format("reorder: row {} of {}", r, st.source.size()));
   for (auto& c : st.self_cache) c.reorder(rows);  // indices only
-  // The source side moves only when a row comes to hold another sentence: a beam search's
+  // The source side moves only when its entries come to hold other sentences: a beam search's
   // reordering among one sentence's rows leaves it (every row of a sentence holds the same).
   std::vector<int> source(rows.size());
   for (size_t i = 0; i < rows.size(); i++) source[i] = st.source[size_t(rows[i])];
-  if (source == st.source) return;
+  const int g = source_group(source);
+  std::vector<int> from;  // entry u of the new source side is entry from[u] of the old
+  for (size_t u = 0; u * size_t(g) < rows.size(); u++) from.push_back(rows[u * size_t(g)] / st.group);
+  bool same = g == st.group && from.size() * size_t(g) == st.source.size();
+  for (size_t u = 0; same && u < from.size(); u++) same = from[u] == int(u);
   st.source = std::move(source);
-  st.memory = constant(gather_rows(st.memory->value, rows), "memory");
-  st.cross_mask = gather_rows(st.cross_mask, rows);
-  for (auto& c : st.cross_cache) c.k = gather_rows(c.k, rows), c.v = gather_rows(c.v, rows);
+  if (same) return;
+  const int64_t S = st.cross_mask.dim(2);
+  Tensor mask = Tensor::empty({int64_t(from.size()), g, S});  // each entry's mask, one row per group row
+  for (size_t u = 0; u < from.size(); u++)
+    for (int i = 0; i < g; i++)
+      std::copy_n(st.cross_mask.data() + int64_t(from[u]) * st.group * S, S, mask.data() + (int64_t(u) * g + i) * S);
+  st.cross_mask = mask;
+  st.group = g;
+  st.memory = constant(gather_rows(st.memory->value, from), "memory");
+  for (auto& c : st.cross_cache) c.k = gather_rows(c.k, from), c.v = gather_rows(c.v, from);
 }
 
 std::vector<std::pair<std::string, const MultiHeadAttention*>> Transformer::sites() const {

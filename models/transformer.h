@@ -26,12 +26,16 @@ struct DecoderLayer {
   FeedForward ff;
 };
 
-// Per-layer caches of one incremental decode.
+// Per-layer caches of one incremental decode. The source side is kept once per group of
+// `group` consecutive rows that hold the same sentence (a beam search's rows): the
+// cross-attention reads that sentence's memory once, with its rows as the sentence's queries,
+// and a reorder among the group's rows moves none of it.
 struct DecodeState {
-  Var memory;            // (B,S,C)
-  Tensor cross_mask;     // (B,1,S)
-  std::vector<KVCache> self_cache, cross_cache;
-  std::vector<int> source;  // which encoded sentence each row holds (its memory, mask and cross keys)
+  Var memory;            // (U,S,C), U = rows / group
+  Tensor cross_mask;     // (U,group,S)
+  std::vector<KVCache> self_cache, cross_cache;  // cross_cache's keys and values: (U,S,C)
+  std::vector<int> source;  // which encoded sentence each row holds
+  int group = 1;            // rows per entry of the source side
   int step = 0;
 };
 
@@ -59,8 +63,9 @@ class Transformer : public Model {
   Tensor step(DecodeState& st, const std::vector<int32_t>& tokens) const;
   // Keeps rows `rows` of every cache, in that order: beam search reordering, finished sentences
   // leaving a batch, one encoded source repeated for its beam rows. The self-attention caches
-  // move indices only (nn/kv_cache.h); the source side is copied only when a row comes to hold
-  // another sentence.
+  // move indices only (nn/kv_cache.h); the source side is kept once per run of rows holding one
+  // sentence, when the rows come in runs of equal length (else once per row), and copied only
+  // when those runs come to hold other sentences.
   void reorder(DecodeState& st, const std::vector<int>& rows) const;
 
   // Attention sites for analysis: (site name, module).

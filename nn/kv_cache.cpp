@@ -51,19 +51,10 @@ Tensor KVCache::attend(const Tensor& q, const Tensor& mask, float scale, bool no
   if (R != rows || q.dim(2) != 1 || H != keys.dim(2) || D != keys.dim(3))
     throw std::logic_error("KVCache::attend: query " + shape_str(q.shape()) + " does not fit the cache");
   // Scores, raw: S[r, h, t] = q[r, h] · keys[t, slot[t][r], h]; softmax scales them.
+  std::vector<const int32_t*> at_t(static_cast<size_t>(T));  // slot[t], as the kernels take it
+  for (int64_t t = 0; t < T; t++) at_t[size_t(t)] = slot[size_t(t)].data();
   Tensor s = Tensor::empty({R, H, 1, T});
-#pragma omp parallel for schedule(static) if (R * H * T * D > 32768)
-  for (int64_t rh = 0; rh < R * H; rh++) {
-    const int64_t r = rh / H, h = rh % H;
-    const float* qv = q.data() + rh * D;
-    for (int64_t t = 0; t < T; t++) {
-      const float* kv = keys.data() + at(keys, t, slot[size_t(t)][size_t(r)], h);
-      float dot = 0.f;
-#pragma omp simd reduction(+ : dot)
-      for (int64_t d = 0; d < D; d++) dot += qv[d] * kv[d];
-      s[rh * T + t] = dot;
-    }
-  }
+  cache_scores(s.data(), q.data(), keys.data(), at_t.data(), R, H, T, D, keys.dim(1));
   // The mask, with noself's: the newest position (the query's own) hidden when another is visible.
   Tensor m = !mask.defined() ? Tensor({R, 1, T}) : noself ? mask.clone() : mask;  // noself writes into its own copy
   if (m.shape() != Shape{R, 1, T})
@@ -78,19 +69,8 @@ Tensor KVCache::attend(const Tensor& q, const Tensor& mask, float scale, bool no
     }
   Tensor p = Tensor::empty({R, H, 1, T});
   softmax_forward(p.data(), s.data(), m.data(), int(R), int(H), 1, int(T), scale);
-  Tensor o({R, H, 1, D});  // zeros: o[r, h] = Σ_t P[r, h, t] values[t, slot[t][r], h]
-#pragma omp parallel for schedule(static) if (R * H * T * D > 32768)
-  for (int64_t rh = 0; rh < R * H; rh++) {
-    const int64_t r = rh / H, h = rh % H;
-    float* ov = o.data() + rh * D;
-    for (int64_t t = 0; t < T; t++) {
-      const float pt = p[rh * T + t];
-      if (pt == 0.f) continue;
-      const float* vv = values.data() + at(values, t, slot[size_t(t)][size_t(r)], h);
-#pragma omp simd
-      for (int64_t d = 0; d < D; d++) ov[d] += pt * vv[d];
-    }
-  }
+  Tensor o = Tensor::empty({R, H, 1, D});  // o[r, h] = Σ_t P[r, h, t] values[t, slot[t][r], h]
+  cache_context(o.data(), p.data(), values.data(), at_t.data(), R, H, T, D, values.dim(1));
   if (probs) *probs = p;
   return o;
 }

@@ -17,6 +17,7 @@
 #include "tests/decisions.h"
 #include "tests/torch_parity.h"
 #include <attnlab/models/decode.h>
+#include <attnlab/core/kernels.h>
 
 using namespace attn;
 namespace fs = std::filesystem;
@@ -138,6 +139,58 @@ TEST_CASE("incremental decoding with the key/value cache equals full recomputati
   decided.require_enough();
 }
 
+TEST_CASE("a cached decode's rows keep their sources through any reorder: runs of one sentence share it") {
+  // The source side is kept once per run of rows holding one sentence when the runs have equal
+  // lengths (a beam search's rows: the cross-attention takes them as the sentence's queries), else
+  // once per row. Every reorder below (into runs, among them, across sentences, into unequal runs,
+  // down to one row) must leave each row's log-probabilities those of its own source and prefix.
+  for (auto& p : ModelConfig::preset_names()) {
+    INFO(p);
+    Transformer m(tiny(p), 5);
+    const int B = 3, S = 6;
+    const std::vector<int32_t> src = some_src(B, S, 8);
+    DecodeState st = m.start(src, B, S);
+    std::vector<int> sentence = {0, 1, 2};  // each row's source sentence
+    std::vector<std::vector<int32_t>> prefixes(B, std::vector<int32_t>{1});
+    Rng rng(12);
+    auto check_step = [&] {
+      std::vector<int32_t> last, row_src;
+      for (size_t r = 0; r < prefixes.size(); r++) {
+        last.push_back(prefixes[r].back());
+        row_src.insert(row_src.end(), src.begin() + sentence[r] * S, src.begin() + (sentence[r] + 1) * S);
+      }
+      Tensor cached = m.step(st, last);
+      const int R = int(prefixes.size());
+      Var memory = m.encode(row_src, R, S, Context{});
+      Tensor full = next_logprobs_full(m, memory, row_src, S, prefixes);
+      std::vector<float> lse(static_cast<size_t>(R));
+      logsumexp_rows(lse.data(), cached.data(), R, 20);
+      for (int r = 0; r < R; r++)
+        for (int v = 0; v < 20; v++) REQUIRE(cached.at({r, v}) - lse[size_t(r)] == Approx(full.at({r, v})).margin(kPathDelta));
+      for (auto& pr : prefixes) pr.push_back(int32_t(4 + rng.below(16)));
+    };
+    auto reorder = [&](const std::vector<int>& rows, int group) {
+      m.reorder(st, rows);
+      std::vector<int> s2;
+      std::vector<std::vector<int32_t>> p2;
+      for (int r : rows) s2.push_back(sentence[size_t(r)]), p2.push_back(prefixes[size_t(r)]);
+      sentence = s2, prefixes = p2;
+      REQUIRE(st.group == group);
+      REQUIRE(st.memory->value.dim(0) == int64_t(rows.size()) / group);
+      check_step();
+    };
+    check_step();                                // one row per sentence
+    reorder({0, 0, 1, 1, 2, 2}, 2);              // each sentence twice: a beam of 2
+    reorder({1, 0, 3, 3, 4, 5}, 2);              // a beam's reorder within each sentence
+    reorder({4, 5, 0, 1}, 2);                    // a sentence leaves, the others swap places
+    reorder({0, 2, 3}, 1);                       // unequal runs: a source per row
+    reorder({2, 2, 0, 0}, 2);                    // back into runs
+    reorder({3, 3, 3, 0, 0, 0}, 3);              // longer runs
+    reorder({5}, 1);                             // one row left
+    REQUIRE_THROWS_WITH(m.reorder(st, {1}), Catch::Contains("row 1 of 1"));
+  }
+}
+
 TEST_CASE("sentences translated together get the translations each gets alone, every preset") {
   // A batch pads its sources to the longest, encodes each once, and drops a sentence's rows
   // when its search ends (eos, beam full, or its own length limit); none of it may change a
@@ -225,30 +278,36 @@ TEST_CASE("training's backward (gradients freed and handed over) gives the kept 
 TEST_CASE("a beam step's best extensions equal sorting all of them: ties, dead rows, -inf, any vocabulary size") {
   Rng rng(11);
   for (bool ties : {true, false})
+  for (bool normalised : {true, false})
   for (int V : {5, 31, 32, 33, 100, 4000})
     for (int rows : {1, 3, 5})
       for (size_t keep : {size_t(1), size_t(2 * rows), size_t(2 * rows + 1), size_t(40)}) {
-        // Log-probabilities on a coarse grid, so that many tie, or all distinct; some -inf; row 1 dead.
-        std::vector<float> lp(size_t(rows) * V), scores(static_cast<size_t>(rows));
+        // Log-probabilities on a coarse grid, so that many tie, or all distinct; some -inf; row 1
+        // dead. Or logits and each row's log-normaliser (as the cached decoder gives them): the
+        // extensions are then ranked by score + (logit − lse).
+        std::vector<float> lp(size_t(rows) * V), scores(static_cast<size_t>(rows)), lse(static_cast<size_t>(rows));
         for (auto& x : lp)
           x = rng.uniform() < 0.02f ? -std::numeric_limits<float>::infinity()
               : ties                ? -std::floor(rng.uniform() * 8.f) / 4.f
                                     : -8.f * rng.uniform();
         for (auto& x : scores) x = -std::floor(rng.uniform() * 4.f) / 4.f;
+        for (auto& x : lse) x = normalised ? 0.f : ties ? std::floor(rng.uniform() * 8.f) / 4.f : 3.f * rng.uniform() - 1.f;
         if (rows > 1) scores[1] = -std::numeric_limits<float>::infinity();
         const int pad = 0, bos = V > 2 ? 2 : 1;
         std::vector<std::pair<float, int64_t>> all;
         for (int b = 0; b < rows; b++)
           if (scores[size_t(b)] != -std::numeric_limits<float>::infinity())
             for (int v = 0; v < V; v++)
-              if (v != pad && v != bos) all.push_back({scores[size_t(b)] + lp[size_t(b) * V + v], int64_t(b) * V + v});
+              if (v != pad && v != bos)
+                all.push_back({scores[size_t(b)] + (lp[size_t(b) * V + v] - lse[size_t(b)]), int64_t(b) * V + v});
         std::stable_sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.first > b.first; });
         if (all.size() > keep) all.resize(keep);
-        INFO("V " << V << ", rows " << rows << ", keep " << keep << (ties ? ", tied" : ", distinct"));
-        REQUIRE(best_extensions(scores.data(), lp.data(), rows, V, keep, pad, bos) == all);
+        INFO("V " << V << ", rows " << rows << ", keep " << keep << (ties ? ", tied" : ", distinct")
+                  << (normalised ? ", log-probabilities" : ", logits and lse"));
+        REQUIRE(best_extensions(scores.data(), lp.data(), normalised ? nullptr : lse.data(), rows, V, keep, pad, bos) == all);
       }
   const float lp[2] = {-1.f, -2.f}, score = 0.f;
-  REQUIRE(best_extensions(&score, lp, 1, 2, 0, -1, -1).empty());  // nothing asked, nothing returned
+  REQUIRE(best_extensions(&score, lp, nullptr, 1, 2, 0, -1, -1).empty());  // nothing asked, nothing returned
 }
 
 TEST_CASE("checkpoints round-trip, and a checkpoint of another variant or a damaged file is refused") {
