@@ -61,6 +61,10 @@ const char* vector_isa() {
 // independent, so where the split falls changes no result). Products have their own:
 // blas_runs_single_threaded below.
 static constexpr int64_t kParallelMin = 65536;
+// On a `parallel for simd` the threshold is `if (parallel : ...)`, never a bare `if`: since
+// OpenMP 5.0 a bare if clause applies to the simd construct too, and where it is false GCC runs
+// the scalar loop (Adam over a 256 × 256 weight ran 8× slower than over a larger one,
+// docs/benchmarks.md, "The optimizer's passes").
 
 // Largest of x[0..n). GCC does not vectorise a max reduction over floats without
 // -ffinite-math-only, so the 16 running maxima are four vectors of 4 floats, the width every SIMD
@@ -219,7 +223,7 @@ void gram_backward_batched(float* dq, const float* g, const float* q, int batch,
 // ---- elementwise -----------------------------------------------------------------------
 
 ATTN_VECTOR_CLONES void add_forward(float* out, const float* a, const float* b, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
   for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
@@ -228,12 +232,12 @@ ATTN_VECTOR_CLONES void mul_forward(float* out, const float* a, const float* b, 
 }
 
 ATTN_VECTOR_CLONES void axpy(float* y, float alpha, const float* x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
   for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
 }
 
 ATTN_VECTOR_CLONES void scale_forward(float* out, const float* inp, float alpha, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
   for (int64_t i = 0; i < n; i++) out[i] = alpha * inp[i];
 }
 
@@ -255,20 +259,20 @@ ATTN_VECTOR_CLONES void bias_backward(float* dbias, const float* dout, int64_t R
 }
 
 ATTN_VECTOR_CLONES void relu_forward(float* out, const float* inp, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
   for (int64_t i = 0; i < n; i++) out[i] = inp[i] > 0.f ? inp[i] : 0.f;
 }
 
 ATTN_VECTOR_CLONES void relu_backward(float* dinp, const float* dout, const float* out, int64_t n, bool accumulate) {
   // out = max(x, 0)  =>  dL/dx = dL/dout * [out > 0]
   if (accumulate) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
       const float g = dout[i];  // loaded whatever the branch: see dropout_forward
       dinp[i] += out[i] > 0.f ? g : 0.f;
     }
   } else {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
       const float g = dout[i];
       dinp[i] = out[i] > 0.f ? g : 0.f;
@@ -601,7 +605,7 @@ ATTN_VECTOR_CLONES void dropout_forward(float* out, const float* inp, int64_t n,
   const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
   // Each input is loaded whether or not it is dropped: `dropped ? 0 : inp[i] * keep` makes GCC
   // emit a masked load in the AVX2 clone, slow on AMD's Zen cores (docs/benchmarks.md).
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
   for (int64_t i = 0; i < n; i++) {
     const float v = inp[i] * keep;
     out[i] = dropped_at(lo, hi, uint32_t(i), th) ? 0.f : v;
@@ -613,13 +617,13 @@ ATTN_VECTOR_CLONES void dropout_backward(float* dinp, const float* dout, int64_t
   const float keep = 1.f / (1.f - p);
   const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
   if (accumulate) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
       const float g = dout[i] * keep;  // loaded whatever the branch: see dropout_forward
       dinp[i] += dropped_at(lo, hi, uint32_t(i), th) ? 0.f : g;
     }
   } else {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
       const float g = dout[i] * keep;
       dinp[i] = dropped_at(lo, hi, uint32_t(i), th) ? 0.f : g;
@@ -655,13 +659,37 @@ ATTN_VECTOR_CLONES void permute0213_add(float* out, const float* inp, int A, int
 
 ATTN_VECTOR_CLONES void adam_update(float* w, float* m, float* v, const float* g, int64_t n, float lr, float beta1,
                                     float beta2, float eps, float weight_decay, float bc1, float bc2) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
   for (int64_t k = 0; k < n; k++) {
     m[k] = beta1 * m[k] + (1.f - beta1) * g[k];
     v[k] = beta2 * v[k] + (1.f - beta2) * g[k] * g[k];
     const float mhat = m[k] / bc1, vhat = v[k] / bc2;
     w[k] -= lr * (mhat / (std::sqrt(vhat) + eps) + weight_decay * w[k]);
   }
+}
+
+// Thirty-two partial sums (four AVX-512 vectors of doubles) let the adds' latency overlap: one
+// sum would wait on its own add at every element.
+ATTN_VECTOR_CLONES double sum_squares(const float* x, int64_t n) {
+  constexpr int64_t kBlock = 65536, kLanes = 32;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  std::vector<double> block_sum(static_cast<size_t>(blocks));
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t b = 0; b < blocks; b++) {
+    const int64_t end = std::min(n, (b + 1) * kBlock);
+    double part[kLanes] = {};
+    int64_t i = b * kBlock;
+    for (; i + kLanes <= end; i += kLanes)
+#pragma omp simd
+      for (int64_t j = 0; j < kLanes; j++) part[j] += double(x[i + j]) * double(x[i + j]);
+    double s = 0;
+    for (; i < end; i++) s += double(x[i]) * double(x[i]);
+    for (double p : part) s += p;
+    block_sum[size_t(b)] = s;
+  }
+  double s = 0;
+  for (double b : block_sum) s += b;
+  return s;
 }
 
 }  // namespace attn

@@ -183,5 +183,8 @@ void permute0213_add(float* out, const float* inp, int A, int B, int C, int D); 
 // with the bias corrections bc1 = 1 - b1^t, bc2 = 1 - b2^t.
 void adam_update(float* w, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2,
                  float eps, float weight_decay, float bc1, float bc2);
+// Σ x_k² in double: the squared norm global-norm clipping takes. Partial sums over fixed blocks,
+// added in order, so the result is the same at any thread count.
+double sum_squares(const float* x, int64_t n);
 
 }  // namespace attn

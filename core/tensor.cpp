@@ -1,6 +1,8 @@
 // core/tensor.cpp — Tensor storage, reshape, and the numpy-like printer.
 #include <attnlab/core/tensor.h>
 
+#include <attnlab/core/kernels.h>
+
 #include <algorithm>
 #include <cassert>
 #include <cmath>
@@ -176,18 +178,11 @@ void Tensor::fill(float v) {
   // megabytes both threads write (one core does not reach the memory bandwidth alone).
   float* p = data();
   const int64_t n = numel_;
-#pragma omp parallel for simd schedule(static) if (n > (1 << 20))
+#pragma omp parallel for simd schedule(static) if (parallel : n > (1 << 20))
   for (int64_t i = 0; i < n; i++) p[i] = v;
 }
 
-double l2_norm(const Tensor& t) {
-  double s = 0;
-  const float* p = t.data();
-  const int64_t n = t.numel();
-#pragma omp parallel for simd schedule(static) reduction(+ : s) if (n > 65536)
-  for (int64_t i = 0; i < n; i++) s += double(p[i]) * p[i];
-  return std::sqrt(s);
-}
+double l2_norm(const Tensor& t) { return std::sqrt(sum_squares(t.data(), t.numel())); }
 
 float max_abs_diff(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape()) return INFINITY;

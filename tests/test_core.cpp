@@ -349,8 +349,7 @@ TEST_CASE("products on heads side by side equal the same products on split heads
     for (int threads : {1, 2}) {
       set_threads(threads);
       const int B = 3, H = 4, D = 8, C = H * D, batch = B * H;
-      const HeadLayout packed = HeadLayout::side_by_side(H, T, D), split = HeadLayout::contiguous(T, D),
-                       scores = HeadLayout::contiguous(T, T);
+      const HeadLayout packed = HeadLayout::side_by_side(H, T, D), scores = HeadLayout::contiguous(T, T);
       Tensor q = random_tensor({B, T, C}, 41), k = random_tensor({B, T, C}, 42), g = random_tensor({B, H, T, T}, 43);
       Tensor qs = Tensor::empty({B, H, T, D}), ks = Tensor::empty({B, H, T, D});
       permute0213(qs.data(), q.data(), B, T, H, D);
@@ -444,7 +443,8 @@ TEST_CASE("backward kernels: assigning into a fresh buffer equals adding onto ze
 }
 
 TEST_CASE("adam_update (vectorised, threaded) equals the plain loop of its formula") {
-  const int64_t n = 200000;  // above the threading threshold
+  for (const int64_t n : {int64_t(4099), int64_t(200000)}) {  // below and above the threading threshold
+  INFO("n " << n);
   Tensor g = random_tensor({n}, 41), w0 = random_tensor({n}, 42);
   const float lr = 1e-3f, b1 = 0.9f, b2 = 0.98f, eps = 1e-9f, wd = 0.01f;
   for (int threads : {1, 2}) {
@@ -467,6 +467,26 @@ TEST_CASE("adam_update (vectorised, threaded) equals the plain loop of its formu
     }
     // and it moved: three steps of lr against the gradient's sign, about 3e-3 each
     CHECK(std::fabs(w[7] - w0[7]) > 2e-3);
+  }
+  }
+  set_threads(0);
+}
+
+TEST_CASE("sum_squares equals the plain double sum, and the same bits at any thread count") {
+  // Partial sums in blocks and lanes add in another order than one running sum: equal to 1e-12
+  // relative, not to the bit. Across thread counts the order is fixed: equal to the bit.
+  for (const int64_t n : {int64_t(0), int64_t(1), int64_t(31), int64_t(32), int64_t(33), int64_t(65536), int64_t(65537),
+                          int64_t(300001)}) {
+    INFO("n " << n);
+    Tensor x = random_tensor({std::max<int64_t>(n, 1)}, 51);
+    double ref = 0;
+    for (int64_t i = 0; i < n; i++) ref += double(x[i]) * double(x[i]);
+    set_threads(1);
+    const double one = sum_squares(x.data(), n);
+    set_threads(2);
+    const double two = sum_squares(x.data(), n);
+    REQUIRE(one == Approx(ref).epsilon(1e-12).margin(0));
+    REQUIRE(one == two);
   }
   set_threads(0);
 }
