@@ -6,13 +6,18 @@
 #     models/arch.cpp (the one parser) and the factory in models/model.cpp;
 #   - metrics.csv and dynamics.csv are read and written by train/run_logs.cpp alone: no CSV cell
 #     taken by column number in the reports;
-#   - gnuplot runs only from train/plot.cpp.
+#   - gnuplot runs only from train/plot.cpp;
+#   - a `parallel for simd`'s threshold is `if (parallel : ...)`: a bare if clause applies to the
+#     simd construct too (OpenMP 5.0), and where it is false GCC runs the scalar loop.
 # Prints each breach as file:line and exits 1 if there is one.
 set -u
 cd "$1" || exit 2
-status=0
+# Each check ends a pipeline, which runs in a subshell: a breach is counted in a file, not in a
+# variable the subshell's exit would lose.
+found=$(mktemp) || exit 2
+trap 'rm -f "$found"' EXIT
 breach() {  # breach WHAT: reads grep -n output on stdin
-  while IFS= read -r line; do echo "lint: $1: $line"; status=1; done
+  while IFS= read -r line; do echo "lint: $1: $line"; echo >> "$found"; done
 }
 src="core autograd nn models data train apps examples"
 grep -rnE '\b(grad_of|add_to_grad|pass_grad)\b' $src --include=*.cpp --include=*.h \
@@ -29,4 +34,8 @@ grep -nE '\]\[[0-9]+\]' train/report.cpp train/frontier.cpp \
   | breach "a CSV cell taken by column number"
 grep -rnE 'std::system\(' train apps --include=*.cpp | grep -v '^train/plot.cpp' | grep -v 'command -v' \
   | breach "a shell command outside train/plot.cpp"
-exit $status
+grep -rnE 'pragma omp .*simd.* if *\( *[^p ]' $src bench --include=*.cpp --include=*.h \
+  | grep -vE 'if *\( *parallel *:' \
+  | breach "a bare if clause on a simd loop (write if (parallel : ...))"
+[ -s "$found" ] && exit 1
+exit 0
