@@ -1,0 +1,25 @@
+#!/bin/sh
+# bench/step_efficiency.sh BEFORE AFTER [ROUNDS] — the step's efficiency (its products replayed
+# alone / the step) of two attnlab binaries side by side: qk and qq at d 64, 128 and 256, one
+# and two threads, the bench's default depth, vocab and 64 × 24 batch; before and after alternate
+# within each round. Prints CSV: round,threads,variant,d,binary,ms_per_step,products_alone_ms,
+# efficiency,max_rss_mib. Time nothing else meanwhile (pause a grid: pkill -STOP -f "attnlab train").
+# Result: docs/benchmarks.md ("The optimizer's passes and the step's efficiency").
+set -eu
+[ $# -ge 2 ] || { echo "usage: bench/step_efficiency.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]" >&2; exit 2; }
+for b in "$1" "$2"; do [ -x "$b" ] || { echo "step_efficiency.sh: $b: not an executable" >&2; exit 2; }; done
+rounds=${3:-2}
+echo "round,threads,variant,d,binary,ms_per_step,products_alone_ms,efficiency,max_rss_mib"
+r=1
+while [ $r -le "$rounds" ]; do
+  for th in 1 2; do for v in qk qq; do for d in 64 128 256; do for b in "$1" "$2"; do
+    steps=10; [ $d = 256 ] && steps=5
+    out=$("$b" bench --d $d --ff $((4 * d)) --variant $v --steps $steps --threads $th 2>&1)
+    ms=$(printf '%s\n' "$out" | grep -oE '[0-9.]+ ms/step' | head -1 | cut -d' ' -f1)
+    alone=$(printf '%s\n' "$out" | grep -oE 'nothing between them\): [0-9.]+ ms' | grep -oE '[0-9.]+' | head -1)
+    rss=$(printf '%s\n' "$out" | grep -oE 'max RSS [0-9]+' | cut -d' ' -f3)
+    eff=$(awk -v a="$alone" -v m="$ms" 'BEGIN { printf "%.3f", a / m }')
+    echo "$r,$th,$v,$d,$b,$ms,$alone,$eff,$rss"
+  done; done; done; done
+  r=$((r + 1))
+done
