@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
       for (int64_t t = 0; t < T; t++)
         adam_update(ws[t].data(), ms[t].data(), vs[t].data(), gs[t].data(), k, 1e-9f, 0.9f, 0.98f, 1e-9f, 0.f, 0.5f, 0.5f);
     });
-    time_it("adam_update, tensors of 65,537", T * k, 7 * f * double(T * k) / double(n), [&] {
+    time_it("adam_update, tensors of 65,535", T * k, 7 * f * double(T * k) / double(n), [&] {
       for (int64_t t = 0; t < T; t++)
         adam_update(ws[t].data(), ms[t].data(), vs[t].data(), gs[t].data(), k - 1, 1e-9f, 0.9f, 0.98f, 1e-9f, 0.f, 0.5f, 0.5f);
     });

@@ -11,8 +11,7 @@
 
 namespace attn {
 
-// In place: the decoder's logits are a fresh tensor nobody else holds (decode_group records no
-// tape: NoGradScope).
+// In place: next_logprobs_full's rows are a fresh tensor it built, held by nobody else.
 static void log_softmax_rows(Tensor& logits) {
   const int64_t V = logits.dim(-1), R = logits.numel() / V;
   log_softmax_forward(logits.data(), logits.data(), R, int(V));  // each row is read before it is written

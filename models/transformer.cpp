@@ -150,8 +150,9 @@ static Tensor gather_rows(const Tensor& t, const std::vector<int>& rows) {  // a
   return out;
 }
 
-// How many consecutive rows share each entry of the source side: the length of the first run of
-// one sentence, when every run has that length (a beam search's rows), else 1.
+// How many consecutive rows share each entry of the source side: g, the length of the first run
+// of one sentence, when every block of g rows holds one sentence (a beam search's rows; a longer
+// run is then several entries holding the same), else 1.
 static int source_group(const std::vector<int>& source) {
   const size_t R = source.size();
   size_t g = 1;

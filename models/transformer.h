@@ -63,9 +63,9 @@ class Transformer : public Model {
   Tensor step(DecodeState& st, const std::vector<int32_t>& tokens) const;
   // Keeps rows `rows` of every cache, in that order: beam search reordering, finished sentences
   // leaving a batch, one encoded source repeated for its beam rows. The self-attention caches
-  // move indices only (nn/kv_cache.h); the source side is kept once per run of rows holding one
-  // sentence, when the rows come in runs of equal length (else once per row), and copied only
-  // when those runs come to hold other sentences.
+  // move indices only (nn/kv_cache.h); the source side is kept once per block of rows holding one
+  // sentence, when the rows fall into equal blocks that each hold one (else once per row), and
+  // copied only when those blocks come to hold other sentences.
   void reorder(DecodeState& st, const std::vector<int>& rows) const;
 
   // Attention sites for analysis: (site name, module).

@@ -19,8 +19,9 @@
 namespace attn {
 
 struct KVCache {
-  // Cross-attention: the memory's keys and values (B, S, H·D), heads side by side as the
-  // projections write them (head_scores and head_context read them so), computed once per decode.
+  // Cross-attention: the memory's keys and values (U, S, H·D), one entry per group of rows that
+  // hold one sentence (models/transformer.h, DecodeState), heads side by side as the projections
+  // write them (head_scores and head_context read them so), computed once per decode.
   Tensor k, v;
   bool filled = false;
 

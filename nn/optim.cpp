@@ -32,10 +32,7 @@ void Adam::step(float lr) {
 double clip_grad_norm(const std::vector<Var>& params, double max_norm) {
   double sq = 0;
   for (const Var& p : params)
-    if (p->grad.defined()) {
-      const double n = l2_norm(p->grad);
-      sq += n * n;
-    }
+    if (p->grad.defined()) sq += sum_squares(p->grad.data(), p->grad.numel());
   const double norm = std::sqrt(sq);
   if (max_norm > 0 && norm > max_norm) {
     const float s = float(max_norm / (norm + 1e-6));

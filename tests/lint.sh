@@ -34,8 +34,8 @@ grep -nE '\]\[[0-9]+\]' train/report.cpp train/frontier.cpp \
   | breach "a CSV cell taken by column number"
 grep -rnE 'std::system\(' train apps --include=*.cpp | grep -v '^train/plot.cpp' | grep -v 'command -v' \
   | breach "a shell command outside train/plot.cpp"
-grep -rnE 'pragma omp .*simd.* if *\( *[^p ]' $src bench --include=*.cpp --include=*.h \
-  | grep -vE 'if *\( *parallel *:' \
+grep -rnE 'pragma omp .*simd.*\bif *\(' $src bench --include=*.cpp --include=*.h \
+  | grep -vE 'if *\( *(parallel|simd) *:' \
   | breach "a bare if clause on a simd loop (write if (parallel : ...))"
 [ -s "$found" ] && exit 1
 exit 0

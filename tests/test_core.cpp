@@ -256,6 +256,24 @@ TEST_CASE("vectorised softmax and cross-entropy equal a double-precision evaluat
   }
 }
 
+TEST_CASE("logsumexp_rows gives the very normaliser log_softmax_forward subtracts, bit for bit") {
+  // A beam search ranks score + (logit − lse) with lse from logsumexp_rows, where it ranked
+  // score + log_softmax(logit): the two must agree to the bit for the search to be unchanged
+  // (models/decode.cpp). Widths around the vector lengths reach every remainder loop.
+  for (int C : {1, 15, 16, 17, 31, 32, 33, 4000}) {
+    INFO("C " << C);
+    const int64_t R = 7;
+    Tensor x = random_tensor({R, C}, 61);
+    for (int64_t i = 0; i < R * C; i++) x[i] *= 6.f;  // logits of a few units
+    Tensor y = Tensor::empty({R, C});
+    log_softmax_forward(y.data(), x.data(), R, C);
+    std::vector<float> lse(static_cast<size_t>(R));
+    logsumexp_rows(lse.data(), x.data(), R, C);
+    for (int64_t r = 0; r < R; r++)
+      for (int c = 0; c < C; c++) REQUIRE(y[r * C + c] == x[r * C + c] - lse[size_t(r)]);
+  }
+}
+
 TEST_CASE("the row maximum behind cross-entropy and log-softmax finds the largest logit wherever it is") {
   // One logit of +200 among -200s: a row maximum that missed it (a lane or the tail of the
   // vector loop) would make exp(x - max) overflow to inf and the loss inf or NaN.

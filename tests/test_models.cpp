@@ -140,9 +140,9 @@ TEST_CASE("incremental decoding with the key/value cache equals full recomputati
 }
 
 TEST_CASE("a cached decode's rows keep their sources through any reorder: runs of one sentence share it") {
-  // The source side is kept once per run of rows holding one sentence when the runs have equal
-  // lengths (a beam search's rows: the cross-attention takes them as the sentence's queries), else
-  // once per row. Every reorder below (into runs, among them, across sentences, into unequal runs,
+  // The source side is kept once per block of g rows, g the length of the first run of one
+  // sentence, when every block of g rows holds one sentence (a beam search's rows: the
+  // cross-attention takes them as the sentence's queries), else once per row. Every reorder below (into runs, among them, across sentences, into unequal runs,
   // down to one row) must leave each row's log-probabilities those of its own source and prefix.
   for (auto& p : ModelConfig::preset_names()) {
     INFO(p);
@@ -182,12 +182,14 @@ TEST_CASE("a cached decode's rows keep their sources through any reorder: runs o
     check_step();                                // one row per sentence
     reorder({0, 0, 1, 1, 2, 2}, 2);              // each sentence twice: a beam of 2
     reorder({1, 0, 3, 3, 4, 5}, 2);              // a beam's reorder within each sentence
+    reorder({2, 3, 0, 1, 4, 5}, 2);              // two sentences swap places: same shape, other sources
     reorder({4, 5, 0, 1}, 2);                    // a sentence leaves, the others swap places
     reorder({0, 2, 3}, 1);                       // unequal runs: a source per row
     reorder({2, 2, 0, 0}, 2);                    // back into runs
     reorder({3, 3, 3, 0, 0, 0}, 3);              // longer runs
     reorder({5}, 1);                             // one row left
     REQUIRE_THROWS_WITH(m.reorder(st, {1}), Catch::Contains("row 1 of 1"));
+    REQUIRE_THROWS_WITH(m.step(st, {1, 1}), Catch::Contains("2 tokens for 1 rows"));
   }
 }
 
