@@ -8,6 +8,7 @@ set -eu
 P=/work/pinned-tuned/build/attnlab
 OUT=/work/runs/frontier-tuned
 [ -f $OUT/tokenizer.model ] || { echo "part2b: no $OUT/tokenizer.model; run part1d.sh first" >&2; exit 1; }
+mkdir -p $OUT/runs  # each run's log goes beside its directory
 [ -f /tmp/tuned-probe/plan.sh ] || $P compare --preset frontier --out /tmp/tuned-probe --plan >/dev/null
 line_for() {  # $1 variant, $2 seed, $3 rate
   grep -- " --seed $2 " /tmp/tuned-probe/plan.sh | grep -- "runs/$1-d256-s$2 " \
