@@ -312,8 +312,10 @@ void add_compare_command(CLI::App& app) {
                   "many evaluations in a row, or --max-steps (the schedule unchanged; the best checkpoint is scored). The "
                   "report then says where each run stopped and whether each variant's gap to the baseline closes, holds "
                   "or grows from step 2,000 (--gap-from) to the end; in a grid of several widths, in each width's report. "
-                  "Measured: qk at d_model 128 and lr 6e-3 (frontier recipe) stopped on its plateau at step 11,250 after "
-                  "69 min, two runs side by side on 2 cores (AMD EPYC, 2026-12-06)")
+                  "Measured at d_model 128 and lr 6e-3 (frontier recipe), two runs side by side on 2 cores (AMD EPYC, "
+                  "2026-12-06): qk stopped on its plateau after 11,250-11,750 steps (58-69 min), qq-noself after "
+                  "13,500-14,750 (60-73 min), qq after 18,250 or the 20,000 limit (102-104 min); the six runs of "
+                  "docs/results/frontier-long took 7.8 core-hours, about 4 h of the two cores")
       ->check(whole_number(1));
   cmd->add_option("--max-steps", o->max_steps, "with --until-plateau: the most steps a run may take (default 20000)")
       ->check(whole_number(1));
