@@ -3,6 +3,7 @@
 #include <attnlab/core/runtime.h>
 #include <attnlab/core/tensor.h>
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,6 +13,26 @@
 
 // Declared weak so that a BLAS other than OpenBLAS still links: then the kernel is not chosen here.
 extern "C" char* openblas_get_corename(void) __attribute__((weak));
+
+// The CPUs this process may run on, as started. With OMP_PROC_BIND set, libgomp binds the initial
+// thread to its first place while it initialises, before main; the exec below would hand that one
+// CPU on to the new image, whose threads would then all share it (the two-thread step ran at half
+// speed, docs/benchmarks.md). An executable's .preinit_array runs before any library's
+// initialiser, so the mask is read there, and put back before the exec.
+#if defined(__linux__) && defined(__ELF__)
+static cpu_set_t g_start_cpus;
+static bool g_have_start_cpus = false;
+static void read_start_cpus(int, char**, char**) {
+  g_have_start_cpus = sched_getaffinity(0, sizeof g_start_cpus, &g_start_cpus) == 0;
+}
+__attribute__((section(".preinit_array"), used)) static void (*const g_read_start_cpus)(int, char**, char**) =
+    read_start_cpus;
+static void restore_start_cpus() {
+  if (g_have_start_cpus) sched_setaffinity(0, sizeof g_start_cpus, &g_start_cpus);
+}
+#else
+static void restore_start_cpus() {}
+#endif
 
 namespace attn {
 
@@ -62,6 +83,7 @@ const char* init_runtime(char** argv) {
   }
   if (set.empty()) return core;
   ::setenv("ATTNLAB_RUNTIME_SET", set.c_str(), 1);  // also: never loop
+  restore_start_cpus();
   ::execv("/proc/self/exe", argv);
   return core;  // exec failed (no /proc): carry on with the library defaults
 }

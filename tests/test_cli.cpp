@@ -4,6 +4,10 @@
 // and, where files are involved, that nothing was changed or lost.
 #include <catch2/catch.hpp>
 
+#include <sched.h>
+
+#include <algorithm>
+
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/wait.h>
@@ -254,6 +258,28 @@ TEST_CASE("the next writer removes a killed run's temporaries, not a live proces
   for (auto& f : stale) CHECK_FALSE(fs::exists(run / f));
   CHECK(fs::exists(run / live));
   fs::remove_all(d);
+}
+
+TEST_CASE("with OMP_PROC_BIND set, the re-executed program keeps every CPU it was started with") {
+  // libgomp binds the initial thread to one place before main when OMP_PROC_BIND is set; the
+  // start-up exec (core/runtime.cpp) must hand the new image the CPUs the process started with,
+  // not that one, or every thread shares one CPU. OMP_DISPLAY_ENV prints each image's places:
+  // the last (the re-executed image's) must list as many as this process may use.
+  cpu_set_t mine;
+  REQUIRE(sched_getaffinity(0, sizeof mine, &mine) == 0);
+  const int cpus = CPU_COUNT(&mine);
+  // As started from a shell: this test process is itself a re-executed image, whose settings
+  // would stop attnlab from starting again.
+  const Result r = attnlab("--version", "env -u ATTNLAB_RUNTIME_SET -u OMP_WAIT_POLICY -u OPENBLAS_CORETYPE "
+                                        "OMP_PROC_BIND=true OMP_DISPLAY_ENV=true");
+  REQUIRE(r.code == 0);
+  size_t images = 0;
+  for (size_t i = r.out.find("OMP_PLACES = '"); i != std::string::npos; i = r.out.find("OMP_PLACES = '", i + 1)) images++;
+  REQUIRE(images == 2);  // the program as started, and as re-executed
+  const size_t at = r.out.rfind("OMP_PLACES = '");
+  const std::string places = r.out.substr(at, r.out.find('\n', at) - at);
+  INFO(places << " with " << cpus << " CPUs here");
+  REQUIRE(std::count(places.begin(), places.end(), '{') == cpus);
 }
 
 TEST_CASE("a standard output or error that cannot be written fails the command with one line") {
