@@ -18,8 +18,10 @@ extern "C" char* openblas_get_corename(void) __attribute__((weak));
 // thread to its first place while it initialises, before main; the exec below would hand that one
 // CPU on to the new image, whose threads would then all share it (the two-thread step ran at half
 // speed, docs/benchmarks.md). An executable's .preinit_array runs before any library's
-// initialiser, so the mask is read there, and put back before the exec.
-#if defined(__linux__) && defined(__ELF__)
+// initialiser, so the mask is read there, and put back before the exec. (Not in a shared build of
+// the library: the linker allows .preinit_array in executables only; CMake defines
+// attnlab_core_EXPORTS when it builds attnlab_core shared.)
+#if defined(__linux__) && defined(__ELF__) && !defined(attnlab_core_EXPORTS)
 static cpu_set_t g_start_cpus;
 static bool g_have_start_cpus = false;
 static void read_start_cpus(int, char**, char**) {
