@@ -43,7 +43,7 @@ extern "C" void on_compare_signal(int sig, siginfo_t* info, void*) {
 
 struct CompareOpts {
   GridOptions grid;
-  std::string variants, report_dir;
+  std::string variants, report_dir, at_loss;
   int64_t gap_from = 2000;  // runs trained to the end: the step their report compares the end's gap with
   int jobs = 0;
   bool plan = false;
@@ -130,9 +130,19 @@ static void print_event(const GridEvent& e) {
   std::fflush(stdout);
 }
 
-static void print_report(std::string dir, int64_t gap_from) {
+// --at-loss 2.4,2.0,1.8: the baseline's validation losses, in the order given.
+static std::vector<double> parse_levels(const std::string& list) {
+  std::vector<double> levels;
+  for (const Rate& x : parse_positive_numbers(list, "--at-loss", "validation losses", "2.4,2.0,1.8")) levels.push_back(x.value);
+  return levels;
+}
+
+static void print_report(std::string dir, const CompareOpts& o) {
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();  // "reports/x/" from a shell's completion
-  fmt::print("report: {}\n", write_grid_report(dir, "qk", gap_from));
+  ReportOptions opts;
+  opts.gap_from = o.gap_from;
+  if (!o.at_loss.empty()) opts.at_loss = parse_levels(o.at_loss);
+  fmt::print("report: {}\n", write_grid_report(dir, "qk", opts));
   fmt::print("{}", summary_text(dir));
 }
 
@@ -187,7 +197,7 @@ static void run_here(const GridPreset& pre, const CompareOpts& o, std::vector<Ru
   }
   for (int i = 0; i < 3; i++) ::sigaction(kStopSignals[i], &old_sa[i], nullptr);
   try {
-    print_report(o.grid.out, o.gap_from);
+    print_report(o.grid.out, o);
   } catch (const std::exception&) {
     if (!r.failed && !r.interrupted) throw;  // with every run failed there is nothing to report; the failure is the news
   }
@@ -204,7 +214,8 @@ static void run_here(const GridPreset& pre, const CompareOpts& o, std::vector<Ru
 }
 
 static void run_compare(CompareOpts o) {
-  if (!o.report_dir.empty()) return print_report(o.report_dir, o.gap_from);
+  if (!o.at_loss.empty()) parse_levels(o.at_loss);  // a bad list fails before any run starts
+  if (!o.report_dir.empty()) return print_report(o.report_dir, o);
   if (o.grid.out.empty()) throw UsageError("--out: required (the comparison's directory)");
   const GridPreset& pre = grid_preset(o.grid.preset);
   o.grid.variants = split_commas(o.variants);
@@ -324,6 +335,11 @@ void add_compare_command(CLI::App& app) {
                   "for runs trained to the end (--until-plateau): the step whose gap to the baseline the end's is "
                   "compared with (default 2000, where the frontier preset's runs stop)")
       ->check(whole_number(1));
+  cmd->add_option("--at-loss", o->at_loss,
+                  "comma-separated validation losses L of the baseline (e.g. 2.4,2.0,1.8): the report gains a table of "
+                  "each variant's gap at equal progress, its loss where the baseline's curve reaches each L minus L "
+                  "(mean curves, and seed by seed), and at_loss.csv; in a grid of several widths, in each width's report "
+                  "(docs/results.md §7 reads qq's gap this way)");
   cmd->add_option("--train-args", g.extra, "further flags passed to every `attnlab train` (e.g. --train-args=--steps,200)")->delimiter(',');
   cmd->callback([o]() { run_compare(*o); });
 }

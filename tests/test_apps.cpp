@@ -712,6 +712,21 @@ TEST_CASE("compare --tune-lr --plan: the runs whose turn has come, tune.json, an
   fs::remove_all(d);
 }
 
+TEST_CASE("compare --at-loss: a list that is not of losses is refused by name, before any run or report") {
+  const fs::path d = fs::temp_directory_path() / ("attnlab-at-loss-cli-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  for (const char* list : {"2.4,x", "2.4,-1", "nan", ","}) {
+    Result bad = attnlab(fmt::format("compare --preset quick --task reverse --plan --at-loss '{}' --out {}", list, (d / "x").string()));
+    CHECK(bad.code != 0);
+    CHECK_THAT(last_line(bad.out), Catch::StartsWith(fmt::format("attnlab: error: --at-loss '{}': ", list)));
+    CHECK(!fs::exists(d / "x"));
+    Result report = attnlab(fmt::format("compare --report {} --at-loss '{}'", d.string(), list));
+    CHECK(report.code != 0);
+    CHECK_THAT(last_line(report.out), Catch::StartsWith(fmt::format("attnlab: error: --at-loss '{}': ", list)));
+  }
+  fs::remove_all(d);
+}
+
 TEST_CASE("compare --until-plateau: every run gets the patience and the step limit; --max-steps alone is refused") {
   fs::path d = temp_dir("plateau-grid");
   Result r = attnlab("compare --preset quick --task reverse --plan --until-plateau 5 --out " + (d / "p").string());

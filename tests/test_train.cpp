@@ -270,6 +270,46 @@ static void fake_long_run(const fs::path& dir, const std::string& variant, int s
   write_file_atomic((dir / "dynamics.csv").string(), "step,site,metric,value\n");
 }
 
+TEST_CASE("a curve read at equal progress: the first step it reaches a loss, and its loss at a step, between evaluations") {
+  const std::map<double, double> c = {{250, 4.0}, {500, 3.0}, {750, 2.5}, {1000, 2.6}, {1250, 2.0}};
+  // 3.5 lies half-way from 4.0 to 3.0; 2.55 is first reached between 500 and 750 (the rise at 1000 does not count).
+  REQUIRE(*step_at_loss(c, 3.5) == Approx(375));
+  REQUIRE(*step_at_loss(c, 2.55) == Approx(725));
+  REQUIRE(*step_at_loss(c, 3.0) == Approx(500));  // reached at an evaluation
+  REQUIRE_FALSE(step_at_loss(c, 4.5));             // the first evaluation is already below: where it crossed is not known
+  REQUIRE_FALSE(step_at_loss(c, 1.9));             // never reached
+  REQUIRE_FALSE(step_at_loss({}, 2.0));
+  REQUIRE(*loss_at_step(c, 875) == Approx(2.55));
+  REQUIRE(*loss_at_step(c, 1250) == Approx(2.0));
+  REQUIRE_FALSE(loss_at_step(c, 1300));  // not evaluated that far
+  REQUIRE_FALSE(loss_at_step(c, 100));
+}
+
+TEST_CASE("compare --at-loss reads qq's gap at equal progress as docs/results.md section 7 does, from the committed d 256 runs") {
+  // §7's table (computed from these runs' metrics.csv when the prediction was written): qq's gap
+  // where qk's curve reaches L, at d 256 and lr 1.5e-3, seed 1 / seed 2: +0.100 / +0.108 at 2.4,
+  // +0.177 / +0.181 at 2.0, +0.213 / +0.229 at 1.8; qk never reaches 1.7 at that rate.
+  const fs::path from = fs::path(ATTNLAB_TEST_DIR) / ".." / "docs" / "results" / "frontier-tuned" / "runs";
+  const fs::path d = fs::temp_directory_path() / ("attnlab-at-loss-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d / "runs");
+  for (const char* run : {"qk-d256-s1", "qk-d256-s2", "qq-d256-s1", "qq-d256-s2"})
+    fs::copy(from / run, d / "runs" / run, fs::copy_options::recursive);
+  const std::string md = read_file(write_report(d.string(), "qk", "", {.at_loss = {2.4, 2.0, 1.8, 1.7}}));
+  REQUIRE_THAT(md, Catch::Contains("## At equal progress"));
+  REQUIRE_THAT(md, Catch::Contains(" | +0.100 | +0.108 |\n"));
+  REQUIRE_THAT(md, Catch::Contains(" | +0.177 | +0.181 |\n"));
+  REQUIRE_THAT(md, Catch::Contains(" | +0.213 | +0.229 |\n"));
+  REQUIRE_THAT(md, Catch::Contains("| qq | 1.7 | — | — | — | — |\n"));
+  const std::string csv = read_file((d / "at_loss.csv").string());
+  REQUIRE_THAT(csv, Catch::StartsWith("variant,level,seed,qk_step,gap\n"));
+  REQUIRE_THAT(csv, Catch::Contains("\nqq,1.7,0,,\n"));
+  // Without --at-loss the section is not there.
+  REQUIRE_THAT(read_file(write_report(d.string())), !Catch::Contains("## At equal progress"));
+  REQUIRE_FALSE(fs::exists(d / "at_loss.csv"));
+  fs::remove_all(d);
+}
+
 TEST_CASE("a grid trained to the end: where each run stopped, and whether each gap closes, holds or grows") {
   const fs::path d = fs::temp_directory_path() / ("attnlab-to-the-end-" + std::to_string(::getpid()));
   fs::remove_all(d);
@@ -296,9 +336,9 @@ TEST_CASE("a grid trained to the end: where each run stopped, and whether each g
   REQUIRE_THAT(md, !Catch::Contains("Runs resumed on another build or machine"));
   // Another reference step: at 1000 every curve is 0.5 · 1000/1750 above its step-2000 value, so
   // the gaps there are the same; at 2100 (not evaluated) the change cannot be stated.
-  REQUIRE_THAT(read_file(write_report(d.string(), "qk", "", 1000)),
+  REQUIRE_THAT(read_file(write_report(d.string(), "qk", "", {.gap_from = 1000, .at_loss = {}})),
                Catch::Contains("- **qq**: g(1000) = +0.2000 (σ 0.0283), g_end = +0.0500 (σ 0.0283): the gap **closes**.\n"));
-  REQUIRE_THAT(read_file(write_report(d.string(), "qk", "", 2100)),
+  REQUIRE_THAT(read_file(write_report(d.string(), "qk", "", {.gap_from = 2100, .at_loss = {}})),
                Catch::Contains("- **qq**: no validation loss at step 2100 in every run of qq and qk"));
   // A fixed-length run among them is not judged against runs trained to the end.
   fake_run(d / "runs" / "qq-normk-s1", "qq-normk", 16, 1, 1e-3, 2.0, 10);
@@ -349,7 +389,7 @@ TEST_CASE("the rate sweep's rules on synthetic sweeps whose answers are known") 
   CHECK_THROWS_WITH(parse_rates("1e-3,x", "--tune-lr"), Catch::StartsWith("--tune-lr '1e-3,x': expected comma-separated learning rates"));
   CHECK_THROWS_WITH(parse_rates("0,1e-3", "--tune-lr"), Catch::EndsWith("got '0'"));
   CHECK_THROWS_WITH(parse_rates("1e-3,0.001", "--tune-lr"), Catch::Contains("1e-3 and 0.001 are the same rate"));
-  CHECK_THROWS_WITH(parse_rates(",", "--tune-lr"), Catch::Contains("no rate given"));
+  CHECK_THROWS_WITH(parse_rates(",", "--tune-lr"), Catch::Contains("no learning rates given"));
 
   using S = RateOutcome::State;
   auto sweep = [&](std::map<std::string, RateOutcome> known) {

@@ -141,7 +141,7 @@ struct Grid {
   std::map<std::pair<std::string, int>, Cell> cells;
   std::vector<const RunSummary*> sweep;  // runs at other learning rates than the recipe's
   std::vector<RunSummary> runs;
-  int64_t gap_from = 2000;  // the width reports of runs trained to the end (compare --gap-from)
+  ReportOptions opts;  // the width reports' (compare --gap-from, --at-loss)
 };
 
 LossCurve read_curve(const std::string& dir, const std::vector<const RunSummary*>& runs) {
@@ -664,7 +664,7 @@ std::vector<std::string> width_reports(const Grid& g) {
       if (auto it = g.cells.find({v, w}); it != g.cells.end())
         for (auto* r : it->second.runs) fs::create_directory_symlink("../../../runs/" + r->name, sub + "/runs/" + r->name);
     write_report(sub, g.baseline, fmt::format("Width {}: the variants against {} (part of the frontier grid)", w, g.baseline),
-                 g.gap_from);
+                 g.opts);
     made.push_back(fmt::format("widths/d{}/report.md", w));
   }
   return made;
@@ -709,10 +709,10 @@ std::string builds_note(const Grid& g) {
 
 }  // namespace
 
-std::string write_frontier_report(const std::string& dir, const std::string& baseline, int64_t gap_from) {
+std::string write_frontier_report(const std::string& dir, const std::string& baseline, const ReportOptions& opts) {
   const TuneFile tune = read_tune_file(dir);
   Grid g = gather(dir, baseline, tune);
-  g.gap_from = gap_from;
+  g.opts = opts;
   if (g.cells.empty()) throw std::runtime_error(dir + "/runs: no finished runs to report on");
   measure(g);
   StagedDir out(dir);  // every file below is written there first: a failure leaves the old report whole
@@ -776,8 +776,8 @@ std::string write_frontier_report(const std::string& dir, const std::string& bas
 
 namespace attn {
 
-std::string write_grid_report(const std::string& dir, const std::string& baseline, int64_t gap_from) {
-  return is_width_grid(read_runs(dir)) ? write_frontier_report(dir, baseline, gap_from) : write_report(dir, baseline, "", gap_from);
+std::string write_grid_report(const std::string& dir, const std::string& baseline, const ReportOptions& opts) {
+  return is_width_grid(read_runs(dir)) ? write_frontier_report(dir, baseline, opts) : write_report(dir, baseline, "", opts);
 }
 
 }  // namespace attn

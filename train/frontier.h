@@ -60,9 +60,9 @@ bool is_width_grid(const std::vector<RunSummary>& runs);
 // Writes dir/report.md (the frontier report), dir/summary.csv, dir/frontier.csv, dir/sweep.csv,
 // dir/summary.txt, dir/plots/, and for each width with more than one variant a full comparison
 // report in dir/widths/d<W>/ (its runs linked there). Returns the report's path.
-// gap_from: passed to each width's report (runs trained to the end: write_report).
-std::string write_frontier_report(const std::string& dir, const std::string& baseline = "qk", int64_t gap_from = 2000);
+// opts: passed to each width's report (write_report).
+std::string write_frontier_report(const std::string& dir, const std::string& baseline = "qk", const ReportOptions& opts = {});
 // The frontier report for a width grid, the comparison report (train/report.h) otherwise.
-std::string write_grid_report(const std::string& dir, const std::string& baseline = "qk", int64_t gap_from = 2000);
+std::string write_grid_report(const std::string& dir, const std::string& baseline = "qk", const ReportOptions& opts = {});
 
 }  // namespace attn

@@ -115,6 +115,26 @@ std::vector<RunSummary> read_runs(const std::string& dir, std::vector<std::strin
   return runs;
 }
 
+std::optional<double> step_at_loss(const std::map<double, double>& curve, double level) {
+  if (curve.empty() || curve.begin()->second <= level) return std::nullopt;
+  for (auto it = std::next(curve.begin()); it != curve.end(); ++it)
+    if (it->second <= level) {
+      const auto& [s0, l0] = *std::prev(it);
+      const auto& [s1, l1] = *it;
+      return s0 + (l0 - level) / (l0 - l1) * (s1 - s0);  // l0 > level >= l1
+    }
+  return std::nullopt;
+}
+
+std::optional<double> loss_at_step(const std::map<double, double>& curve, double step) {
+  auto hi = curve.lower_bound(step);
+  if (hi == curve.end()) return std::nullopt;
+  if (hi->first == step) return hi->second;
+  if (hi == curve.begin()) return std::nullopt;
+  const auto& [s0, l0] = *std::prev(hi);
+  return l0 + (step - s0) / (hi->first - s0) * (hi->second - l0);
+}
+
 GapChange gap_change(double g0, double spread0, double g_end, double spread_end, int n_variant, int n_baseline) {
   if (n_variant < 2 || n_baseline < 2) return GapChange::Unconfirmed;
   const double spread = spread_end + spread0;
@@ -186,8 +206,9 @@ static ScoreColumns score_columns(const std::vector<RunSummary>& runs) {
 
 class ComparisonReport {
  public:
-  ComparisonReport(std::string dir_, std::string baseline_, std::string title_, int64_t gap_from_)
-      : dir(std::move(dir_)), baseline(std::move(baseline_)), title(std::move(title_)), gap_from(gap_from_), out(dir) {}
+  ComparisonReport(std::string dir_, std::string baseline_, std::string title_, const ReportOptions& opts)
+      : dir(std::move(dir_)), baseline(std::move(baseline_)), title(std::move(title_)), gap_from(opts.gap_from),
+        at_loss(opts.at_loss), out(dir) {}
   std::string write();
 
  private:
@@ -202,6 +223,7 @@ class ComparisonReport {
   void verdicts();
   void read_curves();
   void to_the_end();
+  void at_equal_loss();
   std::string series_plot(const std::string& name, const std::string& title_, const std::string& xl, const std::string& yl,
                           const SeriesMap& series, bool logy = false,
                           double xmin = -1,  // xmin >= 0: plot only from there on (y scales to what is shown)
@@ -211,6 +233,7 @@ class ComparisonReport {
 
   const std::string dir, baseline, title;
   const int64_t gap_from;  // trained to the end: the step the end's gap is compared with
+  const std::vector<double> at_loss;  // the baseline's losses at which each variant's gap is read
   StagedDir out;  // every file of the report, replaced together when it is complete
   std::string summary;  // summary.txt
   std::vector<std::string> left_out;  // what the report does not use, and why (its own section)
@@ -229,6 +252,7 @@ class ComparisonReport {
   std::map<std::pair<std::string, int>, std::map<double, double>> vloss_run;  // (variant, seed) -> step -> valid loss
   std::map<std::string, std::map<double, double>> vloss_of;  // run name -> step -> valid loss
   bool ended = false;  // runs trained to the end: to_the_end.csv written
+  bool at_loss_written = false;  // at_loss.csv written
 };
 
 void ComparisonReport::group() {
@@ -583,6 +607,76 @@ void ComparisonReport::to_the_end() {
   ended = true;
 }
 
+void ComparisonReport::at_equal_loss() {
+  // ---- at equal progress (docs/results.md §4, §7) ----------------------------------------
+  // Each variant's gap where the baseline's curve reaches each L of --at-loss: the variant's
+  // loss at that step (both read linearly between evaluations) minus L. The mean curves are the
+  // mean over seeds at the steps every finished run of the variant evaluated; each seed's gap
+  // pairs it with the baseline's run of the same seed.
+  if (at_loss.empty()) return;
+  auto mean_curve = [&](const std::string& v) {
+    std::map<double, double> sum;
+    std::map<double, size_t> count;
+    for (auto* r : by[v])
+      if (auto c = vloss_of.find(r->name); c != vloss_of.end())
+        for (auto& [step, loss] : c->second) sum[step] += loss, count[step]++;
+    std::map<double, double> mean;
+    for (auto& [step, total] : sum)
+      if (count[step] == by[v].size()) mean[step] = total / double(count[step]);
+    return mean;
+  };
+  auto run_of = [&](const std::string& v, int seed) -> const std::map<double, double>* {
+    const std::map<double, double>* found = nullptr;
+    for (auto* r : by[v])
+      if (r->seed == seed) {
+        if (found) return nullptr;  // two runs of one seed (other settings): no pairing
+        auto c = vloss_of.find(r->name);
+        found = c == vloss_of.end() ? nullptr : &c->second;
+      }
+    return found;
+  };
+  auto gap_text = [](std::optional<double> g) { return g ? fmt::format("{:+.3f}", *g) : std::string("—"); };
+  const std::map<double, double> base = mean_curve(baseline);
+  std::set<int> seeds;
+  for (auto* r : by[baseline]) seeds.insert(r->seed);
+  md += fmt::format("\n## At equal progress\n\nEach variant's validation loss at the step where {}'s reaches L (its mean "
+                    "curve over seeds; the step read linearly between evaluations, the first time the curve is at or "
+                    "below L), minus L: the gap at equal progress rather than at equal step. Its seed columns pair each "
+                    "seed with {}'s run of the same seed, each at that run's own crossing. — : the curve does not reach "
+                    "L (or starts below it), or the variant was not evaluated that far.\n\n",
+                    baseline, baseline);
+  md += "| variant | L | " + baseline + " reaches L at step | gap (mean curves) |";
+  for (int s : seeds) md += fmt::format(" seed {} |", s);
+  md += "\n|---|---|---|---|";
+  for (size_t i = 0; i < seeds.size(); i++) md += "---|";
+  md += "\n";
+  std::string csv = "variant,level,seed," + baseline + "_step,gap\n";  // seed 0: the mean curves
+  auto csv_num = [](std::optional<double> x, const char* f) { return x ? fmt::format(fmt::runtime(f), *x) : std::string(); };
+  for (auto& v : order) {
+    if (v == baseline || by[v].empty()) continue;
+    const std::map<double, double> var = mean_curve(v);
+    for (double level : at_loss) {
+      const std::optional<double> step = step_at_loss(base, level);
+      std::optional<double> gap;
+      if (step)
+        if (auto l = loss_at_step(var, *step)) gap = *l - level;
+      md += fmt::format("| {} | {:g} | {} | {} |", v, level, step ? fmt::format("{:.0f}", *step) : std::string("—"), gap_text(gap));
+      csv += fmt::format("{},{:g},0,{},{}\n", csv_field(v), level, csv_num(step, "{:.1f}"), csv_num(gap, "{:.5f}"));
+      for (int seed : seeds) {
+        const std::map<double, double>*b = run_of(baseline, seed), *w = run_of(v, seed);
+        std::optional<double> s, g;
+        if (b && w && (s = step_at_loss(*b, level)))
+          if (auto l = loss_at_step(*w, *s)) g = *l - level;
+        md += " " + gap_text(g) + " |";
+        csv += fmt::format("{},{:g},{},{},{}\n", csv_field(v), level, seed, csv_num(s, "{:.1f}"), csv_num(g, "{:.5f}"));
+      }
+      md += "\n";
+    }
+  }
+  out.write("at_loss.csv", csv);
+  at_loss_written = true;
+}
+
 // One series of a plot's data file: x, the mean over seeds, the lowest and the highest seed.
 // `seeds`: whether any point has more than one seed (the plot then shades the spread).
 static std::string series_block(const std::string& label, const std::map<double, std::vector<double>>& pts, bool& seeds) {
@@ -737,9 +831,16 @@ void ComparisonReport::draw_and_finish() {
         "drawn), `plots.gp` (the gnuplot script)";
   if (ended)
     md += fmt::format(", `to_the_end.csv` (each variant's gap to the baseline at step {} and at the end, and the change)", gap_from);
+  if (at_loss_written)
+    md += ", `at_loss.csv` (each variant's gap where the baseline reaches each --at-loss level: seed 0 the mean curves, then each seed)";
   md += ".\n";
   out.write("report.md", md);
   out.commit();
+  // An earlier report's optional CSVs that this one does not make (other runs, or no --at-loss)
+  // would be read as this report's.
+  std::error_code absent;
+  if (!ended) fs::remove(fs::path(dir) / "to_the_end.csv", absent);
+  if (!at_loss_written) fs::remove(fs::path(dir) / "at_loss.csv", absent);
 }
 
 std::string ComparisonReport::write() {
@@ -749,6 +850,7 @@ std::string ComparisonReport::write() {
   verdicts();
   read_curves();
   to_the_end();
+  at_equal_loss();
   plots();
   draw_and_finish();
   return dir + "/report.md";
@@ -756,8 +858,8 @@ std::string ComparisonReport::write() {
 
 }  // namespace
 
-std::string write_report(const std::string& dir, const std::string& baseline, const std::string& title, int64_t gap_from) {
-  return ComparisonReport(dir, baseline, title, gap_from).write();
+std::string write_report(const std::string& dir, const std::string& baseline, const std::string& title, const ReportOptions& opts) {
+  return ComparisonReport(dir, baseline, title, opts).write();
 }
 
 std::string summary_text(const std::string& dir) { return read_file(dir + "/summary.txt"); }

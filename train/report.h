@@ -3,6 +3,8 @@
 //   write_report("reports/quick");   // reads reports/quick/runs/*/{results.json,metrics.csv,dynamics.csv}
 #pragma once
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,11 +37,15 @@ struct RunSummary {
 // runs would turn BLEU into accuracy); two runs of one variant, seed and settings (a copy
 // counted as a second seed).
 std::vector<RunSummary> read_runs(const std::string& dir, std::vector<std::string>* left_out = nullptr);
+// What a report is asked beyond its runs (compare --report's options).
+struct ReportOptions {
+  int64_t gap_from = 2000;     // runs trained to the end: the step the end's gap is compared with (below)
+  std::vector<double> at_loss;  // compare --at-loss: the baseline's losses L at which each variant's gap is read
+};
 // Writes dir/report.md (+ summary.csv, curves.csv, dynamics.csv, plots.gp, *.png). Returns the
 // report's path. `baseline` is the variant the others are compared with.
-// gap_from: for runs trained to the end, the step the end's gap is compared with (below).
 std::string write_report(const std::string& dir, const std::string& baseline = "qk", const std::string& title = "",
-                         int64_t gap_from = 2000);
+                         const ReportOptions& opts = {});
 // The report's answer in a few plain lines for the terminal: per variant, seeds, validation loss
 // and test BLEU (means) with their difference from the baseline, and whether that difference is
 // beyond the seed-to-seed spread. Written to dir/summary.txt by write_report.
@@ -52,6 +58,15 @@ std::string summary_text(const std::string& dir);
 // deviations there. It closes when g_end < g0 − (spread_end + spread0), grows when g_end > g0 +
 // (spread_end + spread0), and holds otherwise (the boundary holds). With one seed on either side
 // the spread is unknown: unconfirmed (§8 does not say; a single run's gap is not read as a change).
+// At equal progress (docs/results.md §4, §7): a validation curve (step -> loss) read between its
+// evaluations, linearly. step_at_loss: the first step where the curve reaches `level` (its loss at
+// or below it), between the last evaluation above and the first at or below; nothing if it never
+// does, or if its first evaluation is already at or below (where it crossed is not known).
+// loss_at_step: the curve at `step`; nothing outside its evaluated steps. The gap of a variant at
+// L is loss_at_step(variant, step_at_loss(baseline, L)) − L.
+std::optional<double> step_at_loss(const std::map<double, double>& curve, double level);
+std::optional<double> loss_at_step(const std::map<double, double>& curve, double step);
+
 enum class GapChange { Closes, Holds, Grows, Unconfirmed };
 GapChange gap_change(double g0, double spread0, double g_end, double spread_end, int n_variant, int n_baseline);
 const char* gap_change_name(GapChange c);  // "closes", "holds", "grows", "unconfirmed"

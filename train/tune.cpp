@@ -19,8 +19,8 @@ namespace attn {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-std::vector<Rate> parse_rates(const std::string& list, const char* flag) {
-  std::vector<Rate> rates;
+std::vector<Rate> parse_positive_numbers(const std::string& list, const char* flag, const char* what, const char* example) {
+  std::vector<Rate> numbers;
   for (const std::string& x : split_commas(list)) {
     size_t used = 0;
     double v = 0;
@@ -30,11 +30,15 @@ std::vector<Rate> parse_rates(const std::string& list, const char* flag) {
       used = 0;
     }
     if (used != x.size() || !std::isfinite(v) || v <= 0)
-      throw UsageError(fmt::format("{} '{}': expected comma-separated learning rates > 0 (e.g. 1.5e-3,3e-3,6e-3), got '{}'",
-                                   flag, list, x));
-    rates.push_back({x, v});
+      throw UsageError(fmt::format("{} '{}': expected comma-separated {} > 0 (e.g. {}), got '{}'", flag, list, what, example, x));
+    numbers.push_back({x, v});
   }
-  if (rates.empty()) throw UsageError(fmt::format("{} '{}': no rate given (e.g. 1.5e-3,3e-3,6e-3)", flag, list));
+  if (numbers.empty()) throw UsageError(fmt::format("{} '{}': no {} given (e.g. {})", flag, list, what, example));
+  return numbers;
+}
+
+std::vector<Rate> parse_rates(const std::string& list, const char* flag) {
+  std::vector<Rate> rates = parse_positive_numbers(list, flag, "learning rates", "1.5e-3,3e-3,6e-3");
   std::sort(rates.begin(), rates.end(), [](const Rate& a, const Rate& b) { return a.value < b.value; });
   for (size_t i = 1; i < rates.size(); i++)
     if (rates[i].value == rates[i - 1].value)

@@ -24,4 +24,4 @@ while IFS= read -r line; do
   [ -f "$dir/results.json" ] || [ -f "/work/main/docs/results/frontier-d512/runs/$(basename "$dir")/results.json" ] || printf '%s\n' "$line" >> $OUT/part2b.todo
 done < $OUT/part2b.all
 wc -l $OUT/part2b.all $OUT/part2b.todo
-exec parallel --jobs 2 < $OUT/part2b.todo
+exec parallel --jobs "${JOBS:-2}" < $OUT/part2b.todo  # JOBS=3 runs all three at once
