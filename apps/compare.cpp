@@ -266,8 +266,11 @@ static void run_compare(CompareOpts o) {
   undo.keep();
   if (o.plan) {
     write_plan(o.grid.out, o.grid.exe, specs);
-    fmt::print("wrote {} ({}) and {}. Run its lines in any order, then: attnlab compare --report {}\n",
-               o.grid.out + "/plan.sh", counted(int64_t(specs.size()), "run"), o.grid.out + "/slurm.sh", o.grid.out);
+    std::string report_flags;  // the report's own options, for the command that makes it
+    if (o.gap_from != 2000) report_flags += fmt::format(" --gap-from {}", o.gap_from);
+    if (!o.at_loss.empty()) report_flags += " --at-loss " + o.at_loss;
+    fmt::print("wrote {} ({}) and {}. Run its lines in any order, then: attnlab compare --report {}{}\n",
+               o.grid.out + "/plan.sh", counted(int64_t(specs.size()), "run"), o.grid.out + "/slurm.sh", o.grid.out, report_flags);
     if (!rates.empty()) {
       fmt::print("tuned over {}: {} of {} (variant, width) sweeps have settled; {} not run yet", o.grid.tune_lr, tp.settled,
                  tp.cells, counted(tp.pending, "run"));

@@ -724,6 +724,10 @@ TEST_CASE("compare --at-loss: a list that is not of losses is refused by name, b
     CHECK(report.code != 0);
     CHECK_THAT(last_line(report.out), Catch::StartsWith(fmt::format("attnlab: error: --at-loss '{}': ", list)));
   }
+  // A plan's closing line gives the report command with the levels asked for.
+  Result plan = attnlab("compare --preset quick --task reverse --plan --at-loss 3.0,2.5 --out " + (d / "p").string());
+  CHECK(plan.code == 0);
+  CHECK_THAT(plan.out, Catch::Contains("then: attnlab compare --report " + (d / "p").string() + " --at-loss 3.0,2.5\n"));
   fs::remove_all(d);
 }
 
