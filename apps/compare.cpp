@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -43,7 +44,8 @@ extern "C" void on_compare_signal(int sig, siginfo_t* info, void*) {
 
 struct CompareOpts {
   GridOptions grid;
-  std::string variants, report_dir, at_loss;
+  std::string variants, report_dir;
+  std::optional<std::string> at_loss;  // compare --at-loss, as given (an empty list is refused)
   int64_t gap_from = 2000;  // runs trained to the end: the step their report compares the end's gap with
   int jobs = 0;
   bool plan = false;
@@ -130,10 +132,14 @@ static void print_event(const GridEvent& e) {
   std::fflush(stdout);
 }
 
-// --at-loss 2.4,2.0,1.8: the baseline's validation losses, in the order given.
-static std::vector<double> parse_levels(const std::string& list) {
-  std::vector<double> levels;
-  for (const Rate& x : parse_positive_numbers(list, "--at-loss", "validation losses", "2.4,2.0,1.8")) levels.push_back(x.value);
+// --at-loss 2.4,2.0,1.8: the baseline's validation losses, distinct, in the order given.
+static std::vector<Level> parse_levels(const std::string& list) {
+  std::vector<Level> levels;
+  for (const Rate& x : parse_positive_numbers(list, "--at-loss", "validation losses", "2.4,2.0,1.8")) {
+    for (const Level& l : levels)
+      if (l.value == x.value) throw UsageError(fmt::format("--at-loss '{}': {} and {} are the same loss", list, l.text, x.text));
+    levels.push_back({x.text, x.value});
+  }
   return levels;
 }
 
@@ -141,7 +147,7 @@ static void print_report(std::string dir, const CompareOpts& o) {
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();  // "reports/x/" from a shell's completion
   ReportOptions opts;
   opts.gap_from = o.gap_from;
-  if (!o.at_loss.empty()) opts.at_loss = parse_levels(o.at_loss);
+  if (o.at_loss) opts.at_loss = parse_levels(*o.at_loss);
   fmt::print("report: {}\n", write_grid_report(dir, "qk", opts));
   fmt::print("{}", summary_text(dir));
 }
@@ -214,7 +220,7 @@ static void run_here(const GridPreset& pre, const CompareOpts& o, std::vector<Ru
 }
 
 static void run_compare(CompareOpts o) {
-  if (!o.at_loss.empty()) parse_levels(o.at_loss);  // a bad list fails before any run starts
+  if (o.at_loss) parse_levels(*o.at_loss);  // a bad list fails before any run starts
   if (!o.report_dir.empty()) return print_report(o.report_dir, o);
   if (o.grid.out.empty()) throw UsageError("--out: required (the comparison's directory)");
   const GridPreset& pre = grid_preset(o.grid.preset);
@@ -268,7 +274,7 @@ static void run_compare(CompareOpts o) {
     write_plan(o.grid.out, o.grid.exe, specs);
     std::string report_flags;  // the report's own options, for the command that makes it
     if (o.gap_from != 2000) report_flags += fmt::format(" --gap-from {}", o.gap_from);
-    if (!o.at_loss.empty()) report_flags += " --at-loss " + o.at_loss;
+    if (o.at_loss) report_flags += " --at-loss " + shell_quote(*o.at_loss);
     fmt::print("wrote {} ({}) and {}. Run its lines in any order, then: attnlab compare --report {}{}\n",
                o.grid.out + "/plan.sh", counted(int64_t(specs.size()), "run"), o.grid.out + "/slurm.sh", o.grid.out, report_flags);
     if (!rates.empty()) {

@@ -715,7 +715,7 @@ TEST_CASE("compare --tune-lr --plan: the runs whose turn has come, tune.json, an
 TEST_CASE("compare --at-loss: a list that is not of losses is refused by name, before any run or report") {
   const fs::path d = fs::temp_directory_path() / ("attnlab-at-loss-cli-" + std::to_string(::getpid()));
   fs::remove_all(d);
-  for (const char* list : {"2.4,x", "2.4,-1", "nan", ","}) {
+  for (const char* list : {"2.4,x", "2.4,-1", "nan", ",", "", "2.4,,2.0", "2.4,", "2.4,2.40"}) {
     Result bad = attnlab(fmt::format("compare --preset quick --task reverse --plan --at-loss '{}' --out {}", list, (d / "x").string()));
     CHECK(bad.code != 0);
     CHECK_THAT(last_line(bad.out), Catch::StartsWith(fmt::format("attnlab: error: --at-loss '{}': ", list)));

@@ -280,6 +280,8 @@ TEST_CASE("a curve read at equal progress: the first step it reaches a loss, and
   REQUIRE_FALSE(step_at_loss(c, 1.9));             // never reached
   REQUIRE_FALSE(step_at_loss({}, 2.0));
   REQUIRE(*loss_at_step(c, 875) == Approx(2.55));
+  REQUIRE(*step_at_loss(c, 3.8) == Approx(300));   // a fifth of the way: weights swapped would give 450
+  REQUIRE(*loss_at_step(c, 800) == Approx(2.52));  // ... and 2.58
   REQUIRE(*loss_at_step(c, 1250) == Approx(2.0));
   REQUIRE_FALSE(loss_at_step(c, 1300));  // not evaluated that far
   REQUIRE_FALSE(loss_at_step(c, 100));
@@ -295,15 +297,25 @@ TEST_CASE("compare --at-loss reads qq's gap at equal progress as docs/results.md
   fs::create_directories(d / "runs");
   for (const char* run : {"qk-d256-s1", "qk-d256-s2", "qq-d256-s1", "qq-d256-s2"})
     fs::copy(from / run, d / "runs" / run, fs::copy_options::recursive);
-  const std::string md = read_file(write_report(d.string(), "qk", "", {.at_loss = {2.4, 2.0, 1.8, 1.7}}));
+  const ReportOptions levels{.gap_from = 2000, .at_loss = {{"2.4", 2.4}, {"2.0", 2.0}, {"1.8", 1.8}, {"1.7", 1.7}}};
+  const std::string md = read_file(write_report(d.string(), "qk", "", levels));
   REQUIRE_THAT(md, Catch::Contains("## At equal progress"));
-  REQUIRE_THAT(md, Catch::Contains(" | +0.100 | +0.108 |\n"));
-  REQUIRE_THAT(md, Catch::Contains(" | +0.177 | +0.181 |\n"));
-  REQUIRE_THAT(md, Catch::Contains(" | +0.213 | +0.229 |\n"));
-  REQUIRE_THAT(md, Catch::Contains("| qq | 1.7 | — | — | — | — |\n"));
+  // The mean curves' row (the number §7 judges) was also recomputed from metrics.csv outside attnlab.
+  REQUIRE_THAT(md, Catch::Contains("| qq (1, 2) | 2.4 | 753 | +0.104 | +0.100 | +0.108 |\n"));
+  REQUIRE_THAT(md, Catch::Contains("| qq (1, 2) | 2.0 | 1229 | +0.178 | +0.177 | +0.181 |\n"));  // 2.0 as typed
+  REQUIRE_THAT(md, Catch::Contains("| qq (1, 2) | 1.8 | 1713 | +0.221 | +0.213 | +0.229 |\n"));
+  REQUIRE_THAT(md, Catch::Contains("| qq (1, 2) | 1.7 | — | — | — | — |\n"));
+  REQUIRE_THAT(md, Catch::Contains("qk's mean curve (2 runs: seeds 1, 2) starts at "));
   const std::string csv = read_file((d / "at_loss.csv").string());
   REQUIRE_THAT(csv, Catch::StartsWith("variant,level,seed,qk_step,gap\n"));
-  REQUIRE_THAT(csv, Catch::Contains("\nqq,1.7,0,,\n"));
+  REQUIRE_THAT(csv, Catch::Contains("\nqq,1.7,mean,,\n"));
+  REQUIRE_THAT(csv, Catch::Contains("\nqq,2.4,1,"));
+  // Runs of another rate among them: a mean over both rates is no curve of either, so not read.
+  fs::copy(from / "qk-d256-lr3e-3-s1", d / "runs" / "qk-d256-lr3e-3-s1", fs::copy_options::recursive);
+  REQUIRE_THAT(read_file(write_report(d.string(), "qk", "", levels)),
+               Catch::Contains("## At equal progress\n\nNot read: these runs were not all trained with the same settings"));
+  REQUIRE_FALSE(fs::exists(d / "at_loss.csv"));
+  fs::remove_all(d / "runs" / "qk-d256-lr3e-3-s1");
   // Without --at-loss the section is not there.
   REQUIRE_THAT(read_file(write_report(d.string())), !Catch::Contains("## At equal progress"));
   REQUIRE_FALSE(fs::exists(d / "at_loss.csv"));

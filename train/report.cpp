@@ -233,7 +233,8 @@ class ComparisonReport {
 
   const std::string dir, baseline, title;
   const int64_t gap_from;  // trained to the end: the step the end's gap is compared with
-  const std::vector<double> at_loss;  // the baseline's losses at which each variant's gap is read
+  const std::vector<Level> at_loss;  // the baseline's losses at which each variant's gap is read
+  bool mixed_settings = false;  // runs of other settings in one report (settings_note)
   StagedDir out;  // every file of the report, replaced together when it is complete
   std::string summary;  // summary.txt
   std::vector<std::string> left_out;  // what the report does not use, and why (its own section)
@@ -373,6 +374,7 @@ void ComparisonReport::settings_note() {
           for (auto* r : *rs) values[human(j.at(key))].push_back(r->name);
       if (values.size() > 1) differ[key] = values;
     }
+    mixed_settings = !differ.empty();
     if (!differ.empty()) md += "\n**These runs were not all trained with the same settings**, so the table compares unlike runs; "
           "rerun them with one command (`attnlab compare` refuses to mix them):\n\n";
     for (auto& [key, values] : differ) {
@@ -614,6 +616,16 @@ void ComparisonReport::at_equal_loss() {
   // mean over seeds at the steps every finished run of the variant evaluated; each seed's gap
   // pairs it with the baseline's run of the same seed.
   if (at_loss.empty()) return;
+  md += "\n## At equal progress\n\n";
+  if (mixed_settings) {  // a mean over runs of other settings (two rates, say) is no curve of either
+    md += "Not read: these runs were not all trained with the same settings (above), so a variant's mean curve would "
+          "mix them. Give each setting its own directory (runs/ may hold links) and report on each.\n";
+    return;
+  }
+  if (by[baseline].empty()) {
+    md += fmt::format("Not read: no run of {} has finished.\n", baseline);
+    return;
+  }
   auto mean_curve = [&](const std::string& v) {
     std::map<double, double> sum;
     std::map<double, size_t> count;
@@ -626,49 +638,58 @@ void ComparisonReport::at_equal_loss() {
     return mean;
   };
   auto run_of = [&](const std::string& v, int seed) -> const std::map<double, double>* {
-    const std::map<double, double>* found = nullptr;
     for (auto* r : by[v])
-      if (r->seed == seed) {
-        if (found) return nullptr;  // two runs of one seed (other settings): no pairing
-        auto c = vloss_of.find(r->name);
-        found = c == vloss_of.end() ? nullptr : &c->second;
-      }
-    return found;
+      if (r->seed == seed)
+        if (auto c = vloss_of.find(r->name); c != vloss_of.end()) return &c->second;
+    return nullptr;  // (one run per seed: the settings are the same, and read_runs refuses a copy)
   };
   auto gap_text = [](std::optional<double> g) { return g ? fmt::format("{:+.3f}", *g) : std::string("—"); };
+  auto seed_list = [&](const std::string& v) {
+    std::string list;
+    for (auto* r : by[v]) list += (list.empty() ? "" : ", ") + std::to_string(r->seed);
+    return list;
+  };
   const std::map<double, double> base = mean_curve(baseline);
   std::set<int> seeds;
   for (auto* r : by[baseline]) seeds.insert(r->seed);
-  md += fmt::format("\n## At equal progress\n\nEach variant's validation loss at the step where {}'s reaches L (its mean "
-                    "curve over seeds; the step read linearly between evaluations, the first time the curve is at or "
-                    "below L), minus L: the gap at equal progress rather than at equal step. Its seed columns pair each "
-                    "seed with {}'s run of the same seed, each at that run's own crossing. — : the curve does not reach "
-                    "L (or starts below it), or the variant was not evaluated that far.\n\n",
-                    baseline, baseline);
-  md += "| variant | L | " + baseline + " reaches L at step | gap (mean curves) |";
+  md += fmt::format("Each variant's validation loss at the step where {}'s reaches L (its mean curve over seeds; the step "
+                    "read linearly between evaluations, the first time the curve is at or below L), minus L: the gap at "
+                    "equal progress rather than at equal step. The seed columns pair each seed with {}'s run of the same "
+                    "seed, each at that run's own crossing. — : {} does not reach L (or starts below it), or the variant "
+                    "was not evaluated that far.\n\n",
+                    baseline, baseline, baseline);
+  if (!base.empty()) {
+    auto lowest = std::min_element(base.begin(), base.end(), [](auto& x, auto& y) { return x.second < y.second; });
+    md += fmt::format("{}'s mean curve ({} {}: seed{} {}) starts at {:.3f} (step {:.0f}) and is lowest at {:.3f} (step "
+                      "{:.0f}).\n\n", baseline, by[baseline].size(), by[baseline].size() == 1 ? "run" : "runs",
+                      by[baseline].size() == 1 ? "" : "s", seed_list(baseline), base.begin()->second, base.begin()->first,
+                      lowest->second, lowest->first);
+  }
+  md += "| variant (seeds) | L | " + baseline + " reaches L at step | gap (mean curves) |";
   for (int s : seeds) md += fmt::format(" seed {} |", s);
   md += "\n|---|---|---|---|";
   for (size_t i = 0; i < seeds.size(); i++) md += "---|";
   md += "\n";
-  std::string csv = "variant,level,seed," + baseline + "_step,gap\n";  // seed 0: the mean curves
+  std::string csv = "variant,level,seed," + baseline + "_step,gap\n";  // seed "mean": the mean curves
   auto csv_num = [](std::optional<double> x, const char* f) { return x ? fmt::format(fmt::runtime(f), *x) : std::string(); };
   for (auto& v : order) {
     if (v == baseline || by[v].empty()) continue;
     const std::map<double, double> var = mean_curve(v);
-    for (double level : at_loss) {
-      const std::optional<double> step = step_at_loss(base, level);
+    for (const Level& level : at_loss) {
+      const std::optional<double> step = step_at_loss(base, level.value);
       std::optional<double> gap;
       if (step)
-        if (auto l = loss_at_step(var, *step)) gap = *l - level;
-      md += fmt::format("| {} | {:g} | {} | {} |", v, level, step ? fmt::format("{:.0f}", *step) : std::string("—"), gap_text(gap));
-      csv += fmt::format("{},{:g},0,{},{}\n", csv_field(v), level, csv_num(step, "{:.1f}"), csv_num(gap, "{:.5f}"));
+        if (auto l = loss_at_step(var, *step)) gap = *l - level.value;
+      md += fmt::format("| {} ({}) | {} | {} | {} |", v, seed_list(v), level.text,
+                        step ? fmt::format("{:.0f}", *step) : std::string("—"), gap_text(gap));
+      csv += fmt::format("{},{},mean,{},{}\n", csv_field(v), level.text, csv_num(step, "{:.1f}"), csv_num(gap, "{:.5f}"));
       for (int seed : seeds) {
         const std::map<double, double>*b = run_of(baseline, seed), *w = run_of(v, seed);
         std::optional<double> s, g;
-        if (b && w && (s = step_at_loss(*b, level)))
-          if (auto l = loss_at_step(*w, *s)) g = *l - level;
+        if (b && w && (s = step_at_loss(*b, level.value)))
+          if (auto l = loss_at_step(*w, *s)) g = *l - level.value;
         md += " " + gap_text(g) + " |";
-        csv += fmt::format("{},{:g},{},{},{}\n", csv_field(v), level, seed, csv_num(s, "{:.1f}"), csv_num(g, "{:.5f}"));
+        csv += fmt::format("{},{},{},{},{}\n", csv_field(v), level.text, seed, csv_num(s, "{:.1f}"), csv_num(g, "{:.5f}"));
       }
       md += "\n";
     }
@@ -832,7 +853,7 @@ void ComparisonReport::draw_and_finish() {
   if (ended)
     md += fmt::format(", `to_the_end.csv` (each variant's gap to the baseline at step {} and at the end, and the change)", gap_from);
   if (at_loss_written)
-    md += ", `at_loss.csv` (each variant's gap where the baseline reaches each --at-loss level: seed 0 the mean curves, then each seed)";
+    md += ", `at_loss.csv` (each variant's gap where the baseline reaches each --at-loss level: the mean curves, then each seed)";
   md += ".\n";
   out.write("report.md", md);
   out.commit();

@@ -37,10 +37,15 @@ struct RunSummary {
 // runs would turn BLEU into accuracy); two runs of one variant, seed and settings (a copy
 // counted as a second seed).
 std::vector<RunSummary> read_runs(const std::string& dir, std::vector<std::string>* left_out = nullptr);
+// A loss as typed ("2.0"): the text labels the report's rows, the value is read.
+struct Level {
+  std::string text;
+  double value = 0;
+};
 // What a report is asked beyond its runs (compare --report's options).
 struct ReportOptions {
-  int64_t gap_from = 2000;     // runs trained to the end: the step the end's gap is compared with (below)
-  std::vector<double> at_loss;  // compare --at-loss: the baseline's losses L at which each variant's gap is read
+  int64_t gap_from = 2000;    // runs trained to the end: the step the end's gap is compared with (below)
+  std::vector<Level> at_loss;  // compare --at-loss: the baseline's losses L at which each variant's gap is read
 };
 // Writes dir/report.md (+ summary.csv, curves.csv, dynamics.csv, plots.gp, *.png). Returns the
 // report's path. `baseline` is the variant the others are compared with.

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -21,7 +22,12 @@ using json = nlohmann::json;
 
 std::vector<Rate> parse_positive_numbers(const std::string& list, const char* flag, const char* what, const char* example) {
   std::vector<Rate> numbers;
-  for (const std::string& x : split_commas(list)) {
+  if (list.find_first_not_of(" ,") == std::string::npos)
+    throw UsageError(fmt::format("{} '{}': no {} given (e.g. {})", flag, list, what, example));
+  std::stringstream items(list);
+  for (std::string x; std::getline(items, x, ',');) {
+    x.erase(0, x.find_first_not_of(' '));
+    x.erase(x.find_last_not_of(' ') + 1);
     size_t used = 0;
     double v = 0;
     try {
@@ -33,7 +39,7 @@ std::vector<Rate> parse_positive_numbers(const std::string& list, const char* fl
       throw UsageError(fmt::format("{} '{}': expected comma-separated {} > 0 (e.g. {}), got '{}'", flag, list, what, example, x));
     numbers.push_back({x, v});
   }
-  if (numbers.empty()) throw UsageError(fmt::format("{} '{}': no {} given (e.g. {})", flag, list, what, example));
+  if (list.back() == ',') throw UsageError(fmt::format("{} '{}': expected comma-separated {} > 0 (e.g. {}), got ''", flag, list, what, example));
   return numbers;
 }
 

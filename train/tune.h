@@ -29,8 +29,9 @@ struct Rate {
 };
 // "1.5e-3,3e-3,6e-3" -> ascending, distinct, each > 0; throws a UsageError naming `flag`.
 std::vector<Rate> parse_rates(const std::string& list, const char* flag);
-// "2.4,2.0,1.8" -> each a finite number > 0, as typed and in the order given; throws a UsageError
-// naming `flag`, what the numbers are ("validation losses") and an example list.
+// "2.4,2.0,1.8" -> each a finite number > 0, as typed (spaces around it dropped) and in the order
+// given; throws a UsageError naming `flag`, what the numbers are ("validation losses") and an
+// example list, for an empty list or item too.
 std::vector<Rate> parse_positive_numbers(const std::string& list, const char* flag, const char* what, const char* example);
 // Twice the rate, written as the sweep's names write rates: "6e-3" -> "1.2e-2", "3e-3" -> "6e-3".
 Rate doubled(const Rate& r);
