@@ -12,5 +12,5 @@ for rate in 3e-3 1.5e-3; do
   for r in runs/*-lr$rate-s*; do
     [ -f "$r/results.json" ] && ln -sfn "../../$r" "lr$rate/runs/$(basename "$r")"
   done
-  "$A" compare --report lr$rate --at-loss 2.4,2.0,1.8,1.7,1.613
+  (cd ../../.. && "$A" compare --report docs/results/frontier-d512/lr$rate --at-loss 2.4,2.0,1.8,1.7,1.613)
 done
