@@ -402,6 +402,9 @@ TEST_CASE("the rate sweep's rules on synthetic sweeps whose answers are known") 
   CHECK_THROWS_WITH(parse_rates("0,1e-3", "--tune-lr"), Catch::EndsWith("got '0'"));
   CHECK_THROWS_WITH(parse_rates("1e-3,0.001", "--tune-lr"), Catch::Contains("1e-3 and 0.001 are the same rate"));
   CHECK_THROWS_WITH(parse_rates(",", "--tune-lr"), Catch::Contains("no learning rates given"));
+  CHECK_THROWS_WITH(parse_rates("1e-3,,2e-3", "--tune-lr"), Catch::EndsWith("got ''"));  // an empty item is a mistake
+  CHECK_THROWS_WITH(parse_rates("1e-3,", "--tune-lr"), Catch::EndsWith("got ''"));
+  CHECK(parse_positive_numbers(" 2.4, 2.0 ", "--at-loss", "validation losses", "2.4").at(1).text == "2.0");  // spaces dropped
 
   using S = RateOutcome::State;
   auto sweep = [&](std::map<std::string, RateOutcome> known) {

@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <limits>
 #include <map>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -24,8 +23,9 @@ std::vector<Rate> parse_positive_numbers(const std::string& list, const char* fl
   std::vector<Rate> numbers;
   if (list.find_first_not_of(" ,") == std::string::npos)
     throw UsageError(fmt::format("{} '{}': no {} given (e.g. {})", flag, list, what, example));
-  std::stringstream items(list);
-  for (std::string x; std::getline(items, x, ',');) {
+  for (size_t start = 0;; ) {  // every item between commas, an empty one (",," or a last ",") too
+    const size_t comma = list.find(',', start);
+    std::string x = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     x.erase(0, x.find_first_not_of(' '));
     x.erase(x.find_last_not_of(' ') + 1);
     size_t used = 0;
@@ -38,9 +38,9 @@ std::vector<Rate> parse_positive_numbers(const std::string& list, const char* fl
     if (used != x.size() || !std::isfinite(v) || v <= 0)
       throw UsageError(fmt::format("{} '{}': expected comma-separated {} > 0 (e.g. {}), got '{}'", flag, list, what, example, x));
     numbers.push_back({x, v});
+    if (comma == std::string::npos) return numbers;
+    start = comma + 1;
   }
-  if (list.back() == ',') throw UsageError(fmt::format("{} '{}': expected comma-separated {} > 0 (e.g. {}), got ''", flag, list, what, example));
-  return numbers;
 }
 
 std::vector<Rate> parse_rates(const std::string& list, const char* flag) {
