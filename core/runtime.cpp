@@ -80,8 +80,9 @@ const char* init_runtime(char** argv) {
       set += "OPENBLAS_CORETYPE ";
     }
   if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT")) {
-    ::setenv("OMP_WAIT_POLICY", "passive", 1);
-    set += "OMP_WAIT_POLICY ";
+    ::setenv("OMP_WAIT_POLICY", "passive", 1);  // any OpenMP runtime: idle threads sleep
+    ::setenv("GOMP_SPINCOUNT", kSpinCount, 1);   // libgomp: after a short spin (it overrides passive's 0)
+    set += "OMP_WAIT_POLICY GOMP_SPINCOUNT ";
   }
   if (set.empty()) return core;
   ::setenv("ATTNLAB_RUNTIME_SET", set.c_str(), 1);  // also: never loop

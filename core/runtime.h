@@ -16,9 +16,12 @@ namespace attn {
 //  - OPENBLAS_CORETYPE: OpenBLAS 0.3.21 (Debian 12) does not recognise some newer or virtualised
 //    CPUs and falls back to its SSE3 "Prescott" kernels, far slower than its AVX-512 ones. When that happened (or it chose the AVX2 "Haswell" kernels on a CPU with AVX-512) it
 //    is set to the best family the CPU supports. ATTNLAB_KEEP_BLAS_CORE=1 keeps OpenBLAS's choice.
-//  - OMP_WAIT_POLICY=passive: otherwise OpenMP's idle threads spin on the cores a BLAS's own
-//    threads need for the next product (the figures: docs/benchmarks.md, "What was tried"); and
-//    a spinning thread burns a laptop's battery.
+//  - OMP_WAIT_POLICY=passive and GOMP_SPINCOUNT=2000 (kSpinCount): an idle OpenMP thread spins
+//    about 20 µs (libgomp's estimate) before it sleeps, then waits for a wake-up. OpenMP's own
+//    default spins ~3 ms, on the cores a BLAS's own threads need, and burns a laptop's battery;
+//    passive alone (no spin) makes every parallel region of a step wait for a sleeping thread to
+//    wake: two-thread steps took 5-17% longer (the figures: docs/benchmarks.md, "What was tried").
+//    GOMP_SPINCOUNT is libgomp's; another OpenMP runtime reads the passive policy alone.
 // It also keeps freed memory in the heap (keep_freed_memory, core/tensor.h), a process-wide
 // allocator setting the library otherwise leaves alone.
 // Not under a debugger or tracer (TracerPid in /proc/self/status): there the program runs as
@@ -27,6 +30,7 @@ namespace attn {
 // Returns the BLAS kernel name in use.
 const char* fast_blas_core_for_this_cpu(const char* current);  // nullptr: keep current
 const char* init_runtime(char** argv);
+inline constexpr const char* kSpinCount = "2000";  // GOMP_SPINCOUNT's value when the user set neither
 
 // For benchmark reports: the BLAS kernel family in use ("Zen", "SkylakeX", ... or "unknown BLAS"
 // when the BLAS is not OpenBLAS). Its companion for attnlab's own loops is vector_isa()

@@ -1504,7 +1504,7 @@ static void skip_unless_gdb_usable() {
 TEST_CASE("under gdb, start and next stay in one program: attnlab does not re-execute itself when traced", "[gdb]") {
   skip_unless_gdb_usable();
   // as from a user's shell: without the settings this test process made for itself (and its children)
-  const Result r = shell("env -u ATTNLAB_RUNTIME_SET -u OMP_WAIT_POLICY -u OPENBLAS_CORETYPE gdb -batch -nx -ex start -ex next "
+  const Result r = shell("env -u ATTNLAB_RUNTIME_SET -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u OPENBLAS_CORETYPE gdb -batch -nx -ex start -ex next "
                          "-ex next -ex 'info program' --args " + std::string(ATTNLAB_BINARY) + " --version");
   INFO(r.out);
   REQUIRE_THAT(r.out, Catch::Contains("main (argc=2"));

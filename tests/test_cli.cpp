@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include <attnlab/core/fileio.h>
+#include <attnlab/core/runtime.h>
 #include "tests/cli.h"
 #include "tests/skip.h"
 
@@ -270,7 +271,7 @@ TEST_CASE("with OMP_PROC_BIND set, the re-executed program keeps every CPU it wa
   const int cpus = CPU_COUNT(&mine);
   // As started from a shell: this test process is itself a re-executed image, whose settings
   // would stop attnlab from starting again.
-  const Result r = attnlab("--version", "env -u ATTNLAB_RUNTIME_SET -u OMP_WAIT_POLICY -u OPENBLAS_CORETYPE "
+  const Result r = attnlab("--version", "env -u ATTNLAB_RUNTIME_SET -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u OPENBLAS_CORETYPE "
                                         "OMP_PROC_BIND=true OMP_DISPLAY_ENV=true");
   REQUIRE(r.code == 0);
   size_t images = 0;
@@ -280,6 +281,25 @@ TEST_CASE("with OMP_PROC_BIND set, the re-executed program keeps every CPU it wa
   const std::string places = r.out.substr(at, r.out.find('\n', at) - at);
   INFO(places << " with " << cpus << " CPUs here");
   REQUIRE(std::count(places.begin(), places.end(), '{') == cpus);
+}
+
+TEST_CASE("the re-executed program's OpenMP sleeps after a short spin, unless the user chose") {
+  // What libgomp itself read (OMP_DISPLAY_ENV=verbose prints each image's settings; the last
+  // block is the image that runs): passive, with core/runtime.h's spin count, or the user's own.
+  auto last = [](const std::string& out, const std::string& var) {
+    const size_t at = out.rfind(var + " = '");
+    if (at == std::string::npos) return std::string("(not printed)");
+    const size_t from = at + var.size() + 4;
+    return out.substr(from, out.find('\'', from) - from);
+  };
+  const std::string clean = "env -u ATTNLAB_RUNTIME_SET -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u OPENBLAS_CORETYPE ";
+  const Result ours = attnlab("--version", clean + "OMP_DISPLAY_ENV=verbose");
+  REQUIRE(ours.code == 0);
+  CHECK(last(ours.out, "OMP_WAIT_POLICY") == "PASSIVE");
+  CHECK(last(ours.out, "GOMP_SPINCOUNT") == attn::kSpinCount);
+  const Result theirs = attnlab("--version", clean + "GOMP_SPINCOUNT=123 OMP_DISPLAY_ENV=verbose");
+  REQUIRE(theirs.code == 0);
+  CHECK(last(theirs.out, "GOMP_SPINCOUNT") == "123");
 }
 
 TEST_CASE("a standard output or error that cannot be written fails the command with one line") {

@@ -609,13 +609,18 @@ TEST_CASE("a thread setting in the environment that is not a number is refused, 
   set_threads(0);
 }
 
-TEST_CASE("startup re-executes once with OpenMP's idle threads set to sleep, not spin") {
+TEST_CASE("startup re-executes once with OpenMP's idle threads set to sleep after a short spin") {
   // test_main calls init_runtime like attnlab's main: this process is the re-executed one
   // (or the user chose a wait policy themselves, which is kept).
   const char* policy = std::getenv("OMP_WAIT_POLICY");
-  REQUIRE((policy != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr));
+  const char* spin = std::getenv("GOMP_SPINCOUNT");
+  REQUIRE((policy != nullptr || spin != nullptr));
   const char* set = std::getenv("ATTNLAB_RUNTIME_SET");  // what init_runtime set
-  if (set && std::string(set).find("OMP_WAIT_POLICY") != std::string::npos) CHECK(std::string(policy) == "passive");
+  if (set && std::string(set).find("OMP_WAIT_POLICY") != std::string::npos) {
+    CHECK(std::string(policy) == "passive");
+    REQUIRE(spin != nullptr);
+    CHECK(std::string(spin) == attn::kSpinCount);
+  }
 }
 
 TEST_CASE("BLAS kernel choice: never downgrade, upgrade generic kernels to what the CPU supports") {
