@@ -515,9 +515,16 @@ void embedding_forward(float* out, const int32_t* ids, const float* table, int64
   for (int64_t n = 0; n < N; n++) std::copy(table + int64_t(ids[n]) * C, table + int64_t(ids[n] + 1) * C, out + n * C);
 }
 
-void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N, int C) {
+ATTN_VECTOR_CLONES void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N, int C) {
   // out[n] = table[ids[n]]  =>  dtable[ids[n]] += dout[n]  (a token used twice gets both)
-  for (int64_t n = 0; n < N; n++) axpy(dtable + int64_t(ids[n]) * C, 1.f, dout + n * C, C);
+  // The row's loop is written here, not a call to axpy: axpy's parallel region, entered even when
+  // it runs on one thread, cost more than a row's additions (1.6 ms of a d 64 step for 3,072 rows).
+  for (int64_t n = 0; n < N; n++) {
+    float* d = dtable + int64_t(ids[n]) * C;
+    const float* g = dout + n * C;
+#pragma omp simd
+    for (int c = 0; c < C; c++) d[c] += g[c];
+  }
 }
 
 // ---- loss ------------------------------------------------------------------------------
