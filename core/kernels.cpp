@@ -333,7 +333,7 @@ ATTN_VECTOR_CLONES void softmax_forward(float* out, const float* inp, const floa
     float* yb = out + r0 * Tk;
     const int64_t nb = (r1 - r0) * Tk;
 #pragma omp simd
-    for (int64_t k = 0; k < nb; k++) yb[k] = exp_fast(yb[k]);
+    for (int64_t k = 0; k < nb; k++) yb[k] = exp_nonpositive(yb[k]);  // y - max <= 0
     for (int64_t r = r0; r < r1; r++) {  // normalise; a fully masked row stays all zeros
       float* y = out + r * Tk;
       float sum = 0.f;
@@ -545,7 +545,7 @@ ATTN_VECTOR_CLONES double cross_entropy_forward(float* probs, int64_t* count, co
 #pragma omp simd reduction(+ : sum, sum_x)
     for (int v = 0; v < V; v++) {
       const float xv = x[v];
-      const float e = exp_fast(xv - maxv);
+      const float e = exp_nonpositive(xv - maxv);
       p[v] = e;
       sum += e;
       sum_x += xv;

@@ -212,6 +212,45 @@ TEST_CASE("cross-entropy with smoothing and an ignored row equals the formula") 
   REQUIRE(total == Approx(expect).epsilon(1e-6));
 }
 
+TEST_CASE("exp_nonpositive gives exp_fast's bits at or below zero") {
+  // Bitwise equality (both NaN counts as equal): the two are the same arithmetic, minus
+  // exp_fast's steps for x > 0. Floats with the sign bit set, as bit patterns: one in 61 of all
+  // 2^31 (each exponent and many mantissas), and every pattern within 4096 of where a result
+  // changes branch: -0, the cut to 0 at -87.34, each step of k (x = (j - 1/2) ln 2, j = 0..-126).
+  auto same = [](float x) {
+    const float a = exp_fast(x), b = exp_nonpositive(x);
+    if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+    return std::memcmp(&a, &b, sizeof a) == 0;
+  };
+  auto pattern = [](float x) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    return bits;
+  };
+  int64_t checked = 0, differ = 0;
+  uint32_t first = 0;
+  auto check = [&](uint64_t bits) {
+    if (bits < 0x80000000u || bits > 0xffffffffu) return;
+    float x;
+    const uint32_t b = uint32_t(bits);
+    std::memcpy(&x, &b, sizeof x);
+    checked++;
+    if (!same(x) && differ++ == 0) first = b;
+  };
+  for (uint64_t u = 0x80000000u; u <= 0xffffffffu; u += 61) check(u);
+  std::vector<float> edges = {-0.f, -87.33654475f};
+  for (int j = 0; j >= -126; j--) edges.push_back(float((j - 0.5) * 0.6931471805599453));
+  for (float e : edges)
+    for (int64_t d = -4096; d <= 4096; d++) check(uint64_t(int64_t(pattern(e)) + d));
+  INFO(checked << " patterns; first differing 0x" << std::hex << first);
+  CHECK(checked > 35000000);
+  CHECK(differ == 0);
+  CHECK(same(0.f));
+  CHECK(exp_nonpositive(0.f) == 1.f);
+  CHECK(exp_nonpositive(-std::numeric_limits<float>::infinity()) == 0.f);
+  CHECK(std::isnan(exp_nonpositive(std::numeric_limits<float>::quiet_NaN())));
+}
+
 TEST_CASE("exp_fast matches std::exp to 3e-7 relative and handles the edges") {
   double worst = 0, worst_x = 0;
   for (double x = -87.0; x <= 88.0; x += 0.0007) {
