@@ -21,7 +21,8 @@ namespace attn {
 // x = k ln2 + r with |r| <= ln2/2, e^r from a degree-6 polynomial, 2^k built in the exponent
 // bits. Relative error below 3e-7 against std::exp on [-87, 88] (tests/test_core.cpp), 2e-5 on
 // (88.38, 88.72] where k is held at 127; below -87.3 (e^x a denormal) it returns 0, -inf gives
-// 0, x > 88.72 and +inf give inf, NaN stays NaN. Softmax and cross-entropy call it with x <= 0.
+// 0, x > 88.72 and +inf give inf, NaN stays NaN. Softmax and cross-entropy, whose x is never
+// above 0, call exp_nonpositive (below): the same bits, fewer steps.
 inline float exp_fast(float x) {
   const float lo = -87.33654475f, hi = 88.72283905f;
   // Below lo the polynomial is evaluated at 0, not at lo, and its result discarded: at lo,
@@ -55,8 +56,8 @@ inline float exp_fast(float x) {
   return x != x ? x : y;
 }
 
-// exp_fast for x <= 0 (and -inf, NaN): the same bits, without the work only x > 0 needs (the
-// clamp at 88.72, k held at 127, the inf and NaN selects). Softmax and cross-entropy exponentiate
+// exp_fast for x <= 0 and -inf: the same bits, without the work only x > 0 needs (the clamp at
+// 88.72, k held at 127, the inf and NaN selects); a NaN gives a NaN (exp_fast returns x itself). Softmax and cross-entropy exponentiate
 // x - max(x), never above 0: 6 of exp_fast's ~40 vector instructions per 16 values are saved
 // where the exponentials bound the loop. tests/test_core.cpp checks every non-positive float.
 inline float exp_nonpositive(float x) {

@@ -20,7 +20,7 @@ namespace attn {
 //    about 20 µs (libgomp's estimate) before it sleeps, then waits for a wake-up. OpenMP's own
 //    default spins ~3 ms, on the cores a BLAS's own threads need, and burns a laptop's battery;
 //    passive alone (no spin) makes every parallel region of a step wait for a sleeping thread to
-//    wake: two-thread steps took 5-17% longer (the figures: docs/benchmarks.md, "What was tried").
+//    wake: the short spin makes two-thread steps 5-20% faster (docs/benchmarks.md, "What was tried").
 //    GOMP_SPINCOUNT is libgomp's; another OpenMP runtime reads the passive policy alone.
 // It also keeps freed memory in the heap (keep_freed_memory, core/tensor.h), a process-wide
 // allocator setting the library otherwise leaves alone.
