@@ -23,22 +23,10 @@ namespace attn {
 // (88.38, 88.72] where k is held at 127; below -87.3 (e^x a denormal) it returns 0, -inf gives
 // 0, x > 88.72 and +inf give inf, NaN stays NaN. Softmax and cross-entropy, whose x is never
 // above 0, call exp_nonpositive (below): the same bits, fewer steps.
-inline float exp_fast(float x) {
-  const float lo = -87.33654475f, hi = 88.72283905f;
-  // Below lo the polynomial is evaluated at 0, not at lo, and its result discarded: at lo,
-  // p * 2^-126 can round to a denormal, and each denormal result costs the CPU a microcode
-  // assist (~100 cycles). A causal mask's -inf scores all took that path: softmax ran at
-  // 5 ns per score.
-  float xc = x < lo ? 0.f : x;
-  xc = xc > hi ? hi : xc;
-  float k = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);  // one instruction from SSE4.1 on
-  // 2^k must stay a normal float: k <= 127. Clamped as an integer: written on the float
-  // (k > 127.f ? 127.f : k), GCC evaluated the whole polynomial twice, for k and for 127, and
-  // blended: 54 AVX-512 instructions per 16 values against 40 (AVX2: 59 against 41), with the
-  // same bits for all 2^32 inputs.
-  int32_t ki = static_cast<int32_t>(k);
-  ki = ki > 127 ? 127 : ki;
-  k = static_cast<float>(ki);
+
+// The step both share: e^xc = 2^k e^r, for k = floor(xc/ln2 + 1/2) given as a float and as the
+// integer ki (-126 <= ki <= 127, so 2^k is a normal float).
+inline float exp_from_k(float xc, float k, int32_t ki) {
   const float r = xc - k * 0.693359375f + k * 2.12194440e-4f;  // ln2 in two parts (Cody–Waite)
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -50,33 +38,40 @@ inline float exp_fast(float x) {
   const int32_t bits = (ki + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  float y = p * scale;
+  return p * scale;
+}
+
+inline float exp_fast(float x) {
+  const float lo = -87.33654475f, hi = 88.72283905f;
+  // Below lo the polynomial is evaluated at 0, not at lo, and its result discarded: at lo,
+  // p * 2^-126 can round to a denormal, and each denormal result costs the CPU a microcode
+  // assist (~100 cycles). A causal mask's -inf scores all took that path: softmax ran at
+  // 5 ns per score.
+  float xc = x < lo ? 0.f : x;
+  xc = xc > hi ? hi : xc;
+  const float k = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);  // one instruction from SSE4.1 on
+  // 2^k must stay a normal float: k <= 127. Clamped as an integer: written on the float
+  // (k > 127.f ? 127.f : k), GCC evaluated the whole polynomial twice, for k and for 127, and
+  // blended: 54 AVX-512 instructions per 16 values against 40 (AVX2: 59 against 41), with the
+  // same bits for all 2^32 inputs.
+  int32_t ki = static_cast<int32_t>(k);
+  ki = ki > 127 ? 127 : ki;
+  float y = exp_from_k(xc, static_cast<float>(ki), ki);
   y = x < lo ? 0.f : y;
   y = x > hi ? __builtin_inff() : y;
   return x != x ? x : y;
 }
 
 // exp_fast for x <= 0 and -inf: the same bits, without the work only x > 0 needs (the clamp at
-// 88.72, k held at 127, the inf and NaN selects); a NaN gives a NaN (exp_fast returns x itself). Softmax and cross-entropy exponentiate
-// x - max(x), never above 0: 6 of exp_fast's ~40 vector instructions per 16 values are saved
-// where the exponentials bound the loop. tests/test_core.cpp checks every non-positive float.
+// 88.72, k held at 127, the inf and NaN selects); a NaN gives a NaN (exp_fast returns x itself).
+// Softmax and cross-entropy exponentiate x - max(x), never above 0: 6 of exp_fast's ~40 vector
+// instructions per 16 values are saved where the exponentials bound the loop. tests/test_core.cpp
+// compares the two over 36 M non-positive floats, every one near a branch edge among them.
 inline float exp_nonpositive(float x) {
   const float lo = -87.33654475f;
   const float xc = x < lo ? 0.f : x;  // as exp_fast: no denormal is ever formed
   const float k = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);  // in [-126, 0]
-  const int32_t ki = static_cast<int32_t>(k);
-  const float r = xc - k * 0.693359375f + k * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.f;
-  const int32_t bits = (ki + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  const float y = p * scale;  // NaN for NaN x: r is NaN
+  const float y = exp_from_k(xc, k, static_cast<int32_t>(k));  // NaN for NaN x: r is NaN
   return x < lo ? 0.f : y;
 }
 
