@@ -63,14 +63,20 @@ static std::map<std::string, double> replay_products(const Tape& tape) {
   size_t most = 0;
   for (auto& e : tape.entries)
     for (const Var& v : e.inputs) most = std::max(most, size_t(v->value.numel()));
-  for (auto& e : tape.entries) most = std::max(most, size_t(e.out->value.numel()));
+  for (auto& e : tape.entries) {
+    most = std::max(most, size_t(e.out->value.numel()));
+    if (e.op == "logits_cross_entropy")  // the logits it never keeps: rows x V
+      most = std::max(most, size_t(e.inputs[0]->value.dim(0) * e.inputs[1]->value.dim(0)));
+  }
   std::vector<float> out_buf(most), a_buf(most, 0.5f), b_buf(most, 0.25f), g_buf(most, 0.125f);
   float* s = out_buf.data();
   const float *x = a_buf.data(), *w = b_buf.data(), *g = g_buf.data();
   auto once = [&]() {
     std::map<std::string, double> t;
     for (auto& e : tape.entries) {
-      if (e.op != "linear" && e.op != "matmul" && e.op != "gram" && e.op.rfind("head_", 0) != 0) continue;
+      if (e.op != "linear" && e.op != "matmul" && e.op != "gram" && e.op != "logits_cross_entropy" &&
+          e.op.rfind("head_", 0) != 0)
+        continue;
       const auto start = Clock::now();
       const Tensor& out = e.out->value;
       if (e.op == "linear") {
@@ -79,6 +85,12 @@ static std::map<std::string, double> replay_products(const Tape& tape) {
         matmul_forward(s, x, w, R, O, I, false, false);
         if (xv->requires_grad) matmul_forward(s, g, w, R, I, O, false, true);
         if (wv->requires_grad) matmul_forward(s, x, g, I, O, R, true, false);
+      } else if (e.op == "logits_cross_entropy") {  // its three products whole, as matmul's would be
+        const Var &hv = e.inputs[0], &wv = e.inputs[1];
+        const int R = int(hv->value.dim(0)), C = int(hv->value.dim(1)), V = int(wv->value.dim(0));
+        matmul_forward(s, x, w, R, V, C, false, true);
+        if (hv->requires_grad) matmul_forward(s, g, w, R, C, V, false, false);
+        if (wv->requires_grad) matmul_forward(s, g, x, V, C, R, true, false);
       } else if (e.op == "matmul") {
         const Tensor &a = e.inputs[0]->value, &b = e.inputs[1]->value;
         const int M = int(out.dim(-2)), N = int(out.dim(-1)), batch = int(out.numel() / (int64_t(M) * N));

@@ -169,6 +169,10 @@ const std::vector<GradcheckCase>& gradcheck_table() {
        [](auto& in) { return cross_entropy(in[0], {1, 0, 4, 0, 2, 3}, 0.1f, 0); }},
       {"cross_entropy", "no smoothing", {{2, 3, 5}},
        [](auto& in) { return cross_entropy(in[0], {1, 2, 4, 3, 2, 3}, 0.f, -1); }},
+      {"logits_cross_entropy", "h wᵀ in chunks of 2 rows, smoothing 0.1, padding ignored", {{5, 3}, {6, 3}},
+       [](auto& in) { return logits_cross_entropy(in[0], in[1], {1, 0, 4, 0, 5}, 0.1f, 0, "", 2); }},
+      {"logits_cross_entropy", "h wᵀ in one chunk, no smoothing", {{4, 3}, {5, 3}},
+       [](auto& in) { return logits_cross_entropy(in[0], in[1], {1, 2, 4, 3}, 0.f, -1); }},
       {"dropout", "p 0.3, fixed seed", {{4, 5}},
        [](auto& in) {
          Rng rng(7);

@@ -52,11 +52,6 @@ float* grad_take(const Var& v, const Tensor& buffer) {
   return v->grad.data();
 }
 
-bool gradients_handed_over() {
-  const Tape* t = current_tape();
-  return t != nullptr && !t->keep_grads;
-}
-
 float* GradDst::zeroed_if_fresh(int64_t n) const {
   if (!accumulate) std::fill(data, data + n, 0.f);
   return data;

@@ -65,9 +65,6 @@ GradDst grad_dst(const Var& v);
 // backward writes through grad_dst. With keep_grads on (inspect, tests, gdb sessions) no buffer
 // is ever shared, so every node's gradient stays its own.
 float* grad_take(const Var& v, const Tensor& buffer);
-// True when the current tape's backward will free gradients as it goes (keep_grads off), so
-// grad_take will take: a forward may then plan for buffers its backward hands over (cross_entropy).
-bool gradients_handed_over();
 
 struct TapeEntry {
   std::string op;    // op kind: "matmul", "softmax", ...

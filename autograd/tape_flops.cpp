@@ -15,6 +15,10 @@ double Tape::product_flops() const {
       const double fwd = 2.0 * double(out.numel()) * K;
       const int grads = int(e.inputs[0]->requires_grad) + int(e.inputs[1]->requires_grad);
       f += fwd * (1 + grads);
+    } else if (e.op == "logits_cross_entropy") {  // Z = H Wᵀ, dH = G W, dW = Gᵀ H (over chunks of rows)
+      const Tensor &h = e.inputs[0]->value, &w = e.inputs[1]->value;
+      const double fwd = 2.0 * double(h.dim(0)) * double(w.dim(0)) * double(h.dim(1));
+      f += fwd * (1 + int(e.inputs[0]->requires_grad) + int(e.inputs[1]->requires_grad));
     } else if (e.op == "linear") {
       const Tensor& w = e.inputs[1]->value;
       const double fwd = 2.0 * double(out.numel()) * double(w.dim(0));

@@ -59,4 +59,11 @@ Var tied_logits(const Model& m, const Var& hidden, const std::string& name) {
   return matmul(h2, m.emb, false, true, 1.f, "logits");  // tied: h Eᵀ
 }
 
+Var tied_loss(const Model& m, const Var& hidden, const std::vector<int32_t>& targets, float smoothing, int pad_id,
+              const std::string& name) {
+  const int64_t C = hidden->value.dim(-1);
+  Var h2 = reshape(hidden, {hidden->value.numel() / C, C}, name);
+  return logits_cross_entropy(h2, m.emb, targets, smoothing, pad_id, "loss");  // cross_entropy(h Eᵀ), tied
+}
+
 }  // namespace attn

@@ -50,5 +50,9 @@ Tensor causal_mask(int B, int T);
 
 // The logits h Eᵀ (rows, V) of hidden states (..., C), through the tied embedding.
 Var tied_logits(const Model& m, const Var& hidden, const std::string& name);
+// The training loss, "loss": the mean label-smoothed cross-entropy of those logits against one
+// target per row (pad_id ignored), as one op (logits_cross_entropy) that keeps no logits.
+Var tied_loss(const Model& m, const Var& hidden, const std::vector<int32_t>& targets, float smoothing, int pad_id,
+              const std::string& name);
 
 }  // namespace attn

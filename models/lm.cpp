@@ -52,9 +52,8 @@ Batch LanguageModel::read_sentence(const std::vector<int32_t>& ids, const Contex
 }
 
 Var LanguageModel::loss(const Batch& b, const Context& ctx) const {
-  Var logits = tied_logits(*this, hidden(b.tgt_in, b.B, b.T, ctx), "dec.flat");
-  return cross_entropy(logits, b.tgt_out, ctx.train ? cfg.label_smoothing : 0.f, cfg.pad_id, "loss",
-                       /*logits_unread_after=*/true);
+  return tied_loss(*this, hidden(b.tgt_in, b.B, b.T, ctx), b.tgt_out, ctx.train ? cfg.label_smoothing : 0.f,
+                   cfg.pad_id, "dec.flat");
 }
 
 Scored LanguageModel::score(const Batch& b) const {
@@ -132,9 +131,8 @@ Batch MaskedLM::read_sentence(const std::vector<int32_t>& ids, const Context& ct
 
 Var MaskedLM::loss(const Batch& b, const Context& ctx) const {
   const Masked m = mask_tokens(b, cfg, ctx.train ? ctx.rng : nullptr);
-  Var logits = tied_logits(*this, hidden(m.input, b.B, b.S, ctx), "enc.flat");
-  return cross_entropy(logits, m.targets, ctx.train ? cfg.label_smoothing : 0.f, cfg.pad_id, "loss",
-                       /*logits_unread_after=*/true);
+  return tied_loss(*this, hidden(m.input, b.B, b.S, ctx), m.targets, ctx.train ? cfg.label_smoothing : 0.f,
+                   cfg.pad_id, "enc.flat");
 }
 
 Scored MaskedLM::score(const Batch& b) const {

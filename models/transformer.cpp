@@ -70,8 +70,7 @@ Var Transformer::logits(const Var& hidden) const { return tied_logits(*this, hid
 Var Transformer::loss(const Batch& b, const Context& ctx) const {
   Var memory = encode(b.src, b.B, b.S, ctx);
   Var h = decode(b.tgt_in, b.B, b.T, memory, b.src, b.S, ctx);
-  return cross_entropy(logits(h), b.tgt_out, ctx.train ? cfg.label_smoothing : 0.f, cfg.pad_id, "loss",
-                       /*logits_unread_after=*/true);
+  return tied_loss(*this, h, b.tgt_out, ctx.train ? cfg.label_smoothing : 0.f, cfg.pad_id, "dec.flat");
 }
 
 Scored Transformer::score(const Batch& b) const {

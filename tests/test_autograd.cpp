@@ -658,6 +658,61 @@ TEST_CASE("fused cross-entropy equals log_softmax composed with the target distr
   REQUIRE(max_abs_diff(x1->grad, x2->grad) < 1e-5f);
 }
 
+TEST_CASE("logits_cross_entropy equals cross_entropy of matmul(h, w, false, true): loss and both gradients") {
+  // The two ops in one, chunk by chunk: in one chunk it runs the same kernels in the same order
+  // as the two ops, so (dL/dloss = 1, fresh gradients) the loss and gradients are the same bits;
+  // in smaller chunks dL/dw is summed chunk by chunk, so it agrees to rounding. Upstream
+  // gradients other than 1 and gradients that add to earlier ones go through its backward's scaling.
+  const int R = 7, C = 5, V = 11, pad = 0;
+  std::vector<int32_t> targets = {3, 0, 10, 1, 2, 0, 9};
+  for (int chunk : {0, 1, 2, 3, 7, 100})
+    for (float upstream : {1.f, 0.25f})
+      for (bool shared : {false, true}) {  // h also feeds a second term: its gradient adds
+        INFO("chunk " << chunk << " upstream " << upstream << " shared " << shared);
+        Var h1 = rand_param("h", {R, C}, 11), w1 = rand_param("w", {V, C}, 12);
+        Var h2 = parameter("h2", h1->value.clone()), w2 = parameter("w2", w1->value.clone());
+        Tape tape;
+        TapeScope scope(tape);
+        Var fused = logits_cross_entropy(h1, w1, targets, 0.1f, pad, "fused", chunk);
+        Var composed = cross_entropy(matmul(h2, w2, false, true, 1.f, "logits"), targets, 0.1f, pad, "composed");
+        const bool same_kernels = chunk == 0 || chunk >= R;
+        if (same_kernels) REQUIRE(fused->value.item() == composed->value.item());
+        REQUIRE(fused->value.item() == Approx(composed->value.item()).epsilon(1e-6));
+        auto loss = [&](const Var& l, const Var& h, const std::string& n) {
+          Var s = upstream == 1.f ? l : scale(l, upstream, n + ".scaled");
+          return shared ? add(s, sum(mul(h, h)), n + ".total") : s;
+        };
+        tape.backward(add(loss(fused, h1, "f"), loss(composed, h2, "c")));
+        if (same_kernels && upstream == 1.f) {
+          REQUIRE(h1->grad.to_vector() == h2->grad.to_vector());
+          REQUIRE(w1->grad.to_vector() == w2->grad.to_vector());
+        }
+        REQUIRE(max_abs_diff(h1->grad, h2->grad) < 1e-6f);
+        REQUIRE(max_abs_diff(w1->grad, w2->grad) < 1e-6f);
+        REQUIRE(max_abs_diff(w1->grad, Tensor::zeros(w1->value.shape())) > 1e-3f);  // not vacuous
+      }
+}
+
+TEST_CASE("logits_cross_entropy records nothing when nothing needs a gradient, and gives the same loss") {
+  Var h = constant(ulpcheck::uniform({6, 4}, 31, -1, 1)), w = constant(ulpcheck::uniform({9, 4}, 32, -1, 1));
+  Tape tape;
+  TapeScope scope(tape);
+  Var l2 = logits_cross_entropy(h, w, {1, 2, 3, 4, 5, 6}, 0.f, -1, "loss", 2);
+  REQUIRE(tape.entries.empty());
+  Var l1 = cross_entropy(matmul(h, w, false, true), {1, 2, 3, 4, 5, 6}, 0.f, -1);
+  REQUIRE(l2->value.item() == Approx(l1->value.item()).epsilon(1e-6));
+}
+
+TEST_CASE("logits_cross_entropy of no rows is 0 with zero gradients, as cross_entropy of matmul") {
+  Var h = parameter("h", Tensor::zeros({0, 3})), w = rand_param("w", {5, 3}, 33);
+  Tape tape;
+  TapeScope scope(tape);
+  Var loss = logits_cross_entropy(h, w, {}, 0.1f, -1, "loss");
+  REQUIRE(loss->value.item() == 0.f);
+  tape.backward(loss);
+  REQUIRE(w->grad.to_vector() == std::vector<float>(15, 0.f));
+}
+
 TEST_CASE("fused layer norm equals √C · l2_normalize(x − mean(x)) ⊙ w + b built from primitives") {
   const int R = 6, C = 8;
   Var x1 = rand_param("x", {R, C}, 6, 2.f), x2 = parameter("x2", x1->value.clone());
@@ -808,6 +863,15 @@ TEST_CASE("ops refuse shapes and arguments that do not fit, naming the op and th
   for (float p : {-0.1f, 1.f, std::numeric_limits<float>::quiet_NaN()})
     REQUIRE_THROWS_WITH(dropout(a, p, rng, "drop"), Catch::Contains("dropout 'drop': p must be in [0, 1)"));
   REQUIRE_THROWS_WITH(cross_entropy(a, {0, 7}, 0.f, -1, "ce"), Catch::Contains("cross_entropy 'ce': target 7 outside vocabulary of 3"));
+  Var w = rand_param("w", {5, 3}, 3), w4 = rand_param("w4", {5, 4}, 4);
+  REQUIRE_THROWS_WITH(logits_cross_entropy(a, w4, {0, 1}, 0.f, -1, "lce"),
+                      Catch::Contains("logits_cross_entropy 'lce': hidden (2, 3) (rows, C) and weight (5, 4) (V, C) do not fit"));
+  REQUIRE_THROWS_WITH(logits_cross_entropy(a, w, {0, 1}, 0.f, -1, "lce", -1),
+                      Catch::Contains("logits_cross_entropy 'lce': chunks of -1 rows"));
+  REQUIRE_THROWS_WITH(logits_cross_entropy(a, w, {0, 5}, 0.f, -1, "lce"),
+                      Catch::Contains("logits_cross_entropy 'lce': target 5 outside vocabulary of 5"));
+  REQUIRE_THROWS_WITH(logits_cross_entropy(a, w, {0}, 0.f, -1, "lce"),
+                      Catch::Contains("logits_cross_entropy 'lce': 1 targets for 2 rows of logits"));
 }
 
 TEST_CASE("the per-head products on heads side by side count the flops of the same products on split heads") {

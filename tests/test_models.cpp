@@ -243,8 +243,8 @@ TEST_CASE("sentences translated together get the translations each gets alone, e
 
 TEST_CASE("training's backward (gradients freed and handed over) gives the kept backward's gradients, every preset") {
   // keep_grads off frees each intermediate gradient after use, lets reshape and add take their
-  // output gradient's buffer instead of copying it, and lets cross-entropy keep its probabilities
-  // and its gradient in the logits' buffer; the loss and the parameter gradients must not change.
+  // output gradient's buffer instead of copying it, and lets the loss (logits_cross_entropy) hand
+  // over the gradients its forward made; the loss and the parameter gradients must not change.
   std::vector<Example> ex = {{{5, 6, 7, 8, 2}, {9, 10, 11}}, {{12, 13, 2}, {14, 15, 16, 17, 18}}, {{4, 2}, {19}}};
   std::vector<const Example*> ptr = {&ex[0], &ex[1], &ex[2]};
   const Batch b = make_batch(ptr, 0, 1, 2);
@@ -262,7 +262,7 @@ TEST_CASE("training's backward (gradients freed and handed over) gives the kept 
       tape.keep_grads = keep;
       TapeScope scope(tape);
       Rng drop(7);  // the same dropout draws both times
-      Var loss = m.loss(b, Context{true, &drop});  // keep_grads off: the logits' buffer also serves cross-entropy
+      Var loss = m.loss(b, Context{true, &drop});
       losses[keep] = loss->value.item();
       tape.backward(loss);
       for (auto& prm : m.params.params) grads[keep].push_back(prm->grad.defined() ? prm->grad.to_vector() : std::vector<float>{});
