@@ -163,13 +163,13 @@ static void print_profile(const std::map<std::string, std::pair<double, double>>
   for (auto& r : rows) profiled += r.second.first + r.second.second;
   fmt::print("per-op profile (ms per step; forward = time since the previous op was recorded; alone = the op's\n"
              "products replayed with nothing between them, same shapes):\n");
-  fmt::print("  {:<14} {:>10} {:>10} {:>8} {:>10}\n", "op", "forward", "backward", "share", "alone");
+  fmt::print("  {:<20} {:>10} {:>10} {:>8} {:>10}\n", "op", "forward", "backward", "share", "alone");
   for (auto& [op, t] : rows) {
     const std::string a = alone.count(op) ? fmt::format("{:.2f}", 1000 * alone[op]) : "";
-    fmt::print("  {:<14} {:>10.2f} {:>10.2f} {:>7.1f}% {:>10}\n", op, 1000 * t.first / steps, 1000 * t.second / steps,
+    fmt::print("  {:<20} {:>10.2f} {:>10.2f} {:>7.1f}% {:>10}\n", op, 1000 * t.first / steps, 1000 * t.second / steps,
                100 * (t.first + t.second) / total, a);
   }
-  fmt::print("  {:<14} {:>21.2f} {:>7.1f}%  (optimizer, clipping, batch, freeing, glue)\n", "other", 1000 * (total - profiled) / steps,
+  fmt::print("  {:<20} {:>21.2f} {:>7.1f}%  (optimizer, clipping, batch, freeing, glue)\n", "other", 1000 * (total - profiled) / steps,
              100 * (total - profiled) / total);
   double products_alone = 0;
   for (auto& [op, sec] : alone) products_alone += sec;

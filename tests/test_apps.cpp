@@ -515,6 +515,13 @@ TEST_CASE("bench prints the step line, the per-op profile and the step's product
   CHECK(r.out.find("\n  linear ") != std::string::npos);
   CHECK(r.out.find("\n  head_gram ") == std::string::npos);  // qk has no symmetric score product
   CHECK(r.out.find("\n  head_scores ") != std::string::npos);
+  {  // the output layer and the loss are one op, and its three products are replayed too
+    const auto row = r.out.find("\n  logits_cross_entropy ");
+    REQUIRE(row != std::string::npos);
+    double fwd = 0, bwd = 0, share = 0, alone = 0;
+    // four numbers: an op without products leaves "alone" blank (this model's round to 0.00 ms)
+    CHECK(std::sscanf(r.out.c_str() + row + 24, "%lf %lf %lf%% %lf", &fwd, &bwd, &share, &alone) == 4);
+  }
   const auto at = r.out.find("the step's products replayed alone (same shapes, nothing between them): ");
   REQUIRE(at != std::string::npos);
   double ms = 0, gflops = 0;
