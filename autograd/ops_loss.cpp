@@ -76,7 +76,8 @@ Var logits_cross_entropy(const Var& h, const Var& w, const std::vector<int32_t>&
   check_targets("logits_cross_entropy", name, targets, R, V, ignore_id);
   int64_t count = 0;  // the rows the mean is over, needed before the first chunk's gradient
   for (int32_t t : targets) count += t != ignore_id;
-  // Recorded (as record() decides below) and so differentiated: the gradients are made here.
+  // Recorded (as record() decides below), its backward will need them: the gradients are made
+  // here. (A tape recorded only to count its flops, as the frontier report's, pays for them too.)
   const bool dh_needed = current_tape() && h->requires_grad, dw_needed = current_tape() && w->requires_grad;
   Tensor dh = dh_needed ? Tensor::empty({R, C}) : Tensor();
   Tensor dw = !dw_needed ? Tensor() : R > 0 ? Tensor::empty({V, C}) : Tensor::zeros({V, C});  // no rows: no chunk writes it

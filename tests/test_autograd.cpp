@@ -693,6 +693,26 @@ TEST_CASE("logits_cross_entropy equals cross_entropy of matmul(h, w, false, true
       }
 }
 
+TEST_CASE("logits_cross_entropy hands its gradients over in a training backward (keep_grads off), the same values") {
+  // keep_grads off and parameters with no gradient yet: the forward's dL/dh and dL/dw become the
+  // gradients themselves (grad_take) instead of being copied.
+  const std::vector<int32_t> targets = {4, 0, 2, 7, 0, 1};
+  std::vector<float> got[2][2];
+  for (int keep : {0, 1}) {
+    Var h = rand_param("h", {6, 4}, 41), w = rand_param("w", {8, 4}, 42);
+    Tape tape;
+    tape.keep_grads = keep;
+    TapeScope scope(tape);
+    Var x = scale(h, 1.f, "h.scaled");  // an intermediate: its gradient is the one handed over
+    tape.backward(logits_cross_entropy(x, w, targets, 0.1f, 0, "loss", 4));
+    got[keep][0] = h->grad.to_vector();
+    got[keep][1] = w->grad.to_vector();
+  }
+  REQUIRE(got[0][0] == got[1][0]);
+  REQUIRE(got[0][1] == got[1][1]);
+  REQUIRE(std::any_of(got[0][1].begin(), got[0][1].end(), [](float v) { return v != 0.f; }));
+}
+
 TEST_CASE("logits_cross_entropy records nothing when nothing needs a gradient, and gives the same loss") {
   Var h = constant(ulpcheck::uniform({6, 4}, 31, -1, 1)), w = constant(ulpcheck::uniform({9, 4}, 32, -1, 1));
   Tape tape;
