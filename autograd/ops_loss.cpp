@@ -91,9 +91,11 @@ Var logits_cross_entropy(const Var& h, const Var& w, const std::vector<int32_t>&
     const int32_t* tc = targets.data() + r0;
     matmul_forward(z.data(), hc, wv.data(), n, int(V), int(C), false, true);  // Z = H_c Wᵀ
     int64_t counted = 0;
-    total += cross_entropy_forward(z.data(), &counted, z.data(), tc, n, int(V), smoothing, ignore_id);
-    if (!dh_needed && !dw_needed) continue;
-    cross_entropy_backward(z.data(), z.data(), tc, n, int(V), smoothing, ignore_id, scale, false);
+    if (!dh_needed && !dw_needed) {
+      total += cross_entropy_forward(z.data(), &counted, z.data(), tc, n, int(V), smoothing, ignore_id);
+      continue;
+    }
+    total += cross_entropy_forward_backward(z.data(), &counted, tc, n, int(V), smoothing, ignore_id, scale);  // dL/dZ
     if (dh_needed) matmul_forward(dh.data() + r0 * C, z.data(), wv.data(), n, int(C), int(V), false, false);  // G W
     if (dw_needed)  // Gᵀ H_c, the chunks' added up
       matmul_forward(dw.data(), z.data(), hc, int(V), int(C), n, true, false, 1.f, r0 > 0 ? 1.f : 0.f);

@@ -529,36 +529,60 @@ ATTN_VECTOR_CLONES void embedding_backward(float* dtable, const float* dout, con
 
 // ---- loss ------------------------------------------------------------------------------
 
+// One row of cross_entropy_forward and of cross_entropy_backward: one body each, inlined into
+// every vector version of the kernels below, so the one-pass kernel gives the two passes' bits.
+// The row's loss term (0 for an ignored row), with p = softmax(x); p may be x itself.
+static inline __attribute__((always_inline)) double ce_row_forward(float* p, const float* x, int32_t target, int V,
+                                                                   float smoothing, int ignore_id) {
+  // p may be x itself: each x[v] is read before p[v] is written
+  const float maxv = row_max(x, V);
+  const float x_target = target == ignore_id ? 0.f : x[target];
+  // Float partial sums (one per vector lane, then added up): each term is at most 1, so the
+  // rounding error stays near 1e-7 * sqrt(V) relative — double lanes halved the vector width.
+  float sum = 0.f, sum_x = 0.f;
+#pragma omp simd reduction(+ : sum, sum_x)
+  for (int v = 0; v < V; v++) {
+    const float xv = x[v];
+    const float e = exp_nonpositive(xv - maxv);
+    p[v] = e;
+    sum += e;
+    sum_x += xv;
+  }
+  const float inv = 1.f / sum;
+  for (int v = 0; v < V; v++) p[v] *= inv;
+  if (target == ignore_id) return 0;
+  // loss = -(1-eps) log p_y - eps/V sum_v log p_v,   log p_v = x_v - lse
+  const double lse = maxv + std::log(double(sum));
+  const double nll = lse - x_target;
+  const double smooth = lse - double(sum_x) / V;
+  return (1.0 - smoothing) * nll + smoothing * smooth;
+}
+
+// dx (+)= scale (p - q) for one row; dx may be p itself (each p[v] is read before dx[v] is written).
+static inline __attribute__((always_inline)) void ce_row_backward(float* dx, const float* p, int32_t target, int V,
+                                                                  float smoothing, int ignore_id, float scale,
+                                                                  bool accumulate) {
+  // dloss/dx_v = p_v - q_v,  q = (1-eps) onehot(y) + eps/V
+  const float uniform = smoothing / V;
+  if (target == ignore_id) {  // padding: no gradient
+    if (!accumulate) std::fill(dx, dx + V, 0.f);
+    return;
+  }
+  if (accumulate)
+    for (int v = 0; v < V; v++) dx[v] += scale * (p[v] - uniform);
+  else
+    for (int v = 0; v < V; v++) dx[v] = scale * (p[v] - uniform);
+  dx[target] -= scale * (1.f - smoothing);
+}
+
 ATTN_VECTOR_CLONES double cross_entropy_forward(float* probs, int64_t* count, const float* logits, const int32_t* targets,
                              int64_t R, int V, float smoothing, int ignore_id) {
   double total = 0;
   int64_t counted = 0;
 #pragma omp parallel for schedule(static) reduction(+ : total, counted) if (R * V > kParallelMin)
   for (int64_t r = 0; r < R; r++) {
-    const float* x = logits + r * V;
-    float* p = probs + r * V;  // may be x itself: each x[v] is read before p[v] is written
-    const float maxv = row_max(x, V);
-    const float x_target = targets[r] == ignore_id ? 0.f : x[targets[r]];
-    // Float partial sums (one per vector lane, then added up): each term is at most 1, so the
-    // rounding error stays near 1e-7 * sqrt(V) relative — double lanes halved the vector width.
-    float sum = 0.f, sum_x = 0.f;
-#pragma omp simd reduction(+ : sum, sum_x)
-    for (int v = 0; v < V; v++) {
-      const float xv = x[v];
-      const float e = exp_nonpositive(xv - maxv);
-      p[v] = e;
-      sum += e;
-      sum_x += xv;
-    }
-    const float inv = 1.f / sum;
-    for (int v = 0; v < V; v++) p[v] *= inv;
-    if (targets[r] == ignore_id) continue;
-    // loss = -(1-eps) log p_y - eps/V sum_v log p_v,   log p_v = x_v - lse
-    const double lse = maxv + std::log(double(sum));
-    const double nll = lse - x_target;
-    const double smooth = lse - double(sum_x) / V;
-    total += (1.0 - smoothing) * nll + smoothing * smooth;
-    counted += 1;
+    total += ce_row_forward(probs + r * V, logits + r * V, targets[r], V, smoothing, ignore_id);
+    counted += targets[r] != ignore_id;
   }
   *count = counted;
   return total;
@@ -566,22 +590,23 @@ ATTN_VECTOR_CLONES double cross_entropy_forward(float* probs, int64_t* count, co
 
 ATTN_VECTOR_CLONES void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* targets, int64_t R, int V,
                             float smoothing, int ignore_id, float scale, bool accumulate) {
-  // dloss/dx_v = p_v - q_v,  q = (1-eps) onehot(y) + eps/V
-  const float uniform = smoothing / V;
 #pragma omp parallel for schedule(static) if (R * V > kParallelMin)
-  for (int64_t r = 0; r < R; r++) {
-    float* dx = dlogits + r * V;
-    const float* p = probs + r * V;  // may be dx itself: each p[v] is read before dx[v] is written
-    if (targets[r] == ignore_id) {  // padding: no gradient
-      if (!accumulate) std::fill(dx, dx + V, 0.f);
-      continue;
-    }
-    if (accumulate)
-      for (int v = 0; v < V; v++) dx[v] += scale * (p[v] - uniform);
-    else
-      for (int v = 0; v < V; v++) dx[v] = scale * (p[v] - uniform);
-    dx[targets[r]] -= scale * (1.f - smoothing);
+  for (int64_t r = 0; r < R; r++)
+    ce_row_backward(dlogits + r * V, probs + r * V, targets[r], V, smoothing, ignore_id, scale, accumulate);
+}
+
+ATTN_VECTOR_CLONES double cross_entropy_forward_backward(float* z, int64_t* count, const int32_t* targets, int64_t R,
+                                                         int V, float smoothing, int ignore_id, float scale) {
+  double total = 0;
+  int64_t counted = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total, counted) if (R * V > kParallelMin)
+  for (int64_t r = 0; r < R; r++) {  // each row's three passes while it is in L1
+    total += ce_row_forward(z + r * V, z + r * V, targets[r], V, smoothing, ignore_id);
+    counted += targets[r] != ignore_id;
+    ce_row_backward(z + r * V, z + r * V, targets[r], V, smoothing, ignore_id, scale, false);
   }
+  *count = counted;
+  return total;
 }
 
 // ---- dropout ---------------------------------------------------------------------------
