@@ -64,14 +64,12 @@ Var cross_entropy(const Var& logits, const std::vector<int32_t>& targets, float 
                   const std::string& name = "");
 // cross_entropy(matmul(h, w, false, true), targets, smoothing, ignore_id) as one op: the tied
 // output layer's logits h wᵀ (h (rows, C), w (V, C)) live only inside it. It goes through them a
-// chunk of rows at a time (chunk_rows; 0: logits_chunk_rows) and, when recorded, makes the
+// chunk of rows at a time (chunk_rows; 0: 128 rows at C <= 64, else all) and, when recorded, makes the
 // gradients with respect to h and w there and then, for dL/dloss = 1, while each chunk is in
 // cache; its backward scales them by the actual dL/dloss. So no (rows x V) buffer outlives the
 // forward. The tape shows one node where the two ops would show a logits node and a loss node.
 Var logits_cross_entropy(const Var& h, const Var& w, const std::vector<int32_t>& targets, float smoothing,
                          int ignore_id, const std::string& name = "", int chunk_rows = 0);
-// The chunk logits_cross_entropy picks for `rows` rows of width C: 128 rows at C <= 64, else all.
-int logits_chunk_rows(int64_t rows, int64_t C);
 Var sum(const Var& x, const std::string& name = "");  // scalar
 
 // ---- ops_shape.cpp ---------------------------------------------------------------------

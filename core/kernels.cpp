@@ -531,10 +531,10 @@ ATTN_VECTOR_CLONES void embedding_backward(float* dtable, const float* dout, con
 
 // One row of cross_entropy_forward and of cross_entropy_backward: one body each, inlined into
 // every vector version of the kernels below, so the one-pass kernel gives the two passes' bits.
-// The row's loss term (0 for an ignored row), with p = softmax(x); p may be x itself.
+// The row's loss term (0 for an ignored row), with p = softmax(x); p may be x itself (each x[v]
+// is read before p[v] is written).
 static inline __attribute__((always_inline)) double ce_row_forward(float* p, const float* x, int32_t target, int V,
                                                                    float smoothing, int ignore_id) {
-  // p may be x itself: each x[v] is read before p[v] is written
   const float maxv = row_max(x, V);
   const float x_target = target == ignore_id ? 0.f : x[target];
   // Float partial sums (one per vector lane, then added up): each term is at most 1, so the

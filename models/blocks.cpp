@@ -53,17 +53,19 @@ Tensor causal_mask(int B, int T) {
   return m;
 }
 
-Var tied_logits(const Model& m, const Var& hidden, const std::string& name) {
+// Hidden states (..., C) as rows (N, C), one per token.
+static Var rows_of(const Var& hidden, const std::string& name) {
   const int64_t C = hidden->value.dim(-1);
-  Var h2 = reshape(hidden, {hidden->value.numel() / C, C}, name);
-  return matmul(h2, m.emb, false, true, 1.f, "logits");  // tied: h Eᵀ
+  return reshape(hidden, {hidden->value.numel() / C, C}, name);
+}
+
+Var tied_logits(const Model& m, const Var& hidden, const std::string& name) {
+  return matmul(rows_of(hidden, name), m.emb, false, true, 1.f, "logits");  // tied: h Eᵀ
 }
 
 Var tied_loss(const Model& m, const Var& hidden, const std::vector<int32_t>& targets, float smoothing, int pad_id,
               const std::string& name) {
-  const int64_t C = hidden->value.dim(-1);
-  Var h2 = reshape(hidden, {hidden->value.numel() / C, C}, name);
-  return logits_cross_entropy(h2, m.emb, targets, smoothing, pad_id, "loss");  // cross_entropy(h Eᵀ), tied
+  return logits_cross_entropy(rows_of(hidden, name), m.emb, targets, smoothing, pad_id, "loss");  // cross_entropy(h Eᵀ)
 }
 
 }  // namespace attn
