@@ -78,10 +78,7 @@ Var linear(const Var& x, const Var& w, const Var& bias, const std::string& name)
   Shape s = x->value.shape();
   s.back() = O;
   Tensor out = Tensor::empty(s);  // the bias rows, or beta = 0
-  if (bias) {
-    for (int r = 0; r < R; r++) std::copy(bias->value.data(), bias->value.data() + O, out.data() + int64_t(r) * O);
-  }
-  matmul_forward(out.data(), x->value.data(), w->value.data(), R, O, I, false, false, 1.f, bias ? 1.f : 0.f);
+  linear_forward(out.data(), x->value.data(), w->value.data(), bias ? bias->value.data() : nullptr, R, O, I);
   std::vector<Var> ins = {x, w};
   if (bias) ins.push_back(bias);
   Recorded r = record("linear", name, out, ins);

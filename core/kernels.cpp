@@ -100,10 +100,19 @@ static bool blas_runs_single_threaded(int M, int N, int K) { return int64_t(M) *
 // out (M,N, rows ldo apart) = alpha op(a) op(b) + beta out, with each operand's rows lda / ldb
 // apart: matmul_forward's product on matrices that may sit inside wider ones (attention heads
 // side by side, matmul_heads).
+// The rows r0..r1 of out's columns c0..c1 set to bias[c0..c1): the bias a linear layer's product adds onto.
+static void fill_bias(float* out, int ldo, const float* bias, int r0, int r1, int c0, int c1) {
+  for (int r = r0; r < r1; r++) std::copy(bias + c0, bias + c1, out + int64_t(r) * ldo + c0);
+}
+
+// With a bias (N floats), out = op(a) op(b) + bias broadcast over the rows: each thread writes the
+// bias into its own block of out just before its product adds onto it (beta = 1), so the block is
+// in that core's cache and no serial pass over out comes first. (Callers pass beta = 1 with it.)
 static void gemm(float* out, int ldo, const float* a, int lda, const float* b, int ldb, int M, int N, int K,
-                 bool trans_a, bool trans_b, float alpha, float beta) {
+                 bool trans_a, bool trans_b, float alpha, float beta, const float* bias = nullptr) {
   if (M == 0 || N == 0) return;
   if (K == 0) {  // BLAS leaves out untouched when K = 0; the product is beta * out.
+    if (bias) fill_bias(out, ldo, bias, 0, M, 0, N);
     for (int i = 0; i < M; i++)
       for (int j = 0; j < N; j++) {
         float& o = out[int64_t(i) * ldo + j];
@@ -113,6 +122,7 @@ static void gemm(float* out, int ldo, const float* a, int lda, const float* b, i
   }
   const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
   if (omp_in_parallel() || blas_runs_single_threaded(M, N, K) || !splits_products()) {
+    if (bias) fill_bias(out, ldo, bias, 0, M, 0, N);
     cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, out, ldo);
     return;
   }
@@ -123,6 +133,7 @@ static void gemm(float* out, int ldo, const float* a, int lda, const float* b, i
   {
     const int64_t len = by_rows ? M : N, nt = omp_get_num_threads(), t = omp_get_thread_num();
     const int lo = int(len * t / nt), hi = int(len * (t + 1) / nt);
+    if (hi > lo && bias) fill_bias(out, ldo, bias, by_rows ? lo : 0, by_rows ? hi : M, by_rows ? 0 : lo, by_rows ? N : hi);
     if (hi > lo && by_rows)
       cblas_sgemm(CblasRowMajor, ta, tb, hi - lo, N, K, alpha, trans_a ? a + lo : a + int64_t(lo) * lda, lda, b, ldb,
                   beta, out + int64_t(lo) * ldo, ldo);
@@ -135,6 +146,10 @@ static void gemm(float* out, int ldo, const float* a, int lda, const float* b, i
 void matmul_forward(float* out, const float* a, const float* b, int M, int N, int K, bool trans_a,
                     bool trans_b, float alpha, float beta) {
   gemm(out, N, a, trans_a ? M : K, b, trans_b ? K : N, M, N, K, trans_a, trans_b, alpha, beta);
+}
+
+void linear_forward(float* out, const float* x, const float* w, const float* bias, int R, int O, int I) {
+  gemm(out, O, x, I, w, O, R, O, I, false, false, 1.f, bias ? 1.f : 0.f, bias);
 }
 
 void matmul_reference(float* out, const float* a, const float* b, int M, int N, int K, bool trans_a,
@@ -248,11 +263,13 @@ void scale_backward(float* dinp, const float* dout, float alpha, int64_t n, bool
 }
 
 ATTN_VECTOR_CLONES void bias_backward(float* dbias, const float* dout, int64_t R, int C) {
-  // Each thread owns a block of columns and sums it down all rows (same order as one thread).
-  constexpr int kBlock = 64;
-#pragma omp parallel for schedule(static) if (R * C > kParallelMin && C >= 2 * kBlock)
-  for (int c0 = 0; c0 < C; c0 += kBlock) {
-    const int c1 = std::min(C, c0 + kBlock);
+  // Each thread owns a block of columns and sums it down all rows: every column's sum is in row
+  // order at any block width and thread count. Blocks of 64 columns, or of 16 where 64 would
+  // leave a thread without one (d_model 64 on two threads).
+  const int block = C >= 2 * 64 ? 64 : 16;
+#pragma omp parallel for schedule(static) if (R * C > kParallelMin && C >= 2 * block)
+  for (int c0 = 0; c0 < C; c0 += block) {
+    const int c1 = std::min(C, c0 + block);
     for (int64_t r = 0; r < R; r++)
       for (int c = c0; c < c1; c++) dbias[c] += dout[r * C + c];
   }

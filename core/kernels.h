@@ -84,6 +84,9 @@ const char* vector_isa();
 // when trans_a. op(b) is (K,N): b is stored (K,N), or (N,K) when trans_b.
 void matmul_forward(float* out, const float* a, const float* b, int M, int N, int K, bool trans_a,
                     bool trans_b, float alpha = 1.f, float beta = 0.f);
+// A linear layer's forward: out (R,O) = x (R,I) w (I,O) + bias, bias (O) added to every row (or
+// none if null). The same sgemm calls as matmul_forward with beta = 1 onto the bias rows.
+void linear_forward(float* out, const float* x, const float* w, const float* bias, int R, int O, int I);
 // The same product with plain loops: the reference the BLAS path is tested against.
 void matmul_reference(float* out, const float* a, const float* b, int M, int N, int K, bool trans_a,
                       bool trans_b, float alpha = 1.f, float beta = 0.f);

@@ -129,6 +129,32 @@ TEST_CASE("products large enough to be split over the threads equal the referenc
   set_threads(0);
 }
 
+TEST_CASE("linear_forward: the product added onto the bias rows, as matmul_forward onto a prefilled output") {
+  // Each thread writes the bias into its own block just before its product: the same sgemm calls
+  // as the prefill-then-product it replaces, so the same bits, whether split in rows or columns.
+  struct Size { int R, O, I; };
+  for (Size sz : {Size{131, 67, 41}, Size{37, 211, 53}, Size{5, 3, 4}, Size{9, 6, 0}})
+    for (int threads : {1, 2, 3}) {
+      set_threads(threads);
+      const int R = sz.R, O = sz.O, I = sz.I;
+      Tensor x = random_tensor({R, I}, 31), w = random_tensor({I, O}, 32), bias = random_tensor({O}, 33);
+      Tensor got = Tensor::full({R, O}, 7.f), want = Tensor::empty({R, O}), ref = Tensor::empty({R, O});
+      for (int r = 0; r < R; r++) std::copy(bias.data(), bias.data() + O, want.data() + int64_t(r) * O);
+      ref = want.clone();
+      linear_forward(got.data(), x.data(), w.data(), bias.data(), R, O, I);
+      matmul_forward(want.data(), x.data(), w.data(), R, O, I, false, false, 1.f, 1.f);
+      matmul_reference(ref.data(), x.data(), w.data(), R, O, I, false, false, 1.f, 1.f);
+      INFO(R << "x" << O << "x" << I << " threads " << threads << " split " << splits_products());
+      REQUIRE(max_abs_diff(got, want) == 0.f);
+      REQUIRE(max_abs_diff(got, ref) < 1e-4f);
+      Tensor nobias = Tensor::full({R, O}, 7.f), zero_ref = Tensor::empty({R, O});  // no bias: beta = 0
+      linear_forward(nobias.data(), x.data(), w.data(), nullptr, R, O, I);
+      matmul_reference(zero_ref.data(), x.data(), w.data(), R, O, I, false, false);
+      REQUIRE(max_abs_diff(nobias, zero_ref) < 1e-4f);
+    }
+  set_threads(0);
+}
+
 TEST_CASE("ssyrk gram product equals the general product a aᵀ, both triangles") {
   const int N = 6, K = 4;
   Tensor a = random_tensor({N, K}, 4);
@@ -639,6 +665,26 @@ TEST_CASE("elementwise kernels split over threads give their single-thread resul
   for (int64_t r = 0; r < R; r++)
     for (int64_t c = 0; c < C; c++) db_ref[c] += y[r * C + c];
   REQUIRE(max_abs_diff(two[11], db_ref) < 1e-3f);
+  // Narrow layers (d_model 64 and below) split their columns in blocks of 16: still each column
+  // summed in row order, so the same bits on any number of threads.
+  for (int narrow : {64, 40, 16}) {
+    Tensor g = random_tensor({2 * R, narrow}, 24);
+    std::vector<Tensor> sums;
+    for (int threads : {1, 2, 3}) {
+      set_threads(threads);
+      Tensor db = Tensor::full({narrow}, 0.5f);
+      bias_backward(db.data(), g.data(), R * 2, narrow);  // 1200 rows: above the parallel threshold at 64
+      sums.push_back(db);
+    }
+    set_threads(0);
+    Tensor ref = Tensor::full({narrow}, 0.5f);
+    for (int64_t c = 0; c < narrow; c++)
+      for (int64_t r = 0; r < 2 * R; r++) ref[c] += g[r * narrow + c];  // the same order, by hand
+    INFO("columns " << narrow);
+    REQUIRE(max_abs_diff(sums[0], ref) == 0.f);
+    REQUIRE(max_abs_diff(sums[1], ref) == 0.f);
+    REQUIRE(max_abs_diff(sums[2], ref) == 0.f);
+  }
   Tensor bias_ref = Tensor::full({C}, 0.5f);
   for (int64_t r = 0; r < R; r++)
     for (int64_t c = 0; c < C; c++) bias_ref[c] += x[r * C + c];
