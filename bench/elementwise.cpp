@@ -1,9 +1,12 @@
 // bench/elementwise.cpp — the step's cheapest passes alone, over one 1536 x 1024 tensor (the
 // bench model's feed-forward activations): dropout forward and backward, relu forward and
-// backward, add, and the bias gradient's column sums. Best of 30 calls each.
+// backward, add, and the bias gradient's column sums. Then the passes whose data stay in cache
+// in a narrow model's step (`--d`, default 64; 64 x 24 tokens, 4 heads): layer norm over
+// 1536 x d, the attention softmax over 64 x 4 x 24 x 24 scores with a causal mask, dropout and
+// the residual add over 1536 x d. Best of 30 calls each.
 //
 //   cmake --build build --target bench_elementwise
-//   build/bench_elementwise --threads 1
+//   build/bench_elementwise --threads 1 [--d 64]
 //
 // Result: docs/benchmarks.md ("masked loads in the AVX2 clone").
 #include "bench/micro.h"
@@ -12,7 +15,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <functional>
+#include <limits>
 #include <vector>
 
 using namespace attn;
@@ -41,4 +46,29 @@ int main(int argc, char** argv) {
   time_it("relu_backward", n, [&] { relu_backward(d.data(), g.data(), x.data(), n, false); });
   time_it("add_forward", n, [&] { add_forward(y.data(), x.data(), g.data(), n); });
   time_it("bias_backward", n, [&] { bias_backward(db.data(), g.data(), R, int(C)); });
+
+  int width = 64;
+  for (int i = 1; i + 1 < argc; i++)
+    if (!std::strcmp(argv[i], "--d")) width = std::atoi(argv[i + 1]);
+  const int B = 64, T = 24, H = 4;
+  const int64_t rows = int64_t(B) * T, nd = rows * width, ns = int64_t(B) * H * T * T;
+  std::vector<float> w(static_cast<size_t>(width), 1.1f), bias(static_cast<size_t>(width), 0.1f), mean(static_cast<size_t>(rows)), rstd(static_cast<size_t>(rows)),
+      dw(static_cast<size_t>(width)), dbias(static_cast<size_t>(width)), mask(static_cast<size_t>(B * T * T), 0.f);
+  for (int b = 0; b < B; b++)
+    for (int i = 0; i < T; i++)
+      for (int j = i + 1; j < T; j++) mask[(size_t(b) * T + i) * T + j] = -std::numeric_limits<float>::infinity();
+  std::printf("the step's passes at d %d (%lld x %d floats; scores %d x %d x %d x %d), %d thread(s):\n", width,
+              (long long)rows, width, B, H, T, T, num_threads());
+  time_it("layernorm_forward", nd, [&] {
+    layernorm_forward(y.data(), mean.data(), rstd.data(), x.data(), w.data(), bias.data(), rows, width);
+  });
+  time_it("layernorm_backward", nd, [&] {
+    layernorm_backward(d.data(), dw.data(), dbias.data(), g.data(), x.data(), w.data(), mean.data(), rstd.data(), rows,
+                       width, false);
+  });
+  time_it("softmax_forward", ns, [&] { softmax_forward(y.data(), x.data(), mask.data(), B, H, T, T, 0.25f); });
+  time_it("softmax_backward", ns, [&] { softmax_backward(d.data(), g.data(), y.data(), B * H * T, T, 0.25f, false); });
+  time_it("dropout_forward", nd, [&] { dropout_forward(y.data(), x.data(), nd, 0.1f, 12345); });
+  time_it("dropout_backward", nd, [&] { dropout_backward(d.data(), g.data(), nd, 0.1f, 12345, false); });
+  time_it("add_forward", nd, [&] { add_forward(y.data(), x.data(), g.data(), nd); });
 }

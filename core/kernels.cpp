@@ -70,23 +70,50 @@ static constexpr int64_t kParallelMin = 65536;
 // -ffinite-math-only, so the 16 running maxima are four vectors of 4 floats, the width every SIMD
 // x86 and ARM CPU has (one 16-float vector is lowered to scalar code with spills where the CPU
 // lacks that width: docs/benchmarks.md, "What was tried").
+typedef float v4 __attribute__((vector_size(16)));
+static inline __attribute__((always_inline)) v4 load4(const float* x) {
+  v4 v;
+  std::memcpy(&v, x, sizeof v);  // unaligned load
+  return v;
+}
+
 static inline __attribute__((always_inline)) float row_max(const float* x, int64_t n) {
-  typedef float v4 __attribute__((vector_size(16)));
   const float ninf = -std::numeric_limits<float>::infinity();
   v4 acc[4];
   for (auto& a : acc) a = v4{ninf, ninf, ninf, ninf};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
     for (int k = 0; k < 4; k++) {
-      v4 v;
-      std::memcpy(&v, x + i + 4 * k, sizeof v);  // unaligned load
+      const v4 v = load4(x + i + 4 * k);
       acc[k] = acc[k] < v ? v : acc[k];
     }
+  for (; i + 4 <= n; i += 4) {  // a row of 24 (training's scores) is 16 + 8: no scalar tail
+    const v4 v = load4(x + i);
+    acc[0] = acc[0] < v ? v : acc[0];
+  }
+  for (int k = 1; k < 4; k++) acc[0] = acc[0] < acc[k] ? acc[k] : acc[0];  // a max is exact in any order
   float m = ninf;
   for (; i < n; i++) m = m < x[i] ? x[i] : m;
-  for (auto& a : acc)
-    for (int l = 0; l < 4; l++) m = m < a[l] ? a[l] : m;
+  for (int l = 0; l < 4; l++) m = m < acc[0][l] ? acc[0][l] : m;
   return m;
+}
+
+// Σ_i term(i) over i in [0, n), in one order fixed here: 16 running sums as four 4-float vectors
+// (four(i) gives terms i .. i+3), then the vectors and their lanes added pairwise, then the last
+// n mod 4 terms (one(i)). An `omp simd` reduction over a short row added its 16 lanes one after
+// another, a chain of dependent additions longer than the row's own work (the attention
+// softmax's rows of 24), and in another order in each vector version.
+template <class Four, class One>
+static inline __attribute__((always_inline)) float lanes_sum(int64_t n, Four four, One one) {
+  v4 acc[4] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 4; k++) acc[k] += four(i + 4 * k);
+  for (; i + 4 <= n; i += 4) acc[0] += four(i);
+  const v4 a = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  float sum = (a[0] + a[1]) + (a[2] + a[3]);
+  for (; i < n; i++) sum += one(i);
+  return sum;
 }
 
 // ---- matrix products -------------------------------------------------------------------
@@ -324,41 +351,42 @@ void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, 
 
 ATTN_VECTOR_CLONES void softmax_forward(float* out, const float* inp, const float* mask, int B, int H, int Tq, int Tk,
                      float scale) {
-  // Rows go in blocks of 32: the exponentials of a block run as one loop over its contiguous
-  // values, because a row alone (Tk = 24 in training) leaves most of an AVX-512 loop to its
-  // scalar remainder (docs/benchmarks.md, "What was tried").
-  const int64_t rows = int64_t(B) * H * Tq;
-  constexpr int64_t kRowBlock = 32;
+  // One head's (Tq, Tk) scores at a time, in blocks of rows of at most 16 KB (the whole matrix
+  // in training, where Tk = 24): each pass runs as one loop over the block's contiguous values,
+  // because a row alone leaves most of an AVX-512 loop to its scalar remainder, and the block's
+  // mask rows are contiguous too (docs/benchmarks.md, "What was tried").
+  const int64_t rows_per_block = std::max<int64_t>(1, 4096 / std::max(Tk, 1));
   const float ninf = -std::numeric_limits<float>::infinity();
-#pragma omp parallel for schedule(static) if (rows * Tk > kParallelMin)
-  for (int64_t r0 = 0; r0 < rows; r0 += kRowBlock) {
-    const int64_t r1 = std::min(rows, r0 + kRowBlock);
-    for (int64_t r = r0; r < r1; r++) {  // y = scale x + mask − max of the row
-      const int b = static_cast<int>(r / (int64_t(H) * Tq));
-      const int i = static_cast<int>(r % Tq);
-      const float* x = inp + r * Tk;
-      const float* m = mask ? mask + (int64_t(b) * Tq + i) * Tk : nullptr;
-      float* y = out + r * Tk;
-      if (m)
-        for (int j = 0; j < Tk; j++) y[j] = scale * x[j] + m[j];
-      else
-        for (int j = 0; j < Tk; j++) y[j] = scale * x[j];
-      float maxv = row_max(y, Tk);  // (GCC leaves a float max reduction in the loop above scalar)
-      if (maxv == ninf) maxv = 0.f;  // fully masked row: every y is -inf, every exp 0
-      for (int j = 0; j < Tk; j++) y[j] -= maxv;
-    }
-    float* yb = out + r0 * Tk;
-    const int64_t nb = (r1 - r0) * Tk;
+#pragma omp parallel for schedule(static) if (int64_t(B) * H * Tq * Tk > kParallelMin)
+  for (int64_t bh = 0; bh < int64_t(B) * H; bh++) {
+    const float* mat_mask = mask ? mask + (bh / H) * int64_t(Tq) * Tk : nullptr;  // broadcast over heads
+    for (int64_t i0 = 0; i0 < Tq; i0 += rows_per_block) {
+      const int64_t i1 = std::min<int64_t>(Tq, i0 + rows_per_block), first = (bh * Tq + i0) * Tk, nb = (i1 - i0) * Tk;
+      const float* x = inp + first;
+      float* y = out + first;
+      if (mat_mask) {  // y = scale x + mask
+        const float* m = mat_mask + i0 * Tk;
 #pragma omp simd
-    for (int64_t k = 0; k < nb; k++) yb[k] = exp_nonpositive(yb[k]);  // y - max <= 0
-    for (int64_t r = r0; r < r1; r++) {  // normalise; a fully masked row stays all zeros
-      float* y = out + r * Tk;
-      float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-      for (int j = 0; j < Tk; j++) sum += y[j];
-      if (sum == 0.f) continue;
-      const float inv = 1.f / sum;
-      for (int j = 0; j < Tk; j++) y[j] *= inv;
+        for (int64_t k = 0; k < nb; k++) y[k] = scale * x[k] + m[k];
+      } else {
+#pragma omp simd
+        for (int64_t k = 0; k < nb; k++) y[k] = scale * x[k];
+      }
+      for (int64_t r = 0; r < i1 - i0; r++) {  // minus the row's max
+        float* yr = y + r * Tk;
+        float maxv = row_max(yr, Tk);  // (GCC leaves a float max reduction in a loop scalar)
+        if (maxv == ninf) maxv = 0.f;  // fully masked row: every y is -inf, every exp 0
+        for (int j = 0; j < Tk; j++) yr[j] -= maxv;
+      }
+#pragma omp simd
+      for (int64_t k = 0; k < nb; k++) y[k] = exp_nonpositive(y[k]);  // y - max <= 0
+      for (int64_t r = 0; r < i1 - i0; r++) {  // normalise; a fully masked row stays all zeros
+        float* yr = y + r * Tk;
+        const float sum = lanes_sum(Tk, [&](int64_t j) { return load4(yr + j); }, [&](int64_t j) { return yr[j]; });
+        if (sum == 0.f) continue;
+        const float inv = 1.f / sum;
+        for (int j = 0; j < Tk; j++) yr[j] *= inv;
+      }
     }
   }
 }
@@ -370,9 +398,8 @@ ATTN_VECTOR_CLONES void softmax_backward(float* dinp, const float* dout, const f
   for (int64_t r = 0; r < rows; r++) {
     const float* dy = dout + r * Tk;
     const float* y = out + r * Tk;
-    float dot = 0.f;
-#pragma omp simd reduction(+ : dot)
-    for (int j = 0; j < Tk; j++) dot += dy[j] * y[j];
+    const float dot = lanes_sum(Tk, [&](int64_t j) { return load4(dy + j) * load4(y + j); },
+                                [&](int64_t j) { return dy[j] * y[j]; });
     float* dx = dinp + r * Tk;
     if (accumulate)
       for (int j = 0; j < Tk; j++) dx[j] += scale * y[j] * (dy[j] - dot);

@@ -181,10 +181,11 @@ TEST_CASE("masked softmax: rows sum to one, masked entries are zero, a fully mas
 }
 
 TEST_CASE("attention softmax at training shapes equals a double-precision evaluation, on 1 and 2 threads") {
-  // (B,H,Tq,Tk) = (3,5,24,24) with a causal mask and one fully masked row: 360 rows, processed
-  // in blocks of 32 rows (the last block partial); and a Tk of 1 and of 37.
+  // (B,H,Tq,Tk) = (3,5,24,24) with a causal mask and one fully masked row: each head's 24 rows
+  // one block; a Tk of 1 and of 37 (row sums with a 1-float and a 5-float tail); and of 700,
+  // where a block holds 5 rows (16 KB) and each head's last block 4.
   const float ninf = -std::numeric_limits<float>::infinity();
-  for (int Tk : {24, 1, 37})
+  for (int Tk : {24, 1, 37, 700})
     for (int threads : {1, 2}) {
       set_threads(threads);
       const int B = 3, H = 5, Tq = 24;
