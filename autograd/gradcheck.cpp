@@ -178,6 +178,11 @@ const std::vector<GradcheckCase>& gradcheck_table() {
          Rng rng(7);
          return dropout(in[0], 0.3f, rng);
        }},
+      {"relu_dropout", "p 0.3, fixed seed", {{4, 5}},
+       [](auto& in) {
+         Rng rng(7);
+         return relu_dropout(in[0], 0.3f, rng);
+       }},
       {"reshape", "", {{2, 6}}, [](auto& in) { return reshape(in[0], {3, 4}); }},
       {"transpose12", "", {{2, 3, 4, 2}}, [](auto& in) { return transpose12(in[0]); }},
       {"sum", "", {{3, 4}}, [](auto& in) { return sum(in[0]); }},

@@ -43,6 +43,9 @@ Var scale(const Var& a, float s, const std::string& name = "");
 Var relu(const Var& x, const std::string& name = "");
 Var gelu(const Var& x, const std::string& name = "");
 Var dropout(const Var& x, float p, Rng& rng, const std::string& name = "");  // identity when p == 0
+// dropout(relu(x), p, rng) as one op, one pass each way, without keeping relu's output: the same
+// values, gradients and draws from rng as the two ops. relu(x) when p == 0.
+Var relu_dropout(const Var& x, float p, Rng& rng, const std::string& name = "");
 // x (R, C) + rows (C) broadcast, or x (B, T, C) + rows (T, C) broadcast over B (positions).
 Var add_rows(const Var& x, const Var& rows, const std::string& name = "");
 

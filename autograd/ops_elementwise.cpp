@@ -138,6 +138,30 @@ static void dropout_op_backward(TapeEntry& e, float p, uint64_t seed) {
   dropout_backward(dx.data, e.out->grad.data(), e.out->grad.numel(), p, seed, dx.accumulate);
 }
 
+// ---- relu_dropout: dropout(relu(x)) -----------------------------------------------------
+
+static void relu_dropout_op_backward(TapeEntry& e, float p, uint64_t seed);  // below
+
+Var relu_dropout(const Var& x, float p, Rng& rng, const std::string& name) {
+  if (!(p >= 0.f && p < 1.f))
+    throw std::invalid_argument(fmt::format("relu_dropout '{}': p must be in [0, 1), got {}", name, p));
+  if (p == 0.f) return relu(x, name);
+  const uint64_t seed = (uint64_t(rng.next()) << 32) | rng.next();  // as dropout draws it
+  Tensor out = Tensor::empty(x->value.shape());
+  relu_dropout_forward(out.data(), x->value.data(), out.numel(), p, seed);
+  Recorded r = record("relu_dropout", name, out, {x});
+  if (r.entry)
+    r.entry->backward = [p, seed](TapeEntry& e) { relu_dropout_op_backward(e, p, seed); };
+  return r.out;
+}
+
+static void relu_dropout_op_backward(TapeEntry& e, float p, uint64_t seed) {
+  // out = relu(x) * mask  =>  dL/dx += G * mask * [x > 0]
+  const GradDst dx = grad_dst(e.inputs[0]);
+  relu_dropout_backward(dx.data, e.out->grad.data(), e.inputs[0]->value.data(), e.out->grad.numel(), p, seed,
+                        dx.accumulate);
+}
+
 // ---- add_rows: out[..., t, :] = x[..., t, :] + rows[t, :] ---------------------------------
 
 static void add_rows_backward(TapeEntry& e);  // below

@@ -1,14 +1,16 @@
 // bench/elementwise.cpp — the step's cheapest passes alone, over one 1536 x 1024 tensor (the
 // bench model's feed-forward activations): dropout forward and backward, relu forward and
-// backward, add, and the bias gradient's column sums. Then the passes whose data stay in cache
-// in a narrow model's step (`--d`, default 64; 64 x 24 tokens, 4 heads): layer norm over
-// 1536 x d, the attention softmax over 64 x 4 x 24 x 24 scores with a causal mask, dropout and
-// the residual add over 1536 x d. Best of 30 calls each.
+// backward, the two as one op (relu_dropout) each way, add, and the bias gradient's column
+// sums. Then the passes whose data stay in cache in a narrow model's step (`--d`, default 64;
+// 64 x 24 tokens, 4 heads): layer norm over 1536 x d, the attention softmax over
+// 64 x 4 x 24 x 24 scores with a causal mask, dropout and the residual add over 1536 x d.
+// Best of 30 calls each.
 //
 //   cmake --build build --target bench_elementwise
 //   build/bench_elementwise --threads 1 [--d 64]
 //
-// Result: docs/benchmarks.md ("masked loads in the AVX2 clone").
+// Results: docs/benchmarks.md ("masked loads in the AVX2 clone"; "Narrow steps: the softmax's
+// rows, ReLU and dropout as one op, the bias work between regions").
 #include "bench/micro.h"
 #include <attnlab/core/kernels.h>
 #include <attnlab/core/rng.h>
@@ -29,7 +31,7 @@ static void time_it(const char* name, int64_t n, const std::function<void()>& f)
     f();
     best = std::min(best, bench::seconds() - t0);
   }
-  std::printf("  %-18s %7.3f ms  %.3f ns per element\n", name, 1e3 * best, 1e9 * best / double(n));
+  std::printf("  %-22s %7.3f ms  %.3f ns per element\n", name, 1e3 * best, 1e9 * best / double(n));
 }
 
 int main(int argc, char** argv) {
@@ -45,6 +47,16 @@ int main(int argc, char** argv) {
   time_it("relu_forward", n, [&] { relu_forward(y.data(), x.data(), n); });
   time_it("relu_backward", n, [&] { relu_backward(d.data(), g.data(), x.data(), n, false); });
   time_it("add_forward", n, [&] { add_forward(y.data(), x.data(), g.data(), n); });
+  time_it("relu, dropout", n, [&] {  // the feed-forward's hidden layer as two ops ...
+    relu_forward(y.data(), x.data(), n);
+    dropout_forward(y.data(), y.data(), n, 0.1f, 12345);
+  });
+  time_it("relu_dropout_forward", n, [&] { relu_dropout_forward(y.data(), x.data(), n, 0.1f, 12345); });  // ... as one
+  time_it("dropout, relu bwd", n, [&] {
+    dropout_backward(d.data(), g.data(), n, 0.1f, 12345, false);
+    relu_backward(d.data(), d.data(), x.data(), n, false);
+  });
+  time_it("relu_dropout_backward", n, [&] { relu_dropout_backward(d.data(), g.data(), x.data(), n, 0.1f, 12345, false); });
   time_it("bias_backward", n, [&] { bias_backward(db.data(), g.data(), R, int(C)); });
 
   int width = 64;

@@ -198,6 +198,12 @@ bool dropout_dropped(uint64_t seed, int64_t i, float p);
 void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed);
 void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t seed,
                       bool accumulate);  // dinp (+)= dout * mask
+// dropout(relu(inp)) in one pass, the feed-forward's hidden layer in training: the same bits as
+// relu_forward then dropout_forward, without the ReLU's output. The backward takes the ReLU's
+// input, where relu_backward takes its output (inp > 0 exactly where relu(inp) > 0).
+void relu_dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed);
+void relu_dropout_backward(float* dinp, const float* dout, const float* inp, int64_t n, float p, uint64_t seed,
+                           bool accumulate);  // dinp (+)= dout * mask * [inp > 0]
 
 // ---- layout ----------------------------------------------------------------------------
 // out(A,C,B,D) = inp(A,B,C,D): swaps axes 1 and 2 (splitting / merging attention heads).

@@ -48,7 +48,7 @@ struct LayerNorm {
   Var operator()(const Var& x, const std::string& node) const { return layernorm(x, weight, bias, node); }
 };
 
-struct FeedForward {  // w2(dropout(act(w1 x)))
+struct FeedForward {  // w2(dropout(act(w1 x))); ReLU and dropout one op (relu_dropout) in training
   Linear w1, w2;
   bool use_gelu = false;
   float dropout_p = 0.f;

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
@@ -872,6 +873,41 @@ TEST_CASE("a small MLP learns XOR") {
   }
 }
 
+TEST_CASE("relu_dropout is dropout(relu(x)): the same output, gradient and draws, on one node") {
+  // The feed-forward layer in training uses the one op; a run must not change by it.
+  Tensor x0 = Tensor::empty({40, 30});
+  Rng init(3);
+  for (int64_t i = 0; i < x0.numel(); i++) x0[i] = init.normal();
+  Tensor g0 = Tensor::empty({40, 30});
+  for (int64_t i = 0; i < g0.numel(); i++) g0[i] = init.normal();
+  auto run = [&](bool fused, Rng& rng, int64_t& nodes) {
+    Tape tape;
+    TapeScope scope(tape);
+    Var x = parameter("x", x0.clone());
+    Var y = fused ? relu_dropout(x, 0.25f, rng, "ff.act") : dropout(relu(x, "ff.act"), 0.25f, rng, "ff.drop");
+    tape.backward(sum(mul(y, constant(g0, "g")), "L"));  // dL/dy = g0
+    nodes = int64_t(tape.entries.size());
+    return std::make_pair(y->value.clone(), x->grad.clone());
+  };
+  Rng r1(11), r2(11);
+  int64_t fused_nodes = 0, plain_nodes = 0;
+  auto [y1, dx1] = run(true, r1, fused_nodes);
+  auto [y2, dx2] = run(false, r2, plain_nodes);
+  REQUIRE(std::memcmp(y1.data(), y2.data(), sizeof(float) * size_t(y1.numel())) == 0);
+  REQUIRE(std::memcmp(dx1.data(), dx2.data(), sizeof(float) * size_t(dx1.numel())) == 0);
+  REQUIRE(r1.next() == r2.next());  // the same draws: what follows in a model sees the same stream
+  REQUIRE(fused_nodes == plain_nodes - 1);
+  int64_t zeros = 0;
+  for (int64_t i = 0; i < y1.numel(); i++) zeros += y1[i] == 0.f;
+  REQUIRE(zeros > y1.numel() / 2);  // ReLU's half and dropout's quarter of the rest: it did drop
+  Rng r3(11);
+  Tape tape;
+  TapeScope scope(tape);
+  Var x = parameter("x", x0.clone());
+  REQUIRE(relu_dropout(x, 0.f, r3, "act")->value.at({0, 0}) == std::max(0.f, x0.at({0, 0})));  // p = 0: relu
+  REQUIRE(tape.entries.back().op == "relu");
+}
+
 TEST_CASE("ops refuse shapes and arguments that do not fit, naming the op and the node") {
   Tape tape;
   TapeScope scope(tape);
@@ -882,6 +918,8 @@ TEST_CASE("ops refuse shapes and arguments that do not fit, naming the op and th
   Rng rng(1);
   for (float p : {-0.1f, 1.f, std::numeric_limits<float>::quiet_NaN()})
     REQUIRE_THROWS_WITH(dropout(a, p, rng, "drop"), Catch::Contains("dropout 'drop': p must be in [0, 1)"));
+  for (float p : {-0.1f, 1.f, std::numeric_limits<float>::quiet_NaN()})
+    REQUIRE_THROWS_WITH(relu_dropout(a, p, rng, "act"), Catch::Contains("relu_dropout 'act': p must be in [0, 1)"));
   REQUIRE_THROWS_WITH(cross_entropy(a, {0, 7}, 0.f, -1, "ce"), Catch::Contains("cross_entropy 'ce': target 7 outside vocabulary of 3"));
   Var w = rand_param("w", {5, 3}, 3), w4 = rand_param("w4", {5, 4}, 4);
   REQUIRE_THROWS_WITH(logits_cross_entropy(a, w4, {0, 1}, 0.f, -1, "lce"),

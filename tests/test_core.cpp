@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -427,6 +428,44 @@ TEST_CASE("dropout backward redraws exactly the forward's mask") {
   CHECK(both == Approx(n * p * p).epsilon(0.15));  // pairs dropped together: p²
 }
 
+TEST_CASE("relu_dropout equals relu then dropout, forward and backward, bit for bit, on 1 and 2 threads") {
+  const int64_t n = 300 * 256;  // above the threading threshold
+  Tensor x = random_tensor({n}, 61), g = random_tensor({n}, 62), acc0 = random_tensor({n}, 63);
+  x[5] = 0.f, x[6] = -0.f;  // the kink: relu gives 0, and no gradient passes
+  for (int threads : {1, 2}) {
+    set_threads(threads);
+    Tensor relu_out = Tensor::empty({n}), want = Tensor::empty({n}), got = Tensor::full({n}, 9.f);
+    relu_forward(relu_out.data(), x.data(), n);
+    dropout_forward(want.data(), relu_out.data(), n, 0.3f, 1234);
+    relu_dropout_forward(got.data(), x.data(), n, 0.3f, 1234);
+    INFO("threads " << threads);
+    REQUIRE(std::memcmp(got.data(), want.data(), sizeof(float) * size_t(n)) == 0);
+    for (bool accumulate : {false, true}) {
+      Tensor drop_grad = Tensor::empty({n}), want_dx = accumulate ? acc0.clone() : Tensor::full({n}, 9.f);
+      Tensor got_dx = want_dx.clone();
+      dropout_backward(drop_grad.data(), g.data(), n, 0.3f, 1234, false);
+      relu_backward(want_dx.data(), drop_grad.data(), relu_out.data(), n, accumulate);
+      relu_dropout_backward(got_dx.data(), g.data(), x.data(), n, 0.3f, 1234, accumulate);
+      INFO("accumulate " << accumulate);
+      REQUIRE(std::memcmp(got_dx.data(), want_dx.data(), sizeof(float) * size_t(n)) == 0);
+    }
+  }
+  set_threads(0);
+  // and it drops: about 30% of the positive inputs are 0, the rest scaled by 1/0.7
+  Tensor y = Tensor::empty({n});
+  relu_dropout_forward(y.data(), x.data(), n, 0.3f, 1234);
+  int64_t positive = 0, dropped = 0;
+  for (int64_t i = 0; i < n; i++)
+    if (x[i] > 0.f) {
+      positive++;
+      if (y[i] == 0.f) dropped++;
+      else REQUIRE(y[i] == x[i] * (1.f / 0.7f));
+    } else {
+      REQUIRE(y[i] == 0.f);
+    }
+  REQUIRE(double(dropped) / double(positive) == Approx(0.3).margin(0.01));
+}
+
 TEST_CASE("permute0213_add accumulates the same permutation permute0213 writes") {
   const int A = 2, B = 3, C = 4, D = 5;
   Tensor in = random_tensor({A, B, C, D}, 3), base = random_tensor({A, C, B, D}, 4);
@@ -528,6 +567,7 @@ TEST_CASE("backward kernels: assigning into a fresh buffer equals adding onto ze
       {"relu", [&](float* d, bool acc) { relu_backward(d, g.data(), x.data(), n, acc); }},
       {"gelu", [&](float* d, bool acc) { gelu_backward(d, g.data(), x.data(), n, acc); }},
       {"dropout", [&](float* d, bool acc) { dropout_backward(d, g.data(), n, 0.1f, 77, acc); }},
+      {"relu_dropout", [&](float* d, bool acc) { relu_dropout_backward(d, g.data(), x.data(), n, 0.1f, 77, acc); }},
       {"softmax", [&](float* d, bool acc) { softmax_backward(d, g.data(), sm.data(), R, int(C), 0.5f, acc); }},
       {"log_softmax", [&](float* d, bool acc) { log_softmax_backward(d, g.data(), x.data(), R, int(C), acc); }},
       {"cross_entropy",
