@@ -66,17 +66,17 @@ static constexpr int64_t kParallelMin = 65536;
 // the scalar loop (Adam over a 256 × 256 weight ran 8× slower than over a larger one,
 // docs/benchmarks.md, "The optimizer's passes").
 
-// Largest of x[0..n). GCC does not vectorise a max reduction over floats without
-// -ffinite-math-only, so the 16 running maxima are four vectors of 4 floats, the width every SIMD
-// x86 and ARM CPU has (one 16-float vector is lowered to scalar code with spills where the CPU
-// lacks that width: docs/benchmarks.md, "What was tried").
-typedef float v4 __attribute__((vector_size(16)));
+typedef float v4 __attribute__((vector_size(16)));  // the width every SIMD x86 and ARM CPU has
 static inline __attribute__((always_inline)) v4 load4(const float* x) {
   v4 v;
   std::memcpy(&v, x, sizeof v);  // unaligned load
   return v;
 }
 
+// Largest of x[0..n). GCC does not vectorise a max reduction over floats without
+// -ffinite-math-only, so the 16 running maxima are four vectors of 4 floats, the width every SIMD
+// x86 and ARM CPU has (one 16-float vector is lowered to scalar code with spills where the CPU
+// lacks that width: docs/benchmarks.md, "What was tried").
 static inline __attribute__((always_inline)) float row_max(const float* x, int64_t n) {
   const float ninf = -std::numeric_limits<float>::infinity();
   v4 acc[4];
@@ -351,42 +351,42 @@ void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, 
 
 ATTN_VECTOR_CLONES void softmax_forward(float* out, const float* inp, const float* mask, int B, int H, int Tq, int Tk,
                      float scale) {
-  // One head's (Tq, Tk) scores at a time, in blocks of rows of at most 16 KB (the whole matrix
-  // in training, where Tk = 24): each pass runs as one loop over the block's contiguous values,
-  // because a row alone leaves most of an AVX-512 loop to its scalar remainder, and the block's
-  // mask rows are contiguous too (docs/benchmarks.md, "What was tried").
+  // Blocks of one head's rows, at most 16 KB (a head's whole (Tq, Tk) scores in training, where
+  // Tk = 24), spread over the threads: each pass runs as one loop over the block's contiguous
+  // values, because a row alone leaves most of an AVX-512 loop to its scalar remainder, and the
+  // block's mask rows are contiguous too (docs/benchmarks.md, "What was tried").
   const int64_t rows_per_block = std::max<int64_t>(1, 4096 / std::max(Tk, 1));
   const float ninf = -std::numeric_limits<float>::infinity();
+  const int64_t blocks_per_head = (Tq + rows_per_block - 1) / rows_per_block;
 #pragma omp parallel for schedule(static) if (int64_t(B) * H * Tq * Tk > kParallelMin)
-  for (int64_t bh = 0; bh < int64_t(B) * H; bh++) {
+  for (int64_t block = 0; block < int64_t(B) * H * blocks_per_head; block++) {
+    const int64_t bh = block / blocks_per_head, i0 = block % blocks_per_head * rows_per_block;
     const float* mat_mask = mask ? mask + (bh / H) * int64_t(Tq) * Tk : nullptr;  // broadcast over heads
-    for (int64_t i0 = 0; i0 < Tq; i0 += rows_per_block) {
-      const int64_t i1 = std::min<int64_t>(Tq, i0 + rows_per_block), first = (bh * Tq + i0) * Tk, nb = (i1 - i0) * Tk;
-      const float* x = inp + first;
-      float* y = out + first;
-      if (mat_mask) {  // y = scale x + mask
-        const float* m = mat_mask + i0 * Tk;
+    const int64_t i1 = std::min<int64_t>(Tq, i0 + rows_per_block), first = (bh * Tq + i0) * Tk, nb = (i1 - i0) * Tk;
+    const float* x = inp + first;
+    float* y = out + first;
+    if (mat_mask) {  // y = scale x + mask
+      const float* m = mat_mask + i0 * Tk;
 #pragma omp simd
-        for (int64_t k = 0; k < nb; k++) y[k] = scale * x[k] + m[k];
-      } else {
+      for (int64_t k = 0; k < nb; k++) y[k] = scale * x[k] + m[k];
+    } else {
 #pragma omp simd
-        for (int64_t k = 0; k < nb; k++) y[k] = scale * x[k];
-      }
-      for (int64_t r = 0; r < i1 - i0; r++) {  // minus the row's max
-        float* yr = y + r * Tk;
-        float maxv = row_max(yr, Tk);  // (GCC leaves a float max reduction in a loop scalar)
-        if (maxv == ninf) maxv = 0.f;  // fully masked row: every y is -inf, every exp 0
-        for (int j = 0; j < Tk; j++) yr[j] -= maxv;
-      }
+      for (int64_t k = 0; k < nb; k++) y[k] = scale * x[k];
+    }
+    for (int64_t r = 0; r < i1 - i0; r++) {  // minus the row's max
+      float* yr = y + r * Tk;
+      float maxv = row_max(yr, Tk);  // (GCC leaves a float max reduction in a loop scalar)
+      if (maxv == ninf) maxv = 0.f;  // fully masked row: every y is -inf, every exp 0
+      for (int j = 0; j < Tk; j++) yr[j] -= maxv;
+    }
 #pragma omp simd
-      for (int64_t k = 0; k < nb; k++) y[k] = exp_nonpositive(y[k]);  // y - max <= 0
-      for (int64_t r = 0; r < i1 - i0; r++) {  // normalise; a fully masked row stays all zeros
-        float* yr = y + r * Tk;
-        const float sum = lanes_sum(Tk, [&](int64_t j) { return load4(yr + j); }, [&](int64_t j) { return yr[j]; });
-        if (sum == 0.f) continue;
-        const float inv = 1.f / sum;
-        for (int j = 0; j < Tk; j++) yr[j] *= inv;
-      }
+    for (int64_t k = 0; k < nb; k++) y[k] = exp_nonpositive(y[k]);  // y - max <= 0
+    for (int64_t r = 0; r < i1 - i0; r++) {  // normalise; a fully masked row stays all zeros
+      float* yr = y + r * Tk;
+      const float sum = lanes_sum(Tk, [&](int64_t j) { return load4(yr + j); }, [&](int64_t j) { return yr[j]; });
+      if (sum == 0.f) continue;
+      const float inv = 1.f / sum;
+      for (int j = 0; j < Tk; j++) yr[j] *= inv;
     }
   }
 }
