@@ -117,13 +117,21 @@ static void gelu_op_backward(TapeEntry& e) {
 
 // ---- dropout ---------------------------------------------------------------------------
 
+// A dropout mask's seed: two draws, high half first (one definition for dropout and
+// relu_dropout, so the two give the same masks from the same Rng).
+static uint64_t draw_dropout_seed(Rng& rng) {
+  const uint64_t hi = rng.next();
+  const uint64_t lo = rng.next();
+  return (hi << 32) | lo;
+}
+
 static void dropout_op_backward(TapeEntry& e, float p, uint64_t seed);  // below
 
 Var dropout(const Var& x, float p, Rng& rng, const std::string& name) {
   if (!(p >= 0.f && p < 1.f)) throw std::invalid_argument(fmt::format("dropout '{}': p must be in [0, 1), got {}", name, p));
   if (p == 0.f) return x;
   // The mask is a function of this seed and the element index; the backward recomputes it.
-  const uint64_t seed = (uint64_t(rng.next()) << 32) | rng.next();
+  const uint64_t seed = draw_dropout_seed(rng);
   Tensor out = Tensor::empty(x->value.shape());
   dropout_forward(out.data(), x->value.data(), out.numel(), p, seed);
   Recorded r = record("dropout", name, out, {x});
@@ -146,7 +154,7 @@ Var relu_dropout(const Var& x, float p, Rng& rng, const std::string& name) {
   if (!(p >= 0.f && p < 1.f))
     throw std::invalid_argument(fmt::format("relu_dropout '{}': p must be in [0, 1), got {}", name, p));
   if (p == 0.f) return relu(x, name);
-  const uint64_t seed = (uint64_t(rng.next()) << 32) | rng.next();  // as dropout draws it
+  const uint64_t seed = draw_dropout_seed(rng);
   Tensor out = Tensor::empty(x->value.shape());
   relu_dropout_forward(out.data(), x->value.data(), out.numel(), p, seed);
   Recorded r = record("relu_dropout", name, out, {x});

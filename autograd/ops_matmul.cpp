@@ -77,7 +77,7 @@ Var linear(const Var& x, const Var& w, const Var& bias, const std::string& name)
   const int R = int(x->value.numel() / I);
   Shape s = x->value.shape();
   s.back() = O;
-  Tensor out = Tensor::empty(s);  // the bias rows, or beta = 0
+  Tensor out = Tensor::empty(s);  // linear_forward writes every element (the bias rows, or beta = 0)
   linear_forward(out.data(), x->value.data(), w->value.data(), bias ? bias->value.data() : nullptr, R, O, I);
   std::vector<Var> ins = {x, w};
   if (bias) ins.push_back(bias);

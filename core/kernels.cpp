@@ -91,7 +91,7 @@ static inline __attribute__((always_inline)) float row_max(const float* x, int64
     const v4 v = load4(x + i);
     acc[0] = acc[0] < v ? v : acc[0];
   }
-  for (int k = 1; k < 4; k++) acc[0] = acc[0] < acc[k] ? acc[k] : acc[0];  // a max is exact in any order
+  for (int k = 1; k < 4; k++) acc[0] = acc[0] < acc[k] ? acc[k] : acc[0];  // any order: the same max (up to a zero's sign)
   float m = ninf;
   for (; i < n; i++) m = m < x[i] ? x[i] : m;
   for (int l = 0; l < 4; l++) m = m < acc[0][l] ? acc[0][l] : m;
@@ -100,9 +100,10 @@ static inline __attribute__((always_inline)) float row_max(const float* x, int64
 
 // Σ_i term(i) over i in [0, n), in one order fixed here: 16 running sums as four 4-float vectors
 // (four(i) gives terms i .. i+3), then the vectors and their lanes added pairwise, then the last
-// n mod 4 terms (one(i)). An `omp simd` reduction over a short row added its 16 lanes one after
-// another, a chain of dependent additions longer than the row's own work (the attention
-// softmax's rows of 24), and in another order in each vector version.
+// n mod 4 terms (one(i)). The additions are the same in every vector version (a term that is a
+// product may be fused into its addition where the CPU has FMA). An `omp simd` reduction over a
+// short row added its 16 lanes one after another, a chain of dependent additions longer than
+// the row's own work (the attention softmax's rows of 24).
 template <class Four, class One>
 static inline __attribute__((always_inline)) float lanes_sum(int64_t n, Four four, One one) {
   v4 acc[4] = {};
@@ -124,20 +125,21 @@ static inline __attribute__((always_inline)) float lanes_sum(int64_t n, Four fou
 // matmul_forward splits a product over the threads only above the same size.
 static bool blas_runs_single_threaded(int M, int N, int K) { return int64_t(M) * N * K < 4 * 65536; }
 
-// out (M,N, rows ldo apart) = alpha op(a) op(b) + beta out, with each operand's rows lda / ldb
-// apart: matmul_forward's product on matrices that may sit inside wider ones (attention heads
-// side by side, matmul_heads).
 // The rows r0..r1 of out's columns c0..c1 set to bias[c0..c1): the bias a linear layer's product adds onto.
 static void fill_bias(float* out, int ldo, const float* bias, int r0, int r1, int c0, int c1) {
   for (int r = r0; r < r1; r++) std::copy(bias + c0, bias + c1, out + int64_t(r) * ldo + c0);
 }
 
-// With a bias (N floats), out = op(a) op(b) + bias broadcast over the rows: each thread writes the
-// bias into its own block of out just before its product adds onto it (beta = 1), so the block is
-// in that core's cache and no serial pass over out comes first. (Callers pass beta = 1 with it.)
+// out (M,N, rows ldo apart) = alpha op(a) op(b) + beta out, with each operand's rows lda / ldb
+// apart: matmul_forward's product on matrices that may sit inside wider ones (attention heads
+// side by side, matmul_heads).
+// With a bias (N floats), out = alpha op(a) op(b) + bias broadcast over the rows (beta is then 1):
+// each thread writes the bias into its own block of out just before its product adds onto it, so
+// the block is in that core's cache and no serial pass over out comes first.
 static void gemm(float* out, int ldo, const float* a, int lda, const float* b, int ldb, int M, int N, int K,
                  bool trans_a, bool trans_b, float alpha, float beta, const float* bias = nullptr) {
   if (M == 0 || N == 0) return;
+  if (bias) beta = 1.f;  // the product adds onto the bias rows
   if (K == 0) {  // BLAS leaves out untouched when K = 0; the product is beta * out.
     if (bias) fill_bias(out, ldo, bias, 0, M, 0, N);
     for (int i = 0; i < M; i++)
@@ -351,8 +353,8 @@ void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, 
 
 ATTN_VECTOR_CLONES void softmax_forward(float* out, const float* inp, const float* mask, int B, int H, int Tq, int Tk,
                      float scale) {
-  // Blocks of one head's rows, at most 16 KB (a head's whole (Tq, Tk) scores in training, where
-  // Tk = 24), spread over the threads: each pass runs as one loop over the block's contiguous
+  // Blocks of one head's rows, at most 4096 floats or else one row (a head's whole (Tq, Tk)
+  // scores in training, where Tk = 24), spread over the threads: each pass runs as one loop over the block's contiguous
   // values, because a row alone leaves most of an AVX-512 loop to its scalar remainder, and the
   // block's mask rows are contiguous too (docs/benchmarks.md, "What was tried").
   const int64_t rows_per_block = std::max<int64_t>(1, 4096 / std::max(Tk, 1));

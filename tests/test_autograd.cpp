@@ -906,6 +906,8 @@ TEST_CASE("relu_dropout is dropout(relu(x)): the same output, gradient and draws
   Var x = parameter("x", x0.clone());
   REQUIRE(relu_dropout(x, 0.f, r3, "act")->value.at({0, 0}) == std::max(0.f, x0.at({0, 0})));  // p = 0: relu
   REQUIRE(tape.entries.back().op == "relu");
+  Rng untouched(11);
+  REQUIRE(r3.next() == untouched.next());  // and no draw, as dropout with p = 0 makes none
 }
 
 TEST_CASE("ops refuse shapes and arguments that do not fit, naming the op and the node") {

@@ -182,14 +182,15 @@ TEST_CASE("masked softmax: rows sum to one, masked entries are zero, a fully mas
 }
 
 TEST_CASE("attention softmax at training shapes equals a double-precision evaluation, on 1 and 2 threads") {
-  // (B,H,Tq,Tk) = (3,5,24,24) with a causal mask and one fully masked row: each head's 24 rows
-  // one block; a Tk of 1 and of 37 (row sums with a 1-float and a 5-float tail); and of 700,
-  // where a block holds 5 rows (16 KB) and each head's last block 4.
+  // (B,H,Tq,Tk) = (24,5,24,24) with a causal mask and one fully masked row: each head's 24 rows
+  // one block, above the parallel threshold; a Tk of 1 and of 37 (row sums with a 1-float tail,
+  // and a 4-float step and a 1-float one); and of 700, where a block holds 5 rows and each head's
+  // last block 4.
   const float ninf = -std::numeric_limits<float>::infinity();
   for (int Tk : {24, 1, 37, 700})
     for (int threads : {1, 2}) {
       set_threads(threads);
-      const int B = 3, H = 5, Tq = 24;
+      const int B = Tk == 24 ? 24 : 3, H = 5, Tq = 24;
       Tensor x = random_tensor({B, H, Tq, Tk}, 51), mask({B, Tq, Tk}), p = Tensor::empty({B, H, Tq, Tk});
       for (int b = 0; b < B; b++)
         for (int i = 0; i < Tq; i++)
@@ -210,6 +211,25 @@ TEST_CASE("attention softmax at training shapes equals a double-precision evalua
             }
           }
     }
+  // One sequence of one head (batch 1): its 40 row blocks are what the two threads share.
+  {
+    set_threads(2);
+    const int Tq = 200, Tk = 700;
+    Tensor x = random_tensor({1, 1, Tq, Tk}, 52), p = Tensor::empty({1, 1, Tq, Tk});
+    softmax_forward(p.data(), x.data(), nullptr, 1, 1, Tq, Tk, 0.5f);
+    for (int i = 0; i < Tq; i++) {
+      double mx = -1e30, z = 0;
+      for (int j = 0; j < Tk; j++) mx = std::max(mx, 0.5 * x[int64_t(i) * Tk + j]);
+      for (int j = 0; j < Tk; j++) z += std::exp(0.5 * x[int64_t(i) * Tk + j] - mx);
+      for (int j = 0; j < Tk; j += 97) {
+        INFO("row " << i << " column " << j);
+        REQUIRE(p[int64_t(i) * Tk + j] == Approx(std::exp(0.5 * x[int64_t(i) * Tk + j] - mx) / z).epsilon(1e-5).margin(1e-7));
+      }
+    }
+    // no queries, or no keys: nothing to write, nothing read
+    softmax_forward(p.data(), x.data(), nullptr, 2, 3, 0, Tk, 0.5f);
+    softmax_forward(p.data(), x.data(), nullptr, 2, 3, Tq, 0, 0.5f);
+  }
   set_threads(0);
 }
 
@@ -707,20 +727,21 @@ TEST_CASE("elementwise kernels split over threads give their single-thread resul
     for (int64_t c = 0; c < C; c++) db_ref[c] += y[r * C + c];
   REQUIRE(max_abs_diff(two[11], db_ref) < 1e-3f);
   // Narrow layers (d_model 64 and below) split their columns in blocks of 16: still each column
-  // summed in row order, so the same bits on any number of threads.
-  for (int narrow : {64, 40, 16}) {
-    Tensor g = random_tensor({2 * R, narrow}, 24);
+  // summed in row order, so the same bits on any number of threads. 2400 rows: every width here
+  // is above the parallel threshold (40 and 48 columns: three blocks, the last of 8 or 16).
+  for (int narrow : {64, 40, 48}) {
+    Tensor g = random_tensor({4 * R, narrow}, 24);
     std::vector<Tensor> sums;
     for (int threads : {1, 2, 3}) {
       set_threads(threads);
       Tensor db = Tensor::full({narrow}, 0.5f);
-      bias_backward(db.data(), g.data(), R * 2, narrow);  // 1200 rows: above the parallel threshold at 64
+      bias_backward(db.data(), g.data(), R * 4, narrow);
       sums.push_back(db);
     }
     set_threads(0);
     Tensor ref = Tensor::full({narrow}, 0.5f);
     for (int64_t c = 0; c < narrow; c++)
-      for (int64_t r = 0; r < 2 * R; r++) ref[c] += g[r * narrow + c];  // the same order, by hand
+      for (int64_t r = 0; r < 4 * R; r++) ref[c] += g[r * narrow + c];  // the same order, by hand
     INFO("columns " << narrow);
     REQUIRE(max_abs_diff(sums[0], ref) == 0.f);
     REQUIRE(max_abs_diff(sums[1], ref) == 0.f);

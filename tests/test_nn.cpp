@@ -5,7 +5,9 @@
 #include <cmath>
 #include <limits>
 
+#include <attnlab/autograd/tape.h>
 #include <attnlab/nn/attention.h>
+#include <attnlab/nn/layers.h>
 #include <attnlab/nn/kv_cache.h>
 #include <attnlab/nn/optim.h>
 
@@ -177,6 +179,29 @@ TEST_CASE("variants own exactly the projections they use") {
   ParamStore ps;
   Rng rng(1);
   REQUIRE_THROWS_WITH(MultiHeadAttention(ps, "bad", 10, 3, AttnVariant{}, 0.f, rng), Catch::Contains("multiple of heads 3"));
+}
+
+TEST_CASE("the feed-forward layer records ReLU and dropout as one op only in training with dropout") {
+  // relu_dropout in training; relu and dropout apart with GELU's path; no dropout at all in
+  // evaluation or at p = 0. The ops on the tape name what ran.
+  auto ops = [](bool gelu, float p, bool train) {
+    ParamStore ps;
+    Rng rng(1);
+    FeedForward ff(ps, "ff", 8, 16, gelu, p, rng);
+    Tape tape;
+    TapeScope scope(tape);
+    Var x = constant(Tensor::full({3, 8}, 0.5f), "x");
+    Rng draws(2);
+    ff(x, Context{train, &draws});
+    std::vector<std::string> names;
+    for (const TapeEntry& e : tape.entries) names.push_back(e.op + " " + e.out->name);
+    return names;
+  };
+  using V = std::vector<std::string>;
+  REQUIRE(ops(false, 0.1f, true) == V{"linear ff.w1", "relu_dropout ff.act", "linear ff.w2"});
+  REQUIRE(ops(false, 0.1f, false) == V{"linear ff.w1", "relu ff.act", "linear ff.w2"});
+  REQUIRE(ops(false, 0.f, true) == V{"linear ff.w1", "relu ff.act", "linear ff.w2"});
+  REQUIRE(ops(true, 0.1f, true) == V{"linear ff.w1", "gelu ff.act", "dropout ff.drop", "linear ff.w2"});
 }
 
 TEST_CASE("normk makes every key unit length") {
