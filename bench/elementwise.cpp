@@ -37,6 +37,13 @@ static void time_it(const char* name, int64_t n, const std::function<void()>& f)
 int main(int argc, char** argv) {
   bench::start(argc, argv);
   const int64_t R = 1536, C = 1024, n = R * C;
+  int width = 64;
+  for (int i = 1; i + 1 < argc; i++)
+    if (!std::strcmp(argv[i], "--d")) width = std::atoi(argv[i + 1]);
+  if (width < 1 || width > C) {  // the buffers below hold 1536 x 1024 floats
+    std::fprintf(stderr, "bench_elementwise: --d must be 1 to %lld, got %d\n", (long long)C, width);
+    return 2;
+  }
   std::vector<float> x(static_cast<size_t>(n)), g(x.size()), y(x.size()), d(x.size()), db(static_cast<size_t>(C));
   Rng rng(1);
   for (float& v : x) v = rng.normal();
@@ -59,9 +66,6 @@ int main(int argc, char** argv) {
   time_it("relu_dropout_backward", n, [&] { relu_dropout_backward(d.data(), g.data(), x.data(), n, 0.1f, 12345, false); });
   time_it("bias_backward", n, [&] { bias_backward(db.data(), g.data(), R, int(C)); });
 
-  int width = 64;
-  for (int i = 1; i + 1 < argc; i++)
-    if (!std::strcmp(argv[i], "--d")) width = std::atoi(argv[i + 1]);
   const int B = 64, T = 24, H = 4;
   const int64_t rows = int64_t(B) * T, nd = rows * width, ns = int64_t(B) * H * T * T;
   std::vector<float> w(static_cast<size_t>(width), 1.1f), bias(static_cast<size_t>(width), 0.1f), mean(static_cast<size_t>(rows)), rstd(static_cast<size_t>(rows)),
