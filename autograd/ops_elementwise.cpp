@@ -117,6 +117,10 @@ static void gelu_op_backward(TapeEntry& e) {
 
 // ---- dropout ---------------------------------------------------------------------------
 
+static void check_dropout_p(const char* op, const std::string& name, float p) {
+  if (!(p >= 0.f && p < 1.f)) throw std::invalid_argument(fmt::format("{} '{}': p must be in [0, 1), got {}", op, name, p));
+}
+
 // A dropout mask's seed: two draws, high half first (one definition for dropout and
 // relu_dropout, so the two give the same masks from the same Rng).
 static uint64_t draw_dropout_seed(Rng& rng) {
@@ -128,7 +132,7 @@ static uint64_t draw_dropout_seed(Rng& rng) {
 static void dropout_op_backward(TapeEntry& e, float p, uint64_t seed);  // below
 
 Var dropout(const Var& x, float p, Rng& rng, const std::string& name) {
-  if (!(p >= 0.f && p < 1.f)) throw std::invalid_argument(fmt::format("dropout '{}': p must be in [0, 1), got {}", name, p));
+  check_dropout_p("dropout", name, p);
   if (p == 0.f) return x;
   // The mask is a function of this seed and the element index; the backward recomputes it.
   const uint64_t seed = draw_dropout_seed(rng);
@@ -151,8 +155,7 @@ static void dropout_op_backward(TapeEntry& e, float p, uint64_t seed) {
 static void relu_dropout_op_backward(TapeEntry& e, float p, uint64_t seed);  // below
 
 Var relu_dropout(const Var& x, float p, Rng& rng, const std::string& name) {
-  if (!(p >= 0.f && p < 1.f))
-    throw std::invalid_argument(fmt::format("relu_dropout '{}': p must be in [0, 1), got {}", name, p));
+  check_dropout_p("relu_dropout", name, p);
   if (p == 0.f) return relu(x, name);
   const uint64_t seed = draw_dropout_seed(rng);
   Tensor out = Tensor::empty(x->value.shape());
