@@ -51,85 +51,146 @@ double measure_sgemm_peak() {
   return best;
 }
 
-// The step's products replayed alone: every matmul, linear, gram and head_* product on the tape, forward and
-// backward, with the same shapes and nothing in between (best of 3). The step time minus this is
-// what elementwise passes, glue and the products' interplay with them cost: the most that fusing
-// elementwise work could ever save. Operands are scratch buffers (a training backward has let go
-// of the step's activations; a product's speed does not depend on its numbers). Transposes are
-// read from the shapes (a square operand counts as not transposed: the same multiply-adds either way).
-// Returns seconds per op kind ("linear", "matmul", "gram", "head_scores", "head_gram",
-// "head_context") of the fastest of the 3 replays.
-static std::map<std::string, double> replay_products(const Tape& tape) {
-  size_t most = 0;
-  for (auto& e : tape.entries)
-    for (const Var& v : e.inputs) most = std::max(most, size_t(v->value.numel()));
-  for (auto& e : tape.entries) {
-    most = std::max(most, size_t(e.out->value.numel()));
-    if (e.op == "logits_cross_entropy")  // the logits it never keeps: rows x V
-      most = std::max(most, size_t(e.inputs[0]->value.dim(0) * e.inputs[1]->value.dim(0)));
+// Where a replay's products read and write.
+//  - Shared (the "alone" replay): every operand one of four scratch buffers, cache-resident after
+//    the first product: the products' own speed, what fusing elementwise work could reach at most.
+//    (A product's speed does not depend on its numbers, and a training backward has let go of
+//    the step's activations by the time the profile reads the tape.)
+//  - Spread: a value and a gradient buffer of its own for each tensor the products touch, as the
+//    step has them, so that an operand written long before (the activation a weight gradient
+//    reads, a whole forward after it was made) comes from memory as it does in the step. An
+//    elementwise op's output shares its input's buffers: in the step it was written just before
+//    the product reads it.
+class ReplayMemory {
+ public:
+  ReplayMemory(const Tape& tape, bool spread) : spread_(spread) {
+    for (auto& e : tape.entries) {
+      most_ = std::max(most_, size_t(e.out->value.numel()));
+      for (const Var& v : e.inputs) most_ = std::max(most_, size_t(v->value.numel()));
+      if (e.op == "logits_cross_entropy")  // the logits it never keeps: rows x V
+        most_ = std::max(most_, size_t(e.inputs[0]->value.dim(0) * e.inputs[1]->value.dim(0)));
+      if (spread && !is_product(e.op) && !e.inputs.empty() && e.inputs[0]->value.numel() == e.out->value.numel())
+        alias_[e.out.get()] = root(e.inputs[0].get());
+    }
+    if (!spread) out_.resize(most_), a_.assign(most_, 0.5f), b_.assign(most_, 0.25f), g_.assign(most_, 0.125f);
   }
-  std::vector<float> out_buf(most), a_buf(most, 0.5f), b_buf(most, 0.25f), g_buf(most, 0.125f);
-  float* s = out_buf.data();
-  const float *x = a_buf.data(), *w = b_buf.data(), *g = g_buf.data();
+  static bool is_product(const std::string& op) {
+    return op == "linear" || op == "matmul" || op == "gram" || op == "logits_cross_entropy" || op.rfind("head_", 0) == 0;
+  }
+  float* in(const TapeEntry& e, int i) { return spread_ ? buffer(values_, e.inputs[size_t(i)]) : i == 0 ? a_.data() : b_.data(); }
+  float* out(const TapeEntry& e) { return spread_ ? buffer(values_, e.out) : out_.data(); }
+  float* out_grad(const TapeEntry& e) { return spread_ ? buffer(grads_, e.out) : g_.data(); }
+  float* in_grad(const TapeEntry& e, int i) { return spread_ ? buffer(grads_, e.inputs[size_t(i)]) : out_.data(); }
+  float* logits(size_t n) {  // the output layer's logits: whole in the shared replay, one chunk in the spread one
+    if (!spread_) return out_.data();
+    if (logits_.size() < n) logits_.assign(n, 0.f);
+    return logits_.data();
+  }
+  bool spread() const { return spread_; }
+
+ private:
+  const Variable* root(const Variable* v) const {
+    for (auto it = alias_.find(v); it != alias_.end(); it = alias_.find(v)) v = it->second;
+    return v;
+  }
+  float* buffer(std::map<const Variable*, std::vector<float>>& m, const Var& v) {
+    std::vector<float>& b = m[root(v.get())];
+    if (b.empty()) b.assign(size_t(std::max<int64_t>(1, v->value.numel())), 0.f);  // touched now, not while timed
+    return b.data();
+  }
+  bool spread_;
+  size_t most_ = 0;
+  std::vector<float> out_, a_, b_, g_, logits_;
+  std::map<const Variable*, const Variable*> alias_;
+  std::map<const Variable*, std::vector<float>> values_, grads_;
+};
+
+// One entry's products, forward or backward, with the entry's shapes. Transposes are read from the
+// shapes (a square operand counts as not transposed: the same multiply-adds either way).
+static void replay_entry(const TapeEntry& e, ReplayMemory& m, bool backward) {
+  const Tensor& out = e.out->value;
+  const bool grad0 = e.inputs[0]->requires_grad, grad1 = e.inputs.size() > 1 && e.inputs[1]->requires_grad;
+  if (e.op == "linear") {
+    const Var &xv = e.inputs[0], &wv = e.inputs[1];
+    const int I = int(wv->value.dim(0)), O = int(wv->value.dim(1)), R = int(xv->value.numel() / I);
+    if (!backward) matmul_forward(m.out(e), m.in(e, 0), m.in(e, 1), R, O, I, false, false);
+    if (backward && grad0) matmul_forward(m.in_grad(e, 0), m.out_grad(e), m.in(e, 1), R, I, O, false, true);
+    if (backward && grad1) matmul_forward(m.in_grad(e, 1), m.in(e, 0), m.out_grad(e), I, O, R, true, false);
+  } else if (e.op == "logits_cross_entropy") {  // all of it in the forward, as the op does
+    if (backward) return;
+    const Var &hv = e.inputs[0], &wv = e.inputs[1];
+    const int R = int(hv->value.dim(0)), C = int(hv->value.dim(1)), V = int(wv->value.dim(0));
+    // Shared: its three products whole, as matmul's would be; spread: a chunk of rows at a time, as the op goes.
+    const int rows = m.spread() ? int(logits_chunk_rows(R, C)) : R;
+    for (int r0 = 0; r0 < R; r0 += rows) {
+      const int n = std::min(rows, R - r0);
+      float* z = m.logits(size_t(n) * V);
+      const float* h = m.in(e, 0) + (m.spread() ? int64_t(r0) * C : 0);
+      matmul_forward(z, h, m.in(e, 1), n, V, C, false, true);
+      if (grad0) matmul_forward(m.in_grad(e, 0) + (m.spread() ? int64_t(r0) * C : 0), m.spread() ? z : m.out_grad(e),
+                                m.in(e, 1), n, C, V, false, false);
+      if (grad1) matmul_forward(m.in_grad(e, 1), m.spread() ? z : m.out_grad(e), h, V, C, n, true, false, 1.f,
+                                r0 > 0 ? 1.f : 0.f);
+    }
+  } else if (e.op == "matmul") {
+    const Tensor &a = e.inputs[0]->value, &b = e.inputs[1]->value;
+    const int M = int(out.dim(-2)), N = int(out.dim(-1)), batch = int(out.numel() / (int64_t(M) * N));
+    const int K = int(a.numel() / (int64_t(batch) * M));
+    const bool ta = a.dim(-2) != M, tb = b.dim(-2) != K;
+    if (!backward) matmul_batched(m.out(e), m.in(e, 0), m.in(e, 1), batch, M, N, K, ta, tb);
+    if (backward && grad0) matmul_batched(m.in_grad(e, 0), m.out_grad(e), m.in(e, 1), batch, M, K, N, false, !tb);
+    if (backward && grad1) matmul_batched(m.in_grad(e, 1), m.in(e, 0), m.out_grad(e), batch, K, N, M, !ta, false);
+  } else if (e.op == "head_scores" || e.op == "head_gram" || e.op == "head_context") {
+    // heads side by side (B, T, H·D) against one matrix per head (B, H, Tq, Tk), as the ops read them
+    const Tensor& sc = e.op == "head_context" ? e.inputs[0]->value : out;  // the scores' shape
+    const int B = int(sc.dim(0)), H = int(sc.dim(1)), Tq = int(sc.dim(2)), Tk = int(sc.dim(3));
+    const Tensor& wide = e.op == "head_context" ? out : e.inputs[0]->value;  // (B, Tq, H·D)
+    const int D = int(wide.dim(2)) / H;
+    const HeadLayout lq = HeadLayout::side_by_side(H, Tq, D), lk = HeadLayout::side_by_side(H, Tk, D),
+                     ls = HeadLayout::contiguous(Tq, Tk);
+    const float *x = m.in(e, 0), *w = e.inputs.size() > 1 ? m.in(e, 1) : nullptr, *g = m.out_grad(e);
+    if (e.op == "head_scores") {
+      if (!backward) matmul_heads(m.out(e), ls, x, lq, w, lk, B * H, Tq, Tk, D, false, true);
+      if (backward && grad0) matmul_heads(m.in_grad(e, 0), lq, g, ls, w, lk, B * H, Tq, D, Tk, false, false);
+      if (backward && grad1) matmul_heads(m.in_grad(e, 1), lk, g, ls, x, lq, B * H, Tk, D, Tq, true, false);
+    } else if (e.op == "head_gram") {
+      if (!backward) gram_heads(m.out(e), ls, x, lq, B * H, Tq, D, 1.f);
+      if (backward && grad0) gram_backward_heads(m.in_grad(e, 0), lq, g, ls, x, lq, B * H, Tq, D, 1.f, false);
+    } else {
+      if (!backward) matmul_heads(m.out(e), lq, x, ls, w, lk, B * H, Tq, D, Tk, false, false);
+      if (backward && grad0) matmul_heads(m.in_grad(e, 0), ls, g, lq, w, lk, B * H, Tq, Tk, D, false, true);
+      if (backward && grad1) matmul_heads(m.in_grad(e, 1), lk, x, ls, g, lq, B * H, Tk, D, Tq, true, false);
+    }
+  } else if (e.op == "gram") {
+    const Tensor& q = e.inputs[0]->value;
+    const int N = int(q.dim(-2)), K = int(q.dim(-1)), batch = int(q.numel() / (int64_t(N) * K));
+    if (!backward) gram_batched(m.out(e), m.in(e, 0), batch, N, K, 1.f);
+    if (backward && grad0) gram_backward_batched(m.in_grad(e, 0), m.out_grad(e), m.in(e, 0), batch, N, K, 1.f, false);
+  }
+}
+
+// The step's products replayed: every matmul, linear, gram and head_* product on the tape, the
+// forward's in order and then the backward's in reverse, as the step runs them, with nothing in
+// between (best of 3). On shared scratch (spread = false) the step time minus this is what
+// elementwise passes, glue and the products' interplay with them cost: the most that fusing
+// elementwise work could ever save. Spread (ReplayMemory) it is what the products take with
+// their operands where the step has them. Returns seconds per op kind ("linear", "matmul",
+// "gram", "head_scores", "head_gram", "head_context", "logits_cross_entropy") of the fastest replay.
+static std::map<std::string, double> replay_products(const Tape& tape, bool spread) {
+  ReplayMemory memory(tape, spread);
   auto once = [&]() {
     std::map<std::string, double> t;
-    for (auto& e : tape.entries) {
-      if (e.op != "linear" && e.op != "matmul" && e.op != "gram" && e.op != "logits_cross_entropy" &&
-          e.op.rfind("head_", 0) != 0)
-        continue;
-      const auto start = Clock::now();
-      const Tensor& out = e.out->value;
-      if (e.op == "linear") {
-        const Var &xv = e.inputs[0], &wv = e.inputs[1];
-        const int I = int(wv->value.dim(0)), O = int(wv->value.dim(1)), R = int(xv->value.numel() / I);
-        matmul_forward(s, x, w, R, O, I, false, false);
-        if (xv->requires_grad) matmul_forward(s, g, w, R, I, O, false, true);
-        if (wv->requires_grad) matmul_forward(s, x, g, I, O, R, true, false);
-      } else if (e.op == "logits_cross_entropy") {  // its three products whole, as matmul's would be
-        const Var &hv = e.inputs[0], &wv = e.inputs[1];
-        const int R = int(hv->value.dim(0)), C = int(hv->value.dim(1)), V = int(wv->value.dim(0));
-        matmul_forward(s, x, w, R, V, C, false, true);
-        if (hv->requires_grad) matmul_forward(s, g, w, R, C, V, false, false);
-        if (wv->requires_grad) matmul_forward(s, g, x, V, C, R, true, false);
-      } else if (e.op == "matmul") {
-        const Tensor &a = e.inputs[0]->value, &b = e.inputs[1]->value;
-        const int M = int(out.dim(-2)), N = int(out.dim(-1)), batch = int(out.numel() / (int64_t(M) * N));
-        const int K = int(a.numel() / (int64_t(batch) * M));
-        const bool ta = a.dim(-2) != M, tb = b.dim(-2) != K;
-        matmul_batched(s, x, w, batch, M, N, K, ta, tb);
-        if (e.inputs[0]->requires_grad) matmul_batched(s, g, w, batch, M, K, N, false, !tb);
-        if (e.inputs[1]->requires_grad) matmul_batched(s, x, g, batch, K, N, M, !ta, false);
-      } else if (e.op == "head_scores" || e.op == "head_gram" || e.op == "head_context") {
-        // heads side by side (B, T, H·D) against one matrix per head (B, H, Tq, Tk), as the ops read them
-        const Tensor& sc = e.op == "head_context" ? e.inputs[0]->value : out;  // the scores' shape
-        const int B = int(sc.dim(0)), H = int(sc.dim(1)), Tq = int(sc.dim(2)), Tk = int(sc.dim(3));
-        const Tensor& wide = e.op == "head_context" ? out : e.inputs[0]->value;  // (B, Tq, H·D)
-        const int D = int(wide.dim(2)) / H;
-        const HeadLayout lq = HeadLayout::side_by_side(H, Tq, D), lk = HeadLayout::side_by_side(H, Tk, D),
-                         ls = HeadLayout::contiguous(Tq, Tk);
-        const bool grad0 = e.inputs[0]->requires_grad, grad1 = e.inputs.size() > 1 && e.inputs[1]->requires_grad;
-        if (e.op == "head_scores") {
-          matmul_heads(s, ls, x, lq, w, lk, B * H, Tq, Tk, D, false, true);
-          if (grad0) matmul_heads(s, lq, g, ls, w, lk, B * H, Tq, D, Tk, false, false);
-          if (grad1) matmul_heads(s, lk, g, ls, x, lq, B * H, Tk, D, Tq, true, false);
-        } else if (e.op == "head_gram") {
-          gram_heads(s, ls, x, lq, B * H, Tq, D, 1.f);
-          if (grad0) gram_backward_heads(s, lq, g, ls, x, lq, B * H, Tq, D, 1.f, false);
-        } else {
-          matmul_heads(s, lq, x, ls, w, lk, B * H, Tq, D, Tk, false, false);
-          if (grad0) matmul_heads(s, ls, g, lq, w, lk, B * H, Tq, Tk, D, false, true);
-          if (grad1) matmul_heads(s, lk, x, ls, g, lq, B * H, Tk, D, Tq, true, false);
-        }
-      } else if (e.op == "gram") {
-        const Tensor& q = e.inputs[0]->value;
-        const int N = int(q.dim(-2)), K = int(q.dim(-1)), batch = int(q.numel() / (int64_t(N) * K));
-        gram_batched(s, x, batch, N, K, 1.f);
-        if (e.inputs[0]->requires_grad) gram_backward_batched(s, g, x, batch, N, K, 1.f, false);
+    for (bool backward : {false, true})
+      for (size_t k = 0; k < tape.entries.size(); k++) {
+        const TapeEntry& e = tape.entries[backward ? tape.entries.size() - 1 - k : k];
+        if (!ReplayMemory::is_product(e.op)) continue;
+        const auto start = Clock::now();
+        replay_entry(e, memory, backward);
+        t[e.op] += seconds_since(start);
       }
-      t[e.op] += seconds_since(start);
-    }
     return t;
   };
+  if (spread) once();  // every buffer touched before the timed replays
   std::map<std::string, double> best;
   double best_total = 1e30;
   for (int rep = 0; rep < 3; rep++) {
@@ -154,30 +215,41 @@ struct BenchOpts {
   bool profile = true;
 };
 
-// The per-op profile of the timed steps, and the step's products replayed alone.
+// The per-op profile of the timed steps, and the step's products replayed, on shared scratch
+// (alone) and spread as the step lays its tensors out.
 static void print_profile(const std::map<std::string, std::pair<double, double>>& per_op,
-                          std::map<std::string, double> alone, double total, double flops, double peak, int steps) {
+                          std::map<std::string, double> alone, std::map<std::string, double> spread, double total,
+                          double flops, double peak, int steps) {
   std::vector<std::pair<std::string, std::pair<double, double>>> rows(per_op.begin(), per_op.end());
   std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.first + a.second.second > b.second.first + b.second.second; });
   double profiled = 0;
   for (auto& r : rows) profiled += r.second.first + r.second.second;
   fmt::print("per-op profile (ms per step; forward = time since the previous op was recorded; alone = the op's\n"
-             "products replayed with nothing between them, same shapes):\n");
-  fmt::print("  {:<20} {:>10} {:>10} {:>8} {:>10}\n", "op", "forward", "backward", "share", "alone");
+             "products replayed with nothing between them, same shapes; spread = the same on a buffer of their own\n"
+             "for each tensor, as the step has them):\n");
+  fmt::print("  {:<20} {:>10} {:>10} {:>8} {:>10} {:>10}\n", "op", "forward", "backward", "share", "alone", "spread");
   for (auto& [op, t] : rows) {
     const std::string a = alone.count(op) ? fmt::format("{:.2f}", 1000 * alone[op]) : "";
-    fmt::print("  {:<20} {:>10.2f} {:>10.2f} {:>7.1f}% {:>10}\n", op, 1000 * t.first / steps, 1000 * t.second / steps,
-               100 * (t.first + t.second) / total, a);
+    const std::string sp = spread.count(op) ? fmt::format("{:.2f}", 1000 * spread[op]) : "";
+    fmt::print("  {:<20} {:>10.2f} {:>10.2f} {:>7.1f}% {:>10} {:>10}\n", op, 1000 * t.first / steps,
+               1000 * t.second / steps, 100 * (t.first + t.second) / total, a, sp);
   }
   fmt::print("  {:<20} {:>21.2f} {:>7.1f}%  (optimizer, clipping, batch, freeing, glue)\n", "other", 1000 * (total - profiled) / steps,
              100 * (total - profiled) / total);
-  double products_alone = 0;
-  for (auto& [op, sec] : alone) products_alone += sec;
+  const auto sum = [](const std::map<std::string, double>& m) {
+    double s = 0;
+    for (auto& [op, sec] : m) s += sec;
+    return s;
+  };
+  const double products_alone = sum(alone), products_spread = sum(spread), step = total / steps;
   const double step_flops = flops / steps;
   fmt::print("the step's products replayed alone (same shapes, nothing between them): {:.3g} ms, {:.1f} GFLOP/s "
              "({:.0f}% of the step; {:.0f}% of the measured sgemm peak)\n",
-             1000 * products_alone, step_flops / products_alone / 1e9, 100 * products_alone / (total / steps),
+             1000 * products_alone, step_flops / products_alone / 1e9, 100 * products_alone / step,
              100 * step_flops / products_alone / 1e9 / peak);
+  fmt::print("the same spread over the step's tensors (operands from memory where the step's come from memory): "
+             "{:.3g} ms, {:.0f}% of the step, {:.2f}x alone\n",
+             1000 * products_spread, 100 * products_spread / step, products_spread / products_alone);
 }
 
 
@@ -210,7 +282,7 @@ static void bench_train(const BenchOpts& o) {
   double peak = measure_sgemm_peak();  // and again after the steps: this VM's speed drifts
   std::map<std::string, std::pair<double, double>> per_op;  // op -> (forward, backward) seconds
   double total = 0, flops = 0;
-  std::map<std::string, double> alone;  // the last step's products replayed alone, per op kind
+  std::map<std::string, double> alone, spread;  // the last step's products replayed, per op kind
   long steps_rss_kb = 0;
   for (int s = -2; s < o.steps; s++) {  // two warm-up steps
     Batch b = make();
@@ -235,7 +307,8 @@ static void bench_train(const BenchOpts& o) {
       }
       if (o.profile && s == o.steps - 1) {
         steps_rss_kb = max_rss_kb();  // before the replay's own buffers
-        alone = replay_products(*tape);
+        alone = replay_products(*tape, false);
+        spread = replay_products(*tape, true);
       }
     }
     // Freeing the step's activations belongs to the step too (PyTorch frees its graph inside
@@ -255,7 +328,7 @@ static void bench_train(const BenchOpts& o) {
              o.variant, o.d, o.heads, o.layers, o.layers, o.ff, o.vocab, o.batch, o.len, num_threads(), tok,
              1000 * total / o.steps, gflops, 100 * gflops / peak, peak, rss_mib, model.params.count());
   print_machine_line();
-  if (o.profile) print_profile(per_op, alone, total, flops, peak, o.steps);
+  if (o.profile) print_profile(per_op, alone, spread, total, flops, peak, o.steps);
 }
 
 static void bench_decode(const BenchOpts& o) {

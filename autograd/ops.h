@@ -73,6 +73,7 @@ Var cross_entropy(const Var& logits, const std::vector<int32_t>& targets, float 
 // forward. The tape shows one node where the two ops would show a logits node and a loss node.
 Var logits_cross_entropy(const Var& h, const Var& w, const std::vector<int32_t>& targets, float smoothing,
                          int ignore_id, const std::string& name = "", int chunk_rows = 0);
+int64_t logits_chunk_rows(int64_t rows, int64_t C);  // its chunk at chunk_rows = 0
 Var sum(const Var& x, const std::string& name = "");  // scalar
 
 // ---- ops_shape.cpp ---------------------------------------------------------------------

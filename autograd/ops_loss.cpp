@@ -54,7 +54,7 @@ static void cross_entropy_op_backward(TapeEntry& e, float smoothing, int ignore_
 
 // ---- logits_cross_entropy: cross_entropy(h wᵀ) ---------------------------------------------
 
-static int64_t logits_chunk_rows(int64_t R, int64_t C) {
+int64_t logits_chunk_rows(int64_t R, int64_t C) {
   // Measured (bench/output_chunks.cpp, docs/benchmarks.md): at d_model 64 the 128-row chunks'
   // logits, still in cache, save a fifth of the output layer's time; at 128 they save nothing
   // and at 256 the smaller products lose, so there one chunk holds every row.

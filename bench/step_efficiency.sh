@@ -3,13 +3,16 @@
 # alone / the step) of two attnlab binaries side by side: qk and qq at d 64, 128 and 256, one
 # and two threads, the bench's default depth, vocab and 64 × 24 batch; before and after alternate
 # within each round. Prints CSV: round,threads,variant,d,binary,ms_per_step,products_alone_ms,
-# efficiency,max_rss_mib. Time nothing else meanwhile (pause a grid: pkill -STOP -f "attnlab train").
+# efficiency,max_rss_mib,products_spread_ms,ceiling — the last two from a binary whose bench
+# also replays the products spread over the step's tensors (ceiling = alone / spread: the
+# efficiency of a step that did nothing but its products, operands placed as the step places
+# them), empty from an older one. Time nothing else meanwhile (pause a grid: pkill -STOP -f "attnlab train").
 # Result: docs/benchmarks.md ("The optimizer's passes and the step's efficiency").
 set -eu
 [ $# -ge 2 ] || { echo "usage: bench/step_efficiency.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]" >&2; exit 2; }
 for b in "$1" "$2"; do [ -x "$b" ] || { echo "step_efficiency.sh: $b: not an executable" >&2; exit 2; }; done
 rounds=${3:-2}
-echo "round,threads,variant,d,binary,ms_per_step,products_alone_ms,efficiency,max_rss_mib"
+echo "round,threads,variant,d,binary,ms_per_step,products_alone_ms,efficiency,max_rss_mib,products_spread_ms,ceiling"
 r=1
 while [ $r -le "$rounds" ]; do
   for th in 1 2; do for v in qk qq; do for d in 64 128 256; do for b in "$1" "$2"; do
@@ -19,7 +22,10 @@ while [ $r -le "$rounds" ]; do
     alone=$(printf '%s\n' "$out" | grep -oE 'nothing between them\): [0-9.]+ ms' | grep -oE '[0-9.]+' | head -1)
     rss=$(printf '%s\n' "$out" | grep -oE 'max RSS [0-9]+' | cut -d' ' -f3)
     eff=$(awk -v a="$alone" -v m="$ms" 'BEGIN { printf "%.3f", a / m }')
-    echo "$r,$th,$v,$d,$b,$ms,$alone,$eff,$rss"
+    spread=$(printf '%s\n' "$out" | grep -oE 'come from memory\): [0-9.]+ ms' | grep -oE '[0-9.]+' | head -1 || true)
+    ceiling=""
+    [ -n "$spread" ] && ceiling=$(awk -v a="$alone" -v s="$spread" 'BEGIN { printf "%.3f", a / s }')
+    echo "$r,$th,$v,$d,$b,$ms,$alone,$eff,$rss,$spread,$ceiling"
   done; done; done; done
   r=$((r + 1))
 done

@@ -499,7 +499,7 @@ TEST_CASE("--version names the version, the commit and the BLAS kernels in use")
                                              " \\(commit ([0-9a-f]{7,}(-dirty)?|unknown)\\), BLAS kernels: [^\n]+\n")));
 }
 
-TEST_CASE("bench prints the step line, the per-op profile and the step's products replayed alone") {
+TEST_CASE("bench prints the step line, the per-op profile and the step's products replayed, alone and spread") {
   Result r = attnlab("bench --d 32 --heads 2 --layers 1 --ff 64 --vocab 64 --batch 4 --len 6 --steps 2 --threads 1");
   INFO(r.out);
   REQUIRE(r.code == 0);
@@ -518,9 +518,16 @@ TEST_CASE("bench prints the step line, the per-op profile and the step's product
   {  // the output layer and the loss are one op, and its three products are replayed too
     const auto row = r.out.find("\n  logits_cross_entropy ");
     REQUIRE(row != std::string::npos);
-    double fwd = 0, bwd = 0, share = 0, alone = 0;
-    // four numbers: an op without products leaves "alone" blank (this model's round to 0.00 ms)
-    CHECK(std::sscanf(r.out.c_str() + row + 24, "%lf %lf %lf%% %lf", &fwd, &bwd, &share, &alone) == 4);
+    double fwd = 0, bwd = 0, share = 0, alone = 0, spread = 0;
+    // five numbers: an op without products leaves "alone" and "spread" blank (this model's round to 0.00 ms)
+    CHECK(std::sscanf(r.out.c_str() + row + 24, "%lf %lf %lf%% %lf %lf", &fwd, &bwd, &share, &alone, &spread) == 5);
+  }
+  {  // an op without products has neither replay's column
+    const auto row = r.out.find("\n  layernorm ");
+    REQUIRE(row != std::string::npos);
+    const std::string line = r.out.substr(row + 1, r.out.find('\n', row + 1) - row - 1);
+    double fwd = 0, bwd = 0, share = 0, more = 0;
+    CHECK(std::sscanf(line.c_str() + 23, "%lf %lf %lf%% %lf", &fwd, &bwd, &share, &more) == 3);
   }
   const auto at = r.out.find("the step's products replayed alone (same shapes, nothing between them): ");
   REQUIRE(at != std::string::npos);
@@ -528,6 +535,13 @@ TEST_CASE("bench prints the step line, the per-op profile and the step's product
   REQUIRE(std::sscanf(r.out.c_str() + r.out.find(": ", at) + 2, "%lf ms, %lf GFLOP/s", &ms, &gflops) == 2);
   CHECK(ms > 0);
   CHECK(gflops > 0);
+  const auto spread_at = r.out.find("the same spread over the step's tensors (operands from memory where the step's come from memory): ");
+  REQUIRE(spread_at != std::string::npos);
+  double spread_ms = 0, share = 0, ratio = 0;
+  REQUIRE(std::sscanf(r.out.c_str() + r.out.find("memory): ", spread_at) + 9, "%lf ms, %lf%% of the step, %lfx alone",
+                      &spread_ms, &share, &ratio) == 3);
+  CHECK(spread_ms > 0);
+  CHECK(ratio > 0);
   Result q = attnlab("bench --d 32 --heads 2 --layers 1 --ff 64 --vocab 64 --batch 4 --len 6 --steps 1 --threads 1 --variant qq");
   INFO(q.out);
   REQUIRE(q.code == 0);
