@@ -295,8 +295,8 @@ static void bench_train(const BenchOpts& o) {
       model.params.zero_grad();
       Var loss = model.loss(b, Context{true, &drop});
       tape->backward(loss);
-      clip_grad_norm(model.params.params, 1.0);
-      opt.step(1e-4f);
+      const GradNorm clip = grad_norm(model.params.params, 1.0);
+      opt.step(1e-4f, clip.scale);  // clipped inside the update, as training does
     }
     double dt = seconds_since(t);
     if (s >= 0) {

@@ -767,11 +767,13 @@ ATTN_VECTOR_CLONES void permute0213_add(float* out, const float* inp, int A, int
 // ---- optimizer -------------------------------------------------------------------------
 
 ATTN_VECTOR_CLONES void adam_update(float* w, float* m, float* v, const float* g, int64_t n, float lr, float beta1,
-                                    float beta2, float eps, float weight_decay, float bc1, float bc2) {
+                                    float beta2, float eps, float weight_decay, float bc1, float bc2,
+                                    float grad_scale) {
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
   for (int64_t k = 0; k < n; k++) {
-    m[k] = beta1 * m[k] + (1.f - beta1) * g[k];
-    v[k] = beta2 * v[k] + (1.f - beta2) * g[k] * g[k];
+    const float gk = grad_scale * g[k];  // scale_forward's product: grad_scale 1 gives g[k] itself
+    m[k] = beta1 * m[k] + (1.f - beta1) * gk;
+    v[k] = beta2 * v[k] + (1.f - beta2) * gk * gk;
     const float mhat = m[k] / bc1, vhat = v[k] / bc2;
     w[k] -= lr * (mhat / (std::sqrt(vhat) + eps) + weight_decay * w[k]);
   }

@@ -213,9 +213,11 @@ void permute0213_add(float* out, const float* inp, int A, int B, int C, int D); 
 // ---- optimizer -------------------------------------------------------------------------
 // One Adam step over n parameters, weight decay added to the update (nn/optim.cpp):
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  w -= lr (m/bc1 / (sqrt(v/bc2) + eps) + wd w)
-// with the bias corrections bc1 = 1 - b1^t, bc2 = 1 - b2^t.
+// with the bias corrections bc1 = 1 - b1^t, bc2 = 1 - b2^t, and g = grad_scale · the gradient:
+// clipping's factor taken here, the same float product a pass scaling the gradient in place
+// would have stored (so the same bits), without that pass.
 void adam_update(float* w, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2,
-                 float eps, float weight_decay, float bc1, float bc2);
+                 float eps, float weight_decay, float bc1, float bc2, float grad_scale = 1.f);
 // Σ x_k² in double: the squared norm global-norm clipping takes. Partial sums over fixed blocks,
 // added in order, so the result is the same at any thread count.
 double sum_squares(const float* x, int64_t n);

@@ -16,7 +16,7 @@ Adam::Adam(std::vector<Var> params_, AdamConfig cfg_) : params(std::move(params_
   }
 }
 
-void Adam::step(float lr) {
+void Adam::step(float lr, float grad_scale) {
   t += 1;
   const float bc1 = 1.f - std::pow(cfg.beta1, float(t));
   const float bc2 = 1.f - std::pow(cfg.beta2, float(t));
@@ -25,21 +25,29 @@ void Adam::step(float lr) {
     if (!p->grad.defined()) continue;
     // m = β1 m + (1−β1) g;  v = β2 v + (1−β2) g²;  w −= lr (m̂ / (√v̂ + ε) + wd w)
     adam_update(p->value.data(), m[i].data(), v[i].data(), p->grad.data(), p->value.numel(), lr, cfg.beta1, cfg.beta2,
-                cfg.eps, cfg.weight_decay, bc1, bc2);
+                cfg.eps, cfg.weight_decay, bc1, bc2, grad_scale);
   }
 }
 
-double clip_grad_norm(const std::vector<Var>& params, double max_norm) {
+GradNorm grad_norm(const std::vector<Var>& params, double max_norm) {
   double sq = 0;
   for (const Var& p : params)
     if (p->grad.defined()) sq += sum_squares(p->grad.data(), p->grad.numel());
-  const double norm = std::sqrt(sq);
-  if (max_norm > 0 && norm > max_norm) {
-    const float s = float(max_norm / (norm + 1e-6));
-    for (const Var& p : params)
-      if (p->grad.defined()) scale_forward(p->grad.data(), p->grad.data(), s, p->grad.numel());  // g *= s
-  }
-  return norm;
+  GradNorm g;
+  g.norm = std::sqrt(sq);
+  if (max_norm > 0 && g.norm > max_norm) g.scale = float(max_norm / (g.norm + 1e-6));
+  return g;
+}
+
+void scale_grads(const std::vector<Var>& params, float s) {
+  for (const Var& p : params)
+    if (p->grad.defined()) scale_forward(p->grad.data(), p->grad.data(), s, p->grad.numel());  // g *= s
+}
+
+double clip_grad_norm(const std::vector<Var>& params, double max_norm) {
+  const GradNorm g = grad_norm(params, max_norm);
+  if (g.scale != 1.f) scale_grads(params, g.scale);
+  return g.norm;
 }
 
 float schedule_lr(const Schedule& s, int64_t step) {

@@ -653,6 +653,33 @@ TEST_CASE("adam_update (vectorised, threaded) equals the plain loop of its formu
   set_threads(0);
 }
 
+TEST_CASE("adam_update's grad_scale gives the bits of scaling the gradient in place first") {
+  // Clipping's factor taken inside the update (Adam::step's grad_scale) must not move a weight by
+  // a bit against the pass it replaces: scale_forward in place, then the update at scale 1.
+  for (const int64_t n : {int64_t(4099), int64_t(200000)}) {
+    for (int threads : {1, 2}) {
+      set_threads(threads);
+      INFO("n " << n << ", threads " << threads);
+      const Tensor g = random_tensor({n}, 51), w0 = random_tensor({n}, 52);
+      const float s = 0.37f;  // a factor clipping could give
+      Tensor w1 = w0.clone(), m1 = Tensor::zeros({n}), v1 = Tensor::zeros({n});
+      Tensor w2 = w0.clone(), m2 = Tensor::zeros({n}), v2 = Tensor::zeros({n});
+      for (int t = 1; t <= 2; t++) {
+        const float bc1 = 1.f - std::pow(0.9f, float(t)), bc2 = 1.f - std::pow(0.98f, float(t));
+        Tensor scaled = g.clone();
+        scale_forward(scaled.data(), scaled.data(), s, n);
+        adam_update(w1.data(), m1.data(), v1.data(), scaled.data(), n, 1e-3f, 0.9f, 0.98f, 1e-9f, 0.01f, bc1, bc2);
+        adam_update(w2.data(), m2.data(), v2.data(), g.data(), n, 1e-3f, 0.9f, 0.98f, 1e-9f, 0.01f, bc1, bc2, s);
+      }
+      REQUIRE(std::memcmp(w1.data(), w2.data(), size_t(n) * sizeof(float)) == 0);
+      REQUIRE(std::memcmp(m1.data(), m2.data(), size_t(n) * sizeof(float)) == 0);
+      REQUIRE(std::memcmp(v1.data(), v2.data(), size_t(n) * sizeof(float)) == 0);
+      CHECK(w2[5] != w0[5]);  // and it moved
+    }
+  }
+  set_threads(0);
+}
+
 TEST_CASE("sum_squares equals the plain double sum, and the same bits at any thread count") {
   // Partial sums in blocks and lanes add in another order than one running sum: equal to 1e-12
   // relative, not to the bit. Across thread counts the order is fixed: equal to the bit.

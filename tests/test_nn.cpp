@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include <attnlab/autograd/tape.h>
@@ -341,4 +342,50 @@ TEST_CASE("schedules and clipping") {
   a->grad = Tensor::from({2}, {3.f, 4.f});
   REQUIRE(clip_grad_norm({a}, 1.0) == Approx(5.0));
   REQUIRE(l2_norm(a->grad) == Approx(1.0).epsilon(1e-5));
+  a->grad = Tensor::from({2}, {3.f, 4.f});
+  const GradNorm g = grad_norm({a}, 1.0);  // measures, leaves the gradient as it is
+  CHECK(g.norm == Approx(5.0));
+  CHECK(g.scale == Approx(0.2f));
+  CHECK(a->grad[1] == 4.f);
+  CHECK(grad_norm({a}, 10.0).scale == 1.f);  // within the limit: no clipping
+  CHECK(grad_norm({a}, 0.0).scale == 1.f);   // 0: measure only
+  CHECK(grad_norm({a}, 0.0).norm == Approx(5.0));
+}
+
+TEST_CASE("Adam's step with clipping's factor gives the bits of clipping the gradients first") {
+  // Training clips inside the update (no pass over the gradients of its own); code that reads the
+  // clipped gradients first scales them in place. Both must train to the same bits.
+  auto make = [](uint64_t seed) {
+    Rng rng(seed);
+    std::vector<Var> ps;
+    for (int64_t n : {int64_t(7), int64_t(70001)}) {  // below and above the threading threshold
+      Tensor w({n}), g({n});
+      for (int64_t k = 0; k < n; k++) w[k] = rng.normal(), g[k] = 3.f * rng.normal();
+      ps.push_back(parameter("p" + std::to_string(n), w));
+      ps.back()->grad = g;
+    }
+    return ps;
+  };
+  std::vector<Var> a = make(3), b = make(3);
+  Adam oa(a, AdamConfig{}), ob(b, AdamConfig{});
+  for (int step = 0; step < 3; step++) {
+    const double norm_a = clip_grad_norm(a, 1.0);
+    oa.step(1e-3f);
+    const GradNorm gb = grad_norm(b, 1.0);
+    REQUIRE(gb.norm == norm_a);
+    REQUIRE(gb.scale < 1.f);  // the gradients are far above 1: clipping is in play
+    ob.step(1e-3f, gb.scale);
+    for (size_t i = 0; i < a.size(); i++)  // the next step's gradients, the same numbers for both
+      for (int64_t k = 0; k < a[i]->grad.numel(); k++) {
+        const float next = 0.5f * a[i]->grad[k] / gb.scale;
+        a[i]->grad[k] = b[i]->grad[k] = next;
+      }
+  }
+  for (size_t i = 0; i < a.size(); i++) {
+    const int64_t n = a[i]->value.numel();
+    INFO(a[i]->name);
+    REQUIRE(std::memcmp(a[i]->value.data(), b[i]->value.data(), size_t(n) * sizeof(float)) == 0);
+    REQUIRE(std::memcmp(oa.m[i].data(), ob.m[i].data(), size_t(n) * sizeof(float)) == 0);
+    REQUIRE(std::memcmp(oa.v[i].data(), ob.v[i].data(), size_t(n) * sizeof(float)) == 0);
+  }
 }

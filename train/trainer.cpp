@@ -336,7 +336,8 @@ void Trainer::step() {
     toks += model_->predicted_tokens(x);
   }
   st_.step++;
-  const double gnorm = clip_grad_norm(model_->params.params, cfg_.clip);
+  const GradNorm clip = grad_norm(model_->params.params, cfg_.clip);
+  const double gnorm = clip.norm;
   if (!std::isfinite(gnorm)) {
     // Said in a file too, for a grid that tunes rates (train/tune.h): a diverged run is an
     // outcome there (it ranks worst), not a run to start again.
@@ -345,9 +346,14 @@ void Trainer::step() {
   }
   const bool log_now = st_.step % cfg_.log_every == 0 || st_.step == cfg_.steps;
   std::vector<DynRow> grad_rows;
-  if (log_now) grad_norm_rows(*model_, st_.step, grad_rows);
+  float grad_scale = clip.scale;  // clipping, inside Adam's update
+  if (log_now) {  // the log's gradient rows are the clipped gradients': scaled in place first
+    if (grad_scale != 1.f) scale_grads(model_->params.params, grad_scale);
+    grad_scale = 1.f;
+    grad_norm_rows(*model_, st_.step, grad_rows);
+  }
   const float lr = schedule_lr(sched_, st_.step);
-  opt_->step(lr);
+  opt_->step(lr, grad_scale);
   const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
   st_.train_seconds += dt;
   st_.tokens += toks;
