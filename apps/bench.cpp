@@ -243,12 +243,12 @@ static void print_profile(const std::map<std::string, std::pair<double, double>>
   };
   const double products_alone = sum(alone), products_spread = sum(spread), step = total / steps;
   const double step_flops = flops / steps;
-  fmt::print("the step's products replayed alone (same shapes, nothing between them): {:.3g} ms, {:.1f} GFLOP/s "
+  fmt::print("the step's products replayed alone (same shapes, nothing between them): {:.1f} ms, {:.1f} GFLOP/s "
              "({:.0f}% of the step; {:.0f}% of the measured sgemm peak)\n",
              1000 * products_alone, step_flops / products_alone / 1e9, 100 * products_alone / step,
              100 * step_flops / products_alone / 1e9 / peak);
   fmt::print("the same spread over the step's tensors (operands from memory where the step's come from memory): "
-             "{:.3g} ms, {:.0f}% of the step, {:.2f}x alone\n",
+             "{:.1f} ms, {:.0f}% of the step, {:.2f}x alone\n",
              1000 * products_spread, 100 * products_spread / step, products_spread / products_alone);
 }
 

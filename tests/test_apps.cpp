@@ -658,6 +658,25 @@ TEST_CASE("--until-plateau: a run stops at the evaluation that completes its pat
   fs::remove_all(d);
 }
 
+TEST_CASE("clipping inside Adam's update trains to the bits of clipping the gradients in place") {
+  // A log step scales the gradients in place (its gradient rows are the clipped ones'); any other
+  // step hands the factor to Adam. Logging every step or only at the end must give the same
+  // weights and moments, with a clip so small that every step clips.
+  fs::path d = temp_dir("clip-fold");
+  const std::string args = std::string(kTiny) + " --steps 12 --eval-every 12 --warmup 1 --lr 1e-3 --seed 3";
+  REQUIRE(attnlab("train " + args + " --clip 1e-4 --log-every 1 --out " + (d / "every").string()).code == 0);
+  REQUIRE(attnlab("train " + args + " --clip 1e-4 --log-every 12 --out " + (d / "end").string()).code == 0);
+  REQUIRE(attnlab("train " + args + " --clip 0 --log-every 12 --out " + (d / "off").string()).code == 0);
+  const auto bytes = [&](const char* run, const char* file) { return read_file((d / run / file).string()); };
+  for (const char* f : {"model.best.safetensors", "checkpoints/step-0000012/state.safetensors"}) {
+    INFO(f);
+    CHECK(bytes("every", f) == bytes("end", f));
+  }
+  // and the clip was in play: without it the weights differ
+  CHECK(bytes("off", "model.best.safetensors") != bytes("end", "model.best.safetensors"));
+  fs::remove_all(d);
+}
+
 TEST_CASE("results.json records each stretch of a run, from its start and from each resume, with its build and machine") {
   fs::path d = temp_dir("segments");
   auto results = [&](const char* run) { return nlohmann::json::parse(read_file((d / run / "results.json").string())); };
