@@ -183,6 +183,16 @@ const std::vector<GradcheckCase>& gradcheck_table() {
          Rng rng(7);
          return relu_dropout(in[0], 0.3f, rng);
        }},
+      {"dropout_add", "x + dropout(y), p 0.3, fixed seed", {{4, 5}, {4, 5}},
+       [](auto& in) {
+         Rng rng(7);
+         return dropout_add(in[0], in[1], 0.3f, rng);
+       }},
+      {"dropout_add", "x + dropout(x): one input in both places", {{3, 4}},
+       [](auto& in) {
+         Rng rng(9);
+         return dropout_add(in[0], in[0], 0.4f, rng);
+       }},
       {"reshape", "", {{2, 6}}, [](auto& in) { return reshape(in[0], {3, 4}); }},
       {"transpose12", "", {{2, 3, 4, 2}}, [](auto& in) { return transpose12(in[0]); }},
       {"sum", "", {{3, 4}}, [](auto& in) { return sum(in[0]); }},

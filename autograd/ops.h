@@ -43,6 +43,10 @@ Var scale(const Var& a, float s, const std::string& name = "");
 Var relu(const Var& x, const std::string& name = "");
 Var gelu(const Var& x, const std::string& name = "");
 Var dropout(const Var& x, float p, Rng& rng, const std::string& name = "");  // identity when p == 0
+// add(x, dropout(y, p, rng)) as one op — a residual branch's dropout and the add — one pass each
+// way, without keeping the dropout's output: the same values, gradients and draws from rng as the
+// two ops. add(x, y) when p == 0.
+Var dropout_add(const Var& x, const Var& y, float p, Rng& rng, const std::string& name = "");
 // dropout(relu(x), p, rng) as one op, one pass each way, without keeping relu's output: the same
 // values, gradients and draws from rng as the two ops. relu(x) when p == 0.
 Var relu_dropout(const Var& x, float p, Rng& rng, const std::string& name = "");

@@ -1,4 +1,5 @@
-// autograd/ops_elementwise.cpp — add, mul, scale, relu, gelu, dropout, add_rows.
+// autograd/ops_elementwise.cpp — add, mul, scale, relu, gelu, dropout (and dropout fused with the
+// add after it or the ReLU before it), add_rows.
 #include <stdexcept>
 
 #include <attnlab/autograd/ops.h>
@@ -148,6 +149,38 @@ static void dropout_op_backward(TapeEntry& e, float p, uint64_t seed) {
   // out = x * mask  =>  dL/dx += G * mask
   const GradDst dx = grad_dst(e.inputs[0]);
   dropout_backward(dx.data, e.out->grad.data(), e.out->grad.numel(), p, seed, dx.accumulate);
+}
+
+// ---- dropout_add: x + dropout(y) -------------------------------------------------------
+
+static void dropout_add_op_backward(TapeEntry& e, float p, uint64_t seed);  // below
+
+Var dropout_add(const Var& x, const Var& y, float p, Rng& rng, const std::string& name) {
+  check_dropout_p("dropout_add", name, p);
+  check_same("dropout_add", name, x, y);
+  if (p == 0.f) return add(x, y, name);  // dropout's identity: no draw, as dropout's own
+  const uint64_t seed = draw_dropout_seed(rng);
+  Tensor out = Tensor::empty(x->value.shape());
+  dropout_add_forward(out.data(), x->value.data(), y->value.data(), out.numel(), p, seed);
+  Recorded r = record("dropout_add", name, out, {x, y});
+  if (r.entry)
+    r.entry->backward = [p, seed](TapeEntry& e) { dropout_add_op_backward(e, p, seed); };
+  return r.out;
+}
+
+static void dropout_add_op_backward(TapeEntry& e, float p, uint64_t seed) {
+  // out = x + y * mask  =>  dL/dy (+)= G * mask (dropout's backward of G),  dL/dx (+)= G
+  // (x == y: the second adds). y first: x may then take G itself (the residual stream), as in add.
+  const Tensor& G = e.out->grad;
+  const Var &x = e.inputs[0], &y = e.inputs[1];
+  if (y->requires_grad) {
+    const GradDst dy = grad_dst(y);
+    dropout_backward(dy.data, G.data(), G.numel(), p, seed, dy.accumulate);
+  }
+  if (x->requires_grad && grad_take(x, G) == nullptr) {
+    const GradDst dx = grad_dst(x);
+    scale_backward(dx.data, G.data(), 1.f, G.numel(), dx.accumulate);
+  }
 }
 
 // ---- relu_dropout: dropout(relu(x)) -----------------------------------------------------

@@ -10,11 +10,11 @@
 
 namespace attn {
 
-inline constexpr std::array<std::string_view, 24> kOps = {
+inline constexpr std::array<std::string_view, 25> kOps = {
     "matmul",      "linear",       "gram",      "head_scores",   "head_gram", "head_context", "add",
     "mul",         "scale",        "relu",      "gelu",          "softmax",   "log_softmax",  "layernorm",
     "embedding",   "cross_entropy", "dropout",  "reshape",       "transpose12", "sum",        "l2_normalize",
-    "add_rows",    "logits_cross_entropy", "relu_dropout"};
+    "add_rows",    "logits_cross_entropy", "relu_dropout", "dropout_add"};
 
 constexpr bool is_registered_op(std::string_view op) {
   for (auto k : kOps)

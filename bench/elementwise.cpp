@@ -3,7 +3,8 @@
 // backward, the two as one op (relu_dropout) each way, add, and the bias gradient's column
 // sums. Then the passes whose data stay in cache in a narrow model's step (`--d`, default 64;
 // 64 x 24 tokens, 4 heads): layer norm over 1536 x d, the attention softmax over
-// 64 x 4 x 24 x 24 scores with a causal mask, dropout and the residual add over 1536 x d.
+// 64 x 4 x 24 x 24 scores with a causal mask, dropout and the residual add over 1536 x d, and
+// the residual's dropout and add as two ops and as one (dropout_add).
 // Best of 30 calls each.
 //
 //   cmake --build build --target bench_elementwise
@@ -87,4 +88,14 @@ int main(int argc, char** argv) {
   time_it("dropout_forward", nd, [&] { dropout_forward(y.data(), x.data(), nd, 0.1f, 12345); });
   time_it("dropout_backward", nd, [&] { dropout_backward(d.data(), g.data(), nd, 0.1f, 12345, false); });
   time_it("add_forward", nd, [&] { add_forward(y.data(), x.data(), g.data(), nd); });
+  time_it("dropout, add", nd, [&] {  // a residual sub-layer's join as two ops ...
+    dropout_forward(d.data(), g.data(), nd, 0.1f, 12345);
+    add_forward(y.data(), x.data(), d.data(), nd);
+  });
+  time_it("dropout_add_forward", nd, [&] { dropout_add_forward(y.data(), x.data(), g.data(), nd, 0.1f, 12345); });  // ... as one
+  time_it("copy, dropout bwd", nd, [&] {  // the backward: add copies G for the branch, dropout reads it ...
+    std::copy(g.data(), g.data() + nd, d.data());
+    dropout_backward(y.data(), d.data(), nd, 0.1f, 12345, false);
+  });
+  time_it("dropout_add backward", nd, [&] { dropout_backward(y.data(), g.data(), nd, 0.1f, 12345, false); });  // ... reads G
 }

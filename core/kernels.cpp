@@ -709,6 +709,25 @@ ATTN_VECTOR_CLONES void dropout_backward(float* dinp, const float* dout, int64_t
   }
 }
 
+ATTN_VECTOR_CLONES void dropout_add_forward(float* out, const float* x, const float* y, int64_t n, float p,
+                                            uint64_t seed) {
+  const float keep = 1.f / (1.f - p);
+  const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
+#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
+  for (int64_t i = 0; i < n; i++) {
+    // dropout_forward's value, y * keep or +0, selected by a bit mask: written as a float
+    // select, the compiler may fuse y * keep with the add into one multiply-add (one rounding
+    // where the two ops have two) and the bits would no longer be dropout's then add's.
+    uint32_t bits;
+    const float v = y[i] * keep;
+    std::memcpy(&bits, &v, sizeof bits);
+    bits &= dropped_at(lo, hi, uint32_t(i), th) ? 0u : ~0u;
+    float kept;
+    std::memcpy(&kept, &bits, sizeof kept);
+    out[i] = x[i] + kept;
+  }
+}
+
 ATTN_VECTOR_CLONES void relu_dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed) {
   const float keep = 1.f / (1.f - p);
   const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);

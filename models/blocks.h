@@ -29,14 +29,14 @@ Var embed(const Model& m, const std::vector<int32_t>& ids, int B, int T, int off
 // One residual sub-layer: pre-LN  x + drop(f(LN(x)))  or post-LN  LN(x + drop(f(x))).
 template <typename F>
 Var residual(const Model& m, const Var& x, const LayerNorm& ln, const Context& ctx, const std::string& name, F f) {
+  // x + dropout(y) is one op in training (dropout_add: the branch's dropout and the add in one pass)
   if (m.cfg.post_ln) {
     Var y = f(x);
-    if (ctx.train) y = dropout(y, m.cfg.dropout, *ctx.rng, name + ".drop");
-    return ln(add(x, y, name + ".res"), name + ".ln");
+    return ln(ctx.train ? dropout_add(x, y, m.cfg.dropout, *ctx.rng, name + ".res") : add(x, y, name + ".res"),
+              name + ".ln");
   }
   Var y = f(ln(x, name + ".ln"));
-  if (ctx.train) y = dropout(y, m.cfg.dropout, *ctx.rng, name + ".drop");
-  return add(x, y, name + ".res");
+  return ctx.train ? dropout_add(x, y, m.cfg.dropout, *ctx.rng, name + ".res") : add(x, y, name + ".res");
 }
 
 // A block's two sub-layers, named prefix.sa and prefix.ffn. With a cache, x holds only the

@@ -910,6 +910,53 @@ TEST_CASE("relu_dropout is dropout(relu(x)): the same output, gradient and draws
   REQUIRE(r3.next() == untouched.next());  // and no draw, as dropout with p = 0 makes none
 }
 
+TEST_CASE("dropout_add is add(x, dropout(y)): the same output, gradients and draws, on one node") {
+  // The residual sub-layers in training use the one op; a run must not change by it.
+  Rng init(4);
+  const auto randn = [&](Shape s) {
+    Tensor t = Tensor::empty(s);
+    for (int64_t i = 0; i < t.numel(); i++) t[i] = init.normal();
+    return t;
+  };
+  const Tensor x0 = randn({40, 30}), y0 = randn({40, 30}), g0 = randn({40, 30});
+  auto run = [&](bool fused, bool same_input, Rng& rng, int64_t& nodes) {
+    Tape tape;
+    TapeScope scope(tape);
+    Var x = parameter("x", x0.clone());
+    Var y = same_input ? x : parameter("y", y0.clone());
+    Var s = fused ? dropout_add(x, y, 0.25f, rng, "sa.res") : add(x, dropout(y, 0.25f, rng, "sa.drop"), "sa.res");
+    tape.backward(sum(mul(s, constant(g0, "g")), "L"));  // dL/ds = g0
+    nodes = int64_t(tape.entries.size());
+    return std::make_tuple(s->value.clone(), x->grad.clone(), y->grad.clone());
+  };
+  for (bool same_input : {false, true}) {
+    INFO("x and y the same variable: " << same_input);
+    Rng r1(11), r2(11);
+    int64_t fused_nodes = 0, plain_nodes = 0;
+    auto [s1, dx1, dy1] = run(true, same_input, r1, fused_nodes);
+    auto [s2, dx2, dy2] = run(false, same_input, r2, plain_nodes);
+    REQUIRE(std::memcmp(s1.data(), s2.data(), sizeof(float) * size_t(s1.numel())) == 0);
+    REQUIRE(std::memcmp(dx1.data(), dx2.data(), sizeof(float) * size_t(dx1.numel())) == 0);
+    REQUIRE(std::memcmp(dy1.data(), dy2.data(), sizeof(float) * size_t(dy1.numel())) == 0);
+    REQUIRE(r1.next() == r2.next());  // the same draws: what follows in a model sees the same stream
+    REQUIRE(fused_nodes == plain_nodes - 1);
+    if (!same_input) {
+      int64_t dropped = 0;
+      for (int64_t i = 0; i < dy1.numel(); i++) dropped += dy1[i] == 0.f;
+      REQUIRE(double(dropped) / double(dy1.numel()) == Approx(0.25).margin(0.05));  // it did drop
+      REQUIRE(std::memcmp(dx1.data(), g0.data(), sizeof(float) * size_t(g0.numel())) == 0);  // dL/dx = G
+    }
+  }
+  Rng r3(11);
+  Tape tape;
+  TapeScope scope(tape);
+  Var x = parameter("x", x0.clone()), y = parameter("y", y0.clone());
+  REQUIRE(dropout_add(x, y, 0.f, r3, "res")->value.at({0, 0}) == x0.at({0, 0}) + y0.at({0, 0}));  // p = 0: add
+  REQUIRE(tape.entries.back().op == "add");
+  Rng untouched(11);
+  REQUIRE(r3.next() == untouched.next());  // and no draw, as dropout with p = 0 makes none
+}
+
 TEST_CASE("ops refuse shapes and arguments that do not fit, naming the op and the node") {
   Tape tape;
   TapeScope scope(tape);
@@ -922,6 +969,9 @@ TEST_CASE("ops refuse shapes and arguments that do not fit, naming the op and th
     REQUIRE_THROWS_WITH(dropout(a, p, rng, "drop"), Catch::Contains("dropout 'drop': p must be in [0, 1)"));
   for (float p : {-0.1f, 1.f, std::numeric_limits<float>::quiet_NaN()})
     REQUIRE_THROWS_WITH(relu_dropout(a, p, rng, "act"), Catch::Contains("relu_dropout 'act': p must be in [0, 1)"));
+  for (float p : {-0.1f, 1.f, std::numeric_limits<float>::quiet_NaN()})
+    REQUIRE_THROWS_WITH(dropout_add(a, a, p, rng, "res"), Catch::Contains("dropout_add 'res': p must be in [0, 1)"));
+  REQUIRE_THROWS_WITH(dropout_add(a, b, 0.1f, rng, "res"), Catch::Contains("dropout_add 'res': shapes (2, 3) and (3, 2) differ"));
   REQUIRE_THROWS_WITH(cross_entropy(a, {0, 7}, 0.f, -1, "ce"), Catch::Contains("cross_entropy 'ce': target 7 outside vocabulary of 3"));
   Var w = rand_param("w", {5, 3}, 3), w4 = rand_param("w4", {5, 4}, 4);
   REQUIRE_THROWS_WITH(logits_cross_entropy(a, w4, {0, 1}, 0.f, -1, "lce"),

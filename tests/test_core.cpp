@@ -486,6 +486,30 @@ TEST_CASE("relu_dropout equals relu then dropout, forward and backward, bit for 
   REQUIRE(double(dropped) / double(positive) == Approx(0.3).margin(0.01));
 }
 
+TEST_CASE("dropout_add equals dropout then add, bit for bit, on 1 and 2 threads") {
+  // Random x and y of one size: had the compiler fused y * keep into the add (one rounding where
+  // dropout then add round twice), most kept elements would differ in their last bit.
+  for (const int64_t n : {int64_t(1001), int64_t(300 * 256)}) {  // below and above the threading threshold
+    Tensor x = random_tensor({n}, 71), y = random_tensor({n}, 72);
+    x[3] = -0.f;  // -0 + a dropped (+0) element: +0, in both
+    for (int threads : {1, 2}) {
+      set_threads(threads);
+      INFO("n " << n << ", threads " << threads);
+      for (const float p : {0.1f, 0.5f}) {
+        Tensor dropped = Tensor::empty({n}), want = Tensor::empty({n}), got = Tensor::full({n}, 9.f);
+        dropout_forward(dropped.data(), y.data(), n, p, 4321);
+        add_forward(want.data(), x.data(), dropped.data(), n);
+        dropout_add_forward(got.data(), x.data(), y.data(), n, p, 4321);
+        REQUIRE(std::memcmp(got.data(), want.data(), sizeof(float) * size_t(n)) == 0);
+        int64_t kept = 0;
+        for (int64_t i = 0; i < n; i++) kept += got[i] != x[i];
+        CHECK(double(kept) / double(n) == Approx(1.0 - p).margin(0.05));  // and it drops p of y
+      }
+    }
+  }
+  set_threads(0);
+}
+
 TEST_CASE("permute0213_add accumulates the same permutation permute0213 writes") {
   const int A = 2, B = 3, C = 4, D = 5;
   Tensor in = random_tensor({A, B, C, D}, 3), base = random_tensor({A, C, B, D}, 4);

@@ -277,6 +277,33 @@ TEST_CASE("training's backward (gradients freed and handed over) gives the kept 
   }
 }
 
+TEST_CASE("in training each residual sub-layer joins its branch with one dropout_add node; in evaluation an add") {
+  std::vector<Example> ex = {{{5, 6, 7, 8, 2}, {9, 10, 11}}, {{12, 13, 2}, {14, 15, 16, 17, 18}}};
+  std::vector<const Example*> ptr = {&ex[0], &ex[1]};
+  const Batch b = make_batch(ptr, 0, 1, 2);
+  for (bool post_ln : {false, true}) {
+    INFO("post-LN " << post_ln);
+    ModelConfig cfg = tiny("qk");
+    cfg.dropout = 0.1f;
+    cfg.post_ln = post_ln;
+    Transformer m(cfg, 5);
+    for (bool train : {true, false}) {
+      Tape tape;
+      TapeScope scope(tape);
+      Rng drop(7);
+      m.loss(b, Context{train, &drop});
+      int joins = 0;
+      for (const TapeEntry& e : tape.entries)
+        if (e.out->name.size() > 4 && e.out->name.compare(e.out->name.size() - 4, 4, ".res") == 0) {
+          INFO(e.out->name);
+          CHECK(e.op == (train ? "dropout_add" : "add"));
+          joins++;
+        }
+      CHECK(joins == 2 * cfg.enc_layers + 3 * cfg.dec_layers);  // self-attention and FFN; the decoder's cross-attention too
+    }
+  }
+}
+
 TEST_CASE("a beam step's best extensions equal sorting all of them: ties, dead rows, -inf, any vocabulary size") {
   Rng rng(11);
   for (bool ties : {true, false})
