@@ -169,17 +169,20 @@ Var dropout_add(const Var& x, const Var& y, float p, Rng& rng, const std::string
 }
 
 static void dropout_add_op_backward(TapeEntry& e, float p, uint64_t seed) {
-  // out = x + y * mask  =>  dL/dy (+)= G * mask (dropout's backward of G),  dL/dx (+)= G
-  // (x == y: the second adds). y first: x may then take G itself (the residual stream), as in add.
+  // out = x + y * mask  =>  dL/dx (+)= G,  dL/dy (+)= G * mask (dropout's backward of G).
+  // x first, as add's backward reaches x before dropout's reaches y: where x == y, or x already
+  // has a gradient, the additions then come in the two ops' order, and so give their bits. x may
+  // take G itself (the residual stream); y's pass reads G after, element by element (in place
+  // when x == y took it).
   const Tensor& G = e.out->grad;
   const Var &x = e.inputs[0], &y = e.inputs[1];
-  if (y->requires_grad) {
-    const GradDst dy = grad_dst(y);
-    dropout_backward(dy.data, G.data(), G.numel(), p, seed, dy.accumulate);
-  }
   if (x->requires_grad && grad_take(x, G) == nullptr) {
     const GradDst dx = grad_dst(x);
     scale_backward(dx.data, G.data(), 1.f, G.numel(), dx.accumulate);
+  }
+  if (y->requires_grad) {
+    const GradDst dy = grad_dst(y);
+    dropout_backward(dy.data, G.data(), G.numel(), p, seed, dy.accumulate);
   }
 }
 

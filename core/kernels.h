@@ -198,11 +198,11 @@ bool dropout_dropped(uint64_t seed, int64_t i, float p);
 void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed);
 void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t seed,
                       bool accumulate);  // dinp (+)= dout * mask
-// dropout(relu(inp)) in one pass, the feed-forward's hidden layer in training: the same bits as
 // x + dropout(y): a residual branch's dropout and the residual add in one pass, without the
 // dropout's output; the same bits as dropout_forward then add_forward. The gradient with
 // respect to y is dropout_backward's of the output's gradient; with respect to x, the gradient.
 void dropout_add_forward(float* out, const float* x, const float* y, int64_t n, float p, uint64_t seed);
+// dropout(relu(inp)) in one pass, the feed-forward's hidden layer in training: the same bits as
 // relu_forward then dropout_forward, without the ReLU's output. The backward takes the ReLU's
 // input, where relu_backward takes its output (inp > 0 exactly where relu(inp) > 0).
 void relu_dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed);

@@ -911,42 +911,57 @@ TEST_CASE("relu_dropout is dropout(relu(x)): the same output, gradient and draws
 }
 
 TEST_CASE("dropout_add is add(x, dropout(y)): the same output, gradients and draws, on one node") {
-  // The residual sub-layers in training use the one op; a run must not change by it.
+  // The residual sub-layers in training use the one op; a run must not change by it. Every way
+  // its backward can go: x and y apart or one variable, x already holding a gradient from a later
+  // consumer, one input a constant, gradients kept or handed over (keep_grads).
   Rng init(4);
   const auto randn = [&](Shape s) {
     Tensor t = Tensor::empty(s);
     for (int64_t i = 0; i < t.numel(); i++) t[i] = init.normal();
     return t;
   };
-  const Tensor x0 = randn({40, 30}), y0 = randn({40, 30}), g0 = randn({40, 30});
-  auto run = [&](bool fused, bool same_input, Rng& rng, int64_t& nodes) {
-    Tape tape;
-    TapeScope scope(tape);
-    Var x = parameter("x", x0.clone());
-    Var y = same_input ? x : parameter("y", y0.clone());
-    Var s = fused ? dropout_add(x, y, 0.25f, rng, "sa.res") : add(x, dropout(y, 0.25f, rng, "sa.drop"), "sa.res");
-    tape.backward(sum(mul(s, constant(g0, "g")), "L"));  // dL/ds = g0
-    nodes = int64_t(tape.entries.size());
-    return std::make_tuple(s->value.clone(), x->grad.clone(), y->grad.clone());
+  const Tensor x0 = randn({40, 30}), y0 = randn({40, 30}), g0 = randn({40, 30}), g1 = randn({40, 30});
+  enum Inputs { kApart, kSame, kConstantX, kConstantY };
+  struct Out {
+    Tensor s, dx, dy;
+    int64_t nodes;
   };
-  for (bool same_input : {false, true}) {
-    INFO("x and y the same variable: " << same_input);
-    Rng r1(11), r2(11);
-    int64_t fused_nodes = 0, plain_nodes = 0;
-    auto [s1, dx1, dy1] = run(true, same_input, r1, fused_nodes);
-    auto [s2, dx2, dy2] = run(false, same_input, r2, plain_nodes);
-    REQUIRE(std::memcmp(s1.data(), s2.data(), sizeof(float) * size_t(s1.numel())) == 0);
-    REQUIRE(std::memcmp(dx1.data(), dx2.data(), sizeof(float) * size_t(dx1.numel())) == 0);
-    REQUIRE(std::memcmp(dy1.data(), dy2.data(), sizeof(float) * size_t(dy1.numel())) == 0);
-    REQUIRE(r1.next() == r2.next());  // the same draws: what follows in a model sees the same stream
-    REQUIRE(fused_nodes == plain_nodes - 1);
-    if (!same_input) {
-      int64_t dropped = 0;
-      for (int64_t i = 0; i < dy1.numel(); i++) dropped += dy1[i] == 0.f;
-      REQUIRE(double(dropped) / double(dy1.numel()) == Approx(0.25).margin(0.05));  // it did drop
-      REQUIRE(std::memcmp(dx1.data(), g0.data(), sizeof(float) * size_t(g0.numel())) == 0);  // dL/dx = G
-    }
-  }
+  auto run = [&](bool fused, Inputs inputs, bool later_use, bool keep_grads, Rng& rng) {
+    Tape tape;
+    tape.keep_grads = keep_grads;
+    TapeScope scope(tape);
+    Var x = inputs == kConstantX ? constant(x0.clone(), "x") : parameter("x", x0.clone());
+    Var y = inputs == kSame ? x : inputs == kConstantY ? constant(y0.clone(), "y") : parameter("y", y0.clone());
+    Var s = fused ? dropout_add(x, y, 0.25f, rng, "sa.res") : add(x, dropout(y, 0.25f, rng, "sa.drop"), "sa.res");
+    Var loss = sum(mul(s, constant(g0, "g")), "L");  // dL/ds = g0
+    if (later_use) loss = add(loss, sum(mul(x, constant(g1, "g1")), "L1"), "L+L1");  // x's gradient starts at g1
+    tape.backward(loss);
+    const auto grad = [](const Var& v) { return v->grad.defined() ? v->grad.clone() : Tensor(); };
+    return Out{s->value.clone(), grad(x), grad(y), int64_t(tape.entries.size())};
+  };
+  const auto same_bits = [](const Tensor& a, const Tensor& b) {
+    if (a.defined() != b.defined()) return false;
+    return !a.defined() || (a.numel() == b.numel() && std::memcmp(a.data(), b.data(), sizeof(float) * size_t(a.numel())) == 0);
+  };
+  for (Inputs inputs : {kApart, kSame, kConstantX, kConstantY})
+    for (bool later_use : {false, true})
+      for (bool keep_grads : {true, false}) {
+        INFO("inputs " << int(inputs) << ", x used later " << later_use << ", keep_grads " << keep_grads);
+        Rng r1(11), r2(11);
+        const Out a = run(true, inputs, later_use, keep_grads, r1), b = run(false, inputs, later_use, keep_grads, r2);
+        REQUIRE(same_bits(a.s, b.s));
+        REQUIRE(same_bits(a.dx, b.dx));
+        REQUIRE(same_bits(a.dy, b.dy));
+        REQUIRE(r1.next() == r2.next());  // the same draws: what follows in a model sees the same stream
+        // one node for two; a constant y's dropout is not recorded at all (nothing to differentiate)
+        REQUIRE(a.nodes == b.nodes - (inputs == kConstantY ? 0 : 1));
+        if (inputs == kApart && !later_use) {
+          int64_t dropped = 0;
+          for (int64_t i = 0; i < a.dy.numel(); i++) dropped += a.dy[i] == 0.f;
+          REQUIRE(double(dropped) / double(a.dy.numel()) == Approx(0.25).margin(0.05));  // it did drop
+          REQUIRE(same_bits(a.dx, g0));  // dL/dx = G
+        }
+      }
   Rng r3(11);
   Tape tape;
   TapeScope scope(tape);

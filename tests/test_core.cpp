@@ -491,7 +491,18 @@ TEST_CASE("dropout_add equals dropout then add, bit for bit, on 1 and 2 threads"
   // dropout then add round twice), most kept elements would differ in their last bit.
   for (const int64_t n : {int64_t(1001), int64_t(300 * 256)}) {  // below and above the threading threshold
     Tensor x = random_tensor({n}, 71), y = random_tensor({n}, 72);
-    x[3] = -0.f;  // -0 + a dropped (+0) element: +0, in both
+    // Signed zeros and non-finite values, where a dropped element meets them and where a kept one
+    // does (an element dropped at p 0.1 is dropped at 0.5 too: the same hash, a higher threshold).
+    int64_t dropped_i = 0;
+    while (!dropout_dropped(4321, dropped_i, 0.1f)) dropped_i++;
+    int64_t kept_i = dropped_i + 5;  // clear of the special values set after dropped_i
+    while (dropout_dropped(4321, kept_i, 0.5f)) kept_i++;
+    REQUIRE(dropped_i + 4 < n);
+    REQUIRE(kept_i + 4 < n);
+    x[dropped_i] = -0.f;  // -0 + a dropped (+0) element: +0
+    x[kept_i] = -0.f, y[kept_i] = -0.f;  // -0 + a kept -0: -0
+    const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+    for (int64_t i : {dropped_i, kept_i}) y[i + 1] = nan, y[i + 2] = inf, y[i + 3] = -inf, x[i + 4] = nan;
     for (int threads : {1, 2}) {
       set_threads(threads);
       INFO("n " << n << ", threads " << threads);
@@ -501,6 +512,8 @@ TEST_CASE("dropout_add equals dropout then add, bit for bit, on 1 and 2 threads"
         add_forward(want.data(), x.data(), dropped.data(), n);
         dropout_add_forward(got.data(), x.data(), y.data(), n, p, 4321);
         REQUIRE(std::memcmp(got.data(), want.data(), sizeof(float) * size_t(n)) == 0);
+        REQUIRE(!std::signbit(got[dropped_i]));
+        REQUIRE(std::signbit(got[kept_i]));
         int64_t kept = 0;
         for (int64_t i = 0; i < n; i++) kept += got[i] != x[i];
         CHECK(double(kept) / double(n) == Approx(1.0 - p).margin(0.05));  // and it drops p of y
