@@ -188,7 +188,7 @@ static void dropout_add_op_backward(TapeEntry& e, float p, uint64_t seed) {
 
 // ---- relu_dropout: dropout(relu(x)) -----------------------------------------------------
 
-static void relu_dropout_op_backward(TapeEntry& e, float p, uint64_t seed);  // below
+static void relu_dropout_op_backward(TapeEntry& e, float p);  // below
 
 Var relu_dropout(const Var& x, float p, Rng& rng, const std::string& name) {
   check_dropout_p("relu_dropout", name, p);
@@ -198,15 +198,14 @@ Var relu_dropout(const Var& x, float p, Rng& rng, const std::string& name) {
   relu_dropout_forward(out.data(), x->value.data(), out.numel(), p, seed);
   Recorded r = record("relu_dropout", name, out, {x});
   if (r.entry)
-    r.entry->backward = [p, seed](TapeEntry& e) { relu_dropout_op_backward(e, p, seed); };
+    r.entry->backward = [p](TapeEntry& e) { relu_dropout_op_backward(e, p); };
   return r.out;
 }
 
-static void relu_dropout_op_backward(TapeEntry& e, float p, uint64_t seed) {
-  // out = relu(x) * mask  =>  dL/dx += G * mask * [x > 0]
+static void relu_dropout_op_backward(TapeEntry& e, float p) {
+  // out = relu(x) * mask  =>  dL/dx += G * mask * [x > 0], and mask * [x > 0] is [out > 0]
   const GradDst dx = grad_dst(e.inputs[0]);
-  relu_dropout_backward(dx.data, e.out->grad.data(), e.inputs[0]->value.data(), e.out->grad.numel(), p, seed,
-                        dx.accumulate);
+  relu_dropout_backward(dx.data, e.out->grad.data(), e.out->value.data(), e.out->grad.numel(), p, dx.accumulate);
 }
 
 // ---- add_rows: out[..., t, :] = x[..., t, :] + rows[t, :] ---------------------------------

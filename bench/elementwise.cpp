@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
     dropout_backward(d.data(), g.data(), n, 0.1f, 12345, false);
     relu_backward(d.data(), d.data(), x.data(), n, false);
   });
-  time_it("relu_dropout_backward", n, [&] { relu_dropout_backward(d.data(), g.data(), x.data(), n, 0.1f, 12345, false); });
+  time_it("relu_dropout_backward", n, [&] { relu_dropout_backward(d.data(), g.data(), y.data(), n, 0.1f, false); });
   time_it("bias_backward", n, [&] { bias_backward(db.data(), g.data(), R, int(C)); });
 
   const int B = 64, T = 24, H = 4;

@@ -738,23 +738,21 @@ ATTN_VECTOR_CLONES void relu_dropout_forward(float* out, const float* inp, int64
   }
 }
 
-ATTN_VECTOR_CLONES void relu_dropout_backward(float* dinp, const float* dout, const float* inp, int64_t n, float p,
-                                              uint64_t seed, bool accumulate) {
+ATTN_VECTOR_CLONES void relu_dropout_backward(float* dinp, const float* dout, const float* out, int64_t n, float p,
+                                              bool accumulate) {
+  // dropout_backward's gradient, dout * keep or 0, then relu_backward's: the same bits
   const float keep = 1.f / (1.f - p);
-  const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
   if (accumulate) {
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
-      const float g = dout[i] * keep;  // dropout_backward's gradient, then relu_backward's
-      const float d = dropped_at(lo, hi, uint32_t(i), th) ? 0.f : g;
-      dinp[i] += inp[i] > 0.f ? d : 0.f;
+      const float g = dout[i] * keep;
+      dinp[i] += out[i] > 0.f ? g : 0.f;
     }
   } else {
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
       const float g = dout[i] * keep;
-      const float d = dropped_at(lo, hi, uint32_t(i), th) ? 0.f : g;
-      dinp[i] = inp[i] > 0.f ? d : 0.f;
+      dinp[i] = out[i] > 0.f ? g : 0.f;
     }
   }
 }

@@ -203,11 +203,13 @@ void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64
 // respect to y is dropout_backward's of the output's gradient; with respect to x, the gradient.
 void dropout_add_forward(float* out, const float* x, const float* y, int64_t n, float p, uint64_t seed);
 // dropout(relu(inp)) in one pass, the feed-forward's hidden layer in training: the same bits as
-// relu_forward then dropout_forward, without the ReLU's output. The backward takes the ReLU's
-// input, where relu_backward takes its output (inp > 0 exactly where relu(inp) > 0).
+// relu_forward then dropout_forward, without the ReLU's output. The backward takes the op's
+// output, as relu_backward does: out > 0 exactly where inp > 0 and the element was kept (the
+// factor 1/(1−p) ≥ 1 cannot round a positive input to zero; NaN and −0 give 0), so the mask is
+// not drawn again.
 void relu_dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed);
-void relu_dropout_backward(float* dinp, const float* dout, const float* inp, int64_t n, float p, uint64_t seed,
-                           bool accumulate);  // dinp (+)= dout * mask * [inp > 0]
+void relu_dropout_backward(float* dinp, const float* dout, const float* out, int64_t n, float p,
+                           bool accumulate);  // dinp (+)= dout * 1/(1−p) * [out > 0]
 
 // ---- layout ----------------------------------------------------------------------------
 // out(A,C,B,D) = inp(A,B,C,D): swaps axes 1 and 2 (splitting / merging attention heads).

@@ -452,6 +452,13 @@ TEST_CASE("relu_dropout equals relu then dropout, forward and backward, bit for 
   const int64_t n = 300 * 256;  // above the threading threshold
   Tensor x = random_tensor({n}, 61), g = random_tensor({n}, 62), acc0 = random_tensor({n}, 63);
   x[5] = 0.f, x[6] = -0.f;  // the kink: relu gives 0, and no gradient passes
+  // The backward reads the output: [out > 0] must be [x > 0] and kept wherever x is odd too
+  // (the largest float kept becomes +Inf, the smallest positive one stays positive). Each at
+  // many places, so that some are dropped and some kept.
+  const float odd[] = {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                       std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::denorm_min(),
+                       std::numeric_limits<float>::max(), -std::numeric_limits<float>::denorm_min()};
+  for (int64_t i = 0; i < 600; i++) x[100 + 7 * i] = odd[i % 6];
   for (int threads : {1, 2}) {
     set_threads(threads);
     Tensor relu_out = Tensor::empty({n}), want = Tensor::empty({n}), got = Tensor::full({n}, 9.f);
@@ -465,7 +472,7 @@ TEST_CASE("relu_dropout equals relu then dropout, forward and backward, bit for 
       Tensor got_dx = want_dx.clone();
       dropout_backward(drop_grad.data(), g.data(), n, 0.3f, 1234, false);
       relu_backward(want_dx.data(), drop_grad.data(), relu_out.data(), n, accumulate);
-      relu_dropout_backward(got_dx.data(), g.data(), x.data(), n, 0.3f, 1234, accumulate);
+      relu_dropout_backward(got_dx.data(), g.data(), got.data(), n, 0.3f, accumulate);
       INFO("accumulate " << accumulate);
       REQUIRE(std::memcmp(got_dx.data(), want_dx.data(), sizeof(float) * size_t(n)) == 0);
     }
@@ -624,7 +631,7 @@ TEST_CASE("backward kernels: assigning into a fresh buffer equals adding onto ze
       {"relu", [&](float* d, bool acc) { relu_backward(d, g.data(), x.data(), n, acc); }},
       {"gelu", [&](float* d, bool acc) { gelu_backward(d, g.data(), x.data(), n, acc); }},
       {"dropout", [&](float* d, bool acc) { dropout_backward(d, g.data(), n, 0.1f, 77, acc); }},
-      {"relu_dropout", [&](float* d, bool acc) { relu_dropout_backward(d, g.data(), x.data(), n, 0.1f, 77, acc); }},
+      {"relu_dropout", [&](float* d, bool acc) { relu_dropout_backward(d, g.data(), x.data(), n, 0.1f, acc); }},
       {"softmax", [&](float* d, bool acc) { softmax_backward(d, g.data(), sm.data(), R, int(C), 0.5f, acc); }},
       {"log_softmax", [&](float* d, bool acc) { log_softmax_backward(d, g.data(), x.data(), R, int(C), acc); }},
       {"cross_entropy",
