@@ -2,7 +2,9 @@
 // 7,578,624 parameters at d 256 (`attnlab bench` at its default size), in one array: zeroing
 // the gradients, their global norm (for clipping), and Adam's update; beside a pass that moves
 // the update's bytes (reads w, m, v, g; writes w, m, v) with no arithmetic to speak of, the
-// floor memory sets for Adam on this machine. Best of 20 calls each.
+// floor memory sets for Adam on this machine; then Adam over the same parameters as tensors of
+// 65,536 (a d 256 model's square weights), one call each and all in one region (Adam::step's
+// adam_update_tensors). Best of 20 calls each.
 //
 //   cmake --build build --target bench_optimizer
 //   build/bench_optimizer --threads 1
@@ -70,6 +72,11 @@ int main(int argc, char** argv) {
     time_it("adam_update, tensors of 65,535", T * k, 7 * f * double(T * k) / double(n), [&] {
       for (int64_t t = 0; t < T; t++)
         adam_update(ws[t].data(), ms[t].data(), vs[t].data(), gs[t].data(), k - 1, 1e-9f, 0.9f, 0.98f, 1e-9f, 0.f, 0.5f, 0.5f);
+    });
+    std::vector<AdamTensor> all;  // what Adam::step does: the tensors' pieces shared among the threads
+    for (int64_t t = 0; t < T; t++) all.push_back({ws[t].data(), ms[t].data(), vs[t].data(), gs[t].data(), k});
+    time_it("adam_update_tensors, the same", T * k, 7 * f * double(T * k) / double(n), [&] {
+      adam_update_tensors(all, 1e-9f, 0.9f, 0.98f, 1e-9f, 0.f, 0.5f, 0.5f);
     });
   }
   std::printf("(norm %.6f)\n", norm);

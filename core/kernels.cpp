@@ -796,6 +796,27 @@ ATTN_VECTOR_CLONES void adam_update(float* w, float* m, float* v, const float* g
   }
 }
 
+void adam_update_tensors(const std::vector<AdamTensor>& tensors, float lr, float beta1, float beta2, float eps,
+                         float weight_decay, float bc1, float bc2, float grad_scale) {
+  struct Piece {
+    const AdamTensor* t;
+    int64_t begin, n;
+  };
+  std::vector<Piece> pieces;
+  int64_t total = 0;
+  for (const AdamTensor& t : tensors) {
+    for (int64_t b = 0; b < t.n; b += kParallelMin) pieces.push_back({&t, b, std::min(kParallelMin, t.n - b)});
+    total += t.n;
+  }
+  // Each piece is at most kParallelMin long, so adam_update does not start a region of its own.
+#pragma omp parallel for schedule(dynamic) if (total > kParallelMin)
+  for (size_t i = 0; i < pieces.size(); i++) {
+    const Piece& p = pieces[i];
+    adam_update(p.t->w + p.begin, p.t->m + p.begin, p.t->v + p.begin, p.t->g + p.begin, p.n, lr, beta1, beta2, eps,
+                weight_decay, bc1, bc2, grad_scale);
+  }
+}
+
 // Thirty-two partial sums (four AVX-512 vectors of doubles) let the adds' latency overlap: one
 // sum would wait on its own add at every element.
 ATTN_VECTOR_CLONES double sum_squares(const float* x, int64_t n) {

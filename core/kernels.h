@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include <attnlab/core/rng.h>
 
@@ -224,6 +225,17 @@ void permute0213_add(float* out, const float* inp, int A, int B, int C, int D); 
 // would have stored (so the same bits), without that pass.
 void adam_update(float* w, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2,
                  float eps, float weight_decay, float bc1, float bc2, float grad_scale = 1.f);
+// adam_update on each of many tensors, in one parallel region: each tensor cut into pieces of
+// at most 65,536 parameters and the pieces shared among the threads, so that a narrow model's
+// tensors (each below the threading threshold, where adam_update alone runs on one thread) are
+// updated in parallel too. Elementwise: the same bits as adam_update tensor by tensor.
+struct AdamTensor {
+  float *w, *m, *v;
+  const float* g;
+  int64_t n;
+};
+void adam_update_tensors(const std::vector<AdamTensor>& tensors, float lr, float beta1, float beta2, float eps,
+                         float weight_decay, float bc1, float bc2, float grad_scale = 1.f);
 // Σ x_k² in double: the squared norm global-norm clipping takes. Partial sums over fixed blocks,
 // added in order, so the result is the same at any thread count.
 double sum_squares(const float* x, int64_t n);

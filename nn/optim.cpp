@@ -20,13 +20,14 @@ void Adam::step(float lr, float grad_scale) {
   t += 1;
   const float bc1 = 1.f - std::pow(cfg.beta1, float(t));
   const float bc2 = 1.f - std::pow(cfg.beta2, float(t));
+  // m = β1 m + (1−β1) g;  v = β2 v + (1−β2) g²;  w −= lr (m̂ / (√v̂ + ε) + wd w), every tensor in one region
+  std::vector<AdamTensor> tensors;
   for (size_t i = 0; i < params.size(); i++) {
     Var& p = params[i];
-    if (!p->grad.defined()) continue;
-    // m = β1 m + (1−β1) g;  v = β2 v + (1−β2) g²;  w −= lr (m̂ / (√v̂ + ε) + wd w)
-    adam_update(p->value.data(), m[i].data(), v[i].data(), p->grad.data(), p->value.numel(), lr, cfg.beta1, cfg.beta2,
-                cfg.eps, cfg.weight_decay, bc1, bc2, grad_scale);
+    if (p->grad.defined())
+      tensors.push_back({p->value.data(), m[i].data(), v[i].data(), p->grad.data(), p->value.numel()});
   }
+  adam_update_tensors(tensors, lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay, bc1, bc2, grad_scale);
 }
 
 GradNorm grad_norm(const std::vector<Var>& params, double max_norm) {

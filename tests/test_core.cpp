@@ -697,6 +697,46 @@ TEST_CASE("adam_update (vectorised, threaded) equals the plain loop of its formu
   set_threads(0);
 }
 
+TEST_CASE("adam_update_tensors gives adam_update's bits tensor by tensor, on 1 and 2 threads") {
+  // Pieces of every tensor shared among the threads: the sizes below put piece edges inside
+  // tensors, tensors shorter than a vector, and one tensor above the threading threshold.
+  const std::vector<int64_t> sizes = {1, 17, 4096, 65536, 65537, 200003, 3};
+  std::vector<Tensor> g, w0;
+  for (size_t i = 0; i < sizes.size(); i++) {
+    g.push_back(random_tensor({sizes[i]}, 81 + uint64_t(i)));
+    w0.push_back(random_tensor({sizes[i]}, 91 + uint64_t(i)));
+  }
+  for (int threads : {1, 2}) {
+    set_threads(threads);
+    std::vector<Tensor> w1, m1, v1, w2, m2, v2;
+    for (size_t i = 0; i < sizes.size(); i++) {
+      w1.push_back(w0[i].clone()), m1.push_back(Tensor::zeros({sizes[i]})), v1.push_back(Tensor::zeros({sizes[i]}));
+      w2.push_back(w0[i].clone()), m2.push_back(Tensor::zeros({sizes[i]})), v2.push_back(Tensor::zeros({sizes[i]}));
+    }
+    for (int t = 1; t <= 2; t++) {
+      const float bc1 = 1.f - std::pow(0.9f, float(t)), bc2 = 1.f - std::pow(0.98f, float(t));
+      std::vector<AdamTensor> all;
+      for (size_t i = 0; i < sizes.size(); i++) {
+        set_threads(1);  // the reference: each tensor alone, on one thread
+        adam_update(w1[i].data(), m1[i].data(), v1[i].data(), g[i].data(), sizes[i], 1e-3f, 0.9f, 0.98f, 1e-9f, 0.01f,
+                    bc1, bc2, 0.5f);
+        all.push_back({w2[i].data(), m2[i].data(), v2[i].data(), g[i].data(), sizes[i]});
+      }
+      set_threads(threads);
+      adam_update_tensors(all, 1e-3f, 0.9f, 0.98f, 1e-9f, 0.01f, bc1, bc2, 0.5f);
+    }
+    for (size_t i = 0; i < sizes.size(); i++) {
+      INFO("threads " << threads << ", tensor of " << sizes[i]);
+      const size_t bytes = size_t(sizes[i]) * sizeof(float);
+      REQUIRE(std::memcmp(w1[i].data(), w2[i].data(), bytes) == 0);
+      REQUIRE(std::memcmp(m1[i].data(), m2[i].data(), bytes) == 0);
+      REQUIRE(std::memcmp(v1[i].data(), v2[i].data(), bytes) == 0);
+      CHECK(w2[i][0] != w0[i][0]);  // and it moved
+    }
+  }
+  set_threads(0);
+}
+
 TEST_CASE("adam_update's grad_scale gives the bits of scaling the gradient in place first") {
   // Clipping's factor taken inside the update (Adam::step's grad_scale) must not move a weight by
   // a bit against the pass it replaces: scale_forward in place, then the update at scale 1.
