@@ -783,21 +783,27 @@ ATTN_VECTOR_CLONES void permute0213_add(float* out, const float* inp, int A, int
 
 // ---- optimizer -------------------------------------------------------------------------
 
+// One parameter's update, inlined into adam_update's loop and adam_update_tensors' pieces.
+static inline __attribute__((always_inline)) void adam_element(float* w, float* m, float* v, const float* g, int64_t k,
+                                                               float lr, float beta1, float beta2, float eps,
+                                                               float weight_decay, float bc1, float bc2,
+                                                               float grad_scale) {
+  const float gk = grad_scale * g[k];  // scale_forward's product: grad_scale 1 gives g[k] itself
+  m[k] = beta1 * m[k] + (1.f - beta1) * gk;
+  v[k] = beta2 * v[k] + (1.f - beta2) * gk * gk;
+  const float mhat = m[k] / bc1, vhat = v[k] / bc2;
+  w[k] -= lr * (mhat / (std::sqrt(vhat) + eps) + weight_decay * w[k]);
+}
+
 ATTN_VECTOR_CLONES void adam_update(float* w, float* m, float* v, const float* g, int64_t n, float lr, float beta1,
                                     float beta2, float eps, float weight_decay, float bc1, float bc2,
                                     float grad_scale) {
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
-  for (int64_t k = 0; k < n; k++) {
-    const float gk = grad_scale * g[k];  // scale_forward's product: grad_scale 1 gives g[k] itself
-    m[k] = beta1 * m[k] + (1.f - beta1) * gk;
-    v[k] = beta2 * v[k] + (1.f - beta2) * gk * gk;
-    const float mhat = m[k] / bc1, vhat = v[k] / bc2;
-    w[k] -= lr * (mhat / (std::sqrt(vhat) + eps) + weight_decay * w[k]);
-  }
+  for (int64_t k = 0; k < n; k++) adam_element(w, m, v, g, k, lr, beta1, beta2, eps, weight_decay, bc1, bc2, grad_scale);
 }
 
-void adam_update_tensors(const std::vector<AdamTensor>& tensors, float lr, float beta1, float beta2, float eps,
-                         float weight_decay, float bc1, float bc2, float grad_scale) {
+ATTN_VECTOR_CLONES void adam_update_tensors(const std::vector<AdamTensor>& tensors, float lr, float beta1, float beta2,
+                                            float eps, float weight_decay, float bc1, float bc2, float grad_scale) {
   struct Piece {
     const AdamTensor* t;
     int64_t begin, n;
@@ -808,12 +814,14 @@ void adam_update_tensors(const std::vector<AdamTensor>& tensors, float lr, float
     for (int64_t b = 0; b < t.n; b += kParallelMin) pieces.push_back({&t, b, std::min(kParallelMin, t.n - b)});
     total += t.n;
   }
-  // Each piece is at most kParallelMin long, so adam_update does not start a region of its own.
+  // Each piece's loop runs on the thread that took it: no region inside the region.
 #pragma omp parallel for schedule(dynamic) if (total > kParallelMin)
   for (size_t i = 0; i < pieces.size(); i++) {
     const Piece& p = pieces[i];
-    adam_update(p.t->w + p.begin, p.t->m + p.begin, p.t->v + p.begin, p.t->g + p.begin, p.n, lr, beta1, beta2, eps,
-                weight_decay, bc1, bc2, grad_scale);
+    float *w = p.t->w + p.begin, *m = p.t->m + p.begin, *v = p.t->v + p.begin;
+    const float* g = p.t->g + p.begin;
+#pragma omp simd
+    for (int64_t k = 0; k < p.n; k++) adam_element(w, m, v, g, k, lr, beta1, beta2, eps, weight_decay, bc1, bc2, grad_scale);
   }
 }
 
