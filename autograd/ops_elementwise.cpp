@@ -203,7 +203,7 @@ Var relu_dropout(const Var& x, float p, Rng& rng, const std::string& name) {
 }
 
 static void relu_dropout_op_backward(TapeEntry& e, float p) {
-  // out = relu(x) * mask  =>  dL/dx += G * mask * [x > 0], and mask * [x > 0] is [out > 0]
+  // out = relu(x) * mask  =>  dL/dx += G * mask * [x > 0], and mask * [x > 0] is [out > 0] / (1 - p)
   const GradDst dx = grad_dst(e.inputs[0]);
   relu_dropout_backward(dx.data, e.out->grad.data(), e.out->value.data(), e.out->grad.numel(), p, dx.accumulate);
 }

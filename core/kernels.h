@@ -228,7 +228,10 @@ void adam_update(float* w, float* m, float* v, const float* g, int64_t n, float 
 // adam_update on each of many tensors, in one parallel region: each tensor cut into pieces of
 // at most 65,536 parameters and the pieces shared among the threads, so that a narrow model's
 // tensors (each below the threading threshold, where adam_update alone runs on one thread) are
-// updated in parallel too. Elementwise: the same bits as adam_update tensor by tensor.
+// updated in parallel too. A parameter's update reads that parameter alone, and the pieces start
+// at fixed multiples of 65,536 whatever the thread count: the same bits as adam_update tensor by
+// tensor (tests/test_core.cpp). The tensors must not overlap (two pieces of one memory would
+// race).
 struct AdamTensor {
   float *w, *m, *v;
   const float* g;

@@ -7,6 +7,8 @@
 #include <limits>
 
 #include <attnlab/autograd/tape.h>
+#include <attnlab/core/kernels.h>
+#include <attnlab/core/threads.h>
 #include <attnlab/nn/attention.h>
 #include <attnlab/nn/layers.h>
 #include <attnlab/nn/kv_cache.h>
@@ -350,6 +352,41 @@ TEST_CASE("schedules and clipping") {
   CHECK(grad_norm({a}, 10.0).scale == 1.f);  // within the limit: no clipping
   CHECK(grad_norm({a}, 0.0).scale == 1.f);   // 0: measure only
   CHECK(grad_norm({a}, 0.0).norm == Approx(5.0));
+}
+
+TEST_CASE("Adam's step updates each parameter with a gradient as adam_update alone would, and no other") {
+  // Adam::step shares pieces of every tensor among the threads: a parameter without a gradient
+  // (one the loss did not reach) keeps its weight and moments, an empty one is no piece at all,
+  // and the others get adam_update's bits, at 1 and 2 threads.
+  for (int threads : {1, 2}) {
+    set_threads(threads);
+    Rng rng(5);
+    std::vector<Var> ps;
+    std::vector<Tensor> w0, g0;
+    for (int64_t n : {int64_t(70001), int64_t(0), int64_t(300), int64_t(65536)}) {
+      Tensor w({n}), g({n});
+      for (int64_t k = 0; k < n; k++) w[k] = rng.normal(), g[k] = rng.normal();
+      ps.push_back(parameter("p" + std::to_string(ps.size()), w.clone()));
+      w0.push_back(w), g0.push_back(g);
+      if (ps.size() != 3) ps.back()->grad = g;  // the third has no gradient
+    }
+    Adam opt(ps, AdamConfig{1e-2f, 0.9f, 0.98f, 1e-9f, 0.01f});
+    opt.step(1e-2f, 0.5f);
+    for (size_t i = 0; i < ps.size(); i++) {
+      const int64_t n = w0[i].numel();
+      INFO("threads " << threads << ", parameter " << i << " of " << n);
+      Tensor w = w0[i].clone(), m = Tensor::zeros({n}), v = Tensor::zeros({n});
+      if (i != 2)  // step 1's bias corrections, as Adam::step computes them
+        adam_update(w.data(), m.data(), v.data(), g0[i].data(), n, 1e-2f, 0.9f, 0.98f, 1e-9f, 0.01f,
+                    1.f - std::pow(0.9f, 1.f), 1.f - std::pow(0.98f, 1.f), 0.5f);
+      const size_t bytes = size_t(n) * sizeof(float);
+      REQUIRE(std::memcmp(ps[i]->value.data(), w.data(), bytes) == 0);
+      REQUIRE(std::memcmp(opt.m[i].data(), m.data(), bytes) == 0);
+      REQUIRE(std::memcmp(opt.v[i].data(), v.data(), bytes) == 0);
+      if (i != 2 && n > 0) CHECK(ps[i]->value[0] != w0[i][0]);  // and it moved
+    }
+  }
+  set_threads(0);
 }
 
 TEST_CASE("Adam's step with clipping's factor gives the bits of clipping the gradients first") {

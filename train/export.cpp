@@ -51,7 +51,7 @@ static constexpr float kNearZero = 1e-4f;
 static json relu_sides(const Tape& tape) {
   json out = json::array();
   for (const TapeEntry& e : tape.entries) {
-    if (e.op != "relu" && e.op != "relu_dropout") continue;  // both read the ReLU's input
+    if (e.op != "relu" && e.op != "relu_dropout") continue;  // in both, inputs[0] is the ReLU's input
     const Tensor& h = e.inputs[0]->value;
     float top = 0.f;
     for (int64_t i = 0; i < h.numel(); i++) top = std::max(top, std::fabs(h.data()[i]));
