@@ -709,23 +709,26 @@ ATTN_VECTOR_CLONES void dropout_backward(float* dinp, const float* dout, int64_t
   }
 }
 
+// v where pass, else +0, selected by a bit mask. Written as a float select (pass ? v : 0.f), the
+// compiler may fuse the product that made v with an add that follows into one multiply-add (one
+// rounding where the two unfused ops have two), and the bits would no longer be those of the ops
+// a fused kernel stands for. (It did in the sanitizer build's scalar code.)
+static inline __attribute__((always_inline)) float pass_or_zero(float v, bool pass) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  bits &= pass ? ~0u : 0u;
+  float out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
 ATTN_VECTOR_CLONES void dropout_add_forward(float* out, const float* x, const float* y, int64_t n, float p,
                                             uint64_t seed) {
   const float keep = 1.f / (1.f - p);
   const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
-  for (int64_t i = 0; i < n; i++) {
-    // dropout_forward's value, y * keep or +0, selected by a bit mask: written as a float
-    // select, the compiler may fuse y * keep with the add into one multiply-add (one rounding
-    // where the two ops have two) and the bits would no longer be dropout's then add's.
-    uint32_t bits;
-    const float v = y[i] * keep;
-    std::memcpy(&bits, &v, sizeof bits);
-    bits &= dropped_at(lo, hi, uint32_t(i), th) ? 0u : ~0u;
-    float kept;
-    std::memcpy(&kept, &bits, sizeof kept);
-    out[i] = x[i] + kept;
-  }
+  for (int64_t i = 0; i < n; i++)  // dropout_forward's value, y * keep or +0, then add's
+    out[i] = x[i] + pass_or_zero(y[i] * keep, !dropped_at(lo, hi, uint32_t(i), th));
 }
 
 ATTN_VECTOR_CLONES void relu_dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed) {
@@ -744,10 +747,7 @@ ATTN_VECTOR_CLONES void relu_dropout_backward(float* dinp, const float* dout, co
   const float keep = 1.f / (1.f - p);
   if (accumulate) {
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
-    for (int64_t i = 0; i < n; i++) {
-      const float g = dout[i] * keep;
-      dinp[i] += out[i] > 0.f ? g : 0.f;
-    }
+    for (int64_t i = 0; i < n; i++) dinp[i] += pass_or_zero(dout[i] * keep, out[i] > 0.f);
   } else {
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
