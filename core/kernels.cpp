@@ -674,6 +674,20 @@ static inline bool dropped_at(uint32_t seed_lo, uint32_t seed_hi, uint32_t i, ui
 
 static inline uint32_t drop_threshold(float p) { return static_cast<uint32_t>(double(p) * 16777216.0); }
 
+// v where pass, else +0, selected by a bit mask. Written as a float select (pass ? v : 0.f), the
+// compiler may fuse the product that made v with an add that follows into one multiply-add (one
+// rounding where the two unfused ops have two), and the bits would no longer be those of the ops
+// a fused kernel stands for, or of the assigning path the accumulating one must match. (GCC
+// fused them in the sanitizer build's scalar code.)
+static inline __attribute__((always_inline)) float pass_or_zero(float v, bool pass) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  bits &= pass ? ~0u : 0u;
+  float out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
 bool dropout_dropped(uint64_t seed, int64_t i, float p) {
   return dropped_at(uint32_t(seed), uint32_t(seed >> 32), uint32_t(i), drop_threshold(p));
 }
@@ -696,30 +710,14 @@ ATTN_VECTOR_CLONES void dropout_backward(float* dinp, const float* dout, int64_t
   const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
   if (accumulate) {
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
-    for (int64_t i = 0; i < n; i++) {
-      const float g = dout[i] * keep;  // loaded whatever the branch: see dropout_forward
-      dinp[i] += dropped_at(lo, hi, uint32_t(i), th) ? 0.f : g;
-    }
+    for (int64_t i = 0; i < n; i++) dinp[i] += pass_or_zero(dout[i] * keep, !dropped_at(lo, hi, uint32_t(i), th));
   } else {
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
-      const float g = dout[i] * keep;
+      const float g = dout[i] * keep;  // loaded whatever the branch: see dropout_forward
       dinp[i] = dropped_at(lo, hi, uint32_t(i), th) ? 0.f : g;
     }
   }
-}
-
-// v where pass, else +0, selected by a bit mask. Written as a float select (pass ? v : 0.f), the
-// compiler may fuse the product that made v with an add that follows into one multiply-add (one
-// rounding where the two unfused ops have two), and the bits would no longer be those of the ops
-// a fused kernel stands for. (It did in the sanitizer build's scalar code.)
-static inline __attribute__((always_inline)) float pass_or_zero(float v, bool pass) {
-  uint32_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  bits &= pass ? ~0u : 0u;
-  float out;
-  std::memcpy(&out, &bits, sizeof out);
-  return out;
 }
 
 ATTN_VECTOR_CLONES void dropout_add_forward(float* out, const float* x, const float* y, int64_t n, float p,
@@ -750,10 +748,7 @@ ATTN_VECTOR_CLONES void relu_dropout_backward(float* dinp, const float* dout, co
     for (int64_t i = 0; i < n; i++) dinp[i] += pass_or_zero(dout[i] * keep, out[i] > 0.f);
   } else {
 #pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
-    for (int64_t i = 0; i < n; i++) {
-      const float g = dout[i] * keep;
-      dinp[i] = out[i] > 0.f ? g : 0.f;
-    }
+    for (int64_t i = 0; i < n; i++) dinp[i] = pass_or_zero(dout[i] * keep, out[i] > 0.f);
   }
 }
 

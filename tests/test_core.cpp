@@ -624,6 +624,8 @@ TEST_CASE("backward kernels: assigning into a fresh buffer equals adding onto ze
   layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), w.data(), R, int(C), 1e-5f);
   Tensor sm = Tensor::empty({R, C});
   softmax_forward(sm.data(), x.data(), nullptr, 1, 1, int(R), int(C), 0.5f);
+  Tensor rd = Tensor::empty({n});  // relu_dropout's output, which its backward reads
+  relu_dropout_forward(rd.data(), x.data(), n, 0.1f, 77);
   const int batch = 40, T = 24, D = 16;  // gram: 40 products of 24 x 16
   Tensor q = random_tensor({batch, T, D}, 34), gq = random_tensor({batch, T, T}, 35);
   // kernel(dst, accumulate) for each backward kernel with an assign mode
@@ -631,7 +633,7 @@ TEST_CASE("backward kernels: assigning into a fresh buffer equals adding onto ze
       {"relu", [&](float* d, bool acc) { relu_backward(d, g.data(), x.data(), n, acc); }},
       {"gelu", [&](float* d, bool acc) { gelu_backward(d, g.data(), x.data(), n, acc); }},
       {"dropout", [&](float* d, bool acc) { dropout_backward(d, g.data(), n, 0.1f, 77, acc); }},
-      {"relu_dropout", [&](float* d, bool acc) { relu_dropout_backward(d, g.data(), x.data(), n, 0.1f, acc); }},
+      {"relu_dropout", [&](float* d, bool acc) { relu_dropout_backward(d, g.data(), rd.data(), n, 0.1f, acc); }},
       {"softmax", [&](float* d, bool acc) { softmax_backward(d, g.data(), sm.data(), R, int(C), 0.5f, acc); }},
       {"log_softmax", [&](float* d, bool acc) { log_softmax_backward(d, g.data(), x.data(), R, int(C), acc); }},
       {"cross_entropy",
