@@ -87,6 +87,14 @@ class ReplayMemory {
     return logits_.data();
   }
   bool spread() const { return spread_; }
+  // What `batch` products of (M, K) by (K, N) read and write: both operands (a Gram product's one
+  // operand twice, as ssyrk packs it twice), the result, and the result read first where it is
+  // added onto. Every byte of it from memory is the most a spread
+  // replay could have to fetch.
+  void moved(int64_t batch, int64_t M, int64_t N, int64_t K, bool add = false) {
+    bytes_ += 4.0 * double(batch) * double(M * K + K * N + M * N * (add ? 2 : 1));
+  }
+  double bytes() const { return bytes_; }
 
  private:
   const Variable* root(const Variable* v) const {
@@ -99,6 +107,7 @@ class ReplayMemory {
     return b.data();
   }
   bool spread_;
+  double bytes_ = 0;
   size_t most_ = 0;
   std::vector<float> out_, a_, b_, g_, logits_;
   std::map<const Variable*, const Variable*> alias_;
@@ -113,9 +122,9 @@ static void replay_entry(const TapeEntry& e, ReplayMemory& m, bool backward) {
   if (e.op == "linear") {
     const Var &xv = e.inputs[0], &wv = e.inputs[1];
     const int I = int(wv->value.dim(0)), O = int(wv->value.dim(1)), R = int(xv->value.numel() / I);
-    if (!backward) matmul_forward(m.out(e), m.in(e, 0), m.in(e, 1), R, O, I, false, false);
-    if (backward && grad0) matmul_forward(m.in_grad(e, 0), m.out_grad(e), m.in(e, 1), R, I, O, false, true);
-    if (backward && grad1) matmul_forward(m.in_grad(e, 1), m.in(e, 0), m.out_grad(e), I, O, R, true, false);
+    if (!backward) matmul_forward(m.out(e), m.in(e, 0), m.in(e, 1), R, O, I, false, false), m.moved(1, R, O, I);
+    if (backward && grad0) matmul_forward(m.in_grad(e, 0), m.out_grad(e), m.in(e, 1), R, I, O, false, true), m.moved(1, R, I, O);
+    if (backward && grad1) matmul_forward(m.in_grad(e, 1), m.in(e, 0), m.out_grad(e), I, O, R, true, false), m.moved(1, I, O, R);
   } else if (e.op == "logits_cross_entropy") {  // all of it in the forward, as the op does
     if (backward) return;
     const Var &hv = e.inputs[0], &wv = e.inputs[1];
@@ -126,20 +135,22 @@ static void replay_entry(const TapeEntry& e, ReplayMemory& m, bool backward) {
       const int n = std::min(rows, R - r0);
       float* z = m.logits(size_t(n) * V);
       const float* h = m.in(e, 0) + (m.spread() ? int64_t(r0) * C : 0);
-      matmul_forward(z, h, m.in(e, 1), n, V, C, false, true);
+      matmul_forward(z, h, m.in(e, 1), n, V, C, false, true), m.moved(1, n, V, C);
       if (grad0) matmul_forward(m.in_grad(e, 0) + (m.spread() ? int64_t(r0) * C : 0), m.spread() ? z : m.out_grad(e),
-                                m.in(e, 1), n, C, V, false, false);
+                                m.in(e, 1), n, C, V, false, false), m.moved(1, n, C, V);
       if (grad1) matmul_forward(m.in_grad(e, 1), m.spread() ? z : m.out_grad(e), h, V, C, n, true, false, 1.f,
-                                r0 > 0 ? 1.f : 0.f);
+                                r0 > 0 ? 1.f : 0.f), m.moved(1, V, C, n, r0 > 0);
     }
   } else if (e.op == "matmul") {
     const Tensor &a = e.inputs[0]->value, &b = e.inputs[1]->value;
     const int M = int(out.dim(-2)), N = int(out.dim(-1)), batch = int(out.numel() / (int64_t(M) * N));
     const int K = int(a.numel() / (int64_t(batch) * M));
     const bool ta = a.dim(-2) != M, tb = b.dim(-2) != K;
-    if (!backward) matmul_batched(m.out(e), m.in(e, 0), m.in(e, 1), batch, M, N, K, ta, tb);
-    if (backward && grad0) matmul_batched(m.in_grad(e, 0), m.out_grad(e), m.in(e, 1), batch, M, K, N, false, !tb);
-    if (backward && grad1) matmul_batched(m.in_grad(e, 1), m.in(e, 0), m.out_grad(e), batch, K, N, M, !ta, false);
+    if (!backward) matmul_batched(m.out(e), m.in(e, 0), m.in(e, 1), batch, M, N, K, ta, tb), m.moved(batch, M, N, K);
+    if (backward && grad0)
+      matmul_batched(m.in_grad(e, 0), m.out_grad(e), m.in(e, 1), batch, M, K, N, false, !tb), m.moved(batch, M, K, N);
+    if (backward && grad1)
+      matmul_batched(m.in_grad(e, 1), m.in(e, 0), m.out_grad(e), batch, K, N, M, !ta, false), m.moved(batch, K, N, M);
   } else if (e.op == "head_scores" || e.op == "head_gram" || e.op == "head_context") {
     // heads side by side (B, T, H·D) against one matrix per head (B, H, Tq, Tk), as the ops read them
     const Tensor& sc = e.op == "head_context" ? e.inputs[0]->value : out;  // the scores' shape
@@ -150,22 +161,28 @@ static void replay_entry(const TapeEntry& e, ReplayMemory& m, bool backward) {
                      ls = HeadLayout::contiguous(Tq, Tk);
     const float *x = m.in(e, 0), *w = e.inputs.size() > 1 ? m.in(e, 1) : nullptr, *g = m.out_grad(e);
     if (e.op == "head_scores") {
-      if (!backward) matmul_heads(m.out(e), ls, x, lq, w, lk, B * H, Tq, Tk, D, false, true);
-      if (backward && grad0) matmul_heads(m.in_grad(e, 0), lq, g, ls, w, lk, B * H, Tq, D, Tk, false, false);
-      if (backward && grad1) matmul_heads(m.in_grad(e, 1), lk, g, ls, x, lq, B * H, Tk, D, Tq, true, false);
+      if (!backward) matmul_heads(m.out(e), ls, x, lq, w, lk, B * H, Tq, Tk, D, false, true), m.moved(B * H, Tq, Tk, D);
+      if (backward && grad0)
+        matmul_heads(m.in_grad(e, 0), lq, g, ls, w, lk, B * H, Tq, D, Tk, false, false), m.moved(B * H, Tq, D, Tk);
+      if (backward && grad1)
+        matmul_heads(m.in_grad(e, 1), lk, g, ls, x, lq, B * H, Tk, D, Tq, true, false), m.moved(B * H, Tk, D, Tq);
     } else if (e.op == "head_gram") {
-      if (!backward) gram_heads(m.out(e), ls, x, lq, B * H, Tq, D, 1.f);
-      if (backward && grad0) gram_backward_heads(m.in_grad(e, 0), lq, g, ls, x, lq, B * H, Tq, D, 1.f, false);
+      if (!backward) gram_heads(m.out(e), ls, x, lq, B * H, Tq, D, 1.f), m.moved(B * H, Tq, Tq, D);
+      if (backward && grad0)
+        gram_backward_heads(m.in_grad(e, 0), lq, g, ls, x, lq, B * H, Tq, D, 1.f, false), m.moved(B * H, Tq, D, Tq);
     } else {
-      if (!backward) matmul_heads(m.out(e), lq, x, ls, w, lk, B * H, Tq, D, Tk, false, false);
-      if (backward && grad0) matmul_heads(m.in_grad(e, 0), ls, g, lq, w, lk, B * H, Tq, Tk, D, false, true);
-      if (backward && grad1) matmul_heads(m.in_grad(e, 1), lk, x, ls, g, lq, B * H, Tk, D, Tq, true, false);
+      if (!backward) matmul_heads(m.out(e), lq, x, ls, w, lk, B * H, Tq, D, Tk, false, false), m.moved(B * H, Tq, D, Tk);
+      if (backward && grad0)
+        matmul_heads(m.in_grad(e, 0), ls, g, lq, w, lk, B * H, Tq, Tk, D, false, true), m.moved(B * H, Tq, Tk, D);
+      if (backward && grad1)
+        matmul_heads(m.in_grad(e, 1), lk, x, ls, g, lq, B * H, Tk, D, Tq, true, false), m.moved(B * H, Tk, D, Tq);
     }
   } else if (e.op == "gram") {
     const Tensor& q = e.inputs[0]->value;
     const int N = int(q.dim(-2)), K = int(q.dim(-1)), batch = int(q.numel() / (int64_t(N) * K));
-    if (!backward) gram_batched(m.out(e), m.in(e, 0), batch, N, K, 1.f);
-    if (backward && grad0) gram_backward_batched(m.in_grad(e, 0), m.out_grad(e), m.in(e, 0), batch, N, K, 1.f, false);
+    if (!backward) gram_batched(m.out(e), m.in(e, 0), batch, N, K, 1.f), m.moved(batch, N, N, K);
+    if (backward && grad0)
+      gram_backward_batched(m.in_grad(e, 0), m.out_grad(e), m.in(e, 0), batch, N, K, 1.f, false), m.moved(batch, N, K, N);
   }
 }
 
@@ -175,8 +192,9 @@ static void replay_entry(const TapeEntry& e, ReplayMemory& m, bool backward) {
 // elementwise passes, glue and the products' interplay with them cost: the most that fusing
 // elementwise work could ever save. Spread (ReplayMemory) it is what the products take with
 // their operands where the step has them. Returns seconds per op kind ("linear", "matmul",
-// "gram", "head_scores", "head_gram", "head_context", "logits_cross_entropy") of the fastest replay.
-static std::map<std::string, double> replay_products(const Tape& tape, bool spread) {
+// "gram", "head_scores", "head_gram", "head_context", "logits_cross_entropy") of the fastest replay,
+// and in *bytes what one replay's products read and write (ReplayMemory::moved).
+static std::map<std::string, double> replay_products(const Tape& tape, bool spread, double* bytes = nullptr) {
   ReplayMemory memory(tape, spread);
   auto once = [&]() {
     std::map<std::string, double> t;
@@ -193,13 +211,29 @@ static std::map<std::string, double> replay_products(const Tape& tape, bool spre
   if (spread) once();  // every buffer touched before the timed replays
   std::map<std::string, double> best;
   double best_total = 1e30;
-  for (int rep = 0; rep < 3; rep++) {
+  const double bytes_before = memory.bytes();
+  const int reps = 3;
+  for (int rep = 0; rep < reps; rep++) {
     auto t = once();
     double total = 0;
     for (auto& [op, sec] : t) total += sec;
     if (total < best_total) best_total = total, best = t;
   }
+  if (bytes) *bytes = (memory.bytes() - bytes_before) / reps;
   return best;
+}
+
+// Best of a few in-place passes over 64 MB, far larger than the caches: the bytes per second one
+// pass reads and writes here (8 per float), at the configured thread count.
+static double measure_bandwidth() {
+  std::vector<float> a(size_t(16) << 20, 1.f);
+  double best = 1e30;
+  for (int rep = 0; rep < 8; rep++) {
+    auto t = Clock::now();
+    scale_forward(a.data(), a.data(), 1.0000001f, int64_t(a.size()));
+    best = std::min(best, seconds_since(t));
+  }
+  return 8.0 * double(a.size()) / best;
 }
 
 static long max_rss_kb() {
@@ -219,7 +253,7 @@ struct BenchOpts {
 // (alone) and spread as the step lays its tensors out.
 static void print_profile(const std::map<std::string, std::pair<double, double>>& per_op,
                           std::map<std::string, double> alone, std::map<std::string, double> spread, double total,
-                          double flops, double peak, int steps) {
+                          double flops, double peak, int steps, double bytes, double bandwidth) {
   std::vector<std::pair<std::string, std::pair<double, double>>> rows(per_op.begin(), per_op.end());
   std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.first + a.second.second > b.second.first + b.second.second; });
   double profiled = 0;
@@ -250,6 +284,9 @@ static void print_profile(const std::map<std::string, std::pair<double, double>>
   fmt::print("the same spread over the step's tensors (operands from memory where the step's come from memory): "
              "{:.1f} ms, {:.0f}% of the step, {:.2f}x alone\n",
              1000 * products_spread, 100 * products_spread / step, products_spread / products_alone);
+  fmt::print("their operands and results: {:.2f} MB per step; at the measured {:.1f} GB/s (in-place passes over 64 MB) "
+             "{:.2f} ms if every byte came from memory, against {:.2f} ms spread - alone\n",
+             bytes / 1e6, bandwidth / 1e9, 1000 * bytes / bandwidth, 1000 * (products_spread - products_alone));
 }
 
 
@@ -283,6 +320,7 @@ static void bench_train(const BenchOpts& o) {
   std::map<std::string, std::pair<double, double>> per_op;  // op -> (forward, backward) seconds
   double total = 0, flops = 0;
   std::map<std::string, double> alone, spread;  // the last step's products replayed, per op kind
+  double bytes = 0;  // what the spread replay's products read and write
   long steps_rss_kb = 0;
   for (int s = -2; s < o.steps; s++) {  // two warm-up steps
     Batch b = make();
@@ -308,7 +346,7 @@ static void bench_train(const BenchOpts& o) {
       if (o.profile && s == o.steps - 1) {
         steps_rss_kb = max_rss_kb();  // before the replay's own buffers
         alone = replay_products(*tape, false);
-        spread = replay_products(*tape, true);
+        spread = replay_products(*tape, true, &bytes);
       }
     }
     // Freeing the step's activations belongs to the step too (PyTorch frees its graph inside
@@ -328,7 +366,7 @@ static void bench_train(const BenchOpts& o) {
              o.variant, o.d, o.heads, o.layers, o.layers, o.ff, o.vocab, o.batch, o.len, num_threads(), tok,
              1000 * total / o.steps, gflops, 100 * gflops / peak, peak, rss_mib, model.params.count());
   print_machine_line();
-  if (o.profile) print_profile(per_op, alone, spread, total, flops, peak, o.steps);
+  if (o.profile) print_profile(per_op, alone, spread, total, flops, peak, o.steps, bytes, measure_bandwidth());
 }
 
 static void bench_decode(const BenchOpts& o) {
