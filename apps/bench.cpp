@@ -87,12 +87,15 @@ class ReplayMemory {
     return logits_.data();
   }
   bool spread() const { return spread_; }
-  // What `batch` products of (M, K) by (K, N) read and write: both operands (a Gram product's one
-  // operand twice, as ssyrk packs it twice), the result, and the result read first where it is
-  // added onto. Every byte of it from memory is the most a spread
-  // replay could have to fetch.
-  void moved(int64_t batch, int64_t M, int64_t N, int64_t K, bool add = false) {
-    bytes_ += 4.0 * double(batch) * double(M * K + K * N + M * N * (add ? 2 : 1));
+  // The memory traffic no product can avoid when none of its data is in cache: `batch` products of
+  // (M, K) by (K, N) read each operand once, and read each result (for ownership, or to add onto)
+  // and write it once, 8 bytes a float as the bandwidth's in-place passes count them. Not a bound:
+  // sgemm re-reads operands larger than its blocks, and strided rows may stream slower.
+  void moved(int64_t batch, int64_t M, int64_t N, int64_t K) {
+    bytes_ += 4.0 * double(batch) * double(M * K + K * N + 2 * M * N);
+  }
+  void moved_gram(int64_t batch, int64_t N, int64_t K) {  // a aᵀ, a (N, K): one operand
+    bytes_ += 4.0 * double(batch) * double(N * K + 2 * N * N);
   }
   double bytes() const { return bytes_; }
 
@@ -139,7 +142,7 @@ static void replay_entry(const TapeEntry& e, ReplayMemory& m, bool backward) {
       if (grad0) matmul_forward(m.in_grad(e, 0) + (m.spread() ? int64_t(r0) * C : 0), m.spread() ? z : m.out_grad(e),
                                 m.in(e, 1), n, C, V, false, false), m.moved(1, n, C, V);
       if (grad1) matmul_forward(m.in_grad(e, 1), m.spread() ? z : m.out_grad(e), h, V, C, n, true, false, 1.f,
-                                r0 > 0 ? 1.f : 0.f), m.moved(1, V, C, n, r0 > 0);
+                                r0 > 0 ? 1.f : 0.f), m.moved(1, V, C, n);
     }
   } else if (e.op == "matmul") {
     const Tensor &a = e.inputs[0]->value, &b = e.inputs[1]->value;
@@ -167,7 +170,7 @@ static void replay_entry(const TapeEntry& e, ReplayMemory& m, bool backward) {
       if (backward && grad1)
         matmul_heads(m.in_grad(e, 1), lk, g, ls, x, lq, B * H, Tk, D, Tq, true, false), m.moved(B * H, Tk, D, Tq);
     } else if (e.op == "head_gram") {
-      if (!backward) gram_heads(m.out(e), ls, x, lq, B * H, Tq, D, 1.f), m.moved(B * H, Tq, Tq, D);
+      if (!backward) gram_heads(m.out(e), ls, x, lq, B * H, Tq, D, 1.f), m.moved_gram(B * H, Tq, D);
       if (backward && grad0)
         gram_backward_heads(m.in_grad(e, 0), lq, g, ls, x, lq, B * H, Tq, D, 1.f, false), m.moved(B * H, Tq, D, Tq);
     } else {
@@ -180,7 +183,7 @@ static void replay_entry(const TapeEntry& e, ReplayMemory& m, bool backward) {
   } else if (e.op == "gram") {
     const Tensor& q = e.inputs[0]->value;
     const int N = int(q.dim(-2)), K = int(q.dim(-1)), batch = int(q.numel() / (int64_t(N) * K));
-    if (!backward) gram_batched(m.out(e), m.in(e, 0), batch, N, K, 1.f), m.moved(batch, N, N, K);
+    if (!backward) gram_batched(m.out(e), m.in(e, 0), batch, N, K, 1.f), m.moved_gram(batch, N, K);
     if (backward && grad0)
       gram_backward_batched(m.in_grad(e, 0), m.out_grad(e), m.in(e, 0), batch, N, K, 1.f, false), m.moved(batch, N, K, N);
   }
@@ -193,7 +196,7 @@ static void replay_entry(const TapeEntry& e, ReplayMemory& m, bool backward) {
 // elementwise work could ever save. Spread (ReplayMemory) it is what the products take with
 // their operands where the step has them. Returns seconds per op kind ("linear", "matmul",
 // "gram", "head_scores", "head_gram", "head_context", "logits_cross_entropy") of the fastest replay,
-// and in *bytes what one replay's products read and write (ReplayMemory::moved).
+// and in *bytes one replay's products' unavoidable memory traffic (ReplayMemory::moved).
 static std::map<std::string, double> replay_products(const Tape& tape, bool spread, double* bytes = nullptr) {
   ReplayMemory memory(tape, spread);
   auto once = [&]() {
@@ -223,7 +226,7 @@ static std::map<std::string, double> replay_products(const Tape& tape, bool spre
   return best;
 }
 
-// Best of a few in-place passes over 64 MB, far larger than the caches: the bytes per second one
+// Best of a few in-place passes over 64 MiB, far larger than the caches: the bytes per second one
 // pass reads and writes here (8 per float), at the configured thread count.
 static double measure_bandwidth() {
   std::vector<float> a(size_t(16) << 20, 1.f);
@@ -284,8 +287,9 @@ static void print_profile(const std::map<std::string, std::pair<double, double>>
   fmt::print("the same spread over the step's tensors (operands from memory where the step's come from memory): "
              "{:.1f} ms, {:.0f}% of the step, {:.2f}x alone\n",
              1000 * products_spread, 100 * products_spread / step, products_spread / products_alone);
-  fmt::print("their operands and results: {:.2f} MB per step; at the measured {:.1f} GB/s (in-place passes over 64 MB) "
-             "{:.2f} ms if every byte came from memory, against {:.2f} ms spread - alone\n",
+  fmt::print("their operands read once and results written once (8 bytes a float: read for ownership or to add onto, "
+             "and written): {:.2f} MB per step; at the measured {:.1f} GB/s (in-place passes over 64 MiB) {:.2f} ms, "
+             "against {:.2f} ms spread - alone\n",
              bytes / 1e6, bandwidth / 1e9, 1000 * bytes / bandwidth, 1000 * (products_spread - products_alone));
 }
 
@@ -320,7 +324,7 @@ static void bench_train(const BenchOpts& o) {
   std::map<std::string, std::pair<double, double>> per_op;  // op -> (forward, backward) seconds
   double total = 0, flops = 0;
   std::map<std::string, double> alone, spread;  // the last step's products replayed, per op kind
-  double bytes = 0;  // what the spread replay's products read and write
+  double bytes = 0;  // the spread replay's products' unavoidable memory traffic
   long steps_rss_kb = 0;
   for (int s = -2; s < o.steps; s++) {  // two warm-up steps
     Batch b = make();

@@ -6,10 +6,12 @@
 # efficiency,max_rss_mib,products_spread_ms,ceiling,operand_mb,bandwidth_gbs,memory_ms — the
 # last five from a binary whose bench also replays the products spread over the step's tensors
 # (ceiling = alone / spread: the efficiency of a step that did nothing but its products, operands
-# placed as the step places them) and counts what they read and write (memory_ms: those bytes at
-# the measured bandwidth, the most fetching every one of them from memory could cost), empty from
-# an older one. Time nothing else meanwhile (pause a grid: pkill -STOP -f "attnlab train").
-# Result: docs/benchmarks.md ("The optimizer's passes and the step's efficiency").
+# placed as the step places them) and counts their memory traffic (each operand read once, each
+# result read and written once; memory_ms: those bytes at the measured in-place bandwidth, what
+# streaming them once from memory would take, not a bound), empty from an older one. Time nothing
+# else meanwhile (pause a grid: pkill -STOP -f "attnlab train").
+# Result: docs/benchmarks.md ("The optimizer's passes and the step's efficiency", "The bytes the
+# products move").
 set -eu
 [ $# -ge 2 ] || { echo "usage: bench/step_efficiency.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]" >&2; exit 2; }
 for b in "$1" "$2"; do [ -x "$b" ] || { echo "step_efficiency.sh: $b: not an executable" >&2; exit 2; }; done
@@ -27,8 +29,8 @@ while [ $r -le "$rounds" ]; do
     spread=$(printf '%s\n' "$out" | grep -oE 'come from memory\): [0-9.]+ ms' | grep -oE '[0-9.]+' | head -1 || true)
     ceiling=""
     [ -n "$spread" ] && ceiling=$(awk -v a="$alone" -v s="$spread" 'BEGIN { printf "%.3f", a / s }')
-    bytes=$(printf '%s\n' "$out" | grep -oE 'operands and results: [0-9.]+ MB per step; at the measured [0-9.]+ GB/s \(in-place passes over 64 MB\) [0-9.]+ ms' || true)
-    mb=$(printf '%s' "$bytes" | awk '{ print $4 }'); gbs=$(printf '%s' "$bytes" | awk '{ print $11 }'); mem=$(printf '%s' "$bytes" | awk '{ print $18 }')
+    bytes=$(printf '%s\n' "$out" | grep -oE 'written\): [0-9.]+ MB per step; at the measured [0-9.]+ GB/s \(in-place passes over 64 MiB\) [0-9.]+ ms' || true)
+    mb=$(printf '%s' "$bytes" | awk '{ print $2 }'); gbs=$(printf '%s' "$bytes" | awk '{ print $9 }'); mem=$(printf '%s' "$bytes" | awk '{ print $16 }')
     echo "$r,$th,$v,$d,$b,$ms,$alone,$eff,$rss,$spread,$ceiling,$mb,$gbs,$mem"
   done; done; done; done
   r=$((r + 1))
