@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 
 #include <attnlab/train/build_info.h>
 #include <attnlab/train/loaded_run.h>
@@ -226,6 +227,145 @@ static std::map<std::string, double> replay_products(const Tape& tape, bool spre
   return best;
 }
 
+// The step's other kernels replayed: each elementwise op's forward and backward kernels, the
+// output layer's exponentials (cross_entropy_forward_backward, chunk by chunk as the op goes) and
+// the linear layers' bias gradients, with the entry's shapes, on scratch of their own that stays in
+// cache, nothing between them (best of 3). With the products alone, the least time a step built
+// from these kernels, unfused, could take. A backward that hands its output's gradient over
+// (grad_take: the residual stream's, the output layer's) costs nothing and is not replayed.
+// Returns seconds per op kind; ops it does not know are named in *skipped.
+class KernelScratch {
+ public:
+  float* get(const std::string& slot, int64_t n) {  // every slot sized in the untimed first pass
+    std::vector<float>& b = slots_[slot];
+    if (int64_t(b.size()) < n) b.assign(size_t(std::max<int64_t>(n, 1)), 0.5f);
+    return b.data();
+  }
+  const int32_t* targets(int64_t n) {
+    if (int64_t(targets_.size()) < n) targets_.assign(size_t(n), 0);
+    return targets_.data();
+  }
+
+ private:
+  std::map<std::string, std::vector<float>> slots_;
+  std::vector<int32_t> targets_;
+};
+
+static bool replay_kernels_of(const TapeEntry& e, KernelScratch& k, float p, bool backward) {
+  const int64_t n = e.out->value.numel();
+  const uint64_t seed = 0x5eed;
+  const bool grad0 = !e.inputs.empty() && e.inputs[0]->requires_grad;
+  float *x = k.get("x", n), *y = k.get("y", n), *out = k.get("out", n), *g = k.get("g", n), *dx = k.get("dx", n);
+  if (e.op == "layernorm") {
+    const int C = int(e.inputs[1]->value.numel());
+    const int64_t R = n / C;
+    float *w = k.get("w", C), *dw = k.get("dw", C), *db = k.get("db", C), *mean = k.get("mean", R), *rstd = k.get("rstd", R);
+    if (!backward) layernorm_forward(out, mean, rstd, x, w, w, R, C);
+    else layernorm_backward(grad0 ? dx : nullptr, dw, db, g, x, w, mean, rstd, R, C, false);
+  } else if (e.op == "softmax") {
+    const Tensor& v = e.out->value;
+    const int Tk = int(v.dim(-1)), Tq = int(v.dim(-2)), H = v.rank() == 4 ? int(v.dim(1)) : 1;
+    const int B = int(n / (int64_t(H) * Tq * Tk));
+    if (!backward) softmax_forward(out, x, nullptr, B, H, Tq, Tk, 0.125f);  // no mask: the least the step's could take
+    else softmax_backward(dx, g, out, n / Tk, Tk, 0.125f, false);
+  } else if (e.op == "dropout") {
+    if (!backward) dropout_forward(out, x, n, p, seed);
+    else dropout_backward(dx, g, n, p, seed, false);
+  } else if (e.op == "dropout_add") {  // x's gradient is the output's, handed over
+    if (!backward) dropout_add_forward(out, x, y, n, p, seed);
+    else if (e.inputs[1]->requires_grad) dropout_backward(dx, g, n, p, seed, false);
+  } else if (e.op == "relu_dropout") {
+    if (!backward) relu_dropout_forward(out, x, n, p, seed);
+    else relu_dropout_backward(dx, g, out, n, p, false);
+  } else if (e.op == "relu") {
+    if (!backward) relu_forward(out, x, n);
+    else relu_backward(dx, g, out, n, false);
+  } else if (e.op == "add") {
+    if (!backward) add_forward(out, x, y, n);
+    else scale_backward(dx, g, 1.f, n, false);  // one input may take the gradient itself; the other copies it
+  } else if (e.op == "scale") {
+    if (!backward) scale_forward(out, x, 0.5f, n);
+    else scale_backward(dx, g, 0.5f, n, false);
+  } else if (e.op == "add_rows") {
+    const int64_t blk = e.inputs[1]->value.numel();
+    float* rows = k.get("rows", blk);
+    if (!backward)
+      for (int64_t r = 0; r < n / blk; r++) add_forward(out + r * blk, x + r * blk, rows, blk);
+    else {
+      if (grad0) scale_backward(dx, g, 1.f, n, false);
+      if (e.inputs[1]->requires_grad)
+        for (int64_t r = 0; r < n / blk; r++) axpy(rows, 1.f, g + r * blk, blk);
+    }
+  } else if (e.op == "embedding") {
+    const int C = int(e.inputs[0]->value.dim(1));
+    float* table = k.get("table", e.inputs[0]->value.numel());
+    if (!backward) embedding_forward(out, e.ids.data(), table, int64_t(e.ids.size()), C);
+    else if (grad0) embedding_backward(table, g, e.ids.data(), int64_t(e.ids.size()), C);
+  } else if (e.op == "linear") {  // its products are replay_products'; the bias's gradient is here
+    if (backward && e.inputs.size() > 2 && e.inputs[2]->requires_grad) {
+      const int O = int(e.inputs[1]->value.dim(1));
+      bias_backward(k.get("db", O), g, n / O, O);
+    }
+  } else if (e.op == "logits_cross_entropy") {  // the exponentials between its products, all in the forward
+    if (backward) return true;
+    const int64_t R = e.inputs[0]->value.dim(0), C = e.inputs[0]->value.dim(1), V = e.inputs[1]->value.dim(0);
+    const int64_t rows = logits_chunk_rows(R, C);
+    float* z = k.get("logits", rows * V);
+    for (int64_t r0 = 0; r0 < R; r0 += rows) {
+      const int64_t m = std::min(rows, R - r0);
+      int64_t counted = 0;
+      cross_entropy_forward_backward(z, &counted, k.targets(m), m, int(V), 0.1f, -1, 1.f / float(R));
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
+
+static std::map<std::string, double> replay_kernels(const Tape& tape, float p, std::set<std::string>* skipped) {
+  KernelScratch scratch;
+  auto once = [&]() {
+    std::map<std::string, double> t;
+    for (bool backward : {false, true})
+      for (size_t k = 0; k < tape.entries.size(); k++) {
+        const TapeEntry& e = tape.entries[backward ? tape.entries.size() - 1 - k : k];
+        if (e.op == "reshape" || (ReplayMemory::is_product(e.op) && e.op != "linear" && e.op != "logits_cross_entropy"))
+          continue;  // a view; products alone
+        const auto start = Clock::now();
+        if (!replay_kernels_of(e, scratch, p, backward)) {
+          skipped->insert(e.op);
+          continue;
+        }
+        t[e.op] += seconds_since(start);
+      }
+    return t;
+  };
+  once();  // every slot sized and touched
+  std::map<std::string, double> best;
+  double best_total = 1e30;
+  for (int rep = 0; rep < 3; rep++) {
+    auto t = once();
+    double total = 0;
+    for (auto& [op, sec] : t) total += sec;
+    if (total < best_total) best_total = total, best = t;
+  }
+  return best;
+}
+
+// The optimizer's part of the step alone: zeroing the gradients, their norm and Adam's update (the
+// clipping folded into it), best of 3, on the model's own tensors after the timed steps.
+static double replay_optimizer(ParamStore& params, Adam& opt) {
+  double best = 1e30;
+  for (int rep = 0; rep < 3; rep++) {
+    const auto start = Clock::now();
+    params.zero_grad();
+    const GradNorm clip = grad_norm(params.params, 1.0);
+    opt.step(1e-4f, clip.scale);
+    best = std::min(best, seconds_since(start));
+  }
+  return best;
+}
+
 // Best of a few in-place passes over 64 MiB, far larger than the caches: the bytes per second one
 // pass reads and writes here (8 per float), at the configured thread count.
 static double measure_bandwidth() {
@@ -255,7 +395,8 @@ struct BenchOpts {
 // The per-op profile of the timed steps, and the step's products replayed, on shared scratch
 // (alone) and spread as the step lays its tensors out.
 static void print_profile(const std::map<std::string, std::pair<double, double>>& per_op,
-                          std::map<std::string, double> alone, std::map<std::string, double> spread, double total,
+                          std::map<std::string, double> alone, std::map<std::string, double> spread,
+                          std::map<std::string, double> kernels, const std::set<std::string>& skipped, double total,
                           double flops, double peak, int steps, double bytes, double bandwidth) {
   std::vector<std::pair<std::string, std::pair<double, double>>> rows(per_op.begin(), per_op.end());
   std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.first + a.second.second > b.second.first + b.second.second; });
@@ -263,16 +404,19 @@ static void print_profile(const std::map<std::string, std::pair<double, double>>
   for (auto& r : rows) profiled += r.second.first + r.second.second;
   fmt::print("per-op profile (ms per step; forward = time since the previous op was recorded; alone = the op's\n"
              "products replayed with nothing between them, same shapes; spread = the same on a buffer of their own\n"
-             "for each tensor, as the step has them):\n");
-  fmt::print("  {:<20} {:>10} {:>10} {:>8} {:>10} {:>10}\n", "op", "forward", "backward", "share", "alone", "spread");
-  for (auto& [op, t] : rows) {
-    const std::string a = alone.count(op) ? fmt::format("{:.2f}", 1000 * alone[op]) : "";
-    const std::string sp = spread.count(op) ? fmt::format("{:.2f}", 1000 * spread[op]) : "";
-    fmt::print("  {:<20} {:>10.2f} {:>10.2f} {:>7.1f}% {:>10} {:>10}\n", op, 1000 * t.first / steps,
-               1000 * t.second / steps, 100 * (t.first + t.second) / total, a, sp);
-  }
-  fmt::print("  {:<20} {:>21.2f} {:>7.1f}%  (optimizer, clipping, batch, freeing, glue)\n", "other", 1000 * (total - profiled) / steps,
-             100 * (total - profiled) / total);
+             "for each tensor, as the step has them; kernels = the op's other kernels, forward and backward, replayed\n"
+             "alone: elementwise passes, the output layer's exponentials, the bias gradients, the optimizer's):\n");
+  fmt::print("  {:<20} {:>10} {:>10} {:>8} {:>10} {:>10} {:>10}\n", "op", "forward", "backward", "share", "alone", "spread",
+             "kernels");
+  const auto ms_or_blank = [](const std::map<std::string, double>& m, const std::string& op) {
+    return m.count(op) ? fmt::format("{:.2f}", 1000 * m.at(op)) : std::string();
+  };
+  for (auto& [op, t] : rows)
+    fmt::print("  {:<20} {:>10.2f} {:>10.2f} {:>7.1f}% {:>10} {:>10} {:>10}\n", op, 1000 * t.first / steps,
+               1000 * t.second / steps, 100 * (t.first + t.second) / total, ms_or_blank(alone, op),
+               ms_or_blank(spread, op), ms_or_blank(kernels, op));
+  fmt::print("  {:<20} {:>21.2f} {:>7.1f}% {:>10} {:>10} {:>10}  (optimizer, clipping, batch, freeing, glue)\n", "other",
+             1000 * (total - profiled) / steps, 100 * (total - profiled) / total, "", "", ms_or_blank(kernels, "other"));
   const auto sum = [](const std::map<std::string, double>& m) {
     double s = 0;
     for (auto& [op, sec] : m) s += sec;
@@ -291,6 +435,16 @@ static void print_profile(const std::map<std::string, std::pair<double, double>>
              "and written): {:.2f} MB per step; at the measured {:.1f} GB/s (in-place passes over 64 MiB) {:.2f} ms, "
              "against {:.2f} ms spread - alone\n",
              bytes / 1e6, bandwidth / 1e9, 1000 * bytes / bandwidth, 1000 * (products_spread - products_alone));
+  // The step's least time with these kernels, unfused: its products and every other kernel, each
+  // alone. Below 0.9 a faster step needs the elementwise work inside the products (or cheaper kernels).
+  const double kernels_alone = sum(kernels), floor = products_alone + kernels_alone;
+  std::string not_replayed;
+  for (const std::string& op : skipped) not_replayed += (not_replayed.empty() ? "; not replayed: " : ", ") + op;
+  fmt::print("the step's other kernels replayed alone (elementwise ops forward and backward, the output layer's "
+             "exponentials, the bias gradients, zeroing, the gradient norm and Adam; same shapes, nothing between "
+             "them{}): {:.2f} ms; with the products alone {:.2f} ms, so a step of these kernels, unfused, is at most "
+             "{:.2f} products\n",
+             not_replayed, 1000 * kernels_alone, 1000 * floor, products_alone / floor);
 }
 
 
@@ -324,6 +478,8 @@ static void bench_train(const BenchOpts& o) {
   std::map<std::string, std::pair<double, double>> per_op;  // op -> (forward, backward) seconds
   double total = 0, flops = 0;
   std::map<std::string, double> alone, spread;  // the last step's products replayed, per op kind
+  std::map<std::string, double> kernels;         // and its other kernels
+  std::set<std::string> skipped;                 // ops whose kernels that replay does not know
   double bytes = 0;  // the spread replay's products' unavoidable memory traffic
   long steps_rss_kb = 0;
   for (int s = -2; s < o.steps; s++) {  // two warm-up steps
@@ -351,6 +507,8 @@ static void bench_train(const BenchOpts& o) {
         steps_rss_kb = max_rss_kb();  // before the replay's own buffers
         alone = replay_products(*tape, false);
         spread = replay_products(*tape, true, &bytes);
+        kernels = replay_kernels(*tape, cfg.dropout, &skipped);
+        kernels["other"] = replay_optimizer(model.params, opt);  // the last step's gradients; the model is done
       }
     }
     // Freeing the step's activations belongs to the step too (PyTorch frees its graph inside
@@ -370,7 +528,7 @@ static void bench_train(const BenchOpts& o) {
              o.variant, o.d, o.heads, o.layers, o.layers, o.ff, o.vocab, o.batch, o.len, num_threads(), tok,
              1000 * total / o.steps, gflops, 100 * gflops / peak, peak, rss_mib, model.params.count());
   print_machine_line();
-  if (o.profile) print_profile(per_op, alone, spread, total, flops, peak, o.steps, bytes, measure_bandwidth());
+  if (o.profile) print_profile(per_op, alone, spread, kernels, skipped, total, flops, peak, o.steps, bytes, measure_bandwidth());
 }
 
 static void bench_decode(const BenchOpts& o) {

@@ -3,20 +3,22 @@
 # alone / the step) of two attnlab binaries side by side: qk and qq at d 64, 128 and 256, one
 # and two threads, the bench's default depth, vocab and 64 × 24 batch; before and after alternate
 # within each round. Prints CSV: round,threads,variant,d,binary,ms_per_step,products_alone_ms,
-# efficiency,max_rss_mib,products_spread_ms,ceiling,operand_mb,bandwidth_gbs,memory_ms — the
-# last five from a binary whose bench also replays the products spread over the step's tensors
-# (ceiling = alone / spread: the efficiency of a step that did nothing but its products, operands
-# placed as the step places them) and counts their memory traffic (each operand read once, each
-# result read and written once; memory_ms: those bytes at the measured in-place bandwidth, what
-# streaming them once from memory would take, not a bound), empty from an older one. Time nothing
-# else meanwhile (pause a grid: pkill -STOP -f "attnlab train").
+# efficiency,max_rss_mib,products_spread_ms,ceiling,operand_mb,bandwidth_gbs,memory_ms,kernels_ms,
+# at_most — the last seven from a binary whose bench also replays the products spread over the
+# step's tensors (ceiling = alone / spread: the efficiency of a step that did nothing but its
+# products, operands placed as the step places them), counts their memory traffic (each operand
+# read once, each result read and written once; memory_ms: those bytes at the measured in-place
+# bandwidth, what streaming them once from memory would take, not a bound) and replays the step's
+# other kernels alone (kernels_ms; at_most = alone / (alone + kernels): the efficiency of a step
+# made of these kernels, unfused, with no glue), empty from an older one. Time nothing else
+# meanwhile (pause a grid: pkill -STOP -f "attnlab train").
 # Result: docs/benchmarks.md ("The optimizer's passes and the step's efficiency", "The bytes the
-# products move").
+# products move", "The step's other kernels alone").
 set -eu
 [ $# -ge 2 ] || { echo "usage: bench/step_efficiency.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]" >&2; exit 2; }
 for b in "$1" "$2"; do [ -x "$b" ] || { echo "step_efficiency.sh: $b: not an executable" >&2; exit 2; }; done
 rounds=${3:-2}
-echo "round,threads,variant,d,binary,ms_per_step,products_alone_ms,efficiency,max_rss_mib,products_spread_ms,ceiling,operand_mb,bandwidth_gbs,memory_ms"
+echo "round,threads,variant,d,binary,ms_per_step,products_alone_ms,efficiency,max_rss_mib,products_spread_ms,ceiling,operand_mb,bandwidth_gbs,memory_ms,kernels_ms,at_most"
 r=1
 while [ $r -le "$rounds" ]; do
   for th in 1 2; do for v in qk qq; do for d in 64 128 256; do for b in "$1" "$2"; do
@@ -31,7 +33,10 @@ while [ $r -le "$rounds" ]; do
     [ -n "$spread" ] && ceiling=$(awk -v a="$alone" -v s="$spread" 'BEGIN { printf "%.3f", a / s }')
     bytes=$(printf '%s\n' "$out" | grep -oE 'written\): [0-9.]+ MB per step; at the measured [0-9.]+ GB/s \(in-place passes over 64 MiB\) [0-9.]+ ms' || true)
     mb=$(printf '%s' "$bytes" | awk '{ print $2 }'); gbs=$(printf '%s' "$bytes" | awk '{ print $9 }'); mem=$(printf '%s' "$bytes" | awk '{ print $16 }')
-    echo "$r,$th,$v,$d,$b,$ms,$alone,$eff,$rss,$spread,$ceiling,$mb,$gbs,$mem"
+    kern=$(printf '%s\n' "$out" | grep -oE 'and Adam; same shapes, nothing between them[^)]*\): [0-9.]+ ms; with' | grep -oE '[0-9.]+ ms; with' | grep -oE '[0-9.]+' | head -1 || true)
+    most=""
+    [ -n "$kern" ] && most=$(awk -v a="$alone" -v k="$kern" 'BEGIN { printf "%.3f", a / (a + k) }')
+    echo "$r,$th,$v,$d,$b,$ms,$alone,$eff,$rss,$spread,$ceiling,$mb,$gbs,$mem,$kern,$most"
   done; done; done; done
   r=$((r + 1))
 done

@@ -522,12 +522,39 @@ TEST_CASE("bench prints the step line, the per-op profile and the step's product
     // five numbers: an op without products leaves "alone" and "spread" blank (this model's round to 0.00 ms)
     CHECK(std::sscanf(r.out.c_str() + row + 24, "%lf %lf %lf%% %lf %lf", &fwd, &bwd, &share, &alone, &spread) == 5);
   }
-  {  // an op without products has neither replay's column
-    const auto row = r.out.find("\n  layernorm ");
+  // The columns: op (20 wide after two spaces), forward, backward (10 each), share (8), alone,
+  // spread, kernels (10 each), each after one space.
+  const auto column = [&](const std::string& op, int k) {  // k: 0 forward .. 5 kernels, trimmed
+    const auto row = r.out.find("\n  " + op + " ");
     REQUIRE(row != std::string::npos);
     const std::string line = r.out.substr(row + 1, r.out.find('\n', row + 1) - row - 1);
-    double fwd = 0, bwd = 0, share = 0, more = 0;
-    CHECK(std::sscanf(line.c_str() + 23, "%lf %lf %lf%% %lf", &fwd, &bwd, &share, &more) == 3);
+    const int widths[] = {10, 10, 8, 10, 10, 10};
+    size_t at = 22;
+    for (int i = 0; i < k; i++) at += 1 + size_t(widths[i]);
+    std::string field = line.size() > at + 1 ? line.substr(at + 1, size_t(widths[k])) : "";
+    field.erase(0, field.find_first_not_of(' '));
+    return field;
+  };
+  const std::regex number("[0-9]+\\.[0-9]{2}");
+  for (const char* op : {"layernorm", "softmax", "dropout", "dropout_add", "relu_dropout", "embedding"}) {
+    INFO(op);  // an op without products has neither replay's column, and its kernels replayed alone
+    CHECK(column(op, 3).empty());
+    CHECK(column(op, 4).empty());
+    CHECK(std::regex_match(column(op, 5), number));
+  }
+  // the output layer's exponentials and the linear layers' bias gradients beside their products
+  for (const char* op : {"logits_cross_entropy", "linear"}) {
+    INFO(op);
+    CHECK(std::regex_match(column(op, 3), number));
+    CHECK(std::regex_match(column(op, 5), number));
+  }
+  CHECK(column("head_scores", 5).empty());  // products only
+  CHECK(column("reshape", 5).empty());      // a view
+  {  // the optimizer's kernels on the "other" row, before its note
+    const auto row = r.out.find("\n  other ");
+    REQUIRE(row != std::string::npos);
+    const std::string line = r.out.substr(row + 1, r.out.find('\n', row + 1) - row - 1);
+    CHECK(std::regex_search(line, std::regex("%  +[0-9]+\\.[0-9]{2}  \\(optimizer, clipping, batch, freeing, glue\\)$")));
   }
   const auto at = r.out.find("the step's products replayed alone (same shapes, nothing between them): ");
   REQUIRE(at != std::string::npos);
@@ -550,6 +577,21 @@ TEST_CASE("bench prints the step line, the per-op profile and the step's product
                       &memory_ms) == 3);
   CHECK(gbs > 0.1);
   CHECK(memory_ms == Approx(mb / gbs).margin(0.01));
+  {  // the other kernels alone: every op of the model known to the replay, their sum on the products'
+    const auto kernels_at = r.out.find("the step's other kernels replayed alone (elementwise ops forward and backward, ");
+    REQUIRE(kernels_at != std::string::npos);
+    const std::string line = r.out.substr(kernels_at, r.out.find('\n', kernels_at) - kernels_at);
+    CHECK(line.find("not replayed") == std::string::npos);
+    double kernels_ms = -1, floor_ms = 0, at_most = 0;
+    REQUIRE(std::sscanf(line.c_str() + line.find("between them): ") + 15,
+                        "%lf ms; with the products alone %lf ms, so a step of these kernels, unfused, is at most %lf "
+                        "products",
+                        &kernels_ms, &floor_ms, &at_most) == 3);
+    CHECK(kernels_ms > 0);
+    CHECK(floor_ms == Approx(ms + kernels_ms).margin(0.06));  // the products printed to 0.1 ms, these to 0.01
+    CHECK(at_most == Approx(1 - kernels_ms / floor_ms).margin(0.06));
+    CHECK(at_most < 1);
+  }
   Result q = attnlab("bench --d 32 --heads 2 --layers 1 --ff 64 --vocab 64 --batch 4 --len 6 --steps 1 --threads 1 --variant qq");
   INFO(q.out);
   REQUIRE(q.code == 0);
