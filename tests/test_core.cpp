@@ -839,10 +839,12 @@ TEST_CASE("elementwise kernels split over threads give their single-thread resul
   for (int64_t r = 0; r < R; r++)
     for (int64_t c = 0; c < C; c++) db_ref[c] += y[r * C + c];
   REQUIRE(max_abs_diff(two[11], db_ref) < 1e-3f);
-  // Narrow layers (d_model 64 and below) split their columns in blocks of 16: still each column
-  // summed in row order, so the same bits on any number of threads. 2400 rows: every width here
-  // is above the parallel threshold (40 and 48 columns: three blocks, the last of 8 or 16).
-  for (int narrow : {64, 40, 48}) {
+  // Narrow layers (d_model 64 and below) split their columns in blocks of 16, wider ones in blocks
+  // of 64: still each column summed in row order, onto what dbias held, so the same bits as the
+  // loop by hand on any number of threads. 2400 rows: every width here is above the parallel
+  // threshold (40 and 48 columns: three blocks, the last of 8 or 16; 200: three of 64 and one of
+  // 8; 100: six of 16 and one of 4).
+  for (int narrow : {64, 40, 48, 100, 128, 200, 256}) {
     Tensor g = random_tensor({4 * R, narrow}, 24);
     std::vector<Tensor> sums;
     for (int threads : {1, 2, 3}) {
