@@ -3,8 +3,9 @@
 // backward, the two as one op (relu_dropout) each way, add, and the bias gradient's column
 // sums. Then the passes whose data stay in cache in a narrow model's step (`--d`, default 64;
 // 64 x 24 tokens, 4 heads): layer norm over 1536 x d, the attention softmax over
-// 64 x 4 x 24 x 24 scores with a causal mask, dropout and the residual add over 1536 x d, and
-// the residual's dropout and add as two ops and as one (dropout_add).
+// 64 x 4 x 24 x 24 scores with a causal mask, dropout and the residual add over 1536 x d, the
+// residual's dropout and add as two ops and as one (dropout_add), and a d-wide linear's bias
+// gradient.
 // Best of 30 calls each.
 //
 //   cmake --build build --target bench_elementwise
@@ -98,4 +99,5 @@ int main(int argc, char** argv) {
     dropout_backward(y.data(), d.data(), nd, 0.1f, 12345, false);
   });
   time_it("dropout_add backward", nd, [&] { dropout_backward(y.data(), g.data(), nd, 0.1f, 12345, false); });  // ... reads G
+  time_it("bias_backward", nd, [&] { bias_backward(dbias.data(), g.data(), rows, width); });  // a d-wide linear's bias
 }
