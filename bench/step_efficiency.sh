@@ -9,8 +9,9 @@
 # products, operands placed as the step places them), counts their memory traffic (each operand
 # read once, each result read and written once; memory_ms: those bytes at the measured in-place
 # bandwidth, what streaming them once from memory would take, not a bound) and replays the step's
-# other kernels alone (kernels_ms; at_most = alone / (alone + kernels): the efficiency of a step
-# made of these kernels, unfused, with no glue), empty from an older one. Time nothing else
+# other kernels alone (kernels_ms; at_most = alone / (the products as the step runs them, in cache,
+# + kernels): the efficiency of a step made of these kernels, unfused, with no glue), empty from an
+# older one. Time nothing else
 # meanwhile (pause a grid: pkill -STOP -f "attnlab train").
 # Result: docs/benchmarks.md ("The optimizer's passes and the step's efficiency", "The bytes the
 # products move", "The step's other kernels alone").
@@ -25,7 +26,7 @@ while [ $r -le "$rounds" ]; do
     steps=10; [ $d = 256 ] && steps=5
     out=$("$b" bench --d $d --ff $((4 * d)) --variant $v --steps $steps --threads $th 2>&1)
     ms=$(printf '%s\n' "$out" | grep -oE '[0-9.]+ ms/step' | head -1 | cut -d' ' -f1)
-    alone=$(printf '%s\n' "$out" | grep -oE 'nothing between them\): [0-9.]+ ms' | grep -oE '[0-9.]+' | head -1)
+    alone=$(printf '%s\n' "$out" | grep -oE 'products replayed alone \(same shapes, nothing between them\): [0-9.]+ ms' | grep -oE '[0-9.]+ ms' | grep -oE '[0-9.]+')
     rss=$(printf '%s\n' "$out" | grep -oE 'max RSS [0-9]+' | cut -d' ' -f3)
     eff=$(awk -v a="$alone" -v m="$ms" 'BEGIN { printf "%.3f", a / m }')
     spread=$(printf '%s\n' "$out" | grep -oE 'come from memory\): [0-9.]+ ms' | grep -oE '[0-9.]+' | head -1 || true)
@@ -34,8 +35,7 @@ while [ $r -le "$rounds" ]; do
     bytes=$(printf '%s\n' "$out" | grep -oE 'written\): [0-9.]+ MB per step; at the measured [0-9.]+ GB/s \(in-place passes over 64 MiB\) [0-9.]+ ms' || true)
     mb=$(printf '%s' "$bytes" | awk '{ print $2 }'); gbs=$(printf '%s' "$bytes" | awk '{ print $9 }'); mem=$(printf '%s' "$bytes" | awk '{ print $16 }')
     kern=$(printf '%s\n' "$out" | grep -oE 'and Adam; same shapes, nothing between them[^)]*\): [0-9.]+ ms; with' | grep -oE '[0-9.]+ ms; with' | grep -oE '[0-9.]+' | head -1 || true)
-    most=""
-    [ -n "$kern" ] && most=$(awk -v a="$alone" -v k="$kern" 'BEGIN { printf "%.3f", a / (a + k) }')
+    most=$(printf '%s\n' "$out" | grep -oE 'is at most [0-9.]+ products alone' | grep -oE '[0-9.]+' || true)
     echo "$r,$th,$v,$d,$b,$ms,$alone,$eff,$rss,$spread,$ceiling,$mb,$gbs,$mem,$kern,$most"
   done; done; done; done
   r=$((r + 1))

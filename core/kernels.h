@@ -133,7 +133,8 @@ void mul_forward(float* out, const float* a, const float* b, int64_t n);
 void axpy(float* y, float alpha, const float* x, int64_t n);  // y += alpha * x
 void scale_forward(float* out, const float* inp, float alpha, int64_t n);  // out = alpha * inp
 void scale_backward(float* dinp, const float* dout, float alpha, int64_t n, bool accumulate);  // dinp (+)= alpha * dout
-void bias_backward(float* dbias, const float* dout, int64_t R, int C);  // dbias += sum over rows
+// dbias += sum over rows, each column in row order; dbias must not overlap dout.
+void bias_backward(float* dbias, const float* dout, int64_t R, int C);
 void relu_forward(float* out, const float* inp, int64_t n);
 void relu_backward(float* dinp, const float* dout, const float* out, int64_t n, bool accumulate);
 void gelu_forward(float* out, const float* inp, int64_t n);  // tanh approximation

@@ -843,8 +843,9 @@ TEST_CASE("elementwise kernels split over threads give their single-thread resul
   // of 64: still each column summed in row order, onto what dbias held, so the same bits as the
   // loop by hand on any number of threads. 2400 rows: every width here is above the parallel
   // threshold (40 and 48 columns: three blocks, the last of 8 or 16; 200: three of 64 and one of
-  // 8; 100: six of 16 and one of 4).
-  for (int narrow : {64, 40, 48, 100, 128, 200, 256}) {
+  // 8; 144 and 208: blocks of 64 and a last one of 16; 100: six of 16 and one of 4; 16 and 20: one
+  // thread's block, and a last one of 4).
+  for (int narrow : {64, 40, 48, 100, 128, 144, 200, 208, 256, 16, 20}) {
     Tensor g = random_tensor({4 * R, narrow}, 24);
     std::vector<Tensor> sums;
     for (int threads : {1, 2, 3}) {
