@@ -26,7 +26,7 @@ while [ $r -le "$rounds" ]; do
     steps=10; [ $d = 256 ] && steps=5
     out=$("$b" bench --d $d --ff $((4 * d)) --variant $v --steps $steps --threads $th 2>&1)
     ms=$(printf '%s\n' "$out" | grep -oE '[0-9.]+ ms/step' | head -1 | cut -d' ' -f1)
-    alone=$(printf '%s\n' "$out" | grep -oE 'products replayed alone \(same shapes, nothing between them\): [0-9.]+ ms' | grep -oE '[0-9.]+ ms' | grep -oE '[0-9.]+')
+    alone=$(printf '%s\n' "$out" | grep -oE 'products replayed alone \(same shapes[a-z ]*, nothing between them\): [0-9.]+ ms' | grep -oE '[0-9.]+ ms' | grep -oE '[0-9.]+')
     rss=$(printf '%s\n' "$out" | grep -oE 'max RSS [0-9]+' | cut -d' ' -f3)
     eff=$(awk -v a="$alone" -v m="$ms" 'BEGIN { printf "%.3f", a / m }')
     spread=$(printf '%s\n' "$out" | grep -oE 'come from memory\): [0-9.]+ ms' | grep -oE '[0-9.]+' | head -1 || true)
