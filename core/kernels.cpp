@@ -599,8 +599,10 @@ ATTN_VECTOR_CLONES void embedding_backward(float* dtable, const float* dout, con
 // every vector version of the kernels below, so the one-pass kernel gives the two passes' bits.
 // The row's loss term (0 for an ignored row), with p = softmax(x); p may be x itself (each x[v]
 // is read before p[v] is written).
-static inline __attribute__((always_inline)) double ce_row_forward(float* p, const float* x, int32_t target, int V,
-                                                                   float smoothing, int ignore_id) {
+// The row's exponentials e_v = exp(x_v - max) into p, their sum into *sum, and the loss term;
+// ce_row_forward divides them by the sum.
+static inline __attribute__((always_inline)) double ce_row_exp(float* p, const float* x, int32_t target, int V,
+                                                               float smoothing, int ignore_id, float* sum_out) {
   const float maxv = row_max(x, V);
   const float x_target = target == ignore_id ? 0.f : x[target];
   // Float partial sums (one per vector lane, then added up): each term is at most 1, so the
@@ -614,14 +616,22 @@ static inline __attribute__((always_inline)) double ce_row_forward(float* p, con
     sum += e;
     sum_x += xv;
   }
-  const float inv = 1.f / sum;
-  for (int v = 0; v < V; v++) p[v] *= inv;
+  *sum_out = sum;
   if (target == ignore_id) return 0;
   // loss = -(1-eps) log p_y - eps/V sum_v log p_v,   log p_v = x_v - lse
   const double lse = maxv + std::log(double(sum));
   const double nll = lse - x_target;
   const double smooth = lse - double(sum_x) / V;
   return (1.0 - smoothing) * nll + smoothing * smooth;
+}
+
+static inline __attribute__((always_inline)) double ce_row_forward(float* p, const float* x, int32_t target, int V,
+                                                                   float smoothing, int ignore_id) {
+  float sum = 0.f;
+  const double loss = ce_row_exp(p, x, target, V, smoothing, ignore_id, &sum);
+  const float inv = 1.f / sum;
+  for (int v = 0; v < V; v++) p[v] *= inv;
+  return loss;
 }
 
 // dx (+)= scale (p - q) for one row; dx may be p itself (each p[v] is read before dx[v] is written).
@@ -661,15 +671,43 @@ ATTN_VECTOR_CLONES void cross_entropy_backward(float* dlogits, const float* prob
     ce_row_backward(dlogits + r * V, probs + r * V, targets[r], V, smoothing, ignore_id, scale, accumulate);
 }
 
+// ce_row_backward of the probabilities e_v / sum, made as it goes from the exponentials ce_row_exp
+// left in dx: the two passes' bits (ce_row_forward's p_v = e_v * inv, then scale (p_v - q_v)) in
+// one pass. Each product e_v * inv goes through an AND with `all_ones`, a mask of all ones the
+// compiler cannot see (the caller's), so that it is rounded on its own as the stored probability
+// was, and not fused with the subtraction into one multiply-add.
+static inline __attribute__((always_inline)) void ce_row_backward_exp(float* dx, float sum, int32_t target, int V,
+                                                                      float smoothing, int ignore_id, float scale,
+                                                                      uint32_t all_ones) {
+  const float uniform = smoothing / V, inv = 1.f / sum;
+  if (target == ignore_id) {
+    std::fill(dx, dx + V, 0.f);
+    return;
+  }
+  for (int v = 0; v < V; v++) {
+    uint32_t bits;
+    const float e = dx[v] * inv;
+    std::memcpy(&bits, &e, sizeof bits);
+    bits &= all_ones;
+    float p;
+    std::memcpy(&p, &bits, sizeof p);
+    dx[v] = scale * (p - uniform);
+  }
+  dx[target] -= scale * (1.f - smoothing);
+}
+
 ATTN_VECTOR_CLONES double cross_entropy_forward_backward(float* z, int64_t* count, const int32_t* targets, int64_t R,
                                                          int V, float smoothing, int ignore_id, float scale) {
   double total = 0;
   int64_t counted = 0;
+  uint32_t all_ones = ~0u;
+  __asm__("" : "+r"(all_ones));  // its value unknown to the compiler from here on (ce_row_backward_exp)
 #pragma omp parallel for schedule(static) reduction(+ : total, counted) if (R * V > kParallelMin)
-  for (int64_t r = 0; r < R; r++) {  // each row's three passes while it is in L1
-    total += ce_row_forward(z + r * V, z + r * V, targets[r], V, smoothing, ignore_id);
+  for (int64_t r = 0; r < R; r++) {  // each row's two passes while it is in L1
+    float sum = 0.f;
+    total += ce_row_exp(z + r * V, z + r * V, targets[r], V, smoothing, ignore_id, &sum);
     counted += targets[r] != ignore_id;
-    ce_row_backward(z + r * V, z + r * V, targets[r], V, smoothing, ignore_id, scale, false);
+    ce_row_backward_exp(z + r * V, sum, targets[r], V, smoothing, ignore_id, scale, all_ones);
   }
   *count = counted;
   return total;
