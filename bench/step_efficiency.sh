@@ -11,8 +11,7 @@
 # bandwidth, what streaming them once from memory would take, not a bound) and replays the step's
 # other kernels alone (kernels_ms; at_most = alone / (the products as the step runs them, in cache,
 # + kernels): the efficiency of a step made of these kernels, unfused, with no glue), empty from an
-# older one. Time nothing else
-# meanwhile (pause a grid: pkill -STOP -f "attnlab train").
+# older one. Time nothing else meanwhile (pause a grid: pkill -STOP -f "attnlab train").
 # Result: docs/benchmarks.md ("The optimizer's passes and the step's efficiency", "The bytes the
 # products move", "The step's other kernels alone").
 set -eu

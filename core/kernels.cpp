@@ -294,7 +294,7 @@ void scale_backward(float* dinp, const float* dout, float alpha, int64_t n, bool
 // dbias[c0 .. c0 + W) += each column's sum down the rows, in row order, with the W running sums in
 // registers: written as `dbias[c] += dout[r * C + c]` over the rows, each addition stores dbias
 // and the next row's loads it back (dbias might alias dout), a chain through memory: the bias
-// gradients of a d_model 64 step took 1.45 ms on one thread against 0.58 (`attnlab bench`'s
+// gradients of a d_model 64 step took 1.4-1.5 ms on one thread against 0.5-0.6 (`attnlab bench`'s
 // kernels column, docs/benchmarks.md). The same additions in the same order, so the same bits.
 template <int W>
 static inline __attribute__((always_inline)) void column_sums(float* dbias, const float* dout, int64_t R, int C, int c0) {
@@ -597,10 +597,9 @@ ATTN_VECTOR_CLONES void embedding_backward(float* dtable, const float* dout, con
 
 // One row of cross_entropy_forward and of cross_entropy_backward: one body each, inlined into
 // every vector version of the kernels below, so the one-pass kernel gives the two passes' bits.
-// The row's loss term (0 for an ignored row), with p = softmax(x); p may be x itself (each x[v]
-// is read before p[v] is written).
-// The row's exponentials e_v = exp(x_v - max) into p, their sum into *sum, and the loss term;
-// ce_row_forward divides them by the sum.
+// ce_row_exp: the row's loss term (0 for an ignored row), with the exponentials e_v = exp(x_v -
+// max) left in p and their sum in *sum_out; p may be x itself (each x[v] is read before p[v] is
+// written). ce_row_forward then divides them by the sum: p = softmax(x).
 static inline __attribute__((always_inline)) double ce_row_exp(float* p, const float* x, int32_t target, int V,
                                                                float smoothing, int ignore_id, float* sum_out) {
   const float maxv = row_max(x, V);
