@@ -193,6 +193,21 @@ static void replay_entry(const TapeEntry& e, ReplayMemory& m, bool backward) {
   }
 }
 
+// The fastest of `reps` replays (seconds per op kind; the fastest by their total): what both
+// replays below report.
+template <class Replay>
+static std::map<std::string, double> fastest_of(int reps, Replay once) {
+  std::map<std::string, double> best;
+  double best_total = 1e30;
+  for (int rep = 0; rep < reps; rep++) {
+    auto t = once();
+    double total = 0;
+    for (auto& [op, sec] : t) total += sec;
+    if (total < best_total) best_total = total, best = t;
+  }
+  return best;
+}
+
 // The step's products replayed: every matmul, linear, gram and head_* product on the tape, the
 // forward's in order and then the backward's in reverse, as the step runs them, with nothing in
 // between (best of 3). On shared scratch (spread = false) the step time minus this is what
@@ -217,16 +232,9 @@ static std::map<std::string, double> replay_products(const Tape& tape, bool spre
     return t;
   };
   if (spread) once();  // every buffer touched before the timed replays
-  std::map<std::string, double> best;
-  double best_total = 1e30;
   const double bytes_before = memory.bytes();
   const int reps = 3;
-  for (int rep = 0; rep < reps; rep++) {
-    auto t = once();
-    double total = 0;
-    for (auto& [op, sec] : t) total += sec;
-    if (total < best_total) best_total = total, best = t;
-  }
+  std::map<std::string, double> best = fastest_of(reps, once);
   if (bytes) *bytes = (memory.bytes() - bytes_before) / reps;
   return best;
 }
@@ -266,6 +274,9 @@ static std::function<void()> kernel_job(const TapeEntry& e, KernelScratch& k, fl
   const uint64_t seed = 0x5eed;
   const bool grad0 = !e.inputs.empty() && e.inputs[0]->requires_grad;
   const bool grad1 = e.inputs.size() > 1 && e.inputs[1]->requires_grad;
+  const bool one_input_op = e.op == "softmax" || e.op == "dropout" || e.op == "relu_dropout" || e.op == "relu" ||
+                            e.op == "scale";
+  if (backward && one_input_op && !grad0) return {};  // the step's backward makes nothing there either
   float *x = k.get("x", n), *y = k.get("y", n), *out = k.get("out", n), *g = k.get("g", n), *dx = k.get("dx", n);
   if (e.op == "layernorm") {
     const int C = int(e.inputs[1]->value.numel());
@@ -378,15 +389,7 @@ static std::map<std::string, double> replay_kernels(const Tape& tape, float p, s
     return t;
   };
   once();  // every buffer touched
-  std::map<std::string, double> best;
-  double best_total = 1e30;
-  for (int rep = 0; rep < 3; rep++) {
-    auto t = once();
-    double total = 0;
-    for (auto& [op, sec] : t) total += sec;
-    if (total < best_total) best_total = total, best = t;
-  }
-  return best;
+  return fastest_of(3, once);
 }
 
 // The optimizer's part of the step alone: zeroing the gradients, their norm and Adam's update (the
