@@ -217,7 +217,7 @@ static std::map<std::string, double> fastest_of(int reps, Replay once) {
 // "gram", "head_scores", "head_gram", "head_context", "logits_cross_entropy") of the fastest replay,
 // and in *bytes one replay's products' unavoidable memory traffic (ReplayMemory::moved).
 static std::map<std::string, double> replay_products(const Tape& tape, bool spread, double* bytes = nullptr,
-                                                     bool chunked = false) {
+                                                     bool chunked = false, int reps = 3) {
   ReplayMemory memory(tape, spread, spread || chunked);
   auto once = [&]() {
     std::map<std::string, double> t;
@@ -233,7 +233,6 @@ static std::map<std::string, double> replay_products(const Tape& tape, bool spre
   };
   if (spread) once();  // every buffer touched before the timed replays
   const double bytes_before = memory.bytes();
-  const int reps = 3;
   std::map<std::string, double> best = fastest_of(reps, once);
   if (bytes) *bytes = (memory.bytes() - bytes_before) / reps;
   return best;
@@ -365,7 +364,8 @@ static std::function<void()> kernel_job(const TapeEntry& e, KernelScratch& k, fl
   return {};
 }
 
-static std::map<std::string, double> replay_kernels(const Tape& tape, float p, std::set<std::string>* skipped) {
+static std::map<std::string, double> replay_kernels(const Tape& tape, float p, std::set<std::string>* skipped,
+                                                    int reps = 3) {
   KernelScratch scratch;
   std::vector<std::pair<std::string, std::function<void()>>> jobs;  // the forward's in order, then the backward's
   // Twice: the first pass grows the scratch to its largest, so that no job of the second holds a
@@ -389,14 +389,14 @@ static std::map<std::string, double> replay_kernels(const Tape& tape, float p, s
     return t;
   };
   once();  // every buffer touched
-  return fastest_of(3, once);
+  return fastest_of(reps, once);
 }
 
 // The optimizer's part of the step alone: zeroing the gradients, their norm and Adam's update (the
 // clipping folded into it), best of 3, on the model's own tensors after the timed steps.
-static double replay_optimizer(ParamStore& params, Adam& opt) {
+static double replay_optimizer(ParamStore& params, Adam& opt, int reps = 3) {
   double best = 1e30;
-  for (int rep = 0; rep < 3; rep++) {
+  for (int rep = 0; rep < reps; rep++) {
     const auto start = Clock::now();
     params.zero_grad();
     const GradNorm clip = grad_norm(params.params, 1.0);
@@ -425,10 +425,24 @@ static long max_rss_kb() {
   return u.ru_maxrss;
 }
 
+static double sum_of(const std::map<std::string, double>& m) {
+  double s = 0;
+  for (auto& [op, sec] : m) s += sec;
+  return s;
+}
+static double median(std::vector<double> v) {  // v not empty
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+static double least(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
+static double most(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
+
 struct BenchOpts {
   int d = 256, heads = 4, layers = 3, ff = 1024, vocab = 8000, batch = 64, len = 24, steps = 20, threads = 0;
   std::string variant = "qk", decode_run;
   int sentences = 200, decode_batch = DecodeOptions{}.batch;
+  int pairs = 5;  // rounds of a step and its replays in turn (bench_train)
   bool profile = true;
 };
 
@@ -458,12 +472,7 @@ static void print_profile(const std::map<std::string, std::pair<double, double>>
                ms_or_blank(spread, op), ms_or_blank(kernels, op));
   fmt::print("  {:<20} {:>21.2f} {:>7.1f}% {:>10} {:>10} {:>10}  (optimizer, clipping, batch, freeing, glue)\n", "other",
              1000 * (total - profiled) / steps, 100 * (total - profiled) / total, "", "", ms_or_blank(kernels, "other"));
-  const auto sum = [](const std::map<std::string, double>& m) {
-    double s = 0;
-    for (auto& [op, sec] : m) s += sec;
-    return s;
-  };
-  const double products_alone = sum(alone), products_spread = sum(spread), step = total / steps;
+  const double products_alone = sum_of(alone), products_spread = sum_of(spread), step = total / steps;
   const double step_flops = flops / steps;
   fmt::print("the step's products replayed alone (same shapes, nothing between them): {:.1f} ms, {:.1f} GFLOP/s "
              "({:.0f}% of the step; {:.0f}% of the measured sgemm peak)\n",
@@ -480,7 +489,7 @@ static void print_profile(const std::map<std::string, std::pair<double, double>>
   // layer in its chunks at d_model 64, which "alone" runs whole) and every other kernel, each in
   // cache. Its products alone over that is the most efficiency such a step can show; below 0.9 a
   // faster step needs the elementwise work inside the products (or cheaper kernels).
-  const double kernels_alone = sum(kernels), products_as_run = sum(as_run), floor = products_as_run + kernels_alone;
+  const double kernels_alone = sum_of(kernels), products_as_run = sum_of(as_run), floor = products_as_run + kernels_alone;
   std::string not_replayed;
   for (const std::string& op : skipped) not_replayed += (not_replayed.empty() ? "; not replayed: " : ", ") + op;
   fmt::print("the step's other kernels replayed alone (elementwise ops forward and backward, the output layer's "
@@ -517,6 +526,30 @@ static void bench_train(const BenchOpts& o) {
     b.src_tokens = b.tgt_tokens = int64_t(o.batch) * o.len;
     return b;
   };
+  // One training step on a fresh batch, recorded on `tape`: seconds, the activations' freeing
+  // excepted (the caller times that after reading the tape).
+  auto step = [&](Tape& tape) {
+    Batch b = make();
+    const auto t = Clock::now();
+    tape.keep_grads = false;  // as in training
+    {
+      TapeScope scope(tape);
+      model.params.zero_grad();
+      Var loss = model.loss(b, Context{true, &drop});
+      tape.backward(loss);
+      const GradNorm clip = grad_norm(model.params.params, 1.0);
+      opt.step(1e-4f, clip.scale);  // clipped inside the update, as training does
+    }
+    return seconds_since(t);
+  };
+  // The output layer a chunk of rows at a time (logits_chunk_rows: d_model 64 and below)?
+  auto output_chunked = [](const Tape& tape) {
+    bool chunks = false;
+    for (auto& e : tape.entries)
+      if (e.op == "logits_cross_entropy")
+        chunks = chunks || logits_chunk_rows(e.inputs[0]->value.dim(0), e.inputs[0]->value.dim(1)) < e.inputs[0]->value.dim(0);
+    return chunks;
+  };
   double peak = measure_sgemm_peak();  // and again after the steps: this VM's speed drifts
   std::map<std::string, std::pair<double, double>> per_op;  // op -> (forward, backward) seconds
   double total = 0, flops = 0;
@@ -527,20 +560,9 @@ static void bench_train(const BenchOpts& o) {
   double bytes = 0;  // the spread replay's products' unavoidable memory traffic
   long steps_rss_kb = 0;
   for (int s = -2; s < o.steps; s++) {  // two warm-up steps
-    Batch b = make();
     auto tape = std::make_unique<Tape>();
-    auto t = Clock::now();
     tape->profile = o.profile && s >= 0;
-    tape->keep_grads = false;  // as in training
-    {
-      TapeScope scope(*tape);
-      model.params.zero_grad();
-      Var loss = model.loss(b, Context{true, &drop});
-      tape->backward(loss);
-      const GradNorm clip = grad_norm(model.params.params, 1.0);
-      opt.step(1e-4f, clip.scale);  // clipped inside the update, as training does
-    }
-    double dt = seconds_since(t);
+    double dt = step(*tape);
     if (s >= 0) {
       flops += tape->product_flops();
       for (auto& e : tape->entries) {
@@ -550,14 +572,10 @@ static void bench_train(const BenchOpts& o) {
       if (o.profile && s == o.steps - 1) {
         steps_rss_kb = max_rss_kb();  // before the replay's own buffers
         alone = replay_products(*tape, false);
-        bool chunks = false;  // d_model 64 and below: the output layer a chunk of rows at a time (logits_chunk_rows)
-        for (auto& e : tape->entries)
-          if (e.op == "logits_cross_entropy")
-            chunks = chunks || logits_chunk_rows(e.inputs[0]->value.dim(0), e.inputs[0]->value.dim(1)) < e.inputs[0]->value.dim(0);
-        as_run = chunks ? replay_products(*tape, false, nullptr, true) : alone;
+        as_run = output_chunked(*tape) ? replay_products(*tape, false, nullptr, true) : alone;
         spread = replay_products(*tape, true, &bytes);
         kernels = replay_kernels(*tape, cfg.dropout, &skipped);
-        kernels["other"] = replay_optimizer(model.params, opt);  // the last step's gradients; the model is done
+        kernels["other"] = replay_optimizer(model.params, opt);  // the last step's gradients
       }
     }
     // Freeing the step's activations belongs to the step too (PyTorch frees its graph inside
@@ -569,6 +587,25 @@ static void bench_train(const BenchOpts& o) {
   }
   // The steps' high-water, before the closing sgemm's (and a profile's replay's) own buffers.
   const double rss_mib = double(steps_rss_kb > 0 ? steps_rss_kb : max_rss_kb()) / 1024.0;
+  // A step and its replays in turn, `pairs` times, each ratio taken within its round: the replays
+  // above run seconds after the timed steps, and a shared VM's speed moves by a fifth in that
+  // time (the same binary's step 117-141 ms from one run to the next). One step and one replay of
+  // each kind per round, as the step itself is timed once.
+  std::vector<double> pair_step, pair_alone, pair_kernels, pair_efficiency, pair_at_most;
+  for (int i = 0; o.profile && i < o.pairs; i++) {
+    auto tape = std::make_unique<Tape>();
+    tape->profile = true;  // as the timed steps above
+    double dt = step(*tape);
+    const double a = sum_of(replay_products(*tape, false, nullptr, false, 1));
+    const double r = output_chunked(*tape) ? sum_of(replay_products(*tape, false, nullptr, true, 1)) : a;
+    std::set<std::string> unknown;  // as `skipped` above
+    const double k = sum_of(replay_kernels(*tape, cfg.dropout, &unknown, 1)) + replay_optimizer(model.params, opt, 1);
+    const auto t_free = Clock::now();  // the step's freeing, timed as above
+    tape.reset();
+    dt += seconds_since(t_free);
+    pair_step.push_back(dt), pair_alone.push_back(a), pair_kernels.push_back(k);
+    pair_efficiency.push_back(a / dt), pair_at_most.push_back(a / (r + k));
+  }
   peak = std::max(peak, measure_sgemm_peak());
   const double tok = double(o.batch) * o.len * o.steps / total;
   const double gflops = flops / total / 1e9;
@@ -578,6 +615,14 @@ static void bench_train(const BenchOpts& o) {
              1000 * total / o.steps, gflops, 100 * gflops / peak, peak, rss_mib, model.params.count());
   print_machine_line();
   if (o.profile) print_profile(per_op, alone, spread, as_run, kernels, skipped, total, flops, peak, o.steps, bytes, measure_bandwidth());
+  if (!pair_step.empty())
+    fmt::print("the step and its replays in turn, {} times (each ratio within its round, so that the machine's drift "
+               "between the figures above cancels; medians, then the least and most): step {:.1f} ms, products alone "
+               "{:.1f} ms, other kernels {:.2f} ms; efficiency {:.3f} ({:.3f}-{:.3f}), a step of these kernels, unfused, "
+               "at most {:.3f} ({:.3f}-{:.3f}) products alone\n",
+               pair_step.size(), 1000 * median(pair_step), 1000 * median(pair_alone), 1000 * median(pair_kernels),
+               median(pair_efficiency), least(pair_efficiency), most(pair_efficiency), median(pair_at_most),
+               least(pair_at_most), most(pair_at_most));
 }
 
 static void bench_decode(const BenchOpts& o) {
@@ -621,6 +666,10 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--steps", o->steps, "timed steps (after 2 warm-up steps)")->check(whole_number(1));
   cmd->add_option("--variant", o->variant, "attention preset");
   cmd->add_option("--threads", o->threads, "threads (default: ATTNLAB_THREADS or all cores)")->check(whole_number(0, 1024));
+  cmd->add_option("--pairs", o->pairs,
+                  "rounds of one step and then its products and other kernels replayed, each ratio within its round "
+                  "(0: none)")
+      ->check(whole_number(0, 1000));
   cmd->add_option("--decode-run", o->decode_run, "benchmark greedy and beam-5 translation of this run's test set instead");
   cmd->add_option("--sentences", o->sentences, "test sentences to decode with --decode-run")->check(whole_number(1));
   cmd->add_option("--decode-batch", o->decode_batch, "sentences decoded together with --decode-run (also timed: 1)")

@@ -11,14 +11,17 @@
 # bandwidth, what streaming them once from memory would take, not a bound) and replays the step's
 # other kernels alone (kernels_ms; at_most = alone / (the products as the step runs them, in cache,
 # + kernels): the efficiency of a step made of these kernels, unfused, with no glue), empty from an
-# older one. Time nothing else meanwhile (pause a grid: pkill -STOP -f "attnlab train").
+# older one; then paired_efficiency, paired_lo, paired_hi and paired_at_most: the same two ratios
+# taken within rounds of one step and its replays in turn (bench --pairs, 5 rounds; medians, and
+# the efficiency's least and most), which a drift of the machine's speed between the step and
+# the replays does not move; empty from a binary without --pairs. Time nothing else meanwhile (pause a grid: pkill -STOP -f "attnlab train").
 # Result: docs/benchmarks.md ("The optimizer's passes and the step's efficiency", "The bytes the
 # products move", "The step's other kernels alone").
 set -eu
 [ $# -ge 2 ] || { echo "usage: bench/step_efficiency.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]" >&2; exit 2; }
 for b in "$1" "$2"; do [ -x "$b" ] || { echo "step_efficiency.sh: $b: not an executable" >&2; exit 2; }; done
 rounds=${3:-2}
-echo "round,threads,variant,d,binary,ms_per_step,products_alone_ms,efficiency,max_rss_mib,products_spread_ms,ceiling,operand_mb,bandwidth_gbs,memory_ms,kernels_ms,at_most"
+echo "round,threads,variant,d,binary,ms_per_step,products_alone_ms,efficiency,max_rss_mib,products_spread_ms,ceiling,operand_mb,bandwidth_gbs,memory_ms,kernels_ms,at_most,paired_efficiency,paired_lo,paired_hi,paired_at_most"
 r=1
 while [ $r -le "$rounds" ]; do
   for th in 1 2; do for v in qk qq; do for d in 64 128 256; do for b in "$1" "$2"; do
@@ -35,7 +38,12 @@ while [ $r -le "$rounds" ]; do
     mb=$(printf '%s' "$bytes" | awk '{ print $2 }'); gbs=$(printf '%s' "$bytes" | awk '{ print $9 }'); mem=$(printf '%s' "$bytes" | awk '{ print $16 }')
     kern=$(printf '%s\n' "$out" | grep -oE 'and Adam; same shapes, nothing between them[^)]*\): [0-9.]+ ms; with' | grep -oE '[0-9.]+ ms; with' | grep -oE '[0-9.]+' | head -1 || true)
     most=$(printf '%s\n' "$out" | grep -oE 'is at most [0-9.]+ products alone' | grep -oE '[0-9.]+' || true)
-    echo "$r,$th,$v,$d,$b,$ms,$alone,$eff,$rss,$spread,$ceiling,$mb,$gbs,$mem,$kern,$most"
+    paired=$(printf '%s\n' "$out" | grep -oE '; efficiency [0-9.]+ \([0-9.]+-[0-9.]+\), a step of these kernels, unfused, at most [0-9.]+' || true)
+    # "; efficiency E (LO-HI), a step of these kernels, unfused, at most M": fields 2, 3, 4 and 13
+    fields=$(printf '%s' "$paired" | tr '();,-' '     ')
+    p_eff=$(printf '%s' "$fields" | awk '{ print $2 }'); p_lo=$(printf '%s' "$fields" | awk '{ print $3 }')
+    p_hi=$(printf '%s' "$fields" | awk '{ print $4 }'); p_most=$(printf '%s' "$fields" | awk '{ print $13 }')
+    echo "$r,$th,$v,$d,$b,$ms,$alone,$eff,$rss,$spread,$ceiling,$mb,$gbs,$mem,$kern,$most,$p_eff,$p_lo,$p_hi,$p_most"
   done; done; done; done
   r=$((r + 1))
 done

@@ -596,10 +596,40 @@ TEST_CASE("bench prints the step line, the per-op profile and the step's product
     CHECK(at_most == Approx(ms / floor_ms).margin(0.055 / floor_ms + 0.001));
     CHECK(at_most < 1.1);
   }
-  Result q = attnlab("bench --d 32 --heads 2 --layers 1 --ff 64 --vocab 64 --batch 4 --len 6 --steps 1 --threads 1 --variant qq");
+  {  // a step and its replays in turn, 5 rounds by default: medians, each inside its range
+    const auto paired_at = r.out.find("the step and its replays in turn, 5 times (each ratio within its round, ");
+    REQUIRE(paired_at != std::string::npos);
+    const std::string line = r.out.substr(paired_at, r.out.find('\n', paired_at) - paired_at);
+    double step_ms = 0, alone_ms = 0, kernels_ms = 0, eff = 0, eff_lo = 0, eff_hi = 0, most = 0, most_lo = 0, most_hi = 0;
+    REQUIRE(std::sscanf(line.c_str() + line.find("the least and most): ") + 21,
+                        "step %lf ms, products alone %lf ms, other kernels %lf ms; efficiency %lf (%lf-%lf), a step of "
+                        "these kernels, unfused, at most %lf (%lf-%lf) products alone",
+                        &step_ms, &alone_ms, &kernels_ms, &eff, &eff_lo, &eff_hi, &most, &most_lo, &most_hi) == 9);
+    CHECK(step_ms > 0);
+    CHECK(alone_ms > 0);
+    CHECK(kernels_ms > 0);
+    CHECK(eff_lo > 0);  // each range holds its median (all printed to 0.001)
+    CHECK(eff_lo <= eff);
+    CHECK(eff <= eff_hi);
+    CHECK(most_lo > 0);
+    CHECK(most_lo <= most);
+    CHECK(most <= most_hi);
+    // a round's step does its products and its other kernels and more: neither ratio reaches 1 by
+    // much (the margin: one round's timing jitter on a busy machine)
+    CHECK(eff_lo < 1.1);
+    CHECK(most_lo < 1.1);
+  }
+  Result q = attnlab("bench --d 32 --heads 2 --layers 1 --ff 64 --vocab 64 --batch 4 --len 6 --steps 1 --threads 1 "
+                     "--variant qq --pairs 0");
   INFO(q.out);
   REQUIRE(q.code == 0);
   CHECK(q.out.find("\n  head_gram ") != std::string::npos);  // QQᵀ self-attention: the ssyrk path, profiled
+  CHECK(q.out.find("its replays in turn") == std::string::npos);  // --pairs 0: no rounds
+  Result two = attnlab("bench --d 32 --heads 2 --layers 1 --ff 64 --vocab 64 --batch 4 --len 6 --steps 1 --threads 1 "
+                       "--pairs 2");
+  INFO(two.out);
+  REQUIRE(two.code == 0);
+  CHECK(two.out.find("the step and its replays in turn, 2 times (") != std::string::npos);
 }
 
 TEST_CASE("bench counts the memory traffic of the step's products, product by product") {
@@ -1160,6 +1190,8 @@ TEST_CASE("bad input gets one clear line naming the flag or file, a non-zero exi
     bad("train " + flag + " " + value + out, 2, flag + ": expected " + takes + ", got '" + value + "' (see attnlab train --help)");
   bad("bench --d 0", 2,
       "--d: expected a whole number >= 1, got '0' (see attnlab bench --help)");
+  bad("bench --pairs -1", 2,
+      "--pairs: expected a whole number from 0 to 1000, got '-1' (see attnlab bench --help)");
   bad("compare --jobs x --out " + (d / "x").string(), 2,
       "--jobs: expected a whole number from 1 to 1024, got 'x' (see attnlab compare --help)");
   REQUIRE(!fs::exists(d / "k"));
