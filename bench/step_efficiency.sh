@@ -16,7 +16,7 @@
 # the efficiency's least and most), which a drift of the machine's speed between the step and
 # the replays does not move; empty from a binary without --pairs. Time nothing else meanwhile (pause a grid: pkill -STOP -f "attnlab train").
 # Result: docs/benchmarks.md ("The optimizer's passes and the step's efficiency", "The bytes the
-# products move", "The step's other kernels alone").
+# products move", "The step's other kernels alone", "An Intel VM").
 set -eu
 [ $# -ge 2 ] || { echo "usage: bench/step_efficiency.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]" >&2; exit 2; }
 for b in "$1" "$2"; do [ -x "$b" ] || { echo "step_efficiency.sh: $b: not an executable" >&2; exit 2; }; done
