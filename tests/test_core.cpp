@@ -400,7 +400,8 @@ TEST_CASE("cross-entropy's one-pass forward and backward gives the two passes' l
 
 TEST_CASE("the row maximum behind cross-entropy and log-softmax finds the largest logit wherever it is") {
   // One logit of +200 among -200s: a row maximum that missed it (a lane or the tail of the
-  // vector loop) would make exp(x - max) overflow to inf and the loss inf or NaN.
+  // vector loop) would make exp(x - max) overflow to inf and the loss inf or NaN. (A maximum too
+  // large, say the previous row's, would give every exponential 0 and the loss inf too.)
   for (int V : {1, 2, 15, 16, 17, 31, 32, 33, 47, 100}) {
     for (int at = 0; at < V; at++) {
       std::vector<float> x(size_t(V), -200.f), out(static_cast<size_t>(V)), probs(static_cast<size_t>(V));
@@ -415,6 +416,23 @@ TEST_CASE("the row maximum behind cross-entropy and log-softmax finds the larges
       REQUIRE(loss == Approx(0.0).margin(1e-6));
       REQUIRE(probs[size_t(at)] == Approx(1.0));
     }
+    // The one-pass kernel finds each row's maximum but the first in the previous row's pass: V
+    // rows, row r's largest at r, so that every position is some later row's, and the rows'
+    // levels 300 apart, so that another row's maximum would overflow or zero every exponential.
+    std::vector<float> z(size_t(V) * size_t(V));
+    std::vector<int32_t> targets(static_cast<size_t>(V));
+    for (int r = 0; r < V; r++) {
+      const float peak = r % 2 ? -100.f : 200.f;
+      for (int v = 0; v < V; v++) z[size_t(r) * size_t(V) + size_t(v)] = v == r ? peak : peak - 400.f;
+      targets[size_t(r)] = r;
+    }
+    int64_t count = 0;
+    const double total = cross_entropy_forward_backward(z.data(), &count, targets.data(), V, V, 0.f, -1, 1.f);
+    INFO("V " << V << ", one pass");
+    REQUIRE(count == V);
+    REQUIRE(total == Approx(0.0).margin(1e-6 * V));
+    for (int r = 0; r < V; r++)
+      for (int v = 0; v < V; v++) REQUIRE(z[size_t(r) * size_t(V) + size_t(v)] == Approx(0.0).margin(1e-6));  // p - onehot
   }
 }
 
