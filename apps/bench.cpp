@@ -588,9 +588,9 @@ static void bench_train(const BenchOpts& o) {
   // The steps' high-water, before the closing sgemm's (and a profile's replay's) own buffers.
   const double rss_mib = double(steps_rss_kb > 0 ? steps_rss_kb : max_rss_kb()) / 1024.0;
   // A step and its replays in turn, `pairs` times, each ratio taken within its round: the replays
-  // above run seconds after the timed steps, and a shared VM's speed moves by a fifth in that
-  // time (the same binary's step 117-141 ms from one run to the next). One step and one replay of
-  // each kind per round, as the step itself is timed once.
+  // above run seconds after the timed steps, and a shared VM's speed can move by a fifth to a half
+  // in that time (docs/benchmarks.md, "An Intel VM"). One step and one replay of each kind per
+  // round, as the step itself is timed once.
   std::vector<double> pair_step, pair_alone, pair_kernels, pair_efficiency, pair_at_most;
   for (int i = 0; o.profile && i < o.pairs; i++) {
     auto tape = std::make_unique<Tape>();

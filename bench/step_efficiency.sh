@@ -14,7 +14,8 @@
 # older one; then paired_efficiency, paired_lo, paired_hi and paired_at_most: the same two ratios
 # taken within rounds of one step and its replays in turn (bench --pairs, 5 rounds; medians, and
 # the efficiency's least and most), which a drift of the machine's speed between the step and
-# the replays does not move; empty from a binary without --pairs. Time nothing else meanwhile (pause a grid: pkill -STOP -f "attnlab train").
+# the replays does not move; empty from a binary without --pairs. Time nothing else meanwhile
+# (pause a grid: pkill -STOP -f "attnlab train").
 # Result: docs/benchmarks.md ("The optimizer's passes and the step's efficiency", "The bytes the
 # products move", "The step's other kernels alone", "An Intel VM").
 set -eu

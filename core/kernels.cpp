@@ -602,8 +602,8 @@ ATTN_VECTOR_CLONES void embedding_backward(float* dtable, const float* dout, con
 // written). ce_row_forward then divides them by the sum: p = softmax(x). With `next` (another
 // row of V logits, not p), the same pass also finds that row's maximum, into *next_max: the
 // one-pass kernel reads each row's next while the exponentials keep the core busy, and does not
-// stream it again for a pass of its own (the maximum is exact in any order: the same value as
-// row_max's).
+// stream it again for a pass of its own (a maximum is exact in any order: row_max's value, up to
+// a zero's sign, which changes no exponential).
 static inline __attribute__((always_inline)) double ce_row_exp(float* p, const float* x, float maxv, int32_t target,
                                                                int V, float smoothing, int ignore_id, float* sum_out,
                                                                const float* next = nullptr,
