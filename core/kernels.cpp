@@ -599,41 +599,21 @@ ATTN_VECTOR_CLONES void embedding_backward(float* dtable, const float* dout, con
 // every vector version of the kernels below, so the one-pass kernel gives the two passes' bits.
 // ce_row_exp: the row's loss term (0 for an ignored row), with the exponentials e_v = exp(x_v -
 // max) left in p and their sum in *sum_out; p may be x itself (each x[v] is read before p[v] is
-// written). ce_row_forward then divides them by the sum: p = softmax(x). With `next` (another
-// row of V logits, not p), the same pass also finds that row's maximum, into *next_max: the
-// one-pass kernel reads each row's next while the exponentials keep the core busy, and does not
-// stream it again for a pass of its own (a maximum is exact in any order: row_max's value, up to
-// a zero's sign, which changes no exponential).
-static inline __attribute__((always_inline)) double ce_row_exp(float* p, const float* x, float maxv, int32_t target,
-                                                               int V, float smoothing, int ignore_id, float* sum_out,
-                                                               const float* next = nullptr,
-                                                               float* next_max = nullptr) {
+// written). ce_row_forward then divides them by the sum: p = softmax(x).
+static inline __attribute__((always_inline)) double ce_row_exp(float* p, const float* x, int32_t target, int V,
+                                                               float smoothing, int ignore_id, float* sum_out) {
+  const float maxv = row_max(x, V);
   const float x_target = target == ignore_id ? 0.f : x[target];
   // Float partial sums (one per vector lane, then added up): each term is at most 1, so the
   // rounding error stays near 1e-7 * sqrt(V) relative — double lanes halved the vector width.
   float sum = 0.f, sum_x = 0.f;
-  if (next) {
-    float m = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(+ : sum, sum_x) reduction(max : m)
-    for (int v = 0; v < V; v++) {
-      const float xv = x[v];
-      const float e = exp_nonpositive(xv - maxv);
-      p[v] = e;
-      sum += e;
-      sum_x += xv;
-      const float n = next[v];
-      m = m < n ? n : m;
-    }
-    *next_max = m;
-  } else {
 #pragma omp simd reduction(+ : sum, sum_x)
-    for (int v = 0; v < V; v++) {
-      const float xv = x[v];
-      const float e = exp_nonpositive(xv - maxv);
-      p[v] = e;
-      sum += e;
-      sum_x += xv;
-    }
+  for (int v = 0; v < V; v++) {
+    const float xv = x[v];
+    const float e = exp_nonpositive(xv - maxv);
+    p[v] = e;
+    sum += e;
+    sum_x += xv;
   }
   *sum_out = sum;
   if (target == ignore_id) return 0;
@@ -647,7 +627,7 @@ static inline __attribute__((always_inline)) double ce_row_exp(float* p, const f
 static inline __attribute__((always_inline)) double ce_row_forward(float* p, const float* x, int32_t target, int V,
                                                                    float smoothing, int ignore_id) {
   float sum = 0.f;
-  const double loss = ce_row_exp(p, x, row_max(x, V), target, V, smoothing, ignore_id, &sum);
+  const double loss = ce_row_exp(p, x, target, V, smoothing, ignore_id, &sum);
   const float inv = 1.f / sum;
   for (int v = 0; v < V; v++) p[v] *= inv;
   return loss;
@@ -721,22 +701,12 @@ ATTN_VECTOR_CLONES double cross_entropy_forward_backward(float* z, int64_t* coun
   int64_t counted = 0;
   uint32_t all_ones = ~0u;
   __asm__("" : "+r"(all_ones));  // its value unknown to the compiler from here on (ce_row_backward_exp)
-#pragma omp parallel reduction(+ : total, counted) if (R * V > kParallelMin)
-  {
-    int64_t known = -1;  // the row whose maximum the last row's pass found (each thread's rows run in order)
-    float known_max = 0.f;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < R; r++) {  // each row's two passes while it is in L1
-      float* zr = z + r * V;
-      const float maxv = r == known ? known_max : row_max(zr, V);
-      const bool more = r + 1 < R;
-      float sum = 0.f;
-      total += ce_row_exp(zr, zr, maxv, targets[r], V, smoothing, ignore_id, &sum, more ? zr + V : nullptr,
-                          &known_max);
-      known = more ? r + 1 : -1;
-      counted += targets[r] != ignore_id;
-      ce_row_backward_exp(zr, sum, targets[r], V, smoothing, ignore_id, scale, all_ones);
-    }
+#pragma omp parallel for schedule(static) reduction(+ : total, counted) if (R * V > kParallelMin)
+  for (int64_t r = 0; r < R; r++) {  // each row's two passes while it is in L1
+    float sum = 0.f;
+    total += ce_row_exp(z + r * V, z + r * V, targets[r], V, smoothing, ignore_id, &sum);
+    counted += targets[r] != ignore_id;
+    ce_row_backward_exp(z + r * V, sum, targets[r], V, smoothing, ignore_id, scale, all_ones);
   }
   *count = counted;
   return total;

@@ -186,8 +186,7 @@ double cross_entropy_forward(float* probs, int64_t* count, const float* logits, 
 void cross_entropy_backward(float* dlogits, const float* probs, const int32_t* targets, int64_t R, int V,
                             float smoothing, int ignore_id, float scale, bool accumulate);
 // The two above in one pass, in place: z holds logits and becomes scale * (probs - q), row by
-// row while each row is in cache (each row's maximum found while the row before it is
-// exponentiated); the same bits as forward then backward (assigning).
+// row while each row is in cache; the same bits as forward then backward (assigning).
 double cross_entropy_forward_backward(float* z, int64_t* count, const int32_t* targets, int64_t R, int V,
                                       float smoothing, int ignore_id, float scale);
 

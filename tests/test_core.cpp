@@ -377,32 +377,38 @@ TEST_CASE("logsumexp_rows gives the very normaliser log_softmax_forward subtract
 
 TEST_CASE("cross-entropy's one-pass forward and backward gives the two passes' loss and gradient, bit for bit") {
   // logits_cross_entropy runs both per row in one pass; the two-pass kernels are the reference.
-  // Rows enough to go parallel (R * V above 65,536), odd widths, smoothing, ignored rows.
-  for (int V : {1, 7, 33, 1000, 8000})
-    for (float smoothing : {0.f, 0.1f}) {
-      INFO("V " << V << " smoothing " << smoothing);
-      const int R = 40;
-      Tensor logits = random_tensor({R, V}, 500 + V);
-      for (int64_t i = 0; i < logits.numel(); i++) logits[i] *= 6.f;
-      std::vector<int32_t> targets(R);
-      for (int r = 0; r < R; r++) targets[r] = r % 5 == 3 ? -1 : (r * 7919) % V;
-      Tensor probs = Tensor::empty({R, V}), two = Tensor::empty({R, V}), one = logits.clone();
-      int64_t count2 = 0, count1 = 0;
-      const double total2 = cross_entropy_forward(probs.data(), &count2, logits.data(), targets.data(), R, V, smoothing, -1);
-      cross_entropy_backward(two.data(), probs.data(), targets.data(), R, V, smoothing, -1, 1.f / 32, false);
-      const double total1 = cross_entropy_forward_backward(one.data(), &count1, targets.data(), R, V, smoothing, -1, 1.f / 32);
-      REQUIRE(count1 == count2);
-      REQUIRE(count1 == 32);
-      REQUIRE(total1 == total2);
-      REQUIRE(one.to_vector() == two.to_vector());
-    }
+  // Rows enough to go parallel (R * V above 65,536), odd widths, smoothing, ignored rows, and 1
+  // and 2 threads (each thread's first and last row among the rows; not three: OpenMP leaves the
+  // order in which three threads' partial losses are added unspecified).
+  for (int threads : {1, 2}) {
+    set_threads(threads);
+    for (int V : {1, 7, 33, 1000, 8000})
+      for (float smoothing : {0.f, 0.1f}) {
+        INFO("threads " << threads << " V " << V << " smoothing " << smoothing);
+        const int R = 40;
+        Tensor logits = random_tensor({R, V}, 500 + V);
+        for (int64_t i = 0; i < logits.numel(); i++) logits[i] *= 6.f;
+        std::vector<int32_t> targets(R);
+        for (int r = 0; r < R; r++) targets[r] = r % 5 == 3 ? -1 : (r * 7919) % V;
+        Tensor probs = Tensor::empty({R, V}), two = Tensor::empty({R, V}), one = logits.clone();
+        int64_t count2 = 0, count1 = 0;
+        const double total2 = cross_entropy_forward(probs.data(), &count2, logits.data(), targets.data(), R, V, smoothing, -1);
+        cross_entropy_backward(two.data(), probs.data(), targets.data(), R, V, smoothing, -1, 1.f / 32, false);
+        const double total1 = cross_entropy_forward_backward(one.data(), &count1, targets.data(), R, V, smoothing, -1, 1.f / 32);
+        REQUIRE(count1 == count2);
+        REQUIRE(count1 == 32);
+        REQUIRE(total1 == total2);
+        REQUIRE(one.to_vector() == two.to_vector());
+      }
+  }
+  set_threads(0);
 }
 
 TEST_CASE("the row maximum behind cross-entropy and log-softmax finds the largest logit wherever it is") {
   // One logit of +200 among -200s: a row maximum that missed it (a lane or the tail of the
   // vector loop) would make exp(x - max) overflow to inf and the loss inf or NaN. (A maximum too
   // large, say the previous row's, would give every exponential 0 and the loss inf too.)
-  for (int V : {1, 2, 15, 16, 17, 31, 32, 33, 47, 100}) {
+  for (int V : {1, 2, 15, 16, 17, 31, 32, 33, 47, 100, 300}) {
     for (int at = 0; at < V; at++) {
       std::vector<float> x(size_t(V), -200.f), out(static_cast<size_t>(V)), probs(static_cast<size_t>(V));
       x[size_t(at)] = 200.f;
@@ -416,9 +422,10 @@ TEST_CASE("the row maximum behind cross-entropy and log-softmax finds the larges
       REQUIRE(loss == Approx(0.0).margin(1e-6));
       REQUIRE(probs[size_t(at)] == Approx(1.0));
     }
-    // The one-pass kernel finds each row's maximum but the first in the previous row's pass: V
-    // rows, row r's largest at r, so that every position is some later row's, and the rows'
-    // levels 300 apart, so that another row's maximum would overflow or zero every exponential.
+    // The one-pass kernel over V rows on 1, 2 and 3 threads: row r's largest at r, so that every
+    // position is some row's, and the rows' levels 300 apart, so that a maximum taken from another
+    // row (a thread's neighbour, a kernel that carries it from row to row) overflows or zeroes every
+    // exponential.
     std::vector<float> z(size_t(V) * size_t(V));
     std::vector<int32_t> targets(static_cast<size_t>(V));
     for (int r = 0; r < V; r++) {
@@ -426,13 +433,18 @@ TEST_CASE("the row maximum behind cross-entropy and log-softmax finds the larges
       for (int v = 0; v < V; v++) z[size_t(r) * size_t(V) + size_t(v)] = v == r ? peak : peak - 400.f;
       targets[size_t(r)] = r;
     }
-    int64_t count = 0;
-    const double total = cross_entropy_forward_backward(z.data(), &count, targets.data(), V, V, 0.f, -1, 1.f);
-    INFO("V " << V << ", one pass");
-    REQUIRE(count == V);
-    REQUIRE(total == Approx(0.0).margin(1e-6 * V));
-    for (int r = 0; r < V; r++)
-      for (int v = 0; v < V; v++) REQUIRE(z[size_t(r) * size_t(V) + size_t(v)] == Approx(0.0).margin(1e-6));  // p - onehot
+    for (int threads : {1, 2, 3}) {  // V = 300: 90,000 logits, split over the threads
+      set_threads(threads);
+      std::vector<float> zt = z;
+      int64_t count = 0;
+      const double total = cross_entropy_forward_backward(zt.data(), &count, targets.data(), V, V, 0.f, -1, 1.f);
+      INFO("V " << V << ", one pass, threads " << threads);
+      REQUIRE(count == V);
+      REQUIRE(total == Approx(0.0).margin(1e-6 * V));
+      for (int r = 0; r < V; r++)
+        for (int v = 0; v < V; v++) REQUIRE(zt[size_t(r) * size_t(V) + size_t(v)] == Approx(0.0).margin(1e-6));  // p - onehot
+    }
+    set_threads(0);
   }
 }
 
