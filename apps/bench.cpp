@@ -210,9 +210,9 @@ static std::map<std::string, double> fastest_of(int reps, Replay once) {
 
 // The step's products replayed: every matmul, linear, gram and head_* product on the tape, the
 // forward's in order and then the backward's in reverse, as the step runs them, with nothing in
-// between (best of 3). On shared scratch (spread = false) the step time minus this is what
-// elementwise passes, glue and the products' interplay with them cost: the most that fusing
-// elementwise work could ever save. Spread (ReplayMemory) it is what the products take with
+// between (the best of `reps`, after one untimed). On shared scratch (spread = false) the step
+// time minus this is what elementwise passes, glue and the products' interplay with them cost:
+// the most that fusing elementwise work could ever save. Spread (ReplayMemory) it is what the products take with
 // their operands where the step has them. Returns seconds per op kind ("linear", "matmul",
 // "gram", "head_scores", "head_gram", "head_context", "logits_cross_entropy") of the fastest replay,
 // and in *bytes one replay's products' unavoidable memory traffic (ReplayMemory::moved).
@@ -231,7 +231,7 @@ static std::map<std::string, double> replay_products(const Tape& tape, bool spre
       }
     return t;
   };
-  if (spread) once();  // every buffer touched before the timed replays
+  once();  // every buffer touched (and a chunk's logits allocated) before the timed replays
   const double bytes_before = memory.bytes();
   std::map<std::string, double> best = fastest_of(reps, once);
   if (bytes) *bytes = (memory.bytes() - bytes_before) / reps;
@@ -241,8 +241,8 @@ static std::map<std::string, double> replay_products(const Tape& tape, bool spre
 // The step's other kernels replayed: each elementwise op's forward and backward kernels, the
 // output layer's exponentials (cross_entropy_forward_backward, chunk by chunk as the op goes) and
 // its weight gradient's add onto the parameter's, and the linear layers' bias gradients, with the
-// entry's shapes, on scratch of their own that stays in cache, nothing between them (best of 3).
-// Where the step's own kernel could cost more, the replay takes the cheaper case: the softmax
+// entry's shapes, on scratch of their own that stays in cache, nothing between them (the best of
+// `reps`, after one untimed). Where the step's own kernel could cost more, the replay takes the cheaper case: the softmax
 // without a mask, every gradient assigned rather than added onto, and a gradient the backward
 // hands over as it is (grad_take: the residual stream's, the hidden state's at the output layer)
 // not replayed. With the products as the step runs them, in cache, the least time a step built from
@@ -393,7 +393,7 @@ static std::map<std::string, double> replay_kernels(const Tape& tape, float p, s
 }
 
 // The optimizer's part of the step alone: zeroing the gradients, their norm and Adam's update (the
-// clipping folded into it), best of 3, on the model's own tensors after the timed steps.
+// clipping folded into it), the best of `reps`, on the model's own tensors after the timed steps.
 static double replay_optimizer(ParamStore& params, Adam& opt, int reps = 3) {
   double best = 1e30;
   for (int rep = 0; rep < reps; rep++) {
@@ -590,7 +590,9 @@ static void bench_train(const BenchOpts& o) {
   // A step and its replays in turn, `pairs` times, each ratio taken within its round: the replays
   // above run seconds after the timed steps, and a shared VM's speed can move by a fifth to a half
   // in that time (docs/benchmarks.md, "An Intel VM"). One step and one replay of each kind per
-  // round, as the step itself is timed once.
+  // round, as the step itself is timed once. (A round's step follows the last round's replays,
+  // which leave other data in the caches than a step before it would: if anything, the rounds'
+  // steps are the slower for it.)
   std::vector<double> pair_step, pair_alone, pair_kernels, pair_efficiency, pair_at_most;
   for (int i = 0; o.profile && i < o.pairs; i++) {
     auto tape = std::make_unique<Tape>();
@@ -617,8 +619,8 @@ static void bench_train(const BenchOpts& o) {
   if (o.profile) print_profile(per_op, alone, spread, as_run, kernels, skipped, total, flops, peak, o.steps, bytes, measure_bandwidth());
   if (!pair_step.empty())
     fmt::print("the step and its replays in turn, {} times (each ratio within its round, so that the machine's drift "
-               "between the figures above cancels; medians, then the least and most): step {:.1f} ms, products alone "
-               "{:.1f} ms, other kernels {:.2f} ms; efficiency {:.3f} ({:.3f}-{:.3f}), a step of these kernels, unfused, "
+               "between the figures above cancels; medians, then the least and most): step {:.2f} ms, products alone "
+               "{:.2f} ms, other kernels {:.2f} ms; efficiency {:.3f} ({:.3f}-{:.3f}), a step of these kernels, unfused, "
                "at most {:.3f} ({:.3f}-{:.3f}) products alone\n",
                pair_step.size(), 1000 * median(pair_step), 1000 * median(pair_alone), 1000 * median(pair_kernels),
                median(pair_efficiency), least(pair_efficiency), most(pair_efficiency), median(pair_at_most),
