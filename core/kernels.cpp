@@ -724,12 +724,18 @@ static inline uint32_t mix32(uint32_t x) {
   return x;
 }
 
-static inline bool dropped_at(uint32_t seed_lo, uint32_t seed_hi, uint32_t i, uint32_t threshold) {
-  const uint32_t h = mix32(mix32(i * 0x9e3779b9U + seed_lo) ^ seed_hi);
-  return (h >> 8) < threshold;  // 24 uniform bits against p * 2^24
-}
+// Element i's mask is drawn from x_i = i * kWeyl + seed_lo (mod 2^32), hashed with seed_hi. The
+// loops below do not multiply i for every element: x steps by kWeyl, an add, through OpenMP's
+// `linear` clause, which also starts each thread's x at its first element's (the same x_i, so the
+// same masks: tests/test_core.cpp checks every element against dropout_dropped's multiply).
+static constexpr uint32_t kWeyl = 0x9e3779b9U;
+
+// bound = p * 2^24 (drop_threshold) * 2^8: h < bound is (h >> 8) < p * 2^24, the hash's top 24
+// bits against p, without the shift. p < 1, so p * 2^24 < 2^24 and the bound fits.
+static inline bool dropped_x(uint32_t x, uint32_t seed_hi, uint32_t bound) { return mix32(mix32(x) ^ seed_hi) < bound; }
 
 static inline uint32_t drop_threshold(float p) { return static_cast<uint32_t>(double(p) * 16777216.0); }
+static inline uint32_t drop_bound(float p) { return drop_threshold(p) << 8; }
 
 // v where pass, else +0, selected by a bit mask. Written as a float select (pass ? v : 0.f), the
 // compiler may fuse the product that made v with an add that follows into one multiply-add (one
@@ -746,33 +752,40 @@ static inline __attribute__((always_inline)) float pass_or_zero(float v, bool pa
 }
 
 bool dropout_dropped(uint64_t seed, int64_t i, float p) {
-  return dropped_at(uint32_t(seed), uint32_t(seed >> 32), uint32_t(i), drop_threshold(p));
+  return dropped_x(uint32_t(i) * kWeyl + uint32_t(seed), uint32_t(seed >> 32), drop_bound(p));
 }
 
 ATTN_VECTOR_CLONES void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed) {
   const float keep = 1.f / (1.f - p);
-  const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
+  const uint32_t hi = uint32_t(seed >> 32), bound = drop_bound(p);
+  uint32_t x = uint32_t(seed);
   // Each input is loaded whether or not it is dropped: `dropped ? 0 : inp[i] * keep` makes GCC
   // emit a masked load in the AVX2 clone, slow on AMD's Zen cores (docs/benchmarks.md).
-#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
+#pragma omp parallel for simd schedule(static) linear(x : kWeyl) if (parallel : n > kParallelMin)
   for (int64_t i = 0; i < n; i++) {
     const float v = inp[i] * keep;
-    out[i] = dropped_at(lo, hi, uint32_t(i), th) ? 0.f : v;
+    out[i] = dropped_x(x, hi, bound) ? 0.f : v;
+    x += kWeyl;
   }
 }
 
 ATTN_VECTOR_CLONES void dropout_backward(float* dinp, const float* dout, int64_t n, float p, uint64_t seed,
                                          bool accumulate) {
   const float keep = 1.f / (1.f - p);
-  const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
+  const uint32_t hi = uint32_t(seed >> 32), bound = drop_bound(p);
+  uint32_t x = uint32_t(seed);
   if (accumulate) {
-#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
-    for (int64_t i = 0; i < n; i++) dinp[i] += pass_or_zero(dout[i] * keep, !dropped_at(lo, hi, uint32_t(i), th));
+#pragma omp parallel for simd schedule(static) linear(x : kWeyl) if (parallel : n > kParallelMin)
+    for (int64_t i = 0; i < n; i++) {
+      dinp[i] += pass_or_zero(dout[i] * keep, !dropped_x(x, hi, bound));
+      x += kWeyl;
+    }
   } else {
-#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
+#pragma omp parallel for simd schedule(static) linear(x : kWeyl) if (parallel : n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
       const float g = dout[i] * keep;  // loaded whatever the branch: see dropout_forward
-      dinp[i] = dropped_at(lo, hi, uint32_t(i), th) ? 0.f : g;
+      dinp[i] = dropped_x(x, hi, bound) ? 0.f : g;
+      x += kWeyl;
     }
   }
 }
@@ -780,19 +793,24 @@ ATTN_VECTOR_CLONES void dropout_backward(float* dinp, const float* dout, int64_t
 ATTN_VECTOR_CLONES void dropout_add_forward(float* out, const float* x, const float* y, int64_t n, float p,
                                             uint64_t seed) {
   const float keep = 1.f / (1.f - p);
-  const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
-#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
-  for (int64_t i = 0; i < n; i++)  // dropout_forward's value, y * keep or +0, then add's
-    out[i] = x[i] + pass_or_zero(y[i] * keep, !dropped_at(lo, hi, uint32_t(i), th));
+  const uint32_t hi = uint32_t(seed >> 32), bound = drop_bound(p);
+  uint32_t h_in = uint32_t(seed);  // dropout_forward's x (here x is the residual)
+#pragma omp parallel for simd schedule(static) linear(h_in : kWeyl) if (parallel : n > kParallelMin)
+  for (int64_t i = 0; i < n; i++) {  // dropout_forward's value, y * keep or +0, then add's
+    out[i] = x[i] + pass_or_zero(y[i] * keep, !dropped_x(h_in, hi, bound));
+    h_in += kWeyl;
+  }
 }
 
 ATTN_VECTOR_CLONES void relu_dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed) {
   const float keep = 1.f / (1.f - p);
-  const uint32_t lo = uint32_t(seed), hi = uint32_t(seed >> 32), th = drop_threshold(p);
-#pragma omp parallel for simd schedule(static) if (parallel : n > kParallelMin)
+  const uint32_t hi = uint32_t(seed >> 32), bound = drop_bound(p);
+  uint32_t x = uint32_t(seed);
+#pragma omp parallel for simd schedule(static) linear(x : kWeyl) if (parallel : n > kParallelMin)
   for (int64_t i = 0; i < n; i++) {
     const float v = (inp[i] > 0.f ? inp[i] : 0.f) * keep;  // relu_forward's value, then dropout_forward's
-    out[i] = dropped_at(lo, hi, uint32_t(i), th) ? 0.f : v;
+    out[i] = dropped_x(x, hi, bound) ? 0.f : v;
+    x += kWeyl;
   }
 }
 

@@ -478,6 +478,38 @@ TEST_CASE("dropout backward redraws exactly the forward's mask") {
   CHECK(both == Approx(n * p * p).epsilon(0.15));  // pairs dropped together: p²
 }
 
+TEST_CASE("every dropout kernel draws dropout_dropped's mask, element by element, on 1 to 3 threads") {
+  // The kernels step the hash's input by an add from each thread's first element on; dropout_dropped
+  // multiplies the index. Above the threading threshold, an odd length (the threads' blocks end
+  // anywhere), and a seed whose low half wraps past 2^32 within the first elements.
+  const int64_t n = 300 * 256 + 7;
+  const float p = 0.3f, keep = 1.f / (1.f - p);
+  Tensor ones = Tensor::full({n}, 1.f), zeros = Tensor::full({n}, 0.f);
+  for (const uint64_t seed : {0x1234567887654321ULL, 0xabcdef01fffffff0ULL}) {
+    for (int threads : {1, 2, 3}) {
+      set_threads(threads);
+      INFO("seed " << seed << ", threads " << threads);
+      Tensor fwd = Tensor::empty({n}), bwd = Tensor::empty({n}), bwd_acc = Tensor::full({n}, 0.5f);
+      Tensor added = Tensor::empty({n}), relu_drop = Tensor::empty({n});
+      dropout_forward(fwd.data(), ones.data(), n, p, seed);
+      dropout_backward(bwd.data(), ones.data(), n, p, seed, false);
+      dropout_backward(bwd_acc.data(), ones.data(), n, p, seed, true);
+      dropout_add_forward(added.data(), zeros.data(), ones.data(), n, p, seed);
+      relu_dropout_forward(relu_drop.data(), ones.data(), n, p, seed);
+      for (int64_t i = 0; i < n; i++) {
+        const float want = dropout_dropped(seed, i, p) ? 0.f : keep;
+        INFO("element " << i);
+        REQUIRE(fwd[i] == want);
+        REQUIRE(bwd[i] == want);
+        REQUIRE(bwd_acc[i] == 0.5f + want);
+        REQUIRE(added[i] == want);
+        REQUIRE(relu_drop[i] == want);
+      }
+    }
+  }
+  set_threads(0);
+}
+
 TEST_CASE("relu_dropout equals relu then dropout, forward and backward, bit for bit, on 1 and 2 threads") {
   const int64_t n = 300 * 256;  // above the threading threshold
   Tensor x = random_tensor({n}, 61), g = random_tensor({n}, 62), acc0 = random_tensor({n}, 63);
