@@ -725,13 +725,16 @@ static inline uint32_t mix32(uint32_t x) {
 }
 
 // Element i's mask is drawn from x_i = i * kWeyl + seed_lo (mod 2^32), hashed with seed_hi. The
-// loops below do not multiply i for every element: x steps by kWeyl, an add, through OpenMP's
-// `linear` clause, which also starts each thread's x at its first element's (the same x_i, so the
-// same masks: tests/test_core.cpp checks every element against dropout_dropped's multiply).
+// loops below step x by kWeyl, an add, through OpenMP's `linear` clause, which also starts each
+// thread's x at its first element's (the same x_i, so the same masks: tests/test_core.cpp checks
+// every element against dropout_dropped's multiply, and dropout_dropped against the formula
+// written out). GCC then keeps one vector add where it had a multiply per element; Clang
+// recomputes x_i from i (still the same x_i, and no faster).
 static constexpr uint32_t kWeyl = 0x9e3779b9U;
 
-// bound = p * 2^24 (drop_threshold) * 2^8: h < bound is (h >> 8) < p * 2^24, the hash's top 24
-// bits against p, without the shift. p < 1, so p * 2^24 < 2^24 and the bound fits.
+// The hash's top 24 bits against p * 2^24, (h >> 8) < drop_threshold(p), compared without the
+// shift: for integers that is h < drop_threshold(p) * 2^8. p < 1 (the ops check it), so
+// drop_threshold(p) < 2^24 and the bound fits in 32 bits.
 static inline bool dropped_x(uint32_t x, uint32_t seed_hi, uint32_t bound) { return mix32(mix32(x) ^ seed_hi) < bound; }
 
 static inline uint32_t drop_threshold(float p) { return static_cast<uint32_t>(double(p) * 16777216.0); }
@@ -758,14 +761,14 @@ bool dropout_dropped(uint64_t seed, int64_t i, float p) {
 ATTN_VECTOR_CLONES void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed) {
   const float keep = 1.f / (1.f - p);
   const uint32_t hi = uint32_t(seed >> 32), bound = drop_bound(p);
-  uint32_t x = uint32_t(seed);
+  uint32_t hash_in = uint32_t(seed);
   // Each input is loaded whether or not it is dropped: `dropped ? 0 : inp[i] * keep` makes GCC
   // emit a masked load in the AVX2 clone, slow on AMD's Zen cores (docs/benchmarks.md).
-#pragma omp parallel for simd schedule(static) linear(x : kWeyl) if (parallel : n > kParallelMin)
+#pragma omp parallel for simd schedule(static) linear(hash_in : kWeyl) if (parallel : n > kParallelMin)
   for (int64_t i = 0; i < n; i++) {
     const float v = inp[i] * keep;
-    out[i] = dropped_x(x, hi, bound) ? 0.f : v;
-    x += kWeyl;
+    out[i] = dropped_x(hash_in, hi, bound) ? 0.f : v;
+    hash_in += kWeyl;
   }
 }
 
@@ -773,19 +776,19 @@ ATTN_VECTOR_CLONES void dropout_backward(float* dinp, const float* dout, int64_t
                                          bool accumulate) {
   const float keep = 1.f / (1.f - p);
   const uint32_t hi = uint32_t(seed >> 32), bound = drop_bound(p);
-  uint32_t x = uint32_t(seed);
+  uint32_t hash_in = uint32_t(seed);
   if (accumulate) {
-#pragma omp parallel for simd schedule(static) linear(x : kWeyl) if (parallel : n > kParallelMin)
+#pragma omp parallel for simd schedule(static) linear(hash_in : kWeyl) if (parallel : n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
-      dinp[i] += pass_or_zero(dout[i] * keep, !dropped_x(x, hi, bound));
-      x += kWeyl;
+      dinp[i] += pass_or_zero(dout[i] * keep, !dropped_x(hash_in, hi, bound));
+      hash_in += kWeyl;
     }
   } else {
-#pragma omp parallel for simd schedule(static) linear(x : kWeyl) if (parallel : n > kParallelMin)
+#pragma omp parallel for simd schedule(static) linear(hash_in : kWeyl) if (parallel : n > kParallelMin)
     for (int64_t i = 0; i < n; i++) {
       const float g = dout[i] * keep;  // loaded whatever the branch: see dropout_forward
-      dinp[i] = dropped_x(x, hi, bound) ? 0.f : g;
-      x += kWeyl;
+      dinp[i] = dropped_x(hash_in, hi, bound) ? 0.f : g;
+      hash_in += kWeyl;
     }
   }
 }
@@ -794,23 +797,23 @@ ATTN_VECTOR_CLONES void dropout_add_forward(float* out, const float* x, const fl
                                             uint64_t seed) {
   const float keep = 1.f / (1.f - p);
   const uint32_t hi = uint32_t(seed >> 32), bound = drop_bound(p);
-  uint32_t h_in = uint32_t(seed);  // dropout_forward's x (here x is the residual)
-#pragma omp parallel for simd schedule(static) linear(h_in : kWeyl) if (parallel : n > kParallelMin)
+  uint32_t hash_in = uint32_t(seed);
+#pragma omp parallel for simd schedule(static) linear(hash_in : kWeyl) if (parallel : n > kParallelMin)
   for (int64_t i = 0; i < n; i++) {  // dropout_forward's value, y * keep or +0, then add's
-    out[i] = x[i] + pass_or_zero(y[i] * keep, !dropped_x(h_in, hi, bound));
-    h_in += kWeyl;
+    out[i] = x[i] + pass_or_zero(y[i] * keep, !dropped_x(hash_in, hi, bound));
+    hash_in += kWeyl;
   }
 }
 
 ATTN_VECTOR_CLONES void relu_dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed) {
   const float keep = 1.f / (1.f - p);
   const uint32_t hi = uint32_t(seed >> 32), bound = drop_bound(p);
-  uint32_t x = uint32_t(seed);
-#pragma omp parallel for simd schedule(static) linear(x : kWeyl) if (parallel : n > kParallelMin)
+  uint32_t hash_in = uint32_t(seed);
+#pragma omp parallel for simd schedule(static) linear(hash_in : kWeyl) if (parallel : n > kParallelMin)
   for (int64_t i = 0; i < n; i++) {
     const float v = (inp[i] > 0.f ? inp[i] : 0.f) * keep;  // relu_forward's value, then dropout_forward's
-    out[i] = dropped_x(x, hi, bound) ? 0.f : v;
-    x += kWeyl;
+    out[i] = dropped_x(hash_in, hi, bound) ? 0.f : v;
+    hash_in += kWeyl;
   }
 }
 

@@ -194,7 +194,8 @@ double cross_entropy_forward_backward(float* z, int64_t* count, const int32_t* t
 // mask[i] = 0 or 1/(1-p); out = inp * mask.
 // Dropout's mask is a pure function of (seed, element index): element i is dropped when a
 // hash of (seed, i) falls below p. Counter-based, so the loop vectorises, and the backward
-// recomputes the mask from the seed instead of storing it.
+// recomputes the mask from the seed instead of storing it. p must be in [0, 1): the ops check
+// it (autograd's dropout, dropout_add, relu_dropout); these kernels do not.
 //   out = inp * mask,  mask_i = 0 (dropped) or 1/(1-p)
 bool dropout_dropped(uint64_t seed, int64_t i, float p);
 void dropout_forward(float* out, const float* inp, int64_t n, float p, uint64_t seed);
