@@ -1,6 +1,7 @@
 // models/blocks.cpp — embedding, self-attention block, masks and the tied output layer.
 #include <attnlab/models/blocks.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -38,18 +39,21 @@ Var block_forward(const Model& m, const Block& b, const Var& x, const Tensor& ma
 }
 
 Tensor padding_mask(const std::vector<int32_t>& keys, int B, int Tq, int S, int pad_id) {
-  Tensor m({B, Tq, S});
-  for (int b = 0; b < B; b++)
-    for (int i = 0; i < Tq; i++)
-      for (int j = 0; j < S; j++) m.at({b, i, j}) = keys[size_t(b) * S + j] == pad_id ? kNegInf : 0.f;
+  Tensor m = Tensor::empty({B, Tq, S});
+  float* row = m.data();
+  for (int b = 0; b < B; b++) {
+    const int32_t* k = keys.data() + size_t(b) * S;
+    for (int i = 0; i < Tq; i++, row += S)
+      for (int j = 0; j < S; j++) row[j] = k[j] == pad_id ? kNegInf : 0.f;
+  }
   return m;
 }
 
 Tensor causal_mask(int B, int T) {
-  Tensor m({B, T, T});
+  Tensor m({B, T, T});  // zeros: every key up to the query's own position is visible
+  float* row = m.data();
   for (int b = 0; b < B; b++)
-    for (int i = 0; i < T; i++)
-      for (int j = i + 1; j < T; j++) m.at({b, i, j}) = kNegInf;
+    for (int i = 0; i < T; i++, row += T) std::fill(row + i + 1, row + T, kNegInf);
   return m;
 }
 

@@ -16,6 +16,7 @@
 #include <attnlab/models/checkpoint.h>
 #include "tests/decisions.h"
 #include "tests/torch_parity.h"
+#include <attnlab/models/blocks.h>
 #include <attnlab/models/decode.h>
 #include <attnlab/core/kernels.h>
 
@@ -89,6 +90,28 @@ static std::vector<int32_t> some_src(int n, int S, uint64_t seed) {
 // same sums, in products of other shapes), so a choice by a wider margin than twice it (greedy)
 // or 2(t + 1) times it (beam, scores summed over t + 1 steps) is the same on both paths.
 static constexpr double kPathDelta = 1e-4;
+
+TEST_CASE("the masks: a padded key hidden from every query of its sentence, a later key from each query") {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const int pad = 0, B = 3, Tq = 4, S = 5;
+  const std::vector<int32_t> keys = {7, 8, 0, 0, 0,   // sentence 0: two tokens, then padding
+                                     0, 9, 9, 9, 9,   // sentence 1: a pad first (it is hidden too)
+                                     5, 6, 7, 8, 9};  // sentence 2: no padding
+  const Tensor pm = padding_mask(keys, B, Tq, S, pad);
+  REQUIRE(pm.shape() == Shape{B, Tq, S});
+  for (int b = 0; b < B; b++)
+    for (int i = 0; i < Tq; i++)
+      for (int j = 0; j < S; j++) CHECK(pm.at({b, i, j}) == (keys[size_t(b) * S + j] == pad ? ninf : 0.f));
+  CHECK(padding_mask({}, 0, Tq, S, pad).numel() == 0);
+  CHECK(padding_mask(keys, B, 0, S, pad).numel() == 0);
+
+  const int T = 6;
+  const Tensor cm = causal_mask(2, T);
+  REQUIRE(cm.shape() == Shape{2, T, T});
+  for (int b = 0; b < 2; b++)
+    for (int i = 0; i < T; i++)
+      for (int j = 0; j < T; j++) CHECK(cm.at({b, i, j}) == (j > i ? ninf : 0.f));
+}
 
 TEST_CASE("incremental decoding with the key/value cache equals full recomputation, every preset") {
   DecidedTokens decided;
