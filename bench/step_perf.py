@@ -3,20 +3,25 @@
 
   python3 bench/step_perf.py build/attnlab --d 64 --threads 1 [--seconds 6] [--variant qk]
 
-Runs `attnlab bench` (the bench model at width d, d_ff 4d) with enough steps to outlast the
-sampling, attaches `perf record` (linux-perf) after 3 s, while the timed steps run and before
-the bench's replays, and sorts the samples by where they fell: OpenBLAS's micro-kernels, its
-packing of the operands (the *copy routines), its zeroing of an output for beta = 0 (memset),
-the linear layers' bias rows written before their products (memmove), attnlab's elementwise,
-loss and optimizer kernels, the rest of attnlab (tape, tensors, masks), libc (malloc, free),
-libgomp (a thread waiting for the other: spinning between or at the end of parallel regions)
-and the OS. On two threads the shares are of both threads' time.
+Runs `attnlab bench` (the bench model at width d, d_ff 4d), attaches `perf record` (linux-perf)
+after 3 s, while the timed steps run, and stops the bench when the sampling ends, before its
+replays. The samples are sorted by where they fell: OpenBLAS's kernels and drivers, its packing
+of the operands (the *copy routines), its zeroing of an output for beta = 0 (memset), memmove
+(mostly the bias rows the linear layers write before their products), attnlab's kernels (the
+functions core/kernels.h declares, less those that call BLAS), the rest of attnlab (tape,
+tensors, masks, the product calls), libc, libgomp (a thread waiting for the other, spinning
+between or at the end of parallel regions) and the OS.
+
+perf samples CPU time: a thread asleep is not sampled. On two threads the shares are of the
+time the two threads ran, and OpenMP's waits, which end in sleep after a short spin, are a
+floor; the first line says how many samples were taken of how many two busy threads would give.
 
 The bench's own profile counts the products as replays; this counts them as the step runs
 them, so the two cross-check (docs/benchmarks.md, "Where the step's time goes, sampled").
 """
 import argparse
 import collections
+import math
 import os
 import re
 import shutil
@@ -25,27 +30,39 @@ import sys
 import tempfile
 import time
 
-KERNELS = ("cross_entropy", "layernorm", "dropout", "softmax", "adam", "bias_backward", "relu", "embedding",
-           "sum_squares", "axpy", "scale_", "add_forward", "add_rows")
+HERE = os.path.dirname(os.path.abspath(__file__))
+PRODUCT_CALLS = ("matmul", "gram", "linear_forward", "cache_scores", "cache_context")
 
 
-def kind(dso, mark, sym):
-    if "openblas" in dso:
-        return "OpenBLAS packing (copy)" if "copy" in sym else "OpenBLAS micro-kernels"
-    if sym.startswith("__memset"):
-        return "memset (OpenBLAS, beta = 0)"
-    if sym.startswith("__memmove"):
-        return "memmove (bias rows)"
-    if "gomp" in dso:
-        return "libgomp (a thread waiting)"
+def kernel_names():
+    """The functions core/kernels.h declares, less the ones that hand products to BLAS."""
+    names = set()
+    with open(os.path.join(HERE, "..", "core", "kernels.h")) as f:
+        for line in f:
+            m = re.match(r"(?:inline |static |ATTN\w* )*[\w:<>]+[\s*&]+(\w+)\(", line)
+            if m and not m[1].startswith(PRODUCT_CALLS):
+                names.add(m[1])
+    return names
+
+
+def kind(dso, mark, sym, binary, kernels):
+    base = sym.split("(")[0].split(" [clone")[0].removeprefix("attn::")
     if mark == "k":
         return "OS"
-    if dso.startswith(("libc", "libstdc++", "libm")):
+    if "openblas" in dso:
+        return "OpenBLAS packing (copy)" if "copy" in sym else "OpenBLAS kernels and drivers"
+    if sym.startswith("__memset"):
+        return "memset (OpenBLAS's zeroing, beta = 0)"
+    if sym.startswith("__memmove"):
+        return "memmove (mostly the bias rows)"
+    if "gomp" in dso:
+        return "libgomp (a thread waiting)"
+    if re.match(r"(libc|libm|libstdc\+\+)\.so", dso):
         return "libc, libstdc++, libm"
-    if dso.startswith("attnlab") and sym.startswith("attn::") and any(k in sym for k in KERNELS):
+    if dso == binary and sym.startswith("attn::") and base in kernels:
         return "attnlab kernels"
-    if dso.startswith("attnlab"):
-        return "attnlab, the rest (tape, tensors, masks)"
+    if dso == binary:
+        return "attnlab, the rest (tape, tensors, masks, product calls)"
     return "other"
 
 
@@ -55,8 +72,8 @@ def positive(kind):
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"{text} is not above 0")
+        if not math.isfinite(v) or v <= 0:
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number above 0")
         return v
     return parse
 
@@ -73,10 +90,9 @@ def main():
         sys.exit("step_perf.py: perf not found (Debian: apt-get install linux-perf)")
     if not (os.path.isfile(a.attnlab) and os.access(a.attnlab, os.X_OK)):
         sys.exit(f"step_perf.py: {a.attnlab}: not an executable")
-    # Enough steps to outlast the sampling, from a rough step time (0.11 s at d 64 on one thread);
-    # the bench is stopped once the sampling ends, before its replays.
-    step_s = 0.11 * (a.d / 64) ** 1.4 * (0.55 if a.threads > 1 else 1)
-    steps = int((a.seconds + 8) / step_s) + 10
+    # More steps than any machine runs while sampling: the bench is stopped once the sampling ends,
+    # before its replays.
+    steps = 1_000_000
     cmd = [a.attnlab, "bench", "--d", str(a.d), "--ff", str(4 * a.d), "--variant", a.variant, "--threads",
            str(a.threads), "--steps", str(steps), "--pairs", "0"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,32 +100,48 @@ def main():
         bench = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(3)  # past start-up and the warm-up steps
         if bench.poll() is not None:
-            sys.exit("step_perf.py: the bench ended first:\n" + bench.stdout.read())
+            sys.exit("step_perf.py: the bench ended first: " + (bench.stdout.read().strip()[-300:] or "(no output)"))
         rec = subprocess.run(["perf", "record", "-F", "2000", "-o", data, "-p", str(bench.pid), "--", "sleep",
                               str(a.seconds)], capture_output=True, text=True)
         ended_early = bench.poll() is not None
         bench.terminate()
         out = bench.communicate()[0]
         if ended_early:
-            sys.exit("step_perf.py: the bench's steps ended while sampling (a slower machine?): " + out.strip()[-200:])
+            sys.exit("step_perf.py: the bench ended while sampling: " + (out.strip()[-300:] or "(no output)"))
         if rec.returncode != 0:
-            sys.exit("step_perf.py: perf record failed: " + rec.stderr.strip().splitlines()[-1])
+            err = [l for l in rec.stderr.splitlines() if l.strip()]
+            first = next((l for l in err if "rror" in l), err[0] if err else f"exit status {rec.returncode}")
+            sys.exit("step_perf.py: perf record failed: " + first.strip())
         rep = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "dso,sym", "-g", "none",
-                              "--percent-limit", "0"], capture_output=True, text=True).stdout
-    shares, funcs = collections.Counter(), collections.Counter()
-    for line in rep.splitlines():
+                              "--percent-limit", "0"], capture_output=True, text=True)
+        if rep.returncode != 0:
+            sys.exit("step_perf.py: perf report failed: " + (rep.stderr.strip().splitlines() or ["?"])[0])
+        tids = subprocess.run(["perf", "script", "-i", data, "-F", "tid"], capture_output=True, text=True).stdout
+    per_thread = sorted(collections.Counter(tids.split()).values(), reverse=True)
+    shares, funcs, rest = collections.Counter(), collections.Counter(), collections.Counter()
+    binary, kernels = os.path.basename(a.attnlab), kernel_names()
+    for line in rep.stdout.splitlines():
         m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)", line)
         if not m:
             continue
         pct, dso, mark, sym = float(m[1]), m[2], m[3], m[4].strip()
-        k = kind(dso, mark, sym)
+        k = kind(dso, mark, sym, binary, kernels)
         shares[k] += pct
+        name = sym.split("(")[0].split(" [clone")[0].removeprefix("attn::")
         if k == "attnlab kernels":
-            funcs[sym.split("(")[0].removeprefix("attn::")] += pct
-    print(f"{a.variant} d {a.d}, {a.threads} thread(s), {a.seconds:g} s of steps sampled at 2 kHz:")
+            funcs[name] += pct
+        elif k.startswith("attnlab, the rest"):
+            rest["calls into libraries (PLT stubs)" if name.endswith("@plt") else name] += pct
+    if not shares:
+        sys.exit("step_perf.py: perf recorded no samples of the bench")
+    # perf samples CPU time: a thread asleep (OpenMP's passive wait after its short spin) is not
+    # sampled, so on two threads the shares are of the time the threads ran, and waiting is a floor.
+    print(f"{a.variant} d {a.d}, {a.threads} thread(s), {a.seconds:g} s of steps sampled at 2 kHz: "
+          f"{' and '.join(map(str, per_thread))} samples a thread, of {int(2000 * a.seconds)} for one that never slept")
     for k, pct in shares.most_common():
         print(f"  {pct:6.2f}%  {k}")
     print("  attnlab's kernels: " + ", ".join(f"{f} {p:.2f}%" for f, p in funcs.most_common(8)))
+    print("  the rest of attnlab: " + ", ".join(f"{f} {p:.2f}%" for f, p in rest.most_common(8)))
 
 
 if __name__ == "__main__":

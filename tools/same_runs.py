@@ -54,7 +54,7 @@ def strip_log(text):
     for line in text.splitlines():
         line = re.sub(r" \d+ tok/s ETA \S+", "", line)
         line = re.sub(r"corpus \S+", "corpus <path>", line)
-        line = re.sub(r"\d+(h)?(\d+m)?\d+(\.\d+)? ?(s|min|sentences/s)\b", "<time>", line)
+        line = re.sub(r"(\d+h)?(\d+m)?\d+(\.\d+)? ?(s|min|sentences/s)\b", "<time>", line)  # 1h02m03s, 5m41s, 12.5 s
         out.append(line)
     return out
 
