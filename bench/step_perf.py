@@ -66,10 +66,10 @@ def kind(dso, mark, sym, binary, kernels):
     return "other"
 
 
-def positive(kind):
+def positive(cast):
     def parse(text):
         try:
-            v = kind(text)
+            v = cast(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number")
         if not math.isfinite(v) or v <= 0:
