@@ -14,7 +14,10 @@ between or at the end of parallel regions) and the OS.
 
 perf samples CPU time: a thread asleep is not sampled. On two threads the shares are of the
 time the two threads ran, and OpenMP's waits, which end in sleep after a short spin, are a
-floor; the first line says how many samples were taken of how many two busy threads would give.
+floor. The first line gives each thread's sample count against the about 2,000 a second of a
+thread that never slept; the last lines, the largest of attnlab's kernels and of the rest of
+attnlab (--top of each), as shares of all samples. The kernels' names are read from this
+checkout's core/kernels.h, whichever binary is profiled.
 
 The bench's own profile counts the products as replays; this counts them as the step runs
 them, so the two cross-check (docs/benchmarks.md, "Where the step's time goes, sampled").
@@ -85,6 +88,7 @@ def main():
     ap.add_argument("--threads", type=positive(int), default=1)
     ap.add_argument("--variant", default="qk")
     ap.add_argument("--seconds", type=positive(float), default=6, help="how long to sample (default 6)")
+    ap.add_argument("--top", type=positive(int), default=8, help="symbols listed of each (default 8)")
     a = ap.parse_args()
     if shutil.which("perf") is None:
         sys.exit("step_perf.py: perf not found (Debian: apt-get install linux-perf)")
@@ -136,12 +140,15 @@ def main():
         sys.exit("step_perf.py: perf recorded no samples of the bench")
     # perf samples CPU time: a thread asleep (OpenMP's passive wait after its short spin) is not
     # sampled, so on two threads the shares are of the time the threads ran, and waiting is a floor.
-    print(f"{a.variant} d {a.d}, {a.threads} thread(s), {a.seconds:g} s of steps sampled at 2 kHz: "
-          f"{' and '.join(map(str, per_thread))} samples a thread, of {int(2000 * a.seconds)} for one that never slept")
+    print(f"{a.attnlab}: {a.variant} d {a.d}, {a.threads} thread(s), {a.seconds:g} s of steps sampled at 2 kHz: "
+          f"{' and '.join(map(str, per_thread))} samples a thread, of about {int(2000 * a.seconds)} for one that never slept")
     for k, pct in shares.most_common():
         print(f"  {pct:6.2f}%  {k}")
-    print("  attnlab's kernels: " + ", ".join(f"{f} {p:.2f}%" for f, p in funcs.most_common(8)))
-    print("  the rest of attnlab: " + ", ".join(f"{f} {p:.2f}%" for f, p in rest.most_common(8)))
+    products = sum(p for k, p in shares.items() if k.startswith(("OpenBLAS", "memset", "memmove")))
+    print(f"  {products:6.2f}%  the products as the step runs them: OpenBLAS, memset and memmove "
+          f"(the shares add to {sum(shares.values()):.1f}%: perf rounds each symbol's)")
+    print(f"  attnlab's kernels, of all samples: " + ", ".join(f"{f} {p:.2f}%" for f, p in funcs.most_common(a.top)))
+    print(f"  the rest of attnlab, of all samples: " + ", ".join(f"{f} {p:.2f}%" for f, p in rest.most_common(a.top)))
 
 
 if __name__ == "__main__":
