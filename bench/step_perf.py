@@ -92,10 +92,10 @@ def main():
     ap.add_argument("--seconds", type=positive(float), default=6, help="how long to sample (default 6)")
     ap.add_argument("--top", type=positive(int), default=8, help="symbols listed of each (default 8)")
     a = ap.parse_args()
-    if shutil.which("perf") is None:
-        sys.exit("step_perf.py: perf not found (Debian: apt-get install linux-perf)")
     if not (os.path.isfile(a.attnlab) and os.access(a.attnlab, os.X_OK)):
         sys.exit(f"step_perf.py: {a.attnlab}: not an executable")
+    if shutil.which("perf") is None:
+        sys.exit("step_perf.py: perf not found (Debian: apt-get install linux-perf)")
     # More steps than any machine runs while sampling: the bench is stopped once the sampling ends,
     # before its replays.
     steps = 1_000_000

@@ -1,5 +1,5 @@
 // tests/test_tools.cpp — tools/: `attnlab export` (train/export.h), and tools/attnlab_torch.py, which
-// loads a run into PyTorch and checks it against what export wrote.
+// loads a run into PyTorch and checks it against what export wrote; bench/step_perf.py's bad input.
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -165,4 +165,23 @@ TEST_CASE("attnlab_torch.py --check fails on weights or a variant that are not w
   CHECK_THAT(last_line(truncated.out), Catch::StartsWith("attnlab_torch: error: " + (d / "a/model.best.safetensors").string() +
                                                          ": truncated: tensor '"));
   fs::remove_all(d);
+}
+
+TEST_CASE("bench/step_perf.py refuses bad input in one line, before running anything") {
+  const auto step_perf = [](const std::string& args) {
+    return shell(std::string("/usr/bin/python3 ") + ATTNLAB_TEST_DIR + "/../bench/step_perf.py " + args);
+  };
+  const std::string bin = ATTNLAB_BINARY;
+  const Result d0 = step_perf(bin + " --d 0"), nan = step_perf(bin + " --seconds nan"),
+               word = step_perf(bin + " --threads two"), top = step_perf(bin + " --top -1");
+  for (const Result* r : {&d0, &nan, &word, &top}) {
+    INFO(r->out);
+    CHECK(r->code == 2);
+  }
+  CHECK(last_line(d0.out) == "step_perf.py: error: argument --d: 0 is not a finite number above 0");
+  CHECK(last_line(nan.out) == "step_perf.py: error: argument --seconds: nan is not a finite number above 0");
+  CHECK(last_line(word.out) == "step_perf.py: error: argument --threads: 'two' is not a number");
+  const Result missing = step_perf("/nonexistent/attnlab --d 64");
+  CHECK(missing.code == 1);
+  CHECK(missing.out == "step_perf.py: /nonexistent/attnlab: not an executable\n");
 }
