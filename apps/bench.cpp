@@ -497,6 +497,14 @@ static void print_profile(const std::map<std::string, std::pair<double, double>>
              "shapes, nothing between them{}): {:.2f} ms; with the products as the step runs them, in cache "
              "({:.2f} ms), {:.2f} ms, so a step of these kernels, unfused, is at most {:.3f} products alone\n",
              not_replayed, 1000 * kernels_alone, 1000 * products_as_run, 1000 * floor, products_alone / floor);
+  // The same with the products spread, their operands where the step keeps them (the output layer
+  // in its chunks as the step runs it): what a step that keeps its tensors as this one does, and
+  // runs these kernels, unfused, can reach. Where products and kernels cannot overlap (one
+  // thread), a step faster than this needs its data elsewhere, not faster passes.
+  const double kept = products_spread + kernels_alone;
+  fmt::print("with the products' operands where the step keeps them (spread, {:.2f} ms) and these kernels, {:.2f} ms: "
+             "at most {:.3f} products alone\n",
+             1000 * products_spread, 1000 * kept, products_alone / kept);
 }
 
 
@@ -593,7 +601,7 @@ static void bench_train(const BenchOpts& o) {
   // round, as the step itself is timed once. (A round's step follows the last round's replays,
   // which leave other data in the caches than a step before it would: if anything, the rounds'
   // steps are the slower for it.)
-  std::vector<double> pair_step, pair_alone, pair_kernels, pair_efficiency, pair_at_most;
+  std::vector<double> pair_step, pair_alone, pair_kernels, pair_efficiency, pair_at_most, pair_kept;
   for (int i = 0; o.profile && i < o.pairs; i++) {
     auto tape = std::make_unique<Tape>();
     tape->profile = true;  // as the timed steps above
@@ -602,11 +610,12 @@ static void bench_train(const BenchOpts& o) {
     const double r = output_chunked(*tape) ? sum_of(replay_products(*tape, false, nullptr, true, 1)) : a;
     std::set<std::string> unknown;  // as `skipped` above
     const double k = sum_of(replay_kernels(*tape, cfg.dropout, &unknown, 1)) + replay_optimizer(model.params, opt, 1);
+    const double sp = sum_of(replay_products(*tape, true, nullptr, true, 1));  // spread, as the profile's
     const auto t_free = Clock::now();  // the step's freeing, timed as above
     tape.reset();
     dt += seconds_since(t_free);
     pair_step.push_back(dt), pair_alone.push_back(a), pair_kernels.push_back(k);
-    pair_efficiency.push_back(a / dt), pair_at_most.push_back(a / (r + k));
+    pair_efficiency.push_back(a / dt), pair_at_most.push_back(a / (r + k)), pair_kept.push_back(a / (sp + k));
   }
   peak = std::max(peak, measure_sgemm_peak());
   const double tok = double(o.batch) * o.len * o.steps / total;
@@ -621,10 +630,11 @@ static void bench_train(const BenchOpts& o) {
     fmt::print("the step and its replays in turn, {} times (each ratio within its round, so that the machine's drift "
                "between the figures above cancels; medians, then the least and most): step {:.2f} ms, products alone "
                "{:.2f} ms, other kernels {:.2f} ms; efficiency {:.3f} ({:.3f}-{:.3f}), a step of these kernels, unfused, "
-               "at most {:.3f} ({:.3f}-{:.3f}) products alone\n",
+               "at most {:.3f} ({:.3f}-{:.3f}) products alone, and with the products' operands where the step keeps "
+               "them at most {:.3f} ({:.3f}-{:.3f})\n",
                pair_step.size(), 1000 * median(pair_step), 1000 * median(pair_alone), 1000 * median(pair_kernels),
                median(pair_efficiency), least(pair_efficiency), most(pair_efficiency), median(pair_at_most),
-               least(pair_at_most), most(pair_at_most));
+               least(pair_at_most), most(pair_at_most), median(pair_kept), least(pair_kept), most(pair_kept));
 }
 
 static void bench_decode(const BenchOpts& o) {

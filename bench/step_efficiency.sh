@@ -14,7 +14,9 @@
 # older one; then paired_efficiency, paired_lo, paired_hi and paired_at_most: the same two ratios
 # taken within rounds of one step and its replays in turn (bench --pairs, 5 rounds; medians, and
 # the efficiency's least and most), which a drift of the machine's speed between the step and
-# the replays does not move; empty from a binary without --pairs. Time nothing else meanwhile
+# the replays does not move; empty from a binary without --pairs. paired_kept: in the same rounds,
+# alone / (the products spread + kernels), the efficiency of a step of these kernels, unfused,
+# whose products' operands sit where this step keeps them; empty from an older binary. Time nothing else meanwhile
 # (pause a grid: pkill -STOP -f "attnlab train").
 # Result: docs/benchmarks.md ("The optimizer's passes and the step's efficiency", "The bytes the
 # products move", "The step's other kernels alone", "An Intel VM").
@@ -22,7 +24,7 @@ set -eu
 [ $# -ge 2 ] || { echo "usage: bench/step_efficiency.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]" >&2; exit 2; }
 for b in "$1" "$2"; do [ -x "$b" ] || { echo "step_efficiency.sh: $b: not an executable" >&2; exit 2; }; done
 rounds=${3:-2}
-echo "round,threads,variant,d,binary,ms_per_step,products_alone_ms,efficiency,max_rss_mib,products_spread_ms,ceiling,operand_mb,bandwidth_gbs,memory_ms,kernels_ms,at_most,paired_efficiency,paired_lo,paired_hi,paired_at_most"
+echo "round,threads,variant,d,binary,ms_per_step,products_alone_ms,efficiency,max_rss_mib,products_spread_ms,ceiling,operand_mb,bandwidth_gbs,memory_ms,kernels_ms,at_most,paired_efficiency,paired_lo,paired_hi,paired_at_most,paired_kept"
 r=1
 while [ $r -le "$rounds" ]; do
   for th in 1 2; do for v in qk qq; do for d in 64 128 256; do for b in "$1" "$2"; do
@@ -44,7 +46,8 @@ while [ $r -le "$rounds" ]; do
     fields=$(printf '%s' "$paired" | tr '();,-' '     ')
     p_eff=$(printf '%s' "$fields" | awk '{ print $2 }'); p_lo=$(printf '%s' "$fields" | awk '{ print $3 }')
     p_hi=$(printf '%s' "$fields" | awk '{ print $4 }'); p_most=$(printf '%s' "$fields" | awk '{ print $13 }')
-    echo "$r,$th,$v,$d,$b,$ms,$alone,$eff,$rss,$spread,$ceiling,$mb,$gbs,$mem,$kern,$most,$p_eff,$p_lo,$p_hi,$p_most"
+    p_kept=$(printf '%s\n' "$out" | grep -oE 'where the step keeps them at most [0-9.]+' | grep -oE '[0-9.]+$' || true)
+    echo "$r,$th,$v,$d,$b,$ms,$alone,$eff,$rss,$spread,$ceiling,$mb,$gbs,$mem,$kern,$most,$p_eff,$p_lo,$p_hi,$p_most,$p_kept"
   done; done; done; done
   r=$((r + 1))
 done

@@ -595,16 +595,35 @@ TEST_CASE("bench prints the step line, the per-op profile and the step's product
     // alone / floor, the alone time known here to 0.05 ms (and the others to 0.005)
     CHECK(at_most == Approx(ms / floor_ms).margin(0.055 / floor_ms + 0.001));
     CHECK(at_most < 1.1);
+    // the same with the products spread: the spread replay's time (printed above to 0.1 ms) and the
+    // same kernels
+    double kept_spread_ms = 0, kept_ms = 0, kept_at_most = 0;
+    const std::string kept_line = "with the products' operands where the step keeps them (spread, ";
+    const auto kept_at = r.out.find(kept_line, kernels_at);
+    REQUIRE(kept_at != std::string::npos);
+    REQUIRE(std::sscanf(r.out.c_str() + kept_at + kept_line.size(), "%lf ms) and these kernels, %lf ms: at most %lf products alone",
+                        &kept_spread_ms, &kept_ms, &kept_at_most) == 3);
+    CHECK(kept_spread_ms == Approx(spread_ms).margin(0.051));
+    CHECK(kept_ms == Approx(kept_spread_ms + kernels_ms).margin(0.011));
+    CHECK(kept_at_most == Approx(ms / kept_ms).margin(0.055 / kept_ms + 0.001));
+    CHECK(kept_at_most < 1.1);
   }
   {  // a step and its replays in turn, 5 rounds by default: medians, each inside its range
     const auto paired_at = r.out.find("the step and its replays in turn, 5 times (each ratio within its round, ");
     REQUIRE(paired_at != std::string::npos);
     const std::string line = r.out.substr(paired_at, r.out.find('\n', paired_at) - paired_at);
     double step_ms = 0, alone_ms = -1, kernels_ms = 0, eff = 0, eff_lo = 0, eff_hi = 0, most = 0, most_lo = 0, most_hi = 0;
+    double kept = 0, kept_lo = 0, kept_hi = 0;
     REQUIRE(std::sscanf(line.c_str() + line.find("the least and most): ") + 21,
                         "step %lf ms, products alone %lf ms, other kernels %lf ms; efficiency %lf (%lf-%lf), a step of "
-                        "these kernels, unfused, at most %lf (%lf-%lf) products alone",
-                        &step_ms, &alone_ms, &kernels_ms, &eff, &eff_lo, &eff_hi, &most, &most_lo, &most_hi) == 9);
+                        "these kernels, unfused, at most %lf (%lf-%lf) products alone, and with the products' "
+                        "operands where the step keeps them at most %lf (%lf-%lf)",
+                        &step_ms, &alone_ms, &kernels_ms, &eff, &eff_lo, &eff_hi, &most, &most_lo, &most_hi, &kept,
+                        &kept_lo, &kept_hi) == 12);
+    CHECK(kept_lo > 0);
+    CHECK(kept_lo <= kept);
+    CHECK(kept <= kept_hi);
+    CHECK(kept < 1.1);
     CHECK(step_ms > 0);
     CHECK(kernels_ms > 0);
     CHECK(eff_lo > 0);  // so the products alone took time (alone_ms, printed to 0.01 ms, may read 0 at this size)
