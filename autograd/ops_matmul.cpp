@@ -99,7 +99,7 @@ static void linear_backward(TapeEntry& e) {
   }
   if (w->requires_grad) {
     const GradDst dw = grad_dst(w);
-    matmul_forward(dw.data, x->value.data(), G.data(), I, O, R, true, false, 1.f, dw.beta());
+    linear_weight_grad(dw.data, x->value.data(), G.data(), R, I, O, dw.beta());  // x read in order first on one thread
   }
   if (e.inputs.size() > 2 && e.inputs[2]->requires_grad) bias_backward(grad_dst(e.inputs[2]).zeroed_if_fresh(O), G.data(), R, O);
 }

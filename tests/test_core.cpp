@@ -157,6 +157,29 @@ TEST_CASE("linear_forward: the product added onto the bias rows, as matmul_forwa
   set_threads(0);
 }
 
+TEST_CASE("linear_weight_grad: matmul_forward's product xᵀ g, to the bit, read first or not") {
+  // On one thread x is read once in order before the product; the product is the same sgemm
+  // call(s) as matmul_forward's, so the same bits, assigning (beta 0) and adding (beta 1). Sizes
+  // below and above the split threshold; a row count that is not a multiple of the 16-float line.
+  struct Size { int R, I, O; };
+  for (Size sz : {Size{1536, 64, 64}, Size{37, 5, 3}, Size{101, 17, 260}, Size{1, 1, 1}})
+    for (int threads : {1, 2}) {
+      set_threads(threads);
+      const int R = sz.R, I = sz.I, O = sz.O;
+      Tensor x = random_tensor({R, I}, 41), g = random_tensor({R, O}, 42), start = random_tensor({I, O}, 43);
+      for (float beta : {0.f, 1.f}) {
+        Tensor got = start.clone(), want = start.clone(), ref = start.clone();
+        linear_weight_grad(got.data(), x.data(), g.data(), R, I, O, beta);
+        matmul_forward(want.data(), x.data(), g.data(), I, O, R, true, false, 1.f, beta);
+        matmul_reference(ref.data(), x.data(), g.data(), I, O, R, true, false, 1.f, beta);
+        INFO(R << "x" << I << "x" << O << " threads " << threads << " beta " << beta);
+        REQUIRE(max_abs_diff(got, want) == 0.f);
+        REQUIRE(max_abs_diff(got, ref) < 1e-4f * std::sqrt(float(R)));  // sums of R products of N(0,1) values, in float
+      }
+    }
+  set_threads(0);
+}
+
 TEST_CASE("ssyrk gram product equals the general product a aᵀ, both triangles") {
   const int N = 6, K = 4;
   Tensor a = random_tensor({N, K}, 4);

@@ -1,0 +1,64 @@
+// bench/cold_operand.cpp — a weight gradient's product, dW = Xᵀ G, when X was written long
+// before and is no longer in cache (as the step has it: the activation a linear layer's weight
+// gradient reads was written a whole forward earlier): as is, and after one sequential pass that
+// reads X's lines in order. Each trial first reads a 64 MiB buffer, so that X and G come from
+// memory; the two ways alternate, and each shape's medians are printed. The pass is core's
+// read_in_order, which linear_weight_grad makes before the product when it runs on one thread
+// (on two, where this bench found no gain, it does not).
+//
+//   cmake --build build --target bench_cold_operand
+//   build/bench_cold_operand --threads 1
+//
+// Result: docs/benchmarks.md ("A cold operand read in order first").
+#include "bench/micro.h"
+#include <attnlab/core/kernels.h>
+#include <attnlab/core/threads.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+using namespace attn;
+
+// One load per 64-byte line of p[0, n), in order; four running sums so that the loads are not one
+// chain (core/kernels.cpp's read_in_order, which is not exported).
+static float read_lines(const float* p, int64_t n) {
+  float acc[4] = {};
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64)
+    for (int k = 0; k < 4; k++) acc[k] += p[i + 16 * k];
+  for (; i < n; i += 16) acc[0] += p[i];
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+static double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+int main(int argc, char** argv) {
+  bench::start(argc, argv);
+  std::vector<float> evict(size_t(16) << 20, 1.f);  // 64 MiB
+  volatile float sink = 0;
+  std::printf("threads %d; dW (I x O) = Xᵀ (I x R) G (R x O), R = 1536; X and G from memory; median us of 101 trials each\n",
+              num_threads());
+  std::printf("%6s %6s %12s %22s %10s\n", "I", "O", "as is", "X read in order first", "ratio");
+  for (int d : {64, 128, 256}) {
+    for (auto [I, O] : {std::pair{d, d}, std::pair{d, 4 * d}, std::pair{4 * d, d}}) {
+      const int R = 1536;
+      std::vector<float> x(size_t(R) * I, 0.5f), g(size_t(R) * O, 0.25f), dw(size_t(I) * O);
+      std::vector<double> plain, warmed;
+      for (int trial = 0; trial < 202; trial++) {
+        sink = sink + read_lines(evict.data(), int64_t(evict.size()));
+        const bool warm = trial % 2 == 1;
+        const double t = bench::seconds();
+        if (warm) sink = sink + read_lines(x.data(), int64_t(x.size()));
+        matmul_forward(dw.data(), x.data(), g.data(), I, O, R, true, false);
+        (warm ? warmed : plain).push_back(bench::seconds() - t);
+      }
+      const double a = median(plain), b = median(warmed);
+      std::printf("%6d %6d %12.1f %22.1f %10.3f\n", I, O, 1e6 * a, 1e6 * b, b / a);
+    }
+  }
+  return 0;
+}
