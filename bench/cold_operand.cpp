@@ -2,9 +2,9 @@
 // before and is no longer in cache (as the step has it: the activation a linear layer's weight
 // gradient reads was written a whole forward earlier): as is, and after one sequential pass that
 // reads X's lines in order. Each trial first reads a 64 MiB buffer, so that X and G come from
-// memory; the two ways alternate, and each shape's medians are printed. The pass is core's
-// read_in_order, which linear_weight_grad makes before the product when it runs on one thread
-// (on two, where this bench found no gain, it does not).
+// memory; the two ways alternate, and each shape's medians are printed. The pass is a copy of
+// core's read_in_order (not exported), which linear_weight_grad makes before the product when it
+// runs on one thread (on two, where this bench found no gain, it does not).
 //
 //   cmake --build build --target bench_cold_operand
 //   build/bench_cold_operand --threads 1

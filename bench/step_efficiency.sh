@@ -20,7 +20,8 @@
 # step can beat it); empty from an older binary. Time nothing else meanwhile
 # (pause a grid: pkill -STOP -f "attnlab train").
 # Result: docs/benchmarks.md ("The optimizer's passes and the step's efficiency", "The bytes the
-# products move", "The step's other kernels alone", "An Intel VM").
+# products move", "The step's other kernels alone", "An Intel VM", "The attention one head at a
+# time, and the step beside its products' placement", "A cold operand read in order first").
 set -eu
 [ $# -ge 2 ] || { echo "usage: bench/step_efficiency.sh BEFORE_BINARY AFTER_BINARY [ROUNDS]" >&2; exit 2; }
 for b in "$1" "$2"; do [ -x "$b" ] || { echo "step_efficiency.sh: $b: not an executable" >&2; exit 2; }; done
@@ -47,7 +48,7 @@ while [ $r -le "$rounds" ]; do
     fields=$(printf '%s' "$paired" | tr '();,-' '     ')
     p_eff=$(printf '%s' "$fields" | awk '{ print $2 }'); p_lo=$(printf '%s' "$fields" | awk '{ print $3 }')
     p_hi=$(printf '%s' "$fields" | awk '{ print $4 }'); p_most=$(printf '%s' "$fields" | awk '{ print $13 }')
-    p_kept=$(printf '%s\n' "$out" | grep -oE 'where the step keeps them [0-9.]+' | grep -oE '[0-9.]+$' || true)
+    p_kept=$(printf '%s\n' "$out" | grep -oE 'where the step keeps them (at most )?[0-9.]+' | grep -oE '[0-9.]+$' || true)
     echo "$r,$th,$v,$d,$b,$ms,$alone,$eff,$rss,$spread,$ceiling,$mb,$gbs,$mem,$kern,$most,$p_eff,$p_lo,$p_hi,$p_most,$p_kept"
   done; done; done; done
   r=$((r + 1))

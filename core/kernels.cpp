@@ -194,10 +194,15 @@ static void read_in_order(const float* p, int64_t n) {
 }
 
 // Above this the pass did not pay: at d_model 256 an x of 1,536 × 1,024 floats (6 MiB) made the
-// product 2% slower, while one of 3 MiB made it 3-5% faster (bench/cold_operand.cpp, Zen 4).
+// product 2% slower, while at d_model 128 one of 1,536 × 512 (3 MiB) made it 3-5% faster
+// (bench/cold_operand.cpp, Zen 4). Below it not every shape gains: d_model 256's first
+// feed-forward layer (x 1.5 MiB) took the same time either way.
 static constexpr int64_t kReadFirstMaxBytes = int64_t(4) << 20;
 
 void linear_weight_grad(float* dw, const float* x, const float* g, int R, int I, int O, float beta) {
+  // On one thread: inside a parallel region, too small to split, or attnlab's count is 1. (A host
+  // program that never sets the count and leaves OpenBLAS its own threads may get the pass before
+  // a product OpenBLAS then threads: the pass's cost, and no other effect.)
   const bool one_thread = omp_in_parallel() || blas_runs_single_threaded(I, O, R) || num_threads() == 1;
   if (one_thread && int64_t(R) * I * int64_t(sizeof(float)) <= kReadFirstMaxBytes) read_in_order(x, int64_t(R) * I);
   gemm(dw, O, x, I, g, O, I, O, R, true, false, 1.f, beta);

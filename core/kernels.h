@@ -90,11 +90,11 @@ void matmul_forward(float* out, const float* a, const float* b, int M, int N, in
 void linear_forward(float* out, const float* x, const float* w, const float* bias, int R, int O, int I);
 // A linear layer's weight gradient: dw (I,O) = xᵀ g + beta dw, x (R,I), g (R,O); the same sgemm
 // calls as matmul_forward(dw, x, g, I, O, R, true, false, 1, beta), so the same bits. x is an
-// activation written a whole forward before, gone from the caches by now; when the product runs
-// on one thread, x is first read once in order, one load per 64-byte line, which makes the
-// product 2-17% faster at d_model 64 and 128 (bench/cold_operand.cpp, docs/benchmarks.md "A cold
-// operand read in order first"). Split over threads, or with an x over 4 MiB, the pass did not
-// pay: it is skipped.
+// activation written a whole forward before, often out of the caches by now; when the product
+// runs on one thread, x is first read once in order, one load per 64-byte line, which made the
+// product alone, its operands from memory, up to 17% faster at d_model 64 and 128
+// (bench/cold_operand.cpp, docs/benchmarks.md "A cold operand read in order first"). Split over
+// threads, or with an x over 4 MiB, the pass did not pay: it is skipped.
 void linear_weight_grad(float* dw, const float* x, const float* g, int R, int I, int O, float beta);
 // The same product with plain loops: the reference the BLAS path is tested against.
 void matmul_reference(float* out, const float* a, const float* b, int M, int N, int K, bool trans_a,

@@ -606,7 +606,7 @@ TEST_CASE("bench prints the step line, the per-op profile and the step's product
     CHECK(kept_spread_ms == Approx(spread_ms).margin(0.051));
     CHECK(kept_ms == Approx(kept_spread_ms + kernels_ms).margin(0.011));
     CHECK(kept_ratio == Approx(ms / kept_ms).margin(0.055 / kept_ms + 0.001));
-    CHECK(kept_ratio < 1.1);  // the products with their operands farther than alone's, and more: not much above 1
+    CHECK(kept_ratio < 1.1);  // the products with their operands spread, and the kernels besides: not much above 1
   }
   {  // a step and its replays in turn, 5 rounds by default: medians, each inside its range
     const auto paired_at = r.out.find("the step and its replays in turn, 5 times (each ratio within its round, ");
