@@ -6,6 +6,10 @@
 // core's read_in_order (not exported), which linear_weight_grad makes before the product when it
 // runs on one thread (on two, where this bench found no gain, it does not).
 //
+// Then the same question for the heads' backward products, whose forward operands (Q and K, P
+// and V) also come from memory in the step; attnlab does not read those first (the gain, about
+// 1 ms of a d 128 step on one thread, was too small to show in a step on the machine measured).
+//
 //   cmake --build build --target bench_cold_operand
 //   build/bench_cold_operand --threads 1
 //
@@ -58,6 +62,40 @@ int main(int argc, char** argv) {
       }
       const double a = median(plain), b = median(warmed);
       std::printf("%6d %6d %12.1f %22.1f %10.3f\n", I, O, 1e6 * a, 1e6 * b, b / a);
+    }
+  }
+  // The heads' backward products of one attention site (batch 64 × 24, 4 heads), their operands
+  // from the forward (Q, K; P, V) from memory and the incoming gradient (G; dO) just written, in
+  // cache: as is, and after the forward's operands are read in order first.
+  std::printf("\nheads' backward, one site, batch 64 x 24, 4 heads; forward operands from memory, gradient in cache\n");
+  std::printf("%6s %-34s %12s %22s %10s\n", "d", "products", "as is", "operands read first", "ratio");
+  for (int d : {64, 128, 256}) {
+    const int B = 64, T = 24, H = 4, D = d / H;
+    const HeadLayout lt = HeadLayout::side_by_side(H, T, D), ls = HeadLayout::contiguous(T, T);
+    const size_t wide = size_t(B) * T * d, scores = size_t(B) * H * T * T;
+    std::vector<float> q(wide, 0.5f), k(wide, 0.25f), v(wide, 0.125f), do_(wide, 0.5f), dq(wide), dk(wide), dv(wide);
+    std::vector<float> g(scores, 0.25f), p(scores, 0.5f), dp(scores);
+    for (bool context : {false, true}) {
+      std::vector<double> plain, warmed;
+      for (int trial = 0; trial < 202; trial++) {
+        sink = sink + read_lines(evict.data(), int64_t(evict.size()));
+        sink = sink + read_lines(context ? do_.data() : g.data(), int64_t(context ? wide : scores));  // in cache
+        const bool warm = trial % 2 == 1;
+        const double t = bench::seconds();
+        if (!context) {  // dQ_h = G_h K_h, dK_h = G_hᵀ Q_h
+          if (warm) sink = sink + read_lines(q.data(), int64_t(wide)) + read_lines(k.data(), int64_t(wide));
+          matmul_heads(dq.data(), lt, g.data(), ls, k.data(), lt, B * H, T, D, T, false, false);
+          matmul_heads(dk.data(), lt, g.data(), ls, q.data(), lt, B * H, T, D, T, true, false);
+        } else {  // dP_h = dO_h V_hᵀ, dV_h = P_hᵀ dO_h
+          if (warm) sink = sink + read_lines(v.data(), int64_t(wide)) + read_lines(p.data(), int64_t(scores));
+          matmul_heads(dp.data(), ls, do_.data(), lt, v.data(), lt, B * H, T, T, D, false, true);
+          matmul_heads(dv.data(), lt, p.data(), ls, do_.data(), lt, B * H, T, D, T, true, false);
+        }
+        (warm ? warmed : plain).push_back(bench::seconds() - t);
+      }
+      const double a = median(plain), b = median(warmed);
+      std::printf("%6d %-34s %12.1f %22.1f %10.3f\n", d, context ? "dP = dO Vᵀ, dV = Pᵀ dO (V, P read)" : "dQ = G K, dK = Gᵀ Q (Q, K read)",
+                  1e6 * a, 1e6 * b, b / a);
     }
   }
   return 0;
