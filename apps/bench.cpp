@@ -500,9 +500,9 @@ static void print_profile(const std::map<std::string, std::pair<double, double>>
   // The same with the products spread, their operands where the step keeps them (the output layer
   // in its chunks as the step runs it): a step of these kernels, unfused, with no glue, that pays
   // its products' placement as the spread replay pays it. A reference, not a ceiling: the step
-  // can beat it (it did in 19 of 48 runs on AMD VM 8, docs/benchmarks.md), its operands being
-  // less far away than a buffer of their own each puts them. A step near it has no glue left to
-  // lose; beyond it needs its data nearer or faster kernels.
+  // can beat it (it did in 19 of 48 runs on AMD VM 8, docs/benchmarks.md), possibly because its
+  // operands are less far away than a buffer of their own each puts them. A step near it has
+  // little glue left to lose; beyond it may need its data nearer or faster kernels.
   const double kept = products_spread + kernels_alone;
   fmt::print("with the products' operands where the step keeps them (spread, {:.2f} ms) and these kernels, {:.2f} ms: "
              "{:.3f} products alone\n",
