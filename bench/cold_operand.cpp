@@ -2,9 +2,9 @@
 // before and is no longer in cache (as the step has it: the activation a linear layer's weight
 // gradient reads was written a whole forward earlier): as is, and after one sequential pass that
 // reads X's lines in order. Each trial first reads a 64 MiB buffer, so that X and G come from
-// memory; the two ways alternate, and each shape's medians are printed. The pass is a copy of
-// core's read_in_order (not exported), which linear_weight_grad makes before the product when it
-// runs on one thread (on two, where this bench found no gain, it does not).
+// memory; the two ways alternate, and each shape's medians are printed. The pass is core's
+// read_in_order, which linear_weight_grad makes before the product when it runs on one thread
+// (on two, where this bench found no gain, it does not).
 //
 // Then the same question for the heads' backward products, whose forward operands (Q and K, P
 // and V) also come from memory in the step; attnlab does not read those first (the gain, about
@@ -24,17 +24,6 @@
 
 using namespace attn;
 
-// One load per 64-byte line of p[0, n), in order; four running sums so that the loads are not one
-// chain (core/kernels.cpp's read_in_order, which is not exported).
-static float read_lines(const float* p, int64_t n) {
-  float acc[4] = {};
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64)
-    for (int k = 0; k < 4; k++) acc[k] += p[i + 16 * k];
-  for (; i < n; i += 16) acc[0] += p[i];
-  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
-}
-
 static double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -43,7 +32,6 @@ static double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   bench::start(argc, argv);
   std::vector<float> evict(size_t(16) << 20, 1.f);  // 64 MiB
-  volatile float sink = 0;
   std::printf("threads %d; dW (I x O) = Xᵀ (I x R) G (R x O), R = 1536; X and G from memory; median us of 101 trials each\n",
               num_threads());
   std::printf("%6s %6s %12s %22s %10s\n", "I", "O", "as is", "X read in order first", "ratio");
@@ -53,10 +41,10 @@ int main(int argc, char** argv) {
       std::vector<float> x(size_t(R) * I, 0.5f), g(size_t(R) * O, 0.25f), dw(size_t(I) * O);
       std::vector<double> plain, warmed;
       for (int trial = 0; trial < 202; trial++) {
-        sink = sink + read_lines(evict.data(), int64_t(evict.size()));
+        read_in_order(evict.data(), int64_t(evict.size()));
         const bool warm = trial % 2 == 1;
         const double t = bench::seconds();
-        if (warm) sink = sink + read_lines(x.data(), int64_t(x.size()));
+        if (warm) read_in_order(x.data(), int64_t(x.size()));
         matmul_forward(dw.data(), x.data(), g.data(), I, O, R, true, false);
         (warm ? warmed : plain).push_back(bench::seconds() - t);
       }
@@ -78,16 +66,16 @@ int main(int argc, char** argv) {
     for (bool context : {false, true}) {
       std::vector<double> plain, warmed;
       for (int trial = 0; trial < 202; trial++) {
-        sink = sink + read_lines(evict.data(), int64_t(evict.size()));
-        sink = sink + read_lines(context ? do_.data() : g.data(), int64_t(context ? wide : scores));  // in cache
+        read_in_order(evict.data(), int64_t(evict.size()));
+        read_in_order(context ? do_.data() : g.data(), int64_t(context ? wide : scores));  // in cache
         const bool warm = trial % 2 == 1;
         const double t = bench::seconds();
         if (!context) {  // dQ_h = G_h K_h, dK_h = G_hᵀ Q_h
-          if (warm) sink = sink + read_lines(q.data(), int64_t(wide)) + read_lines(k.data(), int64_t(wide));
+          if (warm) read_in_order(q.data(), int64_t(wide)), read_in_order(k.data(), int64_t(wide));
           matmul_heads(dq.data(), lt, g.data(), ls, k.data(), lt, B * H, T, D, T, false, false);
           matmul_heads(dk.data(), lt, g.data(), ls, q.data(), lt, B * H, T, D, T, true, false);
         } else {  // dP_h = dO_h V_hᵀ, dV_h = P_hᵀ dO_h
-          if (warm) sink = sink + read_lines(v.data(), int64_t(wide)) + read_lines(p.data(), int64_t(scores));
+          if (warm) read_in_order(v.data(), int64_t(wide)), read_in_order(p.data(), int64_t(scores));
           matmul_heads(dp.data(), ls, do_.data(), lt, v.data(), lt, B * H, T, T, D, false, true);
           matmul_heads(dv.data(), lt, p.data(), ls, do_.data(), lt, B * H, T, D, T, true, false);
         }

@@ -183,7 +183,7 @@ void linear_forward(float* out, const float* x, const float* w, const float* bia
 
 // One load per 64-byte line of p[0, n), in order, four running sums so that the loads do not wait
 // on each other; the sum goes to a volatile so that the loads stay.
-static void read_in_order(const float* p, int64_t n) {
+void read_in_order(const float* p, int64_t n) {
   float acc[4] = {};
   int64_t i = 0;
   for (; i + 64 <= n; i += 64)

@@ -96,6 +96,9 @@ void linear_forward(float* out, const float* x, const float* w, const float* bia
 // (bench/cold_operand.cpp, docs/benchmarks.md "A cold operand read in order first"). Split over
 // threads, or with an x over 4 MiB, the pass did not pay: it is skipped.
 void linear_weight_grad(float* dw, const float* x, const float* g, int R, int I, int O, float beta);
+// Reads p[0, n) once, in order, one load per 64-byte line (the pass linear_weight_grad makes;
+// bench/cold_operand.cpp times it before other products, and uses it to evict the caches).
+void read_in_order(const float* p, int64_t n);
 // The same product with plain loops: the reference the BLAS path is tested against.
 void matmul_reference(float* out, const float* a, const float* b, int M, int N, int K, bool trans_a,
                       bool trans_b, float alpha = 1.f, float beta = 0.f);
