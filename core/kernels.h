@@ -92,9 +92,10 @@ void linear_forward(float* out, const float* x, const float* w, const float* bia
 // calls as matmul_forward(dw, x, g, I, O, R, true, false, 1, beta), so the same bits. x is an
 // activation written a whole forward before, often out of the caches by now; when the product
 // runs on one thread, x is first read once in order, one load per 64-byte line, which made the
-// product alone, its operands from memory, up to 17% faster at d_model 64 and 128
-// (bench/cold_operand.cpp, docs/benchmarks.md "A cold operand read in order first"). Split over
-// threads, or with an x over 4 MiB, the pass did not pay: it is skipped.
+// product alone, its operands from memory, up to 17% faster at d_model 64 and 128 on Zen 4
+// (bench/cold_operand.cpp, docs/benchmarks.md "A cold operand read in order first"); on an Intel
+// Xeon VM it gained nothing (0.97-1.11x, "Intel VM 3 at 92cce2a"), a cost too small to choose by
+// CPU for. Split over threads, or with an x over 4 MiB, the pass did not pay: it is skipped.
 void linear_weight_grad(float* dw, const float* x, const float* g, int R, int I, int O, float beta);
 // Reads p[0, n) once, in order, one load per 64-byte line (the pass linear_weight_grad makes;
 // bench/cold_operand.cpp times it before other products, and uses it to evict the caches).
